@@ -1,0 +1,18 @@
+"""Alert engine: alert messages, channel payloads, reliable HTTP delivery, routing and dedup.
+
+Nothing here imports Airflow. The notifier, hooks and operator build an
+:class:`~airflow_provider_mlprod.alerts.message.Alert` (directly or from a validation, drift or gate
+summary with :mod:`~airflow_provider_mlprod.alerts.summaries`), pick channel targets from their
+connections, and hand both to :class:`~airflow_provider_mlprod.alerts.routing.AlertRouter`.
+
+Modules:
+
+- ``message``: the :class:`Alert` dataclass and its severity levels.
+- ``summaries``: alerts built from validation, drift and gate summaries.
+- ``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log_channel``: one channel each (target config,
+  payload formatter, sender).
+- ``channels``: the registry of channel kinds (kind -> target type, formatter, sender, severity map).
+- ``delivery``: HTTP POST with timeout, retries, backoff and secret-free results.
+- ``dedup``: the dedup store interface and an in-memory implementation.
+- ``routing``: per-severity routing over several channels, dedup, and the all-failed rule.
+"""

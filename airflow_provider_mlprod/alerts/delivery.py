@@ -1,0 +1,307 @@
+"""HTTP delivery of one channel payload: timeout, retries with backoff and jitter, secret-free results.
+
+:func:`post_with_retries` POSTs a prepared body and returns a :class:`DeliveryResult`; it never
+raises for a network or HTTP failure. The rules:
+
+- every request has a timeout (:attr:`RetryPolicy.timeout_seconds`, default 10 s);
+- connection errors, timeouts, HTTP 5xx and HTTP 429 are retried, up to
+  :attr:`RetryPolicy.max_attempts` attempts in all;
+- the delay before retry *n* (n = 1, 2, ...) is "full jitter": a uniform draw from
+  ``[0, min(max_delay, base_delay * 2 ** (n - 1))]``; a ``Retry-After`` header (seconds or an
+  HTTP-date) replaces the draw and is capped at ``max_delay_seconds``;
+- any other 4xx, and 3xx (redirects are not followed), fails at once;
+- 2xx is success.
+
+The error text of a result is built by this module from the exception *type* and the HTTP status,
+never from the exception message (requests puts the URL in it). A short excerpt of an error response
+body is kept for diagnosis after every known secret is replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from airflow_provider_mlprod.exceptions import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+#: Characters of an error response body kept in a result (after redaction).
+RESPONSE_EXCERPT_CHARS = 200
+
+#: Shortest string treated as a secret fragment when redacting (shorter ones would mangle text).
+MIN_SECRET_FRAGMENT_CHARS = 6
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one delivery.
+
+    :param timeout_seconds: connect and read timeout of each request.
+    :param max_attempts: attempts in all, the first included (1 means no retry).
+    :param base_delay_seconds: backoff base; the cap for retry *n* is ``base * 2 ** (n - 1)``.
+    :param max_delay_seconds: upper bound of any single wait, ``Retry-After`` included.
+    """
+
+    timeout_seconds: float = 10.0
+    max_attempts: int = 4
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.timeout_seconds > 0:
+            raise ConfigurationError(f"retry policy: timeout_seconds must be > 0, got {self.timeout_seconds}")
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ConfigurationError(
+                f"retry policy: max_attempts must be an integer >= 1, got {self.max_attempts}"
+            )
+        if not self.base_delay_seconds >= 0:
+            raise ConfigurationError(
+                f"retry policy: base_delay_seconds must be >= 0, got {self.base_delay_seconds}"
+            )
+        if not self.max_delay_seconds >= 0:
+            raise ConfigurationError(
+                f"retry policy: max_delay_seconds must be >= 0, got {self.max_delay_seconds}"
+            )
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """Everything about *how* to send that is not the target: retry policy and injectable I/O.
+
+    :param policy: timeout and retry settings.
+    :param sleep: called with each wait in seconds (inject a recorder in tests).
+    :param rng: random source of the backoff jitter; a fresh ``random.Random()`` when ``None``.
+    :param session: a ``requests.Session`` to reuse connections; plain ``requests.post`` when ``None``.
+    """
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random | None = None
+    session: requests.Session | None = None
+
+
+def require_http_url(url: object, kind: str, what: str = "webhook URL") -> None:
+    """Raise :class:`ConfigurationError` unless ``url`` is an http(s) address; the message never shows it."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"{kind} target: {what} is empty")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{kind} target: {what} must be an http:// or https:// address with a host")
+
+
+@dataclass
+class DeliveryResult:
+    """The outcome of sending one alert to one channel. Holds no URL and no secret.
+
+    :param channel: the channel's configured name (never its URL).
+    :param kind: channel kind (``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log``).
+    :param status: ``"delivered"``, ``"failed"`` or ``"suppressed"`` (dedup: sent within the window).
+    :param attempts: requests made (0 when suppressed).
+    :param status_code: HTTP status of the last response, ``None`` without one.
+    :param error: what went wrong last, ``None`` on success.
+    :param waits: seconds waited before each retry, in order.
+    """
+
+    channel: str
+    kind: str
+    status: str
+    attempts: int = 0
+    status_code: int | None = None
+    error: str | None = None
+    waits: list[float] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the channel accepted the alert in this call."""
+        return self.status == "delivered"
+
+    @property
+    def failed(self) -> bool:
+        """Whether the channel could not be reached or refused the alert."""
+        return self.status == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-safe dict."""
+        return {
+            "channel": self.channel,
+            "kind": self.kind,
+            "status": self.status,
+            "delivered": self.delivered,
+            "attempts": self.attempts,
+            "status_code": self.status_code,
+            "error": self.error,
+            "waits": list(self.waits),
+        }
+
+
+def secret_fragments(url: str, secrets: Iterable[str | None] = ()) -> list[str]:
+    """List the strings to redact for a target: the URL, its path, query and long path segments, and
+    the given secrets. Longest first, so a whole URL is replaced before its parts."""
+    fragments: set[str] = {url}
+    parts = urlsplit(url)
+    fragments.update({parts.path, parts.query, parts.path + ("?" + parts.query if parts.query else "")})
+    fragments.update(parts.path.split("/"))
+    fragments.update(parts.query.replace("&", "=").split("="))
+    fragments.update(secret for secret in secrets if secret)
+    return sorted(
+        (fragment for fragment in fragments if len(fragment) >= MIN_SECRET_FRAGMENT_CHARS),
+        key=len,
+        reverse=True,
+    )
+
+
+def redact(text: str, fragments: Iterable[str]) -> str:
+    """Replace every fragment in ``text`` by ``***``."""
+    for fragment in fragments:
+        text = text.replace(fragment, "***")
+    return text
+
+
+def retry_after_seconds(header: str | None, now: datetime | None = None) -> float | None:
+    """Parse a ``Retry-After`` header (delta seconds or HTTP-date) into seconds; ``None`` if absent or
+    unreadable. A date in the past gives 0."""
+    if header is None:
+        return None
+    header = header.strip()
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 and seconds == seconds else None
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def backoff_delay(retry_number: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """Return the full-jitter delay before retry ``retry_number`` (1-based).
+
+    A uniform draw from ``[0, min(max_delay, base_delay * 2 ** (n - 1))]``.
+    """
+    ceiling = min(policy.max_delay_seconds, policy.base_delay_seconds * (2 ** (retry_number - 1)))
+    return rng.uniform(0.0, ceiling)
+
+
+def _is_retryable_status(status_code: int) -> bool:
+    return status_code == 429 or 500 <= status_code <= 599
+
+
+def post_with_retries(
+    *,
+    channel: str,
+    kind: str,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
+    secrets: Iterable[str | None] = (),
+    options: DeliveryOptions | None = None,
+) -> DeliveryResult:
+    """POST ``body`` to ``url`` under ``policy`` and return the outcome; never raises for network or
+    HTTP failures.
+
+    :param channel: non-secret channel name used in the result and in log lines.
+    :param kind: channel kind, copied to the result.
+    :param url: the endpoint; treated as a secret (it never reaches a log line or the result).
+    :param body: the exact bytes to send.
+    :param headers: request headers, or a function returning them for each attempt (to re-sign).
+    :param secrets: further strings to keep out of the result (routing key, signing secret).
+    :param options: retry policy, sleep, jitter source and session; defaults when ``None``.
+    """
+    options = options or DeliveryOptions()
+    policy = options.policy
+    rng = options.rng or random.Random()
+    post = options.session.post if options.session is not None else requests.post
+    fragments = secret_fragments(url, secrets)
+    result = DeliveryResult(channel=channel, kind=kind, status="failed")
+    for attempt in range(1, policy.max_attempts + 1):
+        result.attempts = attempt
+        retry_after: float | None = None
+        attempt_headers = dict(headers() if callable(headers) else headers)
+        try:
+            response = post(
+                url, data=body, headers=attempt_headers, timeout=policy.timeout_seconds, allow_redirects=False
+            )
+        except requests.Timeout as exc:
+            result.status_code = None
+            result.error = f"timed out after {policy.timeout_seconds:g} s ({type(exc).__name__})"
+            retryable = True
+        except requests.ConnectionError as exc:
+            result.status_code = None
+            result.error = f"connection failed ({type(exc).__name__})"
+            retryable = True
+        except requests.RequestException as exc:
+            result.status_code = None
+            result.error = f"request could not be sent ({type(exc).__name__})"
+            retryable = False
+        else:
+            result.status_code = response.status_code
+            if 200 <= response.status_code <= 299:
+                result.status = "delivered"
+                result.error = None
+                log.info(
+                    "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
+                    channel,
+                    kind,
+                    response.status_code,
+                    attempt,
+                )
+                return result
+            retryable = _is_retryable_status(response.status_code)
+            result.error = _http_error_text(response, fragments)
+            if response.status_code == 429 or response.status_code == 503:
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            response.close()
+        if not retryable or attempt == policy.max_attempts:
+            break
+        if retry_after is not None:
+            wait = min(retry_after, policy.max_delay_seconds)
+        else:
+            wait = backoff_delay(attempt, policy, rng)
+        log.warning(
+            "alert channel %r (%s): attempt %d of %d failed: %s; retrying in %.2f s",
+            channel,
+            kind,
+            attempt,
+            policy.max_attempts,
+            result.error,
+            wait,
+        )
+        result.waits.append(wait)
+        options.sleep(wait)
+    log.error(
+        "alert channel %r (%s): not delivered after %d attempt(s): %s",
+        channel,
+        kind,
+        result.attempts,
+        result.error,
+    )
+    return result
+
+
+def _http_error_text(response: requests.Response, fragments: list[str]) -> str:
+    reason = redact(response.reason or "", fragments)
+    text = f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
+    try:
+        excerpt = response.text
+    except (requests.RequestException, UnicodeDecodeError):
+        excerpt = ""
+    excerpt = " ".join(redact(excerpt, fragments).split())[:RESPONSE_EXCERPT_CHARS]
+    return f"{text}: {excerpt}" if excerpt else text

@@ -1,0 +1,133 @@
+"""PagerDuty Events API v2 channel: trigger and resolve incidents with a stable dedup key.
+
+Trigger event (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/)::
+
+    {"routing_key": "<integration key>", "event_action": "trigger", "dedup_key": "<alert.dedup_key>",
+     "client": "airflow-provider-mlprod",
+     "payload": {"summary": "<title: summary, <= 1024 chars>", "source": "<alert.source>",
+                 "severity": "critical|error|warning|info", "timestamp": "<ISO 8601>",
+                 "component": "<task_id>", "group": "<dag_id>", "class": "mlprod-alert",
+                 "custom_details": {"summary": ..., "facts": {...}, "dag_id": ..., "run_id": ...,
+                                    "task_id": ...}},
+     "links": [{"href": "<url>", "text": "<label>"}, ...]}
+
+A resolve event carries only ``routing_key``, ``event_action: "resolve"`` and ``dedup_key``; it closes
+the incident the trigger with the same key opened. PagerDuty answers 202; 429 and 5xx are retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_mlprod.alerts.delivery import (
+    DeliveryOptions,
+    DeliveryResult,
+    post_with_retries,
+    require_http_url,
+)
+from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert, truncate_text
+from airflow_provider_mlprod.exceptions import ConfigurationError
+
+KIND = "pagerduty"
+
+DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
+
+#: Alert severity -> PagerDuty event severity (override per target with ``severity_map``).
+SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
+
+SUMMARY_MAX = 1024
+SOURCE_MAX = 255
+CLIENT_NAME = "airflow-provider-mlprod"
+
+
+@dataclass(frozen=True)
+class PagerDutyTarget:
+    """A PagerDuty Events API v2 integration. ``repr`` does not show the routing key.
+
+    :param routing_key: the integration key of the service.
+    :param events_url: the enqueue endpoint (configurable for tests and regional accounts).
+    :param severity_map: alert severity -> PagerDuty severity, replacing :data:`SEVERITY_MAP` entries
+        (e.g. ``{"warning": "error"}``).
+    """
+
+    routing_key: str = field(repr=False)
+    events_url: str = DEFAULT_EVENTS_URL
+    severity_map: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.routing_key, str) or not self.routing_key.strip():
+            raise ConfigurationError(f"{KIND} target: routing_key is empty")
+        require_http_url(self.events_url, KIND, what="events_url")
+        for severity, mapped in self.severity_map.items():
+            if severity not in SEVERITIES:
+                raise ConfigurationError(
+                    f"{KIND} target: severity_map key {severity!r} is not one of {SEVERITIES}"
+                )
+            if mapped not in PAGERDUTY_SEVERITIES:
+                raise ConfigurationError(
+                    f"{KIND} target: severity_map[{severity!r}] = {mapped!r} "
+                    f"is not one of {PAGERDUTY_SEVERITIES}"
+                )
+
+    def pagerduty_severity(self, severity: str) -> str:
+        """Map an alert severity to the PagerDuty event severity of this target."""
+        return {**SEVERITY_MAP, **self.severity_map}[severity]
+
+
+def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
+    """Build the Events API v2 event for ``alert`` (trigger or resolve)."""
+    event: dict[str, Any] = {
+        "routing_key": target.routing_key,
+        "event_action": alert.action,
+        "dedup_key": alert.dedup_key,
+    }
+    if alert.action == "resolve":
+        return event
+    headline = f"{alert.title}: {alert.summary}" if alert.summary else alert.title
+    payload: dict[str, Any] = {
+        "summary": truncate_text(" ".join(headline.split()), SUMMARY_MAX),
+        "source": truncate_text(alert.source, SOURCE_MAX),
+        "severity": target.pagerduty_severity(alert.severity),
+        "timestamp": alert.created_at.isoformat(),
+        "class": "mlprod-alert",
+        "custom_details": {
+            "summary": alert.summary,
+            "facts": alert.rendered_facts,
+            "dag_id": alert.dag_id,
+            "run_id": alert.run_id,
+            "task_id": alert.task_id,
+        },
+    }
+    if alert.task_id:
+        payload["component"] = alert.task_id
+    if alert.dag_id:
+        payload["group"] = alert.dag_id
+    event["client"] = CLIENT_NAME
+    event["payload"] = payload
+    if alert.links:
+        event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
+    return event
+
+
+def send_pagerduty(
+    target: PagerDutyTarget,
+    alert: Alert,
+    *,
+    channel: str = KIND,
+    options: DeliveryOptions | None = None,
+) -> DeliveryResult:
+    """Send the event with retries; the result names ``channel``, never the routing key."""
+    body = json.dumps(build_pagerduty_payload(target, alert)).encode("utf-8")
+    return post_with_retries(
+        channel=channel,
+        kind=KIND,
+        url=target.events_url,
+        body=body,
+        headers={"Content-Type": "application/json"},
+        secrets=[target.routing_key],
+        options=options,
+    )

@@ -1,0 +1,228 @@
+"""Route one alert to several named channels by severity, with dedup and the all-failed rule.
+
+Channels are named targets, e.g. ``{"oncall": PagerDutyTarget(...), "team": SlackWebhookTarget(...)}``;
+the name (never the URL) identifies a channel in results, logs and errors. The routing rule maps a
+severity to channel names, e.g. ``{"critical": ["oncall", "team"], "warning": ["team"],
+"info": ["log"]}``.
+
+Rules:
+
+- no rule: every configured channel gets every alert; no channel at all: the built-in log channel;
+- a severity that the rule leaves out, or maps to an empty list, goes to the log channel, so no
+  alert is dropped silently; the name ``log`` is always available (a configured ``log`` wins);
+- dedup (when a store is given): per channel, the key ``<dedup_key>|<action>|<severity>|<channel>``
+  seen within the window is not sent again (result status ``suppressed``); a key is recorded only
+  after its channel accepted the alert, so a task retry re-sends only to the channels that failed;
+- a dedup store that raises ``StoreError`` is logged and the alert is sent anyway;
+- if every channel that was tried failed (none delivered, none suppressed), :func:`AlertRouter.dispatch`
+  raises :class:`DeliveryError` naming each channel and its last error; the results are on the
+  error's ``report`` attribute. A partial failure returns the report with the failed channels marked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_mlprod.alerts.channels import ChannelTarget, channel_kind_of, send_to_target
+from airflow_provider_mlprod.alerts.dedup import DedupStore
+from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult
+from airflow_provider_mlprod.alerts.log_channel import LogTarget
+from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert
+from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHANNEL_NAME = "log"
+DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class DispatchReport:
+    """The outcome of routing one alert: one :class:`DeliveryResult` per routed channel."""
+
+    dedup_key: str
+    severity: str
+    action: str
+    results: list[DeliveryResult] = field(default_factory=list)
+
+    @property
+    def delivered_channels(self) -> list[str]:
+        """Names of the channels that accepted the alert in this call."""
+        return [result.channel for result in self.results if result.delivered]
+
+    @property
+    def failed_channels(self) -> list[str]:
+        """Names of the channels that could not be reached or refused the alert."""
+        return [result.channel for result in self.results if result.failed]
+
+    @property
+    def suppressed_channels(self) -> list[str]:
+        """Names of the channels skipped because they got the same alert within the window."""
+        return [result.channel for result in self.results if result.status == "suppressed"]
+
+    @property
+    def all_failed(self) -> bool:
+        """True when at least one channel was tried and none delivered or was suppressed."""
+        return bool(self.results) and all(result.failed for result in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-safe dict (no URL, no secret)."""
+        return {
+            "dedup_key": self.dedup_key,
+            "severity": self.severity,
+            "action": self.action,
+            "delivered": self.delivered_channels,
+            "failed": self.failed_channels,
+            "suppressed": self.suppressed_channels,
+            "results": [result.to_dict() for result in self.results],
+        }
+
+
+class AlertDeliveryError(DeliveryError):
+    """Every channel of an alert failed. ``report`` holds the per-channel results."""
+
+    def __init__(self, alert_title: str, report: DispatchReport) -> None:
+        self.report = report
+        failures = "; ".join(
+            f"channel {result.channel!r} ({result.kind}): {result.error} after {result.attempts} attempt(s)"
+            for result in report.results
+        )
+        super().__init__(f"alert {alert_title!r} was not delivered on any channel: {failures}")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AlertRouter:
+    """Send alerts to named channels chosen by severity, with dedup and failure accounting.
+
+    :param channels: channel name -> target; names must not look like URLs.
+    :param rule: severity -> channel names; ``None`` sends every alert to every channel.
+    :param dedup_store: where sent keys are remembered; ``None`` disables dedup.
+    :param dedup_window: how long a sent alert suppresses the same alert on the same channel.
+    :param options: retry policy and injectable sleep / jitter / session for HTTP channels.
+    :param clock: returns the current timezone-aware time (injectable for dedup tests).
+    """
+
+    def __init__(
+        self,
+        channels: Mapping[str, ChannelTarget],
+        rule: Mapping[str, Sequence[str]] | None = None,
+        *,
+        dedup_store: DedupStore | None = None,
+        dedup_window: timedelta = DEFAULT_DEDUP_WINDOW,
+        options: DeliveryOptions | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        for name, target in channels.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigurationError("alert routing: a channel name is empty")
+            if "://" in name:
+                raise ConfigurationError(
+                    "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
+                )
+            channel_kind_of(target)
+        self.channels: dict[str, ChannelTarget] = dict(channels)
+        self.channels.setdefault(DEFAULT_CHANNEL_NAME, LogTarget())
+        self.rule = self._checked_rule(rule, channels)
+        if dedup_window <= timedelta(0):
+            raise ConfigurationError(f"alert routing: dedup_window must be positive, got {dedup_window}")
+        self.dedup_store = dedup_store
+        self.dedup_window = dedup_window
+        self.options = options or DeliveryOptions()
+        self.clock = clock
+
+    def _checked_rule(
+        self, rule: Mapping[str, Sequence[str]] | None, configured: Mapping[str, ChannelTarget]
+    ) -> dict[str, list[str]]:
+        if rule is None:
+            every = list(configured) or [DEFAULT_CHANNEL_NAME]
+            return {severity: list(every) for severity in SEVERITIES}
+        checked: dict[str, list[str]] = {}
+        for severity, names in rule.items():
+            if severity not in SEVERITIES:
+                raise ConfigurationError(f"alert routing: rule key {severity!r} is not one of {SEVERITIES}")
+            if isinstance(names, str):
+                raise ConfigurationError(
+                    f"alert routing: rule for {severity!r} must be a list of channel names, not a string"
+                )
+            unknown = [name for name in names if name not in self.channels]
+            if unknown:
+                raise ConfigurationError(
+                    f"alert routing: rule for {severity!r} names unknown channel(s) {unknown}; "
+                    f"configured: {sorted(self.channels)}"
+                )
+            checked[severity] = list(dict.fromkeys(names))
+        for severity in SEVERITIES:
+            if not checked.get(severity):
+                checked[severity] = [DEFAULT_CHANNEL_NAME]
+        return checked
+
+    def channels_for(self, severity: str) -> list[str]:
+        """Return the channel names an alert of ``severity`` goes to."""
+        if severity not in SEVERITIES:
+            raise ConfigurationError(f"alert routing: severity {severity!r} is not one of {SEVERITIES}")
+        return list(self.rule[severity])
+
+    @staticmethod
+    def dedup_store_key(alert: Alert, channel: str) -> str:
+        """Return the dedup store key of ``alert`` on ``channel``."""
+        return f"{alert.dedup_key}|{alert.action}|{alert.severity}|{channel}"
+
+    def dispatch(self, alert: Alert) -> DispatchReport:
+        """Send ``alert`` to its channels and return the report; raise if every tried channel failed.
+
+        :raises AlertDeliveryError: (a :class:`DeliveryError`) when no channel delivered the alert and
+            none had it already within the dedup window.
+        """
+        report = DispatchReport(dedup_key=alert.dedup_key, severity=alert.severity, action=alert.action)
+        for name in self.channels_for(alert.severity):
+            target = self.channels[name]
+            store_key = self.dedup_store_key(alert, name)
+            if self._seen_recently(store_key, name):
+                log.info(
+                    "alert %r: channel %r had it within %s; not sent again",
+                    alert.title,
+                    name,
+                    self.dedup_window,
+                )
+                report.results.append(
+                    DeliveryResult(channel=name, kind=channel_kind_of(target).kind, status="suppressed")
+                )
+                continue
+            result = send_to_target(target, alert, channel=name, options=self.options)
+            report.results.append(result)
+            if result.delivered:
+                self._record(store_key, name)
+        if report.all_failed:
+            raise AlertDeliveryError(alert.title, report)
+        if report.failed_channels:
+            log.warning(
+                "alert %r: delivered on %s, failed on %s",
+                alert.title,
+                report.delivered_channels + report.suppressed_channels,
+                report.failed_channels,
+            )
+        return report
+
+    def _seen_recently(self, store_key: str, channel: str) -> bool:
+        if self.dedup_store is None:
+            return False
+        try:
+            return self.dedup_store.seen_recently(store_key, self.dedup_window, self.clock())
+        except StoreError as exc:
+            log.warning("alert dedup store unusable for channel %r (%s); sending anyway", channel, exc)
+            return False
+
+    def _record(self, store_key: str, channel: str) -> None:
+        if self.dedup_store is None:
+            return
+        try:
+            self.dedup_store.record(store_key, self.clock())
+        except StoreError as exc:
+            log.warning("alert dedup store could not record channel %r (%s)", channel, exc)

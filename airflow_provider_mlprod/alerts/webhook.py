@@ -1,0 +1,128 @@
+"""Generic JSON webhook channel: ``Alert.to_dict()`` as the body, optionally signed with HMAC-SHA256.
+
+Request::
+
+    POST <url>
+    Content-Type: application/json
+    X-Mlprod-Timestamp: <unix seconds, integer>                 (only when signing)
+    X-Mlprod-Signature: sha256=<hex HMAC-SHA256>                (only when signing)
+    <extra headers from the target>
+
+    <body: the alert as compact JSON, keys sorted, UTF-8>
+
+Signature: ``hex(HMAC_SHA256(key=signing_secret, msg=timestamp + "." + body))``, where ``timestamp``
+is the ASCII value of ``X-Mlprod-Timestamp`` and ``body`` the exact bytes received. A receiver
+recomputes it over the raw body (not a re-serialised parse), compares in constant time
+(:func:`verify_signature` does both) and rejects timestamps older than a few minutes to stop
+replays. Each attempt is signed afresh, so retries carry a current timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_mlprod.alerts.delivery import (
+    DeliveryOptions,
+    DeliveryResult,
+    post_with_retries,
+    require_http_url,
+)
+from airflow_provider_mlprod.alerts.message import Alert
+from airflow_provider_mlprod.exceptions import ConfigurationError
+
+KIND = "webhook"
+
+SIGNATURE_HEADER = "X-Mlprod-Signature"
+TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
+SIGNATURE_PREFIX = "sha256="
+#: Headers the channel sets itself; extra headers may not override them.
+RESERVED_HEADERS = frozenset(name.lower() for name in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER))
+
+#: The generic body carries the alert's own severity unchanged.
+SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
+
+
+@dataclass(frozen=True)
+class JsonWebhookTarget:
+    """A JSON webhook endpoint. ``repr`` shows none of URL, signing secret or headers (they may hold tokens).
+
+    :param url: the endpoint.
+    :param signing_secret: when set, every request carries the HMAC-SHA256 signature headers.
+    :param headers: extra request headers (e.g. an ``Authorization`` token).
+    """
+
+    url: str = field(repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        require_http_url(self.url, KIND)
+        if self.signing_secret is not None and not self.signing_secret:
+            raise ConfigurationError(f"{KIND} target: signing_secret is empty; use None to send unsigned")
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ConfigurationError(f"{KIND} target: header names and values must be strings")
+            if name.lower() in RESERVED_HEADERS:
+                raise ConfigurationError(f"{KIND} target: header {name!r} is set by the channel itself")
+
+
+def alert_body(alert: Alert) -> bytes:
+    """Serialise the alert as the webhook body: compact JSON, keys sorted, UTF-8."""
+    return json.dumps(alert.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
+    """Return ``sha256=<hex>`` over ``timestamp + "." + body`` keyed with ``signing_secret``."""
+    digest = hmac.new(signing_secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return SIGNATURE_PREFIX + digest.hexdigest()
+
+
+def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """Check a received ``X-Mlprod-Signature`` value in constant time (the timestamp age is the caller's)."""
+    return hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
+
+
+def build_webhook_payload(target: JsonWebhookTarget | None, alert: Alert) -> dict[str, Any]:
+    """Return the JSON body as a dict (``Alert.to_dict()``; ``target`` is unused)."""
+    return alert.to_dict()
+
+
+def signed_headers(
+    target: JsonWebhookTarget, body: bytes, clock: Callable[[], float] = time.time
+) -> dict[str, str]:
+    """Return the request headers for one attempt, with timestamp and signature when the target signs."""
+    headers = {"Content-Type": "application/json; charset=utf-8", **target.headers}
+    if target.signing_secret:
+        timestamp = str(int(clock()))
+        headers[TIMESTAMP_HEADER] = timestamp
+        headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
+    return headers
+
+
+def send_webhook(
+    target: JsonWebhookTarget,
+    alert: Alert,
+    *,
+    channel: str = KIND,
+    options: DeliveryOptions | None = None,
+    clock: Callable[[], float] = time.time,
+) -> DeliveryResult:
+    """POST ``alert`` as JSON with retries, signing each attempt; the result shows no URL or secret."""
+    body = alert_body(alert)
+    return post_with_retries(
+        channel=channel,
+        kind=KIND,
+        url=target.url,
+        body=body,
+        headers=lambda: signed_headers(target, body, clock),
+        secrets=[target.signing_secret, *target.headers.values()],
+        options=options,
+    )

@@ -1,0 +1,212 @@
+"""Hooks of the alert channels: Slack, Microsoft Teams, JSON webhook and PagerDuty connections.
+
+Each hook reads one connection and turns it into a channel target of ``airflow_provider_mlprod.alerts``
+plus its retry policy. The secret (webhook URL, routing key) lives only in the connection's password
+field, the webhook signing secret in a password-type extra field; no message ever contains either.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError
+from airflow_provider_mlprod.hooks.connections import (
+    connection_extra,
+    get_connection,
+    optional_number,
+    require_conn_type,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
+    from airflow_provider_mlprod.alerts.message import Alert
+
+SLACK_DEFAULT_BASE_URL = "https://hooks.slack.com/services"
+
+
+class AlertChannelHook(BaseHook):
+    """Base of the alert channel hooks: connection -> channel target and retry policy.
+
+    :param alert_conn_id: the connection of this channel.
+    """
+
+    conn_name_attr = "alert_conn_id"
+    accepted_conn_types: ClassVar[tuple[str, ...]] = ()
+    secret_label: ClassVar[str] = "webhook URL"
+
+    def __init__(self, alert_conn_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alert_conn_id = alert_conn_id
+
+    @cached_property
+    def connection(self) -> Connection:
+        """The channel's connection, checked for its type."""
+        conn = get_connection(self.alert_conn_id)
+        require_conn_type(conn, self.accepted_conn_types)
+        return conn
+
+    @cached_property
+    def extra(self) -> dict[str, Any]:
+        """The connection's extra fields."""
+        return connection_extra(self.connection)
+
+    @property
+    def channel_name(self) -> str:
+        """The name this channel goes by in logs, results and the store: its connection id."""
+        return self.alert_conn_id
+
+    def secret(self) -> str:
+        """The connection's password, which must be set."""
+        value = (self.connection.password or "").strip()
+        if not value:
+            raise ConnectionConfigError(
+                self.alert_conn_id, f"has no {self.secret_label}; put it in the connection's password field"
+            )
+        return value
+
+    def get_target(self) -> Any:
+        """The channel target; ConnectionConfigError names the connection and the problem."""
+        try:
+            return self._build_target()
+        except ConfigurationError as exc:
+            raise ConnectionConfigError(self.alert_conn_id, str(exc)) from None
+
+    def get_retry_policy(self) -> RetryPolicy:
+        """Timeout and attempts from the connection's extra (``timeout``, ``max_attempts``)."""
+        from airflow_provider_mlprod.alerts.delivery import RetryPolicy
+
+        defaults = RetryPolicy()
+        attempts = optional_number(self.connection, self.extra, "max_attempts", defaults.max_attempts)
+        if attempts != int(attempts):
+            raise ConnectionConfigError(
+                self.alert_conn_id, "extra field 'max_attempts' must be a whole number"
+            )
+        return RetryPolicy(
+            timeout_seconds=optional_number(self.connection, self.extra, "timeout", defaults.timeout_seconds),
+            max_attempts=int(attempts),
+        )
+
+    def send(self, alert: Alert) -> DeliveryResult:
+        """Send ``alert`` on this channel, with retries; the result names the channel by its conn id."""
+        from airflow_provider_mlprod.alerts.channels import send_to_target
+        from airflow_provider_mlprod.alerts.delivery import DeliveryOptions
+
+        return send_to_target(
+            self.get_target(),
+            alert,
+            channel=self.channel_name,
+            options=DeliveryOptions(policy=self.get_retry_policy()),
+        )
+
+    def _build_target(self) -> Any:
+        raise NotImplementedError
+
+
+class SlackWebhookChannelHook(AlertChannelHook):
+    """A Slack incoming webhook. Also accepts Airflow's own ``slackwebhook`` connections."""
+
+    conn_type = "mlprod_slack"
+    default_conn_name = "mlprod_slack_default"
+    hook_name = "Slack incoming webhook (mlprod alerts)"
+    accepted_conn_types = ("mlprod_slack", "slackwebhook")
+
+    def _build_target(self) -> Any:
+        from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
+
+        secret = self.secret()
+        if not secret.startswith(("http://", "https://")):
+            # slackwebhook connections may hold only the token part, with the base URL in host.
+            base = (self.connection.host or SLACK_DEFAULT_BASE_URL).rstrip("/")
+            if not base.startswith(("http://", "https://")):
+                base = f"https://{base}"
+            secret = f"{base}/{secret.lstrip('/')}"
+        return SlackWebhookTarget(url=secret)
+
+
+class TeamsWebhookChannelHook(AlertChannelHook):
+    """A Microsoft Teams workflow webhook (Adaptive Card messages)."""
+
+    conn_type = "mlprod_teams"
+    default_conn_name = "mlprod_teams_default"
+    hook_name = "Microsoft Teams workflow webhook (mlprod alerts)"
+    accepted_conn_types = ("mlprod_teams",)
+
+    def _build_target(self) -> Any:
+        from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
+
+        return TeamsWebhookTarget(url=self.secret())
+
+
+class JsonWebhookChannelHook(AlertChannelHook):
+    """A generic JSON webhook, optionally signed with HMAC-SHA256 (extra ``signing_secret``)."""
+
+    conn_type = "mlprod_webhook"
+    default_conn_name = "mlprod_webhook_default"
+    hook_name = "JSON webhook (mlprod alerts)"
+    accepted_conn_types = ("mlprod_webhook",)
+
+    def _build_target(self) -> Any:
+        from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+
+        headers = self.extra.get("headers") or {}
+        if isinstance(headers, str):
+            try:
+                headers = json.loads(headers)
+            except ValueError:
+                raise ConfigurationError("extra field 'headers' is not valid JSON") from None
+        if not isinstance(headers, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
+        ):
+            raise ConfigurationError("extra field 'headers' must be a JSON object of strings")
+        signing_secret = self.extra.get("signing_secret") or None
+        if signing_secret is not None and not isinstance(signing_secret, str):
+            raise ConfigurationError("extra field 'signing_secret' must be a string")
+        return JsonWebhookTarget(url=self.secret(), signing_secret=signing_secret, headers=headers)
+
+
+class PagerDutyChannelHook(AlertChannelHook):
+    """PagerDuty Events API v2: the integration (routing) key in the password field."""
+
+    conn_type = "mlprod_pagerduty"
+    default_conn_name = "mlprod_pagerduty_default"
+    hook_name = "PagerDuty Events API v2 (mlprod alerts)"
+    accepted_conn_types = ("mlprod_pagerduty",)
+    secret_label = "integration (routing) key"
+
+    def _build_target(self) -> Any:
+        from airflow_provider_mlprod.alerts.pagerduty import DEFAULT_EVENTS_URL, PagerDutyTarget
+
+        events_url = self.extra.get("events_url") or DEFAULT_EVENTS_URL
+        return PagerDutyTarget(routing_key=self.secret(), events_url=events_url)
+
+
+ALERT_CHANNEL_HOOKS: dict[str, type[AlertChannelHook]] = {
+    conn_type: hook
+    for hook in (
+        SlackWebhookChannelHook,
+        TeamsWebhookChannelHook,
+        JsonWebhookChannelHook,
+        PagerDutyChannelHook,
+    )
+    for conn_type in hook.accepted_conn_types
+}
+
+
+def alert_channel_hook(alert_conn_id: str) -> AlertChannelHook:
+    """The hook for the alert connection ``alert_conn_id``, chosen by the connection's type."""
+    conn = get_connection(alert_conn_id)
+    conn_type = (conn.conn_type or "").replace("-", "_")
+    hook_class = ALERT_CHANNEL_HOOKS.get(conn_type)
+    if hook_class is None:
+        raise ConnectionConfigError(
+            alert_conn_id,
+            f"has type {conn.conn_type!r}, which is not an alert channel; "
+            f"expected one of {', '.join(repr(t) for t in sorted(ALERT_CHANNEL_HOOKS))}",
+        )
+    return hook_class(alert_conn_id)

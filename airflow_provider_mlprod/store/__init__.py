@@ -1,0 +1,1 @@
+"""The metrics store: where runs, metrics, results, models and alert deliveries are recorded."""

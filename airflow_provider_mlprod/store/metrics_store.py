@@ -1,0 +1,328 @@
+"""MetricsStore: record and read metrics, validation and drift results, profiles and alert deliveries.
+
+Every write is idempotent per task identity: a task retried three times leaves one row, the last
+try's. Reads return plain dicts with JSON-safe values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+
+from airflow_provider_mlprod.exceptions import StoreError
+from airflow_provider_mlprod.store import schema
+from airflow_provider_mlprod.store.identity import RunIdentity
+from airflow_provider_mlprod.store.migrations import ensure_schema
+from airflow_provider_mlprod.store.rows import (
+    as_utc,
+    finite_float,
+    from_json,
+    run_pk,
+    to_json,
+    upsert,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One recorded metric value."""
+
+    name: str
+    value: float
+    model_name: str
+    model_version: str
+    dataset: str
+    recorded_at: datetime
+    run: RunIdentity
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "dataset": self.dataset,
+            "recorded_at": self.recorded_at.isoformat(),
+            "run": self.run.to_dict(),
+        }
+
+
+class MetricsStore:
+    """Results and history in the metrics store behind ``engine`` (schema created on first use)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ensure_schema(engine)
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def record_metrics(
+        self,
+        identity: RunIdentity,
+        metrics: Mapping[str, Any],
+        *,
+        model_name: str = "",
+        model_version: str = "",
+        dataset: str = "",
+    ) -> int:
+        """Record ``metrics`` (name -> number) for this run; return how many were written.
+
+        Every value is checked before anything is written: a non-numeric, NaN or infinite value
+        raises StoreError naming the metric and writes nothing.
+        """
+        if not metrics:
+            raise StoreError("no metrics to record")
+        values = {str(name): finite_float(value, f"metric {name!r}") for name, value in metrics.items()}
+        now = utcnow()
+        with self.engine.begin() as connection:
+            pk = run_pk(connection, identity)
+            for name, value in values.items():
+                upsert(
+                    connection,
+                    schema.metrics,
+                    {
+                        "run_pk": pk,
+                        "name": name,
+                        "value": value,
+                        "model_name": model_name,
+                        "model_version": model_version,
+                        "dataset": dataset,
+                        "recorded_at": now,
+                    },
+                    key=("run_pk", "name", "model_name", "model_version", "dataset"),
+                )
+        return len(values)
+
+    def metric_history(
+        self,
+        name: str,
+        *,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        dataset: str | None = None,
+        limit: int = 1000,
+    ) -> list[MetricPoint]:
+        """Recorded values of metric ``name``, oldest first, optionally for one model or dataset."""
+        m, r = schema.metrics, schema.runs
+        query = select(m, r.c.dag_id, r.c.run_id, r.c.task_id, r.c.map_index).join(r, m.c.run_pk == r.c.id)
+        query = query.where(m.c.name == name)
+        for column, value in (
+            (m.c.model_name, model_name),
+            (m.c.model_version, model_version),
+            (m.c.dataset, dataset),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        query = query.order_by(m.c.recorded_at.desc(), m.c.id.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            MetricPoint(
+                name=row["name"],
+                value=row["value"],
+                model_name=row["model_name"],
+                model_version=row["model_version"],
+                dataset=row["dataset"],
+                recorded_at=as_utc(row["recorded_at"]),
+                run=RunIdentity(row["dag_id"], row["run_id"], row["task_id"], row["map_index"]),
+            )
+            for row in reversed(rows)
+        ]
+
+    # -- validation and drift results ----------------------------------------------------------
+
+    def record_validation(
+        self, identity: RunIdentity, summary: Mapping[str, Any], *, suite: str, dataset: str
+    ) -> int:
+        """Record a validation summary (the dict a validation returns); return the row id."""
+        counts = summary.get("counts") or {}
+        try:
+            values = {
+                "success": bool(summary["success"]),
+                "evaluated": int(counts["evaluated"]),
+                "passed": int(counts["passed"]),
+                "failed_critical": int(counts["failed_critical"]),
+                "failed_warning": int(counts["failed_warning"]),
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"validation summary for suite {suite!r} lacks a usable field: {exc}") from None
+        rows = summary.get("rows_checked")
+        with self.engine.begin() as connection:
+            return upsert(
+                connection,
+                schema.validation_results,
+                {
+                    "run_pk": run_pk(connection, identity),
+                    "suite": suite,
+                    "dataset": dataset,
+                    **values,
+                    "rows_checked": int(rows) if rows is not None else None,
+                    "summary_json": to_json(dict(summary), f"validation summary for suite {suite!r}"),
+                    "recorded_at": utcnow(),
+                },
+                key=("run_pk", "suite", "dataset"),
+            )
+
+    def validation_history(self, *, suite: str | None = None, dataset: str | None = None) -> list[dict]:
+        """Recorded validation results, oldest first."""
+        v = schema.validation_results
+        query = select(v).order_by(v.c.recorded_at, v.c.id)
+        if suite is not None:
+            query = query.where(v.c.suite == suite)
+        if dataset is not None:
+            query = query.where(v.c.dataset == dataset)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            {**{k: row[k] for k in row if k != "summary_json"}, "summary": from_json(row["summary_json"])}
+            for row in rows
+        ]
+
+    def record_drift(self, identity: RunIdentity, summary: Mapping[str, Any], *, dataset: str) -> int:
+        """Record a drift result with one history row per column; return the result's row id.
+
+        ``summary`` is a drift result's ``to_dict()``: ``dataset_drift``, ``share_drifted`` and
+        ``columns`` (a list of dicts with ``column``, ``test``, ``statistic``, ``threshold``, ``drifted``).
+        """
+        try:
+            columns = list(summary["columns"])
+            header = {
+                "dataset_drift": bool(summary["dataset_drift"]),
+                "share_drifted": finite_float(summary["share_drifted"], "share_drifted"),
+            }
+            column_rows = [
+                {
+                    "column_name": str(column["column"]),
+                    "test": str(column["test"]),
+                    "statistic": _optional_float(column.get("statistic")),
+                    "threshold": _optional_float(column.get("threshold")),
+                    "drifted": bool(column["drifted"]),
+                }
+                for column in columns
+            ]
+        except (KeyError, TypeError) as exc:
+            raise StoreError(f"drift summary for dataset {dataset!r} lacks a usable field: {exc}") from None
+        with self.engine.begin() as connection:
+            result_id = upsert(
+                connection,
+                schema.drift_results,
+                {
+                    "run_pk": run_pk(connection, identity),
+                    "dataset": dataset,
+                    **header,
+                    "summary_json": to_json(dict(summary), f"drift summary for dataset {dataset!r}"),
+                    "recorded_at": utcnow(),
+                },
+                key=("run_pk", "dataset"),
+            )
+            connection.execute(
+                schema.drift_columns.delete().where(schema.drift_columns.c.drift_result_id == result_id)
+            )
+            if column_rows:
+                connection.execute(
+                    schema.drift_columns.insert(),
+                    [{"drift_result_id": result_id, **row} for row in column_rows],
+                )
+        return result_id
+
+    def drift_history(self, dataset: str, column: str | None = None) -> list[dict]:
+        """Per-column drift history of ``dataset``, oldest first."""
+        d, c = schema.drift_results, schema.drift_columns
+        query = (
+            select(d.c.recorded_at, d.c.dataset_drift, c.c.column_name, c.c.test, c.c.statistic)
+            .add_columns(c.c.threshold, c.c.drifted)
+            .join(c, c.c.drift_result_id == d.c.id)
+            .where(d.c.dataset == dataset)
+            .order_by(d.c.recorded_at, d.c.id, c.c.column_name)
+        )
+        if column is not None:
+            query = query.where(c.c.column_name == column)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    # -- reference profiles --------------------------------------------------------------------
+
+    def save_profile(
+        self, name: str, profile: Mapping[str, Any], identity: RunIdentity | None = None
+    ) -> None:
+        """Store (or replace) the reference profile ``name``."""
+        with self.engine.begin() as connection:
+            upsert(
+                connection,
+                schema.profiles,
+                {
+                    "name": name,
+                    "profile_json": to_json(dict(profile), f"profile {name!r}"),
+                    "run_pk": run_pk(connection, identity) if identity else None,
+                    "updated_at": utcnow(),
+                },
+                key=("name",),
+            )
+
+    def load_profile(self, name: str) -> dict[str, Any]:
+        """The stored reference profile ``name``; StoreError when there is none."""
+        with self.engine.connect() as connection:
+            text = connection.execute(
+                select(schema.profiles.c.profile_json).where(schema.profiles.c.name == name)
+            ).scalar_one_or_none()
+        if text is None:
+            raise StoreError(f"no reference profile named {name!r} in the metrics store")
+        return from_json(text)
+
+    # -- alert deliveries ----------------------------------------------------------------------
+
+    def record_alert_delivery(
+        self,
+        *,
+        dedup_key: str,
+        channel: str,
+        delivered: bool,
+        attempts: int,
+        status_code: int | None = None,
+        error: str = "",
+        identity: RunIdentity | None = None,
+    ) -> None:
+        """Record one delivery attempt of an alert on one channel (``error`` must hold no secret)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                schema.alert_deliveries.insert().values(
+                    dedup_key=dedup_key,
+                    channel=channel,
+                    delivered=delivered,
+                    attempts=attempts,
+                    status_code=status_code,
+                    error=error,
+                    run_pk=run_pk(connection, identity) if identity else None,
+                    sent_at=utcnow(),
+                )
+            )
+
+    def delivered_recently(self, dedup_key: str, window: timedelta, channel: str | None = None) -> bool:
+        """Whether an alert with ``dedup_key`` was delivered within ``window`` (optionally on one channel)."""
+        a = schema.alert_deliveries
+        condition = and_(
+            a.c.dedup_key == dedup_key, a.c.delivered.is_(True), a.c.sent_at >= utcnow() - window
+        )
+        if channel is not None:
+            condition = and_(condition, a.c.channel == channel)
+        with self.engine.connect() as connection:
+            return bool(connection.execute(select(func.count()).select_from(a).where(condition)).scalar())
+
+    def alert_deliveries(self, dedup_key: str | None = None) -> list[dict]:
+        """Recorded deliveries, oldest first."""
+        a = schema.alert_deliveries
+        query = select(a).order_by(a.c.sent_at, a.c.id)
+        if dedup_key is not None:
+            query = query.where(a.c.dedup_key == dedup_key)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up .venv if needed, then run the flagship example pipeline on embedded defaults (SQLite metrics
+# store, local report folder, alerts in the task log) and print where everything went.
+# Usage: bash scripts/example.sh [dag_id]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh
+export AIRFLOW_HOME=${AIRFLOW_HOME:-$PWD/.airflow-home}
+export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+dag_id=${1:-mlprod_store_check}
+mkdir -p "$AIRFLOW_HOME"
+.venv/bin/airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+.venv/bin/airflow dags test "$dag_id"
+.venv/bin/python - <<'PY'
+from airflow_provider_mlprod import config
+from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+
+print()
+print(f"metrics store: {MetricsStoreHook().location}")
+print(f"reports:       {config.report_folder()}")
+print(f"alerts:        {', '.join(config.alert_conn_ids()) or 'the task log (no alert connection configured)'}")
+PY

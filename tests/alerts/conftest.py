@@ -1,0 +1,54 @@
+"""Fixtures for the alert engine tests: fast delivery options, a sample alert, a closed port."""
+
+from __future__ import annotations
+
+import random
+import socket
+from datetime import datetime, timezone
+
+import pytest
+
+from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, RetryPolicy
+from airflow_provider_mlprod.alerts.message import Alert, AlertLink
+
+
+@pytest.fixture
+def recorded_sleeps() -> list[float]:
+    """The waits a sender asked for, in order (nothing actually sleeps)."""
+    return []
+
+
+@pytest.fixture
+def fast_options(recorded_sleeps: list[float]) -> DeliveryOptions:
+    """Delivery options that record waits instead of sleeping, with a seeded jitter source."""
+    policy = RetryPolicy(timeout_seconds=2.0, max_attempts=3, base_delay_seconds=0.5, max_delay_seconds=5.0)
+    return DeliveryOptions(policy=policy, sleep=recorded_sleeps.append, rng=random.Random(7))
+
+
+@pytest.fixture
+def sample_alert() -> Alert:
+    """A critical alert with facts, links and run ids."""
+    return Alert(
+        title="Validation failed: orders (2 of 5 expectations)",
+        severity="critical",
+        summary="Suite 'orders' on orders: 3 passed, 2 failed of 5.\n• expect_column_values_to_not_be_null",
+        facts={"Evaluated": 5, "Failed": 2, "Null share": 0.125, "Suite": "orders"},
+        links=[
+            AlertLink("Report", "https://reports.example/orders"),
+            AlertLink("Task log", "https://af.example/log"),
+        ],
+        dag_id="etl",
+        run_id="manual__2026-01-01",
+        task_id="validate",
+        dedup_key="mlprod:validation:etl:validate:orders",
+        created_at=datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc),
+    )
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 whose port nothing listens on (connection refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/services/T0CLOSED/B0CLOSED/closed-port-token"

@@ -1,0 +1,87 @@
+"""Test-wide setup: an isolated AIRFLOW_HOME and database fixtures for SQLite and PostgreSQL.
+
+Every test that touches a database runs on both backends through the ``db_url`` fixture. PostgreSQL
+is the server at 127.0.0.1:5432 (override with ``MLPROD_TEST_POSTGRES_URL``); each test gets its own
+schema, dropped afterwards. Under ``CI=true`` an unreachable server fails the test instead of
+skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Airflow reads its environment at import time, so isolate it before any test module imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlprod-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+for _name in list(os.environ):
+    if _name.startswith(("AIRFLOW_CONN_", "AIRFLOW__MLPROD__", "AIRFLOW_VAR_")):
+        del os.environ[_name]
+
+POSTGRES_URL = os.environ.get(
+    "MLPROD_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The AIRFLOW_HOME of this test session (a temporary folder)."""
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """URL of the PostgreSQL test server; skips when unreachable, except under CI=true."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        message = f"PostgreSQL test server unreachable at {POSTGRES_URL}: {exc.orig}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str):
+    """A PostgreSQL URL whose search_path is a fresh schema of this test's own."""
+    import sqlalchemy as sa
+
+    schema = f"mlprod_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(postgres_server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite URL on a fresh file in this test's temporary folder."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")

@@ -1,0 +1,52 @@
+"""Any Airflow SQL connection becomes a SQLAlchemy URL and Engine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import ConnectionConfigError
+from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection, sqlalchemy_url_for_connection
+
+
+def test_sqlite_connection(monkeypatch, tmp_path):
+    db_file = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
+    engine = engine_for_connection("warehouse")
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+    assert db_file.exists()
+
+
+def test_postgres_connection(monkeypatch, postgres_server_url):
+    url = sa.make_url(postgres_server_url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PG_WAREHOUSE",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": url.host,
+                "port": url.port,
+                "login": url.username,
+                "schema": url.database,
+            }
+        ),
+    )
+    assert sqlalchemy_url_for_connection("pg_warehouse").get_backend_name() == "postgresql"
+    with engine_for_connection("pg_warehouse").connect() as connection:
+        assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+
+
+def test_missing_connection_is_named():
+    with pytest.raises(ConnectionConfigError, match="connection 'nowhere': is not defined"):
+        sqlalchemy_url_for_connection("nowhere")
+
+
+def test_unknown_connection_type_is_named(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_ODD", json.dumps({"conn_type": "no_such_type", "host": "h"}))
+    with pytest.raises(
+        ConnectionConfigError, match="connection 'odd': type 'no_such_type' has no usable hook"
+    ):
+        sqlalchemy_url_for_connection("odd")

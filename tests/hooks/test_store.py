@@ -1,0 +1,159 @@
+"""MetricsStoreHook: embedded default, mlprod_store and SQL connections, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import ConnectionConfigError
+from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+
+SECRET = "s3cr3t-pa55word-XYZ"
+
+
+def set_connection(monkeypatch, conn_id: str, **fields) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+
+def test_without_connection_uses_embedded_sqlite_under_airflow_home(airflow_home):
+    hook = MetricsStoreHook()
+    assert hook.url.get_backend_name() == "sqlite"
+    assert hook.location == f"SQLite file {airflow_home / 'mlprod' / 'metrics.db'}"
+    assert hook.test_connection() == (True, f"connected to the metrics store at {hook.location}")
+    assert (airflow_home / "mlprod" / "metrics.db").exists()
+
+
+def test_embedded_path_follows_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE_PATH", str(tmp_path / "nested" / "store.db"))
+    hook = MetricsStoreHook()
+    with hook.get_conn().connect() as connection:
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+    assert (tmp_path / "nested" / "store.db").exists()
+
+
+def test_store_connection_with_url_and_password_field(monkeypatch, db_url):
+    url = sa.make_url(db_url)
+    set_connection(
+        monkeypatch,
+        "store_a",
+        conn_type="mlprod_store",
+        password=url.password,
+        extra={"sqlalchemy_url": url.set(password=None).render_as_string(hide_password=False)},
+    )
+    hook = MetricsStoreHook(store_conn_id="store_a")
+    assert hook.url.get_backend_name() == url.get_backend_name()
+    ok, message = hook.test_connection()
+    assert ok, message
+
+
+def test_password_is_merged_but_never_shown(monkeypatch):
+    set_connection(
+        monkeypatch,
+        "store_pw",
+        conn_type="mlprod_store",
+        password=SECRET,
+        extra={"sqlalchemy_url": "postgresql+psycopg2://mlprod@127.0.0.1:1/mlprod"},
+    )
+    hook = MetricsStoreHook(store_conn_id="store_pw")
+    assert hook.url.password == SECRET
+    assert SECRET not in hook.location
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "cannot reach the metrics store" in message
+    assert SECRET not in message
+
+
+def test_configured_store_conn_id_is_used(monkeypatch, sqlite_url):
+    monkeypatch.setenv("AIRFLOW__MLPROD__STORE_CONN_ID", "cfg_store")
+    set_connection(monkeypatch, "cfg_store", conn_type="mlprod_store", extra={"sqlalchemy_url": sqlite_url})
+    assert MetricsStoreHook().url == sa.make_url(sqlite_url)
+
+
+def test_default_conn_id_is_used_when_it_exists(monkeypatch, sqlite_url):
+    set_connection(
+        monkeypatch, "mlprod_store_default", conn_type="mlprod_store", extra={"sqlalchemy_url": sqlite_url}
+    )
+    assert MetricsStoreHook().url == sa.make_url(sqlite_url)
+
+
+def test_any_sql_connection_can_be_the_store(monkeypatch, postgres_server_url):
+    url = sa.make_url(postgres_server_url)
+    set_connection(
+        monkeypatch,
+        "pg_store",
+        conn_type="postgres",
+        host=url.host,
+        port=url.port,
+        login=url.username,
+        schema=url.database,
+    )
+    hook = MetricsStoreHook(store_conn_id="pg_store")
+    assert hook.url.get_backend_name() == "postgresql"
+    assert hook.test_connection()[0]
+
+
+def test_explicit_missing_connection_names_it():
+    with pytest.raises(ConnectionConfigError, match="connection 'no_such_store': is not defined"):
+        MetricsStoreHook(store_conn_id="no_such_store").url  # noqa: B018
+
+
+def test_configured_missing_connection_names_it(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__MLPROD__STORE_CONN_ID", "gone_store")
+    with pytest.raises(ConnectionConfigError, match="connection 'gone_store': is not defined"):
+        MetricsStoreHook().url  # noqa: B018
+
+
+def test_store_connection_without_url(monkeypatch):
+    set_connection(monkeypatch, "store_nourl", conn_type="mlprod_store", password=SECRET)
+    with pytest.raises(ConnectionConfigError, match="'store_nourl': has no SQLAlchemy URL") as info:
+        MetricsStoreHook(store_conn_id="store_nourl").url  # noqa: B018
+    assert SECRET not in str(info.value)
+
+
+def test_unparsable_url_names_connection_and_hides_secret(monkeypatch):
+    set_connection(
+        monkeypatch,
+        "store_bad",
+        conn_type="mlprod_store",
+        extra={"sqlalchemy_url": f"not a url {SECRET}"},
+    )
+    with pytest.raises(
+        ConnectionConfigError, match="'store_bad': the SQLAlchemy URL cannot be parsed"
+    ) as info:
+        MetricsStoreHook(store_conn_id="store_bad").url  # noqa: B018
+    assert SECRET not in str(info.value)
+
+
+def test_unknown_dialect_names_connection(monkeypatch):
+    set_connection(
+        monkeypatch,
+        "store_dialect",
+        conn_type="mlprod_store",
+        password=SECRET,
+        extra={"sqlalchemy_url": "nosuchdb://u@h/d"},
+    )
+    with pytest.raises(ConnectionConfigError, match=r"'store_dialect': .*unknown dialect") as info:
+        MetricsStoreHook(store_conn_id="store_dialect").get_conn()
+    assert SECRET not in str(info.value)
+
+
+def test_malformed_extra_json_is_an_error_not_an_empty_dict(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STORE_JSON",
+        json.dumps({"conn_type": "mlprod_store", "extra": '{"sqlalchemy_url": "sqlite://", ' + SECRET}),
+    )
+    with pytest.raises(
+        ConnectionConfigError, match="'store_json': the extra field is not valid JSON"
+    ) as info:
+        MetricsStoreHook(store_conn_id="store_json").url  # noqa: B018
+    assert SECRET not in str(info.value)
+
+
+def test_non_sql_connection_is_rejected(monkeypatch):
+    set_connection(monkeypatch, "store_fs", conn_type="fs", extra={"path": "/tmp"}, password=SECRET)
+    with pytest.raises(ConnectionConfigError, match="'store_fs': type 'fs' is not a SQL connection") as info:
+        MetricsStoreHook(store_conn_id="store_fs").url  # noqa: B018
+    assert SECRET not in str(info.value)
