@@ -160,6 +160,15 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_mlprod.operators.gate",
+                    "airflow_provider_mlprod.operators.registry",
+                ],
+            }
+        ],
         "connection-types": _connection_types(),
         "config": _config(),
     }

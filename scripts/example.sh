@@ -8,7 +8,7 @@ source scripts/venv.sh
 export AIRFLOW_HOME=${AIRFLOW_HOME:-$PWD/.airflow-home}
 export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-dag_id=${1:-mlprod_store_check}
+dag_id=${1:-mlprod_train_and_promote}
 mkdir -p "$AIRFLOW_HOME"
 .venv/bin/airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 .venv/bin/airflow dags test "$dag_id"

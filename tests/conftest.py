@@ -21,7 +21,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlprod-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+# dag.test() only runs DAGs that live in a DAG bundle, so the session's DAG folder holds links to the
+# example DAGs plus any DAG file a test writes with the ``dag_file`` fixture.
+_DAGS_FOLDER = _AIRFLOW_HOME / "dags"
+_DAGS_FOLDER.mkdir()
+for _example in sorted((REPO_ROOT / "dags").iterdir()):
+    (_DAGS_FOLDER / _example.name).symlink_to(_example)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 for _name in list(os.environ):
     if _name.startswith(("AIRFLOW_CONN_", "AIRFLOW__MLPROD__", "AIRFLOW_VAR_")):
@@ -36,6 +42,42 @@ POSTGRES_URL = os.environ.get(
 def airflow_home() -> Path:
     """The AIRFLOW_HOME of this test session (a temporary folder)."""
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """A migrated Airflow metadata database in this session's AIRFLOW_HOME (for ``dag.test()``)."""
+    import subprocess
+    import sys
+
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ)
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
+    return airflow_home
+
+
+@pytest.fixture
+def dag_file(airflow_db: Path):
+    """Write a DAG file into the session's DAG folder and return its DAG, ready for ``dag.test()``.
+
+    Usage: ``dag = dag_file("my_dag_id", source_text)``; the file is removed after the test.
+    """
+    from airflow.models import DagBag
+
+    written: list[Path] = []
+
+    def write(dag_id: str, source: str):
+        path = _DAGS_FOLDER / f"test_{dag_id}.py"
+        path.write_text(source)
+        written.append(path)
+        bag = DagBag(dag_folder=str(path))
+        assert bag.import_errors == {}, bag.import_errors
+        return bag.dags[dag_id]
+
+    yield write
+    for path in written:
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
     from sqlalchemy import URL, Engine
 
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
+    from airflow_provider_mlprod.store.registry import ModelRegistry
+
 STORE_CONN_TYPE = "mlprod_store"
 
 
@@ -75,6 +78,18 @@ class MetricsStoreHook(BaseHook):
             return create_store_engine(self.url)
         except ConfigurationError as exc:
             raise ConnectionConfigError(self.store_conn_id or config.store_conn_id(), str(exc)) from None
+
+    def metrics_store(self) -> MetricsStore:
+        """Results and history in this store (schema created on first use)."""
+        from airflow_provider_mlprod.store.metrics_store import MetricsStore
+
+        return MetricsStore(self.engine)
+
+    def registry(self) -> ModelRegistry:
+        """The model registry in this store (schema created on first use)."""
+        from airflow_provider_mlprod.store.registry import ModelRegistry
+
+        return ModelRegistry(self.engine)
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect and run ``SELECT 1``; used by the UI's Test button."""

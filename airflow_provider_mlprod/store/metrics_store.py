@@ -314,6 +314,14 @@ class MetricsStore:
         with self.engine.connect() as connection:
             return bool(connection.execute(select(func.count()).select_from(a).where(condition)).scalar())
 
+    def last_alert_delivery(self, dedup_key: str, channel: str) -> datetime | None:
+        """When an alert with ``dedup_key`` was last delivered on ``channel`` (UTC), or ``None``."""
+        a = schema.alert_deliveries
+        condition = and_(a.c.dedup_key == dedup_key, a.c.channel == channel, a.c.delivered.is_(True))
+        with self.engine.connect() as connection:
+            sent_at = connection.execute(select(func.max(a.c.sent_at)).where(condition)).scalar()
+        return as_utc(sent_at)
+
     def alert_deliveries(self, dedup_key: str | None = None) -> list[dict]:
         """Recorded deliveries, oldest first."""
         a = schema.alert_deliveries

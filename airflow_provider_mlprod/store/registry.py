@@ -311,6 +311,48 @@ class ModelRegistry:
             event="rolled_back",
         )
 
+    def revert_promotion(self, identity: RunIdentity, promotion: Promotion) -> None:
+        """Undo ``promotion`` (e.g. when its deployment failed): the alias returns to its previous version.
+
+        The alias is removed if it had no previous version. Raises ConcurrentUpdateError if the alias
+        moved again since.
+        """
+        a = schema.aliases
+        still_ours = and_(
+            a.c.model_name == promotion.model_name,
+            a.c.alias == promotion.alias,
+            a.c.version == promotion.version,
+        )
+        with self.engine.begin() as connection:
+            pk = run_pk(connection, identity)
+            if promotion.previous_version is None:
+                result = connection.execute(a.delete().where(still_ours))
+            else:
+                result = connection.execute(
+                    a.update()
+                    .where(still_ours)
+                    .values(
+                        version=promotion.previous_version,
+                        revision=a.c.revision + 1,
+                        run_pk=pk,
+                        updated_at=utcnow(),
+                    )
+                )
+            if result.rowcount != 1:
+                raise ConcurrentUpdateError(
+                    f"cannot revert the promotion of model {promotion.model_name!r} version "
+                    f"{promotion.version!r}: alias {promotion.alias!r} changed since"
+                )
+            _log_event(
+                connection,
+                pk,
+                promotion.model_name,
+                promotion.previous_version or "",
+                "promotion_reverted",
+                alias=promotion.alias,
+                previous_version=promotion.version,
+            )
+
     def events(self, name: str) -> list[dict]:
         """The model's event log, oldest first."""
         e, r = schema.model_events, schema.runs

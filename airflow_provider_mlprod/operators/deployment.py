@@ -1,0 +1,100 @@
+"""Deployment actions run by PromoteModelOperator once the alias is secured.
+
+A deployment action is any object with ``deploy(model, context) -> dict`` (the dict, JSON-safe, goes
+into the promotion's XCom summary). Two are provided: copy the artifact to a serving location, and
+call a deploy webhook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_mlprod.exceptions import DeliveryError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mlprod.store.registry import ModelVersion
+
+
+class DeploymentAction(Protocol):
+    """Deploys a promoted model version."""
+
+    def deploy(self, model: ModelVersion, context: Context) -> dict[str, Any]:
+        """Deploy ``model``; return a JSON-safe description of what was done."""
+        ...
+
+
+class CopyArtifactDeployment:
+    """Copy the model artifact (a file or a folder) to a serving location.
+
+    :param destination: any ObjectStoragePath URI (``file://``, ``s3://``, ...); the artifact is
+        copied to exactly this path, replacing what is there. Templated.
+    """
+
+    template_fields = ("destination",)
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+
+    def deploy(self, model: ModelVersion, context: Context) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        source = ObjectStoragePath(model.artifact_uri)
+        destination = ObjectStoragePath(self.destination)
+        if not source.exists():
+            raise FileNotFoundError(
+                f"artifact of model {model.name!r} version {model.version!r} "
+                f"not found at {model.artifact_uri}"
+            )
+        if source.is_dir():
+            if destination.exists():
+                destination.rmdir(recursive=True)
+            source.copy(destination, recursive=True)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            source.copy(destination)
+        return {"action": "copy_artifact", "destination": self.destination}
+
+
+class WebhookDeployment:
+    """POST ``{"model", "version", "artifact_uri", "alias"}`` to a deploy webhook.
+
+    :param conn_id: an ``mlprod_webhook`` connection (URL in its password, optional signing secret);
+        the request is signed and retried like an alert.
+    """
+
+    template_fields = ("conn_id",)
+
+    def __init__(self, conn_id: str, alias: str = "champion") -> None:
+        self.conn_id = conn_id
+        self.alias = alias
+
+    def deploy(self, model: ModelVersion, context: Context) -> dict[str, Any]:
+        import json
+
+        from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, post_with_retries
+        from airflow_provider_mlprod.alerts.webhook import signed_headers
+        from airflow_provider_mlprod.hooks.alert_channels import JsonWebhookChannelHook
+
+        hook = JsonWebhookChannelHook(self.conn_id)
+        body = {
+            "model": model.name,
+            "version": model.version,
+            "artifact_uri": model.artifact_uri,
+            "alias": self.alias,
+        }
+        target = hook.get_target()
+        payload = json.dumps(body, sort_keys=True).encode()
+        result = post_with_retries(
+            channel=self.conn_id,
+            kind="deploy_webhook",
+            url=target.url,
+            body=payload,
+            headers=lambda: signed_headers(target, payload),
+            secrets=[target.signing_secret, *target.headers.values()],
+            options=DeliveryOptions(policy=hook.get_retry_policy()),
+        )
+        if result.status != "delivered":
+            raise DeliveryError(f"deploy webhook {self.conn_id!r} failed: {result.error}")
+        return {"action": "webhook", "conn_id": self.conn_id, "status_code": result.status_code}

@@ -1,0 +1,97 @@
+"""Metrics sources of the gate and register operators: argument, XCom, JSON file, SQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.operators.metrics_input import read_metrics
+
+
+class FakeTaskInstance:
+    def __init__(self, xcoms):
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids, key):
+        return self.xcoms.get((task_ids, key))
+
+
+def test_from_argument_and_nested_key():
+    metrics, _ = read_metrics({}, metrics={"eval": {"auc": 0.9}}, metrics_key="eval")
+    assert metrics == {"auc": 0.9}
+
+
+def test_from_xcom():
+    context = {"ti": FakeTaskInstance({("train", "return_value"): {"auc": 0.9}})}
+    metrics, source = read_metrics(context, metrics_task_id="train")
+    assert (metrics, source) == ({"auc": 0.9}, "XCom 'return_value' of task 'train'")
+    with pytest.raises(InputDataError, match="XCom 'return_value' of task 'other' holds no metrics"):
+        read_metrics(context, metrics_task_id="other")
+
+
+def test_from_json_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"test": {"auc": 0.91, "f1": 0.7}}))
+    metrics, _ = read_metrics({}, metrics_file=f"file://{path}", metrics_key="test")
+    assert metrics == {"auc": 0.91, "f1": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "message"),
+    [
+        ("{not json", None, "is not valid JSON"),
+        ("[1, 2]", None, "must be an object of name to value, got list"),
+        ("{}", None, "are empty"),
+        ('{"a": {}}', "b", "have no key 'b'"),
+    ],
+)
+def test_bad_json_files_are_named(tmp_path, content, key, message):
+    path = tmp_path / "metrics.json"
+    path.write_text(content)
+    with pytest.raises(InputDataError, match=message):
+        read_metrics({}, metrics_file=str(path), metrics_key=key)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(InputDataError, match=r"metrics file '.*nope.json' does not exist"):
+        read_metrics({}, metrics_file=str(tmp_path / "nope.json"))
+
+
+@pytest.fixture
+def sql_conn(monkeypatch, db_url):
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE eval_metrics (name VARCHAR(20), value FLOAT)"))
+        connection.execute(sa.text("INSERT INTO eval_metrics VALUES ('auc', 0.9), ('f1', 0.7)"))
+    engine.dispose()
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        fields, table = {"conn_type": "sqlite", "host": url.database}, "eval_metrics"
+    else:  # the test's own schema, named in the query (the connection has no search_path)
+        schema = url.query["options"].split("=", 1)[1]
+        fields = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username}
+        fields["schema"] = url.database
+        table = f"{schema}.eval_metrics"
+    monkeypatch.setenv("AIRFLOW_CONN_EVAL_DB", json.dumps(fields))
+    return "eval_db", table
+
+
+def test_from_sql_name_value_rows_and_single_row(sql_conn):
+    conn_id, table = sql_conn
+    metrics, _ = read_metrics({}, metrics_sql=f"SELECT name, value FROM {table}", sql_conn_id=conn_id)
+    assert metrics == {"auc": 0.9, "f1": 0.7}
+    wide = f"SELECT MAX(CASE WHEN name = 'auc' THEN value END) AS auc, COUNT(*) AS n FROM {table}"
+    assert read_metrics({}, metrics_sql=wide, sql_conn_id=conn_id)[0] == {"auc": 0.9, "n": 2}
+
+
+def test_bad_sql_sources_are_named(sql_conn):
+    conn_id, table = sql_conn
+    with pytest.raises(InputDataError, match=r"must return exactly one row .* it returned 2 rows"):
+        read_metrics({}, metrics_sql=f"SELECT value FROM {table}", sql_conn_id=conn_id)
+    with pytest.raises(InputDataError, match="metrics query on connection 'eval_db' failed"):
+        read_metrics({}, metrics_sql="SELECT * FROM no_such_table", sql_conn_id=conn_id)
+    with pytest.raises(ConfigurationError, match="metrics_sql needs sql_conn_id"):
+        read_metrics({}, metrics_sql="SELECT 1")

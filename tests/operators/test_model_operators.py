@@ -1,0 +1,255 @@
+"""Gate, register, promote and rollback operators, run in real DAG runs with dag.test()."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
+from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
+from airflow_provider_mlprod.store.engine import create_store_engine
+from airflow_provider_mlprod.store.registry import ModelRegistry
+
+DAG_SOURCE = """
+import json
+import pendulum
+from pathlib import Path
+from airflow.sdk import dag, task
+from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
+from airflow_provider_mlprod.operators.gate import ModelMetricsGateBranchOperator, ModelMetricsGateOperator
+from airflow_provider_mlprod.operators.registry import (
+    PromoteModelOperator, RegisterModelOperator, RollbackModelOperator,
+)
+
+ARTIFACTS = Path({artifacts!r})
+
+@dag(dag_id={dag_id!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def pipeline():
+    @task
+    def train(params=None):
+        path = ARTIFACTS / f"model-{{params['version']}}.json"
+        path.write_text(json.dumps({{"weights": [1, 2, 3], "version": params["version"]}}))
+        return {{"auc": params["auc"], "log_loss": params["log_loss"]}}
+
+    register = RegisterModelOperator(
+        task_id="register",
+        model_name="churn",
+        model_version="{{{{ params.version }}}}",
+        artifact_uri="file://" + str(ARTIFACTS) + "/model-{{{{ params.version }}}}.json",
+        training_data="warehouse.orders@{{{{ ds }}}}",
+        metrics_task_id="train",
+        store_conn_id="test_store",
+    )
+    gate = {gate}
+    promote = PromoteModelOperator(
+        task_id="promote",
+        model_name="churn",
+        model_version="{{{{ params.version }}}}",
+        deployment=CopyArtifactDeployment("file://" + str(ARTIFACTS) + "/serving/model.json"),  # DEPLOYMENT
+        store_conn_id="test_store",
+    )
+    train() >> register >> gate >> promote
+    {extra}
+
+pipeline()
+"""
+
+GATE = """ModelMetricsGateOperator(
+        task_id="gate",
+        model_name="churn",
+        model_version="{{ params.version }}",
+        thresholds={
+            "auc": {"min": 0.7, "min_absolute_change": 0.0},
+            "log_loss": {"max": 0.7, "greater_is_better": False},
+        },
+        if_no_baseline="pass",
+        store_conn_id="test_store",
+    )"""
+
+BRANCH_GATE = """ModelMetricsGateBranchOperator(
+        task_id="gate",
+        model_name="churn",
+        model_version="{{ params.version }}",
+        thresholds={"auc": {"min": 0.7, "min_absolute_change": 0.0}},
+        if_no_baseline="pass",
+        pass_task_ids="promote",
+        fail_task_ids="reject",
+        store_conn_id="test_store",
+    )"""
+
+BRANCH_EXTRA = """@task
+    def reject():
+        return "rejected"
+    gate >> reject()"""
+
+
+@pytest.fixture
+def store(monkeypatch, db_url):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TEST_STORE",
+        json.dumps({"conn_type": "mlprod_store", "extra": {"sqlalchemy_url": db_url}}),
+    )
+    return ModelRegistry(create_store_engine(db_url))
+
+
+def states(dag_run):
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def run(dag, **params):
+    return dag.test(run_conf=params)
+
+
+def test_good_model_is_gated_registered_promoted_deployed_and_announced(dag_file, store, tmp_path):
+    dag = dag_file(
+        "model_flow", DAG_SOURCE.format(dag_id="model_flow", artifacts=str(tmp_path), gate=GATE, extra="")
+    )
+    first = run(dag, version="1", auc=0.80, log_loss=0.5)
+    assert first.state == "success", states(first)
+    assert store.alias_version("churn") == "1"
+    assert json.loads((tmp_path / "serving" / "model.json").read_text())["version"] == "1"
+
+    better = run(dag, version="2", auc=0.85, log_loss=0.4)
+    assert better.state == "success", states(better)
+    assert store.alias_version("churn") == "2"
+    assert store.get_version("churn", "2").training_data.startswith("warehouse.orders@")
+    assert store.latest_blessing("churn", "2").baseline_version == "1"
+
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = session.scalars(sa.select(AssetEvent).order_by(AssetEvent.id)).all()
+        extras = [e.extra for e in events if e.asset.uri == "mlprod://models/churn"]
+    assert [extra["version"] for extra in extras][-2:] == ["1", "2"]
+    assert extras[-1]["previous_version"] == "1"
+
+
+def test_worse_model_is_rejected_and_the_champion_stays(dag_file, store, tmp_path):
+    dag = dag_file(
+        "model_flow2", DAG_SOURCE.format(dag_id="model_flow2", artifacts=str(tmp_path), gate=GATE, extra="")
+    )
+    assert run(dag, version="1", auc=0.80, log_loss=0.5).state == "success"
+    worse = run(dag, version="2", auc=0.78, log_loss=0.5)
+    assert worse.state == "failed"
+    assert states(worse)["gate"] == "failed"
+    assert states(worse)["promote"] == "upstream_failed"
+    assert store.alias_version("churn") == "1"
+    blessing = store.latest_blessing("churn", "2")
+    assert not blessing.passed
+    (auc,) = [m for m in blessing.summary["metrics"] if m["metric"] == "auc"]
+    assert auc["verdict"] == "fail"
+    assert "auc=0.78 vs baseline 0.8" in auc["reason"]
+    assert [e["event"] for e in store.events("churn")].count("rejected") == 1
+
+
+def test_branch_gate_takes_the_reject_path(dag_file, store, tmp_path):
+    source = DAG_SOURCE.format(
+        dag_id="model_branch", artifacts=str(tmp_path), gate=BRANCH_GATE, extra=BRANCH_EXTRA
+    )
+    dag = dag_file("model_branch", source)
+    good = run(dag, version="1", auc=0.80, log_loss=0.5)
+    assert (good.state, states(good)["promote"], states(good)["reject"]) == ("success", "success", "skipped")
+    worse = run(dag, version="2", auc=0.60, log_loss=0.5)
+    assert (worse.state, states(worse)["promote"], states(worse)["reject"]) == (
+        "success",
+        "skipped",
+        "success",
+    )
+    assert store.alias_version("churn") == "1"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"thresholds": {"auc": {"min": 0.9, "max": 0.1}}},
+            "'gate': threshold spec for 'auc': min 0.9 is greater",
+        ),
+        (
+            {"thresholds": {"auc": {"min_absolute_change": 0}}},
+            "'gate': if_no_baseline must be 'pass' or 'fail'",
+        ),
+        ({"thresholds": {"auc": {"min": 0.5}}, "baseline": "latest"}, "'gate': baseline must be 'champion'"),
+        (
+            {"thresholds": {"auc": {"min": 0.5}}, "metrics": {"auc": 1}, "metrics_file": "/m.json"},
+            "'gate': give at most one metrics source",
+        ),
+    ],
+)
+def test_gate_arguments_are_checked_when_the_dag_is_parsed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ModelMetricsGateOperator(task_id="gate", model_name="m", model_version="1", **kwargs)
+
+
+def test_register_and_promote_arguments_are_checked_when_the_dag_is_parsed():
+    with pytest.raises(ValueError, match="'register': give at most one metrics source"):
+        RegisterModelOperator(
+            task_id="register",
+            model_name="m",
+            model_version="1",
+            artifact_uri="file:///a",
+            metrics={},
+            metrics_sql="x",
+        )
+    promote = PromoteModelOperator(task_id="promote", model_name="churn", model_version="1")
+    assert [outlet.uri for outlet in promote.outlets] == ["mlprod://models/churn"]
+
+
+ROLLBACK_SOURCE = """
+import pendulum
+from airflow.sdk import dag
+from airflow_provider_mlprod.operators.registry import RollbackModelOperator
+
+@dag(dag_id="model_rollback", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def rollback():
+    RollbackModelOperator(task_id="rollback", model_name="churn", store_conn_id="test_store")
+
+rollback()
+"""
+
+BROKEN_DEPLOY = """
+class BrokenDeployment:
+    def deploy(self, model, context):
+        raise RuntimeError("serving cluster unreachable")
+"""
+
+
+def test_rollback_restores_the_previous_champion(dag_file, store, tmp_path):
+    flow = dag_file(
+        "model_flow3", DAG_SOURCE.format(dag_id="model_flow3", artifacts=str(tmp_path), gate=GATE, extra="")
+    )
+    assert run(flow, version="1", auc=0.80, log_loss=0.5).state == "success"
+    assert run(flow, version="2", auc=0.82, log_loss=0.5).state == "success"
+    rollback = dag_file("model_rollback", ROLLBACK_SOURCE)
+    dag_run = rollback.test()
+    assert dag_run.state == "success"
+    assert store.alias_version("churn") == "1"
+    second = rollback.test()
+    assert second.state == "failed"  # version 1 has no previous champion
+    assert store.alias_version("churn") == "1"
+
+
+def test_failed_deployment_reverts_the_promotion(dag_file, store, tmp_path):
+    source = DAG_SOURCE.format(dag_id="model_flow4", artifacts=str(tmp_path), gate=GATE, extra="")
+    source = source.replace("ARTIFACTS = Path", BROKEN_DEPLOY + "\nARTIFACTS = Path")
+    source = source.replace(
+        'CopyArtifactDeployment("file://" + str(ARTIFACTS) + "/serving/model.json"),  # DEPLOYMENT',
+        "BrokenDeployment(),",
+    )
+    assert "BrokenDeployment()," in source
+    flow = dag_file("model_flow4", source)
+    assert run(flow, version="1", auc=0.80, log_loss=0.5).state == "failed"
+    assert store.alias_version("churn") is None  # first promotion reverted: no champion
+    flow_ok = dag_file(
+        "model_flow5", DAG_SOURCE.format(dag_id="model_flow5", artifacts=str(tmp_path), gate=GATE, extra="")
+    )
+    assert run(flow_ok, version="2", auc=0.80, log_loss=0.5).state == "success"
+    broken = dag_file("model_flow4", source)
+    result = run(broken, version="3", auc=0.90, log_loss=0.5)
+    assert result.state == "failed"
+    assert states(result)["promote"] == "failed"
+    assert store.alias_version("churn") == "2"
+    assert "promotion_reverted" in [e["event"] for e in store.events("churn")]
