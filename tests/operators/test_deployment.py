@@ -1,0 +1,73 @@
+"""Deployment actions: copy an artifact (file or folder) and call a signed deploy webhook."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from airflow_provider_mlprod.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
+from airflow_provider_mlprod.exceptions import DeliveryError
+from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment, WebhookDeployment
+from airflow_provider_mlprod.store.registry import ModelVersion
+
+SECRET = "deploy-signing-SECRET-123"
+
+
+def model(artifact_uri: str) -> ModelVersion:
+    return ModelVersion("churn", "7", artifact_uri, {}, "", "blessed", datetime.now(timezone.utc))
+
+
+def test_copy_file_and_folder(tmp_path):
+    (tmp_path / "model.pkl").write_bytes(b"weights")
+    result = CopyArtifactDeployment(f"file://{tmp_path}/serving/current.pkl").deploy(
+        model(str(tmp_path / "model.pkl")), {}
+    )
+    assert result["action"] == "copy_artifact"
+    assert (tmp_path / "serving" / "current.pkl").read_bytes() == b"weights"
+
+    folder = tmp_path / "saved_model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "variables" / "v.bin").write_bytes(b"v1")
+    CopyArtifactDeployment(f"file://{tmp_path}/serving/folder").deploy(model(f"file://{folder}"), {})
+    (folder / "variables" / "v.bin").write_bytes(b"v2")
+    CopyArtifactDeployment(f"file://{tmp_path}/serving/folder").deploy(model(f"file://{folder}"), {})
+    assert (tmp_path / "serving" / "folder" / "variables" / "v.bin").read_bytes() == b"v2"
+
+
+def test_missing_artifact_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="artifact of model 'churn' version '7' not found"):
+        CopyArtifactDeployment(str(tmp_path / "out")).deploy(model(str(tmp_path / "absent.pkl")), {})
+
+
+def test_webhook_deployment_is_signed_and_failures_hide_the_url(monkeypatch, httpserver):
+    httpserver.expect_request("/deploy", method="POST").respond_with_data("ok")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEPLOY_HOOK",
+        json.dumps(
+            {
+                "conn_type": "mlprod_webhook",
+                "password": httpserver.url_for("/deploy"),
+                "extra": {"signing_secret": SECRET, "timeout": 2},
+            }
+        ),
+    )
+    result = WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {})
+    assert result == {"action": "webhook", "conn_id": "deploy_hook", "status_code": 200}
+    request, _ = httpserver.log[0]
+    assert request.get_json() == {
+        "alias": "champion",
+        "artifact_uri": "s3://m/7.pkl",
+        "model": "churn",
+        "version": "7",
+    }
+    expected = compute_signature(SECRET, request.headers[TIMESTAMP_HEADER], request.get_data())
+    assert request.headers[SIGNATURE_HEADER] == expected
+
+    httpserver.clear()
+    httpserver.expect_request("/deploy").respond_with_data("bad", status=400)
+    with pytest.raises(DeliveryError, match="deploy webhook 'deploy_hook' failed") as info:
+        WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {})
+    assert httpserver.url_for("/deploy") not in str(info.value)
+    assert SECRET not in str(info.value)
