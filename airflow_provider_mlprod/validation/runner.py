@@ -1,0 +1,399 @@
+"""Run an expectation suite on a pandas DataFrame, a file, or a SQL table or query (inside the database).
+
+Every run returns a :class:`~airflow_provider_mlprod.validation.summary.ValidationSummary`. The
+severity policy is applied here: a failed ``critical`` expectation makes ``success`` false, a failed
+``warning`` expectation is only reported.
+
+Runs go through ``batch.validate(suite)`` on one ephemeral GX context per process (``gx_context()``),
+not through ``ValidationDefinition``/``Checkpoint`` (they crash under marshmallow 4 on numpy bools);
+results are converted to plain JSON types here. GX progress bars and its INFO log flood are off.
+
+Fail-closed rules, each an error naming the input:
+
+- an empty batch (no rows) is an :class:`InputDataError`;
+- a column that an expectation reads but the data lacks is an :class:`InputDataError` naming the
+  column and the expectation, raised before validating. Expectations whose purpose is to check which
+  columns exist (``expect_column_to_exist``, ``expect_table_columns_to_match_set``...) are exempt: a
+  missing column is their failed result;
+- an expectation GX cannot evaluate (e.g. a mean of text) is an :class:`InputDataError`;
+- for SQL sources, table, schema, key and suite column names must be plain identifiers, checked
+  before any SQL runs; a missing table or a failing query is an :class:`InputDataError` naming it.
+
+SQL sources run every expectation inside the database through GX's SQL datasource: only the row
+count, the column names and capped samples of failing values come back into Python.
+
+Public API: :func:`validate_dataframe`, :func:`validate_file`, :func:`validate_sql`,
+:func:`gx_context`, :data:`TESTED_EXPECTATION_FAMILIES`, :data:`DEFAULT_SAMPLE_SIZE`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import InputDataError, MlprodError, SpecError
+from airflow_provider_mlprod.validation.identifiers import check_identifier
+from airflow_provider_mlprod.validation.quarantine import (
+    FileQuarantine,
+    SqlQuarantine,
+    check_sql_quarantine_supported,
+    quarantine_frame,
+    quarantine_sql_rows,
+)
+from airflow_provider_mlprod.validation.report import write_html_report
+from airflow_provider_mlprod.validation.sources import describe_location, detect_file_format, read_table_file
+from airflow_provider_mlprod.validation.sql_source import SqlSource
+from airflow_provider_mlprod.validation.suite import POSITION_META_KEY, ValidationSuite, load_suite
+from airflow_provider_mlprod.validation.summary import ExpectationOutcome, ValidationSummary, to_json_safe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_SAMPLE_SIZE = 5
+"""Failing sample values kept per expectation unless told otherwise."""
+
+PANDAS = "pandas"
+SQL = "sql"
+
+TESTED_EXPECTATION_FAMILIES: Mapping[str, tuple[str, ...]] = {
+    "expect_table_row_count_to_be_between": (PANDAS, SQL),
+    "expect_table_columns_to_match_set": (PANDAS, SQL),
+    "expect_column_to_exist": (PANDAS, SQL),
+    "expect_column_values_to_not_be_null": (PANDAS, SQL),
+    "expect_column_values_to_be_null": (PANDAS, SQL),
+    "expect_column_values_to_be_in_set": (PANDAS, SQL),
+    "expect_column_values_to_not_be_in_set": (PANDAS, SQL),
+    "expect_column_values_to_be_between": (PANDAS, SQL),
+    "expect_column_values_to_be_unique": (PANDAS, SQL),
+    "expect_column_value_lengths_to_be_between": (PANDAS, SQL),
+    "expect_column_values_to_match_regex": (PANDAS, SQL),
+    "expect_compound_columns_to_be_unique": (PANDAS, SQL),
+    "expect_column_pair_values_a_to_be_greater_than_b": (PANDAS, SQL),
+    "expect_column_distinct_values_to_be_in_set": (PANDAS, SQL),
+    "expect_column_min_to_be_between": (PANDAS, SQL),
+    "expect_column_max_to_be_between": (PANDAS, SQL),
+    "expect_column_mean_to_be_between": (PANDAS, SQL),
+    "expect_column_median_to_be_between": (PANDAS, SQL),
+    "expect_column_stdev_to_be_between": (PANDAS, SQL),
+    "expect_column_quantile_values_to_be_between": (PANDAS, SQL),
+    "expect_column_kl_divergence_to_be_less_than": (PANDAS, SQL),
+    "expect_column_proportion_of_unique_values_to_be_between": (PANDAS, SQL),
+}
+"""Expectation families tested on each backend: ``pandas`` (frames and files) and ``sql`` (SQLite and
+PostgreSQL), each both met and not met. Other GX expectations may work; these are the ones the tests prove."""
+
+
+@lru_cache(maxsize=1)
+def gx_context() -> Any:
+    """The process's ephemeral GX context, with progress bars off; created once, reused by every run."""
+    # Importing this module imported the suite module, which quiets GX's loggers before GX is imported.
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)  # GX sets INFO
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@lru_cache(maxsize=1)
+def _dataframe_batch_definition() -> Any:
+    """The one pandas datasource, asset and whole-frame batch definition every DataFrame run reuses."""
+    return (
+        gx_context()
+        .data_sources.add_pandas(f"mlprod_frames_{uuid.uuid4().hex}")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+
+
+def validate_dataframe(
+    frame: pd.DataFrame,
+    suite: Any,
+    *,
+    dataset: str = "dataframe",
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    quarantine: FileQuarantine | None = None,
+    report_location: Any = None,
+) -> ValidationSummary:
+    """Validate a pandas DataFrame against a suite.
+
+    :param frame: the batch.
+    :param suite: a :class:`ValidationSuite` or anything :func:`load_suite` accepts.
+    :param dataset: a label for the batch in the summary and messages.
+    :param sample_size: failing values kept per expectation (0 for none).
+    :param quarantine: where to write passing and failing rows of row-level expectations, if anywhere.
+    :param report_location: where to write the HTML report (path or object with ``.open()``), if anywhere.
+    :raises InputDataError: empty frame, a column the suite reads is missing, an expectation that GX
+        cannot evaluate.
+    :raises SpecError: an invalid suite.
+    """
+    import pandas as pd
+
+    suite = load_suite(suite)
+    _check_sample_size(sample_size)
+    if not isinstance(frame, pd.DataFrame):
+        raise InputDataError(f"{dataset}: expected a pandas DataFrame, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise InputDataError(f"{dataset} has no rows; an empty batch cannot be validated")
+    _check_columns_present(suite, [str(column) for column in frame.columns], dataset)
+    quarantined_specs = quarantine.select(suite) if quarantine else ()
+    if quarantined_specs and not frame.index.equals(pd.RangeIndex(len(frame))):
+        frame = frame.reset_index(drop=True)
+    result_format: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": sample_size}
+    if quarantined_specs:
+        result_format = {
+            "result_format": "COMPLETE",
+            "partial_unexpected_count": sample_size,
+            "return_unexpected_index_query": False,
+        }
+    batch = _dataframe_batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    results = _validate(batch, suite, result_format, dataset)
+    summary = _summarise(suite, results, dataset, len(frame), sample_size)
+    if quarantine is not None:
+        failing_positions = {
+            spec.name: results[spec.position].result.get("unexpected_index_list") or []
+            for spec in quarantined_specs
+        }
+        summary = summary.with_quarantine(quarantine_frame(frame, failing_positions, quarantine))
+    return _with_report(summary, report_location)
+
+
+def validate_file(
+    location: Any,
+    suite: Any,
+    *,
+    file_format: str | None = None,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    quarantine: FileQuarantine | None = None,
+    report_location: Any = None,
+) -> ValidationSummary:
+    """Read a CSV, Parquet or JSON-lines file and validate it against a suite.
+
+    :param location: a local path or an object with ``.open()`` (e.g. Airflow's ``ObjectStoragePath``).
+    :param suite: a :class:`ValidationSuite` or anything :func:`load_suite` accepts.
+    :param file_format: ``csv``, ``parquet`` or ``jsonl``; default from the suffix.
+    :param delimiter: CSV delimiter; default ``,`` (``\\t`` for ``.tsv``).
+    :param encoding: text encoding of CSV and JSON-lines files.
+    :param sample_size: failing values kept per expectation.
+    :param quarantine: where to write passing and failing rows; their format defaults to the output
+        suffix, else the input format.
+    :param report_location: where to write the HTML report, if anywhere.
+    :raises InputDataError: unreadable file (see :func:`read_table_file`) or the errors of
+        :func:`validate_dataframe`.
+    """
+    suite = load_suite(suite)
+    input_format = detect_file_format(location, file_format)
+    frame = read_table_file(location, file_format=input_format, delimiter=delimiter, encoding=encoding)
+    if quarantine is not None and quarantine.file_format is None:
+        quarantine = quarantine.with_default_format(input_format)
+    return validate_dataframe(
+        frame,
+        suite,
+        dataset=describe_location(location),
+        sample_size=sample_size,
+        quarantine=quarantine,
+        report_location=report_location,
+    )
+
+
+def validate_sql(
+    connection_url: str | sa.URL,
+    suite: Any,
+    *,
+    table: str | None = None,
+    schema: str | None = None,
+    query: str | None = None,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    quarantine: SqlQuarantine | None = None,
+    report_location: Any = None,
+) -> ValidationSummary:
+    """Validate a SQL table or query against a suite, running every expectation inside the database.
+
+    :param connection_url: a SQLAlchemy URL (string or ``sqlalchemy.URL``); it is never put in a message.
+    :param suite: a :class:`ValidationSuite` or anything :func:`load_suite` accepts.
+    :param table: the table to validate (``"name"`` or ``"schema.name"``); exclusive with ``query``.
+    :param schema: the table's schema, if not in ``table``.
+    :param query: a SELECT whose rows are the batch; exclusive with ``table``.
+    :param sample_size: failing values kept per expectation.
+    :param quarantine: the table that receives failing rows' keys and reasons, if any.
+    :param report_location: where to write the HTML report, if anywhere.
+    :raises ConfigurationError: hostile or invalid table, schema or key names; table and query both or
+        neither given.
+    :raises SpecError: a hostile column name in the suite, an invalid suite.
+    :raises InputDataError: missing table, failing query, empty batch, missing column, an expectation
+        GX cannot evaluate.
+    :raises MlprodError: the database cannot be reached (retryable).
+    """
+    suite = load_suite(suite)
+    _check_sample_size(sample_size)
+    source = SqlSource.from_arguments(table=table, schema=schema, query=query)
+    for spec in suite.expectations:
+        for column in spec.columns:
+            check_identifier(
+                column, f"column of expectation #{spec.position} {spec.expectation_type}", SpecError
+            )
+    if quarantine is not None:
+        quarantine.check_identifiers()
+        check_sql_quarantine_supported(quarantine.select(suite))
+    dataset = source.label
+    url = sa.make_url(connection_url) if isinstance(connection_url, str) else connection_url
+    context = gx_context()
+    with _temporary_datasource(context) as name, warnings.catch_warnings():
+        # GX suggests dialect-specific datasources and deprecates schema_name; both work as used here.
+        warnings.filterwarnings("ignore", category=UserWarning, module="great_expectations")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="great_expectations")
+        try:
+            datasource = context.data_sources.add_sql(
+                name, connection_string=url.render_as_string(hide_password=False)
+            )
+            engine = datasource.get_engine()
+        except Exception as exc:
+            raise MlprodError(f"cannot connect to the database of {dataset}: {_scrub(exc, url)}") from None
+        try:
+            columns = source.column_names(engine)
+            _check_columns_present(suite, columns, dataset)
+            if quarantine is not None:
+                missing_keys = [key for key in quarantine.key_columns if key not in columns]
+                if missing_keys:
+                    raise InputDataError(
+                        f"{dataset} lacks quarantine key column(s) {', '.join(missing_keys)}"
+                    )
+            rows_checked = source.row_count(engine)
+            if rows_checked == 0:
+                raise InputDataError(f"{dataset} has no rows; an empty batch cannot be validated")
+            if source.query is not None:
+                asset = datasource.add_query_asset("batch", query=source.query)
+            else:
+                asset = datasource.add_table_asset(
+                    "batch", table_name=source.table, schema_name=source.schema
+                )
+            batch = asset.add_batch_definition_whole_table("whole").get_batch()
+            result_format = {"result_format": "BASIC", "partial_unexpected_count": sample_size}
+            results = _validate(batch, suite, result_format, dataset)
+            summary = _summarise(suite, results, dataset, rows_checked, sample_size)
+            if quarantine is not None:
+                unexpected_counts = {
+                    spec.position: int(results[spec.position].result.get("unexpected_count") or 0)
+                    for spec in quarantine.select(suite)
+                }
+                summary = summary.with_quarantine(
+                    quarantine_sql_rows(
+                        engine, source, quarantine, quarantine.select(suite), unexpected_counts
+                    )
+                )
+        finally:
+            engine.dispose()
+    return _with_report(summary, report_location)
+
+
+@contextmanager
+def _temporary_datasource(context: Any) -> Iterator[str]:
+    name = f"mlprod_{uuid.uuid4().hex}"
+    try:
+        yield name
+    finally:
+        if name in context.data_sources.all():
+            context.data_sources.delete(name)
+
+
+def _validate(
+    batch: Any, suite: ValidationSuite, result_format: dict[str, Any], dataset: str
+) -> dict[int, Any]:
+    gx_suite = suite.to_gx_suite()
+    validation = batch.validate(gx_suite, result_format=result_format)
+    results = {
+        int(result.expectation_config.meta[POSITION_META_KEY]): result for result in validation.results
+    }
+    missing = [spec.name for spec in suite.expectations if spec.position not in results]
+    if missing:
+        raise InputDataError(f"{dataset}: GX returned no result for {', '.join(missing)}")
+    for spec in suite.expectations:
+        message = _exception_message(results[spec.position].exception_info)
+        if message:
+            raise InputDataError(
+                f"{dataset}: expectation #{spec.position} {spec.name} could not be evaluated: {message}"
+            )
+    return results
+
+
+def _exception_message(exception_info: Any) -> str | None:
+    if not exception_info:
+        return None
+    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
+    for info in infos:
+        if isinstance(info, Mapping) and info.get("raised_exception"):
+            text = str(info.get("exception_message") or "unknown error").strip()
+            return text.splitlines()[0][:300] if text else "unknown error"
+    return None
+
+
+def _summarise(
+    suite: ValidationSuite, results: dict[int, Any], dataset: str, rows_checked: int, sample_size: int
+) -> ValidationSummary:
+    outcomes = []
+    for spec in suite.expectations:
+        result = results[spec.position]
+        details = result.result or {}
+        unexpected_count = details.get("unexpected_count")
+        unexpected_percent = details.get("unexpected_percent")
+        samples = list(details.get("partial_unexpected_list") or [])[:sample_size]
+        outcomes.append(
+            ExpectationOutcome(
+                position=spec.position,
+                expectation_type=spec.expectation_type,
+                column=spec.column_label,
+                severity=spec.severity,
+                success=bool(result.success),
+                unexpected_count=None if unexpected_count is None else int(unexpected_count),
+                unexpected_percent=to_json_safe(
+                    None if unexpected_percent is None else float(unexpected_percent)
+                ),
+                sample_values=to_json_safe(samples),
+                observed_value=to_json_safe(details.get("observed_value")),
+            )
+        )
+    return ValidationSummary(
+        suite_name=suite.name, dataset=dataset, rows_checked=int(rows_checked), outcomes=tuple(outcomes)
+    )
+
+
+def _check_columns_present(suite: ValidationSuite, columns: list[str], dataset: str) -> None:
+    present = set(columns)
+    problems = [
+        f"{column!r} (read by #{spec.position} {spec.expectation_type})"
+        for spec in suite.expectations
+        for column in spec.required_columns
+        if column not in present
+    ]
+    if problems:
+        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+        raise InputDataError(f"{dataset} lacks column(s) {'; '.join(problems)}; it has: {shown}")
+
+
+def _check_sample_size(sample_size: int) -> None:
+    if not isinstance(sample_size, int) or isinstance(sample_size, bool) or not 0 <= sample_size <= 1000:
+        raise SpecError(f"sample_size {sample_size!r} must be an integer from 0 to 1000")
+
+
+def _with_report(summary: ValidationSummary, report_location: Any) -> ValidationSummary:
+    if report_location is None:
+        return summary
+    return summary.with_report(write_html_report(summary, report_location))
+
+
+def _scrub(exc: BaseException, url: sa.URL) -> str:
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    text = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+    if url.password:
+        text = text.replace(str(url.password), "***")
+    return text[:300]

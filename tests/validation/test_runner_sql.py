@@ -1,0 +1,133 @@
+"""Validating SQL tables and queries inside the database, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError, SpecError
+from airflow_provider_mlprod.validation.quarantine import SqlQuarantine
+from airflow_provider_mlprod.validation.runner import validate_sql
+
+from .conftest import make_orders, write_table
+
+# Nothing listens on port 1: any attempt to connect fails, so an error other than the connection
+# error proves the check ran before any SQL.
+UNREACHABLE_URL = "postgresql+psycopg2://mlprod:s3cret-pw@127.0.0.1:1/nothing"
+
+STATUS_IN_NEW_PAID = {
+    "type": "expect_column_values_to_be_in_set",
+    "kwargs": {"column": "status", "value_set": ["new", "paid"]},
+}
+AMOUNT_NOT_NULL = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "amount"}}
+
+HOSTILE_NAMES = [
+    'orders"; DROP TABLE orders; --',
+    "orders -- comment",
+    "o'rders",
+    "orders;",
+    "1orders",
+    "or ders",
+]
+
+
+def test_table_in_the_database(orders_table):
+    summary = validate_sql(orders_table, [STATUS_IN_NEW_PAID, AMOUNT_NOT_NULL], table="orders", sample_size=2)
+    assert summary.dataset == "table 'orders'"
+    assert summary.rows_checked == 10
+    assert not summary.success
+    (failure,) = summary.failures
+    assert (failure.unexpected_count, failure.sample_values) == (3, ["shipped", "shipped"])
+
+
+def test_query_in_the_database(orders_table):
+    summary = validate_sql(
+        orders_table, [STATUS_IN_NEW_PAID], query="SELECT * FROM orders WHERE status <> 'shipped';"
+    )
+    assert summary.success
+    assert summary.rows_checked == 7
+    assert summary.dataset == "query \"SELECT * FROM orders WHERE status <> 'shipped'\""
+
+
+def test_schema_qualified_table(postgres_url):
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS mlprod_sales")
+    make_orders().to_sql("orders", engine, schema="mlprod_sales", index=False, dtype={"note": sa.String(20)})
+    try:
+        summary = validate_sql(postgres_url, [AMOUNT_NOT_NULL], table="mlprod_sales.orders")
+        assert (summary.success, summary.dataset, summary.rows_checked) == (
+            True,
+            "table 'mlprod_sales.orders'",
+            10,
+        )
+        assert validate_sql(postgres_url, [AMOUNT_NOT_NULL], table="orders", schema="mlprod_sales").success
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA mlprod_sales CASCADE")
+        engine.dispose()
+
+
+def test_missing_table(db_url):
+    with pytest.raises(InputDataError, match="table 'no_such_orders' does not exist"):
+        validate_sql(db_url, [AMOUNT_NOT_NULL], table="no_such_orders")
+
+
+def test_failing_query(orders_table):
+    with pytest.raises(InputDataError, match="query 'SELECT amount FROM no_such_orders' fails"):
+        validate_sql(orders_table, [AMOUNT_NOT_NULL], query="SELECT amount FROM no_such_orders")
+
+
+def test_missing_column(orders_table):
+    suite = [{"type": "expect_column_max_to_be_between", "kwargs": {"column": "discount", "max_value": 5}}]
+    with pytest.raises(InputDataError, match=r"table 'orders' lacks column\(s\) 'discount'"):
+        validate_sql(orders_table, suite, table="orders")
+
+
+def test_empty_table(db_url):
+    write_table(db_url, "orders", make_orders().iloc[0:0])
+    with pytest.raises(InputDataError, match="table 'orders' has no rows"):
+        validate_sql(db_url, [AMOUNT_NOT_NULL], table="orders")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_table_names_are_rejected_before_any_sql(name):
+    with pytest.raises(ConfigurationError, match="is not a plain SQL identifier"):
+        validate_sql(UNREACHABLE_URL, [AMOUNT_NOT_NULL], table=name)
+
+
+def test_hostile_schema_is_rejected_before_any_sql():
+    with pytest.raises(ConfigurationError, match="schema 'x\"; --'"):
+        validate_sql(UNREACHABLE_URL, [AMOUNT_NOT_NULL], table="orders", schema='x"; --')
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_column_names_are_rejected_before_any_sql(name):
+    suite = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": name}}]
+    with pytest.raises(SpecError, match=r"column of expectation #0 .* is not a plain SQL identifier"):
+        validate_sql(UNREACHABLE_URL, suite, table="orders")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_quarantine_names_are_rejected_before_any_sql(name):
+    with pytest.raises(ConfigurationError, match="quarantine key column"):
+        validate_sql(
+            UNREACHABLE_URL, [AMOUNT_NOT_NULL], table="orders", quarantine=SqlQuarantine("q", (name,))
+        )
+    with pytest.raises(ConfigurationError, match="not a plain SQL identifier"):
+        validate_sql(
+            UNREACHABLE_URL, [AMOUNT_NOT_NULL], table="orders", quarantine=SqlQuarantine(name, ("id",))
+        )
+
+
+def test_table_and_query_are_exclusive():
+    with pytest.raises(ConfigurationError, match="exactly one of table and query"):
+        validate_sql(UNREACHABLE_URL, [AMOUNT_NOT_NULL], table="orders", query="SELECT 1")
+    with pytest.raises(ConfigurationError, match="exactly one of table and query"):
+        validate_sql(UNREACHABLE_URL, [AMOUNT_NOT_NULL])
+
+
+def test_unreachable_database_never_shows_the_password():
+    with pytest.raises(MlprodError, match="cannot connect to the database of table 'orders'") as raised:
+        validate_sql(UNREACHABLE_URL, [AMOUNT_NOT_NULL], table="orders")
+    assert "s3cret-pw" not in str(raised.value)
