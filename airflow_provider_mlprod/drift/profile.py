@@ -1,0 +1,542 @@
+"""Reference profiles: per-column histograms and category counts that stand in for raw data.
+
+A ``DatasetProfile`` holds, for each column:
+
+- numeric (``NumericColumnProfile``): bin ``edges`` and ``counts``, the number of nulls (None/NaN)
+  and of +-inf values, and the sufficient statistics count/mean/std/min/max of the finite values;
+- categorical (``CategoricalColumnProfile``): the counts of the top-K categories, the count of all
+  other categories (``other_count``) and the number of nulls. Categories are compared by their text
+  form (``str(value)``), so ``1`` and ``"1"`` are the same category.
+
+Binning: for ``edges = [e0, ..., eL]`` there are ``L + 2`` counts: values ``< e0`` (underflow),
+``[e0, e1)``, ..., ``[e(L-1), eL]`` (the last interior bin is closed, as in ``numpy.histogram``) and
+values ``> eL`` (overflow). Edges are strictly increasing, except ``[c, c]`` for a constant column,
+whose one interior bin holds exactly ``c``. Without edges (no finite reference value) there is one
+bin holding every finite value. Infinite values are never binned: they are counted in
+``infinite_count`` and treated as missing values by the drift tests.
+
+Edges of a reference profile built from raw data are its quantiles (``n_bins`` equal-mass bins, merged
+where quantiles coincide), so each bin holds about ``1 / n_bins`` of the reference.
+
+Profiles add up: profiles of partitions built with the same spec (same edges, same category list)
+merge into exactly the profile of the whole (``merge`` or ``+``); counts add exactly and
+mean/std combine with Chan's parallel formula. Profiles are JSON-serialisable (``to_dict`` /
+``from_dict``, ``save`` / ``load``) and carry ``format_version``; reading another version raises
+``StoreError``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from airflow_provider_mlprod.exceptions import InputDataError, SpecError, StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PROFILE_FORMAT_VERSION = 1
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+COLUMN_KINDS = (NUMERIC, CATEGORICAL)
+DEFAULT_BINS = 100
+DEFAULT_TOP_K = 1000
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How to profile one column: its kind and, to match a reference, its fixed edges or categories.
+
+    :param kind: ``"numeric"`` or ``"categorical"``.
+    :param edges: numeric bin edges; ``None`` derives quantile edges from the data.
+    :param categories: categorical vocabulary to count; ``None`` keeps the ``top_k`` most frequent.
+    :param shift: a value near the data's mean, used by SQL profiles for a numerically stable variance.
+    """
+
+    kind: str
+    edges: tuple[float, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    shift: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in COLUMN_KINDS:
+            raise SpecError(f"column kind {self.kind!r} is not one of {COLUMN_KINDS}")
+        if self.edges is not None:
+            object.__setattr__(self, "edges", check_edges(self.edges, "column spec"))
+        if self.categories is not None:
+            object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+
+
+def check_edges(edges: Iterable[float], where: str) -> tuple[float, ...]:
+    """Return ``edges`` as a tuple of floats after checking they are finite and increasing."""
+    values = tuple(float(e) for e in edges)
+    if len(values) == 1:
+        raise SpecError(f"{where}: bin edges need 0 or at least 2 values, got 1")
+    if not all(math.isfinite(e) for e in values):
+        raise SpecError(f"{where}: bin edges must be finite, got {values[:5]}...")
+    constant = len(values) == 2 and values[0] == values[1]
+    if not constant and any(b <= a for a, b in itertools.pairwise(values)):
+        raise SpecError(f"{where}: bin edges must be strictly increasing")
+    return values
+
+
+@dataclass(frozen=True)
+class NumericColumnProfile:
+    """Histogram and sufficient statistics of a numeric column (see the module docstring for bins)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    null_count: int
+    infinite_count: int
+    count: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    kind: str = field(default=NUMERIC, init=False)
+
+    @property
+    def total(self) -> int:
+        """Number of rows: finite values, nulls and infinite values."""
+        return self.count + self.null_count + self.infinite_count
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as a JSON-safe dict."""
+        return {
+            "kind": NUMERIC,
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+            "null_count": self.null_count,
+            "infinite_count": self.infinite_count,
+            "count": self.count,
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.min,
+            "max": self.max,
+        }
+
+    def merge(self, other: NumericColumnProfile, column: str = "?") -> NumericColumnProfile:
+        """The profile of both partitions together; edges must be identical."""
+        if self.edges != other.edges:
+            raise SpecError(
+                f"column {column!r}: cannot merge numeric profiles with different bin edges; "
+                "profile the partitions with the same spec"
+            )
+        count = self.count + other.count
+        if self.count == 0 or other.count == 0:
+            source = self if other.count == 0 else other
+            mean, std, low, high = source.mean, source.std, source.min, source.max
+        else:
+            delta = other.mean - self.mean
+            mean = self.mean + delta * other.count / count
+            m2 = self.std**2 * self.count + other.std**2 * other.count
+            m2 += delta**2 * self.count * other.count / count
+            std = math.sqrt(max(m2, 0.0) / count)
+            low, high = min(self.min, other.min), max(self.max, other.max)
+        return NumericColumnProfile(
+            edges=self.edges,
+            counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+            null_count=self.null_count + other.null_count,
+            infinite_count=self.infinite_count + other.infinite_count,
+            count=count,
+            mean=mean,
+            std=std,
+            min=low,
+            max=high,
+        )
+
+
+@dataclass(frozen=True)
+class CategoricalColumnProfile:
+    """Category counts of a column: the kept categories, everything else as ``other_count``, nulls."""
+
+    counts: dict[str, int]
+    other_count: int
+    null_count: int
+    kind: str = field(default=CATEGORICAL, init=False)
+
+    @property
+    def total(self) -> int:
+        """Number of rows, nulls included."""
+        return sum(self.counts.values()) + self.other_count + self.null_count
+
+    @property
+    def non_null(self) -> int:
+        """Number of non-null values."""
+        return sum(self.counts.values()) + self.other_count
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as a JSON-safe dict."""
+        return {
+            "kind": CATEGORICAL,
+            "counts": dict(self.counts),
+            "other_count": self.other_count,
+            "null_count": self.null_count,
+        }
+
+    def merge(self, other: CategoricalColumnProfile, column: str = "?") -> CategoricalColumnProfile:
+        """The profile of both partitions together.
+
+        Exact when both share the category list (profiled with the same spec) or when neither has an
+        ``other_count``; otherwise a category counted in one side's "other" could not be told apart,
+        so ``SpecError`` is raised.
+        """
+        same_vocabulary = set(self.counts) == set(other.counts)
+        if not same_vocabulary and (self.other_count or other.other_count):
+            raise SpecError(
+                f"column {column!r}: cannot merge top-K category profiles with different categories "
+                "and an 'other' count; profile the partitions with the same category list"
+            )
+        merged = dict(self.counts)
+        for category, count in other.counts.items():
+            merged[category] = merged.get(category, 0) + count
+        if not same_vocabulary:
+            merged = dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
+        return CategoricalColumnProfile(
+            counts=merged,
+            other_count=self.other_count + other.other_count,
+            null_count=self.null_count + other.null_count,
+        )
+
+
+ColumnProfile = NumericColumnProfile | CategoricalColumnProfile
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """The profile of a dataset: its row count and one profile per column."""
+
+    row_count: int
+    columns: dict[str, ColumnProfile]
+    format_version: int = PROFILE_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        for name, column in self.columns.items():
+            if column.total != self.row_count:
+                raise StoreError(
+                    f"profile column {name!r} accounts for {column.total} rows but the profile has "
+                    f"{self.row_count}"
+                )
+
+    def spec(self) -> dict[str, ColumnSpec]:
+        """Column specs that profile another batch on this profile's edges and categories."""
+        specs: dict[str, ColumnSpec] = {}
+        for name, column in self.columns.items():
+            if isinstance(column, NumericColumnProfile):
+                specs[name] = ColumnSpec(NUMERIC, edges=column.edges, shift=column.mean)
+            else:
+                specs[name] = ColumnSpec(CATEGORICAL, categories=tuple(column.counts))
+        return specs
+
+    def merge(self, other: DatasetProfile) -> DatasetProfile:
+        """The profile of both partitions together (same columns, same spec); see module docstring."""
+        if list(self.columns) != list(other.columns):
+            raise SpecError(
+                "cannot merge profiles with different columns: "
+                f"{list(self.columns)} and {list(other.columns)}"
+            )
+        merged: dict[str, ColumnProfile] = {}
+        for name, column in self.columns.items():
+            other_column = other.columns[name]
+            if column.kind != other_column.kind:
+                raise SpecError(
+                    f"column {name!r} is {column.kind} in one profile, {other_column.kind} in the other"
+                )
+            merged[name] = column.merge(other_column, name)
+        return DatasetProfile(row_count=self.row_count + other.row_count, columns=merged)
+
+    __add__ = merge
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as a JSON-safe dict, with its ``format_version``."""
+        return {
+            "format_version": self.format_version,
+            "row_count": self.row_count,
+            "columns": {name: column.to_dict() for name, column in self.columns.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "profile") -> DatasetProfile:
+        """Read a profile dict; ``StoreError`` names ``source`` when the version or shape is wrong."""
+        if not isinstance(data, Mapping):
+            raise StoreError(f"{source}: a profile must be a JSON object, got {type(data).__name__}")
+        version = data.get("format_version")
+        if version != PROFILE_FORMAT_VERSION:
+            raise StoreError(
+                f"{source}: profile format version {version!r} is not supported; this version reads "
+                f"format {PROFILE_FORMAT_VERSION}. Rebuild the reference profile."
+            )
+        try:
+            columns: dict[str, ColumnProfile] = {}
+            for name, column in data["columns"].items():
+                columns[name] = _column_from_dict(column)
+            return cls(row_count=int(data["row_count"]), columns=columns)
+        except (KeyError, TypeError, ValueError, AttributeError, SpecError) as exc:
+            raise StoreError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from None
+
+    def save(self, path: str | Path) -> None:
+        """Write the profile to ``path`` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> DatasetProfile:
+        """Read a profile written by ``save``; ``StoreError`` names the file when it cannot be used."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"profile file {str(path)!r} cannot be read: {type(exc).__name__}") from None
+        return cls.from_dict(data, source=f"profile file {str(path)!r}")
+
+
+def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
+    if data["kind"] == NUMERIC:
+        edges = check_edges(data["edges"], "stored profile")
+        counts = tuple(int(c) for c in data["counts"])
+        if len(counts) != len(edges) + 1 and not (not edges and len(counts) == 1):
+            raise ValueError(f"{len(counts)} counts do not fit {len(edges)} edges")
+        if sum(counts) != int(data["count"]):
+            raise ValueError(f"bin counts add up to {sum(counts)}, not to the count {data['count']}")
+        return NumericColumnProfile(
+            edges=edges,
+            counts=counts,
+            null_count=int(data["null_count"]),
+            infinite_count=int(data["infinite_count"]),
+            count=int(data["count"]),
+            mean=_optional_float(data["mean"]),
+            std=_optional_float(data["std"]),
+            min=_optional_float(data["min"]),
+            max=_optional_float(data["max"]),
+        )
+    if data["kind"] == CATEGORICAL:
+        return CategoricalColumnProfile(
+            counts={str(k): int(v) for k, v in data["counts"].items()},
+            other_count=int(data["other_count"]),
+            null_count=int(data["null_count"]),
+        )
+    raise ValueError(f"unknown column kind {data['kind']!r}")
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- building profiles from raw data -------------------------------------------------------------
+
+
+def detect_kind(series: pd.Series, column: str) -> str:
+    """``"numeric"`` for numeric dtypes (bool excluded), ``"categorical"`` for text, category, bool."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return CATEGORICAL
+    if pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_complex_dtype(dtype):
+            raise InputDataError(f"column {column!r} has complex dtype {dtype}, which cannot be profiled")
+        return NUMERIC
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        raise InputDataError(
+            f"column {column!r} has dtype {dtype}; convert it to numbers or declare it categorical"
+        )
+    return CATEGORICAL
+
+
+def numeric_values(series: pd.Series, column: str) -> np.ndarray:
+    """The column as a float64 array with nulls as NaN; ``InputDataError`` when it is not numeric."""
+    try:
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError):
+        raise InputDataError(
+            f"column {column!r} is declared numeric but its values (dtype {series.dtype}) are not numbers"
+        ) from None
+
+
+def quantile_edges(sorted_finite: np.ndarray, n_bins: int) -> tuple[float, ...]:
+    """Equal-mass bin edges of sorted finite values (linear-interpolated quantiles, duplicates merged)."""
+    if sorted_finite.size == 0:
+        return ()
+    positions = np.linspace(0.0, sorted_finite.size - 1, n_bins + 1)
+    lower = np.floor(positions).astype(np.int64)
+    upper = np.minimum(lower + 1, sorted_finite.size - 1)
+    fraction = positions - lower
+    edges = sorted_finite[lower] + (sorted_finite[upper] - sorted_finite[lower]) * fraction
+    edges = np.unique(np.clip(edges, sorted_finite[0], sorted_finite[-1]))
+    if edges.size == 1:
+        return (float(edges[0]), float(edges[0]))
+    return tuple(float(e) for e in edges)
+
+
+def bin_counts(finite: np.ndarray, edges: tuple[float, ...], is_sorted: bool = False) -> tuple[int, ...]:
+    """Counts of finite values in the underflow, interior and overflow bins of ``edges``."""
+    if not edges:
+        return (int(finite.size),)
+    edge_array = np.asarray(edges)
+    if is_sorted:
+        cumulative = np.searchsorted(finite, edge_array, side="left")
+        cumulative[-1] = np.searchsorted(finite, edge_array[-1], side="right")
+        counts = np.diff(cumulative, prepend=0, append=finite.size)
+        return tuple(int(c) for c in counts)
+    underflow = int(np.count_nonzero(finite < edge_array[0]))
+    overflow = int(np.count_nonzero(finite > edge_array[-1]))
+    if edge_array[0] == edge_array[-1]:
+        interior = [int(finite.size) - underflow - overflow]
+    else:
+        interior = np.histogram(finite, bins=edge_array)[0].tolist()
+    return (underflow, *interior, overflow)
+
+
+def profile_numeric_array(
+    values: np.ndarray,
+    edges: tuple[float, ...] | None = None,
+    n_bins: int = DEFAULT_BINS,
+    keep_sorted: bool = False,
+    column: str = "?",
+) -> tuple[NumericColumnProfile, np.ndarray | None]:
+    """Profile float64 values (NaN = null); also return the sorted finite values when it sorted them.
+
+    Quantile edges (``edges=None``) need the values sorted, and the exact tests reuse that sorted
+    array, so it is returned rather than thrown away; ``keep_sorted`` sorts for fixed edges too.
+    Otherwise nothing is sorted and ``None`` is returned. Values so large that their mean or standard
+    deviation overflows raise ``InputDataError`` naming ``column``.
+    """
+    finite_mask = np.isfinite(values)
+    finite = values[finite_mask] if not finite_mask.all() else values
+    null_count = int(np.count_nonzero(np.isnan(values)))
+    infinite_count = int(values.size - finite.size - null_count)
+    sorted_finite = None
+    if edges is None or keep_sorted:
+        sorted_finite = np.sort(finite)
+        if edges is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                edges = quantile_edges(sorted_finite, n_bins)
+        counts = bin_counts(sorted_finite, edges, is_sorted=True)
+    else:
+        counts = bin_counts(finite, edges)
+    if finite.size:
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float(finite.mean())
+            std = float(np.sqrt(np.mean(np.square(finite - mean))))
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            raise InputDataError(f"column {column!r}: values too large to summarise (mean or std overflows)")
+        low, high = float(finite.min()), float(finite.max())
+    else:
+        mean = std = low = high = None
+    profile = NumericColumnProfile(
+        edges=tuple(edges),
+        counts=counts,
+        null_count=null_count,
+        infinite_count=infinite_count,
+        count=int(finite.size),
+        mean=mean,
+        std=std,
+        min=low,
+        max=high,
+    )
+    return profile, sorted_finite
+
+
+def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
+    """Counts of each category by text form (non-zero only, most frequent first) and the null count."""
+    null_count = int(series.isna().sum())
+    found = series.value_counts(dropna=True, sort=False)
+    counts: dict[str, int] = {}
+    for value, count in zip(found.index.tolist(), found.to_numpy().tolist(), strict=True):
+        if count:
+            key = str(value)
+            counts[key] = counts.get(key, 0) + int(count)
+    ordered = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return ordered, null_count
+
+
+def categorical_profile_from_counts(
+    counts: Mapping[str, int],
+    null_count: int,
+    categories: tuple[str, ...] | None = None,
+    top_k: int | None = DEFAULT_TOP_K,
+) -> CategoricalColumnProfile:
+    """Keep the given ``categories`` (or the ``top_k`` most frequent) and fold the rest into "other".
+
+    Ties at the top-K cut are broken by category text, so every engine keeps the same categories.
+    """
+    non_null = sum(counts.values())
+    if categories is not None:
+        kept = {category: int(counts.get(category, 0)) for category in categories}
+    elif top_k is None or len(counts) <= top_k:
+        kept = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    else:
+        top = heapq.nsmallest(top_k, counts.items(), key=lambda item: (-item[1], item[0]))
+        kept = dict(top)
+    return CategoricalColumnProfile(
+        counts=kept, other_count=int(non_null - sum(kept.values())), null_count=int(null_count)
+    )
+
+
+def profile_dataframe(
+    frame: pd.DataFrame,
+    *,
+    columns: Iterable[str] | None = None,
+    column_kinds: Mapping[str, str] | None = None,
+    specs: Mapping[str, ColumnSpec] | None = None,
+    n_bins: int = DEFAULT_BINS,
+    top_k: int | None = DEFAULT_TOP_K,
+) -> DatasetProfile:
+    """Profile a pandas DataFrame.
+
+    :param frame: the raw data.
+    :param columns: columns to profile (default: every column, or the columns of ``specs``).
+    :param column_kinds: ``{"column": "numeric" | "categorical"}`` overriding kinds detected from dtypes.
+    :param specs: fixed edges/categories per column, e.g. ``reference_profile.spec()`` to profile a
+        current batch (or a partition) on the reference's bins; such profiles merge exactly.
+    :param n_bins: number of quantile bins for numeric columns without fixed edges.
+    :param top_k: categories kept per categorical column without a fixed list (``None``: all).
+    """
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise InputDataError(f"data to profile must be a pandas DataFrame, got {type(frame).__name__}")
+    specs = dict(specs or {})
+    names = list(columns) if columns is not None else (list(specs) if specs else list(frame.columns))
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise InputDataError(f"columns {missing} are not in the data (it has {list(frame.columns)})")
+    result: dict[str, ColumnProfile] = {}
+    for name in names:
+        spec = specs.get(name)
+        kind = resolve_kind(frame[name], name, column_kinds, spec)
+        if kind == NUMERIC:
+            result[name], _ = profile_numeric_array(
+                numeric_values(frame[name], name), spec.edges if spec else None, n_bins, column=name
+            )
+        else:
+            counts, null_count = category_counts(frame[name])
+            result[name] = categorical_profile_from_counts(
+                counts, null_count, spec.categories if spec else None, top_k
+            )
+    return DatasetProfile(row_count=len(frame), columns=result)
+
+
+def resolve_kind(
+    series: pd.Series, column: str, column_kinds: Mapping[str, str] | None, spec: ColumnSpec | None = None
+) -> str:
+    """The kind of a column: the spec's, else the override, else the one detected from its dtype."""
+    import pandas as pd
+
+    if spec is not None:
+        kind = spec.kind
+    elif column_kinds and column in column_kinds:
+        kind = column_kinds[column]
+    else:
+        return detect_kind(series, column)
+    if kind not in COLUMN_KINDS:
+        raise SpecError(f"column {column!r}: kind {kind!r} is not one of {COLUMN_KINDS}")
+    if kind == NUMERIC and not pd.api.types.is_numeric_dtype(series.dtype):
+        raise InputDataError(f"column {column!r} is declared numeric but has dtype {series.dtype}")
+    return kind

@@ -1,0 +1,214 @@
+"""Reference profiles: building, merging partitions, JSON round trips, versions, awkward columns."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_provider_mlprod.drift.profile import (
+    PROFILE_FORMAT_VERSION,
+    CategoricalColumnProfile,
+    ColumnSpec,
+    DatasetProfile,
+    NumericColumnProfile,
+    bin_counts,
+    profile_dataframe,
+)
+from airflow_provider_mlprod.exceptions import InputDataError, SpecError, StoreError
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    amount = rng.normal(100, 15, 3000)
+    amount[[5, 50, 500]] = [np.nan, np.inf, -np.inf]
+    city = rng.choice(np.array(["paris", "oslo", "rome", "lima"], dtype=object), 3000)
+    city[[7, 70]] = None
+    return pd.DataFrame({"amount": amount, "city": city, "items": rng.integers(0, 9, 3000)})
+
+
+def test_profile_counts_everything_once(frame):
+    profile = profile_dataframe(frame, n_bins=10)
+    amount = profile.columns["amount"]
+    assert isinstance(amount, NumericColumnProfile)
+    assert (amount.null_count, amount.infinite_count, amount.count) == (1, 2, 2997)
+    assert sum(amount.counts) == amount.count
+    assert len(amount.counts) == len(amount.edges) + 1
+    finite = frame["amount"][np.isfinite(frame["amount"])]
+    assert amount.mean == pytest.approx(finite.mean(), rel=1e-12)
+    assert amount.std == pytest.approx(finite.std(ddof=0), rel=1e-12)
+    assert (amount.min, amount.max) == (finite.min(), finite.max())
+    city = profile.columns["city"]
+    assert isinstance(city, CategoricalColumnProfile)
+    assert city.null_count == 2
+    assert city.other_count == 0
+    assert city.counts == frame["city"].value_counts().to_dict()
+    assert profile.row_count == 3000
+
+
+def test_quantile_edges_give_near_equal_bins(frame):
+    amount = profile_dataframe(frame[["amount"]], n_bins=10).columns["amount"]
+    interior = amount.counts[1:-1]
+    assert amount.counts[0] == 0
+    assert amount.counts[-1] == 0
+    assert max(interior) - min(interior) <= 2
+
+
+def test_sorted_and_unsorted_binning_agree_with_numpy():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=5000)
+    edges = (-1.0, -0.2, 0.0, 0.5, 2.0)
+    unsorted = bin_counts(values, edges)
+    assert unsorted == bin_counts(np.sort(values), edges, is_sorted=True)
+    interior = np.histogram(values, bins=edges)[0].tolist()
+    assert list(unsorted[1:-1]) == interior
+    assert unsorted[0] == np.sum(values < -1.0)
+    assert unsorted[-1] == np.sum(values > 2.0)
+    assert bin_counts(np.array([2.0, 2.0, 3.0, 1.0]), (2.0, 2.0)) == (1, 2, 1)
+
+
+def test_partitions_add_up_to_the_whole(frame):
+    whole = profile_dataframe(frame, n_bins=12)
+    spec = whole.spec()
+    parts = [
+        profile_dataframe(part, specs=spec)
+        for part in (frame.iloc[:700], frame.iloc[700:1900], frame.iloc[1900:])
+    ]
+    merged = parts[0] + parts[1] + parts[2]
+    assert merged.row_count == whole.row_count
+    for name, column in whole.columns.items():
+        combined = merged.columns[name]
+        if isinstance(column, NumericColumnProfile):
+            assert (combined.edges, combined.counts) == (column.edges, column.counts)
+            assert (combined.null_count, combined.infinite_count, combined.count) == (
+                column.null_count, column.infinite_count, column.count,
+            )  # fmt: skip
+            assert combined.mean == pytest.approx(column.mean, rel=1e-12)
+            assert combined.std == pytest.approx(column.std, rel=1e-12)
+            assert (combined.min, combined.max) == (column.min, column.max)
+        else:
+            assert combined == column
+
+
+def test_merge_with_an_empty_partition_keeps_statistics(frame):
+    whole = profile_dataframe(frame, n_bins=5)
+    empty = profile_dataframe(frame.iloc[:0], specs=whole.spec())
+    assert (whole + empty).columns["amount"] == whole.columns["amount"]
+
+
+def test_merge_refuses_different_edges_or_top_k_vocabularies(frame):
+    first = profile_dataframe(frame.iloc[:1000], n_bins=5)
+    second = profile_dataframe(frame.iloc[1000:], n_bins=5)
+    with pytest.raises(SpecError, match=r"'amount'.*different bin edges"):
+        first.merge(second)
+    top_a = CategoricalColumnProfile({"a": 5}, other_count=3, null_count=0)
+    top_b = CategoricalColumnProfile({"b": 5}, other_count=3, null_count=0)
+    with pytest.raises(SpecError, match=r"'city'.*different categories"):
+        top_a.merge(top_b, "city")
+    complete = CategoricalColumnProfile({"a": 5}, 0, 1).merge(CategoricalColumnProfile({"b": 7}, 0, 0))
+    assert complete.counts == {"b": 7, "a": 5}
+    assert complete.null_count == 1
+
+
+def test_json_round_trip_and_file(frame, tmp_path):
+    profile = profile_dataframe(frame, n_bins=8)
+    data = json.loads(json.dumps(profile.to_dict(), allow_nan=False))
+    assert data["format_version"] == PROFILE_FORMAT_VERSION
+    assert DatasetProfile.from_dict(data) == profile
+    path = tmp_path / "reference.json"
+    profile.save(path)
+    assert DatasetProfile.load(path) == profile
+
+
+def test_incompatible_version_is_a_store_error(frame, tmp_path):
+    data = profile_dataframe(frame, n_bins=4).to_dict()
+    data["format_version"] = PROFILE_FORMAT_VERSION + 1
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(StoreError, match=r"old\.json.*format version 2 is not supported"):
+        DatasetProfile.load(path)
+    del data["format_version"]
+    with pytest.raises(StoreError, match="format version None"):
+        DatasetProfile.from_dict(data)
+
+
+def test_malformed_or_unreadable_profile_is_a_store_error(frame, tmp_path):
+    data = profile_dataframe(frame, n_bins=4).to_dict()
+    data["columns"]["amount"]["counts"] = [1, 2]
+    with pytest.raises(StoreError, match="malformed profile"):
+        DatasetProfile.from_dict(data)
+    data = profile_dataframe(frame, n_bins=4).to_dict()
+    data["columns"]["amount"]["counts"][0] += 1
+    with pytest.raises(StoreError, match="bin counts add up to"):
+        DatasetProfile.from_dict(data)
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    with pytest.raises(StoreError, match=r"broken\.json"):
+        DatasetProfile.load(bad)
+    with pytest.raises(StoreError, match="cannot be read"):
+        DatasetProfile.load(tmp_path / "absent.json")
+
+
+def test_constant_and_all_null_columns():
+    frame = pd.DataFrame({"flat": [4.0] * 10, "empty": [np.nan] * 10})
+    profile = profile_dataframe(frame)
+    flat, empty = profile.columns["flat"], profile.columns["empty"]
+    assert flat.edges == (4.0, 4.0)
+    assert flat.counts == (0, 10, 0)
+    assert flat.std == 0.0
+    assert empty.edges == ()
+    assert empty.counts == (0,)
+    assert empty.null_count == 10
+    assert empty.mean is None
+    assert empty.std is None
+    assert DatasetProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
+
+
+def test_overflowing_values_are_an_input_error():
+    with pytest.raises(InputDataError, match="'huge': values too large"):
+        profile_dataframe(pd.DataFrame({"huge": [1e308, -1e308, 1e308]}))
+
+
+def test_high_cardinality_keeps_top_k_plus_other():
+    values = pd.Series([f"id-{i}" for i in range(100_000)] + ["hot"] * 50)
+    tracemalloc.start()
+    profile = profile_dataframe(pd.DataFrame({"user": values}), top_k=100)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    user = profile.columns["user"]
+    assert len(user.counts) == 100
+    assert next(iter(user.counts)) == "hot"
+    assert user.other_count == 100_050 - sum(user.counts.values())
+    assert peak < 100 * 1024 * 1024
+    assert len(json.dumps(profile.to_dict())) < 10_000
+
+
+def test_top_k_ties_are_broken_by_category_text():
+    frame = pd.DataFrame({"c": ["b", "a", "c", "a", "b", "c"]})
+    assert list(profile_dataframe(frame, top_k=2).columns["c"].counts) == ["a", "b"]
+
+
+def test_kind_detection_and_overrides():
+    frame = pd.DataFrame({"flag": [True, False], "code": [1, 2], "when": pd.to_datetime(["2024-01-01"] * 2)})
+    profile = profile_dataframe(frame[["flag", "code"]], column_kinds={"code": "categorical"})
+    assert profile.columns["flag"].kind == "categorical"
+    assert profile.columns["code"].counts == {"1": 1, "2": 1}
+    with pytest.raises(InputDataError, match=r"'when'.*datetime"):
+        profile_dataframe(frame[["when"]])
+    with pytest.raises(InputDataError, match="'city' is declared numeric"):
+        profile_dataframe(pd.DataFrame({"city": ["x"]}), column_kinds={"city": "numeric"})
+    with pytest.raises(InputDataError, match=r"\['nope'\] are not in the data"):
+        profile_dataframe(frame, columns=["nope"])
+
+
+def test_column_spec_validation():
+    with pytest.raises(SpecError, match="strictly increasing"):
+        ColumnSpec("numeric", edges=(1.0, 1.0, 2.0))
+    with pytest.raises(SpecError, match="finite"):
+        ColumnSpec("numeric", edges=(0.0, float("inf")))
+    with pytest.raises(SpecError, match="kind 'text'"):
+        ColumnSpec("text")
