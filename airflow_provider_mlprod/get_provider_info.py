@@ -166,9 +166,11 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mlprod.operators.gate",
                     "airflow_provider_mlprod.operators.registry",
+                    "airflow_provider_mlprod.operators.validation",
                 ],
             }
         ],
+        "extra-links": ["airflow_provider_mlprod.operators.reports.ReportLink"],
         "connection-types": _connection_types(),
         "config": _config(),
     }

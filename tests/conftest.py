@@ -34,7 +34,7 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 POSTGRES_URL = os.environ.get(
-    "MLPROD_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    "MLPROD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
 

@@ -440,8 +440,10 @@ def _insert_alias_if_absent(connection: Connection, name, alias, version, pk, no
     elif connection.dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
-        return schema.aliases.insert().values(**values)
-    return insert(schema.aliases).values(**values).on_conflict_do_nothing()
+        return schema.aliases.insert().values(**values).execution_options(preserve_rowcount=True)
+    # An INSERT keeps its rowcount only on request (psycopg 3 reports -1 otherwise).
+    statement = insert(schema.aliases).values(**values).on_conflict_do_nothing()
+    return statement.execution_options(preserve_rowcount=True)
 
 
 def _log_event(

@@ -348,7 +348,10 @@ def quarantine_sql_rows(
                 sa.literal(target.batch_id, sa.String()),
             ).where(condition)
             inserted = connection.execute(
-                sa.insert(quarantine_table).from_select(list(quarantine_table.c.keys()), failing)
+                sa.insert(quarantine_table)
+                .from_select(list(quarantine_table.c.keys()), failing)
+                # INSERT ... SELECT keeps its rowcount only on request (psycopg 3 reports -1 otherwise)
+                .execution_options(preserve_rowcount=True)
             ).rowcount
             if inserted != expected:
                 raise MlprodError(

@@ -1,0 +1,252 @@
+"""DataValidationOperator on DataFrames, files and SQL: outcome policy, report, store, quarantine."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+from airflow_provider_mlprod.operators.reports import ReportLink
+from airflow_provider_mlprod.operators.validation import DataValidationOperator
+
+SUITE = {
+    "name": "orders",
+    "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "order_id"}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "amount", "min_value": 0}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "country", "value_set": ["DE", "FR"]},
+            "meta": {"severity": "warning"},
+        },
+    ],
+}
+
+
+def orders(bad_amounts: int = 0, bad_countries: int = 0) -> pd.DataFrame:
+    rows = [{"order_id": i, "amount": 10.0 + i, "country": "DE"} for i in range(20)]
+    for i in range(bad_amounts):
+        rows[i]["amount"] = -1.0
+    for i in range(bad_countries):
+        rows[-1 - i]["country"] = "XX"
+    return pd.DataFrame(rows)
+
+
+def operator(**kwargs) -> DataValidationOperator:
+    kwargs.setdefault("suite", SUITE)
+    return DataValidationOperator(task_id="validate", **kwargs)
+
+
+def test_clean_frame_passes_with_report_store_record_and_link(task_context, isolated_store):
+    _, reports = isolated_store
+    context = task_context(task_id="validate")
+    result = operator(dataframe_callable=orders, dataset_name="orders").execute(context)
+    assert result["success"] is True
+    assert result["counts"] == {"evaluated": 3, "passed": 3, "failed_critical": 0, "failed_warning": 0}
+    assert json.loads(json.dumps(result)) == result
+    report = reports / "validation" / "dag" / "run_1" / "validate.html"
+    assert report.read_text().startswith("<!DOCTYPE html>")
+    assert result["report_location"] == f"file://{report}"
+    assert context["ti"].pushed[ReportLink().xcom_key] == f"file://{report}"
+    (row,) = MetricsStoreHook().metrics_store().validation_history(suite="orders")
+    assert (row["dataset"], row["success"], row["rows_checked"]) == ("orders", True, 20)
+
+
+def test_warnings_are_reported_but_do_not_fail(task_context, isolated_store):
+    result = operator(dataframe_callable=orders, dataframe_kwargs={"bad_countries": 2}).execute(
+        task_context()
+    )
+    assert result["success"] is True
+    assert result["counts"]["failed_warning"] == 1
+    (failure,) = result["failures"]
+    assert (failure["column"], failure["unexpected_count"], failure["severity"]) == ("country", 2, "warning")
+    assert failure["sample_values"] == ["XX", "XX"]
+
+
+def test_critical_failure_fails_after_recording_and_pushing(task_context, isolated_store):
+    context = task_context()
+    task = operator(dataframe_callable=orders, dataframe_kwargs={"bad_amounts": 3})
+    with pytest.raises(AirflowFailException, match=r"failed 1 critical expectation\(s\) of suite 'orders'"):
+        task.execute(context)
+    summary = context["ti"].pushed["return_value"]
+    assert summary["success"] is False
+    assert summary["failures"][0]["unexpected_count"] == 3
+    # a retry of the same task instance leaves one record
+    with pytest.raises(AirflowFailException):
+        task.execute(context)
+    assert len(MetricsStoreHook().metrics_store().validation_history(suite="orders")) == 1
+
+
+def test_skip_and_continue_policies(task_context, isolated_store):
+    bad = {"bad_amounts": 1}
+    with pytest.raises(AirflowSkipException):
+        operator(dataframe_callable=orders, dataframe_kwargs=bad, on_failure="skip").execute(task_context())
+    result = operator(dataframe_callable=orders, dataframe_kwargs=bad, on_failure="continue").execute(
+        task_context()
+    )
+    assert result["success"] is False
+
+
+def test_file_source_with_quarantine(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    out = tmp_path / "quarantine"
+    task = operator(file_path=f"file://{source}", quarantine_folder=f"file://{out}", on_failure="continue")
+    result = task.execute(task_context())
+    assert result["dataset"].endswith("orders.csv")
+    passing, failing = pd.read_csv(out / "passing.csv"), pd.read_csv(out / "failing.csv")
+    assert (len(passing), len(failing)) == (18, 2)
+    assert all("expect_column_values_to_be_between" in reason for reason in failing["failed_expectations"])
+    assert str(out / "failing.csv") in json.dumps(result["quarantine"])
+
+
+@pytest.fixture
+def warehouse(monkeypatch, db_url):
+    engine = sa.create_engine(db_url)
+    orders(bad_amounts=4).to_sql("orders", engine, index=False)
+    engine.dispose()
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        fields, schema = {"conn_type": "sqlite", "host": url.database}, None
+    else:
+        schema = url.query["options"].split("=", 1)[1]
+        fields = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username}
+        fields["schema"] = url.database
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(fields))
+    return db_url, schema
+
+
+def test_sql_source_runs_in_the_database_and_quarantines_keys(task_context, isolated_store, warehouse):
+    db_url, schema = warehouse
+    task = operator(
+        sql_conn_id="warehouse",
+        table="orders",
+        schema=schema,
+        quarantine_table="orders_quarantine",
+        quarantine_key_columns=["order_id"],
+        on_failure="continue",
+    )
+    result = task.execute(task_context())
+    assert (result["rows_checked"], result["counts"]["failed_critical"]) == (20, 1)
+    (lineage_input,) = task.get_openlineage_facets_on_complete(None).inputs
+    expected_name = "orders" if schema is None else f"test.{schema}.orders"
+    assert lineage_input.name == expected_name
+    assert lineage_input.namespace.startswith("sqlite://" if schema is None else "postgres://127.0.0.1")
+    engine = sa.create_engine(db_url)
+    with engine.connect() as connection:
+        table = f"{schema}.orders_quarantine" if schema else "orders_quarantine"
+        keys = connection.execute(sa.text(f"SELECT order_id FROM {table} ORDER BY order_id")).scalars().all()
+    engine.dispose()
+    assert keys == [0, 1, 2, 3]
+    task.execute(task_context())  # retry: same batch id, records replaced
+    engine = sa.create_engine(db_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar() == 4
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"table": "orders; DROP TABLE orders"}, "orders; DROP TABLE orders"),
+        ({"table": "no_such_table"}, "no_such_table"),
+        ({"query": "SELECT * FROM nowhere"}, "query"),
+    ],
+)
+def test_bad_sql_inputs_fail_and_name_the_input(task_context, isolated_store, warehouse, kwargs, message):
+    with pytest.raises(AirflowFailException, match=message):
+        operator(sql_conn_id="warehouse", **kwargs).execute(task_context())
+
+
+@pytest.mark.parametrize(
+    ("suite", "message"),
+    [
+        (
+            [{"type": "expect_column_values_to_be_purple", "kwargs": {"column": "amount"}}],
+            "expect_column_values_to_be_purple",
+        ),
+        ([], "empty"),
+        ("suites/absent.json", "suite file 'suites/absent.json' not found"),
+    ],
+)
+def test_bad_suites_fail_and_name_the_problem(task_context, isolated_store, suite, message):
+    with pytest.raises(AirflowFailException, match=message):
+        operator(suite=suite, dataframe_callable=orders).execute(task_context())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give exactly one source"),
+        ({"file_path": "a.csv", "dataframe_callable": orders}, "give exactly one source"),
+        ({"sql_conn_id": "w"}, "exactly one of table or query"),
+        ({"file_path": "a.csv", "quarantine_table": "q"}, "quarantine_table is for SQL sources"),
+        ({"sql_conn_id": "w", "table": "t", "quarantine_table": "q"}, "needs quarantine_key_columns"),
+        ({"file_path": "a.csv", "on_failure": "explode"}, "on_failure must be one of fail, skip, continue"),
+        ({"file_path": "a.csv", "default_severity": "info"}, "default_severity must be"),
+    ],
+)
+def test_bad_arguments_fail_at_parse_time(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        operator(**kwargs)
+
+
+DAG_SOURCE = """
+import pendulum
+from airflow.sdk import dag
+from airflow_provider_mlprod.operators.validation import DataValidationOperator
+
+@dag(dag_id="validate_file", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def validate_file():
+    DataValidationOperator(
+        task_id="validate",
+        suite="expectations/orders_suite.json",
+        file_path="file://{data}/orders_{{{{ params.day }}}}.csv",
+        params={{"day": "1"}},
+    )
+
+validate_file()
+"""
+
+
+def test_in_a_dag_run_with_a_suite_file_next_to_the_dag(dag_file, airflow_db, isolated_store, tmp_path):
+    suite_file = airflow_db / "dags" / "expectations" / "orders_suite.json"
+    suite_file.parent.mkdir(exist_ok=True)
+    suite_file.write_text(json.dumps(SUITE))
+    orders().to_csv(tmp_path / "orders_1.csv", index=False)
+    orders(bad_amounts=1).to_csv(tmp_path / "orders_2.csv", index=False)
+    dag = dag_file("validate_file", DAG_SOURCE.format(data=tmp_path))
+    assert dag.test(run_conf={"day": "1"}).state == "success"
+    assert dag.test(run_conf={"day": "2"}).state == "failed"
+
+
+def test_openlineage_facet_lists_every_expectation(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=1).to_csv(source, index=False)
+    task = operator(file_path=f"file://{source}", on_failure="continue")
+    task.execute(task_context())
+    lineage = task.get_openlineage_facets_on_complete(None)
+    (dataset,) = lineage.inputs
+    assert (dataset.namespace, dataset.name) == ("file", str(source))
+    assertions = dataset.facets["dataQualityAssertions"].assertions
+    assert [(a.assertion, a.column, a.success) for a in assertions] == [
+        ("expect_column_values_to_not_be_null", "order_id", True),
+        ("expect_column_values_to_be_between", "amount", False),
+        ("expect_column_values_to_be_in_set", "country", True),
+    ]
+
+
+def test_without_openlineage_installed_nothing_breaks(monkeypatch, task_context, isolated_store, tmp_path):
+    import sys
+
+    source = tmp_path / "orders.csv"
+    orders().to_csv(source, index=False)
+    task = operator(file_path=str(source))
+    task.execute(task_context())
+    assert task.get_openlineage_facets_on_complete(None) is not None
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)
+    assert task.get_openlineage_facets_on_complete(None) is None
