@@ -11,21 +11,13 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataErro
 from airflow_provider_mlprod.operators.metrics_input import read_metrics
 
 
-class FakeTaskInstance:
-    def __init__(self, xcoms):
-        self.xcoms = xcoms
-
-    def xcom_pull(self, task_ids, key):
-        return self.xcoms.get((task_ids, key))
-
-
 def test_from_argument_and_nested_key():
     metrics, _ = read_metrics({}, metrics={"eval": {"auc": 0.9}}, metrics_key="eval")
     assert metrics == {"auc": 0.9}
 
 
-def test_from_xcom():
-    context = {"ti": FakeTaskInstance({("train", "return_value"): {"auc": 0.9}})}
+def test_from_xcom(task_context):
+    context = task_context(xcoms={("train", "return_value"): {"auc": 0.9}})
     metrics, source = read_metrics(context, metrics_task_id="train")
     assert (metrics, source) == ({"auc": 0.9}, "XCom 'return_value' of task 'train'")
     with pytest.raises(InputDataError, match="XCom 'return_value' of task 'other' holds no metrics"):
