@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_mlprod.exceptions import SpecError
 from airflow_provider_mlprod.gates import parse_thresholds
-from airflow_provider_mlprod.operators.metrics_input import check_one_source, read_metrics
+from airflow_provider_mlprod.operators.metrics_input import MetricsSource
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.run_context import run_identity
 
@@ -23,39 +23,32 @@ if TYPE_CHECKING:
 CHAMPION_BASELINE = "champion"
 
 
-class _ModelGate:
+class _ModelGate(BaseOperator):
     """What both gate operators share: arguments, evaluation, recording the blessing."""
 
-    template_fields: Sequence[str] = (
-        "model_name",
-        "model_version",
-        "metrics",
-        "metrics_task_id",
-        "metrics_file",
-        "metrics_sql",
-        "metrics_key",
-    )
+    template_fields: Sequence[str] = ("model_name", "model_version", "metrics_source")
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"metrics_sql": "sql", "metrics": "json"}
     ui_color = "#f4d35e"
 
-    def _init_gate(
+    def __init__(
         self,
         *,
         model_name: str,
         model_version: str,
         thresholds: Mapping[str, Any],
-        if_no_baseline: str | None,
-        baseline: str | Mapping[str, Any] | None,
-        metrics: Any,
-        metrics_task_id: str | None,
-        metrics_xcom_key: str,
-        metrics_file: str | None,
-        metrics_sql: str | None,
-        sql_conn_id: str | None,
-        metrics_key: str | None,
-        store_conn_id: str | None,
+        if_no_baseline: str | None = None,
+        baseline: str | Mapping[str, Any] | None = CHAMPION_BASELINE,
+        metrics: Any = None,
+        metrics_task_id: str | None = None,
+        metrics_xcom_key: str = "return_value",
+        metrics_file: str | None = None,
+        metrics_sql: str | None = None,
+        sql_conn_id: str | None = None,
+        metrics_key: str | None = None,
+        store_conn_id: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(**kwargs)
         try:
             rules = parse_thresholds(thresholds)
         except SpecError as exc:
@@ -75,26 +68,20 @@ class _ModelGate:
                     f"task {self.task_id!r}: if_no_baseline must be 'pass' or 'fail' (what happens while "
                     f"there is no champion yet); got {if_no_baseline!r}"
                 )
-        check_one_source(
-            self.task_id,
-            allow_none=True,
+        self.metrics_source = MetricsSource(
             metrics=metrics,
             metrics_task_id=metrics_task_id,
+            metrics_xcom_key=metrics_xcom_key,
             metrics_file=metrics_file,
             metrics_sql=metrics_sql,
-        )
+            sql_conn_id=sql_conn_id,
+            metrics_key=metrics_key,
+        ).check(self.task_id, allow_none=True)
         self.model_name = model_name
         self.model_version = model_version
         self.thresholds = dict(thresholds)
         self.if_no_baseline = if_no_baseline
         self.baseline = baseline
-        self.metrics = metrics
-        self.metrics_task_id = metrics_task_id
-        self.metrics_xcom_key = metrics_xcom_key
-        self.metrics_file = metrics_file
-        self.metrics_sql = metrics_sql
-        self.sql_conn_id = sql_conn_id
-        self.metrics_key = metrics_key
         self.store_conn_id = store_conn_id
         self.gate_summary: dict[str, Any] | None = None
 
@@ -112,20 +99,8 @@ class _ModelGate:
         with final_errors_fail_the_task():
             registry = self.store_hook.registry()
             candidate = registry.get_version(self.model_name, str(self.model_version))
-            if any(
-                v is not None
-                for v in (self.metrics, self.metrics_task_id, self.metrics_file, self.metrics_sql)
-            ):
-                metrics, source = read_metrics(
-                    context,
-                    metrics=self.metrics,
-                    metrics_task_id=self.metrics_task_id,
-                    metrics_xcom_key=self.metrics_xcom_key,
-                    metrics_file=self.metrics_file,
-                    metrics_sql=self.metrics_sql,
-                    sql_conn_id=self.sql_conn_id,
-                    metrics_key=self.metrics_key,
-                )
+            if self.metrics_source.given:
+                metrics, source = self.metrics_source.read(context)
             else:
                 metrics, source = candidate.metrics, "the registered metrics of this version"
             # The champion now: promotion later swaps the alias only if it still points here.
@@ -170,7 +145,7 @@ class _ModelGate:
         return f"{model} rejected by the gate: {reasons}"
 
 
-class ModelMetricsGateOperator(_ModelGate, BaseOperator):
+class ModelMetricsGateOperator(_ModelGate):
     """Gate one registered model version on metric thresholds and against the champion.
 
     The metrics come from exactly one of ``metrics`` (a mapping, templated), ``metrics_task_id`` (an
@@ -191,41 +166,6 @@ class ModelMetricsGateOperator(_ModelGate, BaseOperator):
 
     .. seealso:: README section "Model gates".
     """
-
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        model_version: str,
-        thresholds: Mapping[str, Any],
-        if_no_baseline: str | None = None,
-        baseline: str | Mapping[str, Any] | None = CHAMPION_BASELINE,
-        metrics: Any = None,
-        metrics_task_id: str | None = None,
-        metrics_xcom_key: str = "return_value",
-        metrics_file: str | None = None,
-        metrics_sql: str | None = None,
-        sql_conn_id: str | None = None,
-        metrics_key: str | None = None,
-        store_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_gate(
-            model_name=model_name,
-            model_version=model_version,
-            thresholds=thresholds,
-            if_no_baseline=if_no_baseline,
-            baseline=baseline,
-            metrics=metrics,
-            metrics_task_id=metrics_task_id,
-            metrics_xcom_key=metrics_xcom_key,
-            metrics_file=metrics_file,
-            metrics_sql=metrics_sql,
-            sql_conn_id=sql_conn_id,
-            metrics_key=metrics_key,
-            store_conn_id=store_conn_id,
-        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self._evaluate(context)
@@ -250,39 +190,11 @@ class ModelMetricsGateBranchOperator(_ModelGate, BaseBranchOperator):
     def __init__(
         self,
         *,
-        model_name: str,
-        model_version: str,
-        thresholds: Mapping[str, Any],
         pass_task_ids: str | Iterable[str],
         fail_task_ids: str | Iterable[str],
-        if_no_baseline: str | None = None,
-        baseline: str | Mapping[str, Any] | None = CHAMPION_BASELINE,
-        metrics: Any = None,
-        metrics_task_id: str | None = None,
-        metrics_xcom_key: str = "return_value",
-        metrics_file: str | None = None,
-        metrics_sql: str | None = None,
-        sql_conn_id: str | None = None,
-        metrics_key: str | None = None,
-        store_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._init_gate(
-            model_name=model_name,
-            model_version=model_version,
-            thresholds=thresholds,
-            if_no_baseline=if_no_baseline,
-            baseline=baseline,
-            metrics=metrics,
-            metrics_task_id=metrics_task_id,
-            metrics_xcom_key=metrics_xcom_key,
-            metrics_file=metrics_file,
-            metrics_sql=metrics_sql,
-            sql_conn_id=sql_conn_id,
-            metrics_key=metrics_key,
-            store_conn_id=store_conn_id,
-        )
         self.pass_task_ids = pass_task_ids
         self.fail_task_ids = fail_task_ids
 

@@ -1,6 +1,7 @@
-"""Where an operator reads a model's metrics from: XCom, a JSON file, the metrics store or SQL.
+"""Where an operator reads a model's metrics from: an argument, XCom, a JSON file or SQL.
 
-Exactly one source is given. The sources are declared on the operator and read in ``execute()``.
+At most one source is given; it is declared on the operator and read in ``execute()``. Its fields
+are templated through the operator (``MetricsSource`` has its own ``template_fields``).
 """
 
 from __future__ import annotations
@@ -17,63 +18,98 @@ from airflow_provider_mlprod.metric_sources import (
 SOURCE_ARGUMENTS = ("metrics", "metrics_task_id", "metrics_file", "metrics_sql")
 
 
-def check_one_source(task_id: str, *, allow_none: bool = False, **sources: Any) -> None:
-    """Raise at DAG parse time unless exactly one metrics source (or, if allowed, none) is given."""
-    given = [name for name, value in sources.items() if value is not None]
-    if len(given) > 1 or (not given and not allow_none):
-        raise ValueError(
-            f"task {task_id!r}: give {'at most' if allow_none else 'exactly'} one metrics source out of "
-            f"{', '.join(SOURCE_ARGUMENTS)}; got {given or 'none'}"
-        )
+class MetricsSource:
+    """One of: ``metrics`` (a mapping), ``metrics_task_id`` (an upstream task's XCom),
+    ``metrics_file`` (a JSON file at any ObjectStoragePath URI) or ``metrics_sql`` on ``sql_conn_id``
+    (one row with a column per metric, or ``(name, value)`` rows). ``metrics_key`` selects a nested
+    object (dotted) inside a mapping, XCom value or file.
+    """
 
+    template_fields = ("metrics", "metrics_task_id", "metrics_file", "metrics_sql", "metrics_key")
 
-def read_metrics(
-    context: Any,
-    *,
-    metrics: Any = None,
-    metrics_task_id: str | None = None,
-    metrics_xcom_key: str = "return_value",
-    metrics_file: str | None = None,
-    metrics_sql: str | None = None,
-    sql_conn_id: str | None = None,
-    metrics_key: str | None = None,
-) -> tuple[dict[str, Any], str]:
-    """Read the metrics from the one source given; return them and a description of the source."""
-    if metrics is not None:
-        return metrics_from_mapping(metrics, "the metrics argument", metrics_key), "the metrics argument"
-    if metrics_task_id is not None:
-        source = f"XCom {metrics_xcom_key!r} of task {metrics_task_id!r}"
-        pulled = context["ti"].xcom_pull(task_ids=metrics_task_id, key=metrics_xcom_key)
-        if pulled is None:
-            raise InputDataError(f"{source} holds no metrics (did the task run and push them?)")
-        return metrics_from_mapping(pulled, source, metrics_key), source
-    if metrics_file is not None:
-        from airflow.sdk import ObjectStoragePath
+    def __init__(
+        self,
+        *,
+        metrics: Any = None,
+        metrics_task_id: str | None = None,
+        metrics_xcom_key: str = "return_value",
+        metrics_file: str | None = None,
+        metrics_sql: str | None = None,
+        sql_conn_id: str | None = None,
+        metrics_key: str | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.metrics_task_id = metrics_task_id
+        self.metrics_xcom_key = metrics_xcom_key
+        self.metrics_file = metrics_file
+        self.metrics_sql = metrics_sql
+        self.sql_conn_id = sql_conn_id
+        self.metrics_key = metrics_key
 
-        path = ObjectStoragePath(metrics_file)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise InputDataError(f"metrics file {metrics_file!r} does not exist") from None
-        return metrics_from_json_text(text, metrics_file, metrics_key), f"file {metrics_file}"
-    if metrics_sql is not None:
-        if not sql_conn_id:
+    @property
+    def given(self) -> list[str]:
+        """The source arguments that were given."""
+        return [name for name in SOURCE_ARGUMENTS if getattr(self, name) is not None]
+
+    def check(self, task_id: str, *, allow_none: bool = False) -> MetricsSource:
+        """Raise at DAG parse time unless exactly one source (or, if allowed, none) is given."""
+        given = self.given
+        if len(given) > 1 or (not given and not allow_none):
+            raise ValueError(
+                f"task {task_id!r}: give {'at most' if allow_none else 'exactly'} one metrics source out of "
+                f"{', '.join(SOURCE_ARGUMENTS)}; got {given or 'none'}"
+            )
+        return self
+
+    def read(self, context: Any) -> tuple[dict[str, Any], str]:
+        """Read the metrics; return them and a description of the source."""
+        if self.metrics is not None:
+            where = "the metrics argument"
+            return metrics_from_mapping(self.metrics, where, self.metrics_key), where
+        if self.metrics_task_id is not None:
+            where = f"XCom {self.metrics_xcom_key!r} of task {self.metrics_task_id!r}"
+            pulled = context["ti"].xcom_pull(task_ids=self.metrics_task_id, key=self.metrics_xcom_key)
+            if pulled is None:
+                raise InputDataError(f"{where} holds no metrics (did the task run and push them?)")
+            return metrics_from_mapping(pulled, where, self.metrics_key), where
+        if self.metrics_file is not None:
+            from airflow.sdk import ObjectStoragePath
+
+            try:
+                text = ObjectStoragePath(self.metrics_file).read_text()
+            except FileNotFoundError:
+                raise InputDataError(f"metrics file {self.metrics_file!r} does not exist") from None
+            return metrics_from_json_text(
+                text, self.metrics_file, self.metrics_key
+            ), f"file {self.metrics_file}"
+        if self.metrics_sql is not None:
+            return self._read_sql()
+        raise ConfigurationError("no metrics source given")
+
+    def _read_sql(self) -> tuple[dict[str, Any], str]:
+        if not self.sql_conn_id:
             raise ConfigurationError("metrics_sql needs sql_conn_id, the SQL connection to run it on")
         from sqlalchemy import text
 
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
-        engine = engine_for_connection(sql_conn_id)
+        engine = engine_for_connection(self.sql_conn_id)
         try:
             with engine.connect() as connection:
-                result = connection.execute(text(metrics_sql))
+                result = connection.execute(text(self.metrics_sql))
                 columns, rows = list(result.keys()), [tuple(row) for row in result.fetchmany(10_001)]
         except Exception as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise InputDataError(
-                f"metrics query on connection {sql_conn_id!r} failed: {type(exc).__name__}: "
-                f"{str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}"
+                f"metrics query on connection {self.sql_conn_id!r} failed: {type(exc).__name__}: {reason}"
             ) from None
         finally:
             engine.dispose()
-        return metrics_from_rows(columns, rows, f"connection {sql_conn_id}"), f"SQL on {sql_conn_id}"
-    raise ConfigurationError("no metrics source given")
+        return metrics_from_rows(
+            columns, rows, f"connection {self.sql_conn_id}"
+        ), f"SQL on {self.sql_conn_id}"
+
+
+def read_metrics(context: Any, **source: Any) -> tuple[dict[str, Any], str]:
+    """Read metrics from the one source given as keyword arguments (see :class:`MetricsSource`)."""
+    return MetricsSource(**source).read(context)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
-from airflow_provider_mlprod.operators.metrics_input import check_one_source, read_metrics
+from airflow_provider_mlprod.operators.metrics_input import MetricsSource
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.run_context import run_identity
 from airflow_provider_mlprod.store.registry import CHAMPION
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
     from airflow_provider_mlprod.operators.deployment import DeploymentAction
+    from airflow_provider_mlprod.store.identity import RunIdentity
     from airflow_provider_mlprod.store.registry import ModelRegistry, Promotion
 
 
@@ -75,13 +76,9 @@ class RegisterModelOperator(_RegistryOperator):
         "model_version",
         "artifact_uri",
         "training_data",
-        "metrics",
-        "metrics_task_id",
-        "metrics_file",
-        "metrics_sql",
+        "metrics_source",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"metrics_sql": "sql", "metrics": "json"}
 
     def __init__(
         self,
@@ -101,25 +98,19 @@ class RegisterModelOperator(_RegistryOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_one_source(
-            self.task_id,
-            allow_none=True,
+        self.metrics_source = MetricsSource(
             metrics=metrics,
             metrics_task_id=metrics_task_id,
+            metrics_xcom_key=metrics_xcom_key,
             metrics_file=metrics_file,
             metrics_sql=metrics_sql,
-        )
+            sql_conn_id=sql_conn_id,
+            metrics_key=metrics_key,
+        ).check(self.task_id, allow_none=True)
         self.model_name = model_name
         self.model_version = model_version
         self.artifact_uri = artifact_uri
         self.training_data = training_data
-        self.metrics = metrics
-        self.metrics_task_id = metrics_task_id
-        self.metrics_xcom_key = metrics_xcom_key
-        self.metrics_file = metrics_file
-        self.metrics_sql = metrics_sql
-        self.sql_conn_id = sql_conn_id
-        self.metrics_key = metrics_key
         self.check_artifact_exists = check_artifact_exists
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -134,19 +125,7 @@ class RegisterModelOperator(_RegistryOperator):
                     f"artifact of model {self.model_name!r} version {self.model_version!r} "
                     f"not found at {self.artifact_uri}"
                 )
-            metrics: dict[str, Any] = {}
-            sources = (self.metrics, self.metrics_task_id, self.metrics_file, self.metrics_sql)
-            if any(source is not None for source in sources):
-                metrics, _ = read_metrics(
-                    context,
-                    metrics=self.metrics,
-                    metrics_task_id=self.metrics_task_id,
-                    metrics_xcom_key=self.metrics_xcom_key,
-                    metrics_file=self.metrics_file,
-                    metrics_sql=self.metrics_sql,
-                    sql_conn_id=self.sql_conn_id,
-                    metrics_key=self.metrics_key,
-                )
+            metrics = self.metrics_source.read(context)[0] if self.metrics_source.given else {}
             model = self.registry().register(
                 run_identity(context),
                 name=self.model_name,
@@ -159,29 +138,15 @@ class RegisterModelOperator(_RegistryOperator):
         return model.to_dict()
 
 
-class PromoteModelOperator(_RegistryOperator):
-    """Point an alias (``champion``) at a model version that passed its gate, then deploy it.
+class _AliasOperator(_RegistryOperator):
+    """Shared by promotion and rollback: move an alias, deploy, announce."""
 
-    The alias moves only if this exact version's latest gate verdict passed, and only while the
-    alias still points at the champion that gate compared against (compare-and-swap): if another
-    promotion happened in between, the task fails instead of overwriting it. Once the alias is
-    secured the deployment action runs; if it fails, the promotion is reverted and the task fails.
-    Emits an Asset event on ``mlprod://models/<model_name>`` carrying the version.
-
-    :param model_name: the model (not templated: it names the Asset).
-    :param model_version: the version to promote (templated).
-    :param alias: the alias to move (default ``champion``).
-    :param deployment: an optional deployment action (see ``operators.deployment``); its own
-        ``template_fields`` are rendered too.
-    """
-
-    template_fields: Sequence[str] = ("model_version", "deployment")
+    template_fields: Sequence[str] = ("deployment",)
 
     def __init__(
         self,
         *,
         model_name: str,
-        model_version: str,
         alias: str = CHAMPION,
         deployment: DeploymentAction | None = None,
         **kwargs: Any,
@@ -189,17 +154,17 @@ class PromoteModelOperator(_RegistryOperator):
         kwargs.setdefault("outlets", [model_asset(model_name)])
         super().__init__(**kwargs)
         self.model_name = model_name
-        self.model_version = model_version
         self.alias = alias
         self.deployment = deployment
+
+    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity) -> Promotion:
+        raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
         identity = run_identity(context)
         with final_errors_fail_the_task():
             registry = self.registry()
-            promotion = registry.promote(
-                identity, name=self.model_name, version=str(self.model_version), alias=self.alias
-            )
+            promotion = self._move_alias(registry, identity)
         self.log.info(
             "Alias %r of model %r: %s -> %s",
             self.alias,
@@ -226,47 +191,44 @@ class PromoteModelOperator(_RegistryOperator):
         return summary
 
 
-class RollbackModelOperator(_RegistryOperator):
+class PromoteModelOperator(_AliasOperator):
+    """Point an alias (``champion``) at a model version that passed its gate, then deploy it.
+
+    The alias moves only if this exact version's latest gate verdict passed, and only while the
+    alias still points at the champion that gate compared against (compare-and-swap): if another
+    promotion happened in between, the task fails instead of overwriting it. Once the alias is
+    secured the deployment action runs; if it fails, the promotion is reverted and the task fails.
+    Emits an Asset event on ``mlprod://models/<model_name>`` carrying the version.
+
+    :param model_name: the model (not templated: it names the Asset).
+    :param model_version: the version to promote (templated).
+    :param alias: the alias to move (default ``champion``).
+    :param deployment: an optional deployment action (see ``operators.deployment``); its own
+        ``template_fields`` are rendered too.
+    """
+
+    template_fields: Sequence[str] = ("model_version", "deployment")
+
+    def __init__(self, *, model_version: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_version = model_version
+
+    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity) -> Promotion:
+        return registry.promote(
+            identity, name=self.model_name, version=str(self.model_version), alias=self.alias
+        )
+
+
+class RollbackModelOperator(_AliasOperator):
     """Point an alias back at the version it held before its current version was promoted.
 
-    Emits an Asset event on ``mlprod://models/<model_name>`` carrying the restored version.
+    The deployment action, if any, runs for the restored version (and the rollback is undone if it
+    fails). Emits an Asset event on ``mlprod://models/<model_name>`` carrying the restored version.
 
     :param model_name: the model (not templated: it names the Asset).
     :param alias: the alias to roll back (default ``champion``).
     :param deployment: an optional deployment action run for the restored version.
     """
 
-    template_fields: Sequence[str] = ("deployment",)
-
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        alias: str = CHAMPION,
-        deployment: DeploymentAction | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("outlets", [model_asset(model_name)])
-        super().__init__(**kwargs)
-        self.model_name = model_name
-        self.alias = alias
-        self.deployment = deployment
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        with final_errors_fail_the_task():
-            registry = self.registry()
-            promotion = registry.rollback(run_identity(context), name=self.model_name, alias=self.alias)
-        self.log.info(
-            "Rolled back alias %r of model %r: %s -> %s",
-            self.alias,
-            self.model_name,
-            promotion.previous_version,
-            promotion.version,
-        )
-        summary: dict[str, Any] = promotion.to_dict()
-        if self.deployment is not None:
-            summary["deployment"] = self.deployment.deploy(
-                registry.get_version(self.model_name, promotion.version), context
-            )
-        self._emit_model_event(context, promotion)
-        return summary
+    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity) -> Promotion:
+        return registry.rollback(identity, name=self.model_name, alias=self.alias)
