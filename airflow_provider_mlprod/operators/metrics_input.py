@@ -108,8 +108,3 @@ class MetricsSource:
         return metrics_from_rows(
             columns, rows, f"connection {self.sql_conn_id}"
         ), f"SQL on {self.sql_conn_id}"
-
-
-def read_metrics(context: Any, **source: Any) -> tuple[dict[str, Any], str]:
-    """Read metrics from the one source given as keyword arguments (see :class:`MetricsSource`)."""
-    return MetricsSource(**source).read(context)

@@ -8,7 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
-from airflow_provider_mlprod.operators.metrics_input import read_metrics
+from airflow_provider_mlprod.operators.metrics_input import MetricsSource
+
+
+def read_metrics(context, **source):
+    return MetricsSource(**source).read(context)
 
 
 def test_from_argument_and_nested_key():
