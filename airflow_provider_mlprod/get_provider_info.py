@@ -167,9 +167,11 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mlprod.operators.gate",
                     "airflow_provider_mlprod.operators.registry",
                     "airflow_provider_mlprod.operators.validation",
+                    "airflow_provider_mlprod.operators.alerts",
                 ],
             }
         ],
+        "notifications": ["airflow_provider_mlprod.notifications.mlprod.MlprodNotifier"],
         "extra-links": ["airflow_provider_mlprod.operators.reports.ReportLink"],
         "connection-types": _connection_types(),
         "config": _config(),

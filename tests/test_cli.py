@@ -32,6 +32,10 @@ def test_providers_list_hooks_and_config(tmp_path):
         "mlprod_pagerduty",
     }
 
+    notifications = json.loads(airflow_cli("providers", "notifications", "-o", "json", home=tmp_path))
+    classes = {n["notification_class_name"] for n in notifications}
+    assert "airflow_provider_mlprod.notifications.mlprod.MlprodNotifier" in classes
+
     config = airflow_cli("config", "list", "--section", "mlprod", home=tmp_path)
     for option in ("store_conn_id", "embedded_store_path", "report_folder", "alert_conn_ids"):
         assert option in config

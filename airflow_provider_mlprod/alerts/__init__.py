@@ -8,11 +8,14 @@ connections, and hand both to :class:`~airflow_provider_mlprod.alerts.routing.Al
 Modules:
 
 - ``message``: the :class:`Alert` dataclass and its severity levels.
-- ``summaries``: alerts built from validation, drift and gate summaries.
+- ``summaries``: alerts built from validation, drift and gate summaries, and telling their kind.
 - ``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log_channel``: one channel each (target config,
   payload formatter, sender).
 - ``channels``: the registry of channel kinds (kind -> target type, formatter, sender, severity map).
-- ``delivery``: HTTP POST with timeout, retries, backoff and secret-free results.
-- ``dedup``: the dedup store interface and an in-memory implementation.
-- ``routing``: per-severity routing over several channels, dedup, and the all-failed rule.
+- ``delivery``: HTTP POST with timeout, retries, backoff, secret-free results and log lines.
+- ``dedup``: the dedup store and delivery history interfaces, and an in-memory dedup store.
+- ``store_dedup``: dedup state and delivery history in the metrics store.
+- ``routing``: per-severity routing over several channels with per-channel delivery options, dedup,
+  history, and the all-failed rule.
+- ``dispatch``: one call that sends an alert to configured channels with the metrics store history.
 """

@@ -3,6 +3,9 @@
 :class:`DedupStore` is the interface the router needs; the metrics store provides the durable one.
 :class:`InMemoryDedupStore` keeps the state in a dict (tests, single-process use).
 
+:class:`DeliveryHistory` is where the router writes every delivered and failed result (the metrics
+store's delivery history); it may be the same object as the dedup store.
+
 Keys are opaque strings built by the router (alert dedup key, action, severity and channel name);
 they hold no secret. A store records a key only after a delivery succeeded, so a failed delivery is
 tried again next time. ``seen_recently`` followed by ``record`` is not atomic: two concurrent
@@ -13,7 +16,10 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from airflow_provider_mlprod.alerts.delivery import DeliveryResult
 
 
 @runtime_checkable
@@ -26,6 +32,15 @@ class DedupStore(Protocol):
 
     def record(self, key: str, sent_at: datetime) -> None:
         """Remember that ``key`` was sent at ``sent_at`` (timezone-aware)."""
+        ...
+
+
+@runtime_checkable
+class DeliveryHistory(Protocol):
+    """Where the router writes each delivered and failed result. Raises ``StoreError`` when unusable."""
+
+    def record_result(self, key: str, result: DeliveryResult) -> None:
+        """Record one delivered or failed ``result`` under the router key ``key``."""
         ...
 
 

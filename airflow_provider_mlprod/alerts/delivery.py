@@ -15,6 +15,12 @@ raises for a network or HTTP failure. The rules:
 The error text of a result is built by this module from the exception *type* and the HTTP status,
 never from the exception message (requests puts the URL in it). A short excerpt of an error response
 body is kept for diagnosis after every known secret is replaced by ``***``.
+
+While a request is on the wire, the HTTP transport's own log lines are guarded
+(:func:`transport_log_guarded`): its DEBUG lines are dropped, since they show the request path and a
+webhook's path is its secret (``POST /services/T000/B000/token``), and any other line it writes has
+the known secrets replaced by ``***``. Every caller of :func:`post_with_retries` (alert channels,
+deployment webhooks) is covered.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -40,6 +47,9 @@ RESPONSE_EXCERPT_CHARS = 200
 
 #: Shortest string treated as a secret fragment when redacting (shorter ones would mangle text).
 MIN_SECRET_FRAGMENT_CHARS = 6
+
+#: Loggers of the HTTP transport that write the request line or URL (its path is a webhook's secret).
+TRANSPORT_LOGGERS: tuple[str, ...] = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,41 @@ def retry_after_seconds(header: str | None, now: datetime | None = None) -> floa
     return max(0.0, (when - now).total_seconds())
 
 
+class _TransportLogGuard(logging.Filter):
+    """Drop DEBUG records of the transport; redact the known secrets from any other record."""
+
+    def __init__(self, fragments: Iterable[str]) -> None:
+        super().__init__()
+        self.fragments = list(fragments)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            return False
+        message = record.getMessage()
+        redacted = redact(message, self.fragments)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+@contextmanager
+def transport_log_guarded(fragments: Iterable[str] = ()) -> Iterator[None]:
+    """Guard the HTTP transport's log lines while the block runs (see the module docstring).
+
+    :param fragments: the secrets to replace by ``***`` in transport records above DEBUG (see
+        :func:`secret_fragments`).
+    """
+    guard = _TransportLogGuard(fragments)
+    loggers = [logging.getLogger(name) for name in TRANSPORT_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(guard)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(guard)
+
+
 def backoff_delay(retry_number: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Return the full-jitter delay before retry ``retry_number`` (1-based).
 
@@ -217,6 +262,8 @@ def post_with_retries(
     """POST ``body`` to ``url`` under ``policy`` and return the outcome; never raises for network or
     HTTP failures.
 
+    The transport's log lines are guarded during each request (:func:`transport_log_guarded`).
+
     :param channel: non-secret channel name used in the result and in log lines.
     :param kind: channel kind, copied to the result.
     :param url: the endpoint; treated as a secret (it never reaches a log line or the result).
@@ -236,9 +283,14 @@ def post_with_retries(
         retry_after: float | None = None
         attempt_headers = dict(headers() if callable(headers) else headers)
         try:
-            response = post(
-                url, data=body, headers=attempt_headers, timeout=policy.timeout_seconds, allow_redirects=False
-            )
+            with transport_log_guarded(fragments):
+                response = post(
+                    url,
+                    data=body,
+                    headers=attempt_headers,
+                    timeout=policy.timeout_seconds,
+                    allow_redirects=False,
+                )
         except requests.Timeout as exc:
             result.status_code = None
             result.error = f"timed out after {policy.timeout_seconds:g} s ({type(exc).__name__})"

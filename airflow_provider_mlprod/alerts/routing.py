@@ -14,6 +14,12 @@ Rules:
   seen within the window is not sent again (result status ``suppressed``); a key is recorded only
   after its channel accepted the alert, so a task retry re-sends only to the channels that failed;
 - a dedup store that raises ``StoreError`` is logged and the alert is sent anyway;
+- each channel may have its own delivery options or retry policy (``options_by_channel``); the
+  others use the router's ``options``;
+- a channel whose configuration could not be read (``unusable_channels``) is still routed, and each
+  time it is routed it is a failed result, never a silent drop;
+- with a delivery history, every delivered and failed result is written there before the
+  all-failed error is raised;
 - if every channel that was tried failed (none delivered, none suppressed), :func:`AlertRouter.dispatch`
   raises :class:`DeliveryError` naming each channel and its last error; the results are on the
   error's ``report`` attribute. A partial failure returns the report with the failed channels marked.
@@ -23,14 +29,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, channel_kind_of, send_to_target
-from airflow_provider_mlprod.alerts.dedup import DedupStore
-from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult
-from airflow_provider_mlprod.alerts.log_channel import LogTarget
+from airflow_provider_mlprod.alerts.dedup import DedupStore, DeliveryHistory
+from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult, RetryPolicy
+from airflow_provider_mlprod.alerts.log_channel import LogTarget, render_alert_text
 from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 
@@ -38,6 +44,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_NAME = "log"
 DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
+
+#: ``kind`` of the result of a channel whose configuration could not be read.
+UNUSABLE_KIND = "unusable"
 
 
 @dataclass
@@ -99,13 +108,24 @@ def _utc_now() -> datetime:
 
 
 class AlertRouter:
-    """Send alerts to named channels chosen by severity, with dedup and failure accounting.
+    """Send alerts to named channels chosen by severity, with dedup, history and failure accounting.
 
     :param channels: channel name -> target; names must not look like URLs.
     :param rule: severity -> channel names; ``None`` sends every alert to every channel.
-    :param dedup_store: where sent keys are remembered; ``None`` disables dedup.
+    :param dedup_store: where delivered keys are remembered; ``None`` disables dedup.
     :param dedup_window: how long a sent alert suppresses the same alert on the same channel.
-    :param options: retry policy and injectable sleep / jitter / session for HTTP channels.
+    :param options: retry policy and injectable sleep / jitter / session for HTTP channels; the
+        default of every channel that ``options_by_channel`` leaves out.
+    :param options_by_channel: channel name -> its own :class:`DeliveryOptions`, or a
+        :class:`RetryPolicy` that replaces only the policy of ``options`` (sleep, jitter source and
+        session stay shared). Each connection can so set its own timeout and attempts.
+    :param unusable_channels: channel name -> why it cannot be used (e.g. a connection without a
+        webhook URL; the text must hold no secret). Such a channel takes part in the rule; each time
+        it is routed it is a failed result of kind :data:`UNUSABLE_KIND`, so it is never dropped
+        silently.
+    :param history: where every delivered and every failed result is written (suppressed results are
+        not deliveries and are not written), before the all-failed error is raised; it may be the
+        dedup store itself (the metrics store's delivery history is both).
     :param clock: returns the current timezone-aware time (injectable for dedup tests).
     """
 
@@ -117,28 +137,64 @@ class AlertRouter:
         dedup_store: DedupStore | None = None,
         dedup_window: timedelta = DEFAULT_DEDUP_WINDOW,
         options: DeliveryOptions | None = None,
+        options_by_channel: Mapping[str, DeliveryOptions | RetryPolicy] | None = None,
+        unusable_channels: Mapping[str, str] | None = None,
+        history: DeliveryHistory | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
+        unusable = dict(unusable_channels or {})
         for name, target in channels.items():
-            if not isinstance(name, str) or not name.strip():
-                raise ConfigurationError("alert routing: a channel name is empty")
-            if "://" in name:
-                raise ConfigurationError(
-                    "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
-                )
+            _check_channel_name(name)
             channel_kind_of(target)
+        for name, reason in unusable.items():
+            _check_channel_name(name)
+            if name in channels:
+                raise ConfigurationError(f"alert routing: channel {name!r} is both configured and unusable")
+            if not isinstance(reason, str):
+                raise ConfigurationError(
+                    f"alert routing: the reason channel {name!r} is unusable is not text"
+                )
         self.channels: dict[str, ChannelTarget] = dict(channels)
-        self.channels.setdefault(DEFAULT_CHANNEL_NAME, LogTarget())
-        self.rule = self._checked_rule(rule, channels)
+        self.unusable_channels: dict[str, str] = unusable
+        if DEFAULT_CHANNEL_NAME not in unusable:
+            self.channels.setdefault(DEFAULT_CHANNEL_NAME, LogTarget())
+        self.rule = self._checked_rule(rule, [*channels, *unusable])
         if dedup_window <= timedelta(0):
             raise ConfigurationError(f"alert routing: dedup_window must be positive, got {dedup_window}")
         self.dedup_store = dedup_store
         self.dedup_window = dedup_window
+        self.history = history
         self.options = options or DeliveryOptions()
+        self.options_by_channel = self._checked_channel_options(options_by_channel or {})
         self.clock = clock
 
+    def _checked_channel_options(
+        self, options_by_channel: Mapping[str, DeliveryOptions | RetryPolicy]
+    ) -> dict[str, DeliveryOptions]:
+        checked: dict[str, DeliveryOptions] = {}
+        for name, channel_options in options_by_channel.items():
+            if name not in self.channels and name not in self.unusable_channels:
+                raise ConfigurationError(
+                    f"alert routing: options given for unknown channel {name!r}; "
+                    f"configured: {sorted(self.channels)}"
+                )
+            if isinstance(channel_options, RetryPolicy):
+                checked[name] = replace(self.options, policy=channel_options)
+            elif isinstance(channel_options, DeliveryOptions):
+                checked[name] = channel_options
+            else:
+                raise ConfigurationError(
+                    f"alert routing: options of channel {name!r} must be DeliveryOptions or a RetryPolicy, "
+                    f"got {type(channel_options).__name__}"
+                )
+        return checked
+
+    def options_for(self, channel: str) -> DeliveryOptions:
+        """Return the delivery options of ``channel``: its own, else the router's default."""
+        return self.options_by_channel.get(channel, self.options)
+
     def _checked_rule(
-        self, rule: Mapping[str, Sequence[str]] | None, configured: Mapping[str, ChannelTarget]
+        self, rule: Mapping[str, Sequence[str]] | None, configured: Sequence[str]
     ) -> dict[str, list[str]]:
         if rule is None:
             every = list(configured) or [DEFAULT_CHANNEL_NAME]
@@ -151,11 +207,12 @@ class AlertRouter:
                 raise ConfigurationError(
                     f"alert routing: rule for {severity!r} must be a list of channel names, not a string"
                 )
-            unknown = [name for name in names if name not in self.channels]
+            known = [*self.channels, *self.unusable_channels]
+            unknown = [name for name in names if name not in known]
             if unknown:
                 raise ConfigurationError(
                     f"alert routing: rule for {severity!r} names unknown channel(s) {unknown}; "
-                    f"configured: {sorted(self.channels)}"
+                    f"configured: {sorted(known)}"
                 )
             checked[severity] = list(dict.fromkeys(names))
         for severity in SEVERITIES:
@@ -177,29 +234,40 @@ class AlertRouter:
     def dispatch(self, alert: Alert) -> DispatchReport:
         """Send ``alert`` to its channels and return the report; raise if every tried channel failed.
 
+        Each delivered and failed result is written to the history first; when every channel
+        failed, the alert text is logged at ERROR so it is not lost, then the error is raised.
+
         :raises AlertDeliveryError: (a :class:`DeliveryError`) when no channel delivered the alert and
             none had it already within the dedup window.
         """
         report = DispatchReport(dedup_key=alert.dedup_key, severity=alert.severity, action=alert.action)
         for name in self.channels_for(alert.severity):
-            target = self.channels[name]
             store_key = self.dedup_store_key(alert, name)
-            if self._seen_recently(store_key, name):
+            if name in self.unusable_channels:
+                result = DeliveryResult(
+                    channel=name, kind=UNUSABLE_KIND, status="failed", error=self.unusable_channels[name]
+                )
+            elif self._seen_recently(store_key, name):
                 log.info(
                     "alert %r: channel %r had it within %s; not sent again",
                     alert.title,
                     name,
                     self.dedup_window,
                 )
-                report.results.append(
-                    DeliveryResult(channel=name, kind=channel_kind_of(target).kind, status="suppressed")
+                target = self.channels[name]
+                result = DeliveryResult(channel=name, kind=channel_kind_of(target).kind, status="suppressed")
+            else:
+                result = send_to_target(
+                    self.channels[name], alert, channel=name, options=self.options_for(name)
                 )
-                continue
-            result = send_to_target(target, alert, channel=name, options=self.options)
             report.results.append(result)
-            if result.delivered:
-                self._record(store_key, name)
+            self._keep(store_key, result)
         if report.all_failed:
+            log.error(
+                "alert %r reached no channel; its text follows so it is not lost:\n%s",
+                alert.title,
+                render_alert_text(alert),
+            )
             raise AlertDeliveryError(alert.title, report)
         if report.failed_channels:
             log.warning(
@@ -219,10 +287,25 @@ class AlertRouter:
             log.warning("alert dedup store unusable for channel %r (%s); sending anyway", channel, exc)
             return False
 
-    def _record(self, store_key: str, channel: str) -> None:
-        if self.dedup_store is None:
+    def _keep(self, store_key: str, result: DeliveryResult) -> None:
+        """Write ``result`` to the history, and a delivery to the dedup store; never raises."""
+        if result.status == "suppressed":
             return
         try:
-            self.dedup_store.record(store_key, self.clock())
+            if self.history is not None:
+                self.history.record_result(store_key, result)
+            if result.delivered and self.dedup_store is not None and self.dedup_store is not self.history:
+                self.dedup_store.record(store_key, self.clock())
         except StoreError as exc:
-            log.warning("alert dedup store could not record channel %r (%s)", channel, exc)
+            log.warning("alert channel %r: delivery not recorded (%s)", result.channel, exc)
+        except Exception as exc:
+            log.warning("alert channel %r: delivery not recorded (%s)", result.channel, type(exc).__name__)
+
+
+def _check_channel_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError("alert routing: a channel name is empty")
+    if "://" in name:
+        raise ConfigurationError(
+            "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
+        )

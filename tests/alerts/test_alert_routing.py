@@ -9,6 +9,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from airflow_provider_mlprod.alerts.dedup import DedupStore, InMemoryDedupStore
+from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, RetryPolicy
 from airflow_provider_mlprod.alerts.log_channel import LogTarget
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
@@ -219,3 +220,106 @@ def test_webhook_channel_in_router(httpserver: HTTPServer, fast_options) -> None
     router = AlertRouter({"hook": JsonWebhookTarget(httpserver.url_for("/hook"))}, options=fast_options)
     report = router.dispatch(_alert("info"))
     assert report.delivered_channels == ["hook"]
+
+
+# -- per-channel options, unusable channels, history --------------------------------------------
+
+
+def test_each_channel_gets_its_own_options_or_retry_policy(
+    httpserver: HTTPServer, fast_options, recorded_sleeps: list[float]
+) -> None:
+    httpserver.expect_request("/pd").respond_with_data("busy", status=503)
+    httpserver.expect_request("/slack").respond_with_data("busy", status=503)
+    own_sleeps: list[float] = []
+    router = _router(
+        httpserver,
+        fast_options,
+        options_by_channel={
+            "oncall": RetryPolicy(timeout_seconds=2.0, max_attempts=2, base_delay_seconds=0.0),
+            "team": DeliveryOptions(
+                policy=RetryPolicy(timeout_seconds=2.0, max_attempts=4, base_delay_seconds=0.0),
+                sleep=own_sleeps.append,
+            ),
+        },
+    )
+    assert router.options_for("oncall").sleep == fast_options.sleep  # a policy keeps the shared sleep
+    assert router.options_for("log") is fast_options
+    with pytest.raises(AlertDeliveryError) as caught:
+        router.dispatch(_alert("critical"))
+    attempts = {result.channel: result.attempts for result in caught.value.report.results}
+    assert attempts == {"oncall": 2, "team": 4}
+    assert len(recorded_sleeps) == 1  # oncall's one retry wait went to the shared sleep
+    assert len(own_sleeps) == 3  # team's three waits went to its own
+
+
+@pytest.mark.parametrize(
+    ("options_by_channel", "message"),
+    [
+        ({"nowhere": RetryPolicy()}, "options given for unknown channel 'nowhere'"),
+        ({"team": {"max_attempts": 2}}, "must be DeliveryOptions or a RetryPolicy"),
+    ],
+)
+def test_bad_channel_options_are_rejected(httpserver: HTTPServer, fast_options, options_by_channel, message):
+    with pytest.raises(ConfigurationError, match=message):
+        _router(httpserver, fast_options, options_by_channel=options_by_channel)
+
+
+def test_unusable_channel_is_routed_as_a_failure(httpserver: HTTPServer, fast_options) -> None:
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    router = AlertRouter(
+        {"team": SlackWebhookTarget(httpserver.url_for("/slack"))},
+        {"critical": ["oncall", "team"]},
+        options=fast_options,
+        unusable_channels={"oncall": "connection 'oncall' has no routing key"},
+    )
+    report = router.dispatch(_alert("critical"))
+    assert report.delivered_channels == ["team"]
+    [failed] = [result for result in report.results if result.failed]
+    assert (failed.channel, failed.kind, failed.attempts) == ("oncall", "unusable", 0)
+    assert failed.error == "connection 'oncall' has no routing key"
+    with pytest.raises(ConfigurationError, match="both configured and unusable"):
+        AlertRouter({"team": LogTarget()}, unusable_channels={"team": "broken"})
+
+
+class RecordingHistory:
+    """A delivery history that keeps what it was given, and can also act as the dedup store."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[str, str]] = []
+
+    def record_result(self, key: str, result) -> None:
+        self.results.append((key.rsplit("|", 1)[-1], result.status))
+
+    def seen_recently(self, key: str, window: timedelta, now: datetime) -> bool:
+        return any(key.endswith("|" + channel) and status == "delivered" for channel, status in self.results)
+
+    def record(self, key: str, sent_at: datetime) -> None:
+        self.results.append((key.rsplit("|", 1)[-1], "recorded by dedup"))
+
+
+def test_history_gets_delivered_and_failed_results_before_the_error(
+    httpserver: HTTPServer, fast_options, closed_port_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = RecordingHistory()
+    channels = {"team": SlackWebhookTarget(closed_port_url)}
+    router = AlertRouter(
+        channels, options=fast_options, history=history, unusable_channels={"oncall": "not defined"}
+    )
+    with caplog.at_level(logging.ERROR), pytest.raises(AlertDeliveryError):
+        router.dispatch(_alert("warning", summary="the text that must not be lost"))
+    assert history.results == [("team", "failed"), ("oncall", "failed")]
+    assert "the text that must not be lost" in caplog.text
+
+
+def test_history_that_is_the_dedup_store_is_written_once(httpserver: HTTPServer, fast_options) -> None:
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    history = RecordingHistory()
+    memory = InMemoryDedupStore()
+    router = _router(httpserver, fast_options, dedup_store=history, history=history)
+    router.dispatch(_alert("warning"))
+    again = router.dispatch(_alert("warning"))
+    assert history.results == [("team", "delivered")]  # the suppressed repeat is not a delivery
+    assert again.suppressed_channels == ["team"]
+    separate = _router(httpserver, fast_options, dedup_store=memory, history=RecordingHistory())
+    separate.dispatch(_alert("warning"))
+    assert len(memory.keys()) == 1  # a separate dedup store still records the delivery

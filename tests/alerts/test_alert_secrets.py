@@ -7,8 +7,15 @@ import logging
 import traceback
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 
+from airflow_provider_mlprod.alerts.delivery import (
+    TRANSPORT_LOGGERS,
+    post_with_retries,
+    secret_fragments,
+    transport_log_guarded,
+)
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
 from airflow_provider_mlprod.alerts.routing import AlertRouter
@@ -59,8 +66,7 @@ def test_no_secret_in_logs_errors_or_results(
     caplog: pytest.LogCaptureFixture,
     status: int,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    caplog.set_level(logging.DEBUG, logger="airflow_provider_mlprod")
+    caplog.set_level(logging.DEBUG)  # the HTTP transport's DEBUG lines included
     for path, body in ECHOED_BODIES.items():
         httpserver.expect_request(path).respond_with_data(body, status=status)
     channels = {
@@ -124,3 +130,44 @@ def test_target_reprs_hide_secrets() -> None:
     ):
         assert secret not in text
     assert "PagerDutyTarget(" in text
+
+
+def _transport_text(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records if record.name.startswith("urllib3"))
+
+
+def test_direct_post_keeps_the_webhook_path_out_of_transport_debug_lines(
+    httpserver: HTTPServer, fast_options, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every caller of ``post_with_retries`` (e.g. a deployment webhook) is guarded, not only the router."""
+    httpserver.expect_request(SLACK_PATH).respond_with_data("ok")
+    url = httpserver.url_for(SLACK_PATH)
+    caplog.set_level(logging.DEBUG)
+    # Control: unguarded, the transport writes the request path at DEBUG, so a leak would be seen.
+    requests.post(url, data=b"{}", timeout=2).close()
+    assert "xoxSlackToken1234567890" in _transport_text(caplog)
+    caplog.clear()
+
+    result = post_with_retries(
+        channel="deploy", kind="webhook", url=url, body=b"{}", headers={}, options=fast_options
+    )
+
+    assert result.delivered
+    records = [record for record in caplog.records if record.name != "werkzeug"]
+    assert records, "the capture saw the call"
+    for record in records:
+        assert "xoxSlackToken1234567890" not in record.getMessage()
+        assert "T0SLACKWS" not in record.getMessage()
+    assert all(not logging.getLogger(name).filters for name in TRANSPORT_LOGGERS)  # guard removed
+
+
+def test_transport_lines_above_debug_are_kept_with_secrets_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    url = "https://hooks.example" + SLACK_PATH
+    caplog.set_level(logging.DEBUG)
+    with transport_log_guarded(secret_fragments(url)):
+        logging.getLogger("urllib3.connectionpool").warning("Retrying after connection broken: %s", url)
+        logging.getLogger("urllib3.util.retry").debug("Incremented Retry for (url='%s')", SLACK_PATH)
+    text = _transport_text(caplog)
+    assert "Retrying after connection broken: ***" in text
+    assert "Incremented Retry" not in text
+    assert "xoxSlackToken1234567890" not in text

@@ -1,221 +1,243 @@
-"""Alerts built from validation, drift and gate summaries."""
+"""Alerts built from the summaries the validation, drift and gate producers really return."""
 
 from __future__ import annotations
 
 import copy
 import math
 
+import pandas as pd
 import pytest
 
 from airflow_provider_mlprod.alerts.slack import build_slack_payload
-from airflow_provider_mlprod.alerts.summaries import alert_from_drift, alert_from_gate, alert_from_validation
+from airflow_provider_mlprod.alerts.summaries import (
+    alert_from_drift,
+    alert_from_gate,
+    alert_from_summary,
+    alert_from_validation,
+    summary_kind_of,
+)
+from airflow_provider_mlprod.drift.compare import compare_datasets
+from airflow_provider_mlprod.drift.settings import DriftSettings
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
+from airflow_provider_mlprod.gates import evaluate_gate
+from airflow_provider_mlprod.validation.summary import ExpectationOutcome, ValidationSummary
 
 RUN = {"dag_id": "etl", "run_id": "scheduled__1", "task_id": "check", "report_url": "https://r.example/1"}
 
-VALIDATION_FAILED = {
-    "success": False,
-    "suite_name": "orders_suite",
-    "data_asset": "orders",
-    "evaluated": 5,
-    "passed": 3,
-    "failed": 2,
-    "failed_expectations": [
-        {"type": "expect_column_values_to_not_be_null", "column": "amount", "unexpected_percent": 12.5},
-        {"type": "expect_table_row_count_to_be_between", "column": None, "severity": "warning"},
-    ],
+
+# -- producers -----------------------------------------------------------------------------------
+
+
+def _outcome(position: int, expectation_type: str, column: str | None, severity: str, success: bool, **more):
+    return ExpectationOutcome(position, expectation_type, column, severity, success, **more)
+
+
+def _validation(*outcomes: ExpectationOutcome, **more) -> dict:
+    summary = ValidationSummary("orders_suite", "orders.csv", 200, tuple(outcomes), **more)
+    return summary.to_dict()
+
+
+PASSING = (
+    _outcome(0, "expect_column_to_exist", "id", "critical", True),
+    _outcome(1, "expect_column_values_to_be_unique", "id", "critical", True),
+    _outcome(2, "expect_column_values_to_be_between", "amount", "warning", True),
+)
+NULL_IDS = _outcome(
+    3,
+    "expect_column_values_to_not_be_null",
+    "amount",
+    "critical",
+    False,
+    unexpected_count=25,
+    unexpected_percent=12.5,
+    sample_values=["secret-ish-customer-value", None],
+)
+ROW_COUNT = _outcome(4, "expect_table_row_count_to_be_between", None, "warning", False, observed_value=3)
+
+VALIDATION_FAILED = _validation(
+    *PASSING, NULL_IDS, ROW_COUNT, report_location="https://reports.example/orders.html"
+)
+VALIDATION_WARNINGS = _validation(*PASSING, ROW_COUNT)
+VALIDATION_PASSED = _validation(*PASSING)
+
+REFERENCE = pd.DataFrame(
+    {"amount": [1.0, 2, 3, 4, 5, 6, 7, 8] * 5, "country": ["a", "b"] * 20, "age": [30.0, 40.0] * 20}
+)
+CURRENT = pd.DataFrame(
+    {"amount": [11.0, 12, 13, 14, 15, 16, 17, 18] * 5, "country": ["a", "c"] * 20, "age": [30.0, 40.0] * 20}
+)
+
+
+def _drift(current: pd.DataFrame = CURRENT, **settings) -> dict:
+    settings = {"max_workers": 1, "column_tests": {"amount": "wasserstein"}, **settings}
+    return compare_datasets(REFERENCE, current, DriftSettings(**settings)).to_dict()
+
+
+DRIFT = _drift()
+THRESHOLDS = {
+    "auc": {"min": 0.75, "min_absolute_change": -0.01},
+    "latency_ms": {"max": 50, "greater_is_better": False},
+    "f1": {"min": 0.5},
 }
 
-DRIFT = {
-    "dataset_drift": True,
-    "dataset": "features_daily",
-    "share_threshold": 0.5,
-    "columns": [
-        {"column": "amount", "test": "wasserstein", "statistic": 0.31, "threshold": 0.1, "drifted": True},
-        {"column": "country", "test": "jensen_shannon", "statistic": 0.22, "threshold": 0.1, "drifted": True},
-        {"column": "age", "test": "ks", "statistic": 0.01, "threshold": 0.05, "drifted": False},
-    ],
-}
 
-GATE = {
-    "passed": False,
-    "model_name": "churn",
-    "candidate_version": "v7",
-    "baseline_version": "v6",
-    "metrics": [
-        {
-            "metric": "auc",
-            "value": 0.81,
-            "baseline": 0.84,
-            "verdict": "fail",
-            "reason": "dropped by 0.03 > 0.01",
-        },
-        {"metric": "latency_ms", "value": 12.0, "baseline": None, "verdict": "pass", "reason": ""},
-    ],
-}
+def _gate(metrics: dict, **extra) -> dict:
+    """The summary ModelMetricsGateOperator returns: the gate result plus the model keys."""
+    result = evaluate_gate(
+        metrics, THRESHOLDS, baseline={"auc": 0.84}, baseline_version="6", if_no_baseline="fail"
+    )
+    return {
+        "model_name": "churn",
+        "model_version": "7",
+        "metrics_source": "XCom of task 'train'",
+        "champion_version": "6",
+        **result.to_dict(),
+        **extra,
+    }
+
+
+GATE_REJECTED = _gate({"auc": 0.81, "latency_ms": 12})
+GATE_PASSED = _gate({"auc": 0.86, "latency_ms": 12, "f1": 0.7})
+
+
+# -- kinds ---------------------------------------------------------------------------------------
+
+
+def test_summary_kinds_are_told_from_the_real_shapes() -> None:
+    assert summary_kind_of(VALIDATION_FAILED) == "validation"
+    assert summary_kind_of(DRIFT) == "drift"
+    assert summary_kind_of(GATE_REJECTED) == "gate"
+    assert summary_kind_of({"rows": 3}) is None
+    assert summary_kind_of(["not", "a", "dict"]) is None
+
+
+def test_alert_from_summary_picks_the_builder_and_refuses_unknown_kinds() -> None:
+    assert alert_from_summary(VALIDATION_FAILED).title.startswith("Validation failed")
+    assert alert_from_summary(DRIFT, "drift").title.startswith("Data drift")
+    assert alert_from_summary(GATE_REJECTED, "gate").title.startswith("Model gate rejected")
+    with pytest.raises(InputDataError, match="not one of"):
+        alert_from_summary(VALIDATION_FAILED, "lineage")
+    with pytest.raises(InputDataError, match="not a validation, drift or gate summary"):
+        alert_from_summary({"rows": 3})
+    with pytest.raises(InputDataError, match="expected a dict"):
+        alert_from_summary("passed", "gate")  # type: ignore[arg-type]
+
+
+# -- validation ----------------------------------------------------------------------------------
 
 
 def test_failed_validation_is_critical_with_key_numbers() -> None:
     alert = alert_from_validation(VALIDATION_FAILED, **RUN, log_url="https://af.example/log")
     assert alert.severity == "critical"
     assert alert.action == "trigger"
-    assert alert.title == "Validation failed: orders (2 of 5 expectations)"
-    assert "expect_column_values_to_not_be_null on column 'amount': 12.50% unexpected" in alert.summary
+    assert alert.title == "Validation failed: orders.csv (2 of 5 expectations)"
+    assert "expect_column_values_to_not_be_null on column 'amount': 25 unexpected (12.50%)" in alert.summary
     assert "expect_table_row_count_to_be_between (warning)" in alert.summary
-    assert alert.rendered_facts["Failed"] == "2"
-    assert alert.rendered_facts["Success rate"] == "60.0%"
+    assert "1 critical, 1 warning" in alert.summary
+    assert "secret-ish-customer-value" not in alert.summary + str(alert.facts)  # no row values
+    facts = alert.rendered_facts
+    assert (facts["Failed"], facts["Failed (critical)"], facts["Failed (warning)"]) == ("2", "1", "1")
+    assert facts["Success rate"] == "60.0%"
+    assert facts["Rows checked"] == "200"
     assert [link.label for link in alert.links] == ["Report", "Task log"]
+    assert alert.links[0].url == RUN["report_url"]  # an explicit report URL wins
     assert (alert.dag_id, alert.run_id, alert.task_id) == ("etl", "scheduled__1", "check")
     assert alert.dedup_key == "mlprod:validation:etl:check:orders_suite"
 
 
-def test_validation_with_only_warning_failures_is_a_warning() -> None:
-    summary = copy.deepcopy(VALIDATION_FAILED)
-    for failure in summary["failed_expectations"]:
-        failure["severity"] = "warning"
-    assert alert_from_validation(summary).severity == "warning"
-    summary["success"] = True
-    alert = alert_from_validation(summary)
-    assert alert.severity == "warning"
-    assert alert.title.startswith("Validation passed with warnings")
+def test_http_report_location_becomes_the_report_link_and_a_file_one_does_not() -> None:
+    assert [link.url for link in alert_from_validation(VALIDATION_FAILED).links] == [
+        "https://reports.example/orders.html"
+    ]
+    local = {**VALIDATION_FAILED, "report_location": "file:///tmp/reports/orders.html"}
+    assert list(alert_from_validation(local).links) == []
+
+
+def test_validation_with_only_warning_failures_passes_with_a_warning() -> None:
+    alert = alert_from_validation(VALIDATION_WARNINGS)
+    assert VALIDATION_WARNINGS["success"] is True
+    assert (alert.severity, alert.action) == ("warning", "trigger")
+    assert alert.title == "Validation passed with warnings: orders.csv (1 of 4 expectations failed)"
 
 
 def test_passed_validation_resolves_with_the_same_dedup_key() -> None:
-    passed = {"success": True, "suite_name": "orders_suite", "evaluated": 5, "failed": 0}
-    alert = alert_from_validation(passed, dag_id="etl", task_id="check")
+    alert = alert_from_validation(VALIDATION_PASSED, dag_id="etl", task_id="check")
     failed = alert_from_validation(VALIDATION_FAILED, dag_id="etl", task_id="check")
     assert (alert.severity, alert.action) == ("info", "resolve")
+    assert alert.title == "Validation passed: orders.csv (3 expectations)"
     assert alert.dedup_key == failed.dedup_key
-    assert alert.rendered_facts["Passed"] == "5"
+    assert alert.rendered_facts["Passed"] == "3"
+
+
+def test_quarantined_rows_are_a_fact() -> None:
+    files = {"passing_location": "s3://b/ok.parquet", "failing_location": "s3://b/bad.parquet"}
+    summary = _validation(*PASSING, NULL_IDS, quarantine={**files, "passing_rows": 175, "failing_rows": 25})
+    assert alert_from_validation(summary).rendered_facts["Quarantined rows"] == "25"
+    table = _validation(*PASSING, NULL_IDS, quarantine={"table": "q.orders", "records": 25})
+    assert alert_from_validation(table).rendered_facts["Quarantined rows"] == "25"
+
+
+def _with_counts(**counts) -> dict:
+    summary = copy.deepcopy(VALIDATION_FAILED)
+    summary["counts"].update(counts)
+    return summary
+
+
+def _with_failure(**change) -> dict:
+    summary = copy.deepcopy(VALIDATION_FAILED)
+    summary["failures"][0].update(change)
+    return summary
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("summary", "message"),
     [
-        ({"success": None}, "'success' must be true or false"),
-        ({"evaluated": -1}, "'evaluated' must be a non-negative integer"),
-        ({"evaluated": 0, "passed": 0, "failed": 0}, "'evaluated' is 0; nothing was validated"),
-        ({"failed": 9}, r"failed \(9\) exceeds evaluated \(5\)"),
-        ({"passed": 4}, r"passed \(4\) \+ failed \(2\) != evaluated \(5\)"),
-        ({"failed_expectations": "oops"}, "'failed_expectations' must be a list"),
-        ({"failed_expectations": [{"column": "a"}]}, r"failed_expectations\[0\] has no 'type'"),
-        ({"failed_expectations": [{"type": "t", "unexpected_percent": math.nan}]}, "finite number"),
-        ({"failed_expectations": [{"type": "t", "severity": "high"}]}, "severity 'high'"),
+        ({**VALIDATION_FAILED, "success": None}, "'success' must be true or false"),
+        ({**VALIDATION_FAILED, "success": True}, "'success' is True but counts.failed_critical is 1"),
+        ({**VALIDATION_PASSED, "success": False}, "'success' is False but counts.failed_critical is 0"),
+        ({**VALIDATION_FAILED, "counts": [5, 3]}, "'counts' must be a dict"),
+        (_with_counts(evaluated=-1), "'counts.evaluated' must be a non-negative integer"),
+        (_with_counts(failed_critical="1"), "'counts.failed_critical' must be a non-negative integer"),
+        (
+            _with_counts(evaluated=0, passed=0, failed_critical=0, failed_warning=0),
+            "'counts.evaluated' is 0; nothing was validated",
+        ),
+        (
+            _with_counts(passed=4),
+            r"passed \(4\) \+ failed_critical \(1\) \+ failed_warning \(1\) != evaluated",
+        ),
+        ({**VALIDATION_FAILED, "failures": "oops"}, "'failures' must be a list"),
+        (
+            {**VALIDATION_PASSED, "failures": VALIDATION_FAILED["failures"]},
+            "2 failures listed but counts say 0",
+        ),
+        (_with_failure(expectation_type=None), r"failures\[0\] has no 'expectation_type'"),
+        (_with_failure(unexpected_percent=math.nan), "unexpected_percent must be a finite number"),
+        (_with_failure(unexpected_count=-3), "unexpected_count must be a non-negative integer"),
+        (_with_failure(severity="high"), "severity 'high'"),
+        ({**VALIDATION_FAILED, "quarantine": "s3://b"}, "'quarantine' must be a dict"),
     ],
 )
-def test_bad_validation_summaries_are_rejected(change: dict, message: str) -> None:
-    summary = {**copy.deepcopy(VALIDATION_FAILED), **change}
+def test_bad_validation_summaries_are_rejected(summary: dict, message: str) -> None:
     with pytest.raises(InputDataError, match=message):
         alert_from_validation(summary)
 
 
-def test_missing_validation_key_is_named() -> None:
-    with pytest.raises(InputDataError, match="validation summary: key 'failed' is missing"):
-        alert_from_validation({"success": False, "evaluated": 3})
+def test_missing_validation_keys_are_named() -> None:
+    without_counts = {key: value for key, value in VALIDATION_FAILED.items() if key != "counts"}
+    with pytest.raises(InputDataError, match="validation summary: key 'counts' is missing"):
+        alert_from_validation(without_counts)
+    summary = copy.deepcopy(VALIDATION_FAILED)
+    del summary["counts"]["failed_warning"]
+    with pytest.raises(InputDataError, match=r"key 'counts\.failed_warning' is missing"):
+        alert_from_validation(summary)
     with pytest.raises(InputDataError, match="expected a dict"):
         alert_from_validation(["success"])  # type: ignore[arg-type]
 
 
-def test_dataset_drift_is_a_warning_listing_drifted_columns() -> None:
-    alert = alert_from_drift(DRIFT, **RUN)
-    assert alert.severity == "warning"
-    assert alert.title == "Data drift: features_daily (2 of 3 columns drifted)"
-    assert "amount: wasserstein = 0.31 (threshold 0.1)" in alert.summary
-    assert "age" not in alert.summary
-    assert alert.rendered_facts["Drift share"] == "66.7%"
-    assert alert.rendered_facts["Share threshold"] == "50.0%"
-    assert alert.rendered_facts["Dataset drift"] == "yes"
-    assert alert_from_drift(DRIFT, severity_on_drift="critical").severity == "critical"
-
-
-def test_column_drift_without_dataset_drift_is_info_and_no_drift_resolves() -> None:
-    partial = {**DRIFT, "dataset_drift": False}
-    assert (alert_from_drift(partial).severity, alert_from_drift(partial).action) == ("info", "trigger")
-    none = {"dataset_drift": False, "columns": [dict(DRIFT["columns"][2])]}
-    alert = alert_from_drift(none)
-    assert (alert.severity, alert.action) == ("info", "resolve")
-    assert alert.title == "No drift: dataset (1 columns compared)"
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"columns": []}, "'columns' is empty"),
-        ({"dataset_drift": "yes"}, "'dataset_drift' must be true or false"),
-        ({"drift_share": 1.5}, r"drift_share must be within \[0, 1\]"),
-        (
-            {
-                "columns": [
-                    {"column": "a", "test": "ks", "statistic": math.nan, "threshold": 0.1, "drifted": False}
-                ]
-            },
-            "column 'a' statistic must be a finite number",
-        ),
-        (
-            {"columns": [{"column": "a", "test": "ks", "statistic": 0.2, "threshold": 0.1}]},
-            "column 'a' 'drifted' must be true or false",
-        ),
-        ({"columns": [{"test": "ks"}]}, r"columns\[0\] has no 'column'"),
-    ],
-)
-def test_bad_drift_summaries_are_rejected(change: dict, message: str) -> None:
-    with pytest.raises(InputDataError, match=message):
-        alert_from_drift({**DRIFT, **change})
-
-
-def test_rejected_gate_lists_failed_metrics() -> None:
-    alert = alert_from_gate(GATE, **RUN)
-    assert alert.severity == "warning"
-    assert alert.title == "Model gate rejected: churn v7 (1 of 2 metrics failed)"
-    assert "auc = 0.81 vs baseline 0.84: dropped by 0.03 > 0.01" in alert.summary
-    assert alert.rendered_facts["auc"] == "0.81 vs baseline 0.84 (fail)"
-    assert alert.rendered_facts["latency_ms"] == "12 (pass)"
-    assert alert.dedup_key == "mlprod:gate:etl:check:churn"
-    assert alert_from_gate(GATE, severity_on_failure="critical").severity == "critical"
-
-
-def test_passed_gate_resolves() -> None:
-    passed = {**GATE, "passed": True}
-    alert = alert_from_gate(passed)
-    assert (alert.severity, alert.action, alert.title) == ("info", "resolve", "Model gate passed: churn v7")
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"metrics": []}, "'metrics' is empty"),
-        ({"passed": 1}, "'passed' must be true or false"),
-        (
-            {"metrics": [{"metric": "auc", "value": 0.8, "verdict": "maybe"}]},
-            "verdict must be 'pass' or 'fail'",
-        ),
-        (
-            {"metrics": [{"metric": "auc", "value": "high", "verdict": "fail"}]},
-            "metric 'auc' value must be a finite",
-        ),
-        ({"metrics": [{"value": 1.0, "verdict": "pass"}]}, r"metrics\[0\] has no 'metric'"),
-    ],
-)
-def test_bad_gate_summaries_are_rejected(change: dict, message: str) -> None:
-    with pytest.raises(InputDataError, match=message):
-        alert_from_gate({**GATE, **change})
-
-
-def test_bad_severity_parameters_are_rejected() -> None:
-    with pytest.raises(SpecError, match="severity_on_drift"):
-        alert_from_drift(DRIFT, severity_on_drift="loud")
-    with pytest.raises(SpecError, match="severity_on_failure"):
-        alert_from_gate(GATE, severity_on_failure="loud")
-
-
 def test_many_failures_are_summarised_and_render_in_slack() -> None:
-    summary = {
-        "success": False,
-        "evaluated": 30,
-        "failed": 25,
-        "failed_expectations": [{"type": f"expect_{index}", "column": f"c{index}"} for index in range(25)],
-    }
-    alert = alert_from_validation(summary)
+    failures = [_outcome(index, f"expect_{index}", f"c{index}", "critical", False) for index in range(25)]
+    alert = alert_from_validation(_validation(*PASSING, *failures))
     assert "… and 15 more" in alert.summary
     assert "expect_10 " not in alert.summary
     payload = build_slack_payload(None, alert)
@@ -223,6 +245,204 @@ def test_many_failures_are_summarised_and_render_in_slack() -> None:
 
 
 def test_long_subject_gets_a_hashed_dedup_key() -> None:
-    alert = alert_from_validation({"success": False, "evaluated": 1, "failed": 1, "suite_name": "s" * 300})
+    summary = ValidationSummary("s" * 300, "orders", 1, (NULL_IDS,)).to_dict()
+    alert = alert_from_validation(summary)
     assert alert.dedup_key.startswith("mlprod:validation:")
     assert len(alert.dedup_key) <= 255
+
+
+# -- drift ---------------------------------------------------------------------------------------
+
+
+def test_dataset_drift_is_a_warning_listing_why_each_column_drifted() -> None:
+    alert = alert_from_drift(DRIFT, **RUN)
+    assert alert.severity == "warning"
+    assert alert.title == "Data drift: dataset (2 of 3 columns drifted)"
+    assert "• amount: wasserstein = 4.364 > 0.1" in alert.summary
+    assert (
+        "• country: chisquare p-value 0 < 0.05 (statistic inf); new categories (50.0% of current values)"
+        in (alert.summary)
+    )
+    assert "age" not in alert.summary
+    facts = alert.rendered_facts
+    assert facts["Drift share"] == "66.7%"
+    assert facts["Share threshold"] == "50.0%"
+    assert facts["Dataset drift"] == "yes"
+    assert facts["Rows (reference / current)"] == "40 / 40"
+    assert alert_from_drift(DRIFT, severity_on_drift="critical").severity == "critical"
+
+
+def test_infinite_statistic_is_accepted_and_shown_as_inf() -> None:
+    country = next(column for column in DRIFT["columns"] if column["column"] == "country")
+    assert country["statistic"] is None
+    assert country["distribution_drifted"] is True
+    assert "(statistic inf)" in alert_from_drift(DRIFT).summary
+
+
+def test_a_test_that_did_not_apply_shows_n_a_and_the_missing_signal_decides() -> None:
+    reference = pd.DataFrame({"score": [1.0, 2.0, 3.0, None] * 10})
+    current = pd.DataFrame({"score": [math.nan] * 40})
+    summary = compare_datasets(reference, current, DriftSettings(max_workers=1)).to_dict()
+    assert summary["columns"][0]["statistic"] is None
+    alert = alert_from_drift(summary)
+    assert "• score: missing-value rate changed by 75.0%" in alert.summary
+    quiet = copy.deepcopy(summary)
+    quiet["columns"][0].update(drifted=False, distribution_drifted=False)
+    quiet["columns"][0]["missing"]["drifted"] = False
+    assert alert_from_drift({**quiet, "dataset_drift": False}).action == "resolve"
+
+
+def test_column_drift_without_dataset_drift_is_info_and_no_drift_resolves() -> None:
+    partial = _drift(drift_share_threshold=0.9)
+    assert partial["dataset_drift"] is False
+    alert = alert_from_drift(partial)
+    assert (alert.severity, alert.action) == ("info", "trigger")
+    assert alert.title == "Column drift below the dataset threshold: dataset (2 of 3 columns)"
+    alert = alert_from_drift(_drift(REFERENCE))
+    assert (alert.severity, alert.action) == ("info", "resolve")
+    assert alert.title == "No drift: dataset (3 columns compared)"
+
+
+def test_must_not_drift_columns_are_named() -> None:
+    alert = alert_from_drift(_drift(must_not_drift=("amount",), drift_share_threshold=0.9))
+    assert alert.severity == "warning"
+    assert "Columns that must not drift drifted: amount." in alert.summary
+    assert alert.rendered_facts["Must-not-drift columns drifted"] == "amount"
+
+
+def test_drift_operator_summary_shape_is_read_too() -> None:
+    """The drift operator's XCom: ``share_drifted``, ``dataset``, flat signals, a report location."""
+    columns = [
+        {
+            key: column[key]
+            for key in ("column", "test", "statistic", "p_value", "threshold", "drift_when", "drifted")
+        }
+        | {
+            "distribution_drifted": column["distribution_drifted"],
+            "missing_rate_change": column["missing"]["statistic"],
+            "missing_rate_drifted": column["missing"]["drifted"],
+            "unseen_share": column["unseen_share"],
+            "unseen_drifted": bool(column["unseen"] and column["unseen"]["drifted"]),
+        }
+        for column in DRIFT["columns"]
+    ]
+    summary = {
+        "dataset": "features_daily",
+        "dataset_drift": True,
+        "share_drifted": DRIFT["drifted_share"],
+        "drift_share_threshold": 0.5,
+        "columns": columns,
+        "report_location": "https://reports.example/drift.html",
+    }
+    alert = alert_from_drift(summary, dag_id="etl", task_id="drift")
+    assert alert.title == "Data drift: features_daily (2 of 3 columns drifted)"
+    assert "new categories (50.0% of current values)" in alert.summary
+    assert [link.url for link in alert.links] == ["https://reports.example/drift.html"]
+    assert alert.dedup_key == "mlprod:drift:etl:drift:features_daily"
+
+
+def _with_column(**change) -> dict:
+    summary = copy.deepcopy(DRIFT)
+    summary["columns"][0].update(change)
+    return summary
+
+
+@pytest.mark.parametrize(
+    ("summary", "message"),
+    [
+        ({**DRIFT, "columns": []}, "'columns' is empty"),
+        ({**DRIFT, "dataset_drift": "yes"}, "'dataset_drift' must be true or false"),
+        ({**DRIFT, "drifted_share": 1.5}, r"drifted_share must be within \[0, 1\]"),
+        ({**DRIFT, "drift_share_threshold": math.inf}, "drift_share_threshold must be a finite number"),
+        (_with_column(statistic=math.nan), "column 'amount' statistic must be a finite number"),
+        (_with_column(statistic="big"), "column 'amount' statistic must be a finite number"),
+        (_with_column(threshold=None), "column 'amount' threshold must be a finite number"),
+        (_with_column(drifted=None), "column 'amount' 'drifted' must be true or false"),
+        (_with_column(drift_when="sometimes"), "drift_when 'sometimes' is not"),
+        (_with_column(missing="high"), "column 'amount' 'missing' must be a dict"),
+        (_with_column(column=None), r"columns\[0\] has no 'column'"),
+        (_with_column(test=""), "column 'amount' has no 'test'"),
+        (
+            _with_column(distribution_drifted=False),
+            "column 'amount' drifted but no test or signal says why",
+        ),
+    ],
+)
+def test_bad_drift_summaries_are_rejected(summary: dict, message: str) -> None:
+    with pytest.raises(InputDataError, match=message):
+        alert_from_drift(summary)
+
+
+# -- gate ----------------------------------------------------------------------------------------
+
+
+def test_rejected_gate_lists_failed_metrics_with_their_reasons() -> None:
+    alert = alert_from_gate(GATE_REJECTED, **RUN)
+    assert alert.severity == "warning"
+    assert alert.title == "Model gate rejected: churn 7 (2 of 3 metrics failed)"
+    assert "• auc=0.81 vs baseline 0.84: improvement -0.03" in alert.summary
+    assert "• metric 'f1' is missing from the candidate's metrics" in alert.summary
+    facts = alert.rendered_facts
+    assert facts["auc"] == "0.81 vs baseline 0.84 (fail)"
+    assert facts["latency_ms"] == "12 (pass)"
+    assert facts["f1"] == "n/a (fail)"  # a missing metric has no value and is still reported
+    assert (facts["Version"], facts["Baseline version"]) == ("7", "6")
+    assert "Champion version" not in facts  # the same as the baseline
+    assert facts["Metrics source"] == "XCom of task 'train'"
+    assert alert.dedup_key == "mlprod:gate:etl:check:churn"
+    assert alert_from_gate(GATE_REJECTED, severity_on_failure="critical").severity == "critical"
+
+
+def test_passed_gate_resolves() -> None:
+    alert = alert_from_gate(GATE_PASSED)
+    assert (alert.severity, alert.action, alert.title) == ("info", "resolve", "Model gate passed: churn 7")
+    assert alert.summary == "3 of 3 metrics passed."
+
+
+def test_gate_without_baseline_or_champion() -> None:
+    result = evaluate_gate({"latency_ms": 12}, {"latency_ms": {"max": 50}})
+    alert = alert_from_gate(
+        {"model_name": "churn", "model_version": "1", "champion_version": None, **result.to_dict()}
+    )
+    assert alert.title == "Model gate passed: churn 1"
+    assert "Baseline version" not in alert.facts
+    assert "Champion version" not in alert.facts
+
+
+def _with_metric(**change) -> dict:
+    summary = copy.deepcopy(GATE_REJECTED)
+    summary["metrics"][0].update(change)
+    return summary
+
+
+@pytest.mark.parametrize(
+    ("summary", "message"),
+    [
+        ({**GATE_REJECTED, "metrics": []}, "'metrics' is empty"),
+        ({**GATE_REJECTED, "passed": 1}, "'passed' must be true or false"),
+        ({**GATE_REJECTED, "passed": True}, "'passed' is True but 2 of 3 metrics failed"),
+        ({**GATE_PASSED, "passed": False}, "'passed' is False but 0 of 3 metrics failed"),
+        (_with_metric(verdict="maybe"), "verdict must be 'pass' or 'fail'"),
+        (_with_metric(value="high"), "metric 'auc' value must be a finite"),
+        (_with_metric(value=math.inf), "metric 'auc' value must be a finite"),
+        (_with_metric(metric=None), r"metrics\[0\] has no 'metric'"),
+        ({**GATE_REJECTED, "model_version": 7}, "model_version must be a string"),
+    ],
+)
+def test_bad_gate_summaries_are_rejected(summary: dict, message: str) -> None:
+    with pytest.raises(InputDataError, match=message):
+        alert_from_gate(summary)
+
+
+def test_a_passed_metric_without_value_is_rejected() -> None:
+    summary = copy.deepcopy(GATE_PASSED)
+    summary["metrics"][1]["value"] = None
+    with pytest.raises(InputDataError, match="metric 'latency_ms' passed without a value"):
+        alert_from_gate(summary)
+
+
+def test_bad_severity_parameters_are_rejected() -> None:
+    with pytest.raises(SpecError, match="severity_on_drift"):
+        alert_from_drift(DRIFT, severity_on_drift="loud")
+    with pytest.raises(SpecError, match="severity_on_failure"):
+        alert_from_gate(GATE_REJECTED, severity_on_failure="loud")

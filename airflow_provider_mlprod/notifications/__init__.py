@@ -1,0 +1,1 @@
+"""Airflow notifiers: ``MlprodNotifier`` sends alerts from task callbacks and deadline alerts."""

@@ -1,0 +1,210 @@
+"""SendAlertOperator: an explicit alert step, from templated text or from an upstream summary.
+
+.. seealso:: README section "Alerts".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_mlprod.alerts.summaries import SUMMARY_KINDS
+from airflow_provider_mlprod.notifications.mlprod import (
+    DEFAULT_DEDUP_WINDOW,
+    checked_dedup_window,
+    checked_routing,
+    checked_severity,
+    send_alert_via_connections,
+)
+from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
+from airflow_provider_mlprod.operators.run_context import run_identity
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mlprod.alerts.message import Alert
+
+
+class SendAlertOperator(BaseOperator):
+    """Send one alert to the mlprod alert channels, with routing, dedup and delivery history.
+
+    The alert is either written here (``title``, ``text``, ``severity``, ``facts``, ``links``) or built
+    from the summary an upstream task pushed (``summary_task_id``, ``summary_kind``); ``title``,
+    ``text`` and ``severity`` given alongside a summary replace the built ones.
+
+    Returns (to XCom) the delivery report: per channel ``status`` (delivered / failed / suppressed),
+    attempts, HTTP status and error; no URL and no secret. The task fails (without retry) only when
+    every routed channel failed, naming each channel and its last error; the failures are recorded in
+    the metrics store first. A partial failure is logged as a warning and marked in the report.
+
+    :param title: headline (templated); required without ``summary_task_id``.
+    :param text: body text (templated).
+    :param severity: ``info``, ``warning`` or ``critical`` (templated); default ``warning``, or the
+        summary's severity.
+    :param facts: key -> value pairs shown with the alert (templated).
+    :param links: label -> http(s) URL (templated); links must not carry secrets.
+    :param summary_task_id: the task whose XCom holds a validation, drift or gate summary.
+    :param summary_kind: ``validation``, ``drift`` or ``gate``; ``None`` guesses from the keys.
+    :param summary_xcom_key: the XCom key of the summary.
+    :param alert_conn_ids: alert connection ids; ``None`` reads ``[mlprod] alert_conn_ids``; empty
+        means the task log.
+    :param routing: severity -> connection ids (``"log"`` is the task log).
+    :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
+        channel; state and history live in the metrics store.
+    :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
+    :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key).
+    :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
+    """
+
+    template_fields: Sequence[str] = (
+        "title",
+        "text",
+        "severity",
+        "facts",
+        "links",
+        "summary_task_id",
+        "summary_kind",
+        "alert_conn_ids",
+        "routing",
+        "dedup_key",
+        "action",
+        "store_conn_id",
+    )
+    template_fields_renderers = {"facts": "json", "links": "json", "routing": "json", "text": "md"}
+    ui_color = "#f7d6d0"
+
+    def __init__(
+        self,
+        *,
+        title: str | None = None,
+        text: str = "",
+        severity: str | None = None,
+        facts: Mapping[str, Any] | None = None,
+        links: Mapping[str, str] | None = None,
+        summary_task_id: str | None = None,
+        summary_kind: str | None = None,
+        summary_xcom_key: str = "return_value",
+        alert_conn_ids: Sequence[str] | None = None,
+        routing: Mapping[str, Sequence[str]] | None = None,
+        dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        dedup_key: str | None = None,
+        action: str = "trigger",
+        store_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = f"task {self.task_id!r}"
+        if not title and not summary_task_id:
+            raise ValueError(f"{owner}: give a title, or a summary_task_id to build the alert from")
+        if summary_kind is not None and "{{" not in summary_kind and summary_kind not in SUMMARY_KINDS:
+            raise ValueError(f"{owner}: summary_kind must be one of {', '.join(SUMMARY_KINDS)}")
+        self.title = title
+        self.text = text
+        self.severity = checked_severity(severity, owner)
+        self.facts = dict(facts) if facts is not None else {}
+        self.links = dict(links) if links is not None else {}
+        self.summary_task_id = summary_task_id
+        self.summary_kind = summary_kind
+        self.summary_xcom_key = summary_xcom_key
+        self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
+        self.routing = checked_routing(routing, owner)
+        self.dedup_window = checked_dedup_window(dedup_window, owner)
+        self.dedup_key = dedup_key
+        self.action = action
+        self.store_conn_id = store_conn_id
+        self.delivery_report: dict[str, Any] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Build the alert, send it, push the report; fail only when every channel failed."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
+
+        with final_errors_fail_the_task():
+            alert = self.build_alert(context)
+            try:
+                report = send_alert_via_connections(
+                    alert,
+                    alert_conn_ids=self.alert_conn_ids,
+                    routing=self.routing,
+                    dedup_window=self.dedup_window,
+                    store_conn_id=self.store_conn_id,
+                    identity=run_identity(context),
+                )
+            except AlertDeliveryError as exc:
+                self.delivery_report = self._report_dict(alert, exc.report)
+                context["ti"].xcom_push(key="return_value", value=self.delivery_report)
+                raise AirflowFailException(str(exc)) from None
+        self.delivery_report = self._report_dict(alert, report)
+        return self.delivery_report
+
+    def build_alert(self, context: Context) -> Alert:
+        """The alert this task sends (from its own fields, or from the upstream summary)."""
+        import dataclasses
+
+        from airflow_provider_mlprod.alerts.message import Alert, AlertLink
+        from airflow_provider_mlprod.exceptions import InputDataError, SpecError
+
+        ti = context["ti"]
+        ids = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
+        if not isinstance(self.facts, Mapping) or not isinstance(self.links, Mapping):
+            raise SpecError(f"task {ti.task_id!r}: facts and links must render to dicts")
+        links = [AlertLink(str(label), str(url)) for label, url in self.links.items()]
+        facts = dict(self.facts)
+        if self.action not in ("trigger", "resolve"):
+            raise SpecError(f"task {ti.task_id!r}: action {self.action!r} is not 'trigger' or 'resolve'")
+        if not self.summary_task_id:
+            return Alert(
+                title=str(self.title),
+                severity=self.severity or "warning",
+                summary=str(self.text or ""),
+                facts=facts,
+                links=links,
+                dedup_key=str(self.dedup_key or ""),
+                action=self.action,
+                **ids,
+            )
+
+        from airflow_provider_mlprod.alerts.summaries import alert_from_summary, summary_kind_of
+
+        summary = ti.xcom_pull(task_ids=self.summary_task_id, key=self.summary_xcom_key)
+        if summary is None:
+            raise InputDataError(
+                f"task {self.summary_task_id!r} pushed no summary under XCom key {self.summary_xcom_key!r}"
+            )
+        kind = self.summary_kind or summary_kind_of(summary)
+        if kind is None:
+            raise InputDataError(
+                f"the XCom of task {self.summary_task_id!r} is not a validation, drift or gate summary; "
+                "set summary_kind"
+            )
+        alert = alert_from_summary(
+            summary,
+            kind,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=self.summary_task_id,
+        )
+        changes: dict[str, Any] = {"facts": {**alert.facts, **facts}, "links": [*alert.links, *links]}
+        for field, value in (
+            ("title", self.title),
+            ("summary", self.text),
+            ("severity", self.severity),
+            ("dedup_key", self.dedup_key),
+        ):
+            if value:
+                changes[field] = str(value)
+        return dataclasses.replace(alert, **changes)
+
+    @staticmethod
+    def _report_dict(alert: Alert, report: Any) -> dict[str, Any]:
+        from airflow_provider_mlprod.alerts.store_dedup import stored_dedup_key
+
+        return {
+            "title": alert.title,
+            **report.to_dict(),
+            "store_dedup_key": stored_dedup_key(alert.dedup_key, alert.action, alert.severity),
+        }
