@@ -168,7 +168,24 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mlprod.operators.registry",
                     "airflow_provider_mlprod.operators.validation",
                     "airflow_provider_mlprod.operators.alerts",
+                    "airflow_provider_mlprod.operators.drift",
+                    "airflow_provider_mlprod.operators.monitoring",
                 ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_mlprod.sensors.freshness",
+                    "airflow_provider_mlprod.sensors.ground_truth",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_mlprod.triggers.freshness"],
             }
         ],
         "notifications": ["airflow_provider_mlprod.notifications.mlprod.MlprodNotifier"],

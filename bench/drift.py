@@ -10,15 +10,35 @@ categorical column (category shares moved). Both comparisons run with default se
 - profile vs raw: the reference as a stored profile (the production path), current data binned.
 
 Printed: wall time of each step, peak RSS of the process (``resource.getrusage``, data included),
-and the flagged columns, which must be exactly the 5 drifted ones. Run from the repository root
-(with the package installed, or ``PYTHONPATH=.``): ``python bench/drift.py [rows]``.
+and the flagged columns, which must be exactly the 5 drifted ones.
+
+Second, optional section (``--postgres-rows N``): the same comparison against an N-row PostgreSQL
+table, made with ``generate_series`` in a scratch schema (dropped at the end) of
+``postgresql+psycopg2://postgres@127.0.0.1:5432/test`` (override with ``--postgres-url`` or
+``MLPROD_BENCH_POSTGRES_URL``; skipped when the server is unreachable). The same 25 column families
+and the same 5 drifted columns are generated in SQL; the reference is a 1,000,000-row table of the
+undrifted distributions, read once and profiled in Python (the stored-profile production path). The
+comparison (``profile_sql`` on the reference's bins and categories, then ``compare_datasets``) runs in
+a fresh child process, which prints its wall time, the wall time of the bare ``GROUP BY`` statements
+it issued (replayed as-is, results fetched; goal: comparison within 2x of them) and its peak resident
+memory growth during the comparison (VmHWM after resetting it, minus VmRSS before; goal <= 100 MB).
+
+Run from the repository root (with the package installed, or ``PYTHONPATH=.``):
+``python bench/drift.py [rows] [--postgres-rows 10000000] [--postgres-only]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,9 +90,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> int:
-    """Run both comparisons, print the figures, return 1 when the flagged columns are not DRIFTED."""
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+def bench_in_memory(rows: int) -> bool:
+    """Run the in-memory comparisons, print the figures; return whether exactly DRIFTED was flagged."""
     started = time.perf_counter()
     reference = make_frame(rows, seed=1, drifted=False)
     current = make_frame(rows, seed=2, drifted=True)
@@ -121,6 +140,193 @@ def main() -> int:
         f"smallest drifted {weakest.column} {weakest.statistic:.4f}, threshold {worst.threshold}"
     )
     print("flagged exactly the drifted columns:", "yes" if ok else "NO")
+    return ok
+
+
+# --- second section: the same comparison against a PostgreSQL table, profiled in the database -------
+
+POSTGRES_URL = os.environ.get(
+    "MLPROD_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+REFERENCE_TABLE_ROWS = 1_000_000
+NORMAL = "sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())"  # Box-Muller: PostgreSQL 15 has none
+
+
+def numeric_sql(index: int, drifted: bool) -> str:
+    """SQL for numeric column ``num_<index>``: the families of ``make_frame``, drift where DRIFTED says."""
+    name = f"num_{index:02d}"
+    family = index % 4
+    if family == 0:
+        expression = f"{10.0 * index} + {2.0 + index} * {NORMAL}"
+    elif family == 1:
+        expression = f"exp(0.75 * {NORMAL})"
+    elif family == 2:
+        expression = "-1 + 2 * random()"
+    else:
+        expression = "floor(-ln(1 - random()) * 4)"  # integer counts (geometric, mean about 3.5)
+    if drifted and name == "num_00":
+        expression = f"({expression}) + 1.0"
+    elif drifted and name == "num_05":
+        expression = f"({expression}) * 1.6"
+    elif drifted and name == "num_10":
+        expression = f"CASE WHEN mod(g, 4) = 0 THEN 1 + 2 * random() ELSE {expression} END"
+    elif drifted and name == "num_15":
+        expression = f"({expression}) + 2.0"
+    return f"CAST({expression} AS double precision) AS {name}"
+
+
+def categorical_sql(index: int, drifted: bool) -> str:
+    """SQL for categorical column ``cat_<index>``: 6 categories, shares moved in cat_2 when drifted."""
+    shares = [0.40, 0.20, 0.10, 0.10, 0.10, 0.10] if drifted and index == 2 else [1 / 6] * 6
+    bounds = ", ".join(repr(float(v)) for v in np.concatenate([[0.0], np.cumsum(shares)[:-1]]))
+    labels = ", ".join(f"'{label}'" for label in CATEGORIES)
+    return f"(ARRAY[{labels}])[width_bucket(random(), ARRAY[{bounds}]::double precision[])] AS cat_{index}"
+
+
+def create_table(connection, schema: str, name: str, rows: int, drifted: bool, seed: float) -> float:
+    """Create ``schema.name`` with ``rows`` rows of the 25 columns; return the seconds it took."""
+    import sqlalchemy as sa
+
+    columns = [numeric_sql(i, drifted) for i in range(20)] + [categorical_sql(i, drifted) for i in range(5)]
+    started = time.perf_counter()
+    connection.execute(sa.text("SELECT setseed(:seed)"), {"seed": seed})
+    connection.exec_driver_sql(
+        f'CREATE UNLOGGED TABLE "{schema}"."{name}" AS SELECT {", ".join(columns)} '
+        f"FROM generate_series(1, {int(rows)}) AS g"
+    )
+    connection.exec_driver_sql(f'ANALYZE "{schema}"."{name}"')
+    return time.perf_counter() - started
+
+
+def rss_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def compare_in_postgres(url: str, schema: str, table: str, profile_path: str) -> dict:
+    """Child process: profile ``schema.table`` on the reference's spec in the database and compare.
+
+    Returns the comparison's wall time and peak RSS growth, the replayed bare statements' wall time
+    and the flagged columns.
+    """
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.profile import DatasetProfile
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+
+    reference = DatasetProfile.load(profile_path)
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+    statements: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    rss_before = rss_kib("VmRSS")
+    started = time.perf_counter()
+    current = profile_sql(engine, reference.spec(), table=table, schema=schema)
+    result = compare_datasets(reference, current)
+    elapsed = time.perf_counter() - started
+    growth_mb = (rss_kib("VmHWM") - rss_before) / 1024
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+    bare = 0.0
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            started = time.perf_counter()
+            connection.exec_driver_sql(statement, parameters).fetchall()
+            bare += time.perf_counter() - started
+    engine.dispose()
+    return {
+        "seconds": elapsed,
+        "bare_seconds": bare,
+        "statements": len(statements),
+        "grouped": sum("GROUP BY" in statement for statement, _ in statements),
+        "rss_growth_mb": growth_mb,
+        "current_rows": result.current_rows,
+        "flagged": result.drifted_columns,
+        "dataset_drift": result.dataset_drift,
+    }
+
+
+def bench_postgres(rows: int, url: str) -> bool:
+    """Create the tables, profile the reference, run the comparison in a child; print the figures."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except sa.exc.OperationalError as exc:
+        print(f"postgres: skipped, server unreachable at {engine.url!r}: {str(exc.orig).strip()}")
+        return True
+    schema = f"mlprod_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            made_reference = create_table(connection, schema, "reference", REFERENCE_TABLE_ROWS, False, 0.1)
+            made_current = create_table(connection, schema, "current_batch", rows, True, 0.2)
+        print(
+            f"postgres: tables made in {made_reference:.1f} s (reference, {REFERENCE_TABLE_ROWS:,} rows) and "
+            f"{made_current:.1f} s (current, {rows:,} rows x 25 columns)"
+        )
+        started = time.perf_counter()
+        reference = pd.read_sql_table("reference", engine, schema=schema)
+        reference_profile = profile_dataframe(reference)
+        del reference
+        with tempfile.TemporaryDirectory() as folder:
+            profile_path = os.path.join(folder, "reference.json")
+            reference_profile.save(profile_path)
+            print(f"postgres: reference read and profiled in {time.perf_counter() - started:.1f} s")
+            child = subprocess.run(
+                [sys.executable, __file__, "--postgres-child", url, schema, "current_batch", profile_path],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        if child.returncode != 0:
+            print(f"postgres: comparison failed:\n{child.stderr}")
+            return False
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
+    ratio = figures["seconds"] / figures["bare_seconds"]
+    ok = sorted(figures["flagged"]) == sorted(DRIFTED)
+    print(
+        f"postgres {figures['current_rows']:,} rows x 25 columns: in-database profile + comparison "
+        f"{figures['seconds']:.1f} s; its {figures['statements']} bare statements "
+        f"({figures['grouped']} GROUP BY) {figures['bare_seconds']:.1f} s; ratio {ratio:.2f} (goal <= 2); "
+        f"peak RSS growth {figures['rss_growth_mb']:.1f} MB (goal <= 100)"
+    )
+    print(f"postgres: flagged {figures['flagged']}; exactly the drifted columns: {'yes' if ok else 'NO'}")
+    return ok and ratio <= 2 and figures["rss_growth_mb"] <= 100
+
+
+def main() -> int:
+    """Run the sections asked for, print the figures, return 1 when a goal is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="?", type=int, default=1_000_000, help="rows of the in-memory frames")
+    parser.add_argument("--postgres-rows", type=int, default=0, help="rows of the PostgreSQL table (0: skip)")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL, help="SQLAlchemy URL of the scratch database")
+    parser.add_argument("--postgres-only", action="store_true", help="skip the in-memory section")
+    parser.add_argument("--postgres-child", nargs=4, metavar=("URL", "SCHEMA", "TABLE", "PROFILE"))
+    arguments = parser.parse_args()
+    if arguments.postgres_child:
+        print(json.dumps(compare_in_postgres(*arguments.postgres_child)))
+        return 0
+    ok = True
+    if not arguments.postgres_only:
+        ok &= bench_in_memory(arguments.rows)
+    if arguments.postgres_rows:
+        ok &= bench_postgres(arguments.postgres_rows, arguments.postgres_url)
     return 0 if ok else 1
 
 

@@ -33,9 +33,7 @@ for _name in list(os.environ):
     if _name.startswith(("AIRFLOW_CONN_", "AIRFLOW__MLPROD__", "AIRFLOW_VAR_")):
         del os.environ[_name]
 
-POSTGRES_URL = os.environ.get(
-    "MLPROD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("MLPROD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError
 from airflow_provider_mlprod.hooks.connections import get_connection
-from airflow_provider_mlprod.store.engine import create_store_engine, parse_store_url
+from airflow_provider_mlprod.store.engine import create_source_engine, parse_store_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -51,6 +51,6 @@ def sqlalchemy_url_of(conn: Connection) -> URL:
 def engine_for_connection(conn_id: str) -> Engine:
     """A SQLAlchemy Engine on the SQL connection ``conn_id``."""
     try:
-        return create_store_engine(sqlalchemy_url_for_connection(conn_id))
+        return create_source_engine(sqlalchemy_url_for_connection(conn_id))
     except ConfigurationError as exc:
         raise ConnectionConfigError(conn_id, str(exc)) from None

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import BaseOperator
 
+from airflow_provider_mlprod.assets import model_asset
 from airflow_provider_mlprod.operators.metrics_input import MetricsSource
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.run_context import run_identity
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.operators.deployment import DeploymentAction
     from airflow_provider_mlprod.store.identity import RunIdentity
     from airflow_provider_mlprod.store.registry import ModelRegistry, Promotion
-
-
-def model_asset(model_name: str) -> Asset:
-    """The Asset that changes whenever an alias of ``model_name`` moves."""
-    return Asset(uri=f"mlprod://models/{model_name}", name=f"mlprod-model-{model_name}")
 
 
 class _RegistryOperator(BaseOperator):

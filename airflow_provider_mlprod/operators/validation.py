@@ -53,12 +53,17 @@ class DataValidationOperator(BaseOperator):
     :param sample_size: failing values kept per expectation in the summary.
     :param report_folder: overrides ``[mlprod] report_folder``.
     :param store_conn_id: metrics store connection (default ``[mlprod] store_conn_id``).
+    :param emit_asset: when the batch passes, emit an event on the Asset
+        ``mlprod://datasets/<dataset_name>/validated`` (see ``airflow_provider_mlprod.assets``) with the
+        counts in its extra; needs a fixed ``dataset_name``. A failed batch emits nothing, whatever
+        ``on_failure`` says.
 
     .. seealso:: README section "Data validation".
     """
 
     template_fields: Sequence[str] = (
         "suite",
+        "sql_conn_id",
         "table",
         "schema",
         "query",
@@ -98,8 +103,20 @@ class DataValidationOperator(BaseOperator):
         quarantine_key_columns: Sequence[str] | None = None,
         report_folder: str | None = None,
         store_conn_id: str | None = None,
+        emit_asset: bool = False,
         **kwargs: Any,
     ) -> None:
+        if emit_asset:
+            if not dataset_name or "{{" in dataset_name:
+                raise ValueError(
+                    f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated): "
+                    "it names the Asset mlprod://datasets/<dataset_name>/validated"
+                )
+            from airflow_provider_mlprod.assets import dataset_validated_alias
+
+            outlets = kwargs.get("outlets") or []
+            outlets = list(outlets) if isinstance(outlets, (list, tuple)) else [outlets]
+            kwargs["outlets"] = [*outlets, dataset_validated_alias(dataset_name)]
         super().__init__(**kwargs)
         sources = {
             "sql_conn_id": sql_conn_id,
@@ -148,6 +165,7 @@ class DataValidationOperator(BaseOperator):
         self.quarantine_key_columns = tuple(quarantine_key_columns or ())
         self.report_folder = report_folder
         self.store_conn_id = store_conn_id
+        self.emit_asset = emit_asset
         self.validation_summary: dict[str, Any] | None = None
         self.expectation_results: list[dict[str, Any]] = []
         self._lineage_dataset: tuple[str, str] | None = None
@@ -179,6 +197,8 @@ class DataValidationOperator(BaseOperator):
         push_report_link(context, result["report_location"])
         self.validation_summary = result
         self._log_summary(summary)
+        if summary.success and self.emit_asset:
+            self._emit_validated(context, result)
         if not summary.success:
             context["ti"].xcom_push(key="return_value", value=result)
         settle(self.on_failure, summary.success, self._failure_message(summary), self.log)
@@ -270,6 +290,19 @@ class DataValidationOperator(BaseOperator):
 
         tried = ", ".join(repr(str(candidate)) for candidate in candidates)
         raise SpecError(f"suite file {self.suite!r} not found (looked at {tried})")
+
+    def _emit_validated(self, context: Context, result: dict[str, Any]) -> None:
+        from airflow_provider_mlprod.assets import dataset_validated_alias, dataset_validated_asset
+
+        extra = {
+            "suite": result["suite_name"],
+            "rows_checked": result["rows_checked"],
+            "counts": result["counts"],
+            "report_location": result["report_location"],
+        }
+        context["outlet_events"][dataset_validated_alias(self.dataset_name)].add(
+            dataset_validated_asset(self.dataset_name), extra=extra
+        )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the validated dataset with a DataQualityAssertions facet (one per expectation).

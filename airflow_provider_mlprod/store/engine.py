@@ -33,25 +33,37 @@ def parse_store_url(url: str | URL) -> URL:
 
 
 def create_store_engine(url: str | URL) -> Engine:
-    """Create an Engine for ``url``.
+    """Create an Engine for the metrics store at ``url``.
 
     SQLite files get their folder created, a busy timeout, WAL journaling and transactions that take
     the write lock when they begin, so that concurrent tasks wait for each other instead of failing or
-    interleaving; foreign keys are enforced. Server databases get
-    ``pool_pre_ping`` so a connection dropped by the server is replaced transparently.
+    interleaving; foreign keys are enforced. Server databases get ``pool_pre_ping`` so a connection
+    dropped by the server is replaced transparently.
     """
     parsed = parse_store_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _with_driver_errors(parsed, _create_sqlite_engine)
+    return create_source_engine(parsed)
+
+
+def create_source_engine(url: str | URL) -> Engine:
+    """Create an Engine for a data source at ``url``, leaving the database's own settings alone."""
+    parsed = parse_store_url(url)
+    return _with_driver_errors(
+        parsed, lambda u: create_engine(u, pool_pre_ping=u.get_backend_name() != "sqlite")
+    )
+
+
+def _with_driver_errors(url: URL, build) -> Engine:
     try:
-        if parsed.get_backend_name() == "sqlite":
-            return _create_sqlite_engine(parsed)
-        return create_engine(parsed, pool_pre_ping=True)
+        return build(url)
     except NoSuchModuleError:
         raise ConfigurationError(
-            f"the SQLAlchemy URL names an unknown dialect or driver {parsed.drivername!r}"
+            f"the SQLAlchemy URL names an unknown dialect or driver {url.drivername!r}"
         ) from None
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
-            f"the database driver for {parsed.drivername!r} is not installed ({exc.name})"
+            f"the database driver for {url.drivername!r} is not installed ({exc.name})"
         ) from None
 
 

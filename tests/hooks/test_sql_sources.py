@@ -18,6 +18,8 @@ def test_sqlite_connection(monkeypatch, tmp_path):
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
     assert db_file.exists()
+    with engine.connect() as connection:  # a data source keeps its own settings (no store pragmas)
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "delete"
 
 
 def test_postgres_connection(monkeypatch, postgres_server_url):

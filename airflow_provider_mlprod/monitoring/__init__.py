@@ -1,0 +1,1 @@
+"""Monitoring live models: data freshness, label arrival and model performance over time windows."""

@@ -1,0 +1,372 @@
+"""Freshness probes: does a table or a file location hold data at or after a time bound, and how much?
+
+Two probes, each run once per call (a sensor or trigger calls them repeatedly):
+
+- :class:`TableFreshnessProbe` reads ``max(<timestamp_column>)`` and ``count(*)`` of a table (the count
+  restricted to ``<timestamp_column> >= :bound`` when a bound is given) with SQLAlchemy Core, on any
+  database SQLAlchemy reaches. Table, schema and column names are checked to be plain identifiers when
+  the probe is built, and the table and column are looked up in the database's catalog before the
+  query runs.
+- :class:`FileFreshnessProbe` lists the files under a location of an fsspec file system and reads
+  their modification times: the newest one, and how many are at or after the bound.
+
+Both return a :class:`FreshnessObservation`: what was seen (latest timestamp, new rows or files),
+whether the condition holds, and a one-line message saying so.
+
+Timestamps: bounds may be ISO 8601 text or datetimes; naive values are read as UTC, and every
+timestamp in a result is timezone-aware UTC. A naive ``timestamp`` column is compared in UTC, a
+``timestamp with time zone`` column as an instant. SQLite keeps timestamps as text: values must be ISO
+8601 (``YYYY-MM-DD HH:MM:SS[.fff]``, ``T`` separator and ``+HH:MM``/``Z`` suffix allowed), compared
+through ``julianday()`` to the millisecond; values it cannot parse are not counted.
+
+The bound is inclusive: a timestamp equal to it counts (``max(ts) >= bound``), so a batch stamped
+exactly with ``data_interval_end`` satisfies a wait for ``data_interval_end``.
+
+Public API: :func:`parse_timestamp`, :class:`FreshnessObservation`, :class:`TableFreshnessProbe`,
+:class:`FileFreshnessProbe`, :class:`TimestampColumn` (the dialect-aware comparison, shared with
+the label-coverage probe).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
+
+UTC = dt.timezone.utc
+
+
+def parse_timestamp(value: object, role: str) -> dt.datetime:
+    """Return ``value`` (ISO 8601 text, a datetime or a date) as a timezone-aware UTC datetime.
+
+    :param value: the timestamp; naive values are read as UTC.
+    :param role: what the value is, for the message (``"newer_than"``, ``"window_start"``...).
+    :raises ConfigurationError: the value is empty or not a timestamp.
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise ConfigurationError(f"{role} {value!r} is not an ISO 8601 timestamp") from None
+    else:
+        raise ConfigurationError(
+            f"{role} {value!r} is not a timestamp (expected ISO 8601 text or a datetime)"
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def check_positive_count(value: object, role: str) -> int | None:
+    """Return ``value`` when it is None or an integer >= 1; raise ConfigurationError naming it otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{role} must be an integer of at least 1, got {value!r}")
+    return value
+
+
+def qualified_name(schema: str | None, table: str) -> str:
+    """``schema.table`` or ``table``, as shown in messages."""
+    return f"{schema}.{table}" if schema else table
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True)
+class FreshnessObservation:
+    """What one freshness probe saw and whether the wait is over.
+
+    :param source: the table or location probed (``table 'sales.orders'``, ``location '/data/in'``).
+    :param unit: what was counted: ``"rows"`` or ``"files"``.
+    :param latest: the newest timestamp seen (UTC), or None when there is no data.
+    :param total: rows in the table or files under the location.
+    :param newer_than: the bound (UTC), or None.
+    :param new_count: rows or files at or after the bound (``total`` when there is no bound).
+    :param min_new: the least ``new_count`` required, or None.
+    :param satisfied: whether every requested condition holds.
+    :param message: one line saying what was seen and whether it is enough.
+    """
+
+    source: str
+    unit: str
+    latest: dt.datetime | None
+    total: int
+    newer_than: dt.datetime | None
+    new_count: int
+    min_new: int | None
+    satisfied: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (timestamps as ISO 8601 text)."""
+        return {
+            "source": self.source,
+            "unit": self.unit,
+            "latest": _iso(self.latest),
+            "total": self.total,
+            "newer_than": _iso(self.newer_than),
+            "new_count": self.new_count,
+            "min_new": self.min_new,
+            "satisfied": self.satisfied,
+            "message": self.message,
+        }
+
+
+def observe(
+    *,
+    source: str,
+    unit: str,
+    latest: dt.datetime | None,
+    total: int,
+    newer_than: dt.datetime | None,
+    new_count: int,
+    min_new: int | None,
+) -> FreshnessObservation:
+    """Decide whether the figures satisfy the conditions and describe them in one line."""
+    fresh_enough = newer_than is None or (latest is not None and latest >= newer_than)
+    many_enough = min_new is None or new_count >= min_new
+    satisfied = fresh_enough and many_enough
+    seen = f"latest timestamp {_iso(latest)}" if latest is not None else "no timestamp (no data)"
+    parts = [f"{source}: {seen}"]
+    if newer_than is not None:
+        parts.append(f"{new_count} {unit} at or after {_iso(newer_than)}")
+    else:
+        parts.append(f"{total} {unit} in all")
+    wanted = []
+    if newer_than is not None:
+        wanted.append(f"latest >= {_iso(newer_than)}")
+    if min_new is not None:
+        wanted.append(f"at least {min_new} {'new ' if newer_than is not None else ''}{unit}")
+    verdict = "satisfied" if satisfied else "not yet satisfied"
+    message = f"{'; '.join(parts)} ({verdict}: wanted {' and '.join(wanted)})"
+    return FreshnessObservation(
+        source=source,
+        unit=unit,
+        latest=latest,
+        total=total,
+        newer_than=newer_than,
+        new_count=new_count,
+        min_new=min_new,
+        satisfied=satisfied,
+        message=message,
+    )
+
+
+class TimestampColumn:
+    """A table's timestamp column, looked up in the catalog, compared with bounds the way its database can.
+
+    Build it on an open connection: it checks that the table and the column exist and that the column
+    holds timestamps (a date or datetime type; on SQLite anything but a numeric type, read as ISO text).
+    """
+
+    def __init__(self, connection: sa.Connection, table: sa.TableClause, column_name: str, role: str):
+        """Look the column up; :raises InputDataError: the table or column is missing or not a timestamp."""
+        self.sqlite = connection.dialect.name == "sqlite"
+        label = f"table {qualified_name(table.schema, table.name)!r}"
+        column_type = reflected_column_types(connection, table.schema, table.name).get(column_name)
+        if column_type is None:
+            raise InputDataError(f"{label} has no column {column_name!r} ({role})")
+        if self.sqlite:
+            if isinstance(column_type, (sa.Integer, sa.Numeric, sa.Float)):
+                raise InputDataError(
+                    f"{role} {column_name!r} of {label} is {column_type}, not an ISO 8601 timestamp"
+                )
+        elif not isinstance(column_type, (sa.DateTime, sa.Date)):
+            raise InputDataError(f"{role} {column_name!r} of {label} is {column_type}, not a timestamp")
+        self.column_type = column_type
+        self.with_time_zone = bool(getattr(column_type, "timezone", False))
+        self.expression = table.c[column_name]
+        self.role = role
+        self.label = label
+
+    def _comparable(self, expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.julianday(expression) if self.sqlite else expression
+
+    def _bound(self, moment: dt.datetime) -> sa.ColumnElement[Any]:
+        if self.sqlite:
+            return sa.func.julianday(sa.literal(moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")))
+        value = moment if self.with_time_zone else moment.astimezone(UTC).replace(tzinfo=None)
+        return sa.literal(value, type_=self.column_type)
+
+    def at_or_after(self, moment: dt.datetime) -> sa.ColumnElement[bool]:
+        """SQL condition ``column >= moment``."""
+        return self._comparable(self.expression) >= self._bound(moment)
+
+    def before(self, moment: dt.datetime) -> sa.ColumnElement[bool]:
+        """SQL condition ``column < moment``."""
+        return self._comparable(self.expression) < self._bound(moment)
+
+    def latest(self) -> sa.ColumnElement[Any]:
+        """SQL ``max(column)``."""
+        return sa.func.max(self.expression)
+
+    def to_datetime(self, raw: object) -> dt.datetime | None:
+        """A value read from the column as a UTC datetime (None stays None)."""
+        if raw is None:
+            return None
+        try:
+            return parse_timestamp(raw, self.role)
+        except ConfigurationError:
+            raise InputDataError(
+                f"{self.role} {self.expression.name!r} of {self.label} holds {raw!r}, "
+                "not an ISO 8601 timestamp"
+            ) from None
+
+
+def reflected_column_types(connection: sa.Connection, schema: str | None, table: str) -> dict[str, Any]:
+    """The column types of ``schema.table`` from the catalog; :raises InputDataError: no such table."""
+    inspector = sa.inspect(connection)
+    if not inspector.has_table(table, schema=schema):
+        raise InputDataError(f"table {qualified_name(schema, table)!r} does not exist")
+    return {column["name"]: column["type"] for column in inspector.get_columns(table, schema=schema)}
+
+
+@dataclass(frozen=True)
+class TableFreshnessProbe:
+    """Wait condition on a table: its latest timestamp is at or after ``newer_than`` and/or it has
+    at least ``min_new_rows`` rows (at or after ``newer_than`` when given, else in all).
+
+    Names are checked when the probe is built, before any SQL. ``table`` may be qualified
+    (``"sales.orders"``) instead of passing ``schema``.
+    """
+
+    table: str
+    timestamp_column: str
+    schema: str | None = None
+    newer_than: dt.datetime | str | None = None
+    min_new_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        schema, table = split_table_name(self.table, self.schema)
+        object.__setattr__(self, "schema", schema)
+        object.__setattr__(self, "table", table)
+        check_identifier(self.timestamp_column, "timestamp column")
+        if self.newer_than is not None:
+            object.__setattr__(self, "newer_than", parse_timestamp(self.newer_than, "newer_than"))
+        check_positive_count(self.min_new_rows, "min_new_rows")
+        if self.newer_than is None and self.min_new_rows is None:
+            raise ConfigurationError(
+                f"table {self.label!r}: give newer_than and/or min_new_rows, "
+                "else there is nothing to wait for"
+            )
+
+    @property
+    def label(self) -> str:
+        """``schema.table`` or ``table``."""
+        return qualified_name(self.schema, self.table)
+
+    def run(self, engine: sa.Engine) -> FreshnessObservation:
+        """Read the latest timestamp and the row counts; decide whether the wait is over.
+
+        :raises InputDataError: the table or column is missing, or not a timestamp, or holds text that
+            is not a timestamp.
+        """
+        table = sa.table(self.table, sa.column(self.timestamp_column), schema=self.schema)
+        with engine.connect() as connection:
+            column = TimestampColumn(connection, table, self.timestamp_column, "timestamp column")
+            latest_raw, total = connection.execute(
+                sa.select(column.latest(), sa.func.count()).select_from(table)
+            ).one()
+            new_count = total
+            if self.newer_than is not None:
+                new_count = connection.execute(
+                    sa.select(sa.func.count()).select_from(table).where(column.at_or_after(self.newer_than))
+                ).scalar_one()
+        return observe(
+            source=f"table {self.label!r}",
+            unit="rows",
+            latest=column.to_datetime(latest_raw),
+            total=int(total),
+            newer_than=self.newer_than,
+            new_count=int(new_count),
+            min_new=self.min_new_rows,
+        )
+
+
+@dataclass(frozen=True)
+class FileFreshnessProbe:
+    """Wait condition on a file location: its newest file is modified at or after ``newer_than``
+    and/or it holds at least ``min_new_files`` files (at or after ``newer_than`` when given).
+
+    The location is a folder (every file below it counts) or a single file; a location that does not
+    exist yet holds no file. Modification times come from the file system's listing
+    (``mtime``, ``LastModified``, ``updated``...).
+    """
+
+    location: str
+    newer_than: dt.datetime | str | None = None
+    min_new_files: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.location, str) or not self.location.strip():
+            raise ConfigurationError(f"location {self.location!r} must be a non-empty path or URI")
+        if self.newer_than is not None:
+            object.__setattr__(self, "newer_than", parse_timestamp(self.newer_than, "newer_than"))
+        check_positive_count(self.min_new_files, "min_new_files")
+        if self.newer_than is None and self.min_new_files is None:
+            raise ConfigurationError(
+                f"location {self.location!r}: give newer_than and/or min_new_files, "
+                "else there is nothing to wait for"
+            )
+
+    def run(self, fs: Any, path: str | None = None) -> FreshnessObservation:
+        """List the files under the location on the fsspec file system ``fs`` and decide.
+
+        :param fs: an fsspec ``AbstractFileSystem`` (e.g. ``ObjectStoragePath(uri).fs``).
+        :param path: the location as ``fs`` spells it (e.g. ``ObjectStoragePath(uri).path``); default
+            ``location``. Messages always name ``location``.
+        :raises InputDataError: the file system reports no modification time for a file.
+        """
+        where = path if path is not None else self.location
+        listing = fs.find(where, detail=True) if fs.exists(where) else {}
+        times = [file_modification_time(name, info) for name, info in listing.items() if _is_file(info)]
+        new_count = len(times)
+        if self.newer_than is not None:
+            new_count = sum(1 for moment in times if moment >= self.newer_than)
+        return observe(
+            source=f"location {self.location!r}",
+            unit="files",
+            latest=max(times) if times else None,
+            total=len(times),
+            newer_than=self.newer_than,
+            new_count=new_count,
+            min_new=self.min_new_files,
+        )
+
+
+def _is_file(info: dict[str, Any]) -> bool:
+    return info.get("type", "file") == "file"
+
+
+_MODIFICATION_TIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
+
+
+def file_modification_time(name: str, info: dict[str, Any]) -> dt.datetime:
+    """The modification time (UTC) of a file from its fsspec listing entry.
+
+    :raises InputDataError: the entry has no recognisable modification time.
+    """
+    for key in _MODIFICATION_TIME_KEYS:
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return dt.datetime.fromtimestamp(value, tz=UTC)
+        try:
+            return parse_timestamp(value, f"modification time of {name!r}")
+        except ConfigurationError:
+            continue
+    raise InputDataError(f"file {name!r}: the file system reports no modification time")

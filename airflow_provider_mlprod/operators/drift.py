@@ -1,0 +1,632 @@
+"""DataDriftOperator: compare a current batch with a reference, column by column, and decide dataset drift.
+
+The statistics live in ``airflow_provider_mlprod.drift`` (no Airflow there); this module only finds the
+reference and the current batch, records the result, writes the report and ends the task per policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_mlprod.assets import dataset_drift_asset
+from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
+from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
+from airflow_provider_mlprod.operators.run_context import run_identity
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import Context
+
+    from airflow_provider_mlprod.drift.profile import DatasetProfile
+    from airflow_provider_mlprod.drift.results import DriftResult
+    from airflow_provider_mlprod.drift.settings import DriftSettings
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.identity import RunIdentity
+
+
+class DataDriftOperator(BaseOperator):
+    """Compare a current batch with a reference; decide per column and for the dataset whether it drifted.
+
+    Reference, exactly one of:
+
+    - ``reference_profile``: the name of a profile stored in the metrics store (see
+      ``save_reference_profile_as``);
+    - ``reference_profile_path``: a profile JSON file (``DatasetProfile.save``) at any ObjectStoragePath URI;
+    - raw data: ``reference_sql_conn_id`` with ``reference_table`` (and ``reference_schema``) or
+      ``reference_query``, or ``reference_file_path``, or ``reference_dataframe_callable``.
+
+    Current batch, exactly one of:
+
+    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query``: any Airflow SQL connection. The
+      per-bin and per-category counts are computed inside the database (``GROUP BY`` on a bucket
+      expression over the reference profile's bin edges and categories); no row is fetched;
+    - ``file_path``: CSV, Parquet or JSON lines at any ObjectStoragePath URI;
+    - ``dataframe_callable``: called in ``execute()`` (never at parse time), returning a DataFrame.
+
+    Raw reference and raw current data are compared exactly (KS, Wasserstein on all values). With a
+    profile on one side (stored, from a file, or computed in the database) numeric columns are compared
+    on the reference profile's bins, with the error bound reported per column. A raw SQL reference is
+    profiled inside its database: equal-width bins between the column's min and max, the ``top_k`` most
+    frequent categories; the column kinds of a ``reference_table`` come from the table's column types,
+    those of a ``reference_query`` must be declared in ``column_kinds`` for every column in ``columns``.
+
+    The task writes an HTML report (per column the reference and current distributions as inline SVG,
+    linked as the extra link "mlprod report"), records the result in the metrics store (per dataset and
+    column; a retry of the same task instance replaces its own record), pushes a JSON summary to XCom
+    (dataset drift; per column the test, statistic, p-value, threshold and verdict; never the data), then,
+    when the dataset drifted, acts on ``on_failure``: ``fail`` (default: the task fails without retry,
+    so downstream training or scoring does not run on drifted data), ``skip`` (the task and its
+    downstream tasks skip) or ``continue`` (the task succeeds; the drift is logged and in the summary).
+    An empty current batch, a missing column or a type mismatch fails the task without retry.
+
+    In the store's per-column history, ``statistic`` is the value compared with ``threshold``: the
+    p-value for ``ks`` and ``chisquare``, the statistic for distance tests. The XCom summary keeps both.
+
+    With ``emit_asset=True`` a successful task (no drift, or drift under ``continue``) emits an Asset
+    event on ``mlprod://datasets/<dataset_name>/drift`` whose extra holds the key figures
+    (``dataset_drift``, ``share_drifted``, ``drifted_columns``, row counts, report location).
+
+    Prediction drift is the same check on a model output column: a score (numeric) or a predicted
+    class (categorical)::
+
+        DataDriftOperator(
+            task_id="prediction_drift",
+            reference_profile="churn_scores_at_training",
+            sql_conn_id="warehouse",
+            table="churn_predictions_{{ ds_nodash }}",
+            columns=["churn_score", "predicted_class"],
+            column_tests={"churn_score": "psi"},
+            column_thresholds={"churn_score": 0.2},
+            must_not_drift=["churn_score"],
+            dataset_name="churn_predictions",
+        )
+
+    :param columns: columns to compare (default: every reference column).
+    :param column_kinds: ``{"column": "numeric" | "categorical"}`` overriding kinds detected from types.
+    :param column_tests: ``{"column": test}``: ``ks``, ``chisquare``, ``jensenshannon``, ``psi``,
+        ``wasserstein``, ``linf``, ``missing_rate``, ``unseen_share``.
+    :param column_thresholds: ``{"column": threshold}`` overriding the test's default threshold.
+    :param drift_share_threshold: share of drifted columns from which the dataset drifts (default 0.5).
+    :param must_not_drift: columns whose drift alone makes the dataset drift.
+    :param missing_rate_threshold: largest allowed change of a column's missing share (default 0.05).
+    :param unseen_share_threshold: largest allowed share of unseen categories (default 0.05).
+    :param n_bins: bins of numeric columns in profiles built by this task (default 100).
+    :param top_k: categories kept per column in profiles built by this task (default 1000).
+    :param small_reference_rows: up to this many reference rows the default tests are KS / chi-square.
+    :param save_reference_profile_as: store the reference's profile under this name (templated), e.g.
+        in a training DAG, so later runs use ``reference_profile=<name>``.
+    :param file_format: ``csv``, ``parquet`` or ``jsonl`` for both files (default: from each suffix).
+    :param dataset_name: the dataset's name in the store, report and Asset (default: the current table,
+        else the task id). Not templated when ``emit_asset`` is set: it names the Asset.
+    :param on_failure: ``fail`` (default), ``skip`` or ``continue`` when the dataset drifted.
+    :param emit_asset: emit an Asset event with the key figures when the task succeeds.
+    :param report_folder: overrides ``[mlprod] report_folder``.
+    :param store_conn_id: metrics store connection (default ``[mlprod] store_conn_id``).
+
+    .. seealso:: README section "Drift detection".
+    """
+
+    template_fields: Sequence[str] = (
+        "reference_sql_conn_id",
+        "sql_conn_id",
+        "reference_profile",
+        "reference_profile_path",
+        "reference_table",
+        "reference_schema",
+        "reference_query",
+        "reference_file_path",
+        "reference_dataframe_kwargs",
+        "save_reference_profile_as",
+        "table",
+        "schema",
+        "query",
+        "file_path",
+        "dataframe_kwargs",
+        "dataset_name",
+        "report_folder",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {
+        "query": "sql",
+        "reference_query": "sql",
+        "dataframe_kwargs": "json",
+        "reference_dataframe_kwargs": "json",
+    }
+    operator_extra_links = (ReportLink(),)
+    ui_color = "#f5d491"
+
+    def __init__(
+        self,
+        *,
+        reference_profile: str | None = None,
+        reference_profile_path: str | None = None,
+        reference_sql_conn_id: str | None = None,
+        reference_table: str | None = None,
+        reference_schema: str | None = None,
+        reference_query: str | None = None,
+        reference_file_path: str | None = None,
+        reference_dataframe_callable: Callable[..., Any] | None = None,
+        reference_dataframe_kwargs: Mapping[str, Any] | None = None,
+        save_reference_profile_as: str | None = None,
+        sql_conn_id: str | None = None,
+        table: str | None = None,
+        schema: str | None = None,
+        query: str | None = None,
+        file_path: str | None = None,
+        file_format: str | None = None,
+        delimiter: str | None = None,
+        encoding: str = "utf-8",
+        dataframe_callable: Callable[..., Any] | None = None,
+        dataframe_kwargs: Mapping[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
+        column_kinds: Mapping[str, str] | None = None,
+        column_tests: Mapping[str, str] | None = None,
+        column_thresholds: Mapping[str, float] | None = None,
+        drift_share_threshold: float | None = None,
+        must_not_drift: Sequence[str] | None = None,
+        missing_rate_threshold: float | None = None,
+        unseen_share_threshold: float | None = None,
+        n_bins: int | None = None,
+        top_k: int | None = None,
+        small_reference_rows: int | None = None,
+        dataset_name: str | None = None,
+        on_failure: str = "fail",
+        emit_asset: bool = False,
+        report_folder: str | None = None,
+        store_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if emit_asset:
+            if not dataset_name or "{{" in dataset_name:
+                raise ValueError(
+                    f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated): "
+                    "it names the Asset mlprod://datasets/<dataset_name>/drift"
+                )
+            kwargs.setdefault("outlets", [dataset_drift_asset(dataset_name)])
+        super().__init__(**kwargs)
+        _check_exactly_one(
+            self.task_id,
+            "reference",
+            {
+                "reference_profile": reference_profile,
+                "reference_profile_path": reference_profile_path,
+                "reference_sql_conn_id": reference_sql_conn_id,
+                "reference_file_path": reference_file_path,
+                "reference_dataframe_callable": reference_dataframe_callable,
+            },
+        )
+        _check_exactly_one(
+            self.task_id,
+            "current",
+            {"sql_conn_id": sql_conn_id, "file_path": file_path, "dataframe_callable": dataframe_callable},
+        )
+        _check_sql_source(self.task_id, "", sql_conn_id, table, schema, query)
+        _check_sql_source(
+            self.task_id,
+            "reference_",
+            reference_sql_conn_id,
+            reference_table,
+            reference_schema,
+            reference_query,
+        )
+        self.on_failure = check_on_failure(on_failure, self.task_id)
+        given_settings = {
+            name: value
+            for name, value in {
+                "columns": columns,
+                "column_kinds": column_kinds,
+                "column_tests": column_tests,
+                "column_thresholds": column_thresholds,
+                "drift_share_threshold": drift_share_threshold,
+                "must_not_drift": must_not_drift,
+                "missing_rate_threshold": missing_rate_threshold,
+                "unseen_share_threshold": unseen_share_threshold,
+                "n_bins": n_bins,
+                "top_k": top_k,
+                "small_reference_rows": small_reference_rows,
+            }.items()
+            if value is not None
+        }
+        self.drift_settings = _parse_settings(self.task_id, given_settings)
+        if reference_query is not None:
+            undeclared = [
+                c for c in self.drift_settings.columns or () if c not in self.drift_settings.column_kinds
+            ]
+            if self.drift_settings.columns is None or undeclared:
+                raise ValueError(
+                    f"task {self.task_id!r}: with reference_query give columns and declare the kind of "
+                    f"each in column_kinds (undeclared: {undeclared or 'no columns given'})"
+                )
+        self.reference_profile = reference_profile
+        self.reference_profile_path = reference_profile_path
+        self.reference_sql_conn_id = reference_sql_conn_id
+        self.reference_table = reference_table
+        self.reference_schema = reference_schema
+        self.reference_query = reference_query
+        self.reference_file_path = reference_file_path
+        self.reference_dataframe_callable = reference_dataframe_callable
+        self.reference_dataframe_kwargs = dict(reference_dataframe_kwargs or {})
+        self.save_reference_profile_as = save_reference_profile_as
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.schema = schema
+        self.query = query
+        self.file_path = file_path
+        self.file_format = file_format
+        self.delimiter = delimiter
+        self.encoding = encoding
+        self.dataframe_callable = dataframe_callable
+        self.dataframe_kwargs = dict(dataframe_kwargs or {})
+        self.dataset_name = dataset_name
+        self.emit_asset = emit_asset
+        self.report_folder = report_folder
+        self.store_conn_id = store_conn_id
+        self.drift_summary: dict[str, Any] | None = None
+
+    @cached_property
+    def store_hook(self) -> MetricsStoreHook:
+        """The metrics store."""
+        from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+
+        return MetricsStoreHook(store_conn_id=self.store_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        identity = run_identity(context)
+        report = report_path("drift", identity, self.report_folder)
+        dataset = self._dataset()
+        with final_errors_fail_the_task():
+            from airflow_provider_mlprod.drift.compare import compare_datasets
+            from airflow_provider_mlprod.drift.report import render_html_report
+            from airflow_provider_mlprod.validation.sources import open_for_writing
+
+            reference = self._reference()
+            self._save_reference_profile(reference, identity)
+            current = self._current(reference)
+            result = compare_datasets(reference, current, self.drift_settings)
+            summary = drift_summary(result, dataset, report_url(report))
+            with open_for_writing(report) as handle:
+                handle.write(render_html_report(result, f"Data drift report: {dataset}").encode("utf-8"))
+            self.store_hook.metrics_store().record_drift(identity, store_record(summary), dataset=dataset)
+        push_report_link(context, summary["report_location"])
+        self.drift_summary = summary
+        self._log_summary(summary)
+        if self.emit_asset:
+            context["outlet_events"][dataset_drift_asset(dataset)].extra = asset_extra(summary)
+        if summary["dataset_drift"]:
+            context["ti"].xcom_push(key="return_value", value=summary)
+        settle(self.on_failure, not summary["dataset_drift"], _drift_message(summary), self.log)
+        return summary
+
+    # -- reference -----------------------------------------------------------------------------
+
+    def _reference(self) -> pd.DataFrame | DatasetProfile:
+        from airflow_provider_mlprod.drift.profile import DatasetProfile
+        from airflow_provider_mlprod.exceptions import StoreError
+
+        try:
+            if self.reference_profile is not None:
+                stored = self.store_hook.metrics_store().load_profile(self.reference_profile)
+                return DatasetProfile.from_dict(stored, source=f"stored profile {self.reference_profile!r}")
+            if self.reference_profile_path is not None:
+                return _load_profile_file(self.reference_profile_path)
+        except StoreError as exc:  # a missing or unreadable profile: a retry cannot fix it
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
+        if self.reference_sql_conn_id is not None:
+            return self._profile_reference_sql()
+        if self.reference_file_path is not None:
+            return self._read_file(self.reference_file_path)
+        return self.reference_dataframe_callable(**self.reference_dataframe_kwargs)
+
+    def _profile_reference_sql(self) -> DatasetProfile:
+        from airflow_provider_mlprod.drift.profile import ColumnSpec
+        from airflow_provider_mlprod.drift.sql_profile import profile_sql
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        engine = engine_for_connection(self.reference_sql_conn_id)
+        try:
+            kinds = self._reference_column_kinds(engine)
+            return profile_sql(
+                engine,
+                {name: ColumnSpec(kind) for name, kind in kinds.items()},
+                table=self.reference_table,
+                schema=self.reference_schema,
+                query=self.reference_query,
+                n_bins=self.drift_settings.n_bins,
+                top_k=self.drift_settings.top_k,
+            )
+        finally:
+            engine.dispose()
+
+    def _reference_column_kinds(self, engine: Any) -> dict[str, str]:
+        """Kinds of the compared reference columns: declared, else from the table's column types."""
+        declared = dict(self.drift_settings.column_kinds)
+        if self.reference_query is not None:
+            return {name: declared[name] for name in self.drift_settings.columns}
+        import sqlalchemy as sa
+
+        from airflow_provider_mlprod.exceptions import InputDataError
+        from airflow_provider_mlprod.validation.identifiers import split_table_name
+
+        schema, table = split_table_name(self.reference_table, self.reference_schema)
+        try:
+            table_columns = {
+                c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table, schema=schema)
+            }
+        except sa.exc.NoSuchTableError:
+            raise InputDataError(f"reference table {self.reference_table!r} does not exist") from None
+        names = (
+            list(self.drift_settings.columns)
+            if self.drift_settings.columns is not None
+            else list(table_columns)
+        )
+        absent = [name for name in names if name not in table_columns]
+        if absent:
+            raise InputDataError(
+                f"columns {absent} are not in reference table {self.reference_table!r} "
+                f"(it has {list(table_columns)})"
+            )
+        return {name: declared.get(name) or _kind_of_sql_type(table_columns[name], name) for name in names}
+
+    def _save_reference_profile(self, reference: Any, identity: RunIdentity) -> None:
+        if not self.save_reference_profile_as:
+            return
+        profile = self._as_profile(reference)
+        self.store_hook.metrics_store().save_profile(
+            self.save_reference_profile_as, profile.to_dict(), identity
+        )
+        self.log.info(
+            "Saved the reference profile (%d rows, %d columns) as %r",
+            profile.row_count,
+            len(profile.columns),
+            self.save_reference_profile_as,
+        )
+
+    def _as_profile(self, reference: Any) -> DatasetProfile:
+        """The reference as a profile of the compared columns (raw data is profiled on its quantiles)."""
+        from airflow_provider_mlprod.drift.profile import DatasetProfile, profile_dataframe
+
+        if isinstance(reference, DatasetProfile):
+            return reference
+        return profile_dataframe(
+            reference,
+            columns=self.drift_settings.columns,
+            column_kinds=self.drift_settings.column_kinds,
+            n_bins=self.drift_settings.n_bins,
+            top_k=self.drift_settings.top_k,
+        )
+
+    # -- current batch -------------------------------------------------------------------------
+
+    def _current(self, reference: pd.DataFrame | DatasetProfile) -> pd.DataFrame | DatasetProfile:
+        if self.sql_conn_id is not None:
+            return self._profile_current_sql(self._as_profile(reference))
+        if self.file_path is not None:
+            return self._read_file(self.file_path)
+        return self.dataframe_callable(**self.dataframe_kwargs)
+
+    def _profile_current_sql(self, reference: DatasetProfile) -> DatasetProfile:
+        """Profile the current table or query inside the database on the reference's bins and categories."""
+        from airflow_provider_mlprod.drift.sql_profile import profile_sql
+        from airflow_provider_mlprod.exceptions import InputDataError
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        specs = reference.spec()
+        names = list(self.drift_settings.columns) if self.drift_settings.columns is not None else list(specs)
+        absent = [name for name in names if name not in specs]
+        if absent:
+            raise InputDataError(f"columns {absent} are not in the reference (it has {list(specs)})")
+        engine = engine_for_connection(self.sql_conn_id)
+        try:
+            return profile_sql(
+                engine,
+                {name: specs[name] for name in names},
+                table=self.table,
+                schema=self.schema,
+                query=self.query,
+                n_bins=self.drift_settings.n_bins,
+                top_k=self.drift_settings.top_k,
+            )
+        finally:
+            engine.dispose()
+
+    def _read_file(self, location: str) -> pd.DataFrame:
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.sources import read_table_file
+
+        return read_table_file(
+            ObjectStoragePath(location),
+            file_format=self.file_format,
+            delimiter=self.delimiter,
+            encoding=self.encoding,
+        )
+
+    # -- naming and logging --------------------------------------------------------------------
+
+    def _dataset(self) -> str:
+        if self.dataset_name:
+            return self.dataset_name
+        if self.table:
+            return f"{self.schema}.{self.table}" if self.schema else self.table
+        return self.task_id
+
+    def _log_summary(self, summary: Mapping[str, Any]) -> None:
+        self.log.info(
+            "Drift of %s: %s; %d of %d columns drifted (%.1f%%, dataset drifts from %.1f%%); "
+            "reference %d rows, current %d rows",
+            summary["dataset"],
+            "DATASET DRIFT" if summary["dataset_drift"] else "no dataset drift",
+            len(summary["drifted_columns"]),
+            len(summary["columns"]),
+            100 * summary["share_drifted"],
+            100 * summary["drift_share_threshold"],
+            summary["reference_rows"],
+            summary["current_rows"],
+        )
+        for column in summary["columns"]:
+            log = self.log.warning if column["drifted"] else self.log.info
+            log(
+                "%s %s: %s statistic %s, p-value %s, threshold %s%s",
+                "DRIFT" if column["drifted"] else "stable",
+                column["column"],
+                column["test"],
+                column["statistic"],
+                column["p_value"],
+                column["threshold"],
+                "; missing-value share changed" if column["missing_rate_drifted"] else "",
+            )
+
+
+def drift_summary(result: DriftResult, dataset: str, report_location: str) -> dict[str, Any]:
+    """The JSON-safe summary of a drift result pushed to XCom: verdicts and statistics, never data."""
+    full = result.to_dict()
+    columns = []
+    for column in full["columns"]:
+        missing, unseen = column["missing"], column["unseen"]
+        columns.append(
+            {
+                "column": column["column"],
+                "kind": column["kind"],
+                "test": column["test"],
+                "statistic": column["statistic"],
+                "p_value": column["p_value"],
+                "threshold": column["threshold"],
+                "drift_when": column["drift_when"],
+                "units": column["units"],
+                "method": column["method"],
+                "error_bound": column["error_bound"],
+                "drifted": column["drifted"],
+                "distribution_drifted": column["distribution_drifted"],
+                "missing_rate_change": missing["statistic"],
+                "missing_rate_drifted": missing["drifted"],
+                "unseen_share": column["unseen_share"],
+                "unseen_drifted": bool(unseen and unseen["drifted"]),
+                "null_rate_reference": column["null_rate_reference"],
+                "null_rate_current": column["null_rate_current"],
+                "notes": column["notes"],
+            }
+        )
+    return {
+        "dataset": dataset,
+        "dataset_drift": full["dataset_drift"],
+        "share_drifted": full["drifted_share"],
+        "drift_share_threshold": full["drift_share_threshold"],
+        "drifted_columns": full["drifted_columns"],
+        "must_not_drift": full["must_not_drift"],
+        "must_not_drift_drifted": full["must_not_drift_drifted"],
+        "reference_rows": full["reference_rows"],
+        "current_rows": full["current_rows"],
+        "columns_only_in_current": full["columns_only_in_current"],
+        "columns": columns,
+        "report_location": report_location,
+    }
+
+
+def store_record(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary as ``MetricsStore.record_drift`` reads it: per column, the value the threshold judged.
+
+    For p-value tests that value is the p-value (the test's own statistic stays as ``test_statistic``),
+    so a column's history compares like with like against its threshold.
+    """
+    columns = []
+    for column in summary["columns"]:
+        judged = column["p_value"] if column["drift_when"] == "p_value_below" else column["statistic"]
+        columns.append({**column, "statistic": judged, "test_statistic": column["statistic"]})
+    return {**summary, "columns": columns}
+
+
+def asset_extra(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The key figures carried by the Asset event."""
+    return {
+        "dataset": summary["dataset"],
+        "dataset_drift": summary["dataset_drift"],
+        "share_drifted": summary["share_drifted"],
+        "drifted_columns": list(summary["drifted_columns"]),
+        "reference_rows": summary["reference_rows"],
+        "current_rows": summary["current_rows"],
+        "report_location": summary["report_location"],
+    }
+
+
+def _drift_message(summary: Mapping[str, Any]) -> str:
+    drifted, critical = summary["drifted_columns"], summary["must_not_drift_drifted"]
+    message = (
+        f"{summary['dataset']}: dataset drift: {len(drifted)} of {len(summary['columns'])} columns drifted "
+        f"({summary['share_drifted']:.0%}; threshold {summary['drift_share_threshold']:.0%}): "
+        f"{', '.join(drifted)}"
+    )
+    return message + (f"; must-not-drift columns drifted: {', '.join(critical)}" if critical else "")
+
+
+def _load_profile_file(location: str) -> DatasetProfile:
+    """Read a profile JSON file from any ObjectStoragePath URI."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_mlprod.drift.profile import DatasetProfile
+    from airflow_provider_mlprod.exceptions import StoreError
+
+    try:
+        text = ObjectStoragePath(location).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"profile file {location!r} cannot be read: {type(exc).__name__}") from None
+    return DatasetProfile.from_dict(data, source=f"profile file {location!r}")
+
+
+def _kind_of_sql_type(sql_type: Any, column: str) -> str:
+    """``numeric`` for integer, decimal and float columns; ``categorical`` for text and booleans."""
+    from airflow_provider_mlprod.exceptions import ConfigurationError
+
+    try:
+        python_type = sql_type.python_type
+    except NotImplementedError:
+        raise ConfigurationError(
+            f"column {column!r} has SQL type {sql_type!s} of unknown kind; declare it in column_kinds"
+        ) from None
+    if python_type is bool:
+        return "categorical"
+    from decimal import Decimal
+
+    return "numeric" if python_type in (int, float, Decimal) else "categorical"
+
+
+def _check_exactly_one(task_id: str, side: str, sources: Mapping[str, Any]) -> None:
+    given = [name for name, value in sources.items() if value is not None]
+    if len(given) != 1:
+        raise ValueError(
+            f"task {task_id!r}: give exactly one {side} source out of {', '.join(sources)}; "
+            f"got {given or 'none'}"
+        )
+
+
+def _check_sql_source(
+    task_id: str, prefix: str, conn_id: str | None, table: str | None, schema: str | None, query: str | None
+) -> None:
+    if conn_id is None:
+        stray = [name for name, value in (("table", table), ("schema", schema), ("query", query)) if value]
+        if stray:
+            raise ValueError(
+                f"task {task_id!r}: {', '.join(prefix + name for name in stray)} need {prefix}sql_conn_id"
+            )
+    elif (table is None) == (query is None):
+        raise ValueError(
+            f"task {task_id!r}: with {prefix}sql_conn_id give exactly one of {prefix}table or {prefix}query"
+        )
+
+
+def _parse_settings(task_id: str, given: Mapping[str, Any]) -> DriftSettings:
+    """Build ``DriftSettings`` at parse time, so a bad test name or threshold fails the DAG import."""
+    from airflow_provider_mlprod.drift.settings import DriftSettings
+    from airflow_provider_mlprod.exceptions import SpecError
+
+    try:
+        return DriftSettings(**given)
+    except (SpecError, TypeError) as exc:
+        raise ValueError(f"task {task_id!r}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Airflow sensors: wait for fresh data and for ground-truth labels, in poke or deferrable mode."""

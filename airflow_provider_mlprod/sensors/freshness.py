@@ -1,0 +1,248 @@
+"""DataFreshnessSensor: wait until a table or a file location holds data at or after a bound, or enough of it.
+
+The probe lives in :mod:`airflow_provider_mlprod.monitoring.freshness` (no Airflow there). Poke mode
+and deferrable mode share one code path: :meth:`ProbeSensor.poke` runs the same trigger's probe
+synchronously that the triggerer runs asynchronously in deferrable mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_mlprod.exceptions import ConfigurationError
+from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mlprod.triggers.freshness import ProbePollingTrigger
+
+DEFERRAL_GRACE_SECONDS = 60.0
+"""How long past its own deadline a trigger may take to report before Airflow times the task out."""
+
+
+def is_templated(value: object) -> bool:
+    """Whether ``value`` is a Jinja template (checked only after rendering)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def check_at_parse_time(task_id: str, check: Any, *args: Any) -> None:
+    """Run an engine argument check now; its ConfigurationError becomes a ValueError naming the task."""
+    try:
+        check(*args)
+    except ConfigurationError as exc:
+        raise ValueError(f"task {task_id!r}: {exc}") from None
+
+
+def timestamp_text(value: object, role: str) -> str | None:
+    """A rendered bound (ISO text or datetime) as ISO 8601 UTC text, for the trigger's kwargs."""
+    from airflow_provider_mlprod.monitoring.freshness import parse_timestamp
+
+    return None if value is None else parse_timestamp(value, role).isoformat()
+
+
+class ProbeSensor(BaseSensorOperator):
+    """A sensor polling a monitoring probe, in poke/reschedule mode or deferred to the triggerer.
+
+    Subclasses give :meth:`build_trigger`; everything else (poke, deferral, timeout messages) is here.
+
+    - Poke mode: each ``poke()`` runs the probe once and returns a ``PokeReturnValue`` whose XCom value
+      is the observation (``to_dict()``); on timeout the task fails with ``AirflowSensorTimeout`` whose
+      message says what the last poke saw.
+    - Deferrable mode: ``execute()`` checks the rendered arguments, then defers to the trigger with a
+      deadline of ``timeout`` seconds from now; ``execute_complete`` returns the observation, or raises
+      ``AirflowSensorTimeout`` (timeout) or ``AirflowFailException`` (bad input) with the trigger's message.
+
+    :param deferrable: free the worker slot while waiting (default ``[operators] default_deferrable``).
+    """
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.last_observation: dict[str, Any] | None = None
+
+    def build_trigger(self, deadline: str | None) -> ProbePollingTrigger:
+        """The trigger for the rendered arguments (no I/O), with the given deadline."""
+        raise NotImplementedError
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Run the probe once; done when its condition holds. Final input errors fail without retry."""
+        trigger = self.build_trigger(deadline=None)
+        with final_errors_fail_the_task():
+            probe = trigger.build_probe()
+            resource = trigger.open_resource()
+            try:
+                observation = trigger.observe(probe, resource)
+            finally:
+                trigger.close_resource(resource)
+        self.last_observation = observation.to_dict()
+        self.log.info("%s", observation.message)
+        return PokeReturnValue(is_done=observation.satisfied, xcom_value=observation.to_dict())
+
+    def execute(self, context: Context) -> Any:
+        """Defer to the trigger (deferrable) or poke until done; a timeout says what was last seen."""
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        if self.deferrable:
+            deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.timeout)
+            trigger = self.build_trigger(deadline=deadline.isoformat())
+            with final_errors_fail_the_task():
+                trigger.build_probe()  # names and bounds are checked here, before any SQL
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                timeout=dt.timedelta(
+                    seconds=self.timeout + max(DEFERRAL_GRACE_SECONDS, 2 * self.poke_interval)
+                ),
+            )
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            seen = (
+                self.last_observation["message"] if self.last_observation else "nothing (no poke completed)"
+            )
+            raise AirflowSensorTimeout(
+                f"task {self.task_id!r} timed out after {self.timeout:g} s; last saw: {seen}"
+            ) from exc
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: return the observation, or fail with the trigger's message."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+        if not isinstance(event, dict) or "status" not in event:
+            raise AirflowFailException(f"task {self.task_id!r}: the trigger sent no usable event ({event!r})")
+        status, message = event["status"], event.get("message", "")
+        if status == "success":
+            self.log.info("%s", message)
+            return event.get("observation")
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"task {self.task_id!r} timed out after {self.timeout:g} s: {message}")
+        if status == "error":
+            raise AirflowFailException(f"task {self.task_id!r}: {message}")
+        raise AirflowFailException(f"task {self.task_id!r}: the trigger sent an unknown status {status!r}")
+
+
+class DataFreshnessSensor(ProbeSensor):
+    """Wait until a SQL table or a file location holds data at or after ``newer_than`` and/or enough new data.
+
+    Source, exactly one of:
+
+    - ``table`` (optionally ``schema.table``, or with ``schema``) on the SQL connection ``sql_conn_id``
+      (any Airflow SQL connection), with its ``timestamp_column``: the probe reads
+      ``max(timestamp_column)`` and ``count(*)`` (counted from ``newer_than`` when given) in the database;
+    - ``location``: a folder or file at any ObjectStoragePath URI (``file://``, ``s3://``...): the probe
+      reads the modification times of the files below it.
+
+    Condition, at least one of (all given must hold):
+
+    - ``newer_than``: the newest timestamp is at or after this bound (inclusive), e.g.
+      ``"{{ data_interval_end }}"``; naive times are UTC;
+    - ``min_new_rows`` (table) / ``min_new_files`` (location): at least this many rows/files at or after
+      ``newer_than``, or in all when there is no bound.
+
+    The XCom value is the last observation: latest timestamp, counts, bound and a one-line message.
+    Names are checked to be plain identifiers before any SQL runs (when the DAG is parsed, or after
+    rendering when templated); a missing table or column fails the task without retry.
+
+    :param sql_conn_id: the SQL connection of ``table``.
+    :param table: the table to watch (templated).
+    :param timestamp_column: the column holding each row's time (templated).
+    :param schema: the table's schema (templated).
+    :param location: a file location URI instead of a table (templated).
+    :param newer_than: the bound, ISO 8601 text or a datetime (templated).
+    :param min_new_rows: rows to wait for.
+    :param min_new_files: files to wait for.
+    :param deferrable: free the worker slot while waiting (default ``[operators] default_deferrable``).
+
+    .. seealso:: README section "Freshness and ground-truth sensors".
+    """
+
+    template_fields: Sequence[str] = ("table", "timestamp_column", "schema", "location", "newer_than")
+    ui_color = "#d9ecf2"
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str | None = None,
+        table: str | None = None,
+        timestamp_column: str | None = None,
+        schema: str | None = None,
+        location: str | None = None,
+        newer_than: str | dt.datetime | None = None,
+        min_new_rows: int | None = None,
+        min_new_files: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.timestamp_column = timestamp_column
+        self.schema = schema
+        self.location = location
+        self.newer_than = newer_than
+        self.min_new_rows = min_new_rows
+        self.min_new_files = min_new_files
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        from airflow_provider_mlprod.monitoring.freshness import check_positive_count, parse_timestamp
+        from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
+
+        task = f"task {self.task_id!r}"
+        if (self.table is None) == (self.location is None):
+            raise ValueError(
+                f"{task}: give exactly one of table (with sql_conn_id and timestamp_column) and location"
+            )
+        if self.table is not None:
+            if not self.sql_conn_id or not self.timestamp_column:
+                raise ValueError(f"{task}: a table needs sql_conn_id and timestamp_column")
+            if self.min_new_files is not None:
+                raise ValueError(f"{task}: min_new_files applies to a location; use min_new_rows for a table")
+            if not is_templated(self.table) and not is_templated(self.schema):
+                check_at_parse_time(self.task_id, split_table_name, self.table, self.schema)
+            if not is_templated(self.timestamp_column):
+                check_at_parse_time(self.task_id, check_identifier, self.timestamp_column, "timestamp column")
+        else:
+            if self.sql_conn_id or self.timestamp_column or self.schema:
+                raise ValueError(
+                    f"{task}: sql_conn_id, timestamp_column and schema apply to a table, not a location"
+                )
+            if self.min_new_rows is not None:
+                raise ValueError(f"{task}: min_new_rows applies to a table; use min_new_files for a location")
+        if self.newer_than is None and self.min_new_rows is None and self.min_new_files is None:
+            raise ValueError(
+                f"{task}: give newer_than and/or {'min_new_rows' if self.table else 'min_new_files'}, "
+                "else there is nothing to wait for"
+            )
+        check_at_parse_time(self.task_id, check_positive_count, self.min_new_rows, "min_new_rows")
+        check_at_parse_time(self.task_id, check_positive_count, self.min_new_files, "min_new_files")
+        if self.newer_than is not None and not is_templated(self.newer_than):
+            check_at_parse_time(self.task_id, parse_timestamp, self.newer_than, "newer_than")
+
+    def build_trigger(self, deadline: str | None) -> ProbePollingTrigger:
+        """The freshness trigger for the rendered arguments."""
+        from airflow_provider_mlprod.triggers.freshness import DataFreshnessTrigger
+
+        with final_errors_fail_the_task():
+            newer_than = timestamp_text(self.newer_than, "newer_than")
+        return DataFreshnessTrigger(
+            conn_id=self.sql_conn_id,
+            table=self.table,
+            timestamp_column=self.timestamp_column,
+            schema=self.schema or None,
+            location=self.location,
+            newer_than=newer_than,
+            min_new_rows=self.min_new_rows,
+            min_new_files=self.min_new_files,
+            poll_interval=self.poke_interval,
+            deadline=deadline,
+        )

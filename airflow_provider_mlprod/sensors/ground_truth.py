@@ -1,0 +1,175 @@
+"""GroundTruthSensor: wait until enough of a window's predictions have their ground-truth label.
+
+The probe lives in :mod:`airflow_provider_mlprod.monitoring.labels` (no Airflow there); poke and
+deferrable modes are those of :class:`~airflow_provider_mlprod.sensors.freshness.ProbeSensor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
+from airflow_provider_mlprod.sensors.freshness import (
+    ProbeSensor,
+    check_at_parse_time,
+    is_templated,
+    timestamp_text,
+)
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from airflow_provider_mlprod.triggers.freshness import ProbePollingTrigger
+
+
+class GroundTruthSensor(ProbeSensor):
+    """Wait until the share of a window's predictions that have a label reaches ``min_label_share``.
+
+    Labels lag predictions, so a performance check for a window waits for them. The probe counts, in
+    the database, the predictions whose ``timestamp_column`` lies in ``[window_start, window_end)`` and
+    those with a matching row in ``labels_table`` (``EXISTS`` on the key; with ``label_column`` the
+    label must be non-null). A window without predictions never satisfies the sensor. The XCom value is
+    the last observation: counts, share, window and a one-line message.
+
+    Example::
+
+        GroundTruthSensor(
+            task_id="wait_for_labels",
+            sql_conn_id="warehouse",
+            predictions_table="ml.churn_predictions",
+            labels_table="ml.churn_labels",
+            key_column="prediction_id",
+            timestamp_column="scored_at",
+            window_start="{{ data_interval_start }}",
+            window_end="{{ data_interval_end }}",
+            min_label_share=0.9,
+            poke_interval=3600,
+            timeout=7 * 24 * 3600,
+            deferrable=True,
+        )
+
+    :param sql_conn_id: an Airflow SQL connection holding both tables.
+    :param predictions_table: the predictions, optionally ``schema.table`` (templated).
+    :param labels_table: the labels, optionally ``schema.table`` (templated).
+    :param key_column: the key joining a prediction to its label (templated).
+    :param timestamp_column: the predictions' timestamp column (templated).
+    :param window_start: start of the window, inclusive, ISO 8601 or datetime (templated).
+    :param window_end: end of the window, exclusive (templated).
+    :param min_label_share: the share of labelled predictions to reach, in (0, 1].
+    :param schema: schema of tables given without one (templated).
+    :param labels_key_column: the key's name in the labels table (default ``key_column``; templated).
+    :param label_column: when given, a label counts only if this column is not null (templated).
+    :param deferrable: free the worker slot while waiting (default ``[operators] default_deferrable``).
+
+    .. seealso:: README section "Freshness and ground-truth sensors".
+    """
+
+    template_fields: Sequence[str] = (
+        "predictions_table",
+        "labels_table",
+        "key_column",
+        "timestamp_column",
+        "window_start",
+        "window_end",
+        "schema",
+        "labels_key_column",
+        "label_column",
+    )
+    ui_color = "#d9f2e0"
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str,
+        predictions_table: str,
+        labels_table: str,
+        key_column: str,
+        timestamp_column: str,
+        window_start: str | dt.datetime,
+        window_end: str | dt.datetime,
+        min_label_share: float,
+        schema: str | None = None,
+        labels_key_column: str | None = None,
+        label_column: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sql_conn_id = sql_conn_id
+        self.predictions_table = predictions_table
+        self.labels_table = labels_table
+        self.key_column = key_column
+        self.timestamp_column = timestamp_column
+        self.window_start = window_start
+        self.window_end = window_end
+        self.min_label_share = min_label_share
+        self.schema = schema
+        self.labels_key_column = labels_key_column
+        self.label_column = label_column
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """Check now what is not templated; templated arguments are checked after rendering."""
+        from airflow_provider_mlprod.monitoring.labels import LabelCoverageProbe
+
+        if not self.sql_conn_id:
+            raise ValueError(f"task {self.task_id!r}: sql_conn_id is required")
+        placeholders = {
+            "predictions_table": "templated_predictions",
+            "labels_table": "templated_labels",
+            "key_column": "templated_key",
+            "timestamp_column": "templated_timestamp",
+            "window_start": "2000-01-01",
+            "window_end": "2000-01-02",
+            "schema": None,
+            "labels_key_column": "templated_key",
+            "label_column": "templated_label",
+        }
+        arguments = {
+            name: placeholders[name] if is_templated(value) else value
+            for name, value in self._probe_arguments().items()
+        }
+        if is_templated(self.window_start) != is_templated(self.window_end):
+            # Only one side is known: check it alone, against a far bound on the other side.
+            known = "window_end" if is_templated(self.window_start) else "window_start"
+            arguments["window_start" if known == "window_end" else "window_end"] = (
+                "0001-01-01" if known == "window_end" else "9999-12-31"
+            )
+        check_at_parse_time(self.task_id, lambda: LabelCoverageProbe(**arguments))
+
+    def _probe_arguments(self) -> dict[str, Any]:
+        return {
+            "predictions_table": self.predictions_table,
+            "labels_table": self.labels_table,
+            "key_column": self.key_column,
+            "timestamp_column": self.timestamp_column,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "min_label_share": self.min_label_share,
+            "schema": self.schema,
+            "labels_key_column": self.labels_key_column,
+            "label_column": self.label_column,
+        }
+
+    def build_trigger(self, deadline: str | None) -> ProbePollingTrigger:
+        """The label-coverage trigger for the rendered arguments."""
+        from airflow_provider_mlprod.triggers.freshness import LabelCoverageTrigger
+
+        with final_errors_fail_the_task():
+            window_start = timestamp_text(self.window_start, "window_start")
+            window_end = timestamp_text(self.window_end, "window_end")
+        return LabelCoverageTrigger(
+            conn_id=self.sql_conn_id,
+            predictions_table=self.predictions_table,
+            labels_table=self.labels_table,
+            key_column=self.key_column,
+            timestamp_column=self.timestamp_column,
+            window_start=window_start,  # type: ignore[arg-type]
+            window_end=window_end,  # type: ignore[arg-type]
+            min_label_share=self.min_label_share,
+            schema=self.schema or None,
+            labels_key_column=self.labels_key_column or None,
+            label_column=self.label_column or None,
+            poll_interval=self.poke_interval,
+            deadline=deadline,
+        )

@@ -1,0 +1,1 @@
+"""Airflow triggers behind the deferrable sensors: poll asynchronously and serialize cleanly."""

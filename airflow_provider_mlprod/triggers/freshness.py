@@ -1,0 +1,311 @@
+"""Triggers of the deferrable freshness and ground-truth sensors.
+
+Each trigger polls one probe of :mod:`airflow_provider_mlprod.monitoring` in the triggerer: the
+synchronous probe runs in a thread (``asyncio.to_thread``) so the event loop is never blocked, and the
+connection is resolved there too. Between polls the trigger sleeps ``poll_interval`` seconds; the
+worker slot stays free the whole time.
+
+Every trigger ends with exactly one event:
+
+- ``{"status": "success", "observation": {...}, "message": ...}`` when the condition holds;
+- ``{"status": "timeout", "observation": {...}, "message": ...}`` at ``deadline`` (ISO 8601 UTC), the
+  message saying what the last poll saw;
+- ``{"status": "error", "message": ...}`` on an input no retry can fix (a hostile or missing table or
+  column, a bad timestamp, a missing connection). Database or network errors propagate, so Airflow
+  retries the task per its ``retries``.
+
+``serialize()`` returns only JSON-safe keyword arguments (ids, names, ISO timestamps, numbers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_mlprod.exceptions import MlprodError
+
+UTC = dt.timezone.utc
+
+
+class ProbePollingTrigger(BaseTrigger):
+    """Poll a monitoring probe until it is satisfied, an input error occurs or the deadline passes.
+
+    Subclasses say how to build the probe (:meth:`build_probe`), what it needs open while polling
+    (:meth:`open_resource`, :meth:`close_resource`) and how to run it once (:meth:`observe`).
+
+    :param poll_interval: seconds between polls.
+    :param deadline: ISO 8601 time after which the trigger reports a timeout (None: wait forever).
+    """
+
+    def __init__(self, *, poll_interval: float = 60.0, deadline: str | None = None) -> None:
+        super().__init__()
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+
+    def common_kwargs(self) -> dict[str, Any]:
+        """The serialized keyword arguments shared by every probe trigger."""
+        return {"poll_interval": self.poll_interval, "deadline": self.deadline}
+
+    def classpath(self) -> str:
+        """The import path of this trigger class."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    def build_probe(self) -> Any:
+        """The probe to poll; raises MlprodError on bad arguments."""
+        raise NotImplementedError
+
+    def open_resource(self) -> Any:
+        """Open what the probe reads (an engine, a file system), in a worker thread."""
+        raise NotImplementedError
+
+    def close_resource(self, resource: Any) -> None:
+        """Release what :meth:`open_resource` opened."""
+
+    def observe(self, probe: Any, resource: Any) -> Any:
+        """Run the probe once (in a worker thread); returns an observation with ``satisfied``/``message``."""
+        return probe.run(resource)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until satisfied, timed out or failed; yield exactly one event."""
+        from airflow_provider_mlprod.monitoring.freshness import parse_timestamp
+
+        try:
+            probe = self.build_probe()
+            deadline = parse_timestamp(self.deadline, "deadline") if self.deadline is not None else None
+        except MlprodError as exc:
+            yield TriggerEvent({"status": "error", "message": str(exc)})
+            return
+        resource = None
+        try:
+            while True:
+                try:
+                    if resource is None:
+                        resource = await asyncio.to_thread(self.open_resource)
+                    observation = await asyncio.to_thread(self.observe, probe, resource)
+                except MlprodError as exc:
+                    yield TriggerEvent({"status": "error", "message": str(exc)})
+                    return
+                if observation.satisfied:
+                    yield TriggerEvent(
+                        {
+                            "status": "success",
+                            "observation": observation.to_dict(),
+                            "message": observation.message,
+                        }
+                    )
+                    return
+                self.log.info("%s", observation.message)
+                now = dt.datetime.now(UTC)
+                if deadline is not None and now >= deadline:
+                    yield TriggerEvent(
+                        {
+                            "status": "timeout",
+                            "observation": observation.to_dict(),
+                            "message": (
+                                f"still waiting at the deadline {deadline.isoformat()}; "
+                                f"last saw: {observation.message}"
+                            ),
+                        }
+                    )
+                    return
+                pause = self.poll_interval
+                if deadline is not None:
+                    pause = min(pause, (deadline - now).total_seconds())
+                await asyncio.sleep(max(pause, 0.0))
+        finally:
+            if resource is not None:
+                self.close_resource(resource)
+
+
+class SqlProbeTrigger(ProbePollingTrigger):
+    """A probe trigger reading a database through an Airflow SQL connection."""
+
+    def __init__(self, *, conn_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+
+    def open_resource(self) -> Any:
+        """A SQLAlchemy Engine on the connection, resolved in the triggerer."""
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        return engine_for_connection(self.conn_id)
+
+    def close_resource(self, resource: Any) -> None:
+        """Close the engine's pooled connections."""
+        resource.dispose()
+
+
+class DataFreshnessTrigger(SqlProbeTrigger):
+    """Wait until a table, or a file location, holds data at or after ``newer_than`` and/or enough new data.
+
+    Give ``conn_id`` with ``table`` and ``timestamp_column`` (and optionally ``schema``), or
+    ``location`` (any ObjectStoragePath URI; ``conn_id`` is then unused).
+
+    :param conn_id: an Airflow SQL connection.
+    :param table: the table, optionally ``schema.table``.
+    :param timestamp_column: the column holding each row's time.
+    :param schema: the table's schema.
+    :param location: a file location URI instead of a table.
+    :param newer_than: ISO 8601 bound (inclusive).
+    :param min_new_rows: rows at or after the bound (or in all) to wait for.
+    :param min_new_files: files at or after the bound (or in all) to wait for.
+    """
+
+    def __init__(
+        self,
+        *,
+        conn_id: str | None = None,
+        table: str | None = None,
+        timestamp_column: str | None = None,
+        schema: str | None = None,
+        location: str | None = None,
+        newer_than: str | None = None,
+        min_new_rows: int | None = None,
+        min_new_files: int | None = None,
+        poll_interval: float = 60.0,
+        deadline: str | None = None,
+    ) -> None:
+        super().__init__(conn_id=conn_id, poll_interval=poll_interval, deadline=deadline)  # type: ignore[arg-type]
+        self.table = table
+        self.timestamp_column = timestamp_column
+        self.schema = schema
+        self.location = location
+        self.newer_than = newer_than
+        self.min_new_rows = min_new_rows
+        self.min_new_files = min_new_files
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and JSON-safe keyword arguments that rebuild this trigger."""
+        return self.classpath(), {
+            "conn_id": self.conn_id,
+            "table": self.table,
+            "timestamp_column": self.timestamp_column,
+            "schema": self.schema,
+            "location": self.location,
+            "newer_than": self.newer_than,
+            "min_new_rows": self.min_new_rows,
+            "min_new_files": self.min_new_files,
+            **self.common_kwargs(),
+        }
+
+    def build_probe(self) -> Any:
+        """A table or a file probe from the arguments; raises ConfigurationError on bad ones."""
+        from airflow_provider_mlprod.exceptions import ConfigurationError
+        from airflow_provider_mlprod.monitoring.freshness import FileFreshnessProbe, TableFreshnessProbe
+
+        if self.location is not None:
+            if self.table is not None:
+                raise ConfigurationError("give a table or a location to probe, not both")
+            return FileFreshnessProbe(self.location, self.newer_than, self.min_new_files)
+        if not self.conn_id:
+            raise ConfigurationError(f"table {self.table!r}: no SQL connection id given")
+        return TableFreshnessProbe(
+            self.table,  # type: ignore[arg-type]
+            self.timestamp_column,  # type: ignore[arg-type]
+            schema=self.schema,
+            newer_than=self.newer_than,
+            min_new_rows=self.min_new_rows,
+        )
+
+    def open_resource(self) -> Any:
+        """An Engine for a table; an ObjectStoragePath for a location."""
+        if self.location is not None:
+            from airflow.sdk import ObjectStoragePath
+
+            return ObjectStoragePath(self.location)
+        return super().open_resource()
+
+    def close_resource(self, resource: Any) -> None:
+        """Dispose of the engine (nothing to close for a location)."""
+        if self.location is None:
+            super().close_resource(resource)
+
+    def observe(self, probe: Any, resource: Any) -> Any:
+        """Run the probe once: on the engine, or on the location's file system and path."""
+        if self.location is not None:
+            return probe.run(resource.fs, resource.path)
+        return probe.run(resource)
+
+
+class LabelCoverageTrigger(SqlProbeTrigger):
+    """Wait until the share of a window's predictions that have a label reaches ``min_label_share``.
+
+    :param conn_id: an Airflow SQL connection holding both tables.
+    :param predictions_table: the predictions, optionally ``schema.table``.
+    :param labels_table: the labels, optionally ``schema.table``.
+    :param key_column: the key joining a prediction to its label.
+    :param timestamp_column: the predictions' timestamp column.
+    :param window_start: ISO 8601 start of the window (inclusive).
+    :param window_end: ISO 8601 end of the window (exclusive).
+    :param min_label_share: the share to reach, in (0, 1].
+    :param schema: schema of tables given without one.
+    :param labels_key_column: the key's name in the labels table (default ``key_column``).
+    :param label_column: when given, a label counts only if this column is not null.
+    """
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        predictions_table: str,
+        labels_table: str,
+        key_column: str,
+        timestamp_column: str,
+        window_start: str,
+        window_end: str,
+        min_label_share: float,
+        schema: str | None = None,
+        labels_key_column: str | None = None,
+        label_column: str | None = None,
+        poll_interval: float = 60.0,
+        deadline: str | None = None,
+    ) -> None:
+        super().__init__(conn_id=conn_id, poll_interval=poll_interval, deadline=deadline)
+        self.predictions_table = predictions_table
+        self.labels_table = labels_table
+        self.key_column = key_column
+        self.timestamp_column = timestamp_column
+        self.window_start = window_start
+        self.window_end = window_end
+        self.min_label_share = min_label_share
+        self.schema = schema
+        self.labels_key_column = labels_key_column
+        self.label_column = label_column
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and JSON-safe keyword arguments that rebuild this trigger."""
+        return self.classpath(), {
+            "conn_id": self.conn_id,
+            "predictions_table": self.predictions_table,
+            "labels_table": self.labels_table,
+            "key_column": self.key_column,
+            "timestamp_column": self.timestamp_column,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "min_label_share": self.min_label_share,
+            "schema": self.schema,
+            "labels_key_column": self.labels_key_column,
+            "label_column": self.label_column,
+            **self.common_kwargs(),
+        }
+
+    def build_probe(self) -> Any:
+        """The label-coverage probe; raises ConfigurationError on bad arguments."""
+        from airflow_provider_mlprod.monitoring.labels import LabelCoverageProbe
+
+        return LabelCoverageProbe(
+            predictions_table=self.predictions_table,
+            labels_table=self.labels_table,
+            key_column=self.key_column,
+            timestamp_column=self.timestamp_column,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            min_label_share=self.min_label_share,
+            schema=self.schema,
+            labels_key_column=self.labels_key_column,
+            label_column=self.label_column,
+        )

@@ -1,0 +1,281 @@
+"""Ingestion to deployment, with every guardrail: validate, quarantine, load, drift, train, gate, promote.
+
+1. ``land_batch`` writes a raw CSV batch of customer records to the landing folder.
+2. ``validate_batch`` checks it with the Great Expectations suite ``expectations/customer_batch.json``;
+   rows failing a critical row-level expectation are quarantined, a batch failing the suite is blocked.
+3. ``load_warehouse`` appends the clean rows to the warehouse table ``customer_features`` (the
+   ``warehouse_conn_id`` connection: SQLite, PostgreSQL or any SQL connection) and seeds the training
+   table ``customer_training`` on the first run.
+4. ``check_drift`` compares the batch with the training data inside the warehouse (per-bin and
+   per-category counts by ``GROUP BY``); a drifted batch stops the run and alerts.
+5. ``train`` fits a scikit-learn model on training data plus the new clean rows; ``register``,
+   ``gate`` (thresholds and no worse than the champion) and ``promote`` (compare-and-swap, then copy
+   the artifact to the serving location).
+6. Validation, drift and promotion emit Asset events (``mlprod://datasets/customer_batch/validated``,
+   ``mlprod://datasets/customer_features/drift``, ``mlprod://models/customer_churn``) that other DAGs
+   can be scheduled on.
+7. ``report`` sends a summary of the run to the alert channels (``[mlprod] alert_conn_ids``; the task
+   log by default), whatever happened; a failing guardrail also alerts through its task callback.
+
+Scenario Param ``scenario``: ``good``; ``corrupt_batch`` (a third of the rows broken: blocked and
+quarantined); ``drifted_batch`` (charges, usage and plans shifted: drift alerted, no training);
+``worse_model`` (training on a small noisy sample: the gate rejects it, the champion stays).
+
+Everything is configurable through Params: ``landing_uri``, ``serving_uri`` and ``artifact_root`` take
+any ObjectStoragePath URI, ``warehouse_conn_id`` any SQL connection.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
+from airflow_provider_mlprod.operators.alerts import SendAlertOperator
+from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
+from airflow_provider_mlprod.operators.drift import DataDriftOperator
+from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
+from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
+from airflow_provider_mlprod.operators.validation import DataValidationOperator
+
+MODEL_NAME = "customer_churn"
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan"]
+PLANS = ["basic", "standard", "premium", "family", "student", "business"]
+_MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
+
+guardrail_alert = MlprodNotifier(
+    title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
+    severity="critical",
+)
+
+
+def make_customers(rows: int, seed: int, shift: bool = False):
+    """Deterministic customer records with a churn label that depends on the features."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    plan_weights = [0.05, 0.1, 0.15, 0.1, 0.1, 0.5] if shift else [0.3, 0.3, 0.15, 0.1, 0.1, 0.05]
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(rows) + seed * 100_000,
+            "tenure_months": rng.integers(0, 73, rows),
+            "monthly_charges": rng.normal(95 if shift else 65, 20, rows).clip(5, 300).round(2),
+            "support_calls": rng.poisson(3 if shift else 1.5, rows),
+            "usage_gb": rng.gamma(2.0, 45 if shift else 15, rows).round(2),
+            "plan": rng.choice(PLANS, rows, p=plan_weights),
+        }
+    )
+    score = (
+        -1.2
+        - 0.05 * frame["tenure_months"]
+        + 0.03 * frame["monthly_charges"]
+        + 0.5 * frame["support_calls"]
+        + (frame["plan"] == "basic") * 0.8
+    )
+    frame["churned"] = (rng.random(rows) < 1 / (1 + np.exp(-score))).astype(int)
+    return frame
+
+
+@dag(
+    dag_id="mlprod_ingest_to_deploy",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["mlprod", "example"],
+    params={
+        "scenario": Param(
+            "good",
+            enum=["good", "corrupt_batch", "drifted_batch", "worse_model"],
+            description="What to simulate",
+        ),
+        "batch_seed": Param(11, type="integer", description="Seed of the generated batch"),
+        "landing_uri": Param(f"file://{_MLPROD_HOME}/landing", type="string"),
+        "artifact_root": Param(f"file://{_MLPROD_HOME}/models", type="string"),
+        "serving_uri": Param(f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl", type="string"),
+        "warehouse_conn_id": Param("mlprod_warehouse", type="string", description="Any SQL connection"),
+    },
+    default_args={"retries": 0},
+)
+def mlprod_ingest_to_deploy():
+    @task
+    def land_batch(params=None, run_id=None) -> str:
+        """Write this run's raw batch as CSV to the landing folder; return its URI."""
+        from airflow.sdk import ObjectStoragePath
+
+        scenario = params["scenario"]
+        batch = make_customers(1000, params["batch_seed"], shift=scenario == "drifted_batch")
+        broken = 300 if scenario == "corrupt_batch" else 8  # a few bad rows always: quarantined
+        batch.loc[: broken - 1, "monthly_charges"] = -batch.loc[: broken - 1, "monthly_charges"]
+        target = ObjectStoragePath(params["landing_uri"]) / _safe(run_id) / "customers.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w") as handle:
+            batch.to_csv(handle, index=False)
+        return str(target)
+
+    landed = land_batch()
+
+    validate_batch = DataValidationOperator(
+        task_id="validate_batch",
+        suite="expectations/customer_batch.json",
+        file_path="{{ ti.xcom_pull(task_ids='land_batch') }}",
+        quarantine_folder="{{ ti.xcom_pull(task_ids='land_batch') | replace('.csv', '_quarantine') }}",
+        dataset_name="customer_batch",
+        emit_asset=True,
+        on_failure_callback=guardrail_alert,
+    )
+
+    @task
+    def load_warehouse(params=None, run_id=None, ti=None) -> dict:
+        """Append the clean rows to the warehouse; seed the training table on first use."""
+        import pandas as pd
+        import sqlalchemy as sa
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        summary = ti.xcom_pull(task_ids="validate_batch")
+        with ObjectStoragePath(summary["quarantine"]["passing_location"]).open("r") as handle:
+            clean = pd.read_csv(handle)
+        clean["batch_id"] = run_id
+        engine = engine_for_connection(params["warehouse_conn_id"])
+        try:
+            with engine.begin() as connection:
+                if not sa.inspect(connection).has_table("customer_training"):
+                    make_customers(3000, seed=1).to_sql("customer_training", connection, index=False)
+                if sa.inspect(connection).has_table("customer_features"):
+                    connection.execute(
+                        sa.text("DELETE FROM customer_features WHERE batch_id = :b"), {"b": run_id}
+                    )
+                clean.to_sql("customer_features", connection, index=False, if_exists="append")
+        finally:
+            engine.dispose()
+        return {"rows_loaded": len(clean), "quarantined": summary["quarantine"]["failing_rows"]}
+
+    check_drift = DataDriftOperator(
+        task_id="check_drift",
+        reference_sql_conn_id="{{ params.warehouse_conn_id }}",
+        reference_table="customer_training",
+        sql_conn_id="{{ params.warehouse_conn_id }}",
+        query="SELECT * FROM customer_features WHERE batch_id = '{{ run_id }}'",
+        columns=FEATURES,
+        column_kinds={"plan": "categorical"},
+        dataset_name="customer_features",
+        emit_asset=True,
+        on_failure="fail",
+        on_failure_callback=guardrail_alert,
+    )
+
+    @task
+    def train(params=None, run_id=None) -> dict:
+        """Fit a model on training data plus the clean new rows; write the artifact; return its metrics."""
+        import pickle
+
+        import pandas as pd
+        from airflow.sdk import ObjectStoragePath
+        from sklearn.compose import make_column_transformer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+        from sklearn.model_selection import train_test_split
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        engine = engine_for_connection(params["warehouse_conn_id"])
+        try:
+            data = pd.concat(
+                [
+                    pd.read_sql_table("customer_training", engine),
+                    pd.read_sql_table("customer_features", engine).drop(columns=["batch_id"]),
+                ]
+            )
+        finally:
+            engine.dispose()
+        x_train, x_test, y_train, y_test = train_test_split(
+            data[FEATURES], data["churned"], test_size=0.3, random_state=7, stratify=data["churned"]
+        )
+        if params["scenario"] == "worse_model":  # a small sample with a quarter of the labels flipped
+            x_train, y_train = x_train.iloc[:80], y_train.iloc[:80].copy()
+            y_train.iloc[::4] = 1 - y_train.iloc[::4]
+        model = make_pipeline(
+            make_column_transformer(
+                (OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+                (StandardScaler(), [f for f in FEATURES if f != "plan"]),
+            ),
+            LogisticRegression(max_iter=1000),
+        ).fit(x_train, y_train)
+        scores = model.predict_proba(x_test)[:, 1]
+        version = _safe(run_id)
+        artifact = ObjectStoragePath(params["artifact_root"]) / f"{MODEL_NAME}-{version}.pkl"
+        artifact.parent.mkdir(parents=True, exist_ok=True)
+        artifact.write_bytes(pickle.dumps(model))
+        return {
+            "version": version,
+            "artifact_uri": str(artifact),
+            "metrics": {
+                "roc_auc": float(roc_auc_score(y_test, scores)),
+                "accuracy": float(accuracy_score(y_test, scores > 0.5)),
+                "log_loss": float(log_loss(y_test, scores)),
+            },
+        }
+
+    version = "{{ ti.xcom_pull(task_ids='train')['version'] }}"
+    register = RegisterModelOperator(
+        task_id="register",
+        model_name=MODEL_NAME,
+        model_version=version,
+        artifact_uri="{{ ti.xcom_pull(task_ids='train')['artifact_uri'] }}",
+        training_data="{{ params.warehouse_conn_id }}:customer_training+customer_features",
+        metrics_task_id="train",
+        metrics_key="metrics",
+    )
+    gate = ModelMetricsGateOperator(
+        task_id="gate",
+        model_name=MODEL_NAME,
+        model_version=version,
+        thresholds={
+            "roc_auc": {"min": 0.7, "min_absolute_change": -0.01},
+            "log_loss": {"max": 0.65, "greater_is_better": False},
+        },
+        if_no_baseline="pass",
+        on_failure_callback=guardrail_alert,
+    )
+    promote = PromoteModelOperator(
+        task_id="promote",
+        model_name=MODEL_NAME,
+        model_version=version,
+        deployment=CopyArtifactDeployment("{{ params.serving_uri }}"),
+    )
+    report = SendAlertOperator(
+        task_id="report",
+        title="{{ dag.dag_id }} {{ params.scenario }} run: "
+        "{{ 'model ' ~ ti.xcom_pull(task_ids='promote')['version'] ~ ' promoted' "
+        "if ti.xcom_pull(task_ids='promote') else 'no promotion' }}",
+        severity="info",
+        facts={
+            "scenario": "{{ params.scenario }}",
+            "validation": "{{ (ti.xcom_pull(task_ids='validate_batch') or {}).get('counts') }}",
+            "rows loaded": "{{ (ti.xcom_pull(task_ids='load_warehouse') or {}).get('rows_loaded') }}",
+            "dataset drift": "{{ (ti.xcom_pull(task_ids='check_drift') or {}).get('dataset_drift') }}",
+            "gate passed": "{{ (ti.xcom_pull(task_ids='gate') or {}).get('passed') }}",
+            "champion": "{{ (ti.xcom_pull(task_ids='promote') or {}).get('version') }}",
+        },
+    )
+
+    loaded = load_warehouse()
+    landed >> validate_batch >> loaded >> check_drift
+    trained = train()
+    check_drift >> trained >> register >> gate >> promote
+    # A teardown runs whatever happened upstream and does not decide the run's state: a blocked run
+    # still reports, and still ends failed.
+    [validate_batch, loaded, check_drift, trained, register, gate, promote] >> report.as_teardown()
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+mlprod_ingest_to_deploy()

@@ -1,0 +1,260 @@
+"""Freshness and label-coverage triggers: clean serialization, firing on the right condition, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import json
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.triggers.freshness import DataFreshnessTrigger, LabelCoverageTrigger
+
+UTC = dt.timezone.utc
+BOUND = "2024-03-01T00:00:00+00:00"
+
+
+@pytest.fixture
+def warehouse(db_url, monkeypatch):
+    """(conn id, schema for the trigger, engine to write with) on SQLite or PostgreSQL."""
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        fields, schema = {"conn_type": "sqlite", "host": url.database}, None
+    else:
+        # An Airflow postgres connection ignores the URL's search_path, so the schema is passed explicitly.
+        fields = {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port,
+            "login": url.username,
+            "schema": url.database,
+        }
+        schema = url.query["options"].split("=", 1)[1]
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(fields))
+    engine = sa.create_engine(db_url)
+    yield "warehouse", schema, engine
+    engine.dispose()
+
+
+def create_events(engine, timestamps):
+    metadata = sa.MetaData()
+    events = sa.Table("events", metadata, sa.Column("updated_at", sa.DateTime))
+    metadata.create_all(engine)
+    insert_events(engine, events, timestamps)
+    return events
+
+
+def insert_events(engine, events, timestamps):
+    if timestamps:
+        with engine.begin() as connection:
+            connection.execute(events.insert(), [{"updated_at": moment} for moment in timestamps])
+
+
+def later(seconds, action):
+    """Run ``action`` in another thread after ``seconds``; returns the thread."""
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def first_event(trigger, limit=30):
+    async def collect():
+        async for event in trigger.run():
+            return event.payload
+        return None
+
+    return asyncio.run(asyncio.wait_for(collect(), limit))
+
+
+def deadline_in(seconds):
+    return (dt.datetime.now(UTC) + dt.timedelta(seconds=seconds)).isoformat()
+
+
+def rebuilt(trigger):
+    classpath, kwargs = trigger.serialize()
+    module_name, _, class_name = classpath.rpartition(".")
+    json.dumps(kwargs)  # JSON-safe, or this raises
+    return getattr(importlib.import_module(module_name), class_name)(**kwargs)
+
+
+def test_freshness_trigger_round_trip():
+    trigger = DataFreshnessTrigger(
+        conn_id="warehouse",
+        table="events",
+        timestamp_column="updated_at",
+        schema="sales",
+        newer_than=BOUND,
+        min_new_rows=5,
+        poll_interval=30,
+        deadline="2024-03-02T00:00:00+00:00",
+    )
+    again = rebuilt(trigger)
+    assert type(again) is DataFreshnessTrigger
+    assert again.serialize() == trigger.serialize()
+    assert again.serialize()[0] == "airflow_provider_mlprod.triggers.freshness.DataFreshnessTrigger"
+    assert again.serialize()[1]["min_new_rows"] == 5
+
+
+def test_label_trigger_round_trip():
+    trigger = LabelCoverageTrigger(
+        conn_id="warehouse",
+        predictions_table="predictions",
+        labels_table="labels",
+        key_column="prediction_id",
+        timestamp_column="scored_at",
+        window_start="2024-03-01T00:00:00+00:00",
+        window_end="2024-03-02T00:00:00+00:00",
+        min_label_share=0.9,
+        label_column="outcome",
+        poll_interval=5,
+        deadline=None,
+    )
+    again = rebuilt(trigger)
+    assert again.serialize() == trigger.serialize()
+    assert again.serialize()[1]["label_column"] == "outcome"
+
+
+def test_freshness_trigger_fires_when_new_rows_arrive(warehouse):
+    conn_id, schema, engine = warehouse
+    events = create_events(engine, [dt.datetime(2024, 2, 28)])
+    arrival = dt.datetime(2024, 3, 1, 6)
+    timer = later(0.6, lambda: insert_events(engine, events, [arrival, arrival]))
+    trigger = DataFreshnessTrigger(
+        conn_id=conn_id,
+        table="events",
+        timestamp_column="updated_at",
+        schema=schema,
+        newer_than=BOUND,
+        min_new_rows=2,
+        poll_interval=0.2,
+        deadline=deadline_in(20),
+    )
+    event = first_event(trigger)
+    timer.join()
+    assert event["status"] == "success"
+    assert event["observation"]["latest"] == "2024-03-01T06:00:00+00:00"
+    assert event["observation"]["new_count"] == 2
+
+
+def test_freshness_trigger_times_out_with_what_it_saw(warehouse):
+    conn_id, schema, engine = warehouse
+    create_events(engine, [dt.datetime(2024, 2, 28, 23)])
+    trigger = DataFreshnessTrigger(
+        conn_id=conn_id,
+        table="events",
+        timestamp_column="updated_at",
+        schema=schema,
+        newer_than=BOUND,
+        poll_interval=0.2,
+        deadline=deadline_in(0.5),
+    )
+    event = first_event(trigger)
+    assert event["status"] == "timeout"
+    assert "still waiting at the deadline" in event["message"]
+    assert "last saw: table" in event["message"]
+    assert "latest timestamp 2024-02-28T23:00:00+00:00" in event["message"]
+    assert event["observation"]["satisfied"] is False
+
+
+def test_label_trigger_fires_when_labels_arrive(warehouse):
+    conn_id, schema, engine = warehouse
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE predictions (prediction_id INTEGER, scored_at TIMESTAMP)"))
+        connection.execute(sa.text("CREATE TABLE labels (prediction_id INTEGER, outcome INTEGER)"))
+        connection.execute(
+            sa.text("INSERT INTO predictions VALUES (1, :t), (2, :t), (3, :t), (4, :t)"),
+            {"t": dt.datetime(2024, 3, 1, 12)},
+        )
+        connection.execute(sa.text("INSERT INTO labels VALUES (1, 0)"))
+
+    def labels_arrive():
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO labels VALUES (2, 1), (3, 0)"))
+
+    timer = later(0.6, labels_arrive)
+    trigger = LabelCoverageTrigger(
+        conn_id=conn_id,
+        predictions_table="predictions",
+        labels_table="labels",
+        key_column="prediction_id",
+        timestamp_column="scored_at",
+        window_start="2024-03-01T00:00:00+00:00",
+        window_end="2024-03-02T00:00:00+00:00",
+        min_label_share=0.75,
+        schema=schema,
+        poll_interval=0.2,
+        deadline=deadline_in(20),
+    )
+    event = first_event(trigger)
+    timer.join()
+    assert event["status"] == "success"
+    assert (event["observation"]["labelled"], event["observation"]["predictions"]) == (3, 4)
+
+    trigger.min_label_share = 1.0
+    trigger.deadline = deadline_in(0.4)
+    timed_out = first_event(trigger)
+    assert timed_out["status"] == "timeout"
+    assert "last saw: 3 of 4 predictions" in timed_out["message"]
+    assert "share 0.7500" in timed_out["message"]
+
+
+def test_file_location_trigger_fires_when_a_file_lands(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "old.csv").write_text("x")
+    old = dt.datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    os.utime(landing / "old.csv", (old, old))
+    timer = later(0.5, lambda: (landing / "new.csv").write_text("y"))
+    trigger = DataFreshnessTrigger(
+        location=f"file://{landing}",
+        newer_than=BOUND,
+        min_new_files=1,
+        poll_interval=0.2,
+        deadline=deadline_in(20),
+    )
+    event = first_event(trigger)
+    timer.join()
+    assert event["status"] == "success"
+    assert (event["observation"]["total"], event["observation"]["new_count"]) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"table": "events; DROP TABLE events", "conn_id": "warehouse"}, "is not a plain SQL identifier"),
+        ({"table": "events", "conn_id": "nowhere"}, "connection 'nowhere': is not defined"),
+        ({"table": "events", "conn_id": "warehouse", "newer_than": "soon"}, "newer_than 'soon' is not"),
+    ],
+)
+def test_bad_inputs_end_with_an_error_event(arguments, message, sqlite_url, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE",
+        json.dumps({"conn_type": "sqlite", "host": sa.make_url(sqlite_url).database}),
+    )
+    trigger = DataFreshnessTrigger(
+        **{"timestamp_column": "updated_at", "newer_than": BOUND, **arguments},
+        poll_interval=0.1,
+        deadline=deadline_in(5),
+    )
+    event = first_event(trigger)
+    assert event["status"] == "error"
+    assert message in event["message"]
+
+
+def test_missing_table_is_an_error_event(warehouse):
+    conn_id, schema, _engine = warehouse
+    trigger = DataFreshnessTrigger(
+        conn_id=conn_id,
+        table="nowhere",
+        timestamp_column="t",
+        schema=schema,
+        min_new_rows=1,
+        poll_interval=0.1,
+    )
+    event = first_event(trigger)
+    assert event["status"] == "error"
+    assert "nowhere' does not exist" in event["message"]
