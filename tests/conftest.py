@@ -9,6 +9,7 @@ skipping it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -26,7 +27,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 _DAGS_FOLDER = _AIRFLOW_HOME / "dags"
 _DAGS_FOLDER.mkdir()
 for _example in sorted((REPO_ROOT / "dags").iterdir()):
-    (_DAGS_FOLDER / _example.name).symlink_to(_example)
+    if _example.is_dir():  # copied, so that files a test adds there never land in the repository
+        shutil.copytree(_example, _DAGS_FOLDER / _example.name, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        (_DAGS_FOLDER / _example.name).symlink_to(_example)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 for _name in list(os.environ):
