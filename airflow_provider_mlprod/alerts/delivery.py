@@ -33,12 +33,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-
 from airflow_provider_mlprod.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +273,8 @@ def post_with_retries(
     :param secrets: further strings to keep out of the result (routing key, signing secret).
     :param options: retry policy, sleep, jitter source and session; defaults when ``None``.
     """
+    import requests
+
     options = options or DeliveryOptions()
     policy = options.policy
     rng = options.rng or random.Random()
@@ -349,6 +352,8 @@ def post_with_retries(
 
 
 def _http_error_text(response: requests.Response, fragments: list[str]) -> str:
+    import requests
+
     reason = redact(response.reason or "", fragments)
     text = f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
     try:

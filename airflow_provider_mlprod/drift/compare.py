@@ -37,8 +37,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from airflow_provider_mlprod.drift.profile import (
     NUMERIC,
     CategoricalColumnProfile,
@@ -312,6 +310,8 @@ def _present(profile: NumericColumnProfile | CategoricalColumnProfile) -> int:
 def _distribution(
     ref: NumericColumnProfile | CategoricalColumnProfile, cur: NumericColumnProfile | CategoricalColumnProfile
 ) -> ColumnDistribution:
+    import numpy as np
+
     if isinstance(ref, NumericColumnProfile):
         lows = [v for v in (ref.min, cur.min) if v is not None]
         highs = [v for v in (ref.max, cur.max) if v is not None]

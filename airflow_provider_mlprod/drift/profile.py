@@ -36,11 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError, StoreError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 PROFILE_FORMAT_VERSION = 1
@@ -351,6 +350,8 @@ def detect_kind(series: pd.Series, column: str) -> str:
 
 def numeric_values(series: pd.Series, column: str) -> np.ndarray:
     """The column as a float64 array with nulls as NaN; ``InputDataError`` when it is not numeric."""
+    import numpy as np
+
     try:
         return series.to_numpy(dtype="float64", na_value=np.nan)
     except (TypeError, ValueError):
@@ -361,6 +362,8 @@ def numeric_values(series: pd.Series, column: str) -> np.ndarray:
 
 def quantile_edges(sorted_finite: np.ndarray, n_bins: int) -> tuple[float, ...]:
     """Equal-mass bin edges of sorted finite values (linear-interpolated quantiles, duplicates merged)."""
+    import numpy as np
+
     if sorted_finite.size == 0:
         return ()
     positions = np.linspace(0.0, sorted_finite.size - 1, n_bins + 1)
@@ -376,6 +379,8 @@ def quantile_edges(sorted_finite: np.ndarray, n_bins: int) -> tuple[float, ...]:
 
 def bin_counts(finite: np.ndarray, edges: tuple[float, ...], is_sorted: bool = False) -> tuple[int, ...]:
     """Counts of finite values in the underflow, interior and overflow bins of ``edges``."""
+    import numpy as np
+
     if not edges:
         return (int(finite.size),)
     edge_array = np.asarray(edges)
@@ -407,6 +412,8 @@ def profile_numeric_array(
     Otherwise nothing is sorted and ``None`` is returned. Values so large that their mean or standard
     deviation overflows raise ``InputDataError`` naming ``column``.
     """
+    import numpy as np
+
     finite_mask = np.isfinite(values)
     finite = values[finite_mask] if not finite_mask.all() else values
     null_count = int(np.count_nonzero(np.isnan(values)))

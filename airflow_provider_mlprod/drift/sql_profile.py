@@ -29,7 +29,6 @@ import math
 import re
 from collections.abc import Mapping
 
-import numpy as np
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.drift.profile import (
@@ -226,6 +225,8 @@ def _equal_width_edges(
     infinite: sa.ColumnElement,
     n_bins: int,
 ) -> tuple[tuple[float, ...], float]:
+    import numpy as np
+
     finite_value = _finite_or_null(value, missing, infinite)
     low, high = conn.execute(
         sa.select(sa.func.min(finite_value), sa.func.max(finite_value)).select_from(source)

@@ -48,8 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from airflow_provider_mlprod.drift.profile import (
     CATEGORICAL,
@@ -59,6 +58,9 @@ from airflow_provider_mlprod.drift.profile import (
     NumericColumnProfile,
 )
 from airflow_provider_mlprod.exceptions import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 P_VALUE_BELOW = "p_value_below"
 STATISTIC_ABOVE = "statistic_above"
@@ -133,6 +135,8 @@ def _numeric_profiles(
 
 
 def _bin_shares(reference: ColumnSample, current: ColumnSample) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     ref, cur = _numeric_profiles(reference, current)
     return np.asarray(ref.counts, float) / ref.count, np.asarray(cur.counts, float) / cur.count
 
@@ -141,6 +145,8 @@ def aligned_category_counts(
     reference: CategoricalColumnProfile, current: CategoricalColumnProfile
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Labels and counts per cell for both sides (see the module docstring); empty cells dropped."""
+    import numpy as np
+
     if current.other_count and not set(reference.counts) <= set(current.counts):
         raise SpecError(
             "the current category profile keeps an 'other' count but was not built on the reference "
@@ -181,6 +187,7 @@ def _shares(reference: ColumnSample, current: ColumnSample) -> tuple[np.ndarray,
 
 def ks_test(reference: ColumnSample, current: ColumnSample) -> TestOutcome:
     """Two-sample Kolmogorov-Smirnov: exact via ``scipy.stats.ks_2samp``, else binned (see module)."""
+    import numpy as np
     from scipy import stats
 
     if reference.sorted_values is not None and current.sorted_values is not None:
@@ -201,6 +208,7 @@ def chisquare_test(reference: ColumnSample, current: ColumnSample) -> TestOutcom
     A category absent from the reference but present now has expected count 0: the statistic is
     infinite and the p-value 0. A single cell on both sides gives statistic 0, p-value 1.
     """
+    import numpy as np
     from scipy import special
 
     _, ref_counts, cur_counts = aligned_category_counts(reference.profile, current.profile)
@@ -218,6 +226,7 @@ def chisquare_test(reference: ColumnSample, current: ColumnSample) -> TestOutcom
 
 def jensenshannon_test(reference: ColumnSample, current: ColumnSample) -> TestOutcome:
     """Jensen-Shannon distance, base 2 (``scipy.spatial.distance.jensenshannon(p, q, base=2)``)."""
+    import numpy as np
     from scipy import special
 
     ref_shares, cur_shares = _shares(reference, current)
@@ -231,6 +240,8 @@ def jensenshannon_test(reference: ColumnSample, current: ColumnSample) -> TestOu
 
 def psi_test(reference: ColumnSample, current: ColumnSample) -> TestOutcome:
     """Population stability index, natural log: sum of (cur - ref) * ln(cur / ref) over bins/categories."""
+    import numpy as np
+
     ref_shares, cur_shares = _shares(reference, current)
     ref_shares = np.where(ref_shares == 0, PSI_SHARE_FLOOR, ref_shares)
     cur_shares = np.where(cur_shares == 0, PSI_SHARE_FLOOR, cur_shares)
@@ -247,6 +258,8 @@ def wasserstein_sorted(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
     sorted samples gives, at each value, how many of each sample lie at or below it; between equal
     values the width is 0, so ties need no special care.
     """
+    import numpy as np
+
     n, m = u_sorted.size, v_sorted.size
     if n == m:  # equal sizes: the quantile functions step together, W1 = mean |u_(i) - v_(i)|
         return float(np.mean(np.abs(u_sorted - v_sorted)))
@@ -266,6 +279,8 @@ def wasserstein_sorted(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
 
 def binned_wasserstein(ref: NumericColumnProfile, cur: NumericColumnProfile) -> tuple[float, float]:
     """Wasserstein-1 from shared bins with linear CDFs inside bins, and its error bound (module doc)."""
+    import numpy as np
+
     low, high = min(ref.min, cur.min), max(ref.max, cur.max)
     if ref.edges:
         points = np.asarray([min(low, ref.edges[0]), *ref.edges, max(high, ref.edges[-1])])
@@ -309,6 +324,8 @@ def wasserstein_test(reference: ColumnSample, current: ColumnSample) -> TestOutc
 
 def linf_test(reference: ColumnSample, current: ColumnSample) -> TestOutcome:
     """L-infinity distance: the largest absolute difference between category shares."""
+    import numpy as np
+
     ref_shares, cur_shares = _shares(reference, current)
     return TestOutcome(float(np.max(np.abs(ref_shares - cur_shares))))
 

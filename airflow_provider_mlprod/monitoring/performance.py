@@ -51,17 +51,20 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.sql_source import SqlSource
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -69,7 +72,7 @@ MODEL_TYPES: tuple[str, ...] = (CLASSIFICATION, REGRESSION)
 CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2")
 DEFAULT_DECISION_THRESHOLD = 0.5
-LOG_LOSS_EPS = float(np.finfo(np.float64).eps)
+LOG_LOSS_EPS = sys.float_info.epsilon  # the float64 machine epsilon, == np.finfo(np.float64).eps
 """Probabilities are clipped to ``[LOG_LOSS_EPS, 1 - LOG_LOSS_EPS]`` (scikit-learn's rule for float64)."""
 
 _QUERY_START = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
@@ -316,6 +319,8 @@ def roc_auc(scores: Sequence[float] | np.ndarray, is_positive: Sequence[bool] | 
 
     :raises InputDataError: the labels hold one class only (AUC is undefined).
     """
+    import numpy as np
+
     score_values = np.asarray(scores, dtype=np.float64)
     positive = np.asarray(is_positive, dtype=bool)
     n_positive = int(positive.sum())
@@ -340,6 +345,8 @@ def log_loss(probabilities: Sequence[float] | np.ndarray, is_positive: Sequence[
 
     :raises InputDataError: a probability outside ``[0, 1]`` or no row at all.
     """
+    import numpy as np
+
     probability = np.asarray(probabilities, dtype=np.float64)
     positive = np.asarray(is_positive, dtype=bool)
     if probability.size == 0:
@@ -531,6 +538,8 @@ def _confusion_metrics(tp: int, fp: int, fn: int, tn: int) -> tuple[dict[str, fl
 def _score_metrics(
     connection: sa.Connection, window: _JoinedWindow, actual_positive: sa.ColumnElement
 ) -> tuple[dict[str, float | None], dict[str, str]]:
+    import numpy as np
+
     if not window.source.score_column:
         reason = "no score_column given: the metric needs the positive class's probability"
         return {"roc_auc": None, "log_loss": None}, {"roc_auc": reason, "log_loss": reason}
