@@ -2,8 +2,8 @@
 
 Runs fresh Python processes (default 7) with cached bytecode, as a DAG processor has. In each it
 imports ``airflow.sdk``, then every module of ``airflow_provider_mlprod``, then parses ``dags/`` with
-DagBag, and reports the median time of each step and whether great_expectations, pandas, scipy or sklearn got imported. Goal: at most 100 ms for
-the provider's modules over ``airflow.sdk``.
+DagBag, and reports the median time of each step and whether great_expectations, pandas, scipy or
+sklearn got imported. Goal: at most 100 ms for the provider's modules over ``airflow.sdk``.
 
     python bench/parse_time.py [--runs 7]
 """
