@@ -107,6 +107,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "sql_conn_id",
         "predictions_table",
         "predictions_schema",
         "predictions_query",

@@ -166,7 +166,14 @@ class DataFreshnessSensor(ProbeSensor):
     .. seealso:: README section "Freshness and ground-truth sensors".
     """
 
-    template_fields: Sequence[str] = ("table", "timestamp_column", "schema", "location", "newer_than")
+    template_fields: Sequence[str] = (
+        "sql_conn_id",
+        "table",
+        "timestamp_column",
+        "schema",
+        "location",
+        "newer_than",
+    )
     ui_color = "#d9ecf2"
 
     def __init__(

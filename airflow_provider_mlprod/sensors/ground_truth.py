@@ -66,6 +66,7 @@ class GroundTruthSensor(ProbeSensor):
     """
 
     template_fields: Sequence[str] = (
+        "sql_conn_id",
         "predictions_table",
         "labels_table",
         "key_column",

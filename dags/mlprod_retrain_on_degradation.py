@@ -1,0 +1,171 @@
+"""Retrain a degraded model: scheduled on the Asset ``mlprod://models/customer_churn/degraded``.
+
+``mlprod_monitoring`` emits that Asset when the live model's metrics fall below their tolerance. This
+DAG then:
+
+1. ``train`` fits a new model on the training table ``customer_training`` plus the labelled
+   predictions the serving system logged (``churn_predictions`` joined with ``churn_labels``: the
+   recent outcomes the degraded model got wrong), and writes the artifact;
+2. ``register``, ``gate`` (thresholds and no worse than the champion) and ``promote`` (compare-and-swap,
+   then the artifact is copied to the serving location): a retrained model that is not better is
+   rejected and the champion stays;
+3. ``report`` sends what triggered the retraining (the degraded window and the failed rules, from the
+   Asset event) and its outcome to the alert channels.
+
+Trigger it by hand too (``airflow dags trigger mlprod_retrain_on_degradation``): without an Asset event
+it retrains on the same data.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from airflow_provider_mlprod.assets import model_degraded_asset
+from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
+from airflow_provider_mlprod.operators.alerts import SendAlertOperator
+from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
+from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
+from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
+
+MODEL_NAME = "customer_churn"
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan"]
+_MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
+
+guardrail_alert = MlprodNotifier(
+    title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
+    severity="critical",
+)
+
+
+def fit_churn_model(data):
+    """Fit the churn pipeline on 70 % of ``data``; return it with its metrics on the other 30 %."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        data[FEATURES], data["churned"], test_size=0.3, random_state=7, stratify=data["churned"]
+    )
+    model = make_pipeline(
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+            (StandardScaler(), [f for f in FEATURES if f != "plan"]),
+        ),
+        LogisticRegression(max_iter=1000),
+    ).fit(x_train, y_train)
+    scores = model.predict_proba(x_test)[:, 1]
+    metrics = {
+        "roc_auc": float(roc_auc_score(y_test, scores)),
+        "accuracy": float(accuracy_score(y_test, scores > 0.5)),
+        "log_loss": float(log_loss(y_test, scores)),
+    }
+    return model, metrics
+
+
+@dag(
+    dag_id="mlprod_retrain_on_degradation",
+    schedule=[model_degraded_asset(MODEL_NAME)],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["mlprod", "example"],
+    params={
+        "warehouse_conn_id": Param("mlprod_warehouse", type="string", description="Any SQL connection"),
+        "artifact_root": Param(f"file://{_MLPROD_HOME}/models", type="string"),
+        "serving_uri": Param(f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl", type="string"),
+    },
+    default_args={"retries": 0},
+)
+def mlprod_retrain_on_degradation():
+    @task
+    def train(params=None, run_id=None, triggering_asset_events=None) -> dict:
+        """Fit a model on the training table plus the labelled serving log; return its metrics."""
+        import pickle
+
+        import pandas as pd
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        triggers = [
+            {"window": event.extra.get("window"), "failed": event.extra.get("failed")}
+            for events in (triggering_asset_events or {}).values()
+            for event in events
+        ]
+        for trigger in triggers:
+            print(f"Retraining after degradation on window {trigger['window']}: {trigger['failed']}")
+        engine = engine_for_connection(params["warehouse_conn_id"])
+        try:
+            training = pd.read_sql_table("customer_training", engine)
+            served = pd.read_sql_query(
+                f"SELECT {', '.join(f'p.{column}' for column in FEATURES)}, l.label AS churned "
+                "FROM churn_predictions p JOIN churn_labels l ON l.prediction_id = p.prediction_id",
+                engine,
+            )
+        finally:
+            engine.dispose()
+        model, metrics = fit_churn_model(pd.concat([training[[*FEATURES, "churned"]], served]))
+        version = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+        artifact = ObjectStoragePath(params["artifact_root"]) / f"{MODEL_NAME}-{version}.pkl"
+        artifact.parent.mkdir(parents=True, exist_ok=True)
+        artifact.write_bytes(pickle.dumps(model))
+        return {
+            "version": version,
+            "artifact_uri": str(artifact),
+            "metrics": metrics,
+            "rows": {"training": len(training), "labelled_serving": len(served)},
+            "triggered_by": triggers,
+        }
+
+    trained = train()
+    version = "{{ ti.xcom_pull(task_ids='train')['version'] }}"
+    register = RegisterModelOperator(
+        task_id="register",
+        model_name=MODEL_NAME,
+        model_version=version,
+        artifact_uri="{{ ti.xcom_pull(task_ids='train')['artifact_uri'] }}",
+        training_data="{{ params.warehouse_conn_id }}:customer_training+churn_predictions/churn_labels",
+        metrics_task_id="train",
+        metrics_key="metrics",
+    )
+    gate = ModelMetricsGateOperator(
+        task_id="gate",
+        model_name=MODEL_NAME,
+        model_version=version,
+        thresholds={
+            "roc_auc": {"min": 0.7, "min_absolute_change": -0.01},
+            "log_loss": {"max": 0.65, "greater_is_better": False},
+        },
+        if_no_baseline="pass",
+        on_failure_callback=guardrail_alert,
+    )
+    promote = PromoteModelOperator(
+        task_id="promote",
+        model_name=MODEL_NAME,
+        model_version=version,
+        deployment=CopyArtifactDeployment("{{ params.serving_uri }}"),
+    )
+    report = SendAlertOperator(
+        task_id="report",
+        title="{{ dag.dag_id }} {{ run_id }}: "
+        "{{ 'model ' ~ ti.xcom_pull(task_ids='promote')['version'] ~ ' promoted' "
+        "if ti.xcom_pull(task_ids='promote') else 'champion kept' }}",
+        severity="{{ 'info' if ti.xcom_pull(task_ids='promote') else 'warning' }}",
+        facts={
+            "triggered by": "{{ (ti.xcom_pull(task_ids='train') or {}).get('triggered_by') }}",
+            "training rows": "{{ (ti.xcom_pull(task_ids='train') or {}).get('rows') }}",
+            "metrics": "{{ (ti.xcom_pull(task_ids='train') or {}).get('metrics') }}",
+            "gate passed": "{{ (ti.xcom_pull(task_ids='gate') or {}).get('passed') }}",
+            "champion": "{{ (ti.xcom_pull(task_ids='promote') or {}).get('version') }}",
+        },
+    )
+    trained >> register >> gate >> promote
+    [trained, register, gate, promote] >> report.as_teardown()
+
+
+mlprod_retrain_on_degradation()
