@@ -18,6 +18,8 @@ from airflow_provider_mlprod.drift.profile import NUMERIC
 from airflow_provider_mlprod.drift.results import ColumnDistribution, ColumnDrift, DriftResult
 
 WIDTH, HEIGHT, MARGIN = 640, 220, 30
+#: equal-width bins a numeric distribution is drawn on
+DISPLAY_BINS = 40
 REFERENCE_COLOUR, CURRENT_COLOUR = "#4477aa", "#ee7733"
 AXIS_LINE = (
     f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH - MARGIN}" y2="{HEIGHT - MARGIN}" stroke="#444"/>'
@@ -163,6 +165,26 @@ def _shares(counts: list[int]) -> list[float]:
     return [c / total if total else 0.0 for c in counts]
 
 
+def _rebin(shares: list[float], points: list[float], display_edges: list[float]) -> list[float]:
+    """Shares of bins ``points[i]..points[i+1]`` moved onto ``display_edges``, uniform within a bin."""
+    out = [0.0] * (len(display_edges) - 1)
+    last = len(out) - 1
+    step = (display_edges[-1] - display_edges[0]) / len(out)
+    for share, left, right in zip(shares, points, points[1:], strict=False):
+        if share <= 0:
+            continue
+        if right <= left:  # a bin of one value: all of it in the display bin holding that value
+            out[min(max(int((left - display_edges[0]) / step), 0), last)] += share
+            continue
+        first = min(max(int((left - display_edges[0]) / step), 0), last)
+        final = min(max(int((right - display_edges[0]) / step), 0), last)
+        for index in range(first, final + 1):
+            overlap = min(right, display_edges[index + 1]) - max(left, display_edges[index])
+            if overlap > 0:
+                out[index] += share * overlap / (right - left)
+    return out
+
+
 def _histogram_bars(distribution: ColumnDistribution) -> str:
     edges = distribution.edges
     low = distribution.low if distribution.low is not None else (edges[0] if edges else 0.0)
@@ -170,24 +192,25 @@ def _histogram_bars(distribution: ColumnDistribution) -> str:
     points = [min(low, edges[0]), *edges, max(high, edges[-1])] if edges else [low, high]
     span = points[-1] - points[0] or 1.0
     plot_width, plot_height = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
-    series = []
-    for counts in (distribution.reference_counts, distribution.current_counts):
-        densities = []
-        for share, left, right in zip(_shares(counts), points, points[1:], strict=False):
-            width = max((right - left) / span, 1.0 / plot_width)  # zero-width bins get one pixel
-            densities.append((share / width if share else 0.0, left, width))
-        series.append(densities)
-    top = max((d for densities in series for d, _, _ in densities), default=0.0) or 1.0
+    # Profile bins are quantile bins of very different widths; drawn as they are, narrow bins of a
+    # small sample look like spikes. Spread each bin's share evenly over its width and redraw it on
+    # DISPLAY_BINS equal-width bins, so both series are comparable histograms.
+    display_edges = [points[0] + span * i / DISPLAY_BINS for i in range(DISPLAY_BINS + 1)]
+    series = [
+        _rebin(_shares(counts), points, display_edges)
+        for counts in (distribution.reference_counts, distribution.current_counts)
+    ]
+    top = max((share for shares in series for share in shares), default=0.0) or 1.0
+    bar_width = plot_width / DISPLAY_BINS
     shapes = []
-    for colour, densities in zip((REFERENCE_COLOUR, CURRENT_COLOUR), series, strict=True):
-        for density, left, width in densities:
-            if density == 0:
+    for colour, shares in zip((REFERENCE_COLOUR, CURRENT_COLOUR), series, strict=True):
+        for index, share in enumerate(shares):
+            if share <= 0:
                 continue
-            x = MARGIN + (left - points[0]) / span * plot_width
-            height = density / top * plot_height
+            height = share / top * plot_height
             shapes.append(
-                f'<rect x="{x:.2f}" y="{HEIGHT - MARGIN - height:.2f}" width="{width * plot_width:.2f}" '
-                f'height="{height:.2f}" fill="{colour}" fill-opacity="0.5"/>'
+                f'<rect x="{MARGIN + index * bar_width:.2f}" y="{HEIGHT - MARGIN - height:.2f}" '
+                f'width="{bar_width:.2f}" height="{height:.2f}" fill="{colour}" fill-opacity="0.5"/>'
             )
     axis = (
         AXIS_LINE
