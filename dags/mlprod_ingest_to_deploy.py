@@ -32,6 +32,14 @@ import os
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from airflow_provider_mlprod.examples.churn import (
+    FEATURES,
+    MODEL_NAME,
+    fit_churn_model,
+    make_customers,
+    save_model,
+    version_from_run_id,
+)
 from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
@@ -40,43 +48,12 @@ from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
 from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
 
-MODEL_NAME = "customer_churn"
-FEATURES = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan"]
-PLANS = ["basic", "standard", "premium", "family", "student", "business"]
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
 
 guardrail_alert = MlprodNotifier(
     title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
     severity="critical",
 )
-
-
-def make_customers(rows: int, seed: int, shift: bool = False):
-    """Deterministic customer records with a churn label that depends on the features."""
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    plan_weights = [0.05, 0.1, 0.15, 0.1, 0.1, 0.5] if shift else [0.3, 0.3, 0.15, 0.1, 0.1, 0.05]
-    frame = pd.DataFrame(
-        {
-            "customer_id": np.arange(rows) + seed * 100_000,
-            "tenure_months": rng.integers(0, 73, rows),
-            "monthly_charges": rng.normal(95 if shift else 65, 20, rows).clip(5, 300).round(2),
-            "support_calls": rng.poisson(3 if shift else 1.5, rows),
-            "usage_gb": rng.gamma(2.0, 45 if shift else 15, rows).round(2),
-            "plan": rng.choice(PLANS, rows, p=plan_weights),
-        }
-    )
-    score = (
-        -1.2
-        - 0.05 * frame["tenure_months"]
-        + 0.03 * frame["monthly_charges"]
-        + 0.5 * frame["support_calls"]
-        + (frame["plan"] == "basic") * 0.8
-    )
-    frame["churned"] = (rng.random(rows) < 1 / (1 + np.exp(-score))).astype(int)
-    return frame
 
 
 @dag(
@@ -109,7 +86,7 @@ def mlprod_ingest_to_deploy():
         batch = make_customers(1000, params["batch_seed"], shift=scenario == "drifted_batch")
         broken = 300 if scenario == "corrupt_batch" else 8  # a few bad rows always: quarantined
         batch.loc[: broken - 1, "monthly_charges"] = -batch.loc[: broken - 1, "monthly_charges"]
-        target = ObjectStoragePath(params["landing_uri"]) / _safe(run_id) / "customers.csv"
+        target = ObjectStoragePath(params["landing_uri"]) / version_from_run_id(run_id) / "customers.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w") as handle:
             batch.to_csv(handle, index=False)
@@ -171,16 +148,7 @@ def mlprod_ingest_to_deploy():
     @task
     def train(params=None, run_id=None) -> dict:
         """Fit a model on training data plus the clean new rows; write the artifact; return its metrics."""
-        import pickle
-
         import pandas as pd
-        from airflow.sdk import ObjectStoragePath
-        from sklearn.compose import make_column_transformer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-        from sklearn.model_selection import train_test_split
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
@@ -194,32 +162,12 @@ def mlprod_ingest_to_deploy():
             )
         finally:
             engine.dispose()
-        x_train, x_test, y_train, y_test = train_test_split(
-            data[FEATURES], data["churned"], test_size=0.3, random_state=7, stratify=data["churned"]
-        )
-        if params["scenario"] == "worse_model":  # a small sample with a quarter of the labels flipped
-            x_train, y_train = x_train.iloc[:80], y_train.iloc[:80].copy()
-            y_train.iloc[::4] = 1 - y_train.iloc[::4]
-        model = make_pipeline(
-            make_column_transformer(
-                (OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-                (StandardScaler(), [f for f in FEATURES if f != "plan"]),
-            ),
-            LogisticRegression(max_iter=1000),
-        ).fit(x_train, y_train)
-        scores = model.predict_proba(x_test)[:, 1]
-        version = _safe(run_id)
-        artifact = ObjectStoragePath(params["artifact_root"]) / f"{MODEL_NAME}-{version}.pkl"
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        artifact.write_bytes(pickle.dumps(model))
+        model, metrics = fit_churn_model(data, degrade=params["scenario"] == "worse_model")
+        version = version_from_run_id(run_id)
         return {
             "version": version,
-            "artifact_uri": str(artifact),
-            "metrics": {
-                "roc_auc": float(roc_auc_score(y_test, scores)),
-                "accuracy": float(accuracy_score(y_test, scores > 0.5)),
-                "log_loss": float(log_loss(y_test, scores)),
-            },
+            "artifact_uri": save_model(model, params["artifact_root"], version),
+            "metrics": metrics,
         }
 
     version = "{{ ti.xcom_pull(task_ids='train')['version'] }}"
@@ -272,10 +220,6 @@ def mlprod_ingest_to_deploy():
     # A teardown runs whatever happened upstream and does not decide the run's state: a blocked run
     # still reports, and still ends failed.
     [validate_batch, loaded, check_drift, trained, register, gate, promote] >> report.as_teardown()
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 mlprod_ingest_to_deploy()

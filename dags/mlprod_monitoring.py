@@ -40,6 +40,14 @@ import os
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from airflow_provider_mlprod.examples.churn import (
+    FEATURES,
+    MODEL_NAME,
+    fit_churn_model,
+    make_customers,
+    save_model,
+    version_from_run_id,
+)
 from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.drift import DataDriftOperator
@@ -47,9 +55,6 @@ from airflow_provider_mlprod.operators.monitoring import ModelPerformanceMonitor
 from airflow_provider_mlprod.sensors.freshness import DataFreshnessSensor
 from airflow_provider_mlprod.sensors.ground_truth import GroundTruthSensor
 
-MODEL_NAME = "customer_churn"
-FEATURES = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan"]
-PLANS = ["basic", "standard", "premium", "family", "student", "business"]
 PREDICTIONS_TABLE = "churn_predictions"
 LABELS_TABLE = "churn_labels"
 REFERENCE_SCORES_TABLE = "churn_reference_scores"
@@ -70,62 +75,6 @@ guardrail_alert = MlprodNotifier(
     title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
     severity="critical",
 )
-
-
-def make_customers(rows: int, seed: int, shift: bool = False):
-    """Deterministic customer records with a churn label that depends on the features."""
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    plan_weights = [0.05, 0.1, 0.15, 0.1, 0.1, 0.5] if shift else [0.3, 0.3, 0.15, 0.1, 0.1, 0.05]
-    frame = pd.DataFrame(
-        {
-            "customer_id": np.arange(rows) + seed * 100_000,
-            "tenure_months": rng.integers(0, 73, rows),
-            "monthly_charges": rng.normal(95 if shift else 65, 20, rows).clip(5, 300).round(2),
-            "support_calls": rng.poisson(3 if shift else 1.5, rows),
-            "usage_gb": rng.gamma(2.0, 45 if shift else 15, rows).round(2),
-            "plan": rng.choice(PLANS, rows, p=plan_weights),
-        }
-    )
-    score = (
-        -1.2
-        - 0.05 * frame["tenure_months"]
-        + 0.03 * frame["monthly_charges"]
-        + 0.5 * frame["support_calls"]
-        + (frame["plan"] == "basic") * 0.8
-    )
-    frame["churned"] = (rng.random(rows) < 1 / (1 + np.exp(-score))).astype(int)
-    return frame
-
-
-def fit_churn_model(data):
-    """Fit the churn pipeline on 70 % of ``data``; return it with its metrics on the other 30 %."""
-    from sklearn.compose import make_column_transformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    x_train, x_test, y_train, y_test = train_test_split(
-        data[FEATURES], data["churned"], test_size=0.3, random_state=7, stratify=data["churned"]
-    )
-    model = make_pipeline(
-        make_column_transformer(
-            (OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-            (StandardScaler(), [f for f in FEATURES if f != "plan"]),
-        ),
-        LogisticRegression(max_iter=1000),
-    ).fit(x_train, y_train)
-    scores = model.predict_proba(x_test)[:, 1]
-    metrics = {
-        "roc_auc": float(roc_auc_score(y_test, scores)),
-        "accuracy": float(accuracy_score(y_test, scores > 0.5)),
-        "log_loss": float(log_loss(y_test, scores)),
-    }
-    return model, metrics
 
 
 class WarehouseFreshnessSensor(DataFreshnessSensor):
@@ -194,15 +143,12 @@ def mlprod_monitoring():
             if champion is None:
                 identity = run_identity({"ti": ti})
                 model, metrics = fit_churn_model(training)
-                version = f"bootstrap-{ti.run_id}".translate({ord(c): "-" for c in ":+ "})
-                artifact = ObjectStoragePath(params["artifact_root"]) / f"{MODEL_NAME}-{version}.pkl"
-                artifact.parent.mkdir(parents=True, exist_ok=True)
-                artifact.write_bytes(pickle.dumps(model))
+                version = version_from_run_id(f"bootstrap-{ti.run_id}")
                 registry.register(
                     identity,
                     name=MODEL_NAME,
                     version=version,
-                    artifact_uri=str(artifact),
+                    artifact_uri=save_model(model, params["artifact_root"], version),
                     metrics=metrics,
                     training_data=f"{params['warehouse_conn_id']}:customer_training",
                 )

@@ -24,48 +24,25 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_mlprod.assets import model_degraded_asset
+from airflow_provider_mlprod.examples.churn import (
+    FEATURES,
+    MODEL_NAME,
+    fit_churn_model,
+    save_model,
+    version_from_run_id,
+)
 from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
 from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
 from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
 
-MODEL_NAME = "customer_churn"
-FEATURES = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan"]
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
 
 guardrail_alert = MlprodNotifier(
     title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
     severity="critical",
 )
-
-
-def fit_churn_model(data):
-    """Fit the churn pipeline on 70 % of ``data``; return it with its metrics on the other 30 %."""
-    from sklearn.compose import make_column_transformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    x_train, x_test, y_train, y_test = train_test_split(
-        data[FEATURES], data["churned"], test_size=0.3, random_state=7, stratify=data["churned"]
-    )
-    model = make_pipeline(
-        make_column_transformer(
-            (OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-            (StandardScaler(), [f for f in FEATURES if f != "plan"]),
-        ),
-        LogisticRegression(max_iter=1000),
-    ).fit(x_train, y_train)
-    scores = model.predict_proba(x_test)[:, 1]
-    metrics = {
-        "roc_auc": float(roc_auc_score(y_test, scores)),
-        "accuracy": float(accuracy_score(y_test, scores > 0.5)),
-        "log_loss": float(log_loss(y_test, scores)),
-    }
-    return model, metrics
 
 
 @dag(
@@ -85,10 +62,8 @@ def mlprod_retrain_on_degradation():
     @task
     def train(params=None, run_id=None, triggering_asset_events=None) -> dict:
         """Fit a model on the training table plus the labelled serving log; return its metrics."""
-        import pickle
 
         import pandas as pd
-        from airflow.sdk import ObjectStoragePath
 
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
@@ -110,13 +85,11 @@ def mlprod_retrain_on_degradation():
         finally:
             engine.dispose()
         model, metrics = fit_churn_model(pd.concat([training[[*FEATURES, "churned"]], served]))
-        version = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-        artifact = ObjectStoragePath(params["artifact_root"]) / f"{MODEL_NAME}-{version}.pkl"
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        artifact.write_bytes(pickle.dumps(model))
+        version = version_from_run_id(run_id)
+        artifact_uri = save_model(model, params["artifact_root"], version)
         return {
             "version": version,
-            "artifact_uri": str(artifact),
+            "artifact_uri": artifact_uri,
             "metrics": metrics,
             "rows": {"training": len(training), "labelled_serving": len(served)},
             "triggered_by": triggers,

@@ -1,0 +1,1 @@
+"""What the example DAGs share: a synthetic customer-churn dataset and the model trained on it."""
