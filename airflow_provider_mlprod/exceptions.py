@@ -38,6 +38,10 @@ class StoreError(MlprodError):
     """The metrics store cannot be used (unreachable, incompatible schema version, bad record)."""
 
 
+class StoreRefusal(StoreError):
+    """The store refuses a request that no retry can change (unregistered version, failed gate, ...)."""
+
+
 class ConcurrentUpdateError(StoreError):
     """A compare-and-swap in the store lost: someone else changed the record first."""
 

@@ -158,6 +158,8 @@ def evaluate_gate(
         Required when any rule compares to a baseline.
     """
     rules = parse_thresholds(thresholds) if isinstance(thresholds, Mapping) else list(thresholds)
+    if not rules:
+        raise SpecError("a gate needs at least one metric rule; with none it could not fail")
     if not isinstance(metrics, Mapping):
         raise SpecError(f"candidate metrics must be a mapping of name to value, got {type(metrics).__name__}")
     needs_baseline = any(rule.compares_to_baseline for rule in rules)

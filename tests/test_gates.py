@@ -125,3 +125,8 @@ def test_numeric_strings_are_accepted_and_summary_is_json_safe():
 def test_bad_specs_are_named(spec, message):
     with pytest.raises(SpecError, match=message):
         parse_thresholds(spec)
+
+
+def test_a_gate_without_rules_is_refused():
+    with pytest.raises(SpecError, match="at least one metric rule"):
+        evaluate_gate({"auc": float("nan")}, [])

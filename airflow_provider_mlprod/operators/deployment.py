@@ -38,6 +38,10 @@ class CopyArtifactDeployment:
         self.destination = destination
 
     def deploy(self, model: ModelVersion, context: Context) -> dict[str, Any]:
+        """Copy to a staging path next to the destination, then swap it in; the old copy is restored
+        if the swap fails, so the serving location never holds a half-written artifact."""
+        import uuid
+
         from airflow.sdk import ObjectStoragePath
 
         source = ObjectStoragePath(model.artifact_uri)
@@ -47,14 +51,39 @@ class CopyArtifactDeployment:
                 f"artifact of model {model.name!r} version {model.version!r} "
                 f"not found at {model.artifact_uri}"
             )
-        if source.is_dir():
-            if destination.exists():
-                destination.rmdir(recursive=True)
-            source.copy(destination, recursive=True)
-        else:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            source.copy(destination)
+        token = uuid.uuid4().hex[:12]
+        staging = destination.parent / f".{destination.name}.staging-{token}"
+        backup = destination.parent / f".{destination.name}.previous-{token}"
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        recursive = source.is_dir()
+        try:
+            source.copy(staging, recursive=recursive)
+        except BaseException:
+            _remove(staging)
+            raise
+        had_previous = destination.exists()
+        if had_previous:
+            destination.move(backup, recursive=destination.is_dir())
+        try:
+            staging.move(destination, recursive=recursive)
+        except BaseException:
+            _remove(staging)
+            if had_previous:
+                backup.move(destination, recursive=backup.is_dir())
+            raise
+        if had_previous:
+            _remove(backup)
         return {"action": "copy_artifact", "destination": self.destination}
+
+
+def _remove(path: Any) -> None:
+    """Delete a file or folder if it exists."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        path.rmdir(recursive=True)
+    else:
+        path.unlink()
 
 
 class WebhookDeployment:

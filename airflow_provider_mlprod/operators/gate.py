@@ -46,6 +46,7 @@ class _ModelGate(BaseOperator):
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         store_conn_id: str | None = None,
+        alias: str = CHAMPION_BASELINE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,6 +84,7 @@ class _ModelGate(BaseOperator):
         self.if_no_baseline = if_no_baseline
         self.baseline = baseline
         self.store_conn_id = store_conn_id
+        self.alias = alias
         self.gate_summary: dict[str, Any] | None = None
 
     @cached_property
@@ -104,7 +106,7 @@ class _ModelGate(BaseOperator):
             else:
                 metrics, source = candidate.metrics, "the registered metrics of this version"
             # The champion now: promotion later swaps the alias only if it still points here.
-            champion_version = registry.alias_version(self.model_name)
+            champion_version = registry.alias_version(self.model_name, self.alias)
             baseline_metrics, baseline_version = None, None
             if isinstance(self.baseline, Mapping):
                 baseline_metrics, baseline_version = dict(self.baseline), "explicit baseline"
@@ -163,6 +165,9 @@ class ModelMetricsGateOperator(_ModelGate):
     :param baseline: ``"champion"`` (default), an explicit mapping of metrics, or None.
     :param metrics_key: dotted key of the metrics object inside the source document.
     :param store_conn_id: metrics store connection (default: ``[mlprod] store_conn_id``).
+    :param alias: the alias the version competes for (default ``champion``): ``baseline="champion"``
+        compares with the version this alias points at, and the promotion to this alias later swaps
+        it only if it still points there. Use the same alias on ``PromoteModelOperator``.
 
     .. seealso:: README section "Model gates".
     """

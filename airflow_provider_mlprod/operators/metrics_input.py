@@ -90,6 +90,7 @@ class MetricsSource:
         if not self.sql_conn_id:
             raise ConfigurationError("metrics_sql needs sql_conn_id, the SQL connection to run it on")
         from sqlalchemy import text
+        from sqlalchemy.exc import InterfaceError, OperationalError
 
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
@@ -98,6 +99,8 @@ class MetricsSource:
             with engine.connect() as connection:
                 result = connection.execute(text(self.metrics_sql))
                 columns, rows = list(result.keys()), [tuple(row) for row in result.fetchmany(10_001)]
+        except (OperationalError, InterfaceError):
+            raise  # the database is unreachable or went away: a retry may succeed
         except Exception as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise InputDataError(

@@ -18,13 +18,21 @@ from airflow_provider_mlprod.exceptions import (
     ConnectionConfigError,
     InputDataError,
     SpecError,
+    StoreRefusal,
 )
 
 OnFailure = Literal["fail", "skip", "continue"]
 ON_FAILURE_CHOICES: tuple[str, ...] = ("fail", "skip", "continue")
 
 #: Engine errors that no retry can fix.
-FINAL_ERRORS = (SpecError, InputDataError, ConfigurationError, ConnectionConfigError, ConcurrentUpdateError)
+FINAL_ERRORS = (
+    SpecError,
+    InputDataError,
+    ConfigurationError,
+    ConnectionConfigError,
+    ConcurrentUpdateError,
+    StoreRefusal,
+)
 
 
 def check_on_failure(value: str, task_id: str) -> str:

@@ -174,14 +174,25 @@ class _AliasOperator(_RegistryOperator):
             try:
                 summary["deployment"] = self.deployment.deploy(model, context)
             except Exception as exc:
-                if promotion.changed:
-                    registry.revert_promotion(identity, promotion)
                 from airflow.sdk.exceptions import AirflowFailException
 
-                raise AirflowFailException(
+                failure = (
                     f"deployment of model {self.model_name!r} version {promotion.version!r} failed "
-                    f"({type(exc).__name__}: {exc}); alias {self.alias!r} restored to "
-                    f"{promotion.previous_version!r}"
+                    f"({type(exc).__name__}: {exc})"
+                )
+                if not promotion.owned:
+                    raise AirflowFailException(
+                        f"{failure}; alias {self.alias!r} was not moved by this task"
+                    ) from exc
+                try:
+                    registry.revert_promotion(identity, promotion)
+                except Exception as revert_error:
+                    raise AirflowFailException(
+                        f"{failure}; alias {self.alias!r} still points at {promotion.version!r}: "
+                        f"restoring {promotion.previous_version!r} failed ({type(revert_error).__name__})"
+                    ) from exc
+                raise AirflowFailException(
+                    f"{failure}; alias {self.alias!r} restored to {promotion.previous_version!r}"
                 ) from exc
         self._emit_model_event(context, promotion)
         return summary

@@ -1,7 +1,9 @@
 """MetricsStore: record and read metrics, validation and drift results, profiles and alert deliveries.
 
-Every write is idempotent per task identity: a task retried three times leaves one row, the last
-try's. Reads return plain dicts with JSON-safe values.
+Every record of results is idempotent per task identity: a task retried three times leaves one
+record, the last try's. Alert deliveries are the exception by design: they are a log, one row per
+delivery attempt, which is what dedup and the audit trail read. Reads return plain dicts with
+JSON-safe values.
 """
 
 from __future__ import annotations
@@ -97,6 +99,20 @@ class MetricsStore:
                     },
                     key=("run_pk", "name", "model_name", "model_version", "dataset"),
                 )
+            # The last try decides: metrics an earlier try of this task reported but this one does
+            # not are removed.
+            m = schema.metrics
+            connection.execute(
+                m.delete().where(
+                    and_(
+                        m.c.run_pk == pk,
+                        m.c.model_name == model_name,
+                        m.c.model_version == model_version,
+                        m.c.dataset == dataset,
+                        m.c.name.not_in(list(values)),
+                    )
+                )
+            )
         return len(values)
 
     def metric_history(

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select
 
-from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError
+from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
 from airflow_provider_mlprod.store import schema
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.migrations import ensure_schema
@@ -80,9 +80,10 @@ class Promotion:
     previous_version: str | None
     revision: int
     changed: bool
+    owned: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
+        """JSON-safe form (``owned``: this task instance made the change, now or in an earlier try)."""
         return {
             "model_name": self.model_name,
             "alias": self.alias,
@@ -124,13 +125,31 @@ class ModelRegistry:
         with self.engine.begin() as connection:
             pk = run_pk(connection, identity)
             existing = connection.execute(
-                select(m.c.run_pk).where(and_(m.c.name == name, m.c.version == version))
+                select(m.c.id, m.c.run_pk, m.c.artifact_uri, m.c.metrics_json, m.c.training_data).where(
+                    and_(m.c.name == name, m.c.version == version)
+                )
             ).first()
             if existing is not None and existing.run_pk != pk:
-                raise StoreError(
+                raise StoreRefusal(
                     f"model {name!r} version {version!r} is already registered by another run; "
                     "versions are immutable, register a new version"
                 )
+            if existing is not None and _has_blessing(connection, existing.id):
+                unchanged = (
+                    existing.artifact_uri,
+                    from_json(existing.metrics_json) or {},
+                    existing.training_data,
+                ) == (
+                    artifact_uri,
+                    clean_metrics,
+                    training_data,
+                )
+                if not unchanged:
+                    raise StoreRefusal(
+                        f"model {name!r} version {version!r} was already gated; its artifact and metrics "
+                        "cannot change any more: register a new version"
+                    )
+                return self._version_from(connection, name, version)
             upsert(
                 connection,
                 m,
@@ -151,16 +170,20 @@ class ModelRegistry:
         return self.get_version(name, version)
 
     def get_version(self, name: str, version: str) -> ModelVersion:
-        """The registered version; StoreError when it is not registered."""
-        m = schema.models
+        """The registered version; StoreRefusal when it is not registered."""
         with self.engine.connect() as connection:
-            row = (
-                connection.execute(select(m).where(and_(m.c.name == name, m.c.version == version)))
-                .mappings()
-                .first()
-            )
+            return self._version_from(connection, name, version)
+
+    @staticmethod
+    def _version_from(connection: Connection, name: str, version: str) -> ModelVersion:
+        m = schema.models
+        row = (
+            connection.execute(select(m).where(and_(m.c.name == name, m.c.version == version)))
+            .mappings()
+            .first()
+        )
         if row is None:
-            raise StoreError(f"model {name!r} version {version!r} is not registered")
+            raise StoreRefusal(f"model {name!r} version {version!r} is not registered")
         return ModelVersion(
             name=row["name"],
             version=row["version"],
@@ -193,7 +216,7 @@ class ModelRegistry:
                 select(m.c.id).where(and_(m.c.name == name, m.c.version == version))
             ).scalar_one_or_none()
             if model_id is None:
-                raise StoreError(f"cannot bless model {name!r} version {version!r}: it is not registered")
+                raise StoreRefusal(f"cannot bless model {name!r} version {version!r}: it is not registered")
             pk = run_pk(connection, identity)
             upsert(
                 connection,
@@ -253,37 +276,72 @@ class ModelRegistry:
     def promote(self, identity: RunIdentity, *, name: str, version: str, alias: str = CHAMPION) -> Promotion:
         """Point ``alias`` at ``version`` if its latest blessing passed and the alias is unchanged since.
 
-        Raises StoreError when the version is not registered or holds no passing blessing, and
-        ConcurrentUpdateError when the alias moved after the gate compared against it. A retry of the
-        task that already made this promotion returns it unchanged.
+        The blessing is read and the alias swapped in one transaction that holds the model row, so a
+        verdict recorded concurrently cannot slip between the check and the swap. Raises StoreRefusal
+        when the version is not registered or holds no passing blessing, and ConcurrentUpdateError
+        when the alias moved after the gate compared against it. A retry of the task that already made
+        this promotion returns it unchanged (``owned``); a version that is already the alias's, by
+        another run's promotion, is returned unchanged too (not ``owned``).
         """
-        self.get_version(name, version)
-        blessing = self.latest_blessing(name, version)
-        if blessing is None:
-            raise StoreError(
-                f"refusing to promote model {name!r} version {version!r} to {alias!r}: "
-                "it has no gate verdict (run a gate on this exact version first)"
+        m, b = schema.models, schema.blessings
+        with self.engine.begin() as connection:
+            pk = run_pk(connection, identity)
+            model_id = connection.execute(
+                select(m.c.id).where(and_(m.c.name == name, m.c.version == version)).with_for_update()
+            ).scalar_one_or_none()
+            if model_id is None:
+                raise StoreRefusal(f"model {name!r} version {version!r} is not registered")
+            done = _own_last_change(connection, pk, name, alias, "promoted", version)
+            if done is not None:
+                return done
+            a = schema.aliases
+            current = connection.execute(
+                select(a.c.version, a.c.revision).where(and_(a.c.model_name == name, a.c.alias == alias))
+            ).first()
+            if current is not None and current.version == version:  # promoted already, by another run
+                return Promotion(name, alias, version, None, current.revision, changed=False, owned=False)
+            blessing = connection.execute(
+                select(b.c.passed, b.c.baseline_version)
+                .where(b.c.model_id == model_id)
+                .order_by(b.c.created_at.desc(), b.c.id.desc())
+                .limit(1)
+            ).first()
+            if blessing is None:
+                raise StoreRefusal(
+                    f"refusing to promote model {name!r} version {version!r} to {alias!r}: "
+                    "it has no gate verdict (run a gate on this exact version first)"
+                )
+            if not blessing.passed:
+                raise StoreRefusal(
+                    f"refusing to promote model {name!r} version {version!r} to {alias!r}: its gate failed"
+                )
+            return _swap(
+                connection,
+                pk,
+                name=name,
+                alias=alias,
+                new_version=version,
+                expected_version=blessing.baseline_version or None,
+                event="promoted",
             )
-        if not blessing.passed:
-            raise StoreError(
-                f"refusing to promote model {name!r} version {version!r} to {alias!r}: its gate failed"
-            )
-        return self._swap(
-            identity,
-            name=name,
-            alias=alias,
-            new_version=version,
-            expected_version=blessing.baseline_version,
-            event="promoted",
-        )
 
     def rollback(self, identity: RunIdentity, *, name: str, alias: str = CHAMPION) -> Promotion:
-        """Point ``alias`` back at the version it held before its current version was promoted."""
-        current = self.alias_version(name, alias)
-        if current is None:
-            raise StoreError(f"cannot roll back model {name!r}: alias {alias!r} points at no version")
-        e = schema.model_events
-        with self.engine.connect() as connection:
+        """Point ``alias`` back at the version it held before its current version was promoted.
+
+        A retry of the task that already rolled back returns that rollback unchanged (it does not roll
+        back a second step).
+        """
+        a, e = schema.aliases, schema.model_events
+        with self.engine.begin() as connection:
+            pk = run_pk(connection, identity)
+            current = connection.execute(
+                select(a.c.version).where(and_(a.c.model_name == name, a.c.alias == alias))
+            ).scalar_one_or_none()
+            if current is None:
+                raise StoreRefusal(f"cannot roll back model {name!r}: alias {alias!r} points at no version")
+            done = _own_last_change(connection, pk, name, alias, "rolled_back", current)
+            if done is not None:
+                return done
             previous = connection.execute(
                 select(e.c.previous_version)
                 .where(
@@ -297,19 +355,20 @@ class ModelRegistry:
                 .order_by(e.c.at.desc(), e.c.id.desc())
                 .limit(1)
             ).scalar_one_or_none()
-        if not previous:
-            raise StoreError(
-                f"cannot roll back model {name!r} alias {alias!r}: "
-                f"version {current!r} has no previous version"
+            if not previous:
+                raise StoreRefusal(
+                    f"cannot roll back model {name!r} alias {alias!r}: "
+                    f"version {current!r} has no previous version"
+                )
+            return _swap(
+                connection,
+                pk,
+                name=name,
+                alias=alias,
+                new_version=previous,
+                expected_version=current,
+                event="rolled_back",
             )
-        return self._swap(
-            identity,
-            name=name,
-            alias=alias,
-            new_version=previous,
-            expected_version=current,
-            event="rolled_back",
-        )
 
     def revert_promotion(self, identity: RunIdentity, promotion: Promotion) -> None:
         """Undo ``promotion`` (e.g. when its deployment failed): the alias returns to its previous version.
@@ -368,62 +427,80 @@ class ModelRegistry:
                 for row in connection.execute(query).mappings()
             ]
 
-    def _swap(
-        self,
-        identity: RunIdentity,
-        *,
-        name: str,
-        alias: str,
-        new_version: str,
-        expected_version: str | None,
-        event: str,
-    ) -> Promotion:
-        a = schema.aliases
-        now = utcnow()
-        with self.engine.begin() as connection:
-            pk = run_pk(connection, identity)
-            row = connection.execute(
-                select(a.c.version, a.c.revision, a.c.run_pk).where(
-                    and_(a.c.model_name == name, a.c.alias == alias)
+
+def _has_blessing(connection: Connection, model_id: int) -> bool:
+    b = schema.blessings
+    return connection.execute(select(b.c.id).where(b.c.model_id == model_id).limit(1)).first() is not None
+
+
+def _own_last_change(
+    connection: Connection, pk: int, name: str, alias: str, event: str, version: str
+) -> Promotion | None:
+    """The alias change this task already made (an earlier try), if the alias still shows it."""
+    a, e = schema.aliases, schema.model_events
+    row = connection.execute(
+        select(a.c.version, a.c.revision, a.c.run_pk).where(and_(a.c.model_name == name, a.c.alias == alias))
+    ).first()
+    if row is None or row.run_pk != pk or row.version != version:
+        return None
+    last = connection.execute(
+        select(e.c.event, e.c.run_pk, e.c.previous_version)
+        .where(and_(e.c.model_name == name, e.c.alias == alias))
+        .order_by(e.c.at.desc(), e.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.run_pk != pk or last.event != event:
+        return None
+    return Promotion(name, alias, version, last.previous_version or None, row.revision, changed=False)
+
+
+def _swap(
+    connection: Connection,
+    pk: int,
+    *,
+    name: str,
+    alias: str,
+    new_version: str,
+    expected_version: str | None,
+    event: str,
+) -> Promotion:
+    """Compare-and-swap the alias from ``expected_version`` to ``new_version`` and log ``event``."""
+    a = schema.aliases
+    now = utcnow()
+    row = connection.execute(
+        select(a.c.version, a.c.revision).where(and_(a.c.model_name == name, a.c.alias == alias))
+    ).first()
+    current = row.version if row else None
+    if current != expected_version:
+        raise ConcurrentUpdateError(
+            f"alias {alias!r} of model {name!r} now points at {current!r}, not at "
+            f"{expected_version!r} as when version {new_version!r} was gated; "
+            "re-run the gate against the new champion"
+        )
+    if row is None:
+        result = connection.execute(_insert_alias_if_absent(connection, name, alias, new_version, pk, now))
+        revision = 1
+    else:
+        revision = row.revision + 1
+        result = connection.execute(
+            a.update()
+            .where(
+                and_(
+                    a.c.model_name == name,
+                    a.c.alias == alias,
+                    a.c.version == expected_version,
+                    a.c.revision == row.revision,
                 )
-            ).first()
-            current = row.version if row else None
-            if current == new_version and row is not None and row.run_pk == pk:
-                return Promotion(name, alias, new_version, expected_version, row.revision, changed=False)
-            if current != expected_version:
-                raise ConcurrentUpdateError(
-                    f"alias {alias!r} of model {name!r} now points at {current!r}, not at "
-                    f"{expected_version!r} as when version {new_version!r} was gated; "
-                    "re-run the gate against the new champion"
-                )
-            if row is None:
-                result = connection.execute(
-                    _insert_alias_if_absent(connection, name, alias, new_version, pk, now)
-                )
-                revision = 1
-            else:
-                revision = row.revision + 1
-                result = connection.execute(
-                    a.update()
-                    .where(
-                        and_(
-                            a.c.model_name == name,
-                            a.c.alias == alias,
-                            a.c.version == expected_version,
-                            a.c.revision == row.revision,
-                        )
-                    )
-                    .values(version=new_version, revision=revision, run_pk=pk, updated_at=now)
-                )
-            if result.rowcount != 1:
-                raise ConcurrentUpdateError(
-                    f"alias {alias!r} of model {name!r} was changed by another promotion while "
-                    f"promoting version {new_version!r}; re-run the gate against the new champion"
-                )
-            _log_event(
-                connection, pk, name, new_version, event, alias=alias, previous_version=expected_version
             )
-        return Promotion(name, alias, new_version, expected_version, revision, changed=True)
+            .values(version=new_version, revision=revision, run_pk=pk, updated_at=now)
+        )
+    if result.rowcount != 1:
+        raise ConcurrentUpdateError(
+            f"alias {alias!r} of model {name!r} was changed by another promotion while "
+            f"promoting version {new_version!r}; re-run the gate against the new champion"
+        )
+    _log_event(connection, pk, name, new_version, event, alias=alias, previous_version=expected_version)
+    return Promotion(name, alias, new_version, expected_version, revision, changed=True)
 
 
 def _insert_alias_if_absent(connection: Connection, name, alias, version, pk, now):
@@ -458,19 +535,14 @@ def _log_event(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     e = schema.model_events
-    already_logged = connection.execute(
-        select(e.c.id).where(
-            and_(
-                e.c.run_pk == pk,
-                e.c.model_name == name,
-                e.c.version == version,
-                e.c.event == event,
-                e.c.alias == alias,
-            )
-        )
+    latest = connection.execute(
+        select(e.c.run_pk, e.c.version, e.c.event)
+        .where(and_(e.c.model_name == name, e.c.alias == alias))
+        .order_by(e.c.at.desc(), e.c.id.desc())
+        .limit(1)
     ).first()
-    if already_logged is not None:  # a retry of the same task: one event, not one per try
-        return
+    if latest is not None and (latest.run_pk, latest.version, latest.event) == (pk, version, event):
+        return  # a retry of the same task repeating its last step: one event, not one per try
     connection.execute(
         e.insert().values(
             model_name=name,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from airflow_provider_mlprod.exceptions import ConfigurationError, MlprodError
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError
 from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
 from airflow_provider_mlprod.validation.sources import (
     FILE_FORMATS,
@@ -354,7 +354,7 @@ def quarantine_sql_rows(
                 .execution_options(preserve_rowcount=True)
             ).rowcount
             if inserted != expected:
-                raise MlprodError(
+                raise InputDataError(
                     f"quarantine table {qualified!r}: {spec.name} selected {inserted} rows of {source.label} "
                     f"but GX counted {expected}; nothing was quarantined"
                 )

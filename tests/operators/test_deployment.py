@@ -71,3 +71,39 @@ def test_webhook_deployment_is_signed_and_failures_hide_the_url(monkeypatch, htt
         WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {})
     assert httpserver.url_for("/deploy") not in str(info.value)
     assert SECRET not in str(info.value)
+
+
+def test_a_failed_swap_keeps_the_deployed_artifact(tmp_path, monkeypatch):
+    from airflow.sdk import ObjectStoragePath
+
+    serving = tmp_path / "serving" / "model.pkl"
+    serving.parent.mkdir()
+    serving.write_bytes(b"v1")
+    (tmp_path / "v2.pkl").write_bytes(b"v2")
+    real_move = ObjectStoragePath.move
+
+    def failing_move(self, path, recursive=False, **kwargs):
+        if ".staging-" in self.name:
+            raise OSError("disk full")
+        return real_move(self, path, recursive=recursive, **kwargs)
+
+    monkeypatch.setattr(ObjectStoragePath, "move", failing_move)
+    with pytest.raises(OSError, match="disk full"):
+        CopyArtifactDeployment(f"file://{serving}").deploy(model(str(tmp_path / "v2.pkl")), {})
+    assert serving.read_bytes() == b"v1"
+    assert sorted(p.name for p in serving.parent.iterdir()) == ["model.pkl"]  # no staging or backup left
+
+
+def test_a_failed_copy_keeps_the_deployed_artifact(tmp_path, monkeypatch):
+    from airflow.sdk import ObjectStoragePath
+
+    serving = tmp_path / "serving" / "model.pkl"
+    serving.parent.mkdir()
+    serving.write_bytes(b"v1")
+    (tmp_path / "v2.pkl").write_bytes(b"v2")
+    monkeypatch.setattr(
+        ObjectStoragePath, "copy", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("read error"))
+    )
+    with pytest.raises(OSError, match="read error"):
+        CopyArtifactDeployment(f"file://{serving}").deploy(model(str(tmp_path / "v2.pkl")), {})
+    assert serving.read_bytes() == b"v1"

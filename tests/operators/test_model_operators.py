@@ -253,3 +253,46 @@ def test_failed_deployment_reverts_the_promotion(dag_file, store, tmp_path):
     assert states(result)["promote"] == "failed"
     assert store.alias_version("churn") == "2"
     assert "promotion_reverted" in [e["event"] for e in store.events("churn")]
+
+
+class BrokenDeployment:
+    def deploy(self, model, context):
+        raise RuntimeError("serving cluster unreachable")
+
+
+def test_a_retry_still_reverts_when_deployment_fails(task_context, isolated_store):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.identity import RunIdentity
+
+    registry = MetricsStoreHook().registry()
+    for number, baseline in (("1", None), ("2", "1")):
+        gate_run = RunIdentity("train", f"r{number}", "gate")
+        registry.register(gate_run, name="churn", version=number, artifact_uri=f"file:///m/{number}")
+        registry.record_blessing(
+            gate_run, name="churn", version=number, passed=True, baseline_version=baseline, summary={}
+        )
+    registry.promote(RunIdentity("train", "r1", "promote"), name="churn", version="1")
+    # try 1 moved the alias, then its worker died before deploying
+    registry.promote(RunIdentity("dag", "run_1", "promote"), name="churn", version="2")
+    task = PromoteModelOperator(
+        task_id="promote", model_name="churn", model_version="2", deployment=BrokenDeployment()
+    )
+    with pytest.raises(AirflowFailException, match="alias 'champion' restored to '1'"):
+        task.execute(task_context(task_id="promote"))
+    assert registry.alias_version("churn") == "1"
+
+
+def test_refusals_fail_without_retry(task_context, isolated_store):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.identity import RunIdentity
+
+    MetricsStoreHook().registry().register(
+        RunIdentity("train", "r1", "register"), name="churn", version="9", artifact_uri="file:///m/9"
+    )
+    task = PromoteModelOperator(task_id="promote", model_name="churn", model_version="9")
+    with pytest.raises(AirflowFailException, match="it has no gate verdict"):
+        task.execute(task_context(task_id="promote"))

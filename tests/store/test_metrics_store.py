@@ -123,3 +123,10 @@ def test_alert_dedup_window(store):
     assert not store.delivered_recently("k1", timedelta(minutes=10), channel="pagerduty")
     assert not store.delivered_recently("k1", timedelta(seconds=-1))
     assert [row["delivered"] for row in store.alert_deliveries("k1")] == [False, True]
+
+
+def test_a_retry_replaces_the_whole_set_of_metrics(store):
+    store.record_metrics(RUN, {"auc": 0.8, "f1": 0.5}, model_name="churn")
+    store.record_metrics(RUN, {"auc": 0.81}, model_name="churn")
+    assert [p.value for p in store.metric_history("auc")] == [0.81]
+    assert store.metric_history("f1") == []

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError
+from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
 from airflow_provider_mlprod.store.engine import create_store_engine
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.registry import ModelRegistry
@@ -163,3 +163,56 @@ def test_twenty_concurrent_promoters_exactly_one_wins_each_round(db_url):
         assert len(promotions) == round_no + 1
         assert promotions[-1]["previous_version"] == (champion or "")
         champion = winners[0]
+
+
+def test_retried_rollback_does_not_roll_back_twice(registry):
+    for number, baseline in (("1", None), ("2", "1"), ("3", "2")):
+        register_and_gate(registry, number, baseline=baseline, run_id=f"r{number}")
+        registry.promote(run("promote", f"r{number}"), name="churn", version=number)
+    first = registry.rollback(run("rollback", "r9"), name="churn")
+    retry = registry.rollback(run("rollback", "r9"), name="churn")
+    assert (first.version, first.changed) == ("2", True)
+    assert (retry.version, retry.changed, retry.owned) == ("2", False, True)
+    assert registry.alias_version("churn") == "2"
+
+
+def test_promotion_of_the_current_champion_by_another_run_is_not_owned(registry):
+    register_and_gate(registry, "1")
+    registry.promote(run("promote", "r1"), name="churn", version="1")
+    again = registry.promote(run("promote", "r2"), name="churn", version="1")
+    assert (again.changed, again.owned) == (False, False)
+
+
+def test_a_gated_version_cannot_change_its_artifact(registry):
+    register_and_gate(registry, "1")
+    same = registry.register(run("register"), name="churn", version="1", artifact_uri="file:///m/1")
+    assert same.status == "blessed"  # a retry with the same values keeps the verdict
+    with pytest.raises(StoreRefusal, match="version '1' was already gated"):
+        registry.register(run("register"), name="churn", version="1", artifact_uri="file:///m/1-retrained")
+    assert registry.get_version("churn", "1").artifact_uri == "file:///m/1"
+
+
+def test_event_log_ends_with_the_latest_change(registry):
+    register_and_gate(registry, "1", run_id="r1")
+    registry.promote(run("promote", "r1"), name="churn", version="1")
+    register_and_gate(registry, "2", baseline="1", run_id="r2")
+    promotion = registry.promote(run("promote", "r2"), name="churn", version="2")
+    registry.revert_promotion(run("promote", "r2"), promotion)
+    registry.promote(run("promote", "r2"), name="churn", version="2")  # the cleared task runs again
+    champion_events = [
+        (e["event"], e["version"]) for e in registry.events("churn") if e["alias"] == "champion"
+    ]
+    assert champion_events[-1] == ("promoted", "2")
+    assert registry.alias_version("churn") == "2"
+
+
+def test_promotion_to_another_alias_uses_that_alias(registry):
+    register_and_gate(registry, "1", run_id="r1")
+    registry.promote(run("promote", "r1"), name="churn", version="1")
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///m/2")
+    registry.record_blessing(
+        run("gate", "r2"), name="churn", version="2", passed=True, baseline_version=None, summary={}
+    )
+    challenger = registry.promote(run("promote", "r2"), name="churn", version="2", alias="challenger")
+    assert (challenger.version, challenger.previous_version) == ("2", None)
+    assert (registry.alias_version("churn"), registry.alias_version("churn", "challenger")) == ("1", "2")
