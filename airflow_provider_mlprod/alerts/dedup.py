@@ -10,16 +10,57 @@ Keys are opaque strings built by the router (alert dedup key, action, severity a
 they hold no secret. A store records a key only after a delivery succeeded, so a failed delivery is
 tried again next time. ``seen_recently`` followed by ``record`` is not atomic: two concurrent
 senders may both send (a duplicate is preferred over a lost alert).
+
+A delivered ``resolve`` ends the dedup window of the ``trigger`` it closes, and a delivered
+``trigger`` ends the window of the ``resolve`` before it: a key is "seen recently" only when no
+delivery of the opposite action (same alert dedup key and channel, any severity) is newer than its
+own (see :func:`opposite_action_keys`). So fail, pass, fail within the window pages twice.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from airflow_provider_mlprod.alerts.message import ACTIONS, SEVERITIES
+
 if TYPE_CHECKING:
     from airflow_provider_mlprod.alerts.delivery import DeliveryResult
+
+
+#: A router key: ``<alert dedup key>|<action>|<severity>|<channel>``.
+ROUTER_KEY = re.compile(
+    r"^(?P<alert_key>.+)\|(?P<action>{actions})\|(?P<severity>{severities})\|(?P<channel>[^|]+)$".format(
+        actions="|".join(ACTIONS), severities="|".join(SEVERITIES)
+    ),
+    re.DOTALL,
+)
+
+
+def opposite_action_keys(key: str) -> list[str]:
+    """The router keys of the other action (``trigger`` <-> ``resolve``) for the same alert dedup key
+    and channel, one per severity; empty when ``key`` is not a router key."""
+    match = ROUTER_KEY.match(key)
+    if match is None:
+        return []
+    return [
+        f"{match['alert_key']}|{action}|{severity}|{match['channel']}"
+        for action in ACTIONS
+        if action != match["action"]
+        for severity in SEVERITIES
+    ]
+
+
+def is_duplicate(
+    sent_at: datetime | None, opposite_sent_at: datetime | None, window: timedelta, now: datetime
+) -> bool:
+    """Whether a delivery at ``sent_at`` suppresses a new one at ``now``: it lies in
+    ``(now - window, now]`` and no delivery of the opposite action (``opposite_sent_at``) is newer."""
+    if sent_at is None or not now - window < sent_at <= now:
+        return False
+    return opposite_sent_at is None or opposite_sent_at <= sent_at
 
 
 @runtime_checkable
@@ -27,7 +68,8 @@ class DedupStore(Protocol):
     """Where the router remembers what it sent. Implementations raise ``StoreError`` when unusable."""
 
     def seen_recently(self, key: str, window: timedelta, now: datetime) -> bool:
-        """Return whether ``key`` was recorded at a time in ``(now - window, now]``."""
+        """Return whether ``key`` was recorded at a time in ``(now - window, now]`` and no key of the
+        opposite action (:func:`opposite_action_keys`) was recorded after it."""
         ...
 
     def record(self, key: str, sent_at: datetime) -> None:
@@ -52,10 +94,14 @@ class InMemoryDedupStore:
         self._lock = threading.Lock()
 
     def seen_recently(self, key: str, window: timedelta, now: datetime) -> bool:
-        """Return whether ``key`` was recorded at a time in ``(now - window, now]``."""
+        """Return whether ``key`` was recorded at a time in ``(now - window, now]`` and no key of the
+        opposite action was recorded after it."""
         with self._lock:
             sent_at = self._last_sent.get(key)
-        return sent_at is not None and now - window < sent_at <= now
+            opposite = [
+                self._last_sent[other] for other in opposite_action_keys(key) if other in self._last_sent
+            ]
+        return is_duplicate(sent_at, max(opposite, default=None), window, now)
 
     def record(self, key: str, sent_at: datetime) -> None:
         """Remember that ``key`` was sent at ``sent_at``."""

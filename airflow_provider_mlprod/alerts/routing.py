@@ -10,9 +10,16 @@ Rules:
 - no rule: every configured channel gets every alert; no channel at all: the built-in log channel;
 - a severity that the rule leaves out, or maps to an empty list, goes to the log channel, so no
   alert is dropped silently; the name ``log`` is always available (a configured ``log`` wins);
+- a ``resolve`` goes to the union of the channels of every severity (whatever its own severity), so
+  it reaches each channel that may hold the incident it closes (e.g. PagerDuty routed for
+  ``critical`` only); dedup and history apply to it as to any alert;
 - dedup (when a store is given): per channel, the key ``<dedup_key>|<action>|<severity>|<channel>``
-  seen within the window is not sent again (result status ``suppressed``); a key is recorded only
-  after its channel accepted the alert, so a task retry re-sends only to the channels that failed;
+  seen within the window is not sent again (result status ``suppressed``), unless the opposite action
+  (trigger / resolve) of the same dedup key was delivered on that channel after it: a resolve ends
+  the window of its trigger and vice versa; a key is recorded only after its channel accepted the
+  alert, so a task retry re-sends only to the channels that failed;
+- a channel whose send raises an unexpected exception is a failed result (error: the exception's
+  type name, never its message); the other channels are still tried;
 - a dedup store that raises ``StoreError`` is logged and the alert is sent anyway;
 - each channel may have its own delivery options or retry policy (``options_by_channel``); the
   others use the router's ``options``;
@@ -220,10 +227,13 @@ class AlertRouter:
                 checked[severity] = [DEFAULT_CHANNEL_NAME]
         return checked
 
-    def channels_for(self, severity: str) -> list[str]:
-        """Return the channel names an alert of ``severity`` goes to."""
+    def channels_for(self, severity: str, action: str = "trigger") -> list[str]:
+        """Return the channel names an alert of ``severity`` and ``action`` goes to: the rule's channels
+        for ``severity``; for a ``resolve``, the channels of every severity (highest first)."""
         if severity not in SEVERITIES:
             raise ConfigurationError(f"alert routing: severity {severity!r} is not one of {SEVERITIES}")
+        if action == "resolve":
+            return list(dict.fromkeys(name for level in reversed(SEVERITIES) for name in self.rule[level]))
         return list(self.rule[severity])
 
     @staticmethod
@@ -241,7 +251,7 @@ class AlertRouter:
             none had it already within the dedup window.
         """
         report = DispatchReport(dedup_key=alert.dedup_key, severity=alert.severity, action=alert.action)
-        for name in self.channels_for(alert.severity):
+        for name in self.channels_for(alert.severity, alert.action):
             store_key = self.dedup_store_key(alert, name)
             if name in self.unusable_channels:
                 result = DeliveryResult(
@@ -257,9 +267,7 @@ class AlertRouter:
                 target = self.channels[name]
                 result = DeliveryResult(channel=name, kind=channel_kind_of(target).kind, status="suppressed")
             else:
-                result = send_to_target(
-                    self.channels[name], alert, channel=name, options=self.options_for(name)
-                )
+                result = self._send(name, alert)
             report.results.append(result)
             self._keep(store_key, result)
         if report.all_failed:
@@ -277,6 +285,19 @@ class AlertRouter:
                 report.failed_channels,
             )
         return report
+
+    def _send(self, name: str, alert: Alert) -> DeliveryResult:
+        """Send to one channel; an unexpected exception is a failed result naming only its type."""
+        target = self.channels[name]
+        try:
+            return send_to_target(target, alert, channel=name, options=self.options_for(name))
+        except Exception as exc:
+            # The message may quote a header value, URL or secret: keep the type name only.
+            error = type(exc).__name__
+            log.warning("alert %r: channel %r raised %s while sending", alert.title, name, error)
+            return DeliveryResult(
+                channel=name, kind=channel_kind_of(target).kind, status="failed", error=error
+            )
 
     def _seen_recently(self, store_key: str, channel: str) -> bool:
         if self.dedup_store is None:

@@ -13,7 +13,7 @@ Payload (https://api.slack.com/reference/block-kit/blocks)::
 Slack's limits are respected: header text 150 characters, section text 3000, 10 fields of at most
 2000 characters per section, button text 75, button URL 3000, 25 buttons. Facts beyond
 :data:`MAX_FACTS` are counted in a closing field instead of shown. Text is escaped for mrkdwn
-(``&``, ``<``, ``>``).
+(``&``, ``<``, ``>``), the ``text`` fallback included; a cut never splits an escaped entity.
 """
 
 from __future__ import annotations
@@ -73,6 +73,18 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def truncate_mrkdwn(text: str, limit: int) -> str:
+    """:func:`truncate_text` for escaped mrkdwn: the cut never splits an ``&amp;``, ``&lt;`` or
+    ``&gt;`` entity (a partial entity would show as raw text)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
 def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict[str, Any]:
     """Build the Block Kit message for ``alert`` (``target`` is unused; kept for a uniform signature)."""
     emoji = RESOLVED_EMOJI if alert.action == "resolve" else SEVERITY_MAP[alert.severity]
@@ -89,7 +101,7 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     ]
     summary = f"*{label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
     blocks.append(
-        {"type": "section", "text": {"type": "mrkdwn", "text": truncate_text(summary, SECTION_TEXT_MAX)}}
+        {"type": "section", "text": {"type": "mrkdwn", "text": truncate_mrkdwn(summary, SECTION_TEXT_MAX)}}
     )
     blocks.extend(_fact_sections(alert))
     context = [f"source `{escape_mrkdwn(alert.source)}`"]
@@ -99,15 +111,17 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
         {
             "type": "context",
             "elements": [
-                {"type": "mrkdwn", "text": truncate_text(text, SECTION_TEXT_MAX)} for text in context
+                {"type": "mrkdwn", "text": truncate_mrkdwn(text, SECTION_TEXT_MAX)} for text in context
             ],
         }
     )
     buttons = _link_buttons(alert)
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    fallback = f"[{label}] {alert.title}" + (f": {alert.summary}" if alert.summary else "")
-    return {"text": truncate_text(fallback, FALLBACK_TEXT_MAX), "blocks": blocks}
+    fallback = f"[{label}] {escape_mrkdwn(alert.title)}" + (
+        f": {escape_mrkdwn(alert.summary)}" if alert.summary else ""
+    )
+    return {"text": truncate_mrkdwn(fallback, FALLBACK_TEXT_MAX), "blocks": blocks}
 
 
 def _fact_sections(alert: Alert) -> list[dict[str, Any]]:
@@ -115,7 +129,7 @@ def _fact_sections(alert: Alert) -> list[dict[str, Any]]:
     fields = [
         {
             "type": "mrkdwn",
-            "text": truncate_text(f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}", FIELD_TEXT_MAX),
+            "text": truncate_mrkdwn(f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}", FIELD_TEXT_MAX),
         }
         for key, value in items[:MAX_FACTS]
     ]

@@ -11,7 +11,9 @@ each). :class:`MetricsStoreDedup` maps one onto the other:
   When that text is longer than the column, the alert dedup key part is replaced by
   ``sha256:<hex digest>`` (see :func:`stored_dedup_key`).
 
-"Seen recently" means a *delivered* row for the same columns within the window; failed deliveries
+"Seen recently" means a *delivered* row for the same columns within the window, with no delivered
+row of the opposite action (same alert dedup key and channel, any severity) newer than it: a
+delivered resolve ends the window of its trigger and vice versa. Failed deliveries
 are recorded too (history, diagnosis) but never suppress a later attempt. Store failures surface as
 :class:`StoreError`, which the router logs before sending anyway (a duplicate beats a lost alert).
 """
@@ -19,13 +21,13 @@ are recorded too (history, diagnosis) but never suppress a later attempt. Store 
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from airflow_provider_mlprod.alerts.message import ACTIONS, SEVERITIES, Alert
+from airflow_provider_mlprod.alerts.dedup import ROUTER_KEY, is_duplicate, opposite_action_keys
+from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.exceptions import StoreError
 from airflow_provider_mlprod.store import schema
 
@@ -37,13 +39,6 @@ if TYPE_CHECKING:
 #: Longest value the store's ``dedup_key`` and ``channel`` columns hold.
 DEDUP_KEY_COLUMN_CHARS: int = schema.alert_deliveries.c.dedup_key.type.length
 CHANNEL_COLUMN_CHARS: int = schema.alert_deliveries.c.channel.type.length
-
-_ROUTER_KEY = re.compile(
-    r"^(?P<alert_key>.+)\|(?P<action>{actions})\|(?P<severity>{severities})\|(?P<channel>[^|]+)$".format(
-        actions="|".join(ACTIONS), severities="|".join(SEVERITIES)
-    ),
-    re.DOTALL,
-)
 
 
 def _digest(text: str) -> str:
@@ -69,7 +64,7 @@ def store_columns(router_key: str) -> tuple[str, str]:
 
     :raises StoreError: when the key does not have that form (the router then sends anyway).
     """
-    match = _ROUTER_KEY.match(router_key)
+    match = ROUTER_KEY.match(router_key)
     if match is None:
         raise StoreError(
             "alert dedup: key does not end in '|<action>|<severity>|<channel>'; "
@@ -94,13 +89,21 @@ class MetricsStoreDedup:
         self.identity = identity
 
     def seen_recently(self, key: str, window: timedelta, now: datetime) -> bool:
-        """Return whether ``key`` was delivered at a time in ``(now - window, now]``."""
+        """Return whether ``key`` was delivered at a time in ``(now - window, now]`` with no delivery of
+        the opposite action (same alert key and channel, any severity) after it."""
+        sent_at = self._last_delivery(key)
+        if not is_duplicate(sent_at, None, window, now):
+            return False
+        opposite = [self._last_delivery(other) for other in opposite_action_keys(key)]
+        latest_opposite = max((at for at in opposite if at is not None), default=None)
+        return is_duplicate(sent_at, latest_opposite, window, now)
+
+    def _last_delivery(self, key: str) -> datetime | None:
         dedup_key, channel = store_columns(key)
         try:
-            sent_at = self.store.last_alert_delivery(dedup_key, channel)
+            return self.store.last_alert_delivery(dedup_key, channel)
         except SQLAlchemyError as exc:
             raise StoreError(f"alert dedup: metrics store lookup failed ({type(exc).__name__})") from None
-        return sent_at is not None and now - window < sent_at <= now
 
     def record(self, key: str, sent_at: datetime) -> None:
         """Record a delivered row for ``key`` (one attempt, no status); the store stamps its own time.

@@ -13,7 +13,10 @@ Payload (the "Post to a channel when a webhook request is received" workflow)::
          "actions": [{"type": "Action.OpenUrl", "title": "<label>", "url": "<link>"}, ...]}}]}
 
 Severity maps onto the TextBlock ``color`` (``Attention``, ``Warning``, ``Accent``; ``Good`` for a
-resolve). Long texts are cut so a card stays well below Teams' ~28 KB message limit.
+resolve). Long texts are cut so a card stays well below Teams' ~28 KB message limit: after the
+card is built, while its JSON payload is larger than :data:`PAYLOAD_MAX_BYTES`, it is built again
+with tighter limits (shorter fact values, fewer facts, a shorter summary, fewer links), down to
+title, summary and footer only.
 """
 
 from __future__ import annotations
@@ -45,6 +48,32 @@ FACT_TITLE_MAX = 200
 FACT_VALUE_MAX = 1000
 MAX_FACTS = 40
 MAX_ACTIONS = 6
+FOOTER_TEXT_MAX = 1000
+#: Largest JSON payload sent, in bytes (Teams refuses messages above about 28 KB).
+PAYLOAD_MAX_BYTES = 25_000
+
+
+@dataclass(frozen=True)
+class CardLimits:
+    """How much of an alert a card shows: text lengths, fact and link counts."""
+
+    text_max: int = SUMMARY_TEXT_MAX
+    fact_title_max: int = FACT_TITLE_MAX
+    fact_value_max: int = FACT_VALUE_MAX
+    max_facts: int = MAX_FACTS
+    max_actions: int = MAX_ACTIONS
+
+
+#: Limits tried in order until the payload fits in :data:`PAYLOAD_MAX_BYTES`.
+SHRINK_STEPS: tuple[CardLimits, ...] = (
+    CardLimits(),
+    CardLimits(fact_value_max=400),
+    CardLimits(fact_title_max=100, fact_value_max=200, max_facts=30),
+    CardLimits(text_max=1500, fact_title_max=100, fact_value_max=100, max_facts=20),
+    CardLimits(text_max=800, fact_title_max=60, fact_value_max=60, max_facts=10, max_actions=3),
+    CardLimits(text_max=300, fact_title_max=40, fact_value_max=40, max_facts=5, max_actions=1),
+    CardLimits(text_max=200, max_facts=0, max_actions=0),
+)
 
 
 @dataclass(frozen=True)
@@ -60,14 +89,19 @@ class TeamsWebhookTarget:
         require_http_url(self.url, KIND)
 
 
-def build_adaptive_card(alert: Alert) -> dict[str, Any]:
-    """Build the Adaptive Card (schema version :data:`ADAPTIVE_CARD_VERSION`) for ``alert``."""
+def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[str, Any]:
+    """Build the Adaptive Card (schema version :data:`ADAPTIVE_CARD_VERSION`) for ``alert``.
+
+    :param limits: how much to show; default the largest (:data:`SHRINK_STEPS` ``[0]``). Use
+        :func:`build_teams_payload` for a payload that fits Teams' size limit.
+    """
+    limits = limits or SHRINK_STEPS[0]
     resolved = alert.action == "resolve"
     color = RESOLVED_COLOR if resolved else SEVERITY_MAP[alert.severity]
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": truncate_text(alert.title, SUMMARY_TEXT_MAX),
+            "text": truncate_text(alert.title, limits.text_max),
             "size": "Large",
             "weight": "Bolder",
             "color": color,
@@ -84,19 +118,30 @@ def build_adaptive_card(alert: Alert) -> dict[str, Any]:
     ]
     if alert.summary:
         body.append(
-            {"type": "TextBlock", "text": truncate_text(alert.summary, SUMMARY_TEXT_MAX), "wrap": True}
+            {"type": "TextBlock", "text": truncate_text(alert.summary, limits.text_max), "wrap": True}
         )
     facts = list(alert.rendered_facts.items())
     if facts:
         shown = [
-            {"title": truncate_text(key, FACT_TITLE_MAX), "value": truncate_text(value, FACT_VALUE_MAX)}
-            for key, value in facts[:MAX_FACTS]
+            {
+                "title": truncate_text(key, limits.fact_title_max),
+                "value": truncate_text(value, limits.fact_value_max),
+            }
+            for key, value in facts[: limits.max_facts]
         ]
-        if len(facts) > MAX_FACTS:
-            shown.append({"title": "…", "value": f"{len(facts) - MAX_FACTS} more facts not shown"})
+        if len(facts) > limits.max_facts:
+            shown.append({"title": "…", "value": f"{len(facts) - limits.max_facts} more facts not shown"})
         body.append({"type": "FactSet", "facts": shown})
     footer = " · ".join(part for part in (alert.run_context, f"source {alert.source}") if part)
-    body.append({"type": "TextBlock", "text": footer, "isSubtle": True, "size": "Small", "wrap": True})
+    body.append(
+        {
+            "type": "TextBlock",
+            "text": truncate_text(footer, FOOTER_TEXT_MAX),
+            "isSubtle": True,
+            "size": "Small",
+            "wrap": True,
+        }
+    )
     card: dict[str, Any] = {
         "$schema": ADAPTIVE_CARD_SCHEMA,
         "type": "AdaptiveCard",
@@ -105,7 +150,8 @@ def build_adaptive_card(alert: Alert) -> dict[str, Any]:
         "body": body,
     }
     actions = [
-        {"type": "Action.OpenUrl", "title": link.label, "url": link.url} for link in alert.links[:MAX_ACTIONS]
+        {"type": "Action.OpenUrl", "title": link.label, "url": link.url}
+        for link in alert.links[: limits.max_actions]
     ]
     if actions:
         card["actions"] = actions
@@ -113,17 +159,27 @@ def build_adaptive_card(alert: Alert) -> dict[str, Any]:
 
 
 def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict[str, Any]:
-    """Build the workflow message holding the card (``target`` is unused; kept for a uniform signature)."""
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": ADAPTIVE_CARD_CONTENT_TYPE,
-                "contentUrl": None,
-                "content": build_adaptive_card(alert),
-            }
-        ],
-    }
+    """Build the workflow message holding the card, shrunk until its JSON is at most
+    :data:`PAYLOAD_MAX_BYTES` (``target`` is unused; kept for a uniform signature)."""
+    for limits in SHRINK_STEPS:
+        payload = {
+            "type": "message",
+            "attachments": [
+                {
+                    "contentType": ADAPTIVE_CARD_CONTENT_TYPE,
+                    "contentUrl": None,
+                    "content": build_adaptive_card(alert, limits),
+                }
+            ],
+        }
+        if payload_bytes(payload) <= PAYLOAD_MAX_BYTES:
+            break
+    return payload
+
+
+def payload_bytes(payload: dict[str, Any]) -> int:
+    """Size of ``payload`` as :func:`send_teams` sends it."""
+    return len(json.dumps(payload).encode("utf-8"))
 
 
 def send_teams(

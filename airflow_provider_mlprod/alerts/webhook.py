@@ -70,6 +70,24 @@ class JsonWebhookTarget:
                 raise ConfigurationError(f"{KIND} target: header names and values must be strings")
             if name.lower() in RESERVED_HEADERS:
                 raise ConfigurationError(f"{KIND} target: header {name!r} is set by the channel itself")
+            if not _is_header_text(name, "ascii") or not name.strip():
+                raise ConfigurationError(f"{KIND} target: a header name is empty or not ASCII")
+            # HTTP sends header values as latin-1; the value may be a token, so it is never quoted.
+            if not _is_header_text(value, "latin-1"):
+                raise ConfigurationError(
+                    f"{KIND} target: the value of header {name!r} is not latin-1 text on one line"
+                )
+
+
+def _is_header_text(text: str, encoding: str) -> bool:
+    """Whether ``text`` encodes as ``encoding`` and holds no line break (header injection)."""
+    if "\r" in text or "\n" in text:
+        return False
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def alert_body(alert: Alert) -> bytes:
@@ -86,7 +104,15 @@ def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
 
 
 def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    """Check a received ``X-Mlprod-Signature`` value in constant time (the timestamp age is the caller's)."""
+    """Check a received ``X-Mlprod-Signature`` value in constant time (the timestamp age is the caller's).
+
+    A signature or timestamp that is not ASCII text (it came from a request header, so it may be
+    anything) is a mismatch, not an error.
+    """
+    if not isinstance(signature, str) or not isinstance(timestamp, str):
+        return False
+    if not signature.isascii() or not timestamp.isascii():
+        return False
     return hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from airflow.sdk import BaseHook, Connection
@@ -68,7 +69,7 @@ def require_conn_type(conn: Connection, accepted: tuple[str, ...]) -> None:
 
 
 def optional_number(conn: Connection, extra: dict[str, Any], name: str, default: float) -> float:
-    """A positive number from the extra, or ``default``; other values are an error naming the field."""
+    """A positive finite number from the extra, or ``default``; other values are an error naming it."""
     value = extra.get(name)
     if value in (None, ""):
         return default
@@ -76,6 +77,8 @@ def optional_number(conn: Connection, extra: dict[str, Any], name: str, default:
         number = float(value)
     except (TypeError, ValueError):
         raise ConnectionConfigError(conn.conn_id, f"extra field {name!r} must be a number") from None
+    if not math.isfinite(number):
+        raise ConnectionConfigError(conn.conn_id, f"extra field {name!r} must be a finite number")
     if not number > 0:
         raise ConnectionConfigError(conn.conn_id, f"extra field {name!r} must be greater than 0")
     return number

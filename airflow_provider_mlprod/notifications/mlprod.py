@@ -81,6 +81,32 @@ def checked_routing(
     return value
 
 
+def rendered_routing(
+    value: Mapping[str, Sequence[str]] | str | None, owner: str = "alert"
+) -> Mapping[str, Sequence[str]] | None:
+    """The routing rule after template rendering: a string is parsed as JSON, then the shape is checked.
+
+    :raises ConfigurationError: naming the ``routing`` parameter when the value is not a JSON object
+        mapping a severity to a list of connection ids.
+    """
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"{owner}: parameter 'routing' rendered to text that is not JSON; "
+                'give a mapping such as {"critical": ["pd_oncall"]}'
+            ) from None
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{owner}: parameter 'routing' must render to a JSON object")
+    try:
+        return checked_routing(value, owner)
+    except ValueError as exc:
+        raise ConfigurationError(f"{exc} (parameter 'routing')") from None
+
+
 def send_alert_via_connections(
     alert: Alert,
     *,
@@ -95,7 +121,9 @@ def send_alert_via_connections(
     :param alert: the alert.
     :param alert_conn_ids: the channels' connection ids; ``None`` reads ``[mlprod] alert_conn_ids``;
         empty (and no routing) means the task log. Connection ids named in ``routing`` are added.
-    :param routing: severity -> connection ids (``"log"`` is the task log); ``None`` sends to all.
+    :param routing: severity -> connection ids (``"log"`` is the task log); ``None`` sends to all; a
+        JSON string (a rendered template) is parsed. A ``resolve`` goes to the connections of every
+        severity.
     :param dedup_window: how long a delivered alert suppresses the same alert on the same channel.
     :param store_conn_id: the metrics store holding dedup state and history; ``None`` reads
         ``[mlprod] store_conn_id`` (the embedded store by default). An unreachable store is logged
@@ -109,18 +137,25 @@ def send_alert_via_connections(
     from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
+    routing = rendered_routing(routing)
     conn_ids = list(config.alert_conn_ids() if alert_conn_ids is None else alert_conn_ids)
     for routed in (routing or {}).values():
-        conn_ids.extend(conn_id for conn_id in routed if conn_id != DEFAULT_CHANNEL_NAME)
+        conn_ids.extend(routed)
     specs: list[ChannelSpec] = []
     unusable: dict[str, str] = {}
-    for conn_id in dict.fromkeys(conn_ids):
+    # "log" is the built-in task-log channel, never a connection to look up.
+    for conn_id in dict.fromkeys(conn_id for conn_id in conn_ids if conn_id != DEFAULT_CHANNEL_NAME):
         try:
             hook = alert_channel_hook(conn_id)
             specs.append(ChannelSpec(hook.channel_name, hook.get_target(), hook.get_retry_policy()))
         except ConnectionConfigError as exc:
             log.error("alert channel %r cannot be used: %s", conn_id, exc)
             unusable[conn_id] = str(exc)
+        except Exception as exc:
+            # e.g. a secrets backend failing: its message may hold a secret, so only the type is kept.
+            reason = f"connection {conn_id!r} could not be read ({type(exc).__name__})"
+            log.error("alert channel %r cannot be used: %s", conn_id, reason)
+            unusable[conn_id] = reason
     return dispatch_alert(
         alert,
         specs,

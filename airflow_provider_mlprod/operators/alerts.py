@@ -55,7 +55,9 @@ class SendAlertOperator(BaseOperator):
     :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
         channel; state and history live in the metrics store.
     :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
-    :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key).
+    :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key);
+        default ``trigger``, or the summary's action (``resolve`` when it passed). Given alongside a
+        summary, it replaces the summary's action.
     :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
     """
 
@@ -91,7 +93,7 @@ class SendAlertOperator(BaseOperator):
         routing: Mapping[str, Sequence[str]] | None = None,
         dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
         dedup_key: str | None = None,
-        action: str = "trigger",
+        action: str | None = None,
         store_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -154,7 +156,7 @@ class SendAlertOperator(BaseOperator):
             raise SpecError(f"task {ti.task_id!r}: facts and links must render to dicts")
         links = [AlertLink(str(label), str(url)) for label, url in self.links.items()]
         facts = dict(self.facts)
-        if self.action not in ("trigger", "resolve"):
+        if self.action is not None and self.action not in ("trigger", "resolve"):
             raise SpecError(f"task {ti.task_id!r}: action {self.action!r} is not 'trigger' or 'resolve'")
         if not self.summary_task_id:
             return Alert(
@@ -164,7 +166,7 @@ class SendAlertOperator(BaseOperator):
                 facts=facts,
                 links=links,
                 dedup_key=str(self.dedup_key or ""),
-                action=self.action,
+                action=self.action or "trigger",
                 **ids,
             )
 
@@ -197,6 +199,8 @@ class SendAlertOperator(BaseOperator):
         ):
             if value:
                 changes[field] = str(value)
+        if self.action:
+            changes["action"] = self.action
         return dataclasses.replace(alert, **changes)
 
     @staticmethod

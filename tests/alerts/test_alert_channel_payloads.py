@@ -16,8 +16,8 @@ from airflow_provider_mlprod.alerts.log_channel import LogTarget
 from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget, build_pagerduty_payload
 from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget, build_slack_payload
-from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget, verify_signature
+from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget, build_teams_payload
+from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget, compute_signature, verify_signature
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 ROUTING_KEY = "R0UTING0KEY0123456789abcdef0123"
@@ -280,3 +280,94 @@ def test_default_options_work(httpserver: HTTPServer) -> None:
         options=DeliveryOptions(),
     )
     assert result.delivered
+
+
+# -- size limits, escaping, header and signature checks ------------------------------------------
+
+
+def _huge_alert(**kwargs) -> Alert:
+    facts = {
+        f"failed expectation {index}": "expect_column_values_to_match_regex " + "x" * 950
+        for index in range(60)
+    }
+    return Alert(
+        title="T" * 200,
+        severity="critical",
+        summary="s" * 3000,
+        facts=facts,
+        links=[AlertLink(f"link {index}", "https://a.example/" + "p" * 2000) for index in range(6)],
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("filler", ["x", "é☃"])
+def test_teams_payload_of_a_huge_alert_stays_under_the_size_limit(
+    httpserver: HTTPServer, fast_options, filler: str
+) -> None:
+    alert = _huge_alert()
+    if filler != "x":  # non-ASCII text is escaped by json.dumps and takes six bytes a character
+        alert = Alert(
+            title=filler * 200,
+            severity="critical",
+            summary=filler * 3000,
+            facts={filler * 300 + str(index): filler * 1000 for index in range(40)},
+        )
+    httpserver.expect_request("/workflows/big").respond_with_data("", status=202)
+
+    result = send_to_target(
+        TeamsWebhookTarget(httpserver.url_for("/workflows/big")), alert, options=fast_options
+    )
+
+    assert result.delivered
+    [(request, _)] = httpserver.log
+    assert len(request.get_data()) <= 25_000
+    payload = json.loads(request.get_data())
+    assert payload == build_teams_payload(None, alert)
+    card = payload["attachments"][0]["content"]
+    assert card["body"][0]["text"].startswith(alert.title[:10])  # the title is still there
+    facts = [block for block in card["body"] if block["type"] == "FactSet"]
+    if facts:
+        assert facts[0]["facts"][-1]["value"].endswith("more facts not shown")
+
+
+def test_teams_payload_of_a_small_alert_is_not_shrunk(sample_alert: Alert) -> None:
+    card = build_teams_payload(None, sample_alert)["attachments"][0]["content"]
+    [fact_set] = [block for block in card["body"] if block["type"] == "FactSet"]
+    assert len(fact_set["facts"]) == len(sample_alert.facts)
+    assert len(card["actions"]) == 2
+
+
+def test_slack_fallback_text_is_escaped_and_cuts_never_split_an_entity() -> None:
+    prefix = "[WARNING] a &lt;b&gt; &amp; c: "
+    # the 3000-character cut falls inside the second escaped "&" (after "&amp;&a")
+    summary = "x" * (2999 - len(prefix) - 7) + "&&&&"
+    text = build_slack_payload(None, Alert(title="a <b> & c", severity="warning", summary=summary))["text"]
+    assert text.startswith(prefix)
+    assert len(text) <= 3000
+    assert text.endswith("x&amp;…")  # not "&amp;&a…"
+    assert "<" not in text
+    assert ">" not in text
+    summary = "y" * (2999 - len("*INFO*  ") - 6) + "<<<<<"
+    section = build_slack_payload(None, Alert(title="t", severity="info", summary=summary))
+    section_text = section["blocks"][1]["text"]["text"]
+    assert section_text.endswith("y&lt;…")
+    assert len(section_text) <= 3000
+
+
+def test_webhook_rejects_header_values_that_are_not_latin1_without_quoting_them() -> None:
+    with pytest.raises(ConfigurationError, match=r"'X-Team'.* not latin-1") as caught:
+        JsonWebhookTarget("https://a.example/h", headers={"X-Team": "équipe ☃ token-SECRET"})
+    assert "SECRET" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="not latin-1 text on one line"):
+        JsonWebhookTarget("https://a.example/h", headers={"X-Injected": "a\r\nX-Evil: 1"})
+    assert (
+        JsonWebhookTarget("https://a.example/h", headers={"X-Team": "équipe"}).headers["X-Team"] == "équipe"
+    )
+
+
+def test_verify_signature_refuses_non_ascii_signatures_without_raising() -> None:
+    body = b'{"title":"x"}'
+    good = compute_signature("secret", "1700000000", body)
+    assert verify_signature("secret", "1700000000", body, good)
+    assert verify_signature("secret", "1700000000", body, "sha256=é" + good[8:]) is False
+    assert verify_signature("secret", "17000000é0", body, good) is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -152,11 +153,76 @@ def test_failed_channel_is_not_recorded_so_a_retry_resends_only_there(
 
 
 def test_resolve_is_not_suppressed_by_the_trigger(httpserver: HTTPServer, fast_options) -> None:
+    httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
     httpserver.expect_request("/slack").respond_with_data("ok")
     router = _router(httpserver, fast_options, dedup_store=InMemoryDedupStore())
     router.dispatch(_alert("warning"))
     resolved = router.dispatch(_alert("warning", action="resolve"))
-    assert resolved.delivered_channels == ["team"]
+    assert "team" in resolved.delivered_channels
+    assert resolved.suppressed_channels == []
+
+
+def test_a_new_failure_after_a_resolve_pages_again_within_the_window(
+    httpserver: HTTPServer, fast_options
+) -> None:
+    # fail -> pass -> fail inside one dedup window: the second failure must page again.
+    httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    clock = SteppingClock()
+    router = _router(httpserver, fast_options, dedup_store=InMemoryDedupStore(), clock=clock)
+
+    first = router.dispatch(_alert("critical"))
+    clock.now += timedelta(minutes=20)
+    resolved = router.dispatch(_alert("info", action="resolve"))
+    clock.now += timedelta(minutes=20)
+    again = router.dispatch(_alert("critical"))
+    clock.now += timedelta(minutes=5)
+    repeat = router.dispatch(_alert("critical"))
+    clock.now += timedelta(minutes=5)
+    resolved_again = router.dispatch(_alert("info", action="resolve"))
+
+    assert first.delivered_channels == ["oncall", "team"]
+    assert resolved.delivered_channels == ["oncall", "team", "log"]
+    assert again.delivered_channels == ["oncall", "team"]
+    assert again.suppressed_channels == []
+    assert repeat.suppressed_channels == ["oncall", "team"]  # dedup still works within one state
+    # the new trigger reopened the incident on oncall and team; the log saw no trigger since its resolve
+    assert resolved_again.delivered_channels == ["oncall", "team"]
+    assert resolved_again.suppressed_channels == ["log"]
+    actions = [
+        json.loads(request.get_data())["event_action"]
+        for request, _ in httpserver.log
+        if request.path == "/pd"
+    ]
+    assert actions == ["trigger", "resolve", "trigger", "resolve"]
+
+
+def test_in_memory_store_ignores_an_older_opposite_action() -> None:
+    store = InMemoryDedupStore()
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    trigger = AlertRouter.dedup_store_key(_alert("critical"), "team")
+    resolve = AlertRouter.dedup_store_key(_alert("info", action="resolve"), "team")
+    store.record(resolve, now - timedelta(minutes=30))
+    store.record(trigger, now - timedelta(minutes=10))
+    assert store.seen_recently(trigger, timedelta(hours=1), now)
+    assert not store.seen_recently(resolve, timedelta(hours=1), now)
+    assert store.seen_recently("not-a-router-key", timedelta(hours=1), now) is False
+
+
+def test_resolve_goes_to_every_channel_of_the_rule(httpserver: HTTPServer, fast_options) -> None:
+    # The README rule sends info to the log only; a pass (severity info, action resolve) must still
+    # close the PagerDuty incident the critical trigger opened.
+    httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    router = _router(httpserver, fast_options)
+    assert router.channels_for("info", "resolve") == ["oncall", "team", "log"]
+    assert router.channels_for("info") == ["log"]
+
+    report = router.dispatch(_alert("info", action="resolve"))
+
+    assert report.delivered_channels == ["oncall", "team", "log"]
+    [pd_request] = [request for request, _ in httpserver.log if request.path == "/pd"]
+    assert json.loads(pd_request.get_data())["event_action"] == "resolve"
 
 
 def test_every_channel_failing_raises_delivery_error_naming_each(
@@ -323,3 +389,52 @@ def test_history_that_is_the_dedup_store_is_written_once(httpserver: HTTPServer,
     separate = _router(httpserver, fast_options, dedup_store=memory, history=RecordingHistory())
     separate.dispatch(_alert("warning"))
     assert len(memory.keys()) == 1  # a separate dedup store still records the delivery
+
+
+# -- a channel raising an unexpected exception -----------------------------------------------------
+
+
+def _raising_sleep(seconds: float) -> None:
+    raise RuntimeError("vault token hvs.SECRET0TOKEN leaked into this message")
+
+
+def test_unexpected_exception_in_one_channel_does_not_stop_the_others(
+    httpserver: HTTPServer, fast_options, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request("/pd").respond_with_data("busy", status=503)
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    history = RecordingHistory()
+    router = _router(
+        httpserver,
+        fast_options,
+        history=history,
+        options_by_channel={"oncall": DeliveryOptions(policy=fast_options.policy, sleep=_raising_sleep)},
+    )
+    with caplog.at_level(logging.WARNING):
+        report = router.dispatch(_alert("critical"))
+
+    assert report.delivered_channels == ["team"]
+    [failed] = [result for result in report.results if result.failed]
+    assert (failed.channel, failed.kind, failed.error) == ("oncall", "pagerduty", "RuntimeError")
+    assert history.results == [("oncall", "failed"), ("team", "delivered")]
+    assert "SECRET0TOKEN" not in caplog.text
+    assert "SECRET0TOKEN" not in json.dumps(report.to_dict())
+
+
+def test_unexpected_exception_on_the_only_channel_is_logged_recorded_and_raised(
+    httpserver: HTTPServer, fast_options, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request("/pd").respond_with_data("busy", status=503)
+    history = RecordingHistory()
+    router = AlertRouter(
+        {"oncall": PagerDutyTarget("R0UTING0KEY0123456789abcdef0123", events_url=httpserver.url_for("/pd"))},
+        options=DeliveryOptions(policy=fast_options.policy, sleep=_raising_sleep),
+        history=history,
+    )
+    with caplog.at_level(logging.ERROR), pytest.raises(AlertDeliveryError) as caught:
+        router.dispatch(_alert("critical", summary="the text that must not be lost"))
+    assert "channel 'oncall' (pagerduty): RuntimeError" in str(caught.value)
+    assert "SECRET0TOKEN" not in str(caught.value)
+    assert history.results == [("oncall", "failed")]
+    assert "reached no channel" in caplog.text
+    assert "the text that must not be lost" in caplog.text

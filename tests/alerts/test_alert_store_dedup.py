@@ -253,3 +253,54 @@ def test_bad_channel_names_are_refused(channels, match):
 def test_rule_naming_an_unknown_channel_is_refused(httpserver: HTTPServer):
     with pytest.raises(ConfigurationError, match="unknown channel"):
         dispatch_alert(_alert(), _channels(httpserver), rule={"critical": ["nowhere"]})
+
+
+# -- a resolve ends the dedup window of its trigger ---------------------------------------------
+
+
+def test_stored_resolve_ends_the_window_of_its_trigger_and_vice_versa(store):
+    dedup = MetricsStoreDedup(store)
+    trigger = AlertRouter.dedup_store_key(_alert("critical"), "pd_oncall")
+    resolve = AlertRouter.dedup_store_key(_alert("info", action="resolve"), "pd_oncall")
+    elsewhere = AlertRouter.dedup_store_key(_alert("info", action="resolve"), "slack_ml")
+
+    dedup.record(trigger, _now())
+    assert dedup.seen_recently(trigger, WINDOW, _now())
+    dedup.record(elsewhere, _now())  # a resolve on another channel changes nothing here
+    assert dedup.seen_recently(trigger, WINDOW, _now())
+    dedup.record(resolve, _now())
+    assert not dedup.seen_recently(trigger, WINDOW, _now())
+    assert dedup.seen_recently(resolve, WINDOW, _now())
+    dedup.record(trigger, _now())
+    assert dedup.seen_recently(trigger, WINDOW, _now())
+    assert not dedup.seen_recently(resolve, WINDOW, _now())
+
+
+def test_failed_resolve_does_not_end_the_window(store):
+    dedup = MetricsStoreDedup(store)
+    trigger = AlertRouter.dedup_store_key(_alert("critical"), "pd_oncall")
+    resolve = AlertRouter.dedup_store_key(_alert("info", action="resolve"), "pd_oncall")
+    dedup.record(trigger, _now())
+    dedup.record_result(
+        resolve, DeliveryResult("pd_oncall", "pagerduty", "failed", attempts=1, error="HTTP 500")
+    )
+    assert dedup.seen_recently(trigger, WINDOW, _now())
+
+
+def test_fail_pass_fail_through_the_store_pages_twice(httpserver: HTTPServer, store):
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    channels = _channels(httpserver)
+    failed = _alert("critical")
+    passed = _alert("info", action="resolve")
+
+    first = dispatch_alert(failed, channels, metrics_store=store)
+    resolved = dispatch_alert(passed, channels, metrics_store=store)
+    again = dispatch_alert(failed, channels, metrics_store=store)
+    repeat = dispatch_alert(failed, channels, metrics_store=store)
+
+    assert first.delivered_channels == ["slack_ml", "hook"]
+    assert resolved.delivered_channels == ["slack_ml", "hook"]
+    assert again.delivered_channels == ["slack_ml", "hook"]
+    assert repeat.suppressed_channels == ["slack_ml", "hook"]
+    assert len(httpserver.log) == 6

@@ -148,3 +148,31 @@ def test_hook_sends_to_a_real_server(monkeypatch, httpserver):
     assert (result.status, result.channel, result.attempts) == ("delivered", "live", 1)
     (request, _response) = httpserver.log[0]
     assert request.get_json()["title"] == "Batch rejected"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"max_attempts": "inf"}, "max_attempts"),
+        ({"max_attempts": float("inf")}, "max_attempts"),
+        ({"timeout": "Infinity"}, "timeout"),
+        ({"timeout": "nan"}, "timeout"),
+    ],
+)
+def test_non_finite_numbers_in_the_extra_are_a_connection_error(monkeypatch, extra, field):
+    connection(monkeypatch, "c", conn_type="mlprod_webhook", password="https://h.example/x", extra=extra)
+    with pytest.raises(ConnectionConfigError, match=f"'c': extra field '{field}' must be"):
+        alert_channel_hook("c").get_retry_policy()
+
+
+def test_webhook_header_that_is_not_latin1_is_a_connection_error(monkeypatch):
+    connection(
+        monkeypatch,
+        "c",
+        conn_type="mlprod_webhook",
+        password=f"https://h.example/{SECRET}",
+        extra={"headers": {"X-Team": "équipe ☃ " + SECRET}},
+    )
+    with pytest.raises(ConnectionConfigError, match=r"'c': .*header 'X-Team'.* not latin-1") as info:
+        alert_channel_hook("c").get_target()
+    assert SECRET not in str(info.value)

@@ -317,3 +317,100 @@ def test_templated_severity_is_checked_after_rendering(caplog):
         alert = notifier.build_alert({"ti": FakeTaskInstance(state="success")})
     assert alert.severity == "critical"
     assert "'urgent' is not one of" in caplog.text
+
+
+# -- routing strings, the "log" channel and channels that cannot be built --------------------------
+
+
+def test_templated_routing_string_is_parsed_after_rendering(httpserver, alert_hook, store_url):
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    notifier = MlprodNotifier(
+        routing='{"warning": ["{{ \'alert_hook\' }}"]}', alert_conn_ids=[], store_conn_id="alert_store"
+    )
+    notifier({})  # an empty context: "A task needs attention", severity warning
+    assert notifier.last_report["delivered"] == ["alert_hook"]
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("routing", "match"),
+    [
+        ("not json {", "parameter 'routing' rendered to text that is not JSON"),
+        ('["alert_hook"]', "parameter 'routing' must render to a JSON object"),
+        ('{"page": ["alert_hook"]}', r"routing key 'page'.*\(parameter 'routing'\)"),
+    ],
+)
+def test_bad_rendered_routing_is_a_configuration_error_naming_it(store_url, routing, match):
+    from airflow_provider_mlprod.alerts.message import Alert
+    from airflow_provider_mlprod.exceptions import ConfigurationError
+    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+
+    with pytest.raises(ConfigurationError, match=match):
+        send_alert_via_connections(
+            Alert(title="x failed", severity="critical"), alert_conn_ids=[], routing=routing
+        )
+
+
+def test_log_in_alert_conn_ids_is_the_builtin_task_log(caplog, store_url):
+    from airflow_provider_mlprod.alerts.message import Alert
+    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+
+    with caplog.at_level(logging.INFO):
+        report = send_alert_via_connections(
+            Alert(title="load failed", severity="critical"),
+            alert_conn_ids=["log"],
+            routing={"critical": ["log"]},
+            store_conn_id="alert_store",
+        )
+    assert (report.delivered_channels, report.failed_channels) == (["log"], [])
+    assert "is not defined" not in caplog.text
+
+
+def test_a_channel_that_cannot_be_built_never_stops_the_others(
+    monkeypatch, httpserver, alert_hook, store_url, caplog
+):
+    from airflow_provider_mlprod.alerts.message import Alert
+    from airflow_provider_mlprod.hooks import connections
+    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    for conn_id, extra in (
+        ("bad_header", {"headers": {"X-Team": "équipe ☃"}}),
+        ("endless", {"max_attempts": "inf"}),
+    ):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}",
+            json.dumps(
+                {"conn_type": "mlprod_webhook", "password": httpserver.url_for(HOOK_PATH), "extra": extra}
+            ),
+        )
+    real_get_connection = connections.BaseHook.get_connection
+
+    def get_connection(conn_id):  # a secrets backend that fails for one connection
+        if conn_id == "vaulted":
+            raise RuntimeError("vault token hvs.SECRET0TOKEN expired")
+        return real_get_connection(conn_id)
+
+    monkeypatch.setattr(connections.BaseHook, "get_connection", staticmethod(get_connection))
+
+    with caplog.at_level(logging.ERROR):
+        report = send_alert_via_connections(
+            Alert(title="load failed", severity="critical"),
+            alert_conn_ids=["vaulted", "bad_header", "endless", "alert_hook"],
+            store_conn_id="alert_store",
+        )
+
+    assert report.delivered_channels == ["alert_hook"]
+    assert report.failed_channels == ["vaulted", "bad_header", "endless"]
+    errors = {result.channel: result.error for result in report.results if result.failed}
+    assert errors["vaulted"] == "connection 'vaulted' could not be read (RuntimeError)"
+    assert "not latin-1" in errors["bad_header"]
+    assert "must be a finite number" in errors["endless"]
+    assert "SECRET0TOKEN" not in caplog.text + json.dumps(report.to_dict())
+    rows = _deliveries(store_url)
+    assert sorted((row["channel"], row["delivered"]) for row in rows) == [
+        ("alert_hook", True),
+        ("bad_header", False),
+        ("endless", False),
+        ("vaulted", False),
+    ]

@@ -337,3 +337,52 @@ def test_templated_fields_are_declared():
     assert {"title", "text", "severity", "facts", "links", "routing", "dedup_key"} <= set(
         SendAlertOperator.template_fields
     )
+
+
+class SummaryTaskInstance:
+    """The bits of a task instance ``build_alert`` reads: ids and the upstream summary XCom."""
+
+    dag_id, run_id, task_id = "etl", "manual__1", "send"
+
+    def __init__(self, summary: dict) -> None:
+        self.summary = summary
+
+    def xcom_pull(self, task_ids: str, key: str) -> dict:
+        return self.summary
+
+
+PASSED_VALIDATION = {
+    "success": True,
+    "suite_name": "orders_suite",
+    "dataset": "orders.csv",
+    "counts": {"evaluated": 3, "passed": 3, "failed_critical": 0, "failed_warning": 0},
+    "failures": [],
+}
+FAILED_VALIDATION = {
+    **PASSED_VALIDATION,
+    "success": False,
+    "counts": {"evaluated": 3, "passed": 2, "failed_critical": 1, "failed_warning": 0},
+    "failures": [{"expectation_type": "expect_column_values_to_not_be_null", "severity": "critical"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("summary", "action", "expected"),
+    [
+        (PASSED_VALIDATION, None, "resolve"),  # the summary's own action
+        (FAILED_VALIDATION, None, "trigger"),
+        (PASSED_VALIDATION, "trigger", "trigger"),  # an explicit action replaces it
+        (FAILED_VALIDATION, "resolve", "resolve"),
+    ],
+)
+def test_explicit_action_applies_to_an_alert_built_from_a_summary(summary, action, expected):
+    operator = SendAlertOperator(task_id="send", summary_task_id="validate", action=action)
+    alert = operator.build_alert({"ti": SummaryTaskInstance(summary)})
+    assert alert.action == expected
+
+
+def test_action_defaults_to_trigger_without_a_summary():
+    operator = SendAlertOperator(task_id="send", title="manual alert")
+    assert operator.build_alert({"ti": SummaryTaskInstance({})}).action == "trigger"
+    resolve = SendAlertOperator(task_id="send", title="manual alert", action="resolve")
+    assert resolve.build_alert({"ti": SummaryTaskInstance({})}).action == "resolve"
