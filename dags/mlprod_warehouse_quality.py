@@ -6,7 +6,9 @@ empty, takes the 24 hours up to its start):
 1. ``land_orders`` stands in for the upstream job that refreshes the warehouse table ``orders``: it
    replaces the table's rows with the window's load (and creates the table on first use).
 2. ``wait_for_orders`` (``DataFreshnessSensor``, deferrable) waits until ``orders`` holds at least 50
-   rows updated in the window: ``max()`` and ``count()`` run in the database.
+   rows updated at or after the window's start (``newer_than``; no upper bound is set, so rows of later
+   windows count too: pass ``older_than`` to wait for the window alone): ``max()`` and ``count()`` run
+   in the database.
 3. ``validate_orders`` (``DataValidationOperator`` on ``sql_conn_id`` + ``table``) runs the suite
    ``expectations/warehouse_orders.json`` as SQL inside the database; the keys of rows failing a
    critical row-level expectation go to the table ``orders_quarantine`` with the expectation they

@@ -2,11 +2,12 @@
 
 Two probes, each run once per call (a sensor or trigger calls them repeatedly):
 
-- :class:`TableFreshnessProbe` reads ``max(<timestamp_column>)`` and ``count(*)`` of a table (the count
-  restricted to ``<timestamp_column> >= :bound`` when a bound is given) with SQLAlchemy Core, on any
-  database SQLAlchemy reaches. Table, schema and column names are checked to be plain identifiers when
-  the probe is built, and the table and column are looked up in the database's catalog before the
-  query runs.
+- :class:`TableFreshnessProbe` reads the latest ``<timestamp_column>`` and the number of rows that have
+  one (the count restricted to ``<timestamp_column> >= :bound`` when a bound is given; with the
+  optional exclusive upper bound ``older_than``, both restricted to ``<timestamp_column> < :older_than``)
+  with SQLAlchemy Core, on any database SQLAlchemy reaches. Table, schema and column names are checked
+  to be plain identifiers when the probe is built, and the table and column are looked up in the
+  database's catalog before the query runs.
 - :class:`FileFreshnessProbe` lists the files under a location of an fsspec file system and reads
   their modification times: the newest one, and how many are at or after the bound.
 
@@ -17,10 +18,14 @@ Timestamps: bounds may be ISO 8601 text or datetimes; naive values are read as U
 timestamp in a result is timezone-aware UTC. A naive ``timestamp`` column is compared in UTC, a
 ``timestamp with time zone`` column as an instant. SQLite keeps timestamps as text: values must be ISO
 8601 (``YYYY-MM-DD HH:MM:SS[.fff]``, ``T`` separator and ``+HH:MM``/``Z`` suffix allowed), compared
-through ``julianday()`` to the millisecond; values it cannot parse are not counted.
+through ``julianday()`` to the millisecond, and the latest one is the row with the greatest
+``julianday()`` (not the greatest text); values it cannot parse (like null ones) are not counted and
+never taken as the latest.
 
 The bound is inclusive: a timestamp equal to it counts (``max(ts) >= bound``), so a batch stamped
-exactly with ``data_interval_end`` satisfies a wait for ``data_interval_end``.
+exactly with ``data_interval_end`` satisfies a wait for ``data_interval_end``. The optional upper bound
+``older_than`` is exclusive (``ts < older_than``), so ``[data_interval_start, data_interval_end)`` waits
+for one window's data only.
 
 Public API: :func:`parse_timestamp`, :class:`FreshnessObservation`, :class:`TableFreshnessProbe`,
 :class:`FileFreshnessProbe`, :class:`TimestampColumn` (the dialect-aware comparison, shared with
@@ -98,6 +103,8 @@ class FreshnessObservation:
     :param min_new: the least ``new_count`` required, or None.
     :param satisfied: whether every requested condition holds.
     :param message: one line saying what was seen and whether it is enough.
+    :param older_than: the exclusive upper bound (UTC), or None; rows or files at or after it are
+        ignored (``latest``, ``total`` and ``new_count`` only count what lies before it).
     """
 
     source: str
@@ -109,6 +116,7 @@ class FreshnessObservation:
     min_new: int | None
     satisfied: bool
     message: str
+    older_than: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (timestamps as ISO 8601 text)."""
@@ -118,6 +126,7 @@ class FreshnessObservation:
             "latest": _iso(self.latest),
             "total": self.total,
             "newer_than": _iso(self.newer_than),
+            "older_than": _iso(self.older_than),
             "new_count": self.new_count,
             "min_new": self.min_new,
             "satisfied": self.satisfied,
@@ -134,15 +143,28 @@ def observe(
     newer_than: dt.datetime | None,
     new_count: int,
     min_new: int | None,
+    older_than: dt.datetime | None = None,
 ) -> FreshnessObservation:
-    """Decide whether the figures satisfy the conditions and describe them in one line."""
+    """Decide whether the figures satisfy the conditions and describe them in one line.
+
+    With ``older_than``, the figures are those of the data before it (``latest`` included).
+    """
     fresh_enough = newer_than is None or (latest is not None and latest >= newer_than)
     many_enough = min_new is None or new_count >= min_new
     satisfied = fresh_enough and many_enough
-    seen = f"latest timestamp {_iso(latest)}" if latest is not None else "no timestamp (no data)"
+    before = f" before {_iso(older_than)}" if older_than is not None else ""
+    seen = (
+        f"latest timestamp{before} {_iso(latest)}"
+        if latest is not None
+        else f"no timestamp{before} (no data)"
+    )
     parts = [f"{source}: {seen}"]
-    if newer_than is not None:
+    if newer_than is not None and older_than is not None:
+        parts.append(f"{new_count} {unit} in [{_iso(newer_than)}, {_iso(older_than)})")
+    elif newer_than is not None:
         parts.append(f"{new_count} {unit} at or after {_iso(newer_than)}")
+    elif older_than is not None:
+        parts.append(f"{total} {unit} before {_iso(older_than)}")
     else:
         parts.append(f"{total} {unit} in all")
     wanted = []
@@ -162,6 +184,7 @@ def observe(
         min_new=min_new,
         satisfied=satisfied,
         message=message,
+        older_than=older_than,
     )
 
 
@@ -170,25 +193,76 @@ class TimestampColumn:
 
     Build it on an open connection: it checks that the table and the column exist and that the column
     holds timestamps (a date or datetime type; on SQLite anything but a numeric type, read as ISO text).
+    A bound is sent as the column's own type: a naive UTC ``timestamp`` for a naive column (so the
+    session's time zone plays no part), an instant for a ``timestamp with time zone``. Naive bounds are
+    read as UTC.
     """
 
-    def __init__(self, connection: sa.Connection, table: sa.TableClause, column_name: str, role: str):
-        """Look the column up; :raises InputDataError: the table or column is missing or not a timestamp."""
-        self.sqlite = connection.dialect.name == "sqlite"
+    def __init__(
+        self,
+        connection: sa.Connection,
+        table: sa.TableClause,
+        column_name: str,
+        role: str,
+        *,
+        expression: sa.ColumnElement[Any] | None = None,
+    ):
+        """Look the column up; :raises InputDataError: the table or column is missing or not a timestamp.
+
+        :param expression: read the column through this expression (e.g. an alias's column) instead
+            of ``table.c[column_name]``.
+        """
+        sqlite = connection.dialect.name == "sqlite"
         label = f"table {qualified_name(table.schema, table.name)!r}"
         column_type = reflected_column_types(connection, table.schema, table.name).get(column_name)
         if column_type is None:
             raise InputDataError(f"{label} has no column {column_name!r} ({role})")
-        if self.sqlite:
+        if sqlite:
             if isinstance(column_type, (sa.Integer, sa.Numeric, sa.Float)):
                 raise InputDataError(
                     f"{role} {column_name!r} of {label} is {column_type}, not an ISO 8601 timestamp"
                 )
         elif not isinstance(column_type, (sa.DateTime, sa.Date)):
             raise InputDataError(f"{role} {column_name!r} of {label} is {column_type}, not a timestamp")
-        self.column_type = column_type
-        self.with_time_zone = bool(getattr(column_type, "timezone", False))
-        self.expression = table.c[column_name]
+        self._setup(
+            sqlite=sqlite,
+            expression=expression if expression is not None else table.c[column_name],
+            column_type=column_type,
+            role=role,
+            label=label,
+        )
+
+    @classmethod
+    def of_type(
+        cls,
+        dialect_name: str,
+        expression: sa.ColumnElement[Any],
+        column_type: Any,
+        role: str,
+        label: str,
+    ) -> TimestampColumn:
+        """A column whose type is known without the catalog (e.g. a query's column).
+
+        :param column_type: its SQLAlchemy type; None when unknown: bounds are then sent as UTC
+            instants (``timestamp with time zone``).
+        """
+        column = cls.__new__(cls)
+        column._setup(
+            sqlite=dialect_name == "sqlite",
+            expression=expression,
+            column_type=column_type,
+            role=role,
+            label=label,
+        )
+        return column
+
+    def _setup(
+        self, *, sqlite: bool, expression: sa.ColumnElement[Any], column_type: Any, role: str, label: str
+    ) -> None:
+        self.sqlite = sqlite
+        self.column_type = column_type if column_type is not None else sa.DateTime(timezone=True)
+        self.with_time_zone = bool(getattr(self.column_type, "timezone", False))
+        self.expression = expression
         self.role = role
         self.label = label
 
@@ -196,10 +270,11 @@ class TimestampColumn:
         return sa.func.julianday(expression) if self.sqlite else expression
 
     def _bound(self, moment: dt.datetime) -> sa.ColumnElement[Any]:
+        instant = moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
+        naive_utc = instant.replace(tzinfo=None)
         if self.sqlite:
-            return sa.func.julianday(sa.literal(moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")))
-        value = moment if self.with_time_zone else moment.astimezone(UTC).replace(tzinfo=None)
-        return sa.literal(value, type_=self.column_type)
+            return sa.func.julianday(sa.literal(naive_utc.isoformat(" ")))
+        return sa.literal(instant if self.with_time_zone else naive_utc, type_=self.column_type)
 
     def at_or_after(self, moment: dt.datetime) -> sa.ColumnElement[bool]:
         """SQL condition ``column >= moment``."""
@@ -209,9 +284,27 @@ class TimestampColumn:
         """SQL condition ``column < moment``."""
         return self._comparable(self.expression) < self._bound(moment)
 
-    def latest(self) -> sa.ColumnElement[Any]:
-        """SQL ``max(column)``."""
-        return sa.func.max(self.expression)
+    def present(self) -> sa.ColumnElement[bool]:
+        """SQL condition: the row has a timestamp (not null; on SQLite, text ``julianday()`` can read)."""
+        return self._comparable(self.expression).is_not(None)
+
+    def latest(self, source: sa.FromClause, *conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        """A query of the column's newest value among the rows of ``source`` meeting ``conditions``.
+
+        Elsewhere ``max(column)``; on SQLite, where the column is text, the row with the greatest
+        ``julianday(column)`` (text that is not a timestamp has none and is skipped), so the text
+        format does not decide which value is the newest.
+        """
+        if not self.sqlite:
+            return sa.select(sa.func.max(self.expression)).select_from(source).where(*conditions)
+        julian = sa.func.julianday(self.expression)
+        return (
+            sa.select(self.expression)
+            .select_from(source)
+            .where(julian.is_not(None), *conditions)
+            .order_by(julian.desc())
+            .limit(1)
+        )
 
     def to_datetime(self, raw: object) -> dt.datetime | None:
         """A value read from the column as a UTC datetime (None stays None)."""
@@ -239,6 +332,10 @@ class TableFreshnessProbe:
     """Wait condition on a table: its latest timestamp is at or after ``newer_than`` and/or it has
     at least ``min_new_rows`` rows (at or after ``newer_than`` when given, else in all).
 
+    With ``older_than`` (exclusive), rows at or after it are ignored: the latest timestamp and the
+    counts are those of the rows before it, so a wait for an old window is not satisfied by the rows
+    of later windows.
+
     Names are checked when the probe is built, before any SQL. ``table`` may be qualified
     (``"sales.orders"``) instead of passing ``schema``.
     """
@@ -248,14 +345,14 @@ class TableFreshnessProbe:
     schema: str | None = None
     newer_than: dt.datetime | str | None = None
     min_new_rows: int | None = None
+    older_than: dt.datetime | str | None = None
 
     def __post_init__(self) -> None:
         schema, table = split_table_name(self.table, self.schema)
         object.__setattr__(self, "schema", schema)
         object.__setattr__(self, "table", table)
         check_identifier(self.timestamp_column, "timestamp column")
-        if self.newer_than is not None:
-            object.__setattr__(self, "newer_than", parse_timestamp(self.newer_than, "newer_than"))
+        _set_bounds(self)
         check_positive_count(self.min_new_rows, "min_new_rows")
         if self.newer_than is None and self.min_new_rows is None:
             raise ConfigurationError(
@@ -277,13 +374,19 @@ class TableFreshnessProbe:
         table = sa.table(self.table, sa.column(self.timestamp_column), schema=self.schema)
         with engine.connect() as connection:
             column = TimestampColumn(connection, table, self.timestamp_column, "timestamp column")
-            latest_raw, total = connection.execute(
-                sa.select(column.latest(), sa.func.count()).select_from(table)
-            ).one()
+            scope = [column.present()]
+            if self.older_than is not None:
+                scope.append(column.before(self.older_than))
+            latest_raw = connection.execute(column.latest(table, *scope)).scalar()
+            total = connection.execute(
+                sa.select(sa.func.count()).select_from(table).where(*scope)
+            ).scalar_one()
             new_count = total
             if self.newer_than is not None:
                 new_count = connection.execute(
-                    sa.select(sa.func.count()).select_from(table).where(column.at_or_after(self.newer_than))
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(column.at_or_after(self.newer_than), *scope)
                 ).scalar_one()
         return observe(
             source=f"table {self.label!r}",
@@ -293,6 +396,7 @@ class TableFreshnessProbe:
             newer_than=self.newer_than,
             new_count=int(new_count),
             min_new=self.min_new_rows,
+            older_than=self.older_than,  # type: ignore[arg-type]
         )
 
 
@@ -303,18 +407,19 @@ class FileFreshnessProbe:
 
     The location is a folder (every file below it counts) or a single file; a location that does not
     exist yet holds no file. Modification times come from the file system's listing
-    (``mtime``, ``LastModified``, ``updated``...).
+    (``mtime``, ``LastModified``, ``updated``...). With ``older_than`` (exclusive), files modified at
+    or after it are ignored.
     """
 
     location: str
     newer_than: dt.datetime | str | None = None
     min_new_files: int | None = None
+    older_than: dt.datetime | str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.location, str) or not self.location.strip():
             raise ConfigurationError(f"location {self.location!r} must be a non-empty path or URI")
-        if self.newer_than is not None:
-            object.__setattr__(self, "newer_than", parse_timestamp(self.newer_than, "newer_than"))
+        _set_bounds(self)
         check_positive_count(self.min_new_files, "min_new_files")
         if self.newer_than is None and self.min_new_files is None:
             raise ConfigurationError(
@@ -333,6 +438,8 @@ class FileFreshnessProbe:
         where = path if path is not None else self.location
         listing = fs.find(where, detail=True) if fs.exists(where) else {}
         times = [file_modification_time(name, info) for name, info in listing.items() if _is_file(info)]
+        if self.older_than is not None:
+            times = [moment for moment in times if moment < self.older_than]
         new_count = len(times)
         if self.newer_than is not None:
             new_count = sum(1 for moment in times if moment >= self.newer_than)
@@ -344,6 +451,21 @@ class FileFreshnessProbe:
             newer_than=self.newer_than,
             new_count=new_count,
             min_new=self.min_new_files,
+            older_than=self.older_than,  # type: ignore[arg-type]
+        )
+
+
+def _set_bounds(probe: TableFreshnessProbe | FileFreshnessProbe) -> None:
+    """Parse the probe's ``newer_than``/``older_than`` to UTC; the range they make must not be empty."""
+    for role in ("newer_than", "older_than"):
+        value = getattr(probe, role)
+        if value is not None:
+            object.__setattr__(probe, role, parse_timestamp(value, role))
+    newer_than, older_than = probe.newer_than, probe.older_than
+    if newer_than is not None and older_than is not None and not newer_than < older_than:  # type: ignore[operator]
+        raise ConfigurationError(
+            f"newer_than {newer_than.isoformat()} must be before older_than "  # type: ignore[union-attr]
+            f"{older_than.isoformat()} (older_than is exclusive)"  # type: ignore[union-attr]
         )
 
 

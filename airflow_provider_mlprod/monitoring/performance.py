@@ -37,11 +37,15 @@ Fail closed:
 Table, schema and column names are checked to be plain identifiers before any SQL runs; a query is
 the user's own SQL.
 
-Timestamps: on SQLite the timestamp column must hold ISO 8601 text (``2026-01-01 10:00:00``, with
-or without ``T``, fractions and a UTC offset) and is compared through ``julianday()``, so the text
-format does not decide the window; elsewhere it is compared natively with the window's bounds
-(PostgreSQL reads a ``timestamp without time zone`` in the session's time zone; store UTC). Aware
-bounds are converted to UTC.
+Timestamps: the window is filtered exactly as the freshness and label-coverage probes filter theirs
+(:class:`~airflow_provider_mlprod.monitoring.freshness.TimestampColumn`), so a sensor and the monitor
+count the same predictions. On SQLite the timestamp column must hold ISO 8601 text
+(``2026-01-01 10:00:00``, with or without ``T``, fractions and a UTC offset) and is compared through
+``julianday()``, so the text format does not decide the window. Elsewhere the column's type decides the
+bounds' type: a ``timestamp without time zone`` holds UTC and is compared with naive UTC bounds (the
+session's time zone plays no part), a ``timestamp with time zone`` with instants. A table's column type
+comes from the catalog; a query's from its result description on PostgreSQL (elsewhere it is taken
+as ``timestamp with time zone``). Aware bounds are converted to UTC; naive bounds are read as UTC.
 
 Public API: :class:`TimeWindow`, :class:`PerformanceSource`, :class:`PerformanceResult`,
 :func:`compute_performance`, :func:`roc_auc`, :func:`log_loss`, :func:`parse_timestamp`.
@@ -60,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.monitoring.freshness import TimestampColumn
 from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.sql_source import SqlSource
 
@@ -305,8 +310,8 @@ def compute_performance(
     :raises InputDataError: no labelled prediction in the window, a query fails, or the data is not
         shaped as the model type needs (see the module docs).
     """
-    joined = _JoinedWindow(source, window, engine.dialect.name)
     with engine.connect() as connection:  # a connection failure stays retryable
+        joined = _JoinedWindow(source, window, connection)
         if source.model_type == CLASSIFICATION:
             return _classification(connection, joined)
         return _regression(connection, joined)
@@ -366,7 +371,7 @@ def log_loss(probabilities: Sequence[float] | np.ndarray, is_positive: Sequence[
 class _JoinedWindow:
     """The window's predictions LEFT JOINed with their labels, as SQLAlchemy expressions."""
 
-    def __init__(self, source: PerformanceSource, window: TimeWindow, dialect: str) -> None:
+    def __init__(self, source: PerformanceSource, window: TimeWindow, connection: sa.Connection) -> None:
         self.source = source
         self.window = window
         columns = [source.key_column, source.timestamp_column]
@@ -378,9 +383,11 @@ class _JoinedWindow:
             picked.append(predictions.c[source.prediction_column].label("predicted_value"))
         if source.score_column:
             picked.append(predictions.c[source.score_column].label("score_value"))
-        timestamp = predictions.c[source.timestamp_column]
+        timestamp = _timestamp_column(connection, source, predictions)
         self.predictions = (
-            sa.select(*picked).where(_in_window(timestamp, window, dialect)).subquery("mlprod_window")
+            sa.select(*picked)
+            .where(timestamp.at_or_after(window.start), timestamp.before(window.end))
+            .subquery("mlprod_window")
         )
         self.joined = self.predictions.outerjoin(
             labels, self.predictions.c.row_key == labels.c[source.labels_key_column]
@@ -433,20 +440,45 @@ class _JoinedWindow:
             )
 
 
-def _in_window(timestamp: sa.ColumnElement, window: TimeWindow, dialect: str) -> sa.ColumnElement:
-    if dialect == "sqlite":
-        julian = sa.func.julianday
+# PostgreSQL type OIDs of a query's timestamp column, as its result description reports them.
+_POSTGRESQL_TIMESTAMP_TYPES: dict[int, Any] = {
+    1114: sa.DateTime(timezone=False),
+    1184: sa.DateTime(timezone=True),
+    1082: sa.Date(),
+}
 
-        def bound(moment: datetime) -> str:
-            return moment.replace(tzinfo=None).isoformat(sep=" ")
 
-        return sa.and_(
-            julian(timestamp) >= julian(bound(window.start)), julian(timestamp) < julian(bound(window.end))
+def _timestamp_column(
+    connection: sa.Connection, source: PerformanceSource, predictions: sa.FromClause
+) -> TimestampColumn:
+    """The predictions' timestamp column, typed as the freshness and label probes type it."""
+    expression = predictions.c[source.timestamp_column]
+    if source.predictions.query is None:
+        table = sa.table(
+            str(source.predictions.table),
+            sa.column(source.timestamp_column),
+            schema=source.predictions.schema,
         )
-    timestamp_type = sa.DateTime(timezone=window.start.tzinfo is not None)
-    return sa.and_(
-        timestamp >= sa.literal(window.start, timestamp_type),
-        timestamp < sa.literal(window.end, timestamp_type),
+        return TimestampColumn(
+            connection, table, source.timestamp_column, "timestamp column", expression=expression
+        )
+    dialect = connection.dialect.name
+    column_type = None
+    if dialect == "postgresql":
+        probe = sa.select(expression).select_from(predictions).where(sa.false())
+        try:
+            result = connection.execute(probe)
+        except sa.exc.DBAPIError as exc:
+            raise InputDataError(
+                f"{source.predictions.label}: timestamp column {source.timestamp_column!r} cannot be read: "
+                f"{_first_line(exc.orig)}"
+            ) from None
+        description = result.cursor.description if result.cursor is not None else None
+        result.close()
+        if description:
+            column_type = _POSTGRESQL_TIMESTAMP_TYPES.get(description[0][1])
+    return TimestampColumn.of_type(
+        dialect, expression, column_type, "timestamp column", source.predictions.label
     )
 
 

@@ -149,6 +149,11 @@ class DataFreshnessSensor(ProbeSensor):
     - ``min_new_rows`` (table) / ``min_new_files`` (location): at least this many rows/files at or after
       ``newer_than``, or in all when there is no bound.
 
+    Optional upper bound ``older_than`` (exclusive), e.g. ``"{{ data_interval_end }}"``: rows/files at
+    or after it are ignored (by the latest timestamp and by every count), so the wait is for the
+    window ``[newer_than, older_than)`` only, and a cleared or backfilled old run is not satisfied by
+    later windows' data.
+
     The XCom value is the last observation: latest timestamp, counts, bound and a one-line message.
     Names are checked to be plain identifiers before any SQL runs (when the DAG is parsed, or after
     rendering when templated); a missing table or column fails the task without retry.
@@ -159,6 +164,7 @@ class DataFreshnessSensor(ProbeSensor):
     :param schema: the table's schema (templated).
     :param location: a file location URI instead of a table (templated).
     :param newer_than: the bound, ISO 8601 text or a datetime (templated).
+    :param older_than: the exclusive upper bound, ISO 8601 text or a datetime (templated).
     :param min_new_rows: rows to wait for.
     :param min_new_files: files to wait for.
     :param deferrable: free the worker slot while waiting (default ``[operators] default_deferrable``).
@@ -173,6 +179,7 @@ class DataFreshnessSensor(ProbeSensor):
         "schema",
         "location",
         "newer_than",
+        "older_than",
     )
     ui_color = "#d9ecf2"
 
@@ -187,6 +194,7 @@ class DataFreshnessSensor(ProbeSensor):
         newer_than: str | dt.datetime | None = None,
         min_new_rows: int | None = None,
         min_new_files: int | None = None,
+        older_than: str | dt.datetime | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -198,6 +206,7 @@ class DataFreshnessSensor(ProbeSensor):
         self.newer_than = newer_than
         self.min_new_rows = min_new_rows
         self.min_new_files = min_new_files
+        self.older_than = older_than
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -232,8 +241,18 @@ class DataFreshnessSensor(ProbeSensor):
             )
         check_at_parse_time(self.task_id, check_positive_count, self.min_new_rows, "min_new_rows")
         check_at_parse_time(self.task_id, check_positive_count, self.min_new_files, "min_new_files")
-        if self.newer_than is not None and not is_templated(self.newer_than):
-            check_at_parse_time(self.task_id, parse_timestamp, self.newer_than, "newer_than")
+        for role in ("newer_than", "older_than"):
+            value = getattr(self, role)
+            if value is not None and not is_templated(value):
+                check_at_parse_time(self.task_id, parse_timestamp, value, role)
+        bounds = (self.newer_than, self.older_than)
+        if None not in bounds and not any(is_templated(value) for value in bounds):
+            newer_than, older_than = (parse_timestamp(value, "bound") for value in bounds)
+            if not newer_than < older_than:
+                raise ValueError(
+                    f"{task}: newer_than {newer_than.isoformat()} must be before older_than "
+                    f"{older_than.isoformat()} (older_than is exclusive)"
+                )
 
     def build_trigger(self, deadline: str | None) -> ProbePollingTrigger:
         """The freshness trigger for the rendered arguments."""
@@ -241,6 +260,7 @@ class DataFreshnessSensor(ProbeSensor):
 
         with final_errors_fail_the_task():
             newer_than = timestamp_text(self.newer_than, "newer_than")
+            older_than = timestamp_text(self.older_than, "older_than")
         return DataFreshnessTrigger(
             conn_id=self.sql_conn_id,
             table=self.table,
@@ -252,4 +272,5 @@ class DataFreshnessSensor(ProbeSensor):
             min_new_files=self.min_new_files,
             poll_interval=self.poke_interval,
             deadline=deadline,
+            older_than=older_than,
         )

@@ -2,14 +2,16 @@
 
 Each trigger polls one probe of :mod:`airflow_provider_mlprod.monitoring` in the triggerer: the
 synchronous probe runs in a thread (``asyncio.to_thread``) so the event loop is never blocked, and the
-connection is resolved there too. Between polls the trigger sleeps ``poll_interval`` seconds; the
-worker slot stays free the whole time.
+connection is resolved, and released, there too. Between polls the trigger sleeps ``poll_interval``
+seconds; the worker slot stays free the whole time.
 
 Every trigger ends with exactly one event:
 
 - ``{"status": "success", "observation": {...}, "message": ...}`` when the condition holds;
 - ``{"status": "timeout", "observation": {...}, "message": ...}`` at ``deadline`` (ISO 8601 UTC), the
-  message saying what the last poll saw;
+  message saying what the last completed poll saw (``observation`` is None when none completed). The
+  deadline bounds a poll in progress too: a probe still running at the deadline (say, a query stuck
+  behind a lock) is no longer waited for, and the event reports the previous poll;
 - ``{"status": "error", "message": ...}`` on an input no retry can fix (a hostile or missing table or
   column, a bad timestamp, a missing connection). Database or network errors propagate, so Airflow
   retries the task per its ``retries``.
@@ -80,15 +82,23 @@ class ProbePollingTrigger(BaseTrigger):
             yield TriggerEvent({"status": "error", "message": str(exc)})
             return
         resource = None
+        previous = None  # the last completed poll's observation
         try:
             while True:
                 try:
                     if resource is None:
-                        resource = await asyncio.to_thread(self.open_resource)
-                    observation = await asyncio.to_thread(self.observe, probe, resource)
+                        opened, resource = await _in_thread_until(deadline, self.open_resource)
+                        if not opened:
+                            yield self._timeout_event(deadline, previous, in_progress=True)  # type: ignore[arg-type]
+                            return
+                    done, observation = await _in_thread_until(deadline, self.observe, probe, resource)
                 except MlprodError as exc:
                     yield TriggerEvent({"status": "error", "message": str(exc)})
                     return
+                if not done:
+                    yield self._timeout_event(deadline, previous, in_progress=True)  # type: ignore[arg-type]
+                    return
+                previous = observation
                 if observation.satisfied:
                     yield TriggerEvent(
                         {
@@ -101,16 +111,7 @@ class ProbePollingTrigger(BaseTrigger):
                 self.log.info("%s", observation.message)
                 now = dt.datetime.now(UTC)
                 if deadline is not None and now >= deadline:
-                    yield TriggerEvent(
-                        {
-                            "status": "timeout",
-                            "observation": observation.to_dict(),
-                            "message": (
-                                f"still waiting at the deadline {deadline.isoformat()}; "
-                                f"last saw: {observation.message}"
-                            ),
-                        }
-                    )
+                    yield self._timeout_event(deadline, observation, in_progress=False)
                     return
                 pause = self.poll_interval
                 if deadline is not None:
@@ -118,7 +119,43 @@ class ProbePollingTrigger(BaseTrigger):
                 await asyncio.sleep(max(pause, 0.0))
         finally:
             if resource is not None:
-                self.close_resource(resource)
+                await asyncio.to_thread(self.close_resource, resource)
+
+    @staticmethod
+    def _timeout_event(deadline: dt.datetime, observation: Any, *, in_progress: bool) -> TriggerEvent:
+        """The timeout event, saying what the last completed poll saw."""
+        seen = observation.message if observation is not None else "nothing (no poll completed)"
+        running = " (a poll was still running)" if in_progress else ""
+        return TriggerEvent(
+            {
+                "status": "timeout",
+                "observation": observation.to_dict() if observation is not None else None,
+                "message": f"still waiting at the deadline {deadline.isoformat()}{running}; last saw: {seen}",
+            }
+        )
+
+
+async def _in_thread_until(deadline: dt.datetime | None, function: Any, *args: Any) -> tuple[bool, Any]:
+    """Run ``function(*args)`` in a worker thread, waiting at most until ``deadline``.
+
+    Returns ``(True, result)``, or ``(False, None)`` when the deadline passes first: the thread cannot
+    be stopped (a query stuck behind a lock goes on until the database answers), but the trigger no
+    longer waits for it. Exceptions of ``function`` propagate.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        if deadline is None:
+            return True, await work
+        remaining = (deadline - dt.datetime.now(UTC)).total_seconds()
+        try:
+            return True, await asyncio.wait_for(asyncio.shield(work), max(remaining, 0.0))
+        except asyncio.TimeoutError:
+            if work.done():  # the function itself raised TimeoutError (e.g. a socket timeout)
+                raise
+            return False, None
+    finally:
+        if not work.done():
+            work.cancel()
 
 
 class SqlProbeTrigger(ProbePollingTrigger):
@@ -153,6 +190,7 @@ class DataFreshnessTrigger(SqlProbeTrigger):
     :param newer_than: ISO 8601 bound (inclusive).
     :param min_new_rows: rows at or after the bound (or in all) to wait for.
     :param min_new_files: files at or after the bound (or in all) to wait for.
+    :param older_than: ISO 8601 upper bound (exclusive): rows or files at or after it are ignored.
     """
 
     def __init__(
@@ -168,6 +206,7 @@ class DataFreshnessTrigger(SqlProbeTrigger):
         min_new_files: int | None = None,
         poll_interval: float = 60.0,
         deadline: str | None = None,
+        older_than: str | None = None,
     ) -> None:
         super().__init__(conn_id=conn_id, poll_interval=poll_interval, deadline=deadline)  # type: ignore[arg-type]
         self.table = table
@@ -177,6 +216,7 @@ class DataFreshnessTrigger(SqlProbeTrigger):
         self.newer_than = newer_than
         self.min_new_rows = min_new_rows
         self.min_new_files = min_new_files
+        self.older_than = older_than
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and JSON-safe keyword arguments that rebuild this trigger."""
@@ -189,6 +229,7 @@ class DataFreshnessTrigger(SqlProbeTrigger):
             "newer_than": self.newer_than,
             "min_new_rows": self.min_new_rows,
             "min_new_files": self.min_new_files,
+            "older_than": self.older_than,
             **self.common_kwargs(),
         }
 
@@ -200,7 +241,9 @@ class DataFreshnessTrigger(SqlProbeTrigger):
         if self.location is not None:
             if self.table is not None:
                 raise ConfigurationError("give a table or a location to probe, not both")
-            return FileFreshnessProbe(self.location, self.newer_than, self.min_new_files)
+            return FileFreshnessProbe(
+                self.location, self.newer_than, self.min_new_files, older_than=self.older_than
+            )
         if not self.conn_id:
             raise ConfigurationError(f"table {self.table!r}: no SQL connection id given")
         return TableFreshnessProbe(
@@ -209,6 +252,7 @@ class DataFreshnessTrigger(SqlProbeTrigger):
             schema=self.schema,
             newer_than=self.newer_than,
             min_new_rows=self.min_new_rows,
+            older_than=self.older_than,
         )
 
     def open_resource(self) -> Any:

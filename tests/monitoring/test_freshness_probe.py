@@ -157,13 +157,66 @@ def test_non_timestamp_column_is_rejected(engine):
         TableFreshnessProbe("events", "id", newer_than=BOUND).run(engine)
 
 
-def test_unparseable_sqlite_text_is_an_error(sqlite_url):
+def sqlite_text_events(sqlite_url, values):
     engine = sa.create_engine(sqlite_url)
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE events (updated_at TEXT)"))
-        connection.execute(sa.text("INSERT INTO events VALUES ('yesterday')"))
-    with pytest.raises(InputDataError, match="holds 'yesterday', not an ISO 8601 timestamp"):
-        TableFreshnessProbe("events", "updated_at", min_new_rows=1).run(engine)
+        for value in values:
+            connection.execute(sa.text("INSERT INTO events VALUES (:v)"), {"v": value})
+    return engine
+
+
+def test_sqlite_latest_is_the_latest_time_not_the_greatest_text(sqlite_url):
+    # As text, '2024-03-02T05:00:00+05:00' (00:00 UTC) sorts after '2024-03-02 00:30:00' (00:30 UTC).
+    engine = sqlite_text_events(sqlite_url, ["2024-03-02 00:30:00", "2024-03-02T05:00:00+05:00"])
+    try:
+        seen = TableFreshnessProbe("events", "updated_at", newer_than="2024-03-02T00:20:00Z").run(engine)
+    finally:
+        engine.dispose()
+    assert seen.latest == dt.datetime(2024, 3, 2, 0, 30, tzinfo=UTC)
+    assert seen.satisfied
+    assert (seen.total, seen.new_count) == (2, 1)
+
+
+def test_unparseable_sqlite_text_is_not_counted_nor_the_latest(sqlite_url):
+    engine = sqlite_text_events(sqlite_url, ["2024-03-02 00:30:00", "n/a", "yesterday", None])
+    try:
+        seen = TableFreshnessProbe("events", "updated_at", newer_than="2024-03-02T00:20:00Z").run(engine)
+        only_text = sqlite_text_events(sqlite_url.replace("test.db", "text.db"), ["yesterday"])
+        nothing = TableFreshnessProbe("events", "updated_at", min_new_rows=1).run(only_text)
+        only_text.dispose()
+    finally:
+        engine.dispose()
+    assert seen.latest == dt.datetime(2024, 3, 2, 0, 30, tzinfo=UTC)
+    assert seen.satisfied
+    assert (seen.total, seen.new_count) == (1, 1)
+    assert not nothing.satisfied
+    assert (nothing.latest, nothing.total) == (None, 0)
+
+
+def test_older_than_ignores_rows_of_later_windows(engine):
+    # A cleared run of the 1 March window: the table already holds 2 and 3 March rows.
+    make_events(engine, [naive(2024, 2, 29, 23), naive(2024, 3, 2, 1), naive(2024, 3, 3, 1)])
+    window = {"newer_than": BOUND, "older_than": "2024-03-02T00:00:00Z"}
+    seen = TableFreshnessProbe("events", "updated_at", min_new_rows=1, **window).run(engine)
+    assert not seen.satisfied
+    assert seen.latest == dt.datetime(2024, 2, 29, 23, tzinfo=UTC)
+    assert (seen.total, seen.new_count) == (1, 0)
+    assert seen.older_than == dt.datetime(2024, 3, 2, tzinfo=UTC)
+    assert "0 rows in [2024-03-01T00:00:00+00:00, 2024-03-02T00:00:00+00:00)" in seen.message
+    assert seen.to_dict()["older_than"] == "2024-03-02T00:00:00+00:00"
+    make_events(engine, [naive(2024, 3, 1, 12), naive(2024, 3, 2)])  # the bound itself is excluded
+    seen = TableFreshnessProbe("events", "updated_at", min_new_rows=1, **window).run(engine)
+    assert seen.satisfied
+    assert seen.latest == dt.datetime(2024, 3, 1, 12, tzinfo=UTC)
+    assert (seen.total, seen.new_count) == (2, 1)
+
+
+def test_older_than_must_follow_newer_than():
+    with pytest.raises(ConfigurationError, match="must be before older_than"):
+        TableFreshnessProbe("events", "updated_at", newer_than=BOUND, older_than=BOUND)
+    with pytest.raises(ConfigurationError, match="older_than 'soon' is not an ISO 8601 timestamp"):
+        FileFreshnessProbe("/data", min_new_files=1, older_than="soon")
 
 
 @pytest.mark.parametrize(
@@ -247,6 +300,22 @@ def test_file_location_newest_file_and_count(tmp_path):
     assert seen.latest == dt.datetime(2024, 3, 1, 6, tzinfo=UTC)
     assert not FileFreshnessProbe(location, newer_than=BOUND, min_new_files=3).run(fs).satisfied
     assert not FileFreshnessProbe(location, newer_than="2024-03-02").run(fs).satisfied
+
+
+def test_file_location_older_than_ignores_later_files(tmp_path):
+    fs = fsspec.filesystem("file")
+    touch(tmp_path / "in" / "day=2024-02-29.csv", dt.datetime(2024, 2, 29, 5, tzinfo=UTC))
+    touch(tmp_path / "in" / "day=2024-03-02.csv", dt.datetime(2024, 3, 2, 5, tzinfo=UTC))
+    window = {"newer_than": BOUND, "older_than": "2024-03-02T00:00:00+00:00"}
+    location = str(tmp_path / "in")
+    seen = FileFreshnessProbe(location, min_new_files=1, **window).run(fs)
+    assert not seen.satisfied
+    assert (seen.total, seen.new_count) == (1, 0)
+    assert seen.latest == dt.datetime(2024, 2, 29, 5, tzinfo=UTC)
+    touch(tmp_path / "in" / "day=2024-03-01.csv", dt.datetime(2024, 3, 1, 5, tzinfo=UTC))
+    seen = FileFreshnessProbe(location, min_new_files=1, **window).run(fs)
+    assert seen.satisfied
+    assert (seen.total, seen.new_count, seen.latest) == (2, 1, dt.datetime(2024, 3, 1, 5, tzinfo=UTC))
 
 
 def test_single_file_and_missing_location(tmp_path):

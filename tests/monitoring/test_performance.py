@@ -265,8 +265,11 @@ def test_null_predictions_and_extra_label_values_fail_closed(db_url):
 
 def test_a_missing_table_is_named(db_url):
     engine = load(db_url, make_rows())
-    with pytest.raises(InputDataError, match=r"table 'no_such_table'.*query failed"):
+    # The predictions table is looked up in the catalog (its timestamp column's type decides the bounds').
+    with pytest.raises(InputDataError, match=r"table 'no_such_table' does not exist"):
         compute_performance(engine, classification(predictions_table="no_such_table"), WINDOW)
+    with pytest.raises(InputDataError, match=r"table 'no_such_labels'.*query failed"):
+        compute_performance(engine, classification(labels_table="no_such_labels"), WINDOW)
 
 
 def test_sqlite_text_timestamps_in_any_iso_form_are_compared_as_times(sqlite_url):
@@ -370,3 +373,74 @@ def test_window_bounds_are_parsed_and_checked():
         parse_timestamp("yesterday", "window start")
     with pytest.raises(ConfigurationError, match="must be a datetime"):
         parse_timestamp(None, "window end")
+
+
+# --- the window under a session time zone other than UTC ----------------------------------------
+
+
+def paris_session(db_url: str) -> sa.Engine:
+    """An engine on ``db_url`` whose PostgreSQL sessions run in Europe/Paris (SQLite has no time zone)."""
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        return sa.create_engine(url)
+    options = f"{url.query['options']} -c timezone=Europe/Paris"
+    engine = sa.create_engine(url.update_query_dict({"options": options}))
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW timezone").scalar() == "Europe/Paris"
+    return engine
+
+
+@pytest.mark.parametrize("as_query", [False, True], ids=["table", "query"])
+def test_naive_utc_timestamps_fall_in_the_window_whatever_the_session_time_zone(db_url, as_query):
+    from airflow_provider_mlprod.monitoring.labels import LabelCoverageProbe
+
+    engine = paris_session(db_url)
+    inside = [datetime(2024, 3, 2, 0, 10), datetime(2024, 3, 2, 0, 40), datetime(2024, 3, 2, 12)]
+    outside = [datetime(2024, 3, 1, 23, 30), datetime(2024, 3, 3, 0, 30)]  # naive UTC, like ``inside``
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE p (id INTEGER, ts TIMESTAMP, yhat FLOAT)")
+        connection.exec_driver_sql("CREATE TABLE l (id INTEGER, y FLOAT)")
+        for key, moment in enumerate(inside + outside):
+            connection.execute(sa.text("INSERT INTO p VALUES (:k, :t, :k)"), {"k": key, "t": moment})
+            connection.execute(sa.text("INSERT INTO l VALUES (:k, :y)"), {"k": key, "y": key + 0.5})
+    start, end = "2024-03-02T00:00:00+00:00", "2024-03-03T00:00:00+00:00"
+    where = {"predictions_query": "SELECT id, ts, yhat FROM p"} if as_query else {"predictions_table": "p"}
+    source = PerformanceSource.from_arguments(
+        model_type="regression",
+        labels_table="l",
+        key_column="id",
+        timestamp_column="ts",
+        label_column="y",
+        prediction_column="yhat",
+        **where,
+    )
+    probe = LabelCoverageProbe(
+        predictions_table="p",
+        labels_table="l",
+        key_column="id",
+        timestamp_column="ts",
+        window_start=start,
+        window_end=end,
+        min_label_share=1.0,
+    )
+    try:
+        result = compute_performance(engine, source, TimeWindow.from_bounds(start, end))
+        coverage = probe.run(engine)
+    finally:
+        engine.dispose()
+    assert coverage.predictions == 3
+    assert (result.prediction_rows, result.labelled_rows) == (3, 3)
+    assert result.metrics["mae"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("as_query", [False, True], ids=["table", "query"])
+def test_time_zone_aware_timestamps_fall_in_the_window_under_a_session_time_zone(postgres_url, as_query):
+    engine = paris_session(postgres_url)
+    rows = make_rows()
+    load(postgres_url, rows).dispose()  # ``scored_at`` is a timestamp with time zone
+    where = {"predictions_table": None, "predictions_query": "SELECT * FROM predictions"} if as_query else {}
+    try:
+        result = compute_performance(engine, regression(**where), WINDOW)
+    finally:
+        engine.dispose()
+    assert result.prediction_rows == len(in_window(rows))

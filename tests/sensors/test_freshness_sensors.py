@@ -132,6 +132,43 @@ def test_ground_truth_poke(warehouse):
     assert waiting.xcom_value["share"] == 0.5
 
 
+def test_older_than_keeps_a_cleared_old_window_waiting(warehouse):
+    # Re-running the 29 February window: the 1 March rows of a later window must not satisfy it.
+    _conn, schema, _engine = warehouse
+    old_window = {"newer_than": "2024-02-29T00:00:00Z", "older_than": "{{ params.window_end }}"}
+    sensor = freshness_sensor(schema, min_new_rows=1, **old_window)
+    assert "older_than" in sensor.template_fields
+    sensor.older_than = "2024-03-01T00:00:00Z"  # as rendered
+    waiting = sensor.poke({})
+    assert not waiting.is_done
+    assert waiting.xcom_value["latest"] == "2024-02-28T00:00:00+00:00"
+    assert waiting.xcom_value["new_count"] == 0
+    assert waiting.xcom_value["older_than"] == BOUND
+    assert freshness_sensor(schema, min_new_rows=1, newer_than="2024-02-28").poke({}).is_done
+    with_old = freshness_sensor(schema, newer_than="2024-02-28", older_than=BOUND, min_new_rows=1)
+    assert with_old.poke({}).xcom_value["new_count"] == 1
+
+
+def test_older_than_bounds_a_file_location(tmp_path):
+    import os
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "later.csv").write_text("x")
+    later_window = dt.datetime(2024, 3, 2, tzinfo=UTC).timestamp()
+    os.utime(landing / "later.csv", (later_window, later_window))
+    sensor = DataFreshnessSensor(
+        task_id="wait_for_files",
+        location=f"file://{landing}",
+        newer_than="2024-03-01T00:00:00Z",
+        older_than="2024-03-02T00:00:00Z",
+        poke_interval=0.1,
+    )
+    assert not sensor.poke({}).is_done
+    sensor.older_than = None
+    assert sensor.poke({}).is_done
+
+
 def test_file_location_poke(tmp_path):
     sensor = DataFreshnessSensor(
         task_id="wait_for_files", location=f"file://{tmp_path}/landing", min_new_files=1, poke_interval=0.1
@@ -186,6 +223,8 @@ def test_hostile_rendered_identifiers_fail_before_sql(warehouse):
         ({"min_new_files": 2}, "min_new_files applies to a location"),
         ({"min_new_rows": 0}, "min_new_rows must be an integer of at least 1"),
         ({"newer_than": "yesterday"}, "newer_than 'yesterday' is not an ISO 8601 timestamp"),
+        ({"older_than": "tomorrow"}, "older_than 'tomorrow' is not an ISO 8601 timestamp"),
+        ({"older_than": BOUND}, "newer_than 2024-03-01T00:00:00\\+00:00 must be before older_than"),
     ],
 )
 def test_freshness_arguments_checked_at_parse_time(overrides, message):
@@ -240,9 +279,23 @@ def test_deferrable_freshness_defers_to_a_serializable_trigger():
     assert deferred.value.timeout > dt.timedelta(seconds=600)
     kwargs = rebuilt(trigger).serialize()[1]
     assert kwargs["newer_than"] == BOUND
+    assert kwargs["older_than"] is None
     assert (kwargs["schema"], kwargs["min_new_rows"], kwargs["poll_interval"]) == ("sales", 10, 0.1)
     deadline = dt.datetime.fromisoformat(kwargs["deadline"])
     assert dt.timedelta(seconds=590) < deadline - dt.datetime.now(UTC) <= dt.timedelta(seconds=600)
+
+
+def test_deferrable_freshness_passes_older_than_to_the_trigger():
+    sensor = freshness_sensor(
+        None,
+        deferrable=True,
+        older_than=dt.datetime(2024, 3, 2, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    again = rebuilt(deferred.value.trigger)
+    assert again.serialize()[1]["older_than"] == "2024-03-02T00:00:00+00:00"
+    assert again.build_probe().older_than == dt.datetime(2024, 3, 2, tzinfo=UTC)
 
 
 def test_deferrable_ground_truth_defers_to_a_serializable_trigger():

@@ -258,3 +258,120 @@ def test_missing_table_is_an_error_event(warehouse):
     event = first_event(trigger)
     assert event["status"] == "error"
     assert "nowhere' does not exist" in event["message"]
+
+
+def test_older_than_round_trips_and_bounds_the_probe():
+    trigger = DataFreshnessTrigger(
+        location="file:///landing",
+        newer_than=BOUND,
+        older_than="2024-03-02T00:00:00+00:00",
+        min_new_files=1,
+    )
+    again = rebuilt(trigger)
+    assert again.serialize() == trigger.serialize()
+    assert again.serialize()[1]["older_than"] == "2024-03-02T00:00:00+00:00"
+    assert again.build_probe().older_than == dt.datetime(2024, 3, 2, tzinfo=UTC)
+
+
+def test_freshness_trigger_with_older_than_ignores_later_rows(warehouse):
+    conn_id, schema, engine = warehouse
+    create_events(engine, [dt.datetime(2024, 3, 2, 6)])  # a later window's row
+    trigger = DataFreshnessTrigger(
+        conn_id=conn_id,
+        table="events",
+        timestamp_column="updated_at",
+        schema=schema,
+        newer_than=BOUND,
+        older_than="2024-03-02T00:00:00+00:00",
+        poll_interval=0.1,
+        deadline=deadline_in(0.5),
+    )
+    event = first_event(trigger)
+    assert event["status"] == "timeout"
+    assert event["observation"]["latest"] is None
+    assert "no timestamp before 2024-03-02T00:00:00+00:00" in event["message"]
+
+
+class StuckSecondPoll(DataFreshnessTrigger):
+    """The first poll answers; the next one hangs (a query stuck behind a lock) until released."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.polls = 0
+        self.release = threading.Event()
+        self.closed_in = None
+
+    def observe(self, probe, resource):
+        self.polls += 1
+        if self.polls > 1:
+            self.release.wait(20)
+        return super().observe(probe, resource)
+
+    def close_resource(self, resource):
+        self.closed_in = threading.current_thread()
+        super().close_resource(resource)
+
+
+def test_deadline_bounds_a_poll_in_progress(warehouse):
+    conn_id, schema, engine = warehouse
+    create_events(engine, [dt.datetime(2024, 2, 28, 23)])
+    trigger = StuckSecondPoll(
+        conn_id=conn_id,
+        table="events",
+        timestamp_column="updated_at",
+        schema=schema,
+        newer_than=BOUND,
+        poll_interval=0.1,
+        deadline=deadline_in(1.5),
+    )
+
+    async def collect():
+        loop_thread = threading.current_thread()
+        emitted = []
+        try:
+            async for event in trigger.run():  # to the end: the trigger closes its engine after the event
+                emitted.append((event.payload, dt.datetime.now(UTC)))
+        finally:
+            trigger.release.set()  # let the stuck poll end, so the loop can shut down
+        assert len(emitted) == 1
+        return *emitted[0], loop_thread
+
+    payload, emitted_at, loop_thread = asyncio.run(asyncio.wait_for(collect(), 8))
+    deadline = dt.datetime.fromisoformat(trigger.deadline)
+    assert trigger.polls >= 2
+    assert payload["status"] == "timeout"
+    assert emitted_at - deadline < dt.timedelta(seconds=1)
+    assert "a poll was still running" in payload["message"]
+    assert "last saw: table" in payload["message"]
+    assert "latest timestamp 2024-02-28T23:00:00+00:00" in payload["message"]
+    assert payload["observation"]["latest"] == "2024-02-28T23:00:00+00:00"
+    assert trigger.closed_in is not None  # the engine was disposed of...
+    assert trigger.closed_in is not loop_thread  # ...in a worker thread
+
+
+def test_deadline_during_the_first_poll_says_nothing_was_seen(sqlite_url, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE",
+        json.dumps({"conn_type": "sqlite", "host": sa.make_url(sqlite_url).database}),
+    )
+    trigger = StuckSecondPoll(
+        conn_id="warehouse",
+        table="events",
+        timestamp_column="updated_at",
+        newer_than=BOUND,
+        poll_interval=0.1,
+        deadline=deadline_in(0.8),
+    )
+    trigger.polls = 1  # the first poll is stuck already
+
+    async def collect():
+        try:
+            async for event in trigger.run():
+                return event.payload
+        finally:
+            trigger.release.set()
+
+    payload = asyncio.run(asyncio.wait_for(collect(), 8))
+    assert payload["status"] == "timeout"
+    assert payload["observation"] is None
+    assert "last saw: nothing (no poll completed)" in payload["message"]
