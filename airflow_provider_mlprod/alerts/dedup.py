@@ -15,12 +15,18 @@ A delivered ``resolve`` ends the dedup window of the ``trigger`` it closes, and 
 ``trigger`` ends the window of the ``resolve`` before it: a key is "seen recently" only when no
 delivery of the opposite action (same alert dedup key and channel, any severity) is newer than its
 own (see :func:`opposite_action_keys`). So fail, pass, fail within the window pages twice.
+
+A channel has an *open trigger* for an alert dedup key when the latest delivery of that alert on
+that channel (any severity) is a ``trigger``, not a ``resolve`` (see :func:`trigger_is_open`); the
+router sends a ``resolve`` only to such channels (and the task log), so a passing run that closes
+nothing posts nothing.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -39,6 +45,16 @@ ROUTER_KEY = re.compile(
 )
 
 
+def router_key(alert_key: str, action: str, severity: str, channel: str) -> str:
+    """The router key ``<alert dedup key>|<action>|<severity>|<channel>`` (see :data:`ROUTER_KEY`)."""
+    return f"{alert_key}|{action}|{severity}|{channel}"
+
+
+def action_keys(alert_key: str, action: str, channel: str) -> list[str]:
+    """The router keys of ``action`` for ``alert_key`` on ``channel``, one per severity."""
+    return [router_key(alert_key, action, severity, channel) for severity in SEVERITIES]
+
+
 def opposite_action_keys(key: str) -> list[str]:
     """The router keys of the other action (``trigger`` <-> ``resolve``) for the same alert dedup key
     and channel, one per severity; empty when ``key`` is not a router key."""
@@ -46,11 +62,29 @@ def opposite_action_keys(key: str) -> list[str]:
     if match is None:
         return []
     return [
-        f"{match['alert_key']}|{action}|{severity}|{match['channel']}"
+        other
         for action in ACTIONS
         if action != match["action"]
-        for severity in SEVERITIES
+        for other in action_keys(match["alert_key"], action, match["channel"])
     ]
+
+
+def trigger_is_open(alert_key: str, channel: str, last_delivery: Callable[[str], datetime | None]) -> bool:
+    """Whether ``channel`` has an open trigger for ``alert_key``: its latest delivered trigger (any
+    severity) is not older than its latest delivered resolve (any severity).
+
+    ``last_delivery`` returns when a router key was last delivered, or ``None``. A trigger and a
+    resolve with the same time count as open: a resolve too many beats an incident left open.
+    """
+    latest = {
+        action: max(
+            (at for at in map(last_delivery, action_keys(alert_key, action, channel)) if at is not None),
+            default=None,
+        )
+        for action in ACTIONS
+    }
+    trigger, resolve = latest["trigger"], latest["resolve"]
+    return trigger is not None and (resolve is None or resolve <= trigger)
 
 
 def is_duplicate(
@@ -74,6 +108,11 @@ class DedupStore(Protocol):
 
     def record(self, key: str, sent_at: datetime) -> None:
         """Remember that ``key`` was sent at ``sent_at`` (timezone-aware)."""
+        ...
+
+    def has_open_trigger(self, alert_key: str, channel: str) -> bool:
+        """Return whether the latest delivery of the alert ``alert_key`` on ``channel`` (any severity)
+        is a trigger, not a resolve (:func:`trigger_is_open`); ``False`` when nothing was delivered."""
         ...
 
 
@@ -107,6 +146,11 @@ class InMemoryDedupStore:
         """Remember that ``key`` was sent at ``sent_at``."""
         with self._lock:
             self._last_sent[key] = sent_at
+
+    def has_open_trigger(self, alert_key: str, channel: str) -> bool:
+        """Return whether the latest delivery of ``alert_key`` on ``channel`` is a trigger."""
+        with self._lock:
+            return trigger_is_open(alert_key, channel, self._last_sent.get)
 
     def keys(self) -> list[str]:
         """Return every recorded key (for inspection in tests)."""

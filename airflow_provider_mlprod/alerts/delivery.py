@@ -116,11 +116,13 @@ class DeliveryResult:
 
     :param channel: the channel's configured name (never its URL).
     :param kind: channel kind (``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log``).
-    :param status: ``"delivered"``, ``"failed"`` or ``"suppressed"`` (dedup: sent within the window).
+    :param status: ``"delivered"``, ``"failed"`` or ``"suppressed"`` (not sent: see ``reason``).
     :param attempts: requests made (0 when suppressed).
     :param status_code: HTTP status of the last response, ``None`` without one.
     :param error: what went wrong last, ``None`` on success.
     :param waits: seconds waited before each retry, in order.
+    :param reason: why a suppressed result was not sent (e.g. sent within the dedup window, or a
+        resolve for a channel with no open trigger); ``None`` otherwise.
     """
 
     channel: str
@@ -130,6 +132,7 @@ class DeliveryResult:
     status_code: int | None = None
     error: str | None = None
     waits: list[float] = field(default_factory=list)
+    reason: str | None = None
 
     @property
     def delivered(self) -> bool:
@@ -152,6 +155,7 @@ class DeliveryResult:
             "status_code": self.status_code,
             "error": self.error,
             "waits": list(self.waits),
+            "reason": self.reason,
         }
 
 

@@ -10,9 +10,15 @@ Rules:
 - no rule: every configured channel gets every alert; no channel at all: the built-in log channel;
 - a severity that the rule leaves out, or maps to an empty list, goes to the log channel, so no
   alert is dropped silently; the name ``log`` is always available (a configured ``log`` wins);
-- a ``resolve`` goes to the union of the channels of every severity (whatever its own severity), so
-  it reaches each channel that may hold the incident it closes (e.g. PagerDuty routed for
-  ``critical`` only); dedup and history apply to it as to any alert;
+- a ``resolve`` is routed to the union of the channels of every severity (whatever its own
+  severity), so it can reach each channel that may hold the incident it closes (e.g. PagerDuty routed
+  for ``critical`` only). With a dedup store it is sent only to the channels with an open trigger for
+  the same alert dedup key (the latest delivery of that alert there, any severity, is a trigger:
+  :meth:`DedupStore.has_open_trigger`); the others get a ``suppressed`` result with the reason
+  :data:`NO_OPEN_TRIGGER`, so a passing run that closes nothing posts nothing. Task-log channels
+  (the built-in ``log``) always get it, so nothing is dropped silently. A store that cannot answer
+  counts as "open" (a resolve too many beats an incident left open). Without a dedup store a resolve
+  goes to the whole union; dedup and history apply to it as to any alert;
 - dedup (when a store is given): per channel, the key ``<dedup_key>|<action>|<severity>|<channel>``
   seen within the window is not sent again (result status ``suppressed``), unless the opposite action
   (trigger / resolve) of the same dedup key was delivered on that channel after it: a resolve ends
@@ -41,7 +47,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, channel_kind_of, send_to_target
-from airflow_provider_mlprod.alerts.dedup import DedupStore, DeliveryHistory
+from airflow_provider_mlprod.alerts.dedup import DedupStore, DeliveryHistory, router_key
 from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult, RetryPolicy
 from airflow_provider_mlprod.alerts.log_channel import LogTarget, render_alert_text
 from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert
@@ -54,6 +60,11 @@ DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 
 #: ``kind`` of the result of a channel whose configuration could not be read.
 UNUSABLE_KIND = "unusable"
+
+#: ``reason`` of a result suppressed because the channel had the same alert within the dedup window.
+DUPLICATE = "already sent within the dedup window"
+#: ``reason`` of a resolve not sent to a channel that has no open trigger for its alert.
+NO_OPEN_TRIGGER = "no open trigger"
 
 
 @dataclass
@@ -77,7 +88,8 @@ class DispatchReport:
 
     @property
     def suppressed_channels(self) -> list[str]:
-        """Names of the channels skipped because they got the same alert within the window."""
+        """Names of the channels skipped: they got the same alert within the window, or the alert is a
+        resolve and they have no open trigger (each result's ``reason`` says which)."""
         return [result.channel for result in self.results if result.status == "suppressed"]
 
     @property
@@ -228,8 +240,9 @@ class AlertRouter:
         return checked
 
     def channels_for(self, severity: str, action: str = "trigger") -> list[str]:
-        """Return the channel names an alert of ``severity`` and ``action`` goes to: the rule's channels
-        for ``severity``; for a ``resolve``, the channels of every severity (highest first)."""
+        """Return the channel names an alert of ``severity`` and ``action`` is routed to: the rule's
+        channels for ``severity``; for a ``resolve``, the channels of every severity (highest first),
+        of which :meth:`dispatch` sends only to those with an open trigger when a dedup store is set."""
         if severity not in SEVERITIES:
             raise ConfigurationError(f"alert routing: severity {severity!r} is not one of {SEVERITIES}")
         if action == "resolve":
@@ -239,7 +252,7 @@ class AlertRouter:
     @staticmethod
     def dedup_store_key(alert: Alert, channel: str) -> str:
         """Return the dedup store key of ``alert`` on ``channel``."""
-        return f"{alert.dedup_key}|{alert.action}|{alert.severity}|{channel}"
+        return router_key(alert.dedup_key, alert.action, alert.severity, channel)
 
     def dispatch(self, alert: Alert) -> DispatchReport:
         """Send ``alert`` to its channels and return the report; raise if every tried channel failed.
@@ -253,7 +266,17 @@ class AlertRouter:
         report = DispatchReport(dedup_key=alert.dedup_key, severity=alert.severity, action=alert.action)
         for name in self.channels_for(alert.severity, alert.action):
             store_key = self.dedup_store_key(alert, name)
-            if name in self.unusable_channels:
+            if alert.action == "resolve" and not self._resolve_is_due(alert, name):
+                log.info(
+                    "alert %r: channel %r has no open trigger for dedup key %r; resolve not sent",
+                    alert.title,
+                    name,
+                    alert.dedup_key,
+                )
+                result = DeliveryResult(
+                    channel=name, kind=self._kind_of(name), status="suppressed", reason=NO_OPEN_TRIGGER
+                )
+            elif name in self.unusable_channels:
                 result = DeliveryResult(
                     channel=name, kind=UNUSABLE_KIND, status="failed", error=self.unusable_channels[name]
                 )
@@ -264,8 +287,9 @@ class AlertRouter:
                     name,
                     self.dedup_window,
                 )
-                target = self.channels[name]
-                result = DeliveryResult(channel=name, kind=channel_kind_of(target).kind, status="suppressed")
+                result = DeliveryResult(
+                    channel=name, kind=self._kind_of(name), status="suppressed", reason=DUPLICATE
+                )
             else:
                 result = self._send(name, alert)
             report.results.append(result)
@@ -298,6 +322,30 @@ class AlertRouter:
             return DeliveryResult(
                 channel=name, kind=channel_kind_of(target).kind, status="failed", error=error
             )
+
+    def _kind_of(self, name: str) -> str:
+        if name in self.unusable_channels:
+            return UNUSABLE_KIND
+        return channel_kind_of(self.channels[name]).kind
+
+    def _resolve_is_due(self, alert: Alert, channel: str) -> bool:
+        """Whether the resolve ``alert`` is sent to ``channel``: always without a dedup store and on a
+        task-log channel; otherwise only when the channel has an open trigger for the alert."""
+        if self.dedup_store is None or isinstance(self.channels.get(channel), LogTarget):
+            return True
+        try:
+            return bool(self.dedup_store.has_open_trigger(alert.dedup_key, channel))
+        except Exception as exc:
+            # StoreError texts hold no secret; of anything else (a store without the lookup, a driver
+            # error) only the type name is kept.
+            error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            log.warning(
+                "alert dedup store cannot tell whether channel %r has an open trigger (%s); "
+                "sending the resolve anyway",
+                channel,
+                error,
+            )
+            return True
 
     def _seen_recently(self, store_key: str, channel: str) -> bool:
         if self.dedup_store is None:

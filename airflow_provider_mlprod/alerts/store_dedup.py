@@ -13,9 +13,11 @@ each). :class:`MetricsStoreDedup` maps one onto the other:
 
 "Seen recently" means a *delivered* row for the same columns within the window, with no delivered
 row of the opposite action (same alert dedup key and channel, any severity) newer than it: a
-delivered resolve ends the window of its trigger and vice versa. Failed deliveries
-are recorded too (history, diagnosis) but never suppress a later attempt. Store failures surface as
-:class:`StoreError`, which the router logs before sending anyway (a duplicate beats a lost alert).
+delivered resolve ends the window of its trigger and vice versa. A channel has an "open trigger" for
+an alert when its latest delivered row for that alert (any severity) is a trigger. Failed deliveries
+are recorded too (history, diagnosis) but never suppress a later attempt nor open a trigger. Store
+failures surface as :class:`StoreError`, which the router logs before sending anyway (a duplicate
+beats a lost alert).
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from airflow_provider_mlprod.alerts.dedup import ROUTER_KEY, is_duplicate, opposite_action_keys
+from airflow_provider_mlprod.alerts.dedup import (
+    ROUTER_KEY,
+    is_duplicate,
+    opposite_action_keys,
+    trigger_is_open,
+)
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.exceptions import StoreError
 from airflow_provider_mlprod.store import schema
@@ -97,6 +104,14 @@ class MetricsStoreDedup:
         opposite = [self._last_delivery(other) for other in opposite_action_keys(key)]
         latest_opposite = max((at for at in opposite if at is not None), default=None)
         return is_duplicate(sent_at, latest_opposite, window, now)
+
+    def has_open_trigger(self, alert_key: str, channel: str) -> bool:
+        """Return whether the latest delivered row of ``alert_key`` on ``channel`` (any severity) is a
+        trigger, not a resolve; failed rows do not count.
+
+        :raises StoreError: when the store cannot be read or ``channel`` contains ``|``.
+        """
+        return trigger_is_open(alert_key, channel, self._last_delivery)
 
     def _last_delivery(self, key: str) -> datetime | None:
         dedup_key, channel = store_columns(key)

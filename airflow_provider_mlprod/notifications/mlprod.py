@@ -122,8 +122,9 @@ def send_alert_via_connections(
     :param alert_conn_ids: the channels' connection ids; ``None`` reads ``[mlprod] alert_conn_ids``;
         empty (and no routing) means the task log. Connection ids named in ``routing`` are added.
     :param routing: severity -> connection ids (``"log"`` is the task log); ``None`` sends to all; a
-        JSON string (a rendered template) is parsed. A ``resolve`` goes to the connections of every
-        severity.
+        JSON string (a rendered template) is parsed. A ``resolve`` goes to those connections, of every
+        severity, that have an open trigger for the alert (its latest delivery there is a trigger),
+        and to the task log; without a reachable store, to all of them.
     :param dedup_window: how long a delivered alert suppresses the same alert on the same channel.
     :param store_conn_id: the metrics store holding dedup state and history; ``None`` reads
         ``[mlprod] store_conn_id`` (the embedded store by default). An unreachable store is logged

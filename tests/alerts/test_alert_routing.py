@@ -14,7 +14,7 @@ from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, RetryPolicy
 from airflow_provider_mlprod.alerts.log_channel import LogTarget
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
-from airflow_provider_mlprod.alerts.routing import AlertDeliveryError, AlertRouter
+from airflow_provider_mlprod.alerts.routing import DUPLICATE, NO_OPEN_TRIGGER, AlertDeliveryError, AlertRouter
 from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
 from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
@@ -158,8 +158,11 @@ def test_resolve_is_not_suppressed_by_the_trigger(httpserver: HTTPServer, fast_o
     router = _router(httpserver, fast_options, dedup_store=InMemoryDedupStore())
     router.dispatch(_alert("warning"))
     resolved = router.dispatch(_alert("warning", action="resolve"))
-    assert "team" in resolved.delivered_channels
-    assert resolved.suppressed_channels == []
+    assert resolved.delivered_channels == ["team", "log"]
+    # oncall never had the trigger: not a dedup suppression, just nothing to close there
+    assert [(r.channel, r.reason) for r in resolved.results if r.status == "suppressed"] == [
+        ("oncall", "no open trigger")
+    ]
 
 
 def test_a_new_failure_after_a_resolve_pages_again_within_the_window(
@@ -209,9 +212,94 @@ def test_in_memory_store_ignores_an_older_opposite_action() -> None:
     assert store.seen_recently("not-a-router-key", timedelta(hours=1), now) is False
 
 
+def test_pass_with_no_prior_failure_posts_nothing_but_logs(
+    httpserver: HTTPServer, fast_options, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    router = _router(httpserver, fast_options, dedup_store=InMemoryDedupStore())
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
+        report = router.dispatch(_alert("info", action="resolve"))
+
+    assert httpserver.log == []  # neither PagerDuty nor Slack was called
+    assert report.delivered_channels == ["log"]
+    assert report.failed_channels == []
+    suppressed = {r.channel: (r.reason, r.attempts) for r in report.results if r.status == "suppressed"}
+    assert suppressed == {"oncall": (NO_OPEN_TRIGGER, 0), "team": (NO_OPEN_TRIGGER, 0)}
+    assert report.to_dict()["results"][0]["reason"] == "no open trigger"
+    assert any(record.getMessage().startswith("[RESOLVED] info alert") for record in caplog.records)
+    assert "channel 'oncall' has no open trigger" in caplog.text
+
+
+def test_resolve_reaches_exactly_the_channels_that_delivered_the_trigger(
+    httpserver: HTTPServer, fast_options
+) -> None:
+    # PagerDuty refuses the trigger (400, not retried), Slack takes it: only Slack holds an incident.
+    httpserver.expect_request("/pd").respond_with_data("bad routing key", status=400)
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    clock = SteppingClock()
+    store = InMemoryDedupStore()
+    router = _router(httpserver, fast_options, dedup_store=store, clock=clock)
+
+    failed = router.dispatch(_alert("critical"))
+    clock.now += timedelta(minutes=5)
+    resolved = router.dispatch(_alert("info", action="resolve"))
+    clock.now += timedelta(minutes=5)
+    passed_again = router.dispatch(_alert("info", action="resolve"))
+
+    assert (failed.delivered_channels, failed.failed_channels) == (["team"], ["oncall"])
+    assert resolved.delivered_channels == ["team", "log"]
+    assert [(r.channel, r.reason) for r in resolved.results if r.status == "suppressed"] == [
+        ("oncall", NO_OPEN_TRIGGER)
+    ]
+    # the incident is closed everywhere: the next pass posts nothing; the log had it within the window
+    assert passed_again.delivered_channels == []
+    reasons = {r.channel: r.reason for r in passed_again.results}
+    assert reasons == {"oncall": NO_OPEN_TRIGGER, "team": NO_OPEN_TRIGGER, "log": DUPLICATE}
+    slack = [json.loads(request.get_data()) for request, _ in httpserver.log if request.path == "/slack"]
+    assert len(slack) == 2  # the trigger and its one resolve
+    assert (
+        len([request for request, _ in httpserver.log if request.path == "/pd"]) == 1
+    )  # the refused trigger
+
+
+def test_open_trigger_is_per_alert_and_channel_and_any_severity() -> None:
+    store = InMemoryDedupStore()
+    at = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    assert isinstance(store, DedupStore)
+    assert not store.has_open_trigger("mlprod:test", "team")
+    store.record(AlertRouter.dedup_store_key(_alert("warning"), "team"), at)
+    assert store.has_open_trigger("mlprod:test", "team")
+    assert not store.has_open_trigger("mlprod:test", "oncall")
+    assert not store.has_open_trigger("mlprod:other", "team")
+    store.record(
+        AlertRouter.dedup_store_key(_alert("info", action="resolve"), "team"), at + timedelta(minutes=1)
+    )
+    assert not store.has_open_trigger("mlprod:test", "team")
+    store.record(AlertRouter.dedup_store_key(_alert("critical"), "team"), at + timedelta(minutes=2))
+    assert store.has_open_trigger("mlprod:test", "team")
+
+
+class UnsureStore(InMemoryDedupStore):
+    """A dedup store whose open-trigger lookup fails."""
+
+    def has_open_trigger(self, alert_key: str, channel: str) -> bool:
+        raise StoreError("metrics store unreachable")
+
+
+def test_resolve_is_sent_when_the_store_cannot_tell(httpserver: HTTPServer, fast_options) -> None:
+    httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    router = _router(httpserver, fast_options, dedup_store=UnsureStore())
+    report = router.dispatch(_alert("info", action="resolve"))
+    assert report.delivered_channels == ["oncall", "team", "log"]  # a resolve too many beats one lost
+
+
 def test_resolve_goes_to_every_channel_of_the_rule(httpserver: HTTPServer, fast_options) -> None:
-    # The README rule sends info to the log only; a pass (severity info, action resolve) must still
-    # close the PagerDuty incident the critical trigger opened.
+    # Without a dedup store nothing tells which channel holds an incident: the README rule sends info
+    # to the log only, yet a pass (severity info, action resolve) must still close the PagerDuty
+    # incident a critical trigger opened.
     httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
     httpserver.expect_request("/slack").respond_with_data("ok")
     router = _router(httpserver, fast_options)

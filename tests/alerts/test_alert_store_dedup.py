@@ -304,3 +304,72 @@ def test_fail_pass_fail_through_the_store_pages_twice(httpserver: HTTPServer, st
     assert again.delivered_channels == ["slack_ml", "hook"]
     assert repeat.suppressed_channels == ["slack_ml", "hook"]
     assert len(httpserver.log) == 6
+
+
+# -- a resolve goes only where a trigger is open --------------------------------------------------
+
+
+def test_open_trigger_in_the_store_is_the_latest_delivered_row(store):
+    dedup = MetricsStoreDedup(store)
+    alert_key = _alert().dedup_key
+    assert not dedup.has_open_trigger(alert_key, "pd_oncall")
+    dedup.record_result(  # a failed trigger opens nothing
+        AlertRouter.dedup_store_key(_alert("critical"), "pd_oncall"),
+        DeliveryResult("pd_oncall", "pagerduty", "failed", attempts=1, error="HTTP 400"),
+    )
+    assert not dedup.has_open_trigger(alert_key, "pd_oncall")
+    dedup.record(AlertRouter.dedup_store_key(_alert("warning"), "pd_oncall"), _now())
+    assert dedup.has_open_trigger(alert_key, "pd_oncall")
+    assert not dedup.has_open_trigger(alert_key, "slack_ml")
+    assert not dedup.has_open_trigger("mlprod:other", "pd_oncall")
+    dedup.record(AlertRouter.dedup_store_key(_alert("info", action="resolve"), "pd_oncall"), _now())
+    assert not dedup.has_open_trigger(alert_key, "pd_oncall")
+    dedup.record(AlertRouter.dedup_store_key(_alert("critical"), "pd_oncall"), _now())
+    assert dedup.has_open_trigger(alert_key, "pd_oncall")
+
+
+def test_open_trigger_of_a_long_alert_key_uses_the_hashed_column(store):
+    dedup = MetricsStoreDedup(store)
+    long_key = "mlprod:" + "x" * 248
+    dedup.record(AlertRouter.dedup_store_key(_alert(key=long_key), "slack_ml"), _now())
+    assert dedup.has_open_trigger(long_key, "slack_ml")
+    assert not dedup.has_open_trigger("mlprod:" + "y" * 248, "slack_ml")
+
+
+def test_resolve_through_the_store_reaches_only_channels_with_an_open_trigger(
+    httpserver: HTTPServer, store, caplog
+):
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    rule = {"critical": ["slack_ml", "hook"], "warning": ["slack_ml"], "info": ["log"]}
+    passed = _alert("info", action="resolve")
+
+    def send(alert: Alert):
+        return dispatch_alert(alert, _channels(httpserver), rule=rule, metrics_store=store)
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
+        quiet = send(passed)  # a pass with no failure before it
+    assert httpserver.log == []
+    assert quiet.delivered_channels == ["log"]
+    assert {r.channel: r.reason for r in quiet.results if r.status == "suppressed"} == {
+        "slack_ml": "no open trigger",
+        "hook": "no open trigger",
+    }
+    assert "[RESOLVED] info load failed" in caplog.text
+
+    failed = send(_alert("warning"))
+    resolved = send(passed)
+    closed = send(passed)
+
+    assert failed.delivered_channels == ["slack_ml"]
+    assert resolved.delivered_channels == ["slack_ml"]
+    # the hook never got the trigger; the log had this resolve within the window (the quiet pass)
+    assert {r.channel: r.reason for r in resolved.results if r.status == "suppressed"} == {
+        "hook": "no open trigger",
+        "log": "already sent within the dedup window",
+    }
+    assert closed.delivered_channels == []
+    assert closed.suppressed_channels == ["slack_ml", "hook", "log"]
+    assert [request.path for request, _ in httpserver.log] == ["/slack", "/slack"]
+    rows = MetricsStoreDedup(store).deliveries_of(passed)
+    assert sorted(r["channel"] for r in rows) == ["log", "slack_ml"]  # suppressed: not recorded

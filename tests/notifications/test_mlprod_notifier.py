@@ -414,3 +414,27 @@ def test_a_channel_that_cannot_be_built_never_stops_the_others(
         ("endless", False),
         ("vaulted", False),
     ]
+
+
+def test_a_resolve_goes_only_where_a_trigger_is_open(httpserver, alert_hook, store_url, caplog):
+    from airflow_provider_mlprod.alerts.message import Alert
+    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    routing = {"critical": ["alert_hook"], "info": ["log"]}
+
+    def send(severity: str, action: str):
+        alert = Alert(title="load", severity=severity, action=action, dedup_key="mlprod:notifier:load")
+        return send_alert_via_connections(
+            alert, alert_conn_ids=[], routing=routing, store_conn_id="alert_store"
+        )
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
+        quiet = send("info", "resolve")  # a passing run with nothing open
+    assert httpserver.log == []
+    assert (quiet.delivered_channels, quiet.suppressed_channels) == (["log"], ["alert_hook"])
+    assert "[RESOLVED] load" in caplog.text
+
+    assert send("critical", "trigger").delivered_channels == ["alert_hook"]
+    assert send("info", "resolve").delivered_channels == ["alert_hook"]  # log: resolve within the window
+    assert [body["action"] for body in _bodies(httpserver)] == ["trigger", "resolve"]
