@@ -90,22 +90,25 @@ class MetricsSource:
         if not self.sql_conn_id:
             raise ConfigurationError("metrics_sql needs sql_conn_id, the SQL connection to run it on")
         from sqlalchemy import text
-        from sqlalchemy.exc import InterfaceError, OperationalError
+        from sqlalchemy.exc import DBAPIError
 
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
         engine = engine_for_connection(self.sql_conn_id)
         try:
+            # Failing to connect propagates: the database may be back on the next try.
             with engine.connect() as connection:
-                result = connection.execute(text(self.metrics_sql))
-                columns, rows = list(result.keys()), [tuple(row) for row in result.fetchmany(10_001)]
-        except (OperationalError, InterfaceError):
-            raise  # the database is unreachable or went away: a retry may succeed
-        except Exception as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise InputDataError(
-                f"metrics query on connection {self.sql_conn_id!r} failed: {type(exc).__name__}: {reason}"
-            ) from None
+                try:
+                    result = connection.execute(text(self.metrics_sql))
+                    columns, rows = list(result.keys()), [tuple(row) for row in result.fetchmany(10_001)]
+                except DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        raise  # the connection dropped mid-query: a retry may succeed
+                    first_line = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+                    raise InputDataError(
+                        f"metrics query on connection {self.sql_conn_id!r} failed: "
+                        f"{type(exc).__name__}: {first_line}"
+                    ) from None
         finally:
             engine.dispose()
         return metrics_from_rows(

@@ -80,20 +80,24 @@ class SqlSource:
                 raise InputDataError(f"table {self.qualified_table!r} does not exist")
             return [column["name"] for column in inspector.get_columns(self.table, schema=self.schema)]
         probe = sa.text(f"SELECT * FROM ({self.query}) AS mlprod_probe WHERE 1 = 0")
-        try:
-            with engine.connect() as connection:
+        with engine.connect() as connection:  # failing to connect propagates (retryable)
+            try:
                 return list(connection.execute(probe).keys())
-        except sa.exc.DBAPIError as exc:
-            raise InputDataError(f"{self.label} fails: {_first_line(exc.orig)}") from None
+            except sa.exc.DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise  # the connection dropped mid-query: a retry may succeed
+                raise InputDataError(f"{self.label} fails: {_first_line(exc.orig)}") from None
 
     def row_count(self, engine: sa.Engine) -> int:
         """The number of rows of the source, counted in the database."""
         statement = sa.select(sa.func.count()).select_from(self.selectable([], "mlprod_count"))
-        try:
-            with engine.connect() as connection:
+        with engine.connect() as connection:  # failing to connect propagates (retryable)
+            try:
                 return int(connection.execute(statement).scalar_one())
-        except sa.exc.DBAPIError as exc:
-            raise InputDataError(f"{self.label} cannot be counted: {_first_line(exc.orig)}") from None
+            except sa.exc.DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise  # the connection dropped mid-query: a retry may succeed
+                raise InputDataError(f"{self.label} cannot be counted: {_first_line(exc.orig)}") from None
 
 
 def _first_line(exc: BaseException | None) -> str:

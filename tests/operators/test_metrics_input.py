@@ -91,3 +91,10 @@ def test_bad_sql_sources_are_named(sql_conn):
         read_metrics({}, metrics_sql="SELECT * FROM no_such_table", sql_conn_id=conn_id)
     with pytest.raises(ConfigurationError, match="metrics_sql needs sql_conn_id"):
         read_metrics({}, metrics_sql="SELECT 1")
+
+
+def test_an_unreachable_database_stays_retryable(monkeypatch):
+    down = {"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "u", "schema": "d"}
+    monkeypatch.setenv("AIRFLOW_CONN_DOWN", json.dumps(down))
+    with pytest.raises(sa.exc.OperationalError):
+        read_metrics({}, metrics_sql="SELECT 1", sql_conn_id="down")
