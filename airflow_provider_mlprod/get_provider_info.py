@@ -19,6 +19,11 @@ _ALERT_COMMON_FIELDS = {
         "label": "Request timeout (seconds)",
         "schema": {"type": ["number", "null"], "default": 10, "minimum": 0},
     },
+    "total_timeout": {
+        "label": "Delivery deadline (seconds)",
+        "description": "Most one alert may take on this channel, all attempts and retry waits included.",
+        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
+    },
     "max_attempts": {
         "label": "Attempts per alert",
         "schema": {"type": ["integer", "null"], "default": 4, "minimum": 1},

@@ -4,6 +4,12 @@
 raises for a network or HTTP failure. The rules:
 
 - every request has a timeout (:attr:`RetryPolicy.timeout_seconds`, default 10 s);
+- one delivery, all attempts and waits included, has a deadline (:attr:`RetryPolicy.total_seconds`,
+  default 60 s): each request's connect and read timeouts are capped at the time left, a wait
+  (backoff or ``Retry-After``) that would end past the deadline is not started (the delivery gives up
+  instead), and an error response's body is read in small pieces only until the deadline, so a server
+  that trickles bytes cannot hold a delivery open. One socket read can still overrun the deadline by
+  up to its read timeout, and name resolution is not covered by any timeout of requests;
 - connection errors, timeouts, HTTP 5xx and HTTP 429 are retried, up to
   :attr:`RetryPolicy.max_attempts` attempts in all;
 - the delay before retry *n* (n = 1, 2, ...) is "full jitter": a uniform draw from
@@ -25,7 +31,9 @@ deployment webhooks) is covered.
 
 from __future__ import annotations
 
+import http.client
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -46,6 +54,12 @@ log = logging.getLogger(__name__)
 #: Characters of an error response body kept in a result (after redaction).
 RESPONSE_EXCERPT_CHARS = 200
 
+#: Bytes of an error response body read at most (the rest is never downloaded).
+RESPONSE_READ_BYTES = 8192
+
+#: Bytes asked for per read of an error response body (each read returns what one receive gives).
+RESPONSE_READ_CHUNK_BYTES = 1024
+
 #: Shortest string treated as a secret fragment when redacting (shorter ones would mangle text).
 MIN_SECRET_FRAGMENT_CHARS = 6
 
@@ -61,12 +75,15 @@ class RetryPolicy:
     :param max_attempts: attempts in all, the first included (1 means no retry).
     :param base_delay_seconds: backoff base; the cap for retry *n* is ``base * 2 ** (n - 1)``.
     :param max_delay_seconds: upper bound of any single wait, ``Retry-After`` included.
+    :param total_seconds: deadline of one delivery: the most all attempts and waits on one channel
+        may take together (see the module docstring).
     """
 
     timeout_seconds: float = 10.0
     max_attempts: int = 4
     base_delay_seconds: float = 1.0
     max_delay_seconds: float = 30.0
+    total_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.timeout_seconds > 0:
@@ -82,6 +99,10 @@ class RetryPolicy:
         if not self.max_delay_seconds >= 0:
             raise ConfigurationError(
                 f"retry policy: max_delay_seconds must be >= 0, got {self.max_delay_seconds}"
+            )
+        if not (self.total_seconds > 0 and math.isfinite(self.total_seconds)):
+            raise ConfigurationError(
+                f"retry policy: total_seconds must be a finite number > 0, got {self.total_seconds}"
             )
 
 
@@ -284,8 +305,14 @@ def post_with_retries(
     rng = options.rng or random.Random()
     post = options.session.post if options.session is not None else requests.post
     fragments = secret_fragments(url, secrets)
+    deadline = time.monotonic() + policy.total_seconds
     result = DeliveryResult(channel=channel, kind=kind, status="failed")
     for attempt in range(1, policy.max_attempts + 1):
+        request_timeout = min(policy.timeout_seconds, deadline - time.monotonic())
+        if request_timeout <= 0:
+            # Only after a wait that overslept: the waits themselves are kept inside the deadline.
+            result.error = _deadline_error(attempt - 1, policy, result.error)
+            break
         result.attempts = attempt
         retry_after: float | None = None
         attempt_headers = dict(headers() if callable(headers) else headers)
@@ -295,12 +322,13 @@ def post_with_retries(
                     url,
                     data=body,
                     headers=attempt_headers,
-                    timeout=policy.timeout_seconds,
+                    timeout=(request_timeout, request_timeout),
                     allow_redirects=False,
+                    stream=True,
                 )
         except requests.Timeout as exc:
             result.status_code = None
-            result.error = f"timed out after {policy.timeout_seconds:g} s ({type(exc).__name__})"
+            result.error = f"timed out after {_seconds_text(request_timeout)} s ({type(exc).__name__})"
             retryable = True
         except requests.ConnectionError as exc:
             result.status_code = None
@@ -311,29 +339,35 @@ def post_with_retries(
             result.error = f"request could not be sent ({type(exc).__name__})"
             retryable = False
         else:
-            result.status_code = response.status_code
-            if 200 <= response.status_code <= 299:
-                result.status = "delivered"
-                result.error = None
-                log.info(
-                    "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
-                    channel,
-                    kind,
-                    response.status_code,
-                    attempt,
-                )
-                return result
-            retryable = _is_retryable_status(response.status_code)
-            result.error = _http_error_text(response, fragments)
-            if response.status_code == 429 or response.status_code == 503:
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            response.close()
+            try:
+                result.status_code = response.status_code
+                if 200 <= response.status_code <= 299:
+                    # Accepted, even past the deadline: the body is not needed and is never read.
+                    result.status = "delivered"
+                    result.error = None
+                    log.info(
+                        "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
+                        channel,
+                        kind,
+                        response.status_code,
+                        attempt,
+                    )
+                    return result
+                retryable = _is_retryable_status(response.status_code)
+                result.error = _http_error_text(response, fragments, deadline)
+                if response.status_code == 429 or response.status_code == 503:
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            finally:
+                response.close()
         if not retryable or attempt == policy.max_attempts:
             break
         if retry_after is not None:
             wait = min(retry_after, policy.max_delay_seconds)
         else:
             wait = backoff_delay(attempt, policy, rng)
+        if wait >= deadline - time.monotonic():
+            result.error = _deadline_error(attempt, policy, result.error)
+            break
         log.warning(
             "alert channel %r (%s): attempt %d of %d failed: %s; retrying in %.2f s",
             channel,
@@ -355,14 +389,51 @@ def post_with_retries(
     return result
 
 
-def _http_error_text(response: requests.Response, fragments: list[str]) -> str:
-    import requests
+def _seconds_text(seconds: float) -> str:
+    return f"{round(seconds, 2):g}"
 
+
+def _deadline_error(attempts: int, policy: RetryPolicy, last_error: str | None) -> str:
+    text = (
+        f"gave up after {attempts} attempt(s): the delivery deadline of "
+        f"{_seconds_text(policy.total_seconds)} s would pass"
+    )
+    return f"{text} (last error: {last_error})" if last_error else text
+
+
+def _http_error_text(response: requests.Response, fragments: list[str], deadline: float) -> str:
     reason = redact(response.reason or "", fragments)
     text = f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
-    try:
-        excerpt = response.text
-    except (requests.RequestException, UnicodeDecodeError):
-        excerpt = ""
-    excerpt = " ".join(redact(excerpt, fragments).split())[:RESPONSE_EXCERPT_CHARS]
+    excerpt = _body_excerpt(response, fragments, deadline)
     return f"{text}: {excerpt}" if excerpt else text
+
+
+def _body_excerpt(response: requests.Response, fragments: list[str], deadline: float) -> str:
+    """Read the start of an error body, one receive at a time and only until the deadline, and return
+    it redacted, whitespace-collapsed and cut to :data:`RESPONSE_EXCERPT_CHARS`."""
+    import requests
+    import urllib3
+
+    read = getattr(response.raw, "read1", None) or response.raw.read
+    chunks: list[bytes] = []
+    size = 0
+    complete = False
+    try:
+        while size < RESPONSE_READ_BYTES and time.monotonic() < deadline:
+            chunk = read(min(RESPONSE_READ_CHUNK_BYTES, RESPONSE_READ_BYTES - size))
+            if not chunk:
+                complete = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError):
+        pass
+    try:
+        text = b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+    except LookupError:
+        text = b"".join(chunks).decode("utf-8", errors="replace")
+    text = redact(text, fragments)
+    if not complete and fragments:
+        # A secret cut off at the end of what was read would not be redacted: drop that tail.
+        text = text[: max(0, len(text) - max(len(fragment) for fragment in fragments))]
+    return " ".join(text.split())[:RESPONSE_EXCERPT_CHARS]

@@ -78,7 +78,8 @@ class AlertChannelHook(BaseHook):
             raise ConnectionConfigError(self.alert_conn_id, str(exc)) from None
 
     def get_retry_policy(self) -> RetryPolicy:
-        """Timeout and attempts from the connection's extra (``timeout``, ``max_attempts``)."""
+        """Timeouts and attempts from the connection's extra (``timeout``, ``total_timeout``,
+        ``max_attempts``)."""
         from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 
         defaults = RetryPolicy()
@@ -90,6 +91,9 @@ class AlertChannelHook(BaseHook):
         return RetryPolicy(
             timeout_seconds=optional_number(self.connection, self.extra, "timeout", defaults.timeout_seconds),
             max_attempts=int(attempts),
+            total_seconds=optional_number(
+                self.connection, self.extra, "total_timeout", defaults.total_seconds
+            ),
         )
 
     def send(self, alert: Alert) -> DeliveryResult:

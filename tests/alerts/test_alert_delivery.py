@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -159,6 +160,125 @@ def test_handler_hanging_past_timeout_is_a_retried_timeout(
     assert recorded_sleeps == [0.0]
 
 
+def test_retry_after_past_the_deadline_gives_up_without_waiting(
+    httpserver: HTTPServer, recorded_sleeps
+) -> None:
+    httpserver.expect_request("/hook/s3cret-path").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "30"}
+    )
+    policy = RetryPolicy(timeout_seconds=2, max_attempts=4, total_seconds=1)
+    url = httpserver.url_for("/hook/s3cret-path")
+
+    started = time.monotonic()
+    result = _post(url, DeliveryOptions(policy=policy, sleep=recorded_sleeps.append))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.0
+    assert (result.failed, result.attempts, result.status_code) == (True, 1, 503)
+    assert result.error == (
+        "gave up after 1 attempt(s): the delivery deadline of 1 s would pass "
+        "(last error: HTTP 503 SERVICE UNAVAILABLE: busy)"
+    )
+    assert "s3cret-path" not in result.error
+    assert recorded_sleeps == []
+    assert result.waits == []
+    assert len(httpserver.log) == 1
+
+
+def test_waits_that_fit_the_deadline_are_taken(httpserver: HTTPServer, recorded_sleeps) -> None:
+    httpserver.expect_ordered_request("/hook").respond_with_data("", status=429, headers={"Retry-After": "2"})
+    httpserver.expect_ordered_request("/hook").respond_with_data("ok")
+    policy = RetryPolicy(timeout_seconds=2, total_seconds=5)
+
+    result = _post(httpserver.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append))
+
+    assert (result.delivered, result.attempts) == (True, 2)
+    assert recorded_sleeps == [2.0]
+
+
+def test_backoff_past_the_deadline_gives_up(httpserver: HTTPServer, recorded_sleeps) -> None:
+    httpserver.expect_request("/hook").respond_with_data("down", status=500)
+    policy = RetryPolicy(timeout_seconds=2, base_delay_seconds=10, max_delay_seconds=10, total_seconds=2)
+    seed = next(seed for seed in range(100) if backoff_delay(1, policy, random.Random(seed)) > 2.5)
+
+    result = _post(
+        httpserver.url_for("/hook"),
+        DeliveryOptions(policy=policy, sleep=recorded_sleeps.append, rng=random.Random(seed)),
+    )
+
+    assert (result.failed, result.attempts) == (True, 1)
+    assert result.error.startswith("gave up after 1 attempt(s): the delivery deadline of 2 s would pass")
+    assert recorded_sleeps == []
+
+
+def test_handler_hanging_past_the_deadline_fails_fast(threaded_server: HTTPServer, recorded_sleeps) -> None:
+    release = threading.Event()
+
+    def hang(request: Request) -> Response:
+        release.wait(3)
+        return Response("late")
+
+    threaded_server.expect_request("/hook").respond_with_handler(hang)
+    policy = RetryPolicy(timeout_seconds=10, max_attempts=4, base_delay_seconds=0.0, total_seconds=0.5)
+    started = time.monotonic()
+    try:
+        result = _post(
+            threaded_server.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append)
+        )
+    finally:
+        elapsed = time.monotonic() - started
+        release.set()
+
+    assert elapsed < 1.5
+    assert (result.failed, result.status_code) == (True, None)
+    assert "the delivery deadline of 0.5 s would pass" in result.error
+    assert "timed out after" in result.error
+    assert "ReadTimeout" in result.error
+
+
+def _trickle(status: int, seconds: float = 3.0):
+    def handler(request: Request) -> Response:
+        def body() -> Iterator[bytes]:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                yield b"x"
+                time.sleep(0.05)
+
+        return Response(body(), status=status, content_type="text/plain")
+
+    return handler
+
+
+def test_error_body_trickling_past_the_deadline_is_cut_off(
+    threaded_server: HTTPServer, recorded_sleeps
+) -> None:
+    threaded_server.expect_request("/hook").respond_with_handler(_trickle(503))
+    policy = RetryPolicy(timeout_seconds=10, max_attempts=4, total_seconds=0.5)
+
+    started = time.monotonic()
+    result = _post(
+        threaded_server.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append)
+    )
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.5
+    assert (result.failed, result.attempts, result.status_code) == (True, 1, 503)
+    assert result.error.startswith("gave up after 1 attempt(s): the delivery deadline of 0.5 s would pass")
+    assert "HTTP 503" in result.error
+    assert recorded_sleeps == []
+
+
+def test_success_with_a_trickling_body_is_delivered_without_reading_it(threaded_server: HTTPServer) -> None:
+    threaded_server.expect_request("/hook").respond_with_handler(_trickle(200))
+    policy = RetryPolicy(timeout_seconds=10, total_seconds=0.5)
+
+    started = time.monotonic()
+    result = _post(threaded_server.url_for("/hook"), DeliveryOptions(policy=policy))
+
+    assert time.monotonic() - started < 1.5
+    assert (result.delivered, result.attempts, result.status_code) == (True, 1, 200)
+
+
 def test_refused_connection_is_retried_then_reported(
     closed_port_url: str, fast_options, recorded_sleeps
 ) -> None:
@@ -242,6 +362,10 @@ def test_backoff_is_full_jitter_within_cap() -> None:
         {"max_attempts": 1.5},
         {"base_delay_seconds": -1},
         {"max_delay_seconds": -1},
+        {"total_seconds": 0},
+        {"total_seconds": -5},
+        {"total_seconds": float("inf")},
+        {"total_seconds": float("nan")},
     ],
 )
 def test_invalid_retry_policy_is_rejected(kwargs: dict) -> None:

@@ -157,12 +157,30 @@ def test_hook_sends_to_a_real_server(monkeypatch, httpserver):
         ({"max_attempts": float("inf")}, "max_attempts"),
         ({"timeout": "Infinity"}, "timeout"),
         ({"timeout": "nan"}, "timeout"),
+        ({"total_timeout": "Infinity"}, "total_timeout"),
+        ({"total_timeout": "soon"}, "total_timeout"),
+        ({"total_timeout": 0}, "total_timeout"),
+        ({"total_timeout": -1}, "total_timeout"),
     ],
 )
 def test_non_finite_numbers_in_the_extra_are_a_connection_error(monkeypatch, extra, field):
     connection(monkeypatch, "c", conn_type="mlprod_webhook", password="https://h.example/x", extra=extra)
     with pytest.raises(ConnectionConfigError, match=f"'c': extra field '{field}' must be"):
         alert_channel_hook("c").get_retry_policy()
+
+
+def test_total_timeout_in_the_extra_reaches_the_retry_policy(monkeypatch):
+    connection(
+        monkeypatch,
+        "c",
+        conn_type="mlprod_webhook",
+        password="https://h.example/x",
+        extra={"timeout": 5, "total_timeout": "12.5"},
+    )
+    policy = alert_channel_hook("c").get_retry_policy()
+    assert (policy.timeout_seconds, policy.total_seconds) == (5, 12.5)
+    connection(monkeypatch, "d", conn_type="mlprod_webhook", password="https://h.example/x")
+    assert alert_channel_hook("d").get_retry_policy().total_seconds == 60.0
 
 
 def test_webhook_header_that_is_not_latin1_is_a_connection_error(monkeypatch):
