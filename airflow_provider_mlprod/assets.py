@@ -28,7 +28,7 @@ The URI functions import nothing from Airflow; the Asset functions import ``airf
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
@@ -37,6 +37,20 @@ if TYPE_CHECKING:
 
 SCHEME = "mlprod"
 ASSET_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def add_outlet(operator_kwargs: dict[str, Any], outlet: Any) -> None:
+    """Add ``outlet`` (an Asset or AssetAlias) to an operator's ``outlets`` argument, keeping the user's."""
+    outlets = operator_kwargs.get("outlets")
+    if outlets is None:
+        outlets = []
+    elif isinstance(outlets, (list, tuple)):
+        outlets = list(outlets)
+    else:
+        outlets = [outlets]
+    if outlet not in outlets:
+        outlets.append(outlet)
+    operator_kwargs["outlets"] = outlets
 
 
 def check_asset_name_part(name: object, role: str) -> str:

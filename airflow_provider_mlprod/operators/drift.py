@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mlprod.assets import dataset_drift_asset
+from airflow_provider_mlprod.assets import add_outlet, dataset_drift_asset
 from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
@@ -187,7 +187,7 @@ class DataDriftOperator(BaseOperator):
                     f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated): "
                     "it names the Asset mlprod://datasets/<dataset_name>/drift"
                 )
-            kwargs.setdefault("outlets", [dataset_drift_asset(dataset_name)])
+            add_outlet(kwargs, dataset_drift_asset(dataset_name))
         super().__init__(**kwargs)
         _check_exactly_one(
             self.task_id,

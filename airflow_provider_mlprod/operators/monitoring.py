@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_mlprod.assets import (
+    add_outlet,
     check_asset_name_part,
     model_degraded_alias,
     model_degraded_asset,
@@ -156,7 +157,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
             check_asset_name_part(model_name, "model name")
         except ConfigurationError as exc:
             raise ValueError(f"task {task_id!r}: {exc}") from None
-        kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), model_degraded_alias(model_name)]
+        add_outlet(kwargs, model_degraded_alias(model_name))
         super().__init__(**kwargs)
         self._check_arguments(
             model_type=model_type,
@@ -421,11 +422,3 @@ def degradation_message(summary: Mapping[str, Any]) -> str:
         f"model {summary['model_name']!r} version {summary['model_version']!r} degraded on window "
         f"{summary['window']['start']}/{summary['window']['end']}: " + "; ".join(failed)
     )
-
-
-def _as_list(outlets: Any) -> list[Any]:
-    if outlets is None:
-        return []
-    if isinstance(outlets, (list, tuple)):
-        return list(outlets)
-    return [outlets]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mlprod.assets import model_asset
+from airflow_provider_mlprod.assets import add_outlet, model_asset
 from airflow_provider_mlprod.operators.metrics_input import MetricsSource
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.run_context import run_identity
@@ -147,7 +147,7 @@ class _AliasOperator(_RegistryOperator):
         deployment: DeploymentAction | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("outlets", [model_asset(model_name)])
+        add_outlet(kwargs, model_asset(model_name))
         super().__init__(**kwargs)
         self.model_name = model_name
         self.alias = alias

@@ -112,11 +112,9 @@ class DataValidationOperator(BaseOperator):
                     f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated): "
                     "it names the Asset mlprod://datasets/<dataset_name>/validated"
                 )
-            from airflow_provider_mlprod.assets import dataset_validated_alias
+            from airflow_provider_mlprod.assets import add_outlet, dataset_validated_alias
 
-            outlets = kwargs.get("outlets") or []
-            outlets = list(outlets) if isinstance(outlets, (list, tuple)) else [outlets]
-            kwargs["outlets"] = [*outlets, dataset_validated_alias(dataset_name)]
+            add_outlet(kwargs, dataset_validated_alias(dataset_name))
         super().__init__(**kwargs)
         sources = {
             "sql_conn_id": sql_conn_id,
