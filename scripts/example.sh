@@ -11,7 +11,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 # The example warehouse: a SQLite file, unless a connection mlprod_warehouse is configured already.
 export AIRFLOW_CONN_MLPROD_WAREHOUSE=${AIRFLOW_CONN_MLPROD_WAREHOUSE:-"{\"conn_type\": \"sqlite\", \"host\": \"$AIRFLOW_HOME/mlprod/warehouse.db\"}"}
 dag_id=${1:-mlprod_ingest_to_deploy}
-mkdir -p "$AIRFLOW_HOME"
+mkdir -p "$AIRFLOW_HOME/mlprod"
 .venv/bin/airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 .venv/bin/airflow dags test "$dag_id"
 .venv/bin/python - <<'PY'
