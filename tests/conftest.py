@@ -125,6 +125,36 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture
+def airflow_sql_connection(monkeypatch: pytest.MonkeyPatch):
+    """Define a test database as an Airflow SQL connection: ``schema = airflow_sql_connection(url, "wh")``.
+
+    Returns the test's own schema on PostgreSQL, to qualify table names with (an Airflow ``postgres``
+    connection ignores the URL's search_path option), and None on SQLite.
+    """
+    import json
+
+    import sqlalchemy as sa
+
+    def register(url: str, conn_id: str = "warehouse") -> str | None:
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            fields, schema = {"conn_type": "sqlite", "host": parsed.database}, None
+        else:
+            fields = {
+                "conn_type": "postgres",
+                "host": parsed.host,
+                "port": parsed.port,
+                "login": parsed.username,
+                "schema": parsed.database,
+            }
+            schema = parsed.query["options"].removeprefix("-csearch_path=")
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+        return schema
+
+    return register
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on SQLite and on PostgreSQL."""

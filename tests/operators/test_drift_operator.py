@@ -373,19 +373,6 @@ def _create_orders_table(url: str, name: str, frame: pd.DataFrame) -> None:
     engine.dispose()
 
 
-def _sql_connection(monkeypatch, url: str) -> str | None:
-    """Define the connection ``warehouse`` on the test database; return the schema to qualify tables."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": parsed.database})
-        )
-        return None
-    conn = {"conn_type": "postgres", "host": parsed.host, "port": parsed.port, "login": parsed.username}
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({**conn, "schema": parsed.database}))
-    return parsed.query["options"].removeprefix("-csearch_path=")
-
-
 @pytest.fixture
 def statements():
     """Every SQL statement any engine runs during the test."""
@@ -403,8 +390,8 @@ def _data_queries(statements: list[str], table: str) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith("SELECT") and table in s]
 
 
-def test_sql_current_is_profiled_in_the_database(monkeypatch, db_url, store_path, statements):
-    schema = _sql_connection(monkeypatch, db_url)
+def test_sql_current_is_profiled_in_the_database(airflow_sql_connection, db_url, store_path, statements):
+    schema = airflow_sql_connection(db_url)
     _create_orders_table(db_url, "orders_today", DRIFTED)
     store_of(store_path).save_profile("orders_reference", profile_dataframe(REFERENCE).to_dict())
     statements.clear()
@@ -431,8 +418,8 @@ def test_sql_current_is_profiled_in_the_database(monkeypatch, db_url, store_path
     assert all("GROUP BY" in query.upper() for query in queries), queries
 
 
-def test_sql_reference_and_current_both_profiled_in_the_database(monkeypatch, db_url, statements):
-    schema = _sql_connection(monkeypatch, db_url)
+def test_sql_reference_and_current_both_profiled_in_the_database(airflow_sql_connection, db_url, statements):
+    schema = airflow_sql_connection(db_url)
     _create_orders_table(db_url, "orders_reference", REFERENCE)
     _create_orders_table(db_url, "orders_today", STABLE)
     statements.clear()
@@ -462,8 +449,8 @@ def test_sql_reference_and_current_both_profiled_in_the_database(monkeypatch, db
         ), queries
 
 
-def test_sql_empty_current_table_fails_closed(monkeypatch, db_url, store_path):
-    schema = _sql_connection(monkeypatch, db_url)
+def test_sql_empty_current_table_fails_closed(airflow_sql_connection, db_url, store_path):
+    schema = airflow_sql_connection(db_url)
     _create_orders_table(db_url, "orders_today", REFERENCE.iloc[0:0])
     store_of(store_path).save_profile("orders_reference", profile_dataframe(REFERENCE).to_dict())
     operator = DataDriftOperator(
@@ -478,8 +465,8 @@ def test_sql_empty_current_table_fails_closed(monkeypatch, db_url, store_path):
         operator.execute(make_context())
 
 
-def test_sql_missing_column_fails_naming_the_source(monkeypatch, sqlite_url, store_path):
-    _sql_connection(monkeypatch, sqlite_url)
+def test_sql_missing_column_fails_naming_the_source(airflow_sql_connection, sqlite_url, store_path):
+    airflow_sql_connection(sqlite_url)
     _create_orders_table(sqlite_url, "orders_today", STABLE)
     profile = profile_dataframe(REFERENCE.assign(discount=0.5))
     store_of(store_path).save_profile("orders_reference", profile.to_dict())

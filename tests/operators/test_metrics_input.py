@@ -57,22 +57,14 @@ def test_missing_file_is_named(tmp_path):
 
 
 @pytest.fixture
-def sql_conn(monkeypatch, db_url):
+def sql_conn(db_url, airflow_sql_connection):
     engine = sa.create_engine(db_url)
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE eval_metrics (name VARCHAR(20), value FLOAT)"))
         connection.execute(sa.text("INSERT INTO eval_metrics VALUES ('auc', 0.9), ('f1', 0.7)"))
     engine.dispose()
-    url = sa.make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        fields, table = {"conn_type": "sqlite", "host": url.database}, "eval_metrics"
-    else:  # the test's own schema, named in the query (the connection has no search_path)
-        schema = url.query["options"].split("=", 1)[1]
-        fields = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username}
-        fields["schema"] = url.database
-        table = f"{schema}.eval_metrics"
-    monkeypatch.setenv("AIRFLOW_CONN_EVAL_DB", json.dumps(fields))
-    return "eval_db", table
+    schema = airflow_sql_connection(db_url, "eval_db")
+    return "eval_db", f"{schema}.eval_metrics" if schema else "eval_metrics"
 
 
 def test_from_sql_name_value_rows_and_single_row(sql_conn):

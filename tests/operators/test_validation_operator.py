@@ -105,18 +105,11 @@ def test_file_source_with_quarantine(task_context, isolated_store, tmp_path):
 
 
 @pytest.fixture
-def warehouse(monkeypatch, db_url):
+def warehouse(db_url, airflow_sql_connection):
     engine = sa.create_engine(db_url)
     orders(bad_amounts=4).to_sql("orders", engine, index=False)
     engine.dispose()
-    url = sa.make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        fields, schema = {"conn_type": "sqlite", "host": url.database}, None
-    else:
-        schema = url.query["options"].split("=", 1)[1]
-        fields = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username}
-        fields["schema"] = url.database
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(fields))
+    schema = airflow_sql_connection(db_url)
     return db_url, schema
 
 

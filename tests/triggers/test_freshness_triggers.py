@@ -19,22 +19,9 @@ BOUND = "2024-03-01T00:00:00+00:00"
 
 
 @pytest.fixture
-def warehouse(db_url, monkeypatch):
+def warehouse(db_url, airflow_sql_connection):
     """(conn id, schema for the trigger, engine to write with) on SQLite or PostgreSQL."""
-    url = sa.make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        fields, schema = {"conn_type": "sqlite", "host": url.database}, None
-    else:
-        # An Airflow postgres connection ignores the URL's search_path, so the schema is passed explicitly.
-        fields = {
-            "conn_type": "postgres",
-            "host": url.host,
-            "port": url.port,
-            "login": url.username,
-            "schema": url.database,
-        }
-        schema = url.query["options"].split("=", 1)[1]
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(fields))
+    schema = airflow_sql_connection(db_url)
     engine = sa.create_engine(db_url)
     yield "warehouse", schema, engine
     engine.dispose()
