@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.validation.quarantine import FileQuarantine
     from airflow_provider_mlprod.validation.summary import ValidationSummary
 
 
@@ -204,7 +205,7 @@ class DataValidationOperator(BaseOperator):
 
     def _validate(self, suite: Any, identity: Any) -> ValidationSummary:
         from airflow_provider_mlprod.validation import runner
-        from airflow_provider_mlprod.validation.quarantine import FileQuarantine, SqlQuarantine
+        from airflow_provider_mlprod.validation.quarantine import SqlQuarantine
 
         if self.sql_conn_id is not None:
             from airflow_provider_mlprod.hooks.sql_sources import sqlalchemy_url_for_connection
@@ -230,7 +231,7 @@ class DataValidationOperator(BaseOperator):
                 sample_size=self.sample_size,
                 quarantine=quarantine,
             )
-        quarantine = self._file_quarantine(FileQuarantine)
+        quarantine = self._file_quarantine()
         if self.file_path is not None:
             from airflow.sdk import ObjectStoragePath
 
@@ -253,11 +254,12 @@ class DataValidationOperator(BaseOperator):
             quarantine=quarantine,
         )
 
-    def _file_quarantine(self, quarantine_class: type) -> Any:
+    def _file_quarantine(self) -> FileQuarantine | None:
         if self.quarantine_folder is None:
             return None
         from airflow.sdk import ObjectStoragePath
 
+        from airflow_provider_mlprod.validation.quarantine import FileQuarantine
         from airflow_provider_mlprod.validation.sources import detect_file_format
 
         folder = ObjectStoragePath(self.quarantine_folder)
@@ -267,10 +269,9 @@ class DataValidationOperator(BaseOperator):
             file_format = detect_file_format(str(self.file_path), self.file_format)
         else:
             file_format = "parquet"
-        suffix = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}.get(file_format, file_format)
-        return quarantine_class(
-            passing_location=folder / f"passing.{suffix}",
-            failing_location=folder / f"failing.{suffix}",
+        return FileQuarantine(
+            passing_location=folder / f"passing.{file_format}",
+            failing_location=folder / f"failing.{file_format}",
             file_format=file_format,
         )
 
