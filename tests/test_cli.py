@@ -25,11 +25,11 @@ def test_providers_list_hooks_and_config(tmp_path):
         h["connection_type"]: h["class"] for h in hooks if h["package_name"] == "airflow-provider-mlprod"
     }
     assert set(mlprod_hooks) == {
-        "mlprod_store",
-        "mlprod_slack",
-        "mlprod_teams",
-        "mlprod_webhook",
-        "mlprod_pagerduty",
+        "mlprodstore",
+        "mlprodslack",
+        "mlprodteams",
+        "mlprodwebhook",
+        "mlprodpagerduty",
     }
 
     notifications = json.loads(airflow_cli("providers", "notifications", "-o", "json", home=tmp_path))

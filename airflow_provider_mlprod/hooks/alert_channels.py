@@ -115,10 +115,10 @@ class AlertChannelHook(BaseHook):
 class SlackWebhookChannelHook(AlertChannelHook):
     """A Slack incoming webhook. Also accepts Airflow's own ``slackwebhook`` connections."""
 
-    conn_type = "mlprod_slack"
+    conn_type = "mlprodslack"
     default_conn_name = "mlprod_slack_default"
     hook_name = "Slack incoming webhook (mlprod alerts)"
-    accepted_conn_types = ("mlprod_slack", "slackwebhook")
+    accepted_conn_types = ("mlprod_slack", "mlprodslack", "slackwebhook")
 
     def _build_target(self) -> Any:
         from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
@@ -136,10 +136,10 @@ class SlackWebhookChannelHook(AlertChannelHook):
 class TeamsWebhookChannelHook(AlertChannelHook):
     """A Microsoft Teams workflow webhook (Adaptive Card messages)."""
 
-    conn_type = "mlprod_teams"
+    conn_type = "mlprodteams"
     default_conn_name = "mlprod_teams_default"
     hook_name = "Microsoft Teams workflow webhook (mlprod alerts)"
-    accepted_conn_types = ("mlprod_teams",)
+    accepted_conn_types = ("mlprod_teams", "mlprodteams")  # the old name first: accepted for one release
 
     def _build_target(self) -> Any:
         from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
@@ -150,10 +150,10 @@ class TeamsWebhookChannelHook(AlertChannelHook):
 class JsonWebhookChannelHook(AlertChannelHook):
     """A generic JSON webhook, optionally signed with HMAC-SHA256 (extra ``signing_secret``)."""
 
-    conn_type = "mlprod_webhook"
+    conn_type = "mlprodwebhook"
     default_conn_name = "mlprod_webhook_default"
     hook_name = "JSON webhook (mlprod alerts)"
-    accepted_conn_types = ("mlprod_webhook",)
+    accepted_conn_types = ("mlprod_webhook", "mlprodwebhook")  # the old name first: accepted for one release
 
     def _build_target(self) -> Any:
         from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
@@ -177,10 +177,13 @@ class JsonWebhookChannelHook(AlertChannelHook):
 class PagerDutyChannelHook(AlertChannelHook):
     """PagerDuty Events API v2: the integration (routing) key in the password field."""
 
-    conn_type = "mlprod_pagerduty"
+    conn_type = "mlprodpagerduty"
     default_conn_name = "mlprod_pagerduty_default"
     hook_name = "PagerDuty Events API v2 (mlprod alerts)"
-    accepted_conn_types = ("mlprod_pagerduty",)
+    accepted_conn_types = (
+        "mlprod_pagerduty",
+        "mlprodpagerduty",
+    )  # the old name first: accepted for one release
     secret_label = "integration (routing) key"
 
     def _build_target(self) -> Any:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.store.metrics_store import MetricsStore
     from airflow_provider_mlprod.store.registry import ModelRegistry
 
-STORE_CONN_TYPE = "mlprod_store"
+STORE_CONN_TYPE = "mlprodstore"
+STORE_CONN_TYPES = (STORE_CONN_TYPE, "mlprod_store")  # the old name is accepted for one release
 
 
 class MetricsStoreHook(BaseHook):
@@ -105,7 +106,7 @@ class MetricsStoreHook(BaseHook):
 
 def store_url_of(conn: Connection) -> URL:
     """The SQLAlchemy URL a store connection points at."""
-    if (conn.conn_type or "").replace("-", "_") != STORE_CONN_TYPE:
+    if (conn.conn_type or "").replace("-", "_") not in STORE_CONN_TYPES:
         from airflow_provider_mlprod.hooks.sql_sources import sqlalchemy_url_of
 
         return sqlalchemy_url_of(conn)
