@@ -35,7 +35,7 @@ def _connection_types() -> list[dict[str, Any]]:
     hooks = "airflow_provider_mlprod.hooks"
     return [
         {
-            "connection-type": "mlprod_store",
+            "connection-type": "mlprodstore",
             "hook-class-name": f"{hooks}.store.MetricsStoreHook",
             "hook-name": "ML metrics store (mlprod)",
             "ui-field-behaviour": {
@@ -54,7 +54,7 @@ def _connection_types() -> list[dict[str, Any]]:
             },
         },
         {
-            "connection-type": "mlprod_slack",
+            "connection-type": "mlprodslack",
             "hook-class-name": f"{hooks}.alert_channels.SlackWebhookChannelHook",
             "hook-name": "Slack incoming webhook (mlprod alerts)",
             "ui-field-behaviour": {
@@ -65,7 +65,7 @@ def _connection_types() -> list[dict[str, Any]]:
             "conn-fields": dict(_ALERT_COMMON_FIELDS),
         },
         {
-            "connection-type": "mlprod_teams",
+            "connection-type": "mlprodteams",
             "hook-class-name": f"{hooks}.alert_channels.TeamsWebhookChannelHook",
             "hook-name": "Microsoft Teams workflow webhook (mlprod alerts)",
             "ui-field-behaviour": {
@@ -76,7 +76,7 @@ def _connection_types() -> list[dict[str, Any]]:
             "conn-fields": dict(_ALERT_COMMON_FIELDS),
         },
         {
-            "connection-type": "mlprod_webhook",
+            "connection-type": "mlprodwebhook",
             "hook-class-name": f"{hooks}.alert_channels.JsonWebhookChannelHook",
             "hook-name": "JSON webhook (mlprod alerts)",
             "ui-field-behaviour": {
@@ -98,7 +98,7 @@ def _connection_types() -> list[dict[str, Any]]:
             },
         },
         {
-            "connection-type": "mlprod_pagerduty",
+            "connection-type": "mlprodpagerduty",
             "hook-class-name": f"{hooks}.alert_channels.PagerDutyChannelHook",
             "hook-name": "PagerDuty Events API v2 (mlprod alerts)",
             "ui-field-behaviour": {
@@ -140,7 +140,7 @@ def _config() -> dict[str, Any]:
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow: package, hooks, connection types and configuration."""
+    """Describe the provider to Airflow: package, hooks, connection types, configuration, plugin, CLI."""
     return {
         "package-name": PACKAGE_NAME,
         "name": "ML production guardrails",
@@ -197,4 +197,6 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": ["airflow_provider_mlprod.operators.reports.ReportLink"],
         "connection-types": _connection_types(),
         "config": _config(),
+        "plugins": [{"name": "mlprod", "plugin-class": "airflow_provider_mlprod.plugin.MlprodPlugin"}],
+        "cli": ["airflow_provider_mlprod.cli.definition.get_cli_commands"],
     }

@@ -2,12 +2,18 @@
 
 Reports land under ``[mlprod] report_folder`` (a folder or any ObjectStoragePath URI) as
 ``<kind>/<dag_id>/<run_id>/<task_id>[.<map_index>].html``, so a retry overwrites its own report.
+
+The extra link "mlprod report" is a same-origin address of the provider's plugin in the API server
+(``<[api] base_url>/mlprod/reports/<kind>/<dag_id>/<run_id>/<file>``), which serves the report
+behind Airflow's authentication: the UI renders only http(s) or same-origin links, and a browser cannot
+open a ``file://`` or ``s3://`` location from an http page anyway.
 """
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
@@ -18,7 +24,16 @@ if TYPE_CHECKING:
 
     from airflow_provider_mlprod.store.identity import RunIdentity
 
+REPORT_KINDS = ("validation", "drift")
+"""The kinds of report operators write: the first folder level under the report folder."""
+
+PLUGIN_PREFIX = "/mlprod"
+"""Where the provider's FastAPI app is mounted in the API server."""
+
+REPORTS_ROUTE = f"{PLUGIN_PREFIX}/reports"
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 def report_path(kind: str, identity: RunIdentity, folder: str | None = None) -> ObjectStoragePath:
@@ -31,26 +46,85 @@ def report_path(kind: str, identity: RunIdentity, folder: str | None = None) -> 
 
 
 def report_url(path: Any) -> str:
-    """A URL for the report: ``file://`` for local files, the storage URI otherwise."""
+    """The storage location of the report: ``file://`` for local files, the storage URI otherwise."""
     text = str(path)
     return text if "://" in text else f"file://{text}"
 
 
+def report_relative_parts(location: str, folder: str | None = None) -> tuple[str, str, str, str] | None:
+    """``(kind, dag_id, run_id, file_name)`` of a report stored under the report folder, else None.
+
+    ``location`` is what :func:`report_url` returned; ``folder`` defaults to ``[mlprod] report_folder``.
+    A location outside the folder, of another layout or with an unsafe part gives None.
+    """
+    root = _without_file_scheme(folder or config.report_folder()).rstrip("/")
+    text = _without_file_scheme(location)
+    if not text.startswith(root + "/"):
+        return None
+    parts = text[len(root) + 1 :].split("/")
+    if len(parts) != 4 or not is_safe_report_parts(*parts):
+        return None
+    kind, dag_id, run_id, file_name = parts
+    return kind, dag_id, run_id, file_name
+
+
+def is_safe_report_parts(kind: str, dag_id: str, run_id: str, file_name: str) -> bool:
+    """Whether the parts name a report: a known kind, plain names, an ``.html`` file, no ``..``."""
+    return (
+        kind in REPORT_KINDS
+        and all(_SEGMENT.fullmatch(part) and ".." not in part for part in (dag_id, run_id, file_name))
+        and file_name.endswith(".html")
+    )
+
+
+def plugin_url(route: str, base_url: str | None = None) -> str:
+    """The address of a plugin route under ``[api] base_url`` (a subpath deployment keeps its path).
+
+    Without a base URL the address is absolute-path (``/mlprod/...``): same origin as the UI.
+    """
+    if base_url is None:
+        from airflow.sdk import conf
+
+        base_url = conf.get("api", "base_url", fallback="") or ""
+    return base_url.rstrip("/") + route
+
+
+def report_link_url(location: str, *, folder: str | None = None, base_url: str | None = None) -> str:
+    """The link for a report location: the plugin's address when it lies under the report folder.
+
+    An ``http(s)`` location is kept as it is; any other location the plugin cannot serve gives ``""``
+    (the UI would drop a ``file://`` or ``s3://`` link anyway).
+    """
+    if not location:
+        return ""
+    if location.startswith(("http://", "https://")):
+        return location
+    parts = report_relative_parts(location, folder)
+    if parts is None:
+        return ""
+    return plugin_url(f"{REPORTS_ROUTE}/" + "/".join(quote(part, safe="") for part in parts), base_url)
+
+
 class ReportLink(BaseOperatorLink):
-    """Extra link "mlprod report": opens the HTML report the task wrote."""
+    """Extra link "mlprod report": opens the HTML report the task wrote, served by the provider's plugin."""
 
     name = "mlprod report"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         from airflow.providers.common.compat.sdk import XCom
 
-        return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
+        location = XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
+        return report_link_url(str(location))
 
 
 def push_report_link(context: Any, url: str) -> None:
-    """Store the report URL where :class:`ReportLink` reads it."""
+    """Store the report location where :class:`ReportLink` reads it."""
     context["ti"].xcom_push(key=ReportLink().xcom_key, value=url)
 
 
 def _safe(part: str) -> str:
     return _UNSAFE.sub("_", part).strip("_") or "_"
+
+
+def _without_file_scheme(text: str) -> str:
+    return text.removeprefix("file://") if text.startswith("file:///") else text

@@ -1,0 +1,105 @@
+"""The FastAPI app the plugin mounts in the API server under ``/mlprod``.
+
+- ``GET /mlprod/reports/<kind>/<dag_id>/<run_id>/<file>.html``: a report from ``[mlprod] report_folder``,
+  for users the auth manager lets read that DAG's task instances. Unknown kinds and anything that is not
+  a plain name (``..``, hidden files) are refused before storage is touched.
+- ``GET /mlprod/health/...``: the model-health view (models, datasets, alert deliveries), for users who
+  may read DAGs.
+
+Every response is ``no-store`` and carries a Content-Security-Policy that allows no script and no
+resource from elsewhere: reports and pages are self-contained.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from airflow_provider_mlprod.exceptions import ConfigurationError
+from airflow_provider_mlprod.operators.reports import PLUGIN_PREFIX, plugin_url, report_link_url
+from airflow_provider_mlprod.plugin import pages
+from airflow_provider_mlprod.plugin.auth import can_read_dags, can_read_task_instances_of_dag
+from airflow_provider_mlprod.plugin.reports import UnknownReport, read_report
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+_readers: dict[str, object] = {}
+_readers_lock = threading.Lock()
+
+
+def health_reader():
+    """The model-health reader of the configured metrics store (one engine per store and process)."""
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.plugin.health_data import HealthReader
+
+    hook = MetricsStoreHook()
+    key = hook.location
+    with _readers_lock:
+        reader = _readers.get(key)
+        if reader is None:
+            reader = _readers[key] = HealthReader(hook.get_conn())
+    return reader
+
+
+def link(route: str) -> str:
+    """The address of a plugin route under ``[api] base_url``."""
+    return plugin_url(PLUGIN_PREFIX + route)
+
+
+def _html(text: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def create_app() -> FastAPI:
+    """The plugin's app (no OpenAPI docs: these are pages, not an API)."""
+    app = FastAPI(title="mlprod", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/reports/{kind}/{dag_id}/{run_id}/{file_name}", dependencies=[can_read_task_instances_of_dag])
+    def report(kind: str, dag_id: str, run_id: str, file_name: str) -> HTMLResponse:
+        try:
+            content = read_report(kind, dag_id, run_id, file_name)
+        except ConfigurationError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        except UnknownReport as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return HTMLResponse(content, headers=SECURITY_HEADERS)
+
+    @app.get("/health", dependencies=[can_read_dags], include_in_schema=False)
+    def health_root() -> RedirectResponse:
+        return RedirectResponse(link("/health/"))
+
+    @app.get("/health/", dependencies=[can_read_dags])
+    def health_index() -> HTMLResponse:
+        reader = health_reader()
+        return _html(pages.index_page(reader.model_names(), reader.dataset_names(), link))
+
+    @app.get("/health/dags/{dag_id}", dependencies=[can_read_task_instances_of_dag])
+    def health_of_dag(dag_id: str, task_id: Annotated[str | None, Query()] = None) -> HTMLResponse:
+        models, datasets = health_reader().names_of_dag(dag_id, task_id or None)
+        title = f"Model health of {dag_id}" + (f".{task_id}" if task_id else "")
+        return _html(pages.index_page(models, datasets, link, title=title))
+
+    @app.get("/health/models/{name}", dependencies=[can_read_dags])
+    def health_model(name: str) -> HTMLResponse:
+        health = health_reader().model_health(name)
+        if health is None:
+            return _html(pages.not_found_page(f"The metrics store knows no model {name!r}.", link), 404)
+        return _html(pages.model_page(health, link))
+
+    @app.get("/health/datasets/{name}", dependencies=[can_read_dags])
+    def health_dataset(name: str) -> HTMLResponse:
+        return _html(pages.dataset_page(health_reader().dataset_health(name), link, report_link_url))
+
+    @app.get("/health/alerts", dependencies=[can_read_dags])
+    def health_alerts() -> HTMLResponse:
+        return _html(pages.alerts_page(health_reader().alert_log(), link))
+
+    return app

@@ -1,0 +1,333 @@
+"""What the model-health view shows, read from the metrics store (read-only).
+
+The one place where the view touches the store: the registry's and the metrics store's public methods
+where they answer the question, plain ``SELECT``s on the store's tables where they do not (lists of
+models and datasets, the newest rows of long histories). Each function returns small dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, desc, distinct, select
+
+from airflow_provider_mlprod.store import schema
+from airflow_provider_mlprod.store.metrics_store import MetricsStore
+from airflow_provider_mlprod.store.registry import CHAMPION, ModelRegistry, ModelVersion
+from airflow_provider_mlprod.store.rows import as_utc, from_json
+
+ALIAS_EVENTS = ("promoted", "rolled_back", "promotion_reverted", "approved")
+VERDICT_EVENTS = ("blessed", "rejected")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The task run that wrote a record (empty strings when the store does not know it)."""
+
+    dag_id: str = ""
+    run_id: str = ""
+    task_id: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "task_id": self.task_id}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change of an alias (promotion, rollback, revert, approval)."""
+
+    at: datetime
+    event: str
+    alias: str
+    version: str
+    previous_version: str
+    run: RunRef
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "event": self.event,
+            "alias": self.alias,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "run": self.run.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """A gate's verdict on one version, with its per-metric reasons."""
+
+    at: datetime
+    version: str
+    passed: bool
+    baseline_version: str
+    metrics: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "version": self.version,
+            "passed": self.passed,
+            "baseline_version": self.baseline_version,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """Values of one metric over time (oldest first), as recorded by monitoring or training runs."""
+
+    name: str
+    points: list[tuple[datetime, float, str]]  # (recorded_at, value, model_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "points": [[t.isoformat(), v, ver] for t, v, ver in self.points]}
+
+
+@dataclass(frozen=True)
+class ModelHealth:
+    """Everything the model page shows."""
+
+    name: str
+    aliases: dict[str, str]
+    champion: ModelVersion | None
+    timeline: list[TimelineEntry]
+    verdicts: list[GateVerdict]
+    metrics: list[MetricSeries]
+    versions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aliases": dict(self.aliases),
+            "champion": self.champion.to_dict() if self.champion else None,
+            "timeline": [entry.to_dict() for entry in self.timeline],
+            "verdicts": [verdict.to_dict() for verdict in self.verdicts],
+            "metrics": [series.to_dict() for series in self.metrics],
+            "versions": self.versions,
+        }
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One validation or drift result of a dataset."""
+
+    at: datetime
+    success: bool
+    headline: str
+    report_location: str
+    run: RunRef
+    columns: dict[str, tuple[bool, float | None]] = field(default_factory=dict)  # drift: column -> verdict
+
+
+@dataclass(frozen=True)
+class DatasetHealth:
+    """Validation and drift history of one dataset (newest last)."""
+
+    name: str
+    validations: list[CheckRecord]
+    drifts: list[CheckRecord]
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """One delivery attempt of an alert on one channel."""
+
+    sent_at: datetime
+    dedup_key: str
+    channel: str
+    delivered: bool
+    attempts: int
+    status_code: int | None
+    error: str
+
+
+class HealthReader:
+    """Read-only queries of the model-health view over one metrics store engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.registry = ModelRegistry(engine)
+        self.metrics_store = MetricsStore(engine)
+
+    def model_names(self) -> list[str]:
+        m = schema.models
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(distinct(m.c.name)).order_by(m.c.name)).scalars())
+
+    def dataset_names(self) -> list[str]:
+        v, d = schema.validation_results, schema.drift_results
+        with self.engine.connect() as connection:
+            names = set(connection.execute(select(distinct(v.c.dataset))).scalars())
+            names |= set(connection.execute(select(distinct(d.c.dataset))).scalars())
+        return sorted(name for name in names if name)
+
+    def names_of_dag(self, dag_id: str, task_id: str | None = None) -> tuple[list[str], list[str]]:
+        """Models and datasets that runs of ``dag_id`` (optionally of one task) recorded."""
+        r = schema.runs
+        runs = select(r.c.id).where(r.c.dag_id == dag_id)
+        if task_id:
+            runs = runs.where(r.c.task_id == task_id)
+        m, e = schema.models, schema.model_events
+        v, d, mt = schema.validation_results, schema.drift_results, schema.metrics
+        with self.engine.connect() as connection:
+            models = set(connection.execute(select(distinct(m.c.name)).where(m.c.run_pk.in_(runs))).scalars())
+            models |= set(
+                connection.execute(select(distinct(e.c.model_name)).where(e.c.run_pk.in_(runs))).scalars()
+            )
+            models |= set(
+                connection.execute(select(distinct(mt.c.model_name)).where(mt.c.run_pk.in_(runs))).scalars()
+            )
+            datasets = set(
+                connection.execute(select(distinct(v.c.dataset)).where(v.c.run_pk.in_(runs))).scalars()
+            )
+            datasets |= set(
+                connection.execute(select(distinct(d.c.dataset)).where(d.c.run_pk.in_(runs))).scalars()
+            )
+        return sorted(name for name in models if name), sorted(name for name in datasets if name)
+
+    def model_health(self, name: str, *, verdicts: int = 20, points: int = 500) -> ModelHealth | None:
+        """The model page's content; None when the store knows no model of that name."""
+        events = self.registry.events(name)
+        if not events:
+            return None
+        timeline = [
+            TimelineEntry(
+                at=as_utc(event["at"]),
+                event=event["event"],
+                alias=event["alias"] or CHAMPION,
+                version=event["version"],
+                previous_version=event["previous_version"],
+                run=_run_ref(event),
+            )
+            for event in events
+            if event["event"] in ALIAS_EVENTS
+        ]
+        gated = [event["version"] for event in events if event["event"] in VERDICT_EVENTS]
+        newest_gated = list(dict.fromkeys(reversed(gated)))[:verdicts]
+        verdict_list = []
+        for version in newest_gated:
+            blessing = self.registry.latest_blessing(name, version)
+            if blessing is not None:
+                verdict_list.append(
+                    GateVerdict(
+                        at=blessing.created_at,
+                        version=version,
+                        passed=blessing.passed,
+                        baseline_version=blessing.baseline_version or "",
+                        metrics=list(blessing.summary.get("metrics") or []),
+                    )
+                )
+        a = schema.aliases
+        mt = schema.metrics
+        with self.engine.connect() as connection:
+            aliases = {
+                row.alias: row.version
+                for row in connection.execute(
+                    select(a.c.alias, a.c.version).where(a.c.model_name == name).order_by(a.c.alias)
+                )
+            }
+            metric_names = list(
+                connection.execute(
+                    select(distinct(mt.c.name)).where(mt.c.model_name == name).order_by(mt.c.name)
+                ).scalars()
+            )
+        series = [
+            MetricSeries(
+                metric,
+                [
+                    (point.recorded_at, point.value, point.model_version)
+                    for point in self.metrics_store.metric_history(metric, model_name=name, limit=points)
+                ],
+            )
+            for metric in metric_names
+        ]
+        champion = self.registry.get_version(name, aliases[CHAMPION]) if CHAMPION in aliases else None
+        return ModelHealth(
+            name=name,
+            aliases=aliases,
+            champion=champion,
+            timeline=timeline,
+            verdicts=verdict_list,
+            metrics=series,
+            versions=sum(1 for event in events if event["event"] == "registered"),
+        )
+
+    def dataset_health(self, name: str, *, limit: int = 60) -> DatasetHealth:
+        """Newest ``limit`` validation and drift results of ``name``, oldest first."""
+        v, d, c, r = schema.validation_results, schema.drift_results, schema.drift_columns, schema.runs
+        with self.engine.connect() as connection:
+            validation_rows = connection.execute(
+                select(v.c.recorded_at, v.c.success, v.c.suite, v.c.evaluated, v.c.passed, v.c.summary_json)
+                .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
+                .join(r, v.c.run_pk == r.c.id)
+                .where(v.c.dataset == name)
+                .order_by(desc(v.c.recorded_at), desc(v.c.id))
+                .limit(limit)
+            ).all()
+            drift_rows = connection.execute(
+                select(d.c.id, d.c.recorded_at, d.c.dataset_drift, d.c.share_drifted, d.c.summary_json)
+                .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
+                .join(r, d.c.run_pk == r.c.id)
+                .where(d.c.dataset == name)
+                .order_by(desc(d.c.recorded_at), desc(d.c.id))
+                .limit(limit)
+            ).all()
+            columns: dict[int, dict[str, tuple[bool, float | None]]] = {}
+            if drift_rows:
+                for row in connection.execute(
+                    select(c.c.drift_result_id, c.c.column_name, c.c.drifted, c.c.statistic).where(
+                        c.c.drift_result_id.in_([row.id for row in drift_rows])
+                    )
+                ):
+                    columns.setdefault(row.drift_result_id, {})[row.column_name] = (
+                        row.drifted,
+                        row.statistic,
+                    )
+        validations = [
+            CheckRecord(
+                at=as_utc(row.recorded_at),
+                success=bool(row.success),
+                headline=f"{row.suite}: {row.passed}/{row.evaluated} expectations passed",
+                report_location=str((from_json(row.summary_json) or {}).get("report_location") or ""),
+                run=RunRef(row.dag_id, row.run_id, row.task_id),
+            )
+            for row in reversed(validation_rows)
+        ]
+        drifts = [
+            CheckRecord(
+                at=as_utc(row.recorded_at),
+                success=not row.dataset_drift,
+                headline=f"{row.share_drifted:.0%} of columns drifted",
+                report_location=str((from_json(row.summary_json) or {}).get("report_location") or ""),
+                run=RunRef(row.dag_id, row.run_id, row.task_id),
+                columns=columns.get(row.id, {}),
+            )
+            for row in reversed(drift_rows)
+        ]
+        return DatasetHealth(name=name, validations=validations, drifts=drifts)
+
+    def alert_log(self, *, limit: int = 200) -> list[AlertDelivery]:
+        """The newest ``limit`` alert deliveries, newest first."""
+        a = schema.alert_deliveries
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(a).order_by(desc(a.c.sent_at), desc(a.c.id)).limit(limit)).all()
+        return [
+            AlertDelivery(
+                sent_at=as_utc(row.sent_at),
+                dedup_key=row.dedup_key,
+                channel=row.channel,
+                delivered=bool(row.delivered),
+                attempts=row.attempts,
+                status_code=row.status_code,
+                error=row.error,
+            )
+            for row in rows
+        ]
+
+
+def _run_ref(row: Any) -> RunRef:
+    return RunRef(row.get("dag_id") or "", row.get("run_id") or "", row.get("task_id") or "")
