@@ -7,7 +7,9 @@
    ``warehouse_conn_id`` connection: SQLite, PostgreSQL or any SQL connection) and seeds the training
    table ``customer_training`` on the first run.
 4. ``check_drift`` compares the batch with the training data inside the warehouse (per-bin and
-   per-category counts by ``GROUP BY``); a drifted batch stops the run and alerts.
+   per-category counts by ``GROUP BY``); a drifted batch stops the run and alerts, and
+   ``quarantine_drifted_rows`` moves its rows out of ``customer_features`` into
+   ``customer_features_drifted``, so no later training uses them.
 5. ``train`` fits a scikit-learn model on training data plus the new clean rows; ``register``,
    ``gate`` (thresholds and no worse than the champion) and ``promote`` (compare-and-swap, then copy
    the artifact to the serving location).
@@ -61,18 +63,37 @@ guardrail_alert = MlprodNotifier(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    doc_md=__doc__,
     tags=["mlprod", "example"],
     params={
         "scenario": Param(
             "good",
             enum=["good", "corrupt_batch", "drifted_batch", "worse_model"],
-            description="What to simulate",
+            description="What to simulate: a good batch, a corrupt one, a drifted one, or a worse model.",
         ),
-        "batch_seed": Param(11, type="integer", description="Seed of the generated batch"),
-        "landing_uri": Param(f"file://{_MLPROD_HOME}/landing", type="string"),
-        "artifact_root": Param(f"file://{_MLPROD_HOME}/models", type="string"),
-        "serving_uri": Param(f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl", type="string"),
-        "warehouse_conn_id": Param("mlprod_warehouse", type="string", description="Any SQL connection"),
+        "batch_seed": Param(11, type="integer", description="Seed of the generated batch."),
+        "landing_uri": Param(
+            f"file://{_MLPROD_HOME}/landing",
+            type="string",
+            description="Where raw batches land and are quarantined (any ObjectStoragePath URI; use shared "
+            "storage such as s3:// when tasks run on more than one machine).",
+        ),
+        "artifact_root": Param(
+            f"file://{_MLPROD_HOME}/models",
+            type="string",
+            description="Where trained model artifacts are written (any ObjectStoragePath URI; shared "
+            "storage when tasks run on more than one machine).",
+        ),
+        "serving_uri": Param(
+            f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl",
+            type="string",
+            description="Where a promoted model's artifact is copied for serving (ObjectStoragePath URI).",
+        ),
+        "warehouse_conn_id": Param(
+            "mlprod_warehouse",
+            type="string",
+            description="Connection id of the warehouse the clean rows are loaded into (any SQL connection).",
+        ),
     },
     default_args={"retries": 0},
 )
@@ -144,6 +165,36 @@ def mlprod_ingest_to_deploy():
         on_failure="fail",
         on_failure_callback=guardrail_alert,
     )
+
+    @task(trigger_rule="one_failed")
+    def quarantine_drifted_rows(params=None, run_id=None) -> dict:
+        """After a failed drift check: move this batch's rows out of the table training reads."""
+        import sqlalchemy as sa
+
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        engine = engine_for_connection(params["warehouse_conn_id"])
+        try:
+            with engine.begin() as connection:
+                if not sa.inspect(connection).has_table("customer_features"):
+                    return {"rows_quarantined": 0}
+                drifted = "customer_features_drifted"
+                if not sa.inspect(connection).has_table(drifted):
+                    connection.execute(
+                        sa.text(f"CREATE TABLE {drifted} AS SELECT * FROM customer_features WHERE 1 = 0")
+                    )
+                batch = {"b": run_id}
+                connection.execute(sa.text(f"DELETE FROM {drifted} WHERE batch_id = :b"), batch)
+                connection.execute(
+                    sa.text(f"INSERT INTO {drifted} SELECT * FROM customer_features WHERE batch_id = :b"),
+                    batch,
+                )
+                moved = connection.execute(
+                    sa.text("DELETE FROM customer_features WHERE batch_id = :b"), batch
+                )
+        finally:
+            engine.dispose()
+        return {"rows_quarantined": moved.rowcount}
 
     @task
     def train(params=None, run_id=None) -> dict:
@@ -217,6 +268,7 @@ def mlprod_ingest_to_deploy():
     landed >> validate_batch >> loaded >> check_drift
     trained = train()
     check_drift >> trained >> register >> gate >> promote
+    check_drift >> quarantine_drifted_rows()
     # A teardown runs whatever happened upstream and does not decide the run's state: a blocked run
     # still reports, and still ends failed.
     [validate_batch, loaded, check_drift, trained, register, gate, promote] >> report.as_teardown()

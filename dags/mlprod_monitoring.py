@@ -1,7 +1,21 @@
 """Monitoring a live model: fresh predictions, delayed labels, performance, prediction and feature drift.
 
-Every day, for the window ``[data_interval_start, data_interval_end)`` (a manual run, whose data interval
-is empty, monitors the 24 hours up to its start):
+Every day, for the window ``[data_interval_start, data_interval_end)``. A manual run (from the UI, the
+REST API or ``airflow dags trigger``, with or without a logical date) monitors the last whole UTC day before
+it was triggered: manual windows are whole days, so they never overlap a different day's window, and a
+second run of the same day replaces that day's simulated traffic. Runs share the warehouse tables, so
+only one runs at a time (``max_active_runs=1``).
+
+Scenarios (Param ``scenario``):
+
+- ``healthy``: predictions and 95 % of the labels arrive; performance within tolerance, no drift.
+- ``degraded``: customers shifted and a third of the labels contradict the model: degradation recorded,
+  the Asset ``mlprod://models/customer_churn/degraded`` emitted (it schedules
+  ``mlprod_retrain_on_degradation``), drift alerted.
+- ``late_labels``: only 30 % of the labels arrive: ``wait_for_labels`` times out after
+  ``label_timeout_seconds`` and alerts.
+
+Steps:
 
 1. ``ensure_champion`` makes sure the model ``customer_churn`` has a champion in the registry (the one
    ``mlprod_ingest_to_deploy`` promotes; when there is none yet, it trains one on the training table
@@ -48,27 +62,23 @@ from airflow_provider_mlprod.examples.churn import (
     save_model,
     version_from_run_id,
 )
+from airflow_provider_mlprod.examples.sensor_params import ParamsFreshnessSensor, ParamsGroundTruthSensor
+from airflow_provider_mlprod.examples.windows import run_window
 from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.drift import DataDriftOperator
 from airflow_provider_mlprod.operators.monitoring import ModelPerformanceMonitorOperator
-from airflow_provider_mlprod.sensors.freshness import DataFreshnessSensor
-from airflow_provider_mlprod.sensors.ground_truth import GroundTruthSensor
 
 PREDICTIONS_TABLE = "churn_predictions"
 LABELS_TABLE = "churn_labels"
 REFERENCE_SCORES_TABLE = "churn_reference_scores"
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
-# The monitored window: the run's data interval; a manual run (an empty interval) monitors the day up
-# to its end.
-_WINDOW_START_AT = (
-    "(data_interval_start if data_interval_start < data_interval_end "
-    "else data_interval_end - macros.timedelta(days=1))"
-)
-WINDOW_START = "{{ " + _WINDOW_START_AT + ".isoformat() }}"
-WINDOW_END = "{{ data_interval_end.isoformat() }}"
-_WINDOW_START_SQL = "{{ " + _WINDOW_START_AT + ".strftime('%Y-%m-%d %H:%M:%S') }}"
-_WINDOW_END_SQL = "{{ data_interval_end.strftime('%Y-%m-%d %H:%M:%S') }}"
+# The monitored window (see airflow_provider_mlprod.examples.windows): the data interval of a scheduled
+# run, the last whole UTC day of a manual one (which may have no logical date).
+WINDOW_START = "{{ mlprod_window(dag_run).start_iso }}"
+WINDOW_END = "{{ mlprod_window(dag_run).end_iso }}"
+_WINDOW_START_SQL = "{{ mlprod_window(dag_run).start_sql }}"
+_WINDOW_END_SQL = "{{ mlprod_window(dag_run).end_sql }}"
 WINDOW_FILTER = f"scored_at >= '{_WINDOW_START_SQL}' AND scored_at < '{_WINDOW_END_SQL}'"
 
 guardrail_alert = MlprodNotifier(
@@ -77,43 +87,54 @@ guardrail_alert = MlprodNotifier(
 )
 
 
-class WarehouseFreshnessSensor(DataFreshnessSensor):
-    """DataFreshnessSensor whose poke interval and timeout come from the run's Params (a demo can watch
-    a timeout fire in seconds); in your own DAG, set ``poke_interval`` and ``timeout`` directly."""
-
-    def execute(self, context):
-        self.poke_interval = float(context["params"]["sensor_poke_seconds"])
-        self.timeout = float(context["params"]["freshness_timeout_seconds"])
-        return super().execute(context)
-
-
-class WarehouseGroundTruthSensor(GroundTruthSensor):
-    """GroundTruthSensor whose poke interval and timeout come from the run's Params (a demo can watch
-    a timeout fire in seconds); in your own DAG, set ``poke_interval`` and ``timeout`` directly."""
-
-    def execute(self, context):
-        self.poke_interval = float(context["params"]["sensor_poke_seconds"])
-        self.timeout = float(context["params"]["label_timeout_seconds"])
-        return super().execute(context)
-
-
 @dag(
     dag_id="mlprod_monitoring",
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,  # runs share the prediction and label tables
+    doc_md=__doc__,
     tags=["mlprod", "example"],
+    user_defined_macros={"mlprod_window": run_window},
     params={
         "scenario": Param(
-            "healthy", enum=["healthy", "degraded", "late_labels"], description="What to simulate"
+            "healthy",
+            enum=["healthy", "degraded", "late_labels"],
+            description="What to simulate: healthy traffic, a degraded model, or labels that arrive late.",
         ),
-        "warehouse_conn_id": Param("mlprod_warehouse", type="string", description="Any SQL connection"),
-        "artifact_root": Param(f"file://{_MLPROD_HOME}/models", type="string"),
-        "predictions_per_window": Param(1000, type="integer", minimum=100),
-        "serving_seed": Param(21, type="integer", description="Seed of the simulated traffic"),
-        "sensor_poke_seconds": Param(10, type="number", exclusiveMinimum=0),
-        "freshness_timeout_seconds": Param(300, type="number", exclusiveMinimum=0),
-        "label_timeout_seconds": Param(60, type="number", exclusiveMinimum=0),
+        "warehouse_conn_id": Param(
+            "mlprod_warehouse",
+            type="string",
+            description="Connection id of the warehouse holding predictions and labels (any SQL connection).",
+        ),
+        "artifact_root": Param(
+            f"file://{_MLPROD_HOME}/models",
+            type="string",
+            description="Where a first champion's artifact is written (any ObjectStoragePath URI; use shared "
+            "storage such as s3:// when tasks run on more than one machine).",
+        ),
+        "predictions_per_window": Param(
+            1000,
+            type="integer",
+            minimum=100,
+            description="Predictions the simulated serving makes per window.",
+        ),
+        "serving_seed": Param(21, type="integer", description="Seed of the simulated traffic."),
+        "sensor_poke_seconds": Param(
+            10, type="number", exclusiveMinimum=0, description="Seconds between two checks of each sensor."
+        ),
+        "freshness_timeout_seconds": Param(
+            300,
+            type="number",
+            exclusiveMinimum=0,
+            description="How long wait_for_predictions waits for the window's predictions, in seconds.",
+        ),
+        "label_timeout_seconds": Param(
+            60,
+            type="number",
+            exclusiveMinimum=0,
+            description="How long wait_for_labels waits for the labels, in seconds (days for a real model).",
+        ),
     },
     default_args={"retries": 0},
 )
@@ -186,9 +207,8 @@ def mlprod_monitoring():
         return {"version": champion.version, "artifact_uri": champion.artifact_uri, **champion.metrics}
 
     @task
-    def simulate_serving(champion: dict, params=None, data_interval_start=None, data_interval_end=None):
+    def simulate_serving(champion: dict, params=None, dag_run=None):
         """Score the window's customers with the champion; write predictions and the labels arrived so far."""
-        import datetime as dt
         import pickle
 
         import numpy as np
@@ -199,10 +219,7 @@ def mlprod_monitoring():
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
         scenario, rows = params["scenario"], params["predictions_per_window"]
-        end = data_interval_end.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        start = data_interval_start.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if start >= end:  # a manual run: the day up to its end (as WINDOW_START)
-            start = end - dt.timedelta(days=1)
+        start, end = run_window(dag_run).naive_utc()
         span = (end - start).total_seconds()
         day = start.strftime("%Y%m%d%H%M")
         rng = np.random.default_rng(params["serving_seed"])
@@ -243,7 +260,7 @@ def mlprod_monitoring():
             engine.dispose()
         return {"predictions": rows, "labels": int(arrived.sum())}
 
-    wait_for_predictions = WarehouseFreshnessSensor(
+    wait_for_predictions = ParamsFreshnessSensor(
         task_id="wait_for_predictions",
         sql_conn_id="{{ params.warehouse_conn_id }}",
         table=PREDICTIONS_TABLE,
@@ -253,7 +270,7 @@ def mlprod_monitoring():
         deferrable=True,
         on_failure_callback=guardrail_alert,
     )
-    wait_for_labels = WarehouseGroundTruthSensor(
+    wait_for_labels = ParamsGroundTruthSensor(
         task_id="wait_for_labels",
         sql_conn_id="{{ params.warehouse_conn_id }}",
         predictions_table=PREDICTIONS_TABLE,
@@ -317,7 +334,10 @@ def mlprod_monitoring():
     performance = "{% set perf = ti.xcom_pull(task_ids='monitor_performance') or {} %}"
     report = SendAlertOperator(
         task_id="report",
-        title=performance + "{{ dag.dag_id }} " + MODEL_NAME + " {{ ds }} ({{ params.scenario }}): "
+        title=performance
+        + "{{ dag.dag_id }} "
+        + MODEL_NAME
+        + " {{ mlprod_window(dag_run).label }} ({{ params.scenario }}): "
         "{{ 'degraded' if perf.get('degraded') else 'healthy' if perf.get('passed') else 'not checked' }}",
         severity=performance
         + "{{ 'critical' if perf.get('degraded') else 'info' if perf.get('passed') else 'warning' }}",

@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    doc_md=__doc__,
     tags=["mlprod", "example"],
 )
 def mlprod_store_check():

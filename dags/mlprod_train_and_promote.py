@@ -29,13 +29,23 @@ _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    doc_md=__doc__,
     tags=["mlprod", "example"],
     params={
         "model_quality": Param(
-            "good", enum=["good", "worse"], description="Scenario: train a good or a worse model"
+            "good", enum=["good", "worse"], description="Scenario: train a good or a worse model."
         ),
-        "artifact_root": Param(f"file://{_MLPROD_HOME}/models", type="string"),
-        "serving_uri": Param(f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl", type="string"),
+        "artifact_root": Param(
+            f"file://{_MLPROD_HOME}/models",
+            type="string",
+            description="Where trained model artifacts are written (any ObjectStoragePath URI; shared "
+            "storage when tasks run on more than one machine).",
+        ),
+        "serving_uri": Param(
+            f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl",
+            type="string",
+            description="Where a promoted model's artifact is copied for serving (ObjectStoragePath URI).",
+        ),
     },
 )
 def mlprod_train_and_promote():

@@ -1,7 +1,18 @@
 """Warehouse data quality: a table is validated inside the database, behind a freshness sensor.
 
-For the window ``[data_interval_start, data_interval_end)`` (a manual run, whose data interval is
-empty, takes the 24 hours up to its start):
+For the window ``[data_interval_start, data_interval_end)``. A manual run (from the UI, the REST API or
+``airflow dags trigger``, with or without a logical date) takes the last whole UTC day before it was
+triggered. Runs share the table ``orders``, so only one runs at a time (``max_active_runs=1``).
+
+Scenarios (Param ``scenario``):
+
+- ``clean``: the load passes the suite; the Asset ``mlprod://datasets/orders/validated`` is emitted.
+- ``corrupt``: a fifth of the orders have negative amounts, unknown statuses or no customer: blocked,
+  quarantined, alerted.
+- ``stale``: the upstream job did not run: ``wait_for_orders`` times out after
+  ``freshness_timeout_seconds`` and alerts.
+
+Steps:
 
 1. ``land_orders`` stands in for the upstream job that refreshes the warehouse table ``orders``: it
    replaces the table's rows with the window's load (and creates the table on first use).
@@ -27,19 +38,18 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from airflow_provider_mlprod.examples.sensor_params import ParamsFreshnessSensor
+from airflow_provider_mlprod.examples.windows import run_window
 from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
-from airflow_provider_mlprod.sensors.freshness import DataFreshnessSensor
 
 ORDERS_TABLE = "orders"
 QUARANTINE_TABLE = "orders_quarantine"
 STATUSES = ["placed", "paid", "shipped", "delivered", "returned"]
-# The window: the run's data interval; a manual run (an empty interval) takes the day up to its end.
-WINDOW_START = (
-    "{{ (data_interval_start if data_interval_start < data_interval_end "
-    "else data_interval_end - macros.timedelta(days=1)).isoformat() }}"
-)
+# The window (see airflow_provider_mlprod.examples.windows): the data interval of a scheduled run, the
+# last whole UTC day of a manual one (which may have no logical date).
+WINDOW_START = "{{ mlprod_window(dag_run).start_iso }}"
 
 guardrail_alert = MlprodNotifier(
     title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
@@ -67,35 +77,48 @@ def make_orders(rows: int, seed: int, start, end):
     )
 
 
-class WarehouseFreshnessSensor(DataFreshnessSensor):
-    """DataFreshnessSensor whose poke interval and timeout come from the run's Params (a demo can watch
-    a timeout fire in seconds); in your own DAG, set ``poke_interval`` and ``timeout`` directly."""
-
-    def execute(self, context):
-        self.poke_interval = float(context["params"]["sensor_poke_seconds"])
-        self.timeout = float(context["params"]["freshness_timeout_seconds"])
-        return super().execute(context)
-
-
 @dag(
     dag_id="mlprod_warehouse_quality",
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,  # runs share the table orders
+    doc_md=__doc__,
     tags=["mlprod", "example"],
+    user_defined_macros={"mlprod_window": run_window},
     params={
-        "scenario": Param("clean", enum=["clean", "corrupt", "stale"], description="What to simulate"),
-        "warehouse_conn_id": Param("mlprod_warehouse", type="string", description="Any SQL connection"),
-        "orders_per_load": Param(500, type="integer", minimum=50),
-        "load_seed": Param(5, type="integer", description="Seed of the simulated load"),
-        "sensor_poke_seconds": Param(10, type="number", exclusiveMinimum=0),
-        "freshness_timeout_seconds": Param(60, type="number", exclusiveMinimum=0),
+        "scenario": Param(
+            "clean",
+            enum=["clean", "corrupt", "stale"],
+            description="What to simulate: a clean load, a corrupt one, or an upstream job that did not run.",
+        ),
+        "warehouse_conn_id": Param(
+            "mlprod_warehouse",
+            type="string",
+            description="Connection id of the warehouse holding the table orders (any SQL connection).",
+        ),
+        "orders_per_load": Param(
+            500, type="integer", minimum=50, description="Orders the simulated load writes."
+        ),
+        "load_seed": Param(5, type="integer", description="Seed of the simulated load."),
+        "sensor_poke_seconds": Param(
+            10,
+            type="number",
+            exclusiveMinimum=0,
+            description="Seconds between two checks of wait_for_orders.",
+        ),
+        "freshness_timeout_seconds": Param(
+            60,
+            type="number",
+            exclusiveMinimum=0,
+            description="How long wait_for_orders waits for fresh rows, in seconds.",
+        ),
     },
     default_args={"retries": 0},
 )
 def mlprod_warehouse_quality():
     @task
-    def land_orders(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def land_orders(params=None, dag_run=None) -> dict:
         """Replace the rows of ``orders`` with the window's load, as the upstream job would."""
         import datetime as dt
 
@@ -105,10 +128,7 @@ def mlprod_warehouse_quality():
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
         scenario, rows = params["scenario"], params["orders_per_load"]
-        end = data_interval_end.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        start = data_interval_start.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if start >= end:  # a manual run: the day up to its end (as WINDOW_START)
-            start = end - dt.timedelta(days=1)
+        start, end = run_window(dag_run).naive_utc()
         if scenario == "stale":  # the upstream job did not run: yesterday's load is still there
             start, end = start - dt.timedelta(days=1), start
         orders = make_orders(rows, params["load_seed"], start, end)
@@ -128,7 +148,7 @@ def mlprod_warehouse_quality():
             engine.dispose()
         return {"rows": rows, "updated_from": start.isoformat(), "updated_to": end.isoformat()}
 
-    wait_for_orders = WarehouseFreshnessSensor(
+    wait_for_orders = ParamsFreshnessSensor(
         task_id="wait_for_orders",
         sql_conn_id="{{ params.warehouse_conn_id }}",
         table=ORDERS_TABLE,
@@ -153,7 +173,10 @@ def mlprod_warehouse_quality():
     validation = "{% set result = ti.xcom_pull(task_ids='validate_orders') or {} %}"
     report = SendAlertOperator(
         task_id="report",
-        title=validation + "{{ dag.dag_id }} {{ ds }} ({{ params.scenario }}): " + ORDERS_TABLE + " "
+        title=validation
+        + "{{ dag.dag_id }} {{ mlprod_window(dag_run).label }} ({{ params.scenario }}): "
+        + ORDERS_TABLE
+        + " "
         "{{ 'passed' if result.get('success') else 'blocked' if result else 'not validated' }}",
         severity=validation
         + "{{ 'info' if result.get('success') else 'critical' if result else 'warning' }}",

@@ -112,9 +112,14 @@ def test_degraded_model_emits_the_retraining_asset_and_alerts_drift(example_env)
     (report,) = [alert for alert in alerts if "degraded" in alert["title"]]
     assert report["severity"] == "critical"
 
-    # The retraining DAG is scheduled on that Asset; run here, it retrains on the labelled serving log,
-    # and its gate rejects a model trained on contradicting outcomes: the champion stays.
-    champion = MetricsStoreHook().registry().champion(MODEL).version
+    # The retraining DAG is scheduled on that Asset; run here, it retrains on the labelled serving log
+    # and gates against the champion's live metrics (the degraded window's), not its training metrics:
+    # the retrained model beats the degraded champion and is promoted.
+    store = MetricsStoreHook()
+    champion = store.registry().champion(MODEL).version
+    live_roc_auc = store.metrics_store().metric_history("roc_auc", model_name=MODEL, model_version=champion)[
+        -1
+    ]
     retrain, retrain_run, states, alerts = run(
         "mlprod_retrain_on_degradation",
         artifact_root=f"file://{tmp_path}/models",
@@ -123,10 +128,16 @@ def test_degraded_model_emits_the_retraining_asset_and_alerts_drift(example_env)
     assert list(retrain.timetable.asset_condition.objects) == [
         Asset(uri=DEGRADED_URI, name=f"mlprod-degraded-{MODEL}")
     ]
-    assert (states["train"], states["register"], states["gate"]) == ("success", "success", "failed")
-    assert retrain_run.state == "failed"
-    assert MetricsStoreHook().registry().champion(MODEL).version == champion
-    assert any("champion kept" in alert["title"] for alert in alerts)
+    assert (states["train"], states["register"], states["gate"], states["promote"]) == ("success",) * 4
+    assert retrain_run.state == "success"
+    new_champion = store.registry().champion(MODEL).version
+    assert new_champion != champion
+    verdicts = {
+        v["metric"]: v for v in store.registry().latest_blessing(MODEL, new_champion).summary["metrics"]
+    }
+    assert verdicts["roc_auc"]["baseline"] == pytest.approx(live_roc_auc.value)
+    assert verdicts["roc_auc"]["baseline"] < store.registry().get_version(MODEL, champion).metrics["roc_auc"]
+    assert any("promoted" in alert["title"] for alert in alerts)
 
 
 def test_late_labels_time_out_and_alert(example_env):

@@ -104,7 +104,7 @@ def test_corrupt_batch_is_blocked_quarantined_and_alerted(pipeline):
 
 
 def test_drifted_batch_stops_before_training_and_alerts(pipeline):
-    run, _ = pipeline
+    run, tmp_path = pipeline
     dag_run, states, alerts = run("drifted_batch")
     assert dag_run.state == "failed"
     assert (states["validate_batch"], states["check_drift"], states["train"]) == (
@@ -116,6 +116,10 @@ def test_drifted_batch_stops_before_training_and_alerts(pipeline):
     assert any("Guardrail fired: check_drift" in title for title in titles), titles
     (history_row, *_) = MetricsStoreHook().metrics_store().drift_history("customer_features")
     assert history_row is not None
+    # The drifted rows left the table training reads (loaded before the check, then quarantined).
+    assert states["quarantine_drifted_rows"] == "success"
+    assert warehouse_rows(tmp_path, "customer_features") == 0
+    assert warehouse_rows(tmp_path, "customer_features_drifted") == 992
 
 
 def test_worse_model_is_rejected_and_the_champion_stays(pipeline):
