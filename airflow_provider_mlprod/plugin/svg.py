@@ -95,7 +95,7 @@ def step_timeline(title: str, changes: Sequence[tuple[datetime, str, bool]]) -> 
         + "".join(marks)
     )
     return _frame(
-        title, body, "changed at (UTC)", "version", versions[0][:12], versions[-1][:12], _time_axis(times)
+        title, body, "changed at (UTC)", "version (n-th promoted)", "1", str(len(versions)), _time_axis(times)
     )
 
 
