@@ -84,7 +84,7 @@ def measure(requests: int) -> tuple[list[float], int]:
     from airflow_provider_mlprod.plugin.app import create_app
 
     app = create_app()
-    for dependency in (auth.can_read_dags, auth.can_read_task_instances_of_dag):
+    for dependency in (auth.can_read_dags(), auth.can_read_task_instances_of_dag()):
         app.dependency_overrides[dependency.dependency] = lambda: None
     client = TestClient(app)
     warm = client.get(f"/health/models/{MODEL}")

@@ -8,20 +8,17 @@
 
 Every response is ``no-store`` and carries a Content-Security-Policy that allows no script and no
 resource from elsewhere: reports and pages are self-contained.
+
+FastAPI and the API server's security modules are imported when the app is built (in the API server),
+not when this module is: the route signatures are evaluated then, so annotations are not postponed here.
 """
 
-from __future__ import annotations
-
 import threading
-from typing import Annotated
-
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse, RedirectResponse
+from typing import Annotated, Any
 
 from airflow_provider_mlprod.exceptions import ConfigurationError
 from airflow_provider_mlprod.operators.reports import PLUGIN_PREFIX, plugin_url, report_link_url
 from airflow_provider_mlprod.plugin import pages
-from airflow_provider_mlprod.plugin.auth import can_read_dags, can_read_task_instances_of_dag
 from airflow_provider_mlprod.plugin.reports import UnknownReport, read_report
 
 SECURITY_HEADERS = {
@@ -54,15 +51,21 @@ def link(route: str) -> str:
     return plugin_url(PLUGIN_PREFIX + route)
 
 
-def _html(text: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status_code, headers=SECURITY_HEADERS)
+def create_app() -> Any:
+    """The plugin's FastAPI app (no OpenAPI docs: these are pages, not an API)."""
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi.responses import HTMLResponse, RedirectResponse
 
+    from airflow_provider_mlprod.plugin.auth import can_read_dags, can_read_task_instances_of_dag
 
-def create_app() -> FastAPI:
-    """The plugin's app (no OpenAPI docs: these are pages, not an API)."""
+    reads_dags, reads_dag_in_path = can_read_dags(), can_read_task_instances_of_dag()
+
+    def _html(text: str, status_code: int = 200) -> HTMLResponse:
+        return HTMLResponse(text, status_code=status_code, headers=SECURITY_HEADERS)
+
     app = FastAPI(title="mlprod", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.get("/reports/{kind}/{dag_id}/{run_id}/{file_name}", dependencies=[can_read_task_instances_of_dag])
+    @app.get("/reports/{kind}/{dag_id}/{run_id}/{file_name}", dependencies=[reads_dag_in_path])
     def report(kind: str, dag_id: str, run_id: str, file_name: str) -> HTMLResponse:
         try:
             content = read_report(kind, dag_id, run_id, file_name)
@@ -72,33 +75,33 @@ def create_app() -> FastAPI:
             raise HTTPException(status_code=404, detail=str(exc)) from None
         return HTMLResponse(content, headers=SECURITY_HEADERS)
 
-    @app.get("/health", dependencies=[can_read_dags], include_in_schema=False)
+    @app.get("/health", dependencies=[reads_dags], include_in_schema=False)
     def health_root() -> RedirectResponse:
         return RedirectResponse(link("/health/"))
 
-    @app.get("/health/", dependencies=[can_read_dags])
+    @app.get("/health/", dependencies=[reads_dags])
     def health_index() -> HTMLResponse:
         reader = health_reader()
         return _html(pages.index_page(reader.model_names(), reader.dataset_names(), link))
 
-    @app.get("/health/dags/{dag_id}", dependencies=[can_read_task_instances_of_dag])
+    @app.get("/health/dags/{dag_id}", dependencies=[reads_dag_in_path])
     def health_of_dag(dag_id: str, task_id: Annotated[str | None, Query()] = None) -> HTMLResponse:
         models, datasets = health_reader().names_of_dag(dag_id, task_id or None)
         title = f"Model health of {dag_id}" + (f".{task_id}" if task_id else "")
         return _html(pages.index_page(models, datasets, link, title=title))
 
-    @app.get("/health/models/{name}", dependencies=[can_read_dags])
+    @app.get("/health/models/{name}", dependencies=[reads_dags])
     def health_model(name: str) -> HTMLResponse:
         health = health_reader().model_health(name)
         if health is None:
             return _html(pages.not_found_page(f"The metrics store knows no model {name!r}.", link), 404)
         return _html(pages.model_page(health, link))
 
-    @app.get("/health/datasets/{name}", dependencies=[can_read_dags])
+    @app.get("/health/datasets/{name}", dependencies=[reads_dags])
     def health_dataset(name: str) -> HTMLResponse:
         return _html(pages.dataset_page(health_reader().dataset_health(name), link, report_link_url))
 
-    @app.get("/health/alerts", dependencies=[can_read_dags])
+    @app.get("/health/alerts", dependencies=[reads_dags])
     def health_alerts() -> HTMLResponse:
         return _html(pages.alerts_page(health_reader().alert_log(), link))
 
