@@ -1,15 +1,34 @@
-"""Create SQLAlchemy engines for the metrics store, with sane settings for SQLite and servers."""
+"""Create SQLAlchemy engines for the metrics store, with sane settings for SQLite and servers.
+
+A store engine is created once per process and URL (``create_store_engine`` returns the same Engine
+for the same URL and timeouts), so a notifier or an operator that opens the store many times reuses
+one connection pool. After ``fork`` a child process gets engines of its own.
+"""
 
 from __future__ import annotations
 
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 60
+
+_READ_ONLY = "mlprod_read_only"
+_CACHED_ENGINES = 8  # idle pooled connections of engines no longer used are closed beyond this
+_engines: OrderedDict[tuple, Engine] = OrderedDict()
+_engines_lock = threading.Lock()  # guards the dict only; never held while connecting
 
 
 def embedded_store_url(path: Path) -> URL:
@@ -32,18 +51,50 @@ def parse_store_url(url: str | URL) -> URL:
         ) from None
 
 
-def create_store_engine(url: str | URL) -> Engine:
-    """Create an Engine for the metrics store at ``url``.
+def create_store_engine(
+    url: str | URL,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+) -> Engine:
+    """The Engine of the metrics store at ``url``: created on first call in this process, then reused.
 
-    SQLite files get their folder created, a busy timeout, WAL journaling and transactions that take
-    the write lock when they begin, so that concurrent tasks wait for each other instead of failing or
-    interleaving; foreign keys are enforced. Server databases get ``pool_pre_ping`` so a connection
-    dropped by the server is replaced transparently.
+    SQLite files get their folder created, a busy timeout, WAL journaling (switched on once, retried
+    while another process holds the file) and foreign keys. Write transactions (``engine.begin()``)
+    take the write lock when they begin, so read-then-write sequences never interleave between
+    processes; reads opened with :func:`read_connection` do not take it. Server databases get
+    ``pool_pre_ping``, a connect timeout and (PostgreSQL) a statement timeout, in seconds.
     """
     parsed = parse_store_url(url)
+    for name, value in (("connect_timeout", connect_timeout), ("statement_timeout", statement_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+    key = (os.getpid(), parsed.render_as_string(hide_password=False), connect_timeout, statement_timeout)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is not None:
+            _engines.move_to_end(key)
+            return engine
     if parsed.get_backend_name() == "sqlite":
-        return _with_driver_errors(parsed, _create_sqlite_engine)
-    return create_source_engine(parsed)
+        engine = _with_driver_errors(parsed, _create_sqlite_engine)
+    else:
+        engine = _with_driver_errors(
+            parsed, lambda u: _create_server_engine(u, connect_timeout, statement_timeout)
+        )
+    with _engines_lock:
+        engine = _engines.setdefault(key, engine)
+        _engines.move_to_end(key)
+        evicted = [_engines.popitem(last=False)[1] for _ in range(len(_engines) - _CACHED_ENGINES)]
+    for old in evicted:
+        old.dispose()  # idle connections close; ones in use stay valid until returned
+    return engine
+
+
+@contextmanager
+def read_connection(engine: Engine):
+    """A connection for reads only: on SQLite its transaction does not take the write lock."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{_READ_ONLY: True})
 
 
 def create_source_engine(url: str | URL) -> Engine:
@@ -67,6 +118,24 @@ def _with_driver_errors(url: URL, build) -> Engine:
         ) from None
 
 
+def _create_server_engine(url: URL, connect_timeout: float, statement_timeout: float) -> Engine:
+    backend = url.get_backend_name()
+    connect_args = (
+        {"connect_timeout": max(1, round(connect_timeout))} if backend in ("postgresql", "mysql") else {}
+    )
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    if backend == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _statement_timeout(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+            cursor.close()
+            dbapi_connection.commit()
+
+    return engine
+
+
 def _create_sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -80,17 +149,43 @@ def _create_sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+        if not in_memory:
+            _switch_to_wal(dbapi_connection)
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        # Take the write lock when the transaction starts: read-then-write sequences (upserts,
-        # compare-and-swap, schema creation) then never interleave between processes.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection: Connection):
+        # A write transaction takes the write lock when it starts: read-then-write sequences (upserts,
+        # compare-and-swap, schema creation) then never interleave between processes. A read (see
+        # read_connection) reads a WAL snapshot and waits for nobody.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(dbapi_connection) -> None:
+    """Switch the file to WAL journaling; retried while another process holds a lock on it.
+
+    Changing the journal mode needs an exclusive lock, which SQLite does not wait for through the busy
+    timeout, so the first use of a new file by several processes at once would fail without a retry.
+    WAL is persistent: once one connection switched, the others find it set and change nothing.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")
+            finally:
+                cursor.close()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def describe_url(url: URL) -> str:

@@ -1,29 +1,46 @@
-"""ModelRegistry: model versions, gate blessings, aliases (champion, ...) and race-safe promotion.
+"""ModelRegistry: model versions, gate verdicts, aliases (champion, ...) and race-safe promotion.
 
-Promotion is a compare-and-swap: a version may take an alias only if it holds a passing blessing, and
-only while the alias still points at the version its gate compared against (the blessing's
-baseline). If another promotion happened in between, the swap fails with ConcurrentUpdateError
-instead of overwriting it. Every registration, blessing, rejection, promotion and rollback is also
-written to an event log with its run identity and time.
+The promotion rule. A gate's verdict (a *blessing*) is recorded for one exact version, one alias,
+one gate kind (``metrics``, ...) and one stable gate name, with the hash of its spec, the version the
+alias pointed at when the gate ran (its baseline) and the digest of the artifact it judged. A version
+may take an alias only if, for every gate kind the promotion requires, every gate name of that kind
+that judged this version for this alias has a passing *latest* verdict (latest by store revision), and
+a required kind with no verdict fails closed. A gate's own retry replaces its verdict; another gate's
+pass never hides a failure. A rollback revokes: verdicts recorded before the rollback no longer count
+for that version on that alias, so it returns there only through a new passing gate run.
+
+Promotion is a compare-and-swap: the alias moves only while it still points at the baseline the
+gates compared against; of concurrent promoters, one wins and the others get ConcurrentUpdateError.
+Changes of one alias are serialised by a lock in the database (a transaction-scoped advisory lock on
+PostgreSQL, the write lock on SQLite), which the database releases if the holder dies.
+
+Retries are idempotent against intervening changes: a retried promotion, rollback or gate finds its
+own effect and returns it, or, when someone else changed the alias since its first try, fails with
+ConcurrentUpdateError naming who and when; it never re-applies.
+
+Every registration, verdict, promotion, rollback and revert is written to an event log. Verdicts and
+events are ordered by the store's revision sequence, never by a worker's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select, text
 
 from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
 from airflow_provider_mlprod.store import schema
+from airflow_provider_mlprod.store.engine import read_connection
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.migrations import ensure_schema
 from airflow_provider_mlprod.store.rows import (
     as_utc,
     finite_float,
     from_json,
+    next_revision,
     run_pk,
     to_json,
     upsert,
@@ -31,6 +48,32 @@ from airflow_provider_mlprod.store.rows import (
 )
 
 CHAMPION = "champion"
+
+#: The gate kinds a verdict may have, with what each judges. Adding a kind is adding an entry.
+GATE_KINDS: dict[str, str] = {
+    "metrics": "offline metrics against thresholds and the alias's current version",
+}
+DEFAULT_REQUIRED_KINDS: tuple[str, ...] = ("metrics",)
+
+_ALIAS_CHANGES = ("promoted", "rolled_back", "promotion_reverted")
+_ALIAS_LOCK_KEY = 7_337_002
+
+
+def register_gate_kind(kind: str, description: str) -> None:
+    """Add a gate kind (e.g. ``"serving"``) that verdicts may carry and promotions may require."""
+    _require_text(kind, "gate kind")
+    GATE_KINDS.setdefault(kind, description)
+
+
+def check_gate_kinds(kinds: str | Iterable[str], what: str = "gate kind") -> tuple[str, ...]:
+    """``kinds`` as a tuple of known gate kinds; StoreError names an unknown or empty one."""
+    values = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not values:
+        raise StoreError(f"{what}: give at least one of {sorted(GATE_KINDS)}")
+    for kind in values:
+        if kind not in GATE_KINDS:
+            raise StoreError(f"{what} {kind!r} is unknown; known kinds: {sorted(GATE_KINDS)}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -44,6 +87,7 @@ class ModelVersion:
     training_data: str
     status: str
     created_at: datetime
+    artifact_digest: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -51,6 +95,7 @@ class ModelVersion:
             "name": self.name,
             "version": self.version,
             "artifact_uri": self.artifact_uri,
+            "artifact_digest": self.artifact_digest,
             "metrics": dict(self.metrics),
             "training_data": self.training_data,
             "status": self.status,
@@ -60,7 +105,7 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class Blessing:
-    """The outcome of a gate for one model version."""
+    """One gate's verdict on one model version for one alias."""
 
     model_name: str
     version: str
@@ -68,11 +113,72 @@ class Blessing:
     baseline_version: str | None
     summary: dict[str, Any]
     created_at: datetime
+    alias: str = CHAMPION
+    kind: str = "metrics"
+    gate_name: str = ""
+    spec_hash: str = ""
+    artifact_digest: str = ""
+    revision: int = 0
+    run: RunIdentity | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (without the gate's summary)."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "alias": self.alias,
+            "kind": self.kind,
+            "gate_name": self.gate_name,
+            "passed": self.passed,
+            "baseline_version": self.baseline_version,
+            "spec_hash": self.spec_hash,
+            "artifact_digest": self.artifact_digest,
+            "revision": self.revision,
+            "run": self.run.to_dict() if self.run else None,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether a version may take an alias now, by the promotion rule (see the module docstring).
+
+    :param gates: the latest verdict of each gate name that counts, per required kind.
+    :param reasons: why not, one line per problem (empty when eligible).
+    :param baseline_versions: the alias versions the counted gates compared against.
+    """
+
+    model_name: str
+    version: str
+    alias: str
+    require: tuple[str, ...]
+    eligible: bool
+    reasons: list[str] = field(default_factory=list)
+    gates: list[Blessing] = field(default_factory=list)
+    baseline_versions: list[str | None] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "alias": self.alias,
+            "require": list(self.require),
+            "eligible": self.eligible,
+            "reasons": list(self.reasons),
+            "gates": [gate.to_dict() for gate in self.gates],
+            "baseline_versions": list(self.baseline_versions),
+        }
 
 
 @dataclass(frozen=True)
 class Promotion:
-    """What an alias change did."""
+    """What an alias change did.
+
+    :param revision: the store revision of the change that put ``version`` on the alias.
+    :param changed: this call moved the alias (False: it found the change already made).
+    :param owned: this task instance made the change, now or in an earlier try.
+    """
 
     model_name: str
     alias: str
@@ -83,7 +189,7 @@ class Promotion:
     owned: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (``owned``: this task instance made the change, now or in an earlier try)."""
+        """JSON-safe form."""
         return {
             "model_name": self.model_name,
             "alias": self.alias,
@@ -112,10 +218,15 @@ class ModelRegistry:
         artifact_uri: str,
         metrics: Mapping[str, Any] | None = None,
         training_data: str = "",
+        artifact_digest: str = "",
     ) -> ModelVersion:
         """Register ``name`` ``version``; a retry of the same task updates its own registration.
 
-        A version registered by another task run is never overwritten: StoreError names it.
+        :param artifact_digest: the content digest of the artifact (``sha256:<hex>``, see
+            ``store.artifacts``); promotion and rollback refuse an artifact that no longer matches it.
+
+        A version registered by another task run is never overwritten, and a version that a gate
+        already judged keeps its artifact, digest and metrics: StoreRefusal names it.
         """
         _require_text(name, "model name")
         _require_text(version, "model version")
@@ -125,26 +236,28 @@ class ModelRegistry:
         with self.engine.begin() as connection:
             pk = run_pk(connection, identity)
             existing = connection.execute(
-                select(m.c.id, m.c.run_pk, m.c.artifact_uri, m.c.metrics_json, m.c.training_data).where(
-                    and_(m.c.name == name, m.c.version == version)
-                )
+                select(
+                    m.c.id,
+                    m.c.run_pk,
+                    m.c.artifact_uri,
+                    m.c.metrics_json,
+                    m.c.training_data,
+                    m.c.artifact_digest,
+                ).where(and_(m.c.name == name, m.c.version == version))
             ).first()
             if existing is not None and existing.run_pk != pk:
                 raise StoreRefusal(
                     f"model {name!r} version {version!r} is already registered by another run; "
                     "versions are immutable, register a new version"
                 )
-            if existing is not None and _has_blessing(connection, existing.id):
-                unchanged = (
+            if existing is not None and _has_verdict(connection, existing.id):
+                before = (
                     existing.artifact_uri,
                     from_json(existing.metrics_json) or {},
                     existing.training_data,
-                ) == (
-                    artifact_uri,
-                    clean_metrics,
-                    training_data,
+                    existing.artifact_digest,
                 )
-                if not unchanged:
+                if before != (artifact_uri, clean_metrics, training_data, artifact_digest):
                     raise StoreRefusal(
                         f"model {name!r} version {version!r} was already gated; its artifact and metrics "
                         "cannot change any more: register a new version"
@@ -157,6 +270,7 @@ class ModelRegistry:
                     "name": name,
                     "version": version,
                     "artifact_uri": artifact_uri,
+                    "artifact_digest": artifact_digest or "",
                     "metrics_json": to_json(clean_metrics, f"metrics of model {name!r} {version!r}"),
                     "training_data": training_data,
                     "status": "registered",
@@ -166,12 +280,12 @@ class ModelRegistry:
                 key=("name", "version"),
             )
             if existing is None:
-                _log_event(connection, pk, name, version, "registered")
+                _log_event(connection, pk, name, version, "registered", detail={"digest": artifact_digest})
         return self.get_version(name, version)
 
     def get_version(self, name: str, version: str) -> ModelVersion:
         """The registered version; StoreRefusal when it is not registered."""
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             return self._version_from(connection, name, version)
 
     @staticmethod
@@ -192,9 +306,10 @@ class ModelRegistry:
             training_data=row["training_data"],
             status=row["status"],
             created_at=as_utc(row["created_at"]),
+            artifact_digest=row["artifact_digest"],
         )
 
-    # -- blessings -----------------------------------------------------------------------------
+    # -- verdicts ------------------------------------------------------------------------------
 
     def record_blessing(
         self,
@@ -205,65 +320,132 @@ class ModelRegistry:
         passed: bool,
         baseline_version: str | None,
         summary: Mapping[str, Any],
-    ) -> None:
-        """Record a gate's verdict on ``name`` ``version``; the version must be registered.
+        alias: str = CHAMPION,
+        kind: str = "metrics",
+        gate_name: str | None = None,
+        spec_hash: str = "",
+        artifact_digest: str | None = None,
+    ) -> Blessing:
+        """Record a gate's verdict on ``name`` ``version`` for ``alias``; the version must be registered.
 
-        :param baseline_version: the champion version the gate compared against (``None``: none).
+        :param baseline_version: the version ``alias`` pointed at when the gate ran (``None``: none);
+            the promotion later swaps the alias only if it still points there.
+        :param alias: the alias the version competes for.
+        :param kind: the gate kind, one of ``GATE_KINDS``.
+        :param gate_name: the gate's stable name (default: the task id); a later verdict of the same
+            name replaces this one for the promotion rule.
+        :param spec_hash: a hash of the gate's spec (thresholds, ...), for the record.
+        :param artifact_digest: the digest of the artifact the gate judged (default: the registered
+            one); a different digest is refused.
+
+        A retry of the same task replaces its verdict; if the alias moved since its first try, it
+        fails with ConcurrentUpdateError naming the change instead of re-judging against a new baseline.
         """
-        m, b = schema.models, schema.blessings
+        check_gate_kinds(kind)
+        _require_text(alias, "alias")
+        gate = gate_name or identity.task_id
+        _require_text(gate, "gate name")
+        m, v = schema.models, schema.verdicts
         with self.engine.begin() as connection:
-            model_id = connection.execute(
-                select(m.c.id).where(and_(m.c.name == name, m.c.version == version))
-            ).scalar_one_or_none()
-            if model_id is None:
+            model = connection.execute(
+                select(m.c.id, m.c.artifact_digest).where(and_(m.c.name == name, m.c.version == version))
+            ).first()
+            if model is None:
                 raise StoreRefusal(f"cannot bless model {name!r} version {version!r}: it is not registered")
+            digest = model.artifact_digest if artifact_digest is None else artifact_digest
+            if model.artifact_digest and digest != model.artifact_digest:
+                raise StoreRefusal(
+                    f"gate {gate!r} judged an artifact with digest {digest!r}, but model {name!r} version "
+                    f"{version!r} was registered with {model.artifact_digest!r}"
+                )
             pk = run_pk(connection, identity)
+            key = and_(v.c.model_id == model.id, v.c.run_pk == pk, v.c.alias == alias, v.c.gate_name == gate)
+            earlier = connection.execute(select(v.c.passed, v.c.baseline_version).where(key)).first()
+            if earlier is not None and (earlier.baseline_version or None) != (baseline_version or None):
+                change = _last_alias_change(connection, name, alias)
+                raise ConcurrentUpdateError(
+                    f"gate {gate!r} first judged model {name!r} version {version!r} against "
+                    f"{earlier.baseline_version or None!r}, but alias {alias!r} changed since"
+                    f"{_describe_change(change)}; not re-judging against a new baseline: start a new run"
+                )
+            revision = next_revision(connection)
             upsert(
                 connection,
-                b,
+                v,
                 {
-                    "model_id": model_id,
+                    "model_id": model.id,
                     "run_pk": pk,
+                    "alias": alias,
+                    "kind": kind,
+                    "gate_name": gate,
                     "passed": bool(passed),
                     "baseline_version": baseline_version or "",
+                    "spec_hash": spec_hash or "",
+                    "artifact_digest": digest or "",
                     "summary_json": to_json(dict(summary), f"gate summary of {name!r} {version!r}"),
+                    "revision": revision,
                     "created_at": utcnow(),
                 },
-                key=("model_id", "run_pk"),
+                key=("model_id", "run_pk", "alias", "gate_name"),
             )
             status = "blessed" if passed else "rejected"
-            connection.execute(m.update().where(m.c.id == model_id).values(status=status))
-            _log_event(connection, pk, name, version, status, detail={"baseline_version": baseline_version})
+            connection.execute(m.update().where(m.c.id == model.id).values(status=status))
+            if earlier is None or bool(earlier.passed) != bool(passed):
+                _log_event(
+                    connection,
+                    pk,
+                    name,
+                    version,
+                    status,
+                    alias=alias,
+                    detail={
+                        "gate_name": gate,
+                        "kind": kind,
+                        "baseline_version": baseline_version,
+                        "spec_hash": spec_hash,
+                    },
+                    revision=revision,
+                )
+            return _verdict_rows(connection, and_(key))[0]
 
-    def latest_blessing(self, name: str, version: str) -> Blessing | None:
-        """The most recent gate verdict on ``name`` ``version``, if any."""
-        m, b = schema.models, schema.blessings
-        query = (
-            select(b)
-            .join(m, m.c.id == b.c.model_id)
-            .where(and_(m.c.name == name, m.c.version == version))
-            .order_by(b.c.created_at.desc(), b.c.id.desc())
-            .limit(1)
-        )
-        with self.engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        if row is None:
-            return None
-        return Blessing(
-            model_name=name,
-            version=version,
-            passed=row["passed"],
-            baseline_version=row["baseline_version"] or None,
-            summary=from_json(row["summary_json"]),
-            created_at=as_utc(row["created_at"]),
-        )
+    def latest_blessing(self, name: str, version: str, alias: str | None = None) -> Blessing | None:
+        """The most recent verdict on ``name`` ``version`` (for ``alias``, or any), by store revision."""
+        m, v = schema.models, schema.verdicts
+        condition = and_(m.c.name == name, m.c.version == version)
+        if alias is not None:
+            condition = and_(condition, v.c.alias == alias)
+        with read_connection(self.engine) as connection:
+            rows = _verdict_rows(connection, condition, limit=1)
+        return rows[0] if rows else None
+
+    def verdicts(self, name: str, version: str, alias: str | None = None) -> list[Blessing]:
+        """Every verdict recorded on ``name`` ``version`` (for ``alias``, or any), newest first."""
+        m, v = schema.models, schema.verdicts
+        condition = and_(m.c.name == name, m.c.version == version)
+        if alias is not None:
+            condition = and_(condition, v.c.alias == alias)
+        with read_connection(self.engine) as connection:
+            return _verdict_rows(connection, condition)
+
+    def promotion_eligibility(
+        self,
+        name: str,
+        version: str,
+        *,
+        alias: str = CHAMPION,
+        require: Iterable[str] = DEFAULT_REQUIRED_KINDS,
+    ) -> Eligibility:
+        """Whether ``version`` may take ``alias`` now by the promotion rule, and why not."""
+        kinds = check_gate_kinds(require, "required gate kind")
+        with read_connection(self.engine) as connection:
+            return _eligibility(connection, name, version, alias, kinds)
 
     # -- aliases -------------------------------------------------------------------------------
 
     def alias_version(self, name: str, alias: str = CHAMPION) -> str | None:
         """The version ``alias`` points at, or None."""
         a = schema.aliases
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             return connection.execute(
                 select(a.c.version).where(and_(a.c.model_name == name, a.c.alias == alias))
             ).scalar_one_or_none()
@@ -273,101 +455,131 @@ class ModelRegistry:
         version = self.alias_version(name, CHAMPION)
         return self.get_version(name, version) if version is not None else None
 
-    def promote(self, identity: RunIdentity, *, name: str, version: str, alias: str = CHAMPION) -> Promotion:
-        """Point ``alias`` at ``version`` if its latest blessing passed and the alias is unchanged since.
-
-        The blessing is read and the alias swapped in one transaction that holds the model row, so a
-        verdict recorded concurrently cannot slip between the check and the swap. Raises StoreRefusal
-        when the version is not registered or holds no passing blessing, and ConcurrentUpdateError
-        when the alias moved after the gate compared against it. A retry of the task that already made
-        this promotion returns it unchanged (``owned``); a version that is already the alias's, by
-        another run's promotion, is returned unchanged too (not ``owned``).
-        """
-        m, b = schema.models, schema.blessings
-        with self.engine.begin() as connection:
-            pk = run_pk(connection, identity)
-            model_id = connection.execute(
-                select(m.c.id).where(and_(m.c.name == name, m.c.version == version)).with_for_update()
-            ).scalar_one_or_none()
-            if model_id is None:
-                raise StoreRefusal(f"model {name!r} version {version!r} is not registered")
-            done = _own_last_change(connection, pk, name, alias, "promoted", version)
-            if done is not None:
-                return done
-            a = schema.aliases
-            current = connection.execute(
-                select(a.c.version, a.c.revision).where(and_(a.c.model_name == name, a.c.alias == alias))
-            ).first()
-            if current is not None and current.version == version:  # promoted already, by another run
-                return Promotion(name, alias, version, None, current.revision, changed=False, owned=False)
-            blessing = connection.execute(
-                select(b.c.passed, b.c.baseline_version)
-                .where(b.c.model_id == model_id)
-                .order_by(b.c.created_at.desc(), b.c.id.desc())
-                .limit(1)
-            ).first()
-            if blessing is None:
-                raise StoreRefusal(
-                    f"refusing to promote model {name!r} version {version!r} to {alias!r}: "
-                    "it has no gate verdict (run a gate on this exact version first)"
-                )
-            if not blessing.passed:
-                raise StoreRefusal(
-                    f"refusing to promote model {name!r} version {version!r} to {alias!r}: its gate failed"
-                )
-            return _swap(
-                connection,
-                pk,
-                name=name,
-                alias=alias,
-                new_version=version,
-                expected_version=blessing.baseline_version or None,
-                event="promoted",
-            )
-
-    def rollback(self, identity: RunIdentity, *, name: str, alias: str = CHAMPION) -> Promotion:
-        """Point ``alias`` back at the version it held before its current version was promoted.
-
-        A retry of the task that already rolled back returns that rollback unchanged (it does not roll
-        back a second step).
-        """
-        a, e = schema.aliases, schema.model_events
-        with self.engine.begin() as connection:
-            pk = run_pk(connection, identity)
+    def rollback_target(self, name: str, alias: str = CHAMPION) -> str | None:
+        """The version a rollback of ``alias`` would restore now, or None when there is none."""
+        a = schema.aliases
+        with read_connection(self.engine) as connection:
             current = connection.execute(
                 select(a.c.version).where(and_(a.c.model_name == name, a.c.alias == alias))
             ).scalar_one_or_none()
             if current is None:
-                raise StoreRefusal(f"cannot roll back model {name!r}: alias {alias!r} points at no version")
-            done = _own_last_change(connection, pk, name, alias, "rolled_back", current)
-            if done is not None:
-                return done
-            previous = connection.execute(
-                select(e.c.previous_version)
-                .where(
-                    and_(
-                        e.c.model_name == name,
-                        e.c.alias == alias,
-                        e.c.event == "promoted",
-                        e.c.version == current,
-                    )
+                return None
+            return _promoted_from(connection, name, alias, current)
+
+    def promote(
+        self,
+        identity: RunIdentity,
+        *,
+        name: str,
+        version: str,
+        alias: str = CHAMPION,
+        require: Iterable[str] = DEFAULT_REQUIRED_KINDS,
+        approved_by: str | None = None,
+    ) -> Promotion:
+        """Point ``alias`` at ``version`` if the promotion rule allows it and the alias is unchanged since.
+
+        :param require: the gate kinds this alias requires (default ``("metrics",)``).
+        :param approved_by: who approved the promotion (recorded with it), if anyone.
+
+        The verdicts are read and the alias swapped in one transaction that holds the alias lock, so
+        a verdict or a rollback recorded concurrently cannot slip between the check and the swap.
+        Raises StoreRefusal when the rule refuses (naming each missing or failing gate, or the
+        rollback that revoked the version), and ConcurrentUpdateError when the alias moved after the
+        gates compared against it, or moved after an earlier try of this task promoted. A retry of
+        the task that made this promotion returns it (``owned``); a version that already holds the
+        alias by another run's promotion is returned unchanged (not ``owned``).
+        """
+        kinds = check_gate_kinds(require, "required gate kind")
+        _require_text(alias, "alias")
+        with self.engine.begin() as connection:
+            _lock_alias(connection, name, alias)
+            pk = run_pk(connection, identity)
+            if _version_id(connection, name, version) is None:
+                raise StoreRefusal(f"model {name!r} version {version!r} is not registered")
+            current = _alias_row(connection, name, alias)
+            last = _last_alias_change(connection, name, alias)
+            if current is not None and current.version == version and current.run_pk == pk:
+                previous = last.previous_version if last is not None and last.run_pk == pk else None
+                return Promotion(name, alias, version, previous or None, current.revision, changed=False)
+            mine = _own_change(connection, pk, name, alias, "promoted", version)
+            if mine is not None and (last is None or last.run_pk != pk):
+                raise ConcurrentUpdateError(
+                    f"an earlier try of this task promoted model {name!r} version {version!r} to {alias!r} "
+                    f"(store revision {mine.revision}), but the alias changed since{_describe_change(last)}; "
+                    "not promoting again"
                 )
-                .order_by(e.c.at.desc(), e.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            if current is not None and current.version == version:  # promoted already, by another run
+                return Promotion(name, alias, version, None, current.revision, changed=False, owned=False)
+            eligibility = _eligibility(connection, name, version, alias, kinds)
+            if not eligibility.eligible:
+                raise StoreRefusal(
+                    f"refusing to promote model {name!r} version {version!r} to {alias!r}: "
+                    + "; ".join(eligibility.reasons)
+                )
+            baselines = set(eligibility.baseline_versions)
+            current_version = current.version if current is not None else None
+            if baselines != {current_version}:
+                compared = ", ".join(repr(b) for b in sorted(baselines, key=str))
+                raise ConcurrentUpdateError(
+                    f"alias {alias!r} of model {name!r} now points at {current_version!r}, not at "
+                    f"{compared} as when version {version!r} was gated{_describe_change(last)}; "
+                    "re-run the gates against the new version"
+                )
+            detail = {
+                "require": list(kinds),
+                "gates": [
+                    {"gate_name": g.gate_name, "kind": g.kind, "revision": g.revision}
+                    for g in eligibility.gates
+                ],
+            }
+            if approved_by:
+                detail["approved_by"] = approved_by
+            return _swap(connection, pk, name, alias, current, version, "promoted", detail)
+
+    def rollback(
+        self, identity: RunIdentity, *, name: str, alias: str = CHAMPION, to_version: str | None = None
+    ) -> Promotion:
+        """Point ``alias`` back at the version it held before its current version was promoted.
+
+        The rolled-back version is revoked for this alias: it returns only through a new passing gate
+        run. A retry of the task that already rolled back returns that rollback unchanged; if the
+        alias changed since, it fails with ConcurrentUpdateError naming the change (it never rolls back
+        a second step).
+
+        :param to_version: the version the caller expects to restore (e.g. the one whose artifact it
+            verified); ConcurrentUpdateError when the rollback would restore another one.
+        """
+        with self.engine.begin() as connection:
+            _lock_alias(connection, name, alias)
+            pk = run_pk(connection, identity)
+            current = _alias_row(connection, name, alias)
+            last = _last_alias_change(connection, name, alias)
+            mine = _own_change(connection, pk, name, alias, "rolled_back", None)
+            if mine is not None:
+                if last is not None and last.revision == mine.revision and current is not None:
+                    return Promotion(
+                        name, alias, current.version, mine.previous_version or None, current.revision, False
+                    )
+                raise ConcurrentUpdateError(
+                    f"an earlier try of this task rolled alias {alias!r} of model {name!r} back to "
+                    f"{mine.version!r} (store revision {mine.revision}), but the alias changed "
+                    f"since{_describe_change(last)}; not rolling back again"
+                )
+            if current is None:
+                raise StoreRefusal(f"cannot roll back model {name!r}: alias {alias!r} points at no version")
+            previous = _promoted_from(connection, name, alias, current.version)
             if not previous:
                 raise StoreRefusal(
                     f"cannot roll back model {name!r} alias {alias!r}: "
-                    f"version {current!r} has no previous version"
+                    f"version {current.version!r} has no previous version"
+                )
+            if to_version is not None and previous != to_version:
+                raise ConcurrentUpdateError(
+                    f"a rollback of alias {alias!r} of model {name!r} would now restore {previous!r}, not "
+                    f"{to_version!r}{_describe_change(last)}"
                 )
             return _swap(
-                connection,
-                pk,
-                name=name,
-                alias=alias,
-                new_version=previous,
-                expected_version=current,
-                event="rolled_back",
+                connection, pk, name, alias, current, previous, "rolled_back", {"revokes": current.version}
             )
 
     def revert_promotion(self, identity: RunIdentity, promotion: Promotion) -> None:
@@ -376,151 +588,276 @@ class ModelRegistry:
         The alias is removed if it had no previous version. Raises ConcurrentUpdateError if the alias
         moved again since.
         """
-        a = schema.aliases
-        still_ours = and_(
-            a.c.model_name == promotion.model_name,
-            a.c.alias == promotion.alias,
-            a.c.version == promotion.version,
-        )
+        name, alias = promotion.model_name, promotion.alias
         with self.engine.begin() as connection:
+            _lock_alias(connection, name, alias)
             pk = run_pk(connection, identity)
-            if promotion.previous_version is None:
-                result = connection.execute(a.delete().where(still_ours))
-            else:
-                result = connection.execute(
-                    a.update()
-                    .where(still_ours)
-                    .values(
-                        version=promotion.previous_version,
-                        revision=a.c.revision + 1,
-                        run_pk=pk,
-                        updated_at=utcnow(),
-                    )
-                )
-            if result.rowcount != 1:
+            current = _alias_row(connection, name, alias)
+            if current is None or current.version != promotion.version:
+                change = _describe_change(_last_alias_change(connection, name, alias))
                 raise ConcurrentUpdateError(
-                    f"cannot revert the promotion of model {promotion.model_name!r} version "
-                    f"{promotion.version!r}: alias {promotion.alias!r} changed since"
+                    f"cannot revert the promotion of model {name!r} version {promotion.version!r}: "
+                    f"alias {alias!r} changed since{change}"
                 )
-            _log_event(
-                connection,
-                pk,
-                promotion.model_name,
-                promotion.previous_version or "",
-                "promotion_reverted",
-                alias=promotion.alias,
-                previous_version=promotion.version,
-            )
+            _swap(connection, pk, name, alias, current, promotion.previous_version, "promotion_reverted", {})
 
     def events(self, name: str) -> list[dict]:
-        """The model's event log, oldest first."""
+        """The model's event log in store revision order, each with the run that wrote it."""
         e, r = schema.model_events, schema.runs
         query = (
             select(e, r.c.dag_id, r.c.run_id, r.c.task_id, r.c.map_index)
             .outerjoin(r, e.c.run_pk == r.c.id)
             .where(e.c.model_name == name)
-            .order_by(e.c.at, e.c.id)
+            .order_by(e.c.revision, e.c.id)
         )
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             return [
                 {**dict(row), "detail": from_json(row["detail_json"])}
                 for row in connection.execute(query).mappings()
             ]
 
 
-def _has_blessing(connection: Connection, model_id: int) -> bool:
-    b = schema.blessings
-    return connection.execute(select(b.c.id).where(b.c.model_id == model_id).limit(1)).first() is not None
+# -- helpers (all run inside the caller's transaction) ------------------------------------------
 
 
-def _own_last_change(
-    connection: Connection, pk: int, name: str, alias: str, event: str, version: str
-) -> Promotion | None:
-    """The alias change this task already made (an earlier try), if the alias still shows it."""
-    a, e = schema.aliases, schema.model_events
-    row = connection.execute(
+def _lock_alias(connection: Connection, name: str, alias: str) -> None:
+    """Serialise changes of one alias. SQLite: the write transaction already holds the file lock."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema() || ':' || :target))"),
+            {"key": _ALIAS_LOCK_KEY, "target": f"{name}\x1f{alias}"},
+        )
+
+
+def _version_id(connection: Connection, name: str, version: str) -> int | None:
+    m = schema.models
+    return connection.execute(
+        select(m.c.id).where(and_(m.c.name == name, m.c.version == version))
+    ).scalar_one_or_none()
+
+
+def _has_verdict(connection: Connection, model_id: int) -> bool:
+    v, b = schema.verdicts, schema.blessings
+    for table in (v, b):
+        if connection.execute(select(table.c.id).where(table.c.model_id == model_id).limit(1)).first():
+            return True
+    return False
+
+
+def _alias_row(connection: Connection, name: str, alias: str):
+    a = schema.aliases
+    return connection.execute(
         select(a.c.version, a.c.revision, a.c.run_pk).where(and_(a.c.model_name == name, a.c.alias == alias))
     ).first()
-    if row is None or row.run_pk != pk or row.version != version:
-        return None
-    last = connection.execute(
-        select(e.c.event, e.c.run_pk, e.c.previous_version)
-        .where(and_(e.c.model_name == name, e.c.alias == alias))
-        .order_by(e.c.at.desc(), e.c.id.desc())
+
+
+def _events_query():
+    e, r = schema.model_events, schema.runs
+    return select(
+        e.c.event,
+        e.c.version,
+        e.c.previous_version,
+        e.c.revision,
+        e.c.run_pk,
+        e.c.at,
+        r.c.run_id,
+        r.c.task_id,
+    ).outerjoin(r, e.c.run_pk == r.c.id)
+
+
+def _last_alias_change(connection: Connection, name: str, alias: str):
+    e = schema.model_events
+    query = _events_query().where(
+        and_(e.c.model_name == name, e.c.alias == alias, e.c.event.in_(_ALIAS_CHANGES))
+    )
+    return connection.execute(query.order_by(e.c.revision.desc(), e.c.id.desc()).limit(1)).first()
+
+
+def _own_change(connection: Connection, pk: int, name: str, alias: str, event: str, version: str | None):
+    """The latest ``event`` this task instance made on the alias (any try), if any."""
+    e = schema.model_events
+    condition = and_(e.c.model_name == name, e.c.alias == alias, e.c.event == event, e.c.run_pk == pk)
+    if version is not None:
+        condition = and_(condition, e.c.version == version)
+    query = _events_query().where(condition).order_by(e.c.revision.desc(), e.c.id.desc()).limit(1)
+    return connection.execute(query).first()
+
+
+def _describe_change(change) -> str:
+    if change is None:
+        return ""
+    when = as_utc(change.at)
+    verb = {"promoted": "promoted", "rolled_back": "rolled back to", "promotion_reverted": "reverted to"}
+    return (
+        f" (store revision {change.revision}: run {change.run_id!r} task {change.task_id!r} "
+        f"{verb.get(change.event, change.event)} {change.version or None!r} at "
+        f"{when.isoformat() if when else 'an unknown time'})"
+    )
+
+
+def _promoted_from(connection: Connection, name: str, alias: str, version: str) -> str | None:
+    """The version ``alias`` held before the latest promotion of ``version`` onto it."""
+    e = schema.model_events
+    previous = connection.execute(
+        select(e.c.previous_version)
+        .where(
+            and_(e.c.model_name == name, e.c.alias == alias, e.c.event == "promoted", e.c.version == version)
+        )
+        .order_by(e.c.revision.desc(), e.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return previous or None
+
+
+def _verdict_rows(connection: Connection, condition, limit: int | None = None) -> list[Blessing]:
+    m, v, r = schema.models, schema.verdicts, schema.runs
+    query = (
+        select(v, m.c.name, m.c.version, r.c.dag_id, r.c.run_id, r.c.task_id, r.c.map_index)
+        .join(m, m.c.id == v.c.model_id)
+        .join(r, r.c.id == v.c.run_pk)
+        .where(condition)
+        .order_by(v.c.revision.desc(), v.c.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        Blessing(
+            model_name=row["name"],
+            version=row["version"],
+            passed=bool(row["passed"]),
+            baseline_version=row["baseline_version"] or None,
+            summary=from_json(row["summary_json"]) or {},
+            created_at=as_utc(row["created_at"]),
+            alias=row["alias"],
+            kind=row["kind"],
+            gate_name=row["gate_name"],
+            spec_hash=row["spec_hash"],
+            artifact_digest=row["artifact_digest"],
+            revision=row["revision"],
+            run=RunIdentity(row["dag_id"], row["run_id"], row["task_id"], row["map_index"]),
+        )
+        for row in connection.execute(query).mappings()
+    ]
+
+
+def _eligibility(
+    connection: Connection, name: str, version: str, alias: str, kinds: tuple[str, ...]
+) -> Eligibility:
+    m, v, e = schema.models, schema.verdicts, schema.model_events
+    model = connection.execute(
+        select(m.c.id, m.c.artifact_digest).where(and_(m.c.name == name, m.c.version == version))
+    ).first()
+    if model is None:
+        return Eligibility(name, version, alias, kinds, False, [f"version {version!r} is not registered"])
+    revoked = connection.execute(
+        _events_query()
+        .where(
+            and_(
+                e.c.model_name == name,
+                e.c.alias == alias,
+                e.c.event == "rolled_back",
+                e.c.previous_version == version,
+            )
+        )
+        .order_by(e.c.revision.desc())
         .limit(1)
     ).first()
-    if last is None or last.run_pk != pk or last.event != event:
-        return None
-    return Promotion(name, alias, version, last.previous_version or None, row.revision, changed=False)
+    since = revoked.revision if revoked is not None else 0
+    verdicts = _verdict_rows(
+        connection, and_(v.c.model_id == model.id, v.c.alias == alias, v.c.kind.in_(kinds))
+    )
+    reasons: list[str] = []
+    counted: list[Blessing] = []
+    for kind in kinds:
+        latest: dict[str, Blessing] = {}
+        for verdict in verdicts:  # newest first: the first of each gate name is its latest
+            if verdict.kind == kind:
+                latest.setdefault(verdict.gate_name, verdict)
+        current = {gate: verdict for gate, verdict in latest.items() if verdict.revision > since}
+        if not current:
+            if latest:
+                reasons.append(
+                    f"its {kind!r} verdicts predate the rollback that revoked it from {alias!r}"
+                    f"{_describe_change(revoked)}; it needs a new passing gate run"
+                )
+            else:
+                reasons.append(
+                    f"it has no {kind!r} gate verdict for alias {alias!r} "
+                    "(run a gate on this exact version for this alias first)"
+                )
+            continue
+        for gate, verdict in sorted(current.items()):
+            counted.append(verdict)
+            if not verdict.passed:
+                reasons.append(f"its latest {kind!r} verdict of gate {gate!r} failed")
+            elif model.artifact_digest and verdict.artifact_digest != model.artifact_digest:
+                reasons.append(
+                    f"gate {gate!r} judged another artifact ({verdict.artifact_digest or 'none'!r})"
+                )
+        stale = sorted(gate for gate, verdict in latest.items() if gate not in current)
+        if stale and current:
+            reasons.append(
+                f"gate(s) {stale} of kind {kind!r} judged it only before the rollback that revoked it"
+                f"{_describe_change(revoked)}"
+            )
+    return Eligibility(
+        name,
+        version,
+        alias,
+        kinds,
+        eligible=not reasons,
+        reasons=reasons,
+        gates=counted,
+        baseline_versions=sorted({g.baseline_version for g in counted}, key=lambda b: b or ""),
+    )
 
 
 def _swap(
     connection: Connection,
     pk: int,
-    *,
     name: str,
     alias: str,
-    new_version: str,
-    expected_version: str | None,
+    current,
+    new_version: str | None,
     event: str,
+    detail: Mapping[str, Any],
 ) -> Promotion:
-    """Compare-and-swap the alias from ``expected_version`` to ``new_version`` and log ``event``."""
+    """Move the alias (under its lock) from ``current`` to ``new_version`` (None: remove it); log it."""
     a = schema.aliases
-    now = utcnow()
-    row = connection.execute(
-        select(a.c.version, a.c.revision).where(and_(a.c.model_name == name, a.c.alias == alias))
-    ).first()
-    current = row.version if row else None
-    if current != expected_version:
-        raise ConcurrentUpdateError(
-            f"alias {alias!r} of model {name!r} now points at {current!r}, not at "
-            f"{expected_version!r} as when version {new_version!r} was gated; "
-            "re-run the gate against the new champion"
-        )
-    if row is None:
-        result = connection.execute(_insert_alias_if_absent(connection, name, alias, new_version, pk, now))
-        revision = 1
-    else:
-        revision = row.revision + 1
-        result = connection.execute(
-            a.update()
-            .where(
-                and_(
-                    a.c.model_name == name,
-                    a.c.alias == alias,
-                    a.c.version == expected_version,
-                    a.c.revision == row.revision,
-                )
+    revision = next_revision(connection)
+    where = and_(a.c.model_name == name, a.c.alias == alias)
+    if new_version is None:
+        connection.execute(a.delete().where(where))
+    elif current is None:
+        connection.execute(
+            a.insert().values(
+                model_name=name,
+                alias=alias,
+                version=new_version,
+                revision=revision,
+                run_pk=pk,
+                updated_at=utcnow(),
             )
-            .values(version=new_version, revision=revision, run_pk=pk, updated_at=now)
         )
-    if result.rowcount != 1:
-        raise ConcurrentUpdateError(
-            f"alias {alias!r} of model {name!r} was changed by another promotion while "
-            f"promoting version {new_version!r}; re-run the gate against the new champion"
-        )
-    _log_event(connection, pk, name, new_version, event, alias=alias, previous_version=expected_version)
-    return Promotion(name, alias, new_version, expected_version, revision, changed=True)
-
-
-def _insert_alias_if_absent(connection: Connection, name, alias, version, pk, now):
-    values = {
-        "model_name": name,
-        "alias": alias,
-        "version": version,
-        "revision": 1,
-        "run_pk": pk,
-        "updated_at": now,
-    }
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif connection.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
     else:
-        return schema.aliases.insert().values(**values).execution_options(preserve_rowcount=True)
-    # An INSERT keeps its rowcount only on request (psycopg 3 reports -1 otherwise).
-    statement = insert(schema.aliases).values(**values).on_conflict_do_nothing()
-    return statement.execution_options(preserve_rowcount=True)
+        connection.execute(
+            a.update()
+            .where(where)
+            .values(version=new_version, revision=revision, run_pk=pk, updated_at=utcnow())
+        )
+    previous = current.version if current is not None else None
+    _log_event(
+        connection,
+        pk,
+        name,
+        new_version or "",
+        event,
+        alias=alias,
+        previous_version=previous,
+        detail=detail,
+        revision=revision,
+    )
+    return Promotion(name, alias, new_version or "", previous, revision, changed=True)
 
 
 def _log_event(
@@ -533,18 +870,10 @@ def _log_event(
     alias: str = "",
     previous_version: str | None = None,
     detail: Mapping[str, Any] | None = None,
+    revision: int | None = None,
 ) -> None:
-    e = schema.model_events
-    latest = connection.execute(
-        select(e.c.run_pk, e.c.version, e.c.event)
-        .where(and_(e.c.model_name == name, e.c.alias == alias))
-        .order_by(e.c.at.desc(), e.c.id.desc())
-        .limit(1)
-    ).first()
-    if latest is not None and (latest.run_pk, latest.version, latest.event) == (pk, version, event):
-        return  # a retry of the same task repeating its last step: one event, not one per try
     connection.execute(
-        e.insert().values(
+        schema.model_events.insert().values(
             model_name=name,
             version=version,
             event=event,
@@ -553,6 +882,7 @@ def _log_event(
             run_pk=pk,
             detail_json=to_json(dict(detail or {}), "event detail"),
             at=utcnow(),
+            revision=revision if revision is not None else next_revision(connection),
         )
     )
 
@@ -560,3 +890,17 @@ def _log_event(
 def _require_text(value: Any, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise StoreError(f"{what} must be a non-empty string, got {value!r}")
+
+
+__all__ = [
+    "CHAMPION",
+    "DEFAULT_REQUIRED_KINDS",
+    "GATE_KINDS",
+    "Blessing",
+    "Eligibility",
+    "ModelRegistry",
+    "ModelVersion",
+    "Promotion",
+    "check_gate_kinds",
+    "register_gate_kind",
+]

@@ -96,3 +96,19 @@ def upsert(
             )
     condition = and_(*(table.c[column] == values[column] for column in key))
     return connection.execute(select(table.c.id).where(condition)).scalar_one()
+
+
+def next_revision(connection: Connection) -> int:
+    """The next number of the store's revision sequence, which orders verdicts and events.
+
+    The counter row stays locked until the caller's transaction ends, so revisions are handed out in
+    commit order: a later revision was always committed after an earlier one. No worker clock is
+    involved; timestamps are for display only.
+    """
+    sequence = schema.revision_sequence
+    return connection.execute(
+        sequence.update()
+        .where(sequence.c.id == 1)
+        .values(value=sequence.c.value + 1)
+        .returning(sequence.c.value)
+    ).scalar_one()

@@ -1,4 +1,7 @@
-"""Tables of the metrics store (SQLAlchemy Core, created and upgraded by ``store.migrations``).
+"""Tables of the metrics store (SQLAlchemy Core), as ``store.migrations`` creates and upgrades them.
+
+The migrations hold the DDL; these definitions are what the code reads and writes through, and a
+test checks that both agree.
 
 Every record points at the run that wrote it: the Airflow task identity (dag_id, run_id, task_id,
 map_index), never the try number, so a retried task overwrites its own record instead of adding one.
@@ -136,6 +139,7 @@ models = Table(
     Column("status", String(32), nullable=False),
     Column("run_pk", Integer, ForeignKey("mlprod_runs.id", ondelete="SET NULL")),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    _text_key("artifact_digest"),
     UniqueConstraint("name", "version", name="uq_mlprod_models_version"),
 )
 
@@ -150,6 +154,52 @@ blessings = Table(
     Column("summary_json", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("model_id", "run_pk", name="uq_mlprod_blessings_per_run"),
+)
+
+verdicts = Table(
+    "mlprod_verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("mlprod_models.id", ondelete="CASCADE"), nullable=False),
+    Column("run_pk", Integer, ForeignKey("mlprod_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(_NAME), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("gate_name", String(_NAME), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    _text_key("baseline_version"),
+    Column("spec_hash", String(80), nullable=False, server_default=""),
+    _text_key("artifact_digest"),
+    Column("summary_json", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model_id", "run_pk", "alias", "gate_name", name="uq_mlprod_verdicts_per_run"),
+)
+
+revision_sequence = Table(
+    "mlprod_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", Integer, nullable=False),
+)
+
+profile_versions = Table(
+    "mlprod_profile_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("profile_json", Text, nullable=False),
+    Column("run_pk", Integer, ForeignKey("mlprod_runs.id", ondelete="SET NULL")),
+    Column("as_of", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_mlprod_profile_versions"),
+)
+
+store_info = Table(
+    "mlprod_store_info",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(_NAME), nullable=False),
 )
 
 aliases = Table(
@@ -175,6 +225,7 @@ model_events = Table(
     Column("run_pk", Integer, ForeignKey("mlprod_runs.id", ondelete="SET NULL")),
     Column("detail_json", Text, nullable=False, server_default="{}"),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("revision", Integer, nullable=False, server_default="0"),
 )
 
 alert_deliveries = Table(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
@@ -66,12 +64,12 @@ def test_bad_registrations_are_named(registry, fields, message):
 
 def test_promotion_requires_a_passing_blessing_of_that_exact_version(registry):
     registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
-    with pytest.raises(StoreError, match="version '1' to 'champion': it has no gate verdict"):
+    with pytest.raises(StoreError, match="version '1' to 'champion': it has no 'metrics' gate verdict"):
         registry.promote(run("promote"), name="churn", version="1")
     registry.record_blessing(
         run("gate"), name="churn", version="1", passed=False, baseline_version=None, summary={}
     )
-    with pytest.raises(StoreError, match="its gate failed"):
+    with pytest.raises(StoreError, match="its latest 'metrics' verdict of gate 'gate' failed"):
         registry.promote(run("promote"), name="churn", version="1")
     with pytest.raises(StoreError, match="version '2' is not registered"):
         registry.promote(run("promote"), name="churn", version="2")
@@ -80,12 +78,13 @@ def test_promotion_requires_a_passing_blessing_of_that_exact_version(registry):
 
 def test_promote_then_a_stale_gate_loses(registry):
     register_and_gate(registry, "1")
-    assert registry.promote(run("promote"), name="churn", version="1").to_dict() == {
+    first = registry.promote(run("promote"), name="churn", version="1").to_dict()
+    assert first.pop("revision") > 0  # a number of the store's revision sequence
+    assert first == {
         "model_name": "churn",
         "alias": "champion",
         "version": "1",
         "previous_version": None,
-        "revision": 1,
         "changed": True,
     }
     register_and_gate(registry, "2", baseline="1", run_id="r2")
@@ -98,9 +97,9 @@ def test_promote_then_a_stale_gate_loses(registry):
 
 def test_retry_of_a_successful_promotion_is_a_no_op(registry):
     register_and_gate(registry, "1")
-    registry.promote(run("promote"), name="churn", version="1")
+    first = registry.promote(run("promote"), name="churn", version="1")
     retry = registry.promote(run("promote"), name="churn", version="1")
-    assert (retry.changed, retry.revision) == (False, 1)
+    assert (retry.changed, retry.owned, retry.revision) == (False, True, first.revision)
     assert [e["event"] for e in registry.events("churn")].count("promoted") == 1
 
 
@@ -126,43 +125,6 @@ def test_rollback_walks_back_through_promotions(registry):
 def test_rollback_without_champion_is_named(registry):
     with pytest.raises(StoreError, match="alias 'champion' points at no version"):
         registry.rollback(run("rollback"), name="churn")
-
-
-def test_twenty_concurrent_promoters_exactly_one_wins_each_round(db_url):
-    rounds, contenders = 3, 20
-    setup = ModelRegistry(create_store_engine(db_url))
-    champion = None
-    for round_no in range(rounds):
-        versions = [f"{round_no}.{i}" for i in range(contenders)]
-        for version in versions:
-            register_and_gate(setup, version, baseline=champion, run_id=f"r{round_no}-{version}")
-        barrier = threading.Barrier(contenders)
-        outcomes: dict[str, str] = {}
-
-        def promote(version, round_no=round_no, barrier=barrier, outcomes=outcomes):
-            registry = ModelRegistry(create_store_engine(db_url))
-            barrier.wait()
-            try:
-                registry.promote(run("promote", f"r{round_no}-{version}"), name="churn", version=version)
-                outcomes[version] = "won"
-            except ConcurrentUpdateError:
-                outcomes[version] = "lost"
-            finally:
-                registry.engine.dispose()
-
-        threads = [threading.Thread(target=promote, args=(v,)) for v in versions]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        winners = [v for v, outcome in outcomes.items() if outcome == "won"]
-        assert len(outcomes) == contenders
-        assert len(winners) == 1, outcomes
-        assert setup.alias_version("churn") == winners[0]
-        promotions = [e for e in setup.events("churn") if e["event"] == "promoted"]
-        assert len(promotions) == round_no + 1
-        assert promotions[-1]["previous_version"] == (champion or "")
-        champion = winners[0]
 
 
 def test_retried_rollback_does_not_roll_back_twice(registry):
@@ -211,8 +173,205 @@ def test_promotion_to_another_alias_uses_that_alias(registry):
     registry.promote(run("promote", "r1"), name="churn", version="1")
     registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///m/2")
     registry.record_blessing(
-        run("gate", "r2"), name="churn", version="2", passed=True, baseline_version=None, summary={}
+        run("gate", "r2"),
+        name="churn",
+        version="2",
+        passed=True,
+        baseline_version=None,
+        summary={},
+        alias="challenger",
     )
     challenger = registry.promote(run("promote", "r2"), name="churn", version="2", alias="challenger")
     assert (challenger.version, challenger.previous_version) == ("2", None)
     assert (registry.alias_version("churn"), registry.alias_version("churn", "challenger")) == ("1", "2")
+
+
+# -- the promotion rule ----------------------------------------------------------------------------
+
+
+def gate(registry, version, *, task="gate", run_id="r1", passed=True, baseline=None, **fields):
+    return registry.record_blessing(
+        run(task, run_id),
+        name="churn",
+        version=version,
+        passed=passed,
+        baseline_version=baseline,
+        summary={},
+        **fields,
+    )
+
+
+def test_a_passing_gate_finishing_last_does_not_hide_a_failing_one(registry):
+    registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
+    gate(registry, "1", task="quality", passed=False)
+    gate(registry, "1", task="fairness", passed=True)
+    assert registry.latest_blessing("churn", "1").passed is True  # the newest verdict alone would pass
+    eligibility = registry.promotion_eligibility("churn", "1")
+    assert not eligibility.eligible
+    assert eligibility.reasons == ["its latest 'metrics' verdict of gate 'quality' failed"]
+    with pytest.raises(StoreRefusal, match="gate 'quality' failed"):
+        registry.promote(run("promote"), name="churn", version="1")
+    assert registry.alias_version("churn") is None
+
+
+def test_a_gates_retry_replaces_its_own_verdict(registry):
+    registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
+    gate(registry, "1", task="quality", passed=False)
+    gate(registry, "1", task="quality", passed=True)  # the same task, retried
+    gate(registry, "1", task="renamed_task", gate_name="fairness", passed=True)
+    eligibility = registry.promotion_eligibility("churn", "1")
+    assert eligibility.eligible, eligibility.reasons
+    assert sorted(g.gate_name for g in eligibility.gates) == ["fairness", "quality"]
+    assert registry.promote(run("promote"), name="churn", version="1").changed
+
+
+def test_verdicts_are_ordered_by_the_store_not_by_a_worker_clock(registry, monkeypatch):
+    from datetime import datetime, timezone
+
+    import airflow_provider_mlprod.store.registry as registry_module
+
+    registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
+    fast_clock = datetime(2100, 1, 1, tzinfo=timezone.utc)  # a worker whose clock runs far ahead
+    with monkeypatch.context() as patch:
+        patch.setattr(registry_module, "utcnow", lambda: fast_clock)
+        gate(registry, "1", run_id="r1", passed=False)
+    gate(registry, "1", run_id="r2", passed=True)  # the same gate, re-run later on a correct clock
+    assert registry.latest_blessing("churn", "1").run.run_id == "r2"
+    assert registry.promotion_eligibility("churn", "1").eligible
+    revisions = [event["revision"] for event in registry.events("churn")]
+    assert revisions == sorted(revisions)
+    assert len(set(revisions)) == len(revisions)
+
+
+def test_a_verdict_for_one_alias_does_not_authorise_another(registry):
+    registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
+    gate(registry, "1", alias="challenger")  # both aliases are empty
+    with pytest.raises(StoreRefusal, match="no 'metrics' gate verdict for alias 'champion'"):
+        registry.promote(run("promote"), name="churn", version="1")
+    assert registry.promote(run("promote"), name="churn", version="1", alias="challenger").changed
+    with pytest.raises(StoreRefusal, match="no 'metrics' gate verdict for alias 'champion'"):
+        registry.promote(run("promote_champion"), name="churn", version="1")
+    assert registry.alias_version("churn") is None
+
+
+def test_a_required_kind_without_a_verdict_fails_closed(registry, monkeypatch):
+    from airflow_provider_mlprod.store.registry import GATE_KINDS
+
+    monkeypatch.setitem(GATE_KINDS, "serving", "a load test")
+    registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
+    gate(registry, "1")
+    with pytest.raises(StoreRefusal, match="no 'serving' gate verdict"):
+        registry.promote(run("promote"), name="churn", version="1", require=["metrics", "serving"])
+    gate(registry, "1", task="load_test", kind="serving", passed=True)
+    promotion = registry.promote(run("promote"), name="churn", version="1", require=["metrics", "serving"])
+    assert promotion.changed
+    with pytest.raises(StoreError, match="gate kind 'latency' is unknown"):
+        gate(registry, "1", task="x", kind="latency")
+    with pytest.raises(StoreError, match="required gate kind 'outputs' is unknown"):
+        registry.promotion_eligibility("churn", "1", require=["outputs"])
+
+
+def test_a_verdict_records_its_contract(registry):
+    registry.register(
+        run("register"), name="churn", version="1", artifact_uri="u1", artifact_digest="sha256:ab"
+    )
+    verdict = gate(registry, "1", gate_name="quality", spec_hash="sha256:spec")
+    assert verdict.to_dict() | {"created_at": None} == {
+        "model_name": "churn",
+        "version": "1",
+        "alias": "champion",
+        "kind": "metrics",
+        "gate_name": "quality",
+        "passed": True,
+        "baseline_version": None,
+        "spec_hash": "sha256:spec",
+        "artifact_digest": "sha256:ab",
+        "revision": verdict.revision,
+        "run": {"dag_id": "train", "run_id": "r1", "task_id": "gate", "map_index": -1},
+        "created_at": None,
+    }
+    with pytest.raises(StoreRefusal, match="judged an artifact with digest 'sha256:other'"):
+        gate(registry, "1", task="other", artifact_digest="sha256:other")
+
+
+# -- rollback revokes; retries never re-apply ------------------------------------------------------
+
+
+def promote_chain(registry, versions):
+    baseline = None
+    for number in versions:
+        register_and_gate(registry, number, baseline=baseline, run_id=f"r{number}")
+        registry.promote(run("promote", f"r{number}"), name="churn", version=number)
+        baseline = number
+
+
+def test_rollback_revokes_the_rolled_back_version(registry):
+    promote_chain(registry, ["1", "2"])
+    registry.rollback(run("rollback", "r9"), name="churn")
+    assert registry.alias_version("churn") == "1"
+    # clearing and re-running the old promote task of version 2
+    with pytest.raises(ConcurrentUpdateError, match="run 'r9' task 'rollback' rolled back to '1'"):
+        registry.promote(run("promote", "r2"), name="churn", version="2")
+    # a new promote task with the old passing verdict (its baseline equals the restored champion)
+    with pytest.raises(StoreRefusal, match="predate the rollback that revoked it"):
+        registry.promote(run("promote", "r10"), name="churn", version="2")
+    assert registry.alias_version("churn") == "1"
+    gate(registry, "2", run_id="r11", baseline="1")  # a new passing gate run
+    assert registry.promote(run("promote", "r11"), name="churn", version="2").changed
+    assert registry.alias_version("churn") == "2"
+
+
+def test_a_retried_promotion_after_someone_else_changed_the_alias_fails(registry):
+    promote_chain(registry, ["1", "2"])  # try 1 of r2's promotion moved the alias, then died deploying
+    registry.rollback(run("rollback", "r3"), name="churn")
+    with pytest.raises(ConcurrentUpdateError) as raised:
+        registry.promote(run("promote", "r2"), name="churn", version="2")  # try 2
+    assert "an earlier try of this task promoted" in str(raised.value)
+    assert "run 'r3' task 'rollback'" in str(raised.value)
+    assert registry.alias_version("churn") == "1"
+
+
+def test_a_retried_rollback_after_another_promotion_fails(registry):
+    promote_chain(registry, ["1", "2", "3"])
+    registry.rollback(run("rollback", "r9"), name="churn")  # 3 -> 2
+    register_and_gate(registry, "4", baseline="2", run_id="r4")
+    registry.promote(run("promote", "r4"), name="churn", version="4")
+    with pytest.raises(ConcurrentUpdateError, match="run 'r4' task 'promote' promoted '4'"):
+        registry.rollback(run("rollback", "r9"), name="churn")  # the retry
+    assert registry.alias_version("churn") == "4"
+
+
+def test_a_retried_gate_logs_one_verdict(registry):
+    registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
+    gate(registry, "1")
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="u2")  # in between
+    gate(registry, "1")  # the retry
+    blessed = [e for e in registry.events("churn") if e["event"] == "blessed"]
+    assert len(blessed) == 1
+
+
+def test_a_retried_gate_after_the_alias_moved_fails(registry):
+    promote_chain(registry, ["1"])
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="u2")
+    gate(registry, "2", run_id="r2", baseline="1")
+    register_and_gate(registry, "3", baseline="1", run_id="r3")
+    registry.promote(run("promote", "r3"), name="churn", version="3")
+    with pytest.raises(ConcurrentUpdateError, match="run 'r3' task 'promote' promoted '3'"):
+        gate(registry, "2", run_id="r2", baseline="3")
+    assert registry.latest_blessing("churn", "2").baseline_version == "1"
+
+
+def test_promotion_records_the_approver(registry):
+    register_and_gate(registry, "1")
+    registry.promote(run("promote"), name="churn", version="1", approved_by="alice")
+    promoted = [e for e in registry.events("churn") if e["event"] == "promoted"][-1]
+    assert promoted["detail"]["approved_by"] == "alice"
+    assert promoted["detail"]["require"] == ["metrics"]
+
+
+def test_rollback_to_an_unexpected_version_is_refused(registry):
+    promote_chain(registry, ["1", "2"])
+    assert registry.rollback_target("churn") == "1"
+    with pytest.raises(ConcurrentUpdateError, match="would now restore '1', not '0'"):
+        registry.rollback(run("rollback", "r9"), name="churn", to_version="0")
+    assert registry.alias_version("churn") == "2"
