@@ -31,7 +31,8 @@ OPTIONS: tuple[ConfigOption, ...] = (
         description=(
             "Connection id of the metrics store: an ``mlprod_store`` connection holding a SQLAlchemy URL, "
             "or any Airflow SQL connection (postgres, sqlite, ...). When this is left at its default and "
-            "no connection of that id exists, the embedded SQLite store is used."
+            "no connection of that id exists, the embedded SQLite store is used where ``embedded_store`` "
+            "allows it; otherwise the task fails naming the missing connection."
         ),
         example="mlprod_store_postgres",
     ),
@@ -43,6 +44,17 @@ OPTIONS: tuple[ConfigOption, ...] = (
             "Empty means ``$AIRFLOW_HOME/mlprod/metrics.db``."
         ),
         example="/data/mlprod/metrics.db",
+    ),
+    ConfigOption(
+        name="embedded_store",
+        default="auto",
+        description=(
+            "When the embedded SQLite store may stand in for a missing store connection: ``auto`` only "
+            "for tasks run by the LocalExecutor (the task's ``executor``, else ``[core] executor``) and "
+            "by ``dag.test()``, where every task shares one machine; ``true`` always (you know every "
+            "worker sees the same file); ``false`` never."
+        ),
+        example="true",
     ),
     ConfigOption(
         name="report_folder",
@@ -96,6 +108,16 @@ def embedded_store_path() -> Path:
     """File of the embedded SQLite metrics store."""
     configured = get_option("embedded_store_path")
     return Path(configured).expanduser() if configured else airflow_home() / "mlprod" / "metrics.db"
+
+
+def embedded_store_policy() -> str:
+    """``[mlprod] embedded_store``: ``auto``, ``true`` or ``false`` (ConfigurationError otherwise)."""
+    from airflow_provider_mlprod.exceptions import ConfigurationError
+
+    value = get_option("embedded_store").lower() or "auto"
+    if value not in ("auto", "true", "false"):
+        raise ConfigurationError(f"[{SECTION}] embedded_store must be auto, true or false, got {value!r}")
+    return value
 
 
 def report_folder() -> str:

@@ -1,4 +1,4 @@
-"""MetricsStoreHook: the connection to the metrics store, or the embedded SQLite file without one."""
+"""MetricsStoreHook: the connection to the metrics store, or the embedded SQLite file where that is safe."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from airflow_provider_mlprod.hooks.connections import (
     get_connection,
 )
 from airflow_provider_mlprod.store.engine import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     create_store_engine,
     describe_url,
     embedded_store_url,
@@ -37,13 +39,19 @@ class MetricsStoreHook(BaseHook):
 
     The store is, in order: the connection ``store_conn_id`` (argument, else ``[mlprod] store_conn_id``);
     when that is left at its default id ``mlprod_store_default`` and no such connection exists, the
-    embedded SQLite file (``[mlprod] embedded_store_path``, by default ``$AIRFLOW_HOME/mlprod/metrics.db``).
-    A connection id given explicitly must exist.
+    embedded SQLite file (``[mlprod] embedded_store_path``, by default ``$AIRFLOW_HOME/mlprod/metrics.db``),
+    but only where every task shares one machine: the task runs on the LocalExecutor or under
+    ``dag.test()``, or ``[mlprod] embedded_store = true``. Anywhere else the hook fails, naming the
+    missing connection, rather than letting each worker keep a champion of its own. A connection id
+    given explicitly must exist.
 
     The connection is either of type ``mlprod_store`` (extra ``sqlalchemy_url``; the password field, if
     set, is merged into the URL so the secret stays out of the extra) or any Airflow SQL connection.
+    Its extra may set ``connect_timeout`` and ``statement_timeout`` in seconds (defaults 10 and 60).
 
     :param store_conn_id: connection id of the store; ``None`` reads ``[mlprod] store_conn_id``.
+    :param executor: the executor running the task (default: the running task's own, else
+        ``[core] executor``); decides whether the embedded store may be used.
     """
 
     conn_name_attr = "store_conn_id"
@@ -51,17 +59,22 @@ class MetricsStoreHook(BaseHook):
     conn_type = STORE_CONN_TYPE
     hook_name = "ML metrics store (mlprod)"
 
-    def __init__(self, store_conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, store_conn_id: str | None = None, executor: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.store_conn_id = store_conn_id
+        self.executor = executor
+        self._timeouts = (DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_STATEMENT_TIMEOUT_SECONDS)
 
     @cached_property
     def url(self) -> URL:
         """The store's SQLAlchemy URL (may hold a password: never log it, use ``location``)."""
         conn_id = self.store_conn_id or config.store_conn_id()
         if not conn_id or (conn_id == config.default_store_conn_id() and not connection_exists(conn_id)):
+            _check_embedded_store_allowed(conn_id or config.default_store_conn_id(), self.executor)
             return embedded_store_url(config.embedded_store_path())
-        return store_url_of(get_connection(conn_id))
+        conn = get_connection(conn_id)
+        self._timeouts = store_timeouts_of(conn)
+        return store_url_of(conn)
 
     @property
     def location(self) -> str:
@@ -74,11 +87,28 @@ class MetricsStoreHook(BaseHook):
 
     @cached_property
     def engine(self) -> Engine:
-        """The store's Engine (created once per hook)."""
+        """The store's Engine (one per process and store, shared by every hook on it)."""
+        url = self.url
+        connect_timeout, statement_timeout = self._timeouts
         try:
-            return create_store_engine(self.url)
+            engine = create_store_engine(
+                url, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+            )
         except ConfigurationError as exc:
             raise ConnectionConfigError(self.store_conn_id or config.store_conn_id(), str(exc)) from None
+        self.log.info("Metrics store: %s", self.location)
+        return engine
+
+    @cached_property
+    def store_id(self) -> str:
+        """The id of the store (random, written when its schema was created): safe to show and log."""
+        from airflow_provider_mlprod.store.migrations import store_id
+
+        return store_id(self.engine)
+
+    def describe(self) -> dict[str, str]:
+        """Which store this is, for a task's summary: its id and location, without any secret."""
+        return {"store_id": self.store_id, "store": self.location}
 
     def metrics_store(self) -> MetricsStore:
         """Results and history in this store (schema created on first use)."""
@@ -102,6 +132,86 @@ class MetricsStoreHook(BaseHook):
         except Exception as exc:
             return False, f"cannot reach the metrics store at {self.location}: {type(exc).__name__}"
         return True, f"connected to the metrics store at {self.location}"
+
+
+def store_timeouts_of(conn: Connection) -> tuple[float, float]:
+    """Connect and statement timeouts in seconds from the connection's extra, else the defaults."""
+    extra = connection_extra(conn)
+    values = []
+    for key, default in (
+        ("connect_timeout", DEFAULT_CONNECT_TIMEOUT_SECONDS),
+        ("statement_timeout", DEFAULT_STATEMENT_TIMEOUT_SECONDS),
+    ):
+        raw = extra.get(key, default)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = -1.0
+        if isinstance(raw, bool) or not value > 0 or value == float("inf"):
+            raise ConnectionConfigError(
+                conn.conn_id, f"extra field {key!r} must be a positive number of seconds, got {raw!r}"
+            )
+        values.append(value)
+    return values[0], values[1]
+
+
+def running_executor() -> tuple[str, bool]:
+    """The executor of the running task, and whether it runs in-process under ``dag.test()``.
+
+    Read from the running task's ``executor`` argument, else ``[core] executor`` (its first entry).
+    """
+    task_executor = None
+    in_dag_test = False
+    try:
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+    except Exception:  # not inside a running task
+        context = None
+    if context is not None:
+        task = getattr(context.get("ti"), "task", None)
+        task_executor = getattr(task, "executor", None)
+        try:
+            from airflow.sdk.execution_time import task_runner
+
+            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+            in_dag_test = type(comms).__name__ == "InProcessSupervisorComms"
+        except ImportError:
+            in_dag_test = False
+    if not task_executor:
+        from airflow.sdk import conf
+
+        task_executor = (conf.get("core", "executor", fallback="LocalExecutor") or "").split(",")[0]
+    return task_executor.strip() or "LocalExecutor", in_dag_test
+
+
+def _is_local(executor: str) -> bool:
+    name = executor.split(":")[-1].strip().rsplit(".", 1)[-1]
+    return name == "LocalExecutor"
+
+
+def _check_embedded_store_allowed(conn_id: str, executor: str | None) -> None:
+    policy = config.embedded_store_policy()
+    if policy == "true":
+        return
+    if policy == "false":
+        raise ConnectionConfigError(
+            conn_id,
+            "is not defined and [mlprod] embedded_store = false: create the store connection "
+            "(an mlprod_store connection with a sqlalchemy_url, or any SQL connection)",
+        )
+    in_dag_test = False
+    if executor is None:
+        executor, in_dag_test = running_executor()
+    if in_dag_test or _is_local(executor):
+        return
+    raise ConnectionConfigError(
+        conn_id,
+        f"is not defined, and the embedded SQLite store is only used by the LocalExecutor; this task runs "
+        f"on {executor}, whose workers would each keep a store (and a champion) of their own. Create "
+        "the store connection pointing at a shared database, or set [mlprod] embedded_store = true if "
+        "every worker shares the file",
+    )
 
 
 def store_url_of(conn: Connection) -> URL:

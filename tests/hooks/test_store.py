@@ -157,3 +157,109 @@ def test_non_sql_connection_is_rejected(monkeypatch):
     with pytest.raises(ConnectionConfigError, match="'store_fs': type 'fs' is not a SQL connection") as info:
         MetricsStoreHook(store_conn_id="store_fs").url  # noqa: B018
     assert SECRET not in str(info.value)
+
+
+# -- no silent store; one engine per store; timeouts from the connection ---------------------------
+
+
+@pytest.mark.parametrize(
+    "executor", ["CeleryExecutor", "airflow.providers.cncf.kubernetes.KubernetesExecutor"]
+)
+def test_a_missing_store_connection_fails_on_a_distributed_executor(monkeypatch, executor):
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
+    with pytest.raises(
+        ConnectionConfigError, match="connection 'mlprod_store_default': is not defined"
+    ) as err:
+        MetricsStoreHook().url  # noqa: B018
+    assert "only used by the LocalExecutor" in str(err.value)
+
+
+def test_the_tasks_own_executor_decides(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    assert MetricsStoreHook(executor="LocalExecutor").url.get_backend_name() == "sqlite"
+    with pytest.raises(ConnectionConfigError, match="this task runs on CeleryExecutor"):
+        MetricsStoreHook(executor="CeleryExecutor").url  # noqa: B018
+
+
+def test_embedded_store_setting_overrides_the_executor_rule(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE", "true")
+    assert MetricsStoreHook().url.get_backend_name() == "sqlite"
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE", "false")
+    with pytest.raises(ConnectionConfigError, match="embedded_store = false"):
+        MetricsStoreHook().url  # noqa: B018
+
+
+def test_hooks_on_one_store_share_one_engine_and_report_its_id(monkeypatch, sqlite_url):
+    set_connection(
+        monkeypatch, "store_shared", conn_type="mlprod_store", extra={"sqlalchemy_url": sqlite_url}
+    )
+    first, second = MetricsStoreHook("store_shared"), MetricsStoreHook("store_shared")
+    assert first.engine is second.engine
+    described = first.describe()
+    assert described == {"store_id": second.store_id, "store": first.location}
+    assert len(described["store_id"]) == 32
+
+
+def test_statement_timeout_comes_from_the_connection_extra(monkeypatch, postgres_url):
+    set_connection(
+        monkeypatch,
+        "store_slow",
+        conn_type="mlprod_store",
+        extra={"sqlalchemy_url": postgres_url, "statement_timeout": 0.5, "connect_timeout": 3},
+    )
+    engine = MetricsStoreHook("store_slow").engine
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "500ms"
+        with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+            connection.exec_driver_sql("SELECT pg_sleep(5)")
+
+
+def test_a_store_host_that_never_answers_times_out(monkeypatch):
+    """A server that accepts TCP but never speaks: the connection attempt ends instead of hanging."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the backlog; nothing ever answers them
+    port = silent.getsockname()[1]
+    set_connection(
+        monkeypatch,
+        "store_silent",
+        conn_type="mlprod_store",
+        extra={"sqlalchemy_url": f"postgresql+psycopg://u@127.0.0.1:{port}/db", "connect_timeout": 1},
+    )
+    engine = MetricsStoreHook("store_silent").engine
+    outcome: list[BaseException] = []
+
+    def connect():
+        try:
+            engine.connect().close()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    attempt = threading.Thread(target=connect, daemon=True)
+    try:
+        attempt.start()
+        attempt.join(60)
+        assert not attempt.is_alive(), "the connection attempt hung"
+        assert outcome
+        assert isinstance(outcome[0], sa.exc.OperationalError)
+    finally:
+        silent.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, "soon", True])
+def test_bad_timeouts_are_named(monkeypatch, bad):
+    set_connection(
+        monkeypatch,
+        "store_badtimeout",
+        conn_type="mlprod_store",
+        extra={"sqlalchemy_url": "sqlite:////tmp/x.db", "statement_timeout": bad},
+    )
+    with pytest.raises(
+        ConnectionConfigError, match="extra field 'statement_timeout' must be a positive number"
+    ):
+        MetricsStoreHook("store_badtimeout").url  # noqa: B018
