@@ -1,8 +1,9 @@
 """Deployment actions run by PromoteModelOperator once the alias is secured.
 
 A deployment action is any object with ``deploy(model, context) -> dict`` (the dict, JSON-safe, goes
-into the promotion's XCom summary). Two are provided: copy the artifact to a serving location, and
-call a deploy webhook.
+into the promotion's XCom summary); when its ``deploy`` also takes a ``promotion`` keyword, it gets
+the alias change it deploys (alias, version, store revision). Two are provided: copy the artifact to
+a serving location, and call a deploy webhook.
 """
 
 from __future__ import annotations
@@ -86,11 +87,21 @@ def _remove(path: Any) -> None:
         path.unlink()
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 class WebhookDeployment:
-    """POST ``{"model", "version", "artifact_uri", "alias"}`` to a deploy webhook.
+    """POST ``{"model", "version", "artifact_uri", "artifact_digest", "alias", "revision"}`` to a deploy
+    webhook, with an ``Idempotency-Key`` header.
+
+    The alias is the one the promotion or rollback moved. The key is the same for every attempt and
+    every task retry that deploys the same alias change (model, alias, version, store revision), so the
+    receiver can drop duplicates; a new alias change gets a new key.
 
     :param conn_id: an ``mlprod_webhook`` connection (URL in its password, optional signing secret);
         the request is signed and retried like an alert.
+    :param alias: the alias reported when the action is called without a promotion (default
+        ``champion``).
     """
 
     template_fields = ("conn_id",)
@@ -99,7 +110,8 @@ class WebhookDeployment:
         self.conn_id = conn_id
         self.alias = alias
 
-    def deploy(self, model: ModelVersion, context: Context) -> dict[str, Any]:
+    def deploy(self, model: ModelVersion, context: Context, promotion: Any = None) -> dict[str, Any]:
+        import hashlib
         import json
 
         from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, post_with_retries
@@ -107,12 +119,18 @@ class WebhookDeployment:
         from airflow_provider_mlprod.hooks.alert_channels import JsonWebhookChannelHook
 
         hook = JsonWebhookChannelHook(self.conn_id)
+        alias = promotion.alias if promotion is not None else self.alias
+        revision = promotion.revision if promotion is not None else None
         body = {
             "model": model.name,
             "version": model.version,
             "artifact_uri": model.artifact_uri,
-            "alias": self.alias,
+            "artifact_digest": model.artifact_digest,
+            "alias": alias,
+            "revision": revision,
         }
+        identity = json.dumps([model.name, alias, model.version, revision, model.artifact_digest])
+        key = hashlib.sha256(identity.encode()).hexdigest()
         target = hook.get_target()
         payload = json.dumps(body, sort_keys=True).encode()
         result = post_with_retries(
@@ -120,10 +138,16 @@ class WebhookDeployment:
             kind="deploy_webhook",
             url=target.url,
             body=payload,
-            headers=lambda: signed_headers(target, payload),
+            headers=lambda: {**signed_headers(target, payload), IDEMPOTENCY_HEADER: key},
             secrets=[target.signing_secret, *target.headers.values()],
             options=DeliveryOptions(policy=hook.get_retry_policy()),
         )
         if result.status != "delivered":
             raise DeliveryError(f"deploy webhook {self.conn_id!r} failed: {result.error}")
-        return {"action": "webhook", "conn_id": self.conn_id, "status_code": result.status_code}
+        return {
+            "action": "webhook",
+            "conn_id": self.conn_id,
+            "alias": alias,
+            "idempotency_key": key,
+            "status_code": result.status_code,
+        }

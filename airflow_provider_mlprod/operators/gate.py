@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 
 CHAMPION_BASELINE = "champion"
+GATE_KIND = "metrics"
+
+
+def spec_hash(thresholds: Mapping[str, Any], baseline: Any, if_no_baseline: str | None) -> str:
+    """``sha256:<hex>`` of a gate's spec (thresholds, baseline choice, no-baseline policy), for the record."""
+    import hashlib
+    import json
+
+    spec = {"thresholds": thresholds, "baseline": baseline, "if_no_baseline": if_no_baseline}
+    canonical = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class _ModelGate(BaseOperator):
@@ -47,9 +58,14 @@ class _ModelGate(BaseOperator):
         metrics_key: str | None = None,
         store_conn_id: str | None = None,
         alias: str = CHAMPION_BASELINE,
+        gate_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if gate_name is not None and (not isinstance(gate_name, str) or not gate_name.strip()):
+            raise ValueError(
+                f"task {self.task_id!r}: gate_name must be a non-empty string, got {gate_name!r}"
+            )
         try:
             rules = parse_thresholds(thresholds)
         except SpecError as exc:
@@ -85,6 +101,8 @@ class _ModelGate(BaseOperator):
         self.baseline = baseline
         self.store_conn_id = store_conn_id
         self.alias = alias
+        self.gate_name = gate_name or self.task_id
+        self.spec_hash = spec_hash(self.thresholds, baseline, if_no_baseline)
         self.gate_summary: dict[str, Any] | None = None
 
     @cached_property
@@ -99,6 +117,8 @@ class _ModelGate(BaseOperator):
         from airflow_provider_mlprod.gates import evaluate_gate
 
         with final_errors_fail_the_task():
+            store = self.store_hook.describe()
+            self.log.info("Using metrics store %s (store id %s)", store["store"], store["store_id"])
             registry = self.store_hook.registry()
             candidate = registry.get_version(self.model_name, str(self.model_version))
             if self.metrics_source.given:
@@ -123,18 +143,30 @@ class _ModelGate(BaseOperator):
             summary = {
                 "model_name": self.model_name,
                 "model_version": str(self.model_version),
+                "alias": self.alias,
+                "gate_name": self.gate_name,
+                "kind": GATE_KIND,
+                "spec_hash": self.spec_hash,
+                "artifact_digest": candidate.artifact_digest,
                 "metrics_source": source,
                 "champion_version": champion_version,
                 **result.to_dict(),
+                **store,
             }
-            registry.record_blessing(
+            verdict = registry.record_blessing(
                 run_identity(context),
                 name=self.model_name,
                 version=str(self.model_version),
                 passed=result.passed,
                 baseline_version=champion_version,
                 summary=summary,
+                alias=self.alias,
+                kind=GATE_KIND,
+                gate_name=self.gate_name,
+                spec_hash=self.spec_hash,
+                artifact_digest=candidate.artifact_digest,
             )
+            summary["revision"] = verdict.revision
         self.gate_summary = summary
         for verdict in result.verdicts:
             self.log.info("%s %s", "PASS" if verdict.passed else "FAIL", verdict.reason)
@@ -166,8 +198,15 @@ class ModelMetricsGateOperator(_ModelGate):
     :param metrics_key: dotted key of the metrics object inside the source document.
     :param store_conn_id: metrics store connection (default: ``[mlprod] store_conn_id``).
     :param alias: the alias the version competes for (default ``champion``): ``baseline="champion"``
-        compares with the version this alias points at, and the promotion to this alias later swaps
-        it only if it still points there. Use the same alias on ``PromoteModelOperator``.
+        compares with the version this alias points at, the verdict counts only for promotions to
+        this alias, and the promotion later swaps it only if it still points there. Use the same
+        alias on ``PromoteModelOperator``.
+    :param gate_name: the gate's stable name in the registry (default: the task id). Set it so that
+        renaming the task or its TaskGroup does not orphan the verdicts of earlier runs.
+
+    The verdict is recorded with kind ``metrics``, the gate name, a hash of the spec, the baseline
+    version and the artifact digest. A retry replaces its own verdict; if the alias moved since its
+    first try, the retry fails (without retry) naming who moved it, rather than re-judging.
 
     .. seealso:: README section "Model gates".
     """

@@ -1,7 +1,9 @@
 """Model registry operators: register a version, promote it to an alias, roll an alias back.
 
-Promotion and rollback emit an Airflow Asset event on ``mlprod://models/<name>`` with the new
-version in its extra, so downstream DAGs can be scheduled on a new champion.
+Registration pins the artifact's content digest; promotion and rollback check it before moving the
+alias and deploying, and refuse an artifact that changed. Promotion and rollback emit an Airflow
+Asset event on ``mlprod://models/<name>`` with the new version in its extra, so downstream DAGs can
+be scheduled on a new champion. Every summary names the store it used (``store_id``, ``store``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from airflow_provider_mlprod.assets import add_outlet, model_asset
 from airflow_provider_mlprod.operators.metrics_input import MetricsSource
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.run_context import run_identity
-from airflow_provider_mlprod.store.registry import CHAMPION
+from airflow_provider_mlprod.store.registry import CHAMPION, DEFAULT_REQUIRED_KINDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,6 +49,12 @@ class _RegistryOperator(BaseOperator):
         """The model registry in the store."""
         return self.store_hook.registry()
 
+    def store_summary(self) -> dict[str, str]:
+        """Which store this task uses (id and location, no secret), logged and put in the summary."""
+        described = self.store_hook.describe()
+        self.log.info("Using metrics store %s (store id %s)", described["store"], described["store_id"])
+        return described
+
     def _emit_model_event(self, context: Context, promotion: Promotion) -> None:
         asset = model_asset(promotion.model_name)
         if any(getattr(outlet, "uri", None) == asset.uri for outlet in self.outlets):
@@ -65,6 +73,8 @@ class RegisterModelOperator(_RegistryOperator):
     :param artifact_uri: where the artifact is: any ObjectStoragePath URI (templated).
     :param training_data: a reference to the training data (URI, table, snapshot id; templated).
     :param check_artifact_exists: fail when the artifact is not there (default True).
+    :param pin_artifact: record the artifact's content digest (sha256, streamed), which promotion and
+        rollback verify before deploying (default True; needs the artifact to be readable).
     """
 
     template_fields: Sequence[str] = (
@@ -91,9 +101,11 @@ class RegisterModelOperator(_RegistryOperator):
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         check_artifact_exists: bool = True,
+        pin_artifact: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.pin_artifact = pin_artifact
         self.metrics_source = MetricsSource(
             metrics=metrics,
             metrics_task_id=metrics_task_id,
@@ -112,15 +124,19 @@ class RegisterModelOperator(_RegistryOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
+        from airflow_provider_mlprod.store.artifacts import artifact_digest
+
         with final_errors_fail_the_task():
+            store = self.store_summary()
             artifact = ObjectStoragePath(self.artifact_uri)
-            if self.check_artifact_exists and not artifact.exists():
+            if (self.check_artifact_exists or self.pin_artifact) and not artifact.exists():
                 from airflow_provider_mlprod.exceptions import InputDataError
 
                 raise InputDataError(
                     f"artifact of model {self.model_name!r} version {self.model_version!r} "
                     f"not found at {self.artifact_uri}"
                 )
+            digest = artifact_digest(artifact) if self.pin_artifact else ""
             metrics = self.metrics_source.read(context)[0] if self.metrics_source.given else {}
             model = self.registry().register(
                 run_identity(context),
@@ -129,9 +145,16 @@ class RegisterModelOperator(_RegistryOperator):
                 artifact_uri=str(self.artifact_uri),
                 metrics=metrics,
                 training_data=str(self.training_data or ""),
+                artifact_digest=digest,
             )
-        self.log.info("Registered model %r version %r at %s", model.name, model.version, model.artifact_uri)
-        return model.to_dict()
+        self.log.info(
+            "Registered model %r version %r at %s (%s)",
+            model.name,
+            model.version,
+            model.artifact_uri,
+            model.artifact_digest or "digest not pinned",
+        )
+        return {**model.to_dict(), **store}
 
 
 class _AliasOperator(_RegistryOperator):
@@ -145,6 +168,7 @@ class _AliasOperator(_RegistryOperator):
         model_name: str,
         alias: str = CHAMPION,
         deployment: DeploymentAction | None = None,
+        verify_artifact: bool = True,
         **kwargs: Any,
     ) -> None:
         add_outlet(kwargs, model_asset(model_name))
@@ -152,27 +176,60 @@ class _AliasOperator(_RegistryOperator):
         self.model_name = model_name
         self.alias = alias
         self.deployment = deployment
+        self.verify_artifact = verify_artifact
 
-    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity) -> Promotion:
+    def _target_version(self, registry: ModelRegistry) -> str | None:
+        """The version the alias will point at (None: there is none to move to)."""
         raise NotImplementedError
+
+    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity, target: str | None) -> Promotion:
+        raise NotImplementedError
+
+    def _check_artifact(self, registry: ModelRegistry, version: str) -> None:
+        """Refuse an artifact whose content no longer matches the digest pinned at registration."""
+        model = registry.get_version(self.model_name, version)
+        if not model.artifact_digest:
+            self.log.warning(
+                "Model %r version %r was registered without an artifact digest; not verified",
+                self.model_name,
+                version,
+            )
+            return
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.store.artifacts import check_artifact_digest
+
+        check_artifact_digest(
+            ObjectStoragePath(model.artifact_uri),
+            model.artifact_digest,
+            f"model {self.model_name!r} version {version!r}",
+        )
+
+    def _summary_extra(self) -> dict[str, Any]:
+        return {}
 
     def execute(self, context: Context) -> dict[str, Any]:
         identity = run_identity(context)
         with final_errors_fail_the_task():
+            store = self.store_summary()
             registry = self.registry()
-            promotion = self._move_alias(registry, identity)
+            target = self._target_version(registry)
+            if self.verify_artifact and target is not None:
+                self._check_artifact(registry, target)
+            promotion = self._move_alias(registry, identity, target)
         self.log.info(
-            "Alias %r of model %r: %s -> %s",
+            "Alias %r of model %r: %s -> %s (store revision %s)",
             self.alias,
             self.model_name,
             promotion.previous_version,
             promotion.version,
+            promotion.revision,
         )
-        summary: dict[str, Any] = promotion.to_dict()
+        summary: dict[str, Any] = {**promotion.to_dict(), **self._summary_extra(), **store}
         if self.deployment is not None:
             model = registry.get_version(self.model_name, promotion.version)
             try:
-                summary["deployment"] = self.deployment.deploy(model, context)
+                summary["deployment"] = _deploy(self.deployment, model, context, promotion)
             except Exception as exc:
                 from airflow.sdk.exceptions import AirflowFailException
 
@@ -212,17 +269,49 @@ class PromoteModelOperator(_AliasOperator):
     :param alias: the alias to move (default ``champion``).
     :param deployment: an optional deployment action (see ``operators.deployment``); its own
         ``template_fields`` are rendered too.
+    :param require: the gate kinds this alias requires (default ``["metrics"]``): every gate of each
+        kind that judged this version for this alias must have passed in its latest verdict.
+    :param approved_by: who approved the promotion (templated, e.g. from an approval task's XCom);
+        recorded with the promotion.
+    :param verify_artifact: check the artifact's digest against the one pinned at registration
+        before moving the alias (default True).
     """
 
-    template_fields: Sequence[str] = ("model_version", "deployment")
+    template_fields: Sequence[str] = ("model_version", "deployment", "approved_by")
 
-    def __init__(self, *, model_version: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        model_version: str,
+        require: Sequence[str] = DEFAULT_REQUIRED_KINDS,
+        approved_by: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.model_version = model_version
+        from airflow_provider_mlprod.exceptions import StoreError
+        from airflow_provider_mlprod.store.registry import check_gate_kinds
 
-    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity) -> Promotion:
+        try:
+            self.require = list(check_gate_kinds(require, "required gate kind"))
+        except StoreError as exc:
+            raise ValueError(f"task {self.task_id!r}: {exc}") from None
+        self.model_version = model_version
+        self.approved_by = approved_by
+
+    def _target_version(self, registry: ModelRegistry) -> str | None:
+        return str(self.model_version)
+
+    def _summary_extra(self) -> dict[str, Any]:
+        return {"require": list(self.require), "approved_by": self.approved_by or None}
+
+    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity, target: str | None) -> Promotion:
         return registry.promote(
-            identity, name=self.model_name, version=str(self.model_version), alias=self.alias
+            identity,
+            name=self.model_name,
+            version=str(self.model_version),
+            alias=self.alias,
+            require=self.require,
+            approved_by=str(self.approved_by) if self.approved_by else None,
         )
 
 
@@ -235,7 +324,26 @@ class RollbackModelOperator(_AliasOperator):
     :param model_name: the model (not templated: it names the Asset).
     :param alias: the alias to roll back (default ``champion``).
     :param deployment: an optional deployment action run for the restored version.
+    :param verify_artifact: check the restored version's artifact against its pinned digest first.
+
+    The rolled-back version is revoked for the alias: it returns only through a new passing gate run.
     """
 
-    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity) -> Promotion:
-        return registry.rollback(identity, name=self.model_name, alias=self.alias)
+    def _target_version(self, registry: ModelRegistry) -> str | None:
+        return registry.rollback_target(self.model_name, self.alias)
+
+    def _move_alias(self, registry: ModelRegistry, identity: RunIdentity, target: str | None) -> Promotion:
+        return registry.rollback(identity, name=self.model_name, alias=self.alias, to_version=target)
+
+
+def _deploy(action: DeploymentAction, model: Any, context: Context, promotion: Promotion) -> dict[str, Any]:
+    """Run a deployment action, giving it the promotion when its ``deploy`` accepts one."""
+    import inspect
+
+    try:
+        accepts = "promotion" in inspect.signature(action.deploy).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if accepts:
+        return action.deploy(model, context, promotion=promotion)
+    return action.deploy(model, context)

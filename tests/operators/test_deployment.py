@@ -54,13 +54,16 @@ def test_webhook_deployment_is_signed_and_failures_hide_the_url(monkeypatch, htt
         ),
     )
     result = WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {})
-    assert result == {"action": "webhook", "conn_id": "deploy_hook", "status_code": 200}
+    assert result.pop("idempotency_key")
+    assert result == {"action": "webhook", "conn_id": "deploy_hook", "alias": "champion", "status_code": 200}
     request, _ = httpserver.log[0]
     assert request.get_json() == {
         "alias": "champion",
         "artifact_uri": "s3://m/7.pkl",
+        "artifact_digest": "",
         "model": "churn",
         "version": "7",
+        "revision": None,
     }
     expected = compute_signature(SECRET, request.headers[TIMESTAMP_HEADER], request.get_data())
     assert request.headers[SIGNATURE_HEADER] == expected
@@ -107,3 +110,33 @@ def test_a_failed_copy_keeps_the_deployed_artifact(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="read error"):
         CopyArtifactDeployment(f"file://{serving}").deploy(model(str(tmp_path / "v2.pkl")), {})
     assert serving.read_bytes() == b"v1"
+
+
+def test_webhook_deployment_sends_the_promotions_alias_and_one_key_per_alias_change(monkeypatch, httpserver):
+    from airflow_provider_mlprod.operators.deployment import IDEMPOTENCY_HEADER
+    from airflow_provider_mlprod.store.registry import Promotion
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEPLOY_HOOK",
+        json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/deploy")}),
+    )
+    # the first attempt fails with a 503 and is retried: both attempts carry the same key
+    httpserver.expect_ordered_request("/deploy").respond_with_data("busy", status=503)
+    httpserver.expect_ordered_request("/deploy").respond_with_data("ok")
+    challenger = Promotion("churn", "challenger", "7", "6", revision=41, changed=True)
+    first = WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {}, promotion=challenger)
+    (request_1, _), (request_2, _) = httpserver.log[:2]
+    assert request_1.get_json()["alias"] == "challenger"
+    assert request_1.get_json()["revision"] == 41
+    assert (
+        request_1.headers[IDEMPOTENCY_HEADER]
+        == request_2.headers[IDEMPOTENCY_HEADER]
+        == first["idempotency_key"]
+    )
+    # a task retry deploying the same alias change sends the same key; another change a new one
+    httpserver.clear()
+    httpserver.expect_request("/deploy").respond_with_data("ok")
+    again = WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {}, promotion=challenger)
+    later = Promotion("churn", "challenger", "7", "8", revision=57, changed=True)
+    other = WebhookDeployment("deploy_hook").deploy(model("s3://m/7.pkl"), {}, promotion=later)
+    assert again["idempotency_key"] == first["idempotency_key"] != other["idempotency_key"]

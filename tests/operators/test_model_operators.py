@@ -294,5 +294,90 @@ def test_refusals_fail_without_retry(task_context, isolated_store):
         RunIdentity("train", "r1", "register"), name="churn", version="9", artifact_uri="file:///m/9"
     )
     task = PromoteModelOperator(task_id="promote", model_name="churn", model_version="9")
-    with pytest.raises(AirflowFailException, match="it has no gate verdict"):
+    with pytest.raises(AirflowFailException, match=r"it has no .metrics. gate verdict"):
         task.execute(task_context(task_id="promote"))
+
+
+# -- pinned artifacts, the store in every summary, no silent store --------------------------------
+
+
+def alias_context(task_context, **identity):
+    """A task context that also collects the Asset events an alias operator emits."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    return {**task_context(**identity), "outlet_events": defaultdict(SimpleNamespace)}
+
+
+def _register_gate_promote(task_context, tmp_path, version, *, run_id):
+    artifact = tmp_path / f"model-{version}.bin"
+    if not artifact.exists():
+        artifact.write_bytes(f"weights of {version}".encode())
+    register = RegisterModelOperator(
+        task_id="register", model_name="churn", model_version=version, artifact_uri=str(artifact)
+    )
+    registered = register.execute(task_context(task_id="register", run_id=run_id))
+    gate = ModelMetricsGateOperator(
+        task_id="gate",
+        model_name="churn",
+        model_version=version,
+        thresholds={"auc": {"min": 0.5}},
+        metrics={"auc": 0.8},
+    )
+    gated = gate.execute(task_context(task_id="gate", run_id=run_id))
+    promote = PromoteModelOperator(task_id="promote", model_name="churn", model_version=version)
+    return registered, gated, promote, artifact
+
+
+def test_an_artifact_changed_after_registration_is_never_promoted_or_restored(
+    task_context, isolated_store, tmp_path
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.operators.registry import RollbackModelOperator
+
+    registered, gated, promote, artifact = _register_gate_promote(task_context, tmp_path, "1", run_id="r1")
+    assert registered["artifact_digest"].startswith("sha256:")
+    assert gated["artifact_digest"] == registered["artifact_digest"]
+    promoted = promote.execute(alias_context(task_context, task_id="promote", run_id="r1"))
+    assert promoted["store_id"] == registered["store_id"] == gated["store_id"]
+
+    _, _, promote_2, artifact_2 = _register_gate_promote(task_context, tmp_path, "2", run_id="r2")
+    artifact_2.write_bytes(b"weights of a rejected run that reused the URI")
+    with pytest.raises(AirflowFailException, match="changed since it was registered"):
+        promote_2.execute(alias_context(task_context, task_id="promote", run_id="r2"))
+    registry = MetricsStoreHook().registry()
+    assert registry.alias_version("churn") == "1"
+
+    _, _, promote_3, _ = _register_gate_promote(task_context, tmp_path, "3", run_id="r3")
+    promote_3.execute(alias_context(task_context, task_id="promote", run_id="r3"))
+    artifact.write_bytes(b"overwritten")  # the version a rollback would restore
+    rollback = RollbackModelOperator(task_id="rollback", model_name="churn")
+    with pytest.raises(AirflowFailException, match=r"model 'churn' version '1' at .* changed since"):
+        rollback.execute(alias_context(task_context, task_id="rollback", run_id="r4"))
+    assert registry.alias_version("churn") == "3"
+
+
+def test_a_promotion_without_a_store_connection_on_celery_fails_naming_it(task_context, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    promote = PromoteModelOperator(task_id="promote", model_name="churn", model_version="1")
+    with pytest.raises(AirflowFailException, match="connection 'mlprod_store_default': is not defined"):
+        promote.execute(alias_context(task_context, task_id="promote"))
+
+
+def test_promotion_requires_known_kinds_and_records_the_approver(task_context, isolated_store, tmp_path):
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+
+    with pytest.raises(ValueError, match="'promote': required gate kind 'vibes' is unknown"):
+        PromoteModelOperator(task_id="promote", model_name="churn", model_version="1", require=["vibes"])
+    _, _, _, _ = _register_gate_promote(task_context, tmp_path, "1", run_id="r1")
+    promote = PromoteModelOperator(
+        task_id="promote", model_name="churn", model_version="1", approved_by="alice"
+    )
+    summary = promote.execute(alias_context(task_context, task_id="promote", run_id="r1"))
+    assert (summary["approved_by"], summary["require"]) == ("alice", ["metrics"])
+    promoted = [e for e in MetricsStoreHook().registry().events("churn") if e["event"] == "promoted"]
+    assert promoted[-1]["detail"]["approved_by"] == "alice"
