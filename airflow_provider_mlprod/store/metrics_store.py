@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from airflow_provider_mlprod.exceptions import StoreError
 from airflow_provider_mlprod.store import schema
+from airflow_provider_mlprod.store.engine import read_connection
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.migrations import ensure_schema
 from airflow_provider_mlprod.store.rows import (
@@ -52,6 +53,31 @@ class MetricPoint:
             "dataset": self.dataset,
             "recorded_at": self.recorded_at.isoformat(),
             "run": self.run.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ProfileVersion:
+    """A saved version of a reference profile (``saved`` False: a newer one was kept instead)."""
+
+    name: str
+    version: int
+    as_of: datetime | None
+    saved: bool
+
+    @property
+    def reference(self) -> str:
+        """``name@version``: load exactly this version."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "reference": self.reference,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "saved": self.saved,
         }
 
 
@@ -265,31 +291,86 @@ class MetricsStore:
     # -- reference profiles --------------------------------------------------------------------
 
     def save_profile(
-        self, name: str, profile: Mapping[str, Any], identity: RunIdentity | None = None
-    ) -> None:
-        """Store (or replace) the reference profile ``name``."""
+        self,
+        name: str,
+        profile: Mapping[str, Any],
+        identity: RunIdentity | None = None,
+        *,
+        as_of: datetime | None = None,
+        replace_newer: bool = False,
+    ) -> ProfileVersion:
+        """Save ``profile`` as the next version of the reference profile ``name``; history is kept.
+
+        :param identity: the task run saving it; a retry of the same run replaces its own version
+            instead of adding one.
+        :param as_of: the time of the data the profile describes (e.g. the run's data interval end).
+            When the newest version describes later data, a backfill does not replace it: nothing is
+            saved and the result says so (``saved`` False), unless ``replace_newer``.
+        :param replace_newer: save even when the newest version describes later data.
+        """
+        _require_profile_name(name)
+        p = schema.profile_versions
+        profile_json = to_json(dict(profile), f"profile {name!r}")
         with self.engine.begin() as connection:
-            upsert(
-                connection,
-                schema.profiles,
-                {
-                    "name": name,
-                    "profile_json": to_json(dict(profile), f"profile {name!r}"),
-                    "run_pk": run_pk(connection, identity) if identity else None,
-                    "updated_at": utcnow(),
-                },
-                key=("name",),
-            )
+            pk = run_pk(connection, identity) if identity else None
+            newest = connection.execute(
+                select(p.c.version, p.c.as_of, p.c.run_pk)
+                .where(p.c.name == name)
+                .order_by(p.c.version.desc())
+                .limit(1)
+            ).first()
+            own = None
+            if pk is not None:
+                own = connection.execute(
+                    select(p.c.version)
+                    .where(and_(p.c.name == name, p.c.run_pk == pk))
+                    .order_by(p.c.version.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+            newest_as_of = as_utc(newest.as_of) if newest is not None else None
+            if (
+                own is None
+                and not replace_newer
+                and as_of is not None
+                and newest_as_of is not None
+                and newest_as_of > as_utc(as_of)
+            ):
+                return ProfileVersion(name, newest.version, newest_as_of, saved=False)
+            values = {"profile_json": profile_json, "as_of": as_of, "created_at": utcnow()}
+            if own is not None and newest is not None and own == newest.version:
+                connection.execute(
+                    p.update().where(and_(p.c.name == name, p.c.version == own)).values(**values)
+                )
+                version = own
+            else:
+                version = (newest.version if newest is not None else 0) + 1
+                connection.execute(p.insert().values(name=name, version=version, run_pk=pk, **values))
+        return ProfileVersion(name, version, as_utc(as_of), saved=True)
 
     def load_profile(self, name: str) -> dict[str, Any]:
-        """The stored reference profile ``name``; StoreError when there is none."""
-        with self.engine.connect() as connection:
-            text = connection.execute(
-                select(schema.profiles.c.profile_json).where(schema.profiles.c.name == name)
-            ).scalar_one_or_none()
+        """The stored reference profile: ``name`` is its newest version, ``name@N`` pins version N.
+
+        StoreError when there is none.
+        """
+        base, version = _split_profile_ref(name)
+        p = schema.profile_versions
+        query = select(p.c.profile_json).where(p.c.name == base)
+        query = query.where(p.c.version == version) if version is not None else query
+        with read_connection(self.engine) as connection:
+            text = connection.execute(query.order_by(p.c.version.desc()).limit(1)).scalar_one_or_none()
         if text is None:
-            raise StoreError(f"no reference profile named {name!r} in the metrics store")
+            which = f"version {version} of " if version is not None else ""
+            raise StoreError(f"no {which}reference profile named {base!r} in the metrics store")
         return from_json(text)
+
+    def profile_versions(self, name: str) -> list[ProfileVersion]:
+        """The saved versions of reference profile ``name``, oldest first."""
+        p = schema.profile_versions
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(
+                select(p.c.version, p.c.as_of).where(p.c.name == name).order_by(p.c.version)
+            ).all()
+        return [ProfileVersion(name, row.version, as_utc(row.as_of), saved=True) for row in rows]
 
     # -- alert deliveries ----------------------------------------------------------------------
 
@@ -346,6 +427,25 @@ class MetricsStore:
             query = query.where(a.c.dedup_key == dedup_key)
         with self.engine.connect() as connection:
             return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def _require_profile_name(name: Any) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise StoreError(f"a reference profile name must be a non-empty string, got {name!r}")
+    if "@" in name:
+        raise StoreError(f"reference profile name {name!r} must not contain '@' (it selects a version)")
+
+
+def _split_profile_ref(reference: str) -> tuple[str, int | None]:
+    """``name`` -> (name, None); ``name@N`` -> (name, N)."""
+    if not isinstance(reference, str) or not reference.strip():
+        raise StoreError(f"a reference profile name must be a non-empty string, got {reference!r}")
+    base, sep, version = reference.rpartition("@")
+    if not sep:
+        return reference, None
+    if not base or not version.isdigit() or int(version) < 1:
+        raise StoreError(f"reference profile {reference!r}: expected 'name' or 'name@N' with N >= 1")
+    return base, int(version)
 
 
 def _optional_float(value: Any) -> float | None:

@@ -130,3 +130,45 @@ def test_a_retry_replaces_the_whole_set_of_metrics(store):
     store.record_metrics(RUN, {"auc": 0.81}, model_name="churn")
     assert [p.value for p in store.metric_history("auc")] == [0.81]
     assert store.metric_history("f1") == []
+
+
+def test_saving_a_profile_keeps_history_and_name_at_n_pins_a_version(store):
+    first = store.save_profile("orders", {"rows": 500}, RunIdentity("train", "r1", "profile"))
+    second = store.save_profile("orders", {"rows": 0}, RunIdentity("train", "r2", "profile"))
+    assert (first.reference, second.reference) == ("orders@1", "orders@2")
+    assert store.load_profile("orders") == {"rows": 0}
+    assert store.load_profile("orders@1") == {"rows": 500}  # the 500-row reference is still there
+    assert [v.version for v in store.profile_versions("orders")] == [1, 2]
+    with pytest.raises(StoreError, match="no version 3 of reference profile named 'orders'"):
+        store.load_profile("orders@3")
+    for bad in ("orders@0", "orders@x", "@1"):
+        with pytest.raises(StoreError, match="expected 'name' or 'name@N'"):
+            store.load_profile(bad)
+    with pytest.raises(StoreError, match="must not contain '@'"):
+        store.save_profile("orders@2", {})
+
+
+def test_a_retried_save_replaces_its_own_version(store):
+    identity = RunIdentity("train", "r1", "profile")
+    store.save_profile("orders", {"rows": 1}, identity)
+    again = store.save_profile("orders", {"rows": 2}, identity)
+    assert again.version == 1
+    assert store.load_profile("orders") == {"rows": 2}
+    assert len(store.profile_versions("orders")) == 1
+
+
+def test_a_backfill_does_not_replace_a_newer_profile_unless_asked(store):
+    from datetime import datetime, timezone
+
+    march, january = datetime(2024, 3, 1, tzinfo=timezone.utc), datetime(2024, 1, 1, tzinfo=timezone.utc)
+    store.save_profile("orders", {"month": 3}, RunIdentity("train", "march", "profile"), as_of=march)
+    backfill = store.save_profile(
+        "orders", {"month": 1}, RunIdentity("train", "jan", "profile"), as_of=january
+    )
+    assert (backfill.saved, backfill.version) == (False, 1)
+    assert store.load_profile("orders") == {"month": 3}
+    forced = store.save_profile(
+        "orders", {"month": 1}, RunIdentity("train", "jan", "profile"), as_of=january, replace_newer=True
+    )
+    assert (forced.saved, forced.version) == (True, 2)
+    assert store.load_profile("orders") == {"month": 1}
