@@ -46,8 +46,7 @@ from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
 from airflow_provider_mlprod.operators.drift import DataDriftOperator
-from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
-from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
+from airflow_provider_mlprod.operators.release import release_tasks
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
 
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
@@ -93,6 +92,11 @@ guardrail_alert = MlprodNotifier(
             "mlprod_warehouse",
             type="string",
             description="Connection id of the warehouse the clean rows are loaded into (any SQL connection).",
+        ),
+        "require_approval": Param(
+            False,
+            type="boolean",
+            description="Ask a human to approve the promotion under Required Actions (off: unattended).",
         ),
     },
     default_args={"retries": 0},
@@ -222,32 +226,23 @@ def mlprod_ingest_to_deploy():
         }
 
     version = "{{ ti.xcom_pull(task_ids='train')['version'] }}"
-    register = RegisterModelOperator(
-        task_id="register",
+    release = release_tasks(
         model_name=MODEL_NAME,
         model_version=version,
         artifact_uri="{{ ti.xcom_pull(task_ids='train')['artifact_uri'] }}",
         training_data="{{ params.warehouse_conn_id }}:customer_training+customer_features",
         metrics_task_id="train",
         metrics_key="metrics",
-    )
-    gate = ModelMetricsGateOperator(
-        task_id="gate",
-        model_name=MODEL_NAME,
-        model_version=version,
         thresholds={
             "roc_auc": {"min": 0.7, "min_absolute_change": -0.01},
             "log_loss": {"max": 0.65, "greater_is_better": False},
         },
         if_no_baseline="pass",
-        on_failure_callback=guardrail_alert,
-    )
-    promote = PromoteModelOperator(
-        task_id="promote",
-        model_name=MODEL_NAME,
-        model_version=version,
+        gate_kwargs={"on_failure_callback": guardrail_alert},
         deployment=CopyArtifactDeployment("{{ params.serving_uri }}"),
+        require_approval="{{ params.require_approval }}",
     )
+    register, gate, promote = release.register, release.gate, release.promote
     report = SendAlertOperator(
         task_id="report",
         title="{{ dag.dag_id }} {{ params.scenario }} run: "
@@ -267,7 +262,7 @@ def mlprod_ingest_to_deploy():
     loaded = load_warehouse()
     landed >> validate_batch >> loaded >> check_drift
     trained = train()
-    check_drift >> trained >> register >> gate >> promote
+    check_drift >> trained >> release.group
     check_drift >> quarantine_drifted_rows()
     # A teardown runs whatever happened upstream and does not decide the run's state: a blocked run
     # still reports, and still ends failed.

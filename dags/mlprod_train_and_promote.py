@@ -17,8 +17,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
-from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
-from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
+from airflow_provider_mlprod.operators.release import release_tasks
 
 MODEL_NAME = "churn_classifier"
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
@@ -45,6 +44,11 @@ _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~
             f"file://{_MLPROD_HOME}/serving/{MODEL_NAME}.pkl",
             type="string",
             description="Where a promoted model's artifact is copied for serving (ObjectStoragePath URI).",
+        ),
+        "require_approval": Param(
+            False,
+            type="boolean",
+            description="Ask a human to approve the promotion under Required Actions (off: unattended).",
         ),
     },
 )
@@ -84,32 +88,22 @@ def mlprod_train_and_promote():
 
     trained = train()
     version = "{{ ti.xcom_pull(task_ids='train')['version'] }}"
-    register = RegisterModelOperator(
-        task_id="register",
+    release = release_tasks(
         model_name=MODEL_NAME,
         model_version=version,
         artifact_uri="{{ ti.xcom_pull(task_ids='train')['artifact_uri'] }}",
         training_data="sklearn.make_classification(n_samples=4000, class_sep=2.0, random_state=7)",
         metrics_task_id="train",
         metrics_key="metrics",
-    )
-    gate = ModelMetricsGateOperator(
-        task_id="gate",
-        model_name=MODEL_NAME,
-        model_version=version,
         thresholds={
             "roc_auc": {"min": 0.8, "min_absolute_change": -0.005},
             "log_loss": {"max": 0.6, "greater_is_better": False},
         },
         if_no_baseline="pass",
-    )
-    promote = PromoteModelOperator(
-        task_id="promote",
-        model_name=MODEL_NAME,
-        model_version=version,
         deployment=CopyArtifactDeployment("{{ params.serving_uri }}"),
+        require_approval="{{ params.require_approval }}",
     )
-    trained >> register >> gate >> promote
+    trained >> release.group
 
 
 mlprod_train_and_promote()

@@ -162,7 +162,7 @@ class MetricsStore:
             if value is not None:
                 query = query.where(column == value)
         query = query.order_by(m.c.recorded_at.desc(), m.c.id.desc()).limit(limit)
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             rows = connection.execute(query).mappings().all()
         return [
             MetricPoint(
@@ -219,7 +219,7 @@ class MetricsStore:
             query = query.where(v.c.suite == suite)
         if dataset is not None:
             query = query.where(v.c.dataset == dataset)
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             rows = connection.execute(query).mappings().all()
         return [
             {**{k: row[k] for k in row if k != "summary_json"}, "summary": from_json(row["summary_json"])}
@@ -285,7 +285,7 @@ class MetricsStore:
         )
         if column is not None:
             query = query.where(c.c.column_name == column)
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             return [dict(row) for row in connection.execute(query).mappings()]
 
     # -- reference profiles --------------------------------------------------------------------
@@ -408,14 +408,14 @@ class MetricsStore:
         )
         if channel is not None:
             condition = and_(condition, a.c.channel == channel)
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             return bool(connection.execute(select(func.count()).select_from(a).where(condition)).scalar())
 
     def last_alert_delivery(self, dedup_key: str, channel: str) -> datetime | None:
         """When an alert with ``dedup_key`` was last delivered on ``channel`` (UTC), or ``None``."""
         a = schema.alert_deliveries
         condition = and_(a.c.dedup_key == dedup_key, a.c.channel == channel, a.c.delivered.is_(True))
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             sent_at = connection.execute(select(func.max(a.c.sent_at)).where(condition)).scalar()
         return as_utc(sent_at)
 
@@ -425,7 +425,7 @@ class MetricsStore:
         query = select(a).order_by(a.c.sent_at, a.c.id)
         if dedup_key is not None:
             query = query.where(a.c.dedup_key == dedup_key)
-        with self.engine.connect() as connection:
+        with read_connection(self.engine) as connection:
             return [dict(row) for row in connection.execute(query).mappings()]
 
 
