@@ -56,6 +56,7 @@ def test_providers_managers_discover_hooks_connection_forms_and_config():
     sections = {section: body for _, config in runtime.provider_configs for section, body in config.items()}
     assert set(sections["mlprod"]["options"]) == {
         "store_conn_id",
+        "embedded_store",
         "embedded_store_path",
         "report_folder",
         "alert_conn_ids",
