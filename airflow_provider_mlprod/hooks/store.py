@@ -96,8 +96,7 @@ class MetricsStoreHook(BaseHook):
             )
         except ConfigurationError as exc:
             raise ConnectionConfigError(self.store_conn_id or config.store_conn_id(), str(exc)) from None
-        self.log.info("Metrics store: %s", self.location)
-        return engine
+        return engine  # operators log the store they use (see describe()); CLI output stays clean
 
     @cached_property
     def store_id(self) -> str:
