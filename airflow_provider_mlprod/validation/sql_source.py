@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.statements import check_select
 from airflow_provider_mlprod.validation.identifiers import split_table_name
 
 QUERY_LABEL_LENGTH = 120
@@ -42,9 +44,7 @@ class SqlSource:
         if query is not None:
             if schema is not None:
                 raise ConfigurationError("schema applies to a table; a query names its own tables")
-            if not isinstance(query, str) or not query.strip().rstrip(";").strip():
-                raise ConfigurationError(f"query {query!r} is empty")
-            return cls(query=query.strip().rstrip(";").strip())
+            return cls(query=check_select(query))
         schema, table = split_table_name(table, schema)
         return cls(table=table, schema=schema)
 
@@ -66,7 +66,7 @@ class SqlSource:
         """The source as a SQLAlchemy FROM clause exposing ``columns``, under ``alias``."""
         column_objects = [sa.column(name) for name in columns]
         if self.query is not None:
-            return sa.text(self.query).columns(*column_objects).subquery(alias)
+            return sa.text(f"{self.query}\n").columns(*column_objects).subquery(alias)
         return sa.table(self.table, *column_objects, schema=self.schema).alias(alias)
 
     def column_names(self, engine: sa.Engine) -> list[str]:
@@ -79,8 +79,8 @@ class SqlSource:
             if not inspector.has_table(self.table, schema=self.schema):
                 raise InputDataError(f"table {self.qualified_table!r} does not exist")
             return [column["name"] for column in inspector.get_columns(self.table, schema=self.schema)]
-        probe = sa.text(f"SELECT * FROM ({self.query}) AS mlprod_probe WHERE 1 = 0")
-        with engine.connect() as connection:  # failing to connect propagates (retryable)
+        probe = sa.text(f"SELECT * FROM ({self.query}\n) AS mlprod_probe WHERE 1 = 0")
+        with read_only_snapshot(engine) as connection:  # failing to connect propagates (retryable)
             try:
                 return list(connection.execute(probe).keys())
             except sa.exc.DBAPIError as exc:
@@ -91,7 +91,7 @@ class SqlSource:
     def row_count(self, engine: sa.Engine) -> int:
         """The number of rows of the source, counted in the database."""
         statement = sa.select(sa.func.count()).select_from(self.selectable([], "mlprod_count"))
-        with engine.connect() as connection:  # failing to connect propagates (retryable)
+        with read_only_snapshot(engine) as connection:  # failing to connect propagates (retryable)
             try:
                 return int(connection.execute(statement).scalar_one())
             except sa.exc.DBAPIError as exc:
