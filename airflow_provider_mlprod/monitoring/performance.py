@@ -58,13 +58,14 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 from airflow_provider_mlprod.monitoring.freshness import TimestampColumn
+from airflow_provider_mlprod.timestamps import parse_timestamp as parse_utc_timestamp
 from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.sql_source import SqlSource
 
@@ -84,23 +85,8 @@ _QUERY_START = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
 
 
 def parse_timestamp(value: Any, role: str) -> datetime:
-    """A window bound as a datetime: a datetime, or ISO 8601 text (``{{ data_interval_start }}``).
-
-    Aware values are converted to UTC; naive values are kept as they are.
-
-    :param value: the bound.
-    :param role: what the bound is, for the message (``"window start"``).
-    """
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ConfigurationError(f"{role} {value!r} is not an ISO 8601 timestamp") from None
-    else:
-        raise ConfigurationError(f"{role} must be a datetime or ISO 8601 text, got {value!r}")
-    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else moment
+    """A window bound as a datetime: aware values in UTC, naive values kept naive (see ``timestamps``)."""
+    return parse_utc_timestamp(value, role, naive="keep")
 
 
 @dataclass(frozen=True)

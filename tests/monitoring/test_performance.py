@@ -371,7 +371,7 @@ def test_window_bounds_are_parsed_and_checked():
         TimeWindow.from_bounds("2026-03-02", "2026-03-03T00:00:00Z")
     with pytest.raises(ConfigurationError, match="window start 'yesterday' is not an ISO 8601"):
         parse_timestamp("yesterday", "window start")
-    with pytest.raises(ConfigurationError, match="must be a datetime"):
+    with pytest.raises(ConfigurationError, match="window end None is not a timestamp"):
         parse_timestamp(None, "window end")
 
 
