@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.sql.identifiers import check_identifier_length, split_table_name
 from airflow_provider_mlprod.sql.session import read_only_snapshot
 from airflow_provider_mlprod.sql.statements import check_select
-from airflow_provider_mlprod.validation.identifiers import split_table_name
 
 QUERY_LABEL_LENGTH = 120
 """Characters of a query shown in messages and summaries."""
@@ -75,6 +75,7 @@ class SqlSource:
         :raises InputDataError: the table does not exist or the query fails.
         """
         if self.query is None:
+            check_identifier_length(engine.dialect, (self.schema, "schema"), (self.table, "table"))
             inspector = sa.inspect(engine)
             if not inspector.has_table(self.table, schema=self.schema):
                 raise InputDataError(f"table {self.qualified_table!r} does not exist")
