@@ -65,6 +65,8 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 from airflow_provider_mlprod.monitoring.freshness import TimestampColumn
+from airflow_provider_mlprod.sql.errors import is_final_database_error
+from airflow_provider_mlprod.sql.session import read_only_snapshot
 from airflow_provider_mlprod.timestamps import parse_timestamp as parse_utc_timestamp
 from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.sql_source import SqlSource
@@ -296,7 +298,7 @@ def compute_performance(
     :raises InputDataError: no labelled prediction in the window, a query fails, or the data is not
         shaped as the model type needs (see the module docs).
     """
-    with engine.connect() as connection:  # a connection failure stays retryable
+    with read_only_snapshot(engine) as connection:  # every query sees one snapshot; connect failures retry
         joined = _JoinedWindow(source, window, connection)
         if source.model_type == CLASSIFICATION:
             return _classification(connection, joined)
@@ -397,6 +399,8 @@ class _JoinedWindow:
         try:
             return connection.execute(statement)
         except sa.exc.DBAPIError as exc:
+            if not is_final_database_error(exc):
+                raise  # a lost connection or a timeout: a retry may succeed
             raise InputDataError(
                 f"{self.source.label} in window {self.window.label}: query failed: {_first_line(exc.orig)}"
             ) from None
@@ -455,6 +459,8 @@ def _timestamp_column(
         try:
             result = connection.execute(probe)
         except sa.exc.DBAPIError as exc:
+            if not is_final_database_error(exc):
+                raise  # a lost connection or a timeout: a retry may succeed
             raise InputDataError(
                 f"{source.predictions.label}: timestamp column {source.timestamp_column!r} cannot be read: "
                 f"{_first_line(exc.orig)}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.sql.errors import is_final_database_error
 from airflow_provider_mlprod.sql.identifiers import check_identifier_length, split_table_name
 from airflow_provider_mlprod.sql.session import read_only_snapshot
 from airflow_provider_mlprod.sql.statements import check_select
@@ -85,8 +86,8 @@ class SqlSource:
             try:
                 return list(connection.execute(probe).keys())
             except sa.exc.DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise  # the connection dropped mid-query: a retry may succeed
+                if not is_final_database_error(exc):
+                    raise  # the connection dropped, a timeout or a lock: a retry may succeed
                 raise InputDataError(f"{self.label} fails: {_first_line(exc.orig)}") from None
 
     def row_count(self, engine: sa.Engine) -> int:
@@ -96,8 +97,8 @@ class SqlSource:
             try:
                 return int(connection.execute(statement).scalar_one())
             except sa.exc.DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise  # the connection dropped mid-query: a retry may succeed
+                if not is_final_database_error(exc):
+                    raise  # the connection dropped, a timeout or a lock: a retry may succeed
                 raise InputDataError(f"{self.label} cannot be counted: {_first_line(exc.orig)}") from None
 
 
