@@ -41,35 +41,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.timestamps import parse_timestamp
 from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
 
 UTC = dt.timezone.utc
-
-
-def parse_timestamp(value: object, role: str) -> dt.datetime:
-    """Return ``value`` (ISO 8601 text, a datetime or a date) as a timezone-aware UTC datetime.
-
-    :param value: the timestamp; naive values are read as UTC.
-    :param role: what the value is, for the message (``"newer_than"``, ``"window_start"``...).
-    :raises ConfigurationError: the value is empty or not a timestamp.
-    """
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, dt.date):
-        moment = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            raise ConfigurationError(f"{role} {value!r} is not an ISO 8601 timestamp") from None
-    else:
-        raise ConfigurationError(
-            f"{role} {value!r} is not a timestamp (expected ISO 8601 text or a datetime)"
-        )
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def check_positive_count(value: object, role: str) -> int | None:

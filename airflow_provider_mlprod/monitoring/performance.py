@@ -58,13 +58,16 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 from airflow_provider_mlprod.monitoring.freshness import TimestampColumn
+from airflow_provider_mlprod.sql.errors import is_final_database_error
+from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.timestamps import parse_timestamp as parse_utc_timestamp
 from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.sql_source import SqlSource
 
@@ -84,23 +87,8 @@ _QUERY_START = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
 
 
 def parse_timestamp(value: Any, role: str) -> datetime:
-    """A window bound as a datetime: a datetime, or ISO 8601 text (``{{ data_interval_start }}``).
-
-    Aware values are converted to UTC; naive values are kept as they are.
-
-    :param value: the bound.
-    :param role: what the bound is, for the message (``"window start"``).
-    """
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ConfigurationError(f"{role} {value!r} is not an ISO 8601 timestamp") from None
-    else:
-        raise ConfigurationError(f"{role} must be a datetime or ISO 8601 text, got {value!r}")
-    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else moment
+    """A window bound as a datetime: aware values in UTC, naive values kept naive (see ``timestamps``)."""
+    return parse_utc_timestamp(value, role, naive="keep")
 
 
 @dataclass(frozen=True)
@@ -310,7 +298,7 @@ def compute_performance(
     :raises InputDataError: no labelled prediction in the window, a query fails, or the data is not
         shaped as the model type needs (see the module docs).
     """
-    with engine.connect() as connection:  # a connection failure stays retryable
+    with read_only_snapshot(engine) as connection:  # every query sees one snapshot; connect failures retry
         joined = _JoinedWindow(source, window, connection)
         if source.model_type == CLASSIFICATION:
             return _classification(connection, joined)
@@ -411,6 +399,8 @@ class _JoinedWindow:
         try:
             return connection.execute(statement)
         except sa.exc.DBAPIError as exc:
+            if not is_final_database_error(exc):
+                raise  # a lost connection or a timeout: a retry may succeed
             raise InputDataError(
                 f"{self.source.label} in window {self.window.label}: query failed: {_first_line(exc.orig)}"
             ) from None
@@ -469,6 +459,8 @@ def _timestamp_column(
         try:
             result = connection.execute(probe)
         except sa.exc.DBAPIError as exc:
+            if not is_final_database_error(exc):
+                raise  # a lost connection or a timeout: a retry may succeed
             raise InputDataError(
                 f"{source.predictions.label}: timestamp column {source.timestamp_column!r} cannot be read: "
                 f"{_first_line(exc.orig)}"

@@ -328,19 +328,21 @@ class DataDriftOperator(BaseOperator):
         from airflow_provider_mlprod.drift.profile import ColumnSpec
         from airflow_provider_mlprod.drift.sql_profile import profile_sql
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+        from airflow_provider_mlprod.sql.errors import database_errors
 
         engine = engine_for_connection(self.reference_sql_conn_id)
         try:
-            kinds = self._reference_column_kinds(engine)
-            return profile_sql(
-                engine,
-                {name: ColumnSpec(kind) for name, kind in kinds.items()},
-                table=self.reference_table,
-                schema=self.reference_schema,
-                query=self.reference_query,
-                n_bins=self.drift_settings.n_bins,
-                top_k=self.drift_settings.top_k,
-            )
+            with database_errors(self.reference_sql_conn_id):
+                kinds = self._reference_column_kinds(engine)
+                return profile_sql(
+                    engine,
+                    {name: ColumnSpec(kind) for name, kind in kinds.items()},
+                    table=self.reference_table,
+                    schema=self.reference_schema,
+                    query=self.reference_query,
+                    n_bins=self.drift_settings.n_bins,
+                    top_k=self.drift_settings.top_k,
+                )
         finally:
             engine.dispose()
 
@@ -422,17 +424,20 @@ class DataDriftOperator(BaseOperator):
         absent = [name for name in names if name not in specs]
         if absent:
             raise InputDataError(f"columns {absent} are not in the reference (it has {list(specs)})")
+        from airflow_provider_mlprod.sql.errors import database_errors
+
         engine = engine_for_connection(self.sql_conn_id)
         try:
-            return profile_sql(
-                engine,
-                {name: specs[name] for name in names},
-                table=self.table,
-                schema=self.schema,
-                query=self.query,
-                n_bins=self.drift_settings.n_bins,
-                top_k=self.drift_settings.top_k,
-            )
+            with database_errors(self.sql_conn_id):
+                return profile_sql(
+                    engine,
+                    {name: specs[name] for name in names},
+                    table=self.table,
+                    schema=self.schema,
+                    query=self.query,
+                    n_bins=self.drift_settings.n_bins,
+                    top_k=self.drift_settings.top_k,
+                )
         finally:
             engine.dispose()
 

@@ -312,10 +312,12 @@ class ModelPerformanceMonitorOperator(BaseOperator):
     def _compute(self, source: PerformanceSource, window: Any) -> PerformanceResult:
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
         from airflow_provider_mlprod.monitoring.performance import compute_performance
+        from airflow_provider_mlprod.sql.errors import database_errors
 
         engine = engine_for_connection(self.sql_conn_id)
         try:
-            return compute_performance(engine, source, window)
+            with database_errors(self.sql_conn_id):
+                return compute_performance(engine, source, window)
         finally:
             engine.dispose()
 

@@ -222,15 +222,18 @@ class DataValidationOperator(BaseOperator):
             url = sqlalchemy_url_for_connection(self.sql_conn_id)
             if self.table is not None:
                 self._lineage_dataset = _sql_dataset(url, self.table, self.schema)
-            return runner.validate_sql(
-                url,
-                suite,
-                table=self.table,
-                schema=self.schema,
-                query=self.query,
-                sample_size=self.sample_size,
-                quarantine=quarantine,
-            )
+            from airflow_provider_mlprod.sql.errors import database_errors
+
+            with database_errors(self.sql_conn_id):
+                return runner.validate_sql(
+                    url,
+                    suite,
+                    table=self.table,
+                    schema=self.schema,
+                    query=self.query,
+                    sample_size=self.sample_size,
+                    quarantine=quarantine,
+                )
         quarantine = self._file_quarantine()
         if self.file_path is not None:
             from airflow.sdk import ObjectStoragePath

@@ -1,47 +1,10 @@
-"""The check that SQL identifiers (tables, schemas, columns) are plain names, done before any SQL runs.
+"""Moved to :mod:`airflow_provider_mlprod.sql.identifiers`; kept importable under this name."""
 
-Identifiers reach SQL text (a table name cannot be a bound parameter), so only names made of letters,
-digits, ``_`` and ``$``, not starting with a digit, are accepted. Quotes, ``;``, comment markers,
-spaces and dots inside a name are rejected with an error that names the offending identifier.
-"""
+from airflow_provider_mlprod.sql.identifiers import (
+    PLAIN_IDENTIFIER,
+    check_identifier,
+    check_identifier_length,
+    split_table_name,
+)
 
-from __future__ import annotations
-
-import re
-
-from airflow_provider_mlprod.exceptions import ConfigurationError
-
-PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,127}")
-
-
-def check_identifier(name: object, role: str, error_class: type[Exception] = ConfigurationError) -> str:
-    """Return ``name`` when it is a plain SQL identifier; raise naming it and its role otherwise.
-
-    :param name: the identifier to check.
-    :param role: what the identifier is, for the message (``"table"``, ``"key column"``...).
-    :param error_class: the exception class to raise (``ConfigurationError`` by default).
-    """
-    if not isinstance(name, str) or not PLAIN_IDENTIFIER.fullmatch(name):
-        raise error_class(
-            f"{role} {name!r} is not a plain SQL identifier (letters, digits, '_' and '$', not starting "
-            "with a digit); quotes, ';', comments, spaces and dots are rejected"
-        )
-    return name
-
-
-def split_table_name(table: str, schema: str | None) -> tuple[str | None, str]:
-    """Split ``"schema.table"`` (or take ``schema`` apart) and check both parts; return (schema, table).
-
-    :param table: a table name, optionally qualified by one schema (``"sales.orders"``).
-    :param schema: the schema, when given separately; it may not be combined with a qualified table.
-    """
-    if not isinstance(table, str) or not table:
-        raise ConfigurationError(f"table {table!r} must be a non-empty name")
-    if "." in table:
-        if schema is not None:
-            raise ConfigurationError(f"table {table!r} is qualified, so schema {schema!r} must not be given")
-        schema, _, table = table.partition(".")
-    if schema is not None:
-        check_identifier(schema, "schema")
-    check_identifier(table, "table")
-    return schema, table
+__all__ = ["PLAIN_IDENTIFIER", "check_identifier", "check_identifier_length", "split_table_name"]

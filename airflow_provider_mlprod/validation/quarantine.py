@@ -31,7 +31,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError
-from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.identifiers import (
+    check_identifier,
+    check_identifier_length,
+    split_table_name,
+)
 from airflow_provider_mlprod.validation.sources import (
     FILE_FORMATS,
     SUFFIX_FORMATS,
@@ -328,6 +332,12 @@ def quarantine_sql_rows(
         schema=target_schema,
     )
     qualified = f"{target_schema}.{target_table}" if target_schema else target_table
+    check_identifier_length(
+        engine.dialect,
+        (target_schema, "quarantine schema"),
+        (target_table, "quarantine table"),
+        *((key, "quarantine key column") for key in target.key_columns),
+    )
     records_by_expectation: dict[str, int] = {}
     with engine.begin() as connection:
         _ensure_quarantine_table(connection, source, target, target_schema, target_table, qualified)

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
-from airflow_provider_mlprod.validation.identifiers import split_table_name
+from airflow_provider_mlprod.sql.errors import is_final_database_error
+from airflow_provider_mlprod.sql.identifiers import check_identifier_length, split_table_name
+from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.statements import check_select
 
 QUERY_LABEL_LENGTH = 120
 """Characters of a query shown in messages and summaries."""
@@ -42,9 +45,7 @@ class SqlSource:
         if query is not None:
             if schema is not None:
                 raise ConfigurationError("schema applies to a table; a query names its own tables")
-            if not isinstance(query, str) or not query.strip().rstrip(";").strip():
-                raise ConfigurationError(f"query {query!r} is empty")
-            return cls(query=query.strip().rstrip(";").strip())
+            return cls(query=check_select(query))
         schema, table = split_table_name(table, schema)
         return cls(table=table, schema=schema)
 
@@ -66,7 +67,7 @@ class SqlSource:
         """The source as a SQLAlchemy FROM clause exposing ``columns``, under ``alias``."""
         column_objects = [sa.column(name) for name in columns]
         if self.query is not None:
-            return sa.text(self.query).columns(*column_objects).subquery(alias)
+            return sa.text(f"{self.query}\n").columns(*column_objects).subquery(alias)
         return sa.table(self.table, *column_objects, schema=self.schema).alias(alias)
 
     def column_names(self, engine: sa.Engine) -> list[str]:
@@ -75,28 +76,29 @@ class SqlSource:
         :raises InputDataError: the table does not exist or the query fails.
         """
         if self.query is None:
+            check_identifier_length(engine.dialect, (self.schema, "schema"), (self.table, "table"))
             inspector = sa.inspect(engine)
             if not inspector.has_table(self.table, schema=self.schema):
                 raise InputDataError(f"table {self.qualified_table!r} does not exist")
             return [column["name"] for column in inspector.get_columns(self.table, schema=self.schema)]
-        probe = sa.text(f"SELECT * FROM ({self.query}) AS mlprod_probe WHERE 1 = 0")
-        with engine.connect() as connection:  # failing to connect propagates (retryable)
+        probe = sa.text(f"SELECT * FROM ({self.query}\n) AS mlprod_probe WHERE 1 = 0")
+        with read_only_snapshot(engine) as connection:  # failing to connect propagates (retryable)
             try:
                 return list(connection.execute(probe).keys())
             except sa.exc.DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise  # the connection dropped mid-query: a retry may succeed
+                if not is_final_database_error(exc):
+                    raise  # the connection dropped, a timeout or a lock: a retry may succeed
                 raise InputDataError(f"{self.label} fails: {_first_line(exc.orig)}") from None
 
     def row_count(self, engine: sa.Engine) -> int:
         """The number of rows of the source, counted in the database."""
         statement = sa.select(sa.func.count()).select_from(self.selectable([], "mlprod_count"))
-        with engine.connect() as connection:  # failing to connect propagates (retryable)
+        with read_only_snapshot(engine) as connection:  # failing to connect propagates (retryable)
             try:
                 return int(connection.execute(statement).scalar_one())
             except sa.exc.DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise  # the connection dropped mid-query: a retry may succeed
+                if not is_final_database_error(exc):
+                    raise  # the connection dropped, a timeout or a lock: a retry may succeed
                 raise InputDataError(f"{self.label} cannot be counted: {_first_line(exc.orig)}") from None
 
 

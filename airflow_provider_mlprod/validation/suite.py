@@ -201,6 +201,7 @@ def load_suite(
     unknown = sorted({spec.expectation_type for spec in specs if not _is_known_type(spec.expectation_type)})
     if unknown:
         raise SpecError(f"{where} {name!r}: unknown expectation type(s): {', '.join(unknown)}")
+    _reject_duplicates(specs, f"{where} {name!r}")
     suite = ValidationSuite(name=str(name), expectations=tuple(specs))
     for spec in specs:
         for column in spec.columns:
@@ -210,6 +211,19 @@ def load_suite(
                     f"{column!r}; column names must be non-empty strings"
                 )
     return suite
+
+
+def _reject_duplicates(specs: list[ExpectationSpec], where: str) -> None:
+    """Refuse the same expectation twice: it would be counted twice in the summary and the quarantine."""
+    seen: dict[str, int] = {}
+    for spec in specs:
+        key = json.dumps([spec.expectation_type, spec.kwargs], sort_keys=True, default=str)
+        if key in seen:
+            raise SpecError(
+                f"{where}: expectation #{spec.position} {spec.expectation_type} repeats expectation "
+                f"#{seen[key]} (same type and arguments); remove one"
+            )
+        seen[key] = spec.position
 
 
 def _read_suite_file(path: Path) -> Any:

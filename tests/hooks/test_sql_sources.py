@@ -52,3 +52,17 @@ def test_unknown_connection_type_is_named(monkeypatch):
         ConnectionConfigError, match="connection 'odd': type 'no_such_type' has no usable hook"
     ):
         sqlalchemy_url_for_connection("odd")
+
+
+def test_the_engine_is_built_by_the_hook_once_per_connection_and_hook_params(monkeypatch, tmp_path):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "a.db")})
+    )
+    first = engine_for_connection("warehouse")
+    assert engine_for_connection("warehouse") is first
+    assert engine_for_connection("warehouse", hook_params={"schema": "main"}) is not first
+    # a connection changed under the same id gets an engine on the new database
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "b.db")})
+    )
+    assert engine_for_connection("warehouse").url.database.endswith("b.db")

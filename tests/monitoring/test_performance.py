@@ -371,7 +371,7 @@ def test_window_bounds_are_parsed_and_checked():
         TimeWindow.from_bounds("2026-03-02", "2026-03-03T00:00:00Z")
     with pytest.raises(ConfigurationError, match="window start 'yesterday' is not an ISO 8601"):
         parse_timestamp("yesterday", "window start")
-    with pytest.raises(ConfigurationError, match="must be a datetime"):
+    with pytest.raises(ConfigurationError, match="window end None is not a timestamp"):
         parse_timestamp(None, "window end")
 
 
@@ -444,3 +444,27 @@ def test_time_zone_aware_timestamps_fall_in_the_window_under_a_session_time_zone
     finally:
         engine.dispose()
     assert result.prediction_rows == len(in_window(rows))
+
+
+def test_a_connection_lost_mid_computation_stays_retryable(postgres_url):
+    from airflow_provider_mlprod.operators.outcome import FINAL_ERRORS
+    from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError, database_errors
+
+    engine = load(postgres_url, make_rows())
+    # the server ends this very session while the window's rows are read
+    query = "SELECT id, scored_at, estimate FROM predictions WHERE pg_terminate_backend(pg_backend_pid())"
+    source = regression(predictions_table=None, predictions_query=query)
+    unavailable = "connection 'warehouse' is unavailable"
+    with pytest.raises(DatabaseUnavailableError, match=unavailable) as caught, database_errors("warehouse"):
+        compute_performance(engine, source, WINDOW)
+    assert not isinstance(caught.value, FINAL_ERRORS)
+
+
+def test_one_snapshot_for_all_the_window_queries(postgres_url):
+    from airflow_provider_mlprod.sql.session import read_only_snapshot
+
+    engine = load(postgres_url, make_rows())
+    with read_only_snapshot(engine) as connection:
+        level = connection.exec_driver_sql("SHOW transaction_isolation").scalar_one()
+        read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar_one()
+    assert (level, read_only) == ("repeatable read", "on")

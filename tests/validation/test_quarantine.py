@@ -205,3 +205,21 @@ def test_sql_quarantine_key_column_must_exist(orders_table):
             table="orders",
             quarantine=SqlQuarantine("orders_quarantine", ("order_no",)),
         )
+
+
+def test_a_quarantine_table_name_longer_than_the_database_keeps_is_refused(orders_table):
+    long_name = "orders_quarantine_" + "x" * 82  # 100 characters; PostgreSQL keeps 63
+    target = SqlQuarantine(long_name, ("id",), batch_id="long")
+    engine = sa.create_engine(orders_table)
+    try:
+        if engine.dialect.name == "postgresql":
+            for _ in range(2):  # a retry fails the same way: no truncated table left behind
+                with pytest.raises(ConfigurationError, match=f"quarantine table '{long_name}' is 100 bytes"):
+                    validate_sql(orders_table, [STATUS_NOT_SHIPPED], table="orders", quarantine=target)
+            assert not [name for name in sa.inspect(engine).get_table_names() if name.startswith("orders_q")]
+        else:  # SQLite keeps long names whole
+            for _ in range(2):
+                summary = validate_sql(orders_table, [STATUS_NOT_SHIPPED], table="orders", quarantine=target)
+                assert summary.quarantine["table"] == long_name
+    finally:
+        engine.dispose()

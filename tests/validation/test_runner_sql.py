@@ -131,3 +131,34 @@ def test_unreachable_database_never_shows_the_password():
     with pytest.raises(MlprodError, match="cannot connect to the database of table 'orders'") as raised:
         validate_sql(UNREACHABLE_URL, [AMOUNT_NOT_NULL], table="orders")
     assert "s3cret-pw" not in str(raised.value)
+
+
+HOSTILE_QUERY = "SELECT * FROM orders) AS mlprod_probe; COMMIT; DROP TABLE orders; SELECT * FROM (SELECT 1"
+
+
+def _orders_exist(url: str) -> bool:
+    engine = sa.create_engine(url)
+    try:
+        return sa.inspect(engine).has_table("orders")
+    finally:
+        engine.dispose()
+
+
+def test_a_query_that_closes_the_subquery_and_commits_a_drop_is_refused(orders_table):
+    with pytest.raises(ConfigurationError, match="query holds 4 statements"):
+        validate_sql(orders_table, [AMOUNT_NOT_NULL], query=HOSTILE_QUERY)
+    assert _orders_exist(orders_table)
+
+
+@pytest.mark.parametrize("method", ["column_names", "row_count"])
+def test_past_the_parser_the_read_only_session_still_keeps_the_table(orders_table, method):
+    from airflow_provider_mlprod.validation.sql_source import SqlSource
+
+    source = SqlSource(query=HOSTILE_QUERY)  # built directly: no parser check
+    engine = sa.create_engine(orders_table)
+    try:
+        with pytest.raises((InputDataError, sa.exc.DBAPIError)):
+            getattr(source, method)(engine)
+    finally:
+        engine.dispose()
+    assert _orders_exist(orders_table)

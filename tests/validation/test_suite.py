@@ -45,7 +45,7 @@ def test_severity_from_key_meta_and_default():
         [
             {**NOT_NULL, "severity": "warning"},
             {**MEAN, "meta": {"severity": "WARNING"}},
-            NOT_NULL,
+            {**NOT_NULL, "kwargs": {**NOT_NULL["kwargs"], "mostly": 0.5}},
         ],
         default_severity="critical",
     )
@@ -134,3 +134,14 @@ def test_row_level_and_required_columns():
     assert [spec.is_row_level for spec in suite.expectations] == [True, False, False, True]
     assert suite.required_columns == ("id", "amount", "day")
     assert suite.expectations[3].name == "expect_compound_columns_to_be_unique(id, day)"
+
+
+def test_a_duplicate_expectation_is_rejected_naming_both_positions():
+    amount = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "amount"}}
+    status = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "status"}}
+    same_with_other_severity = {**amount, "severity": "warning"}
+    with pytest.raises(
+        SpecError, match=r"expectation #2 expect_column_values_to_not_be_null repeats expectation #0"
+    ):
+        load_suite([amount, status, same_with_other_severity], name="orders")
+    assert len(load_suite([amount, status], name="orders")) == 2

@@ -1,0 +1,79 @@
+"""Read-only sessions on one snapshot: the session barrier under user SQL.
+
+``read_only_snapshot(engine)`` yields a Connection on which:
+
+- PostgreSQL: the session is made read-only (``SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL
+  REPEATABLE READ, READ ONLY``), so even a ``COMMIT;`` smuggled into the text only starts another
+  read-only transaction; the reads run inside one ``REPEATABLE READ READ ONLY`` transaction, so they all
+  see one snapshot. The session characteristics are reset before the connection returns to the pool.
+- SQLite: ``PRAGMA query_only = ON`` refuses every write, and the reads run inside one explicit
+  transaction (one snapshot); the pragma is reset to OFF before the connection returns to the pool.
+- Other dialects: one transaction at REPEATABLE READ where the dialect supports it, with the parser and
+  the driver as the remaining barriers.
+
+Drivers and several statements: psycopg (3) and psycopg2 with bound parameters use the extended protocol,
+which refuses several statements; without parameters they send the text as one simple query, which is why
+the parser and the read-only session must hold on their own. sqlite3's ``execute`` always refuses a
+second statement ("You can only execute one statement at a time"). MySQL drivers refuse several
+statements unless the client flag ``MULTI_STATEMENTS`` is set (off by default).
+
+Writes that follow (the SQL quarantine) use their own ordinary transaction after this one has ended.
+
+Public API: :func:`read_only_snapshot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+
+@contextmanager
+def read_only_snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a read-only transaction whose reads share one snapshot; rolled back at the end."""
+    dialect = engine.dialect.name
+    with engine.connect() as connection:
+        if dialect == "postgresql":
+            connection.exec_driver_sql(
+                "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            )
+            connection.commit()
+            try:
+                yield connection  # its first statement opens one REPEATABLE READ READ ONLY transaction
+            finally:
+                _reset(
+                    connection, "RESET default_transaction_read_only", "RESET default_transaction_isolation"
+                )
+        elif dialect == "sqlite":
+            connection.exec_driver_sql("PRAGMA query_only = ON")
+            try:
+                connection.exec_driver_sql("BEGIN")
+                yield connection
+            finally:
+                _reset(connection, "PRAGMA query_only = OFF")
+        else:
+            try:
+                snapshot = connection.execution_options(isolation_level="REPEATABLE READ")
+            except sa.exc.ArgumentError:
+                snapshot = connection
+            try:
+                yield snapshot
+            finally:
+                snapshot.rollback()
+
+
+def _reset(connection: sa.Connection, *statements: str) -> None:
+    """End the read transaction and undo the session settings; a connection that cannot is discarded."""
+    try:
+        connection.rollback()
+        raw = connection.connection.dbapi_connection
+        raw.rollback()  # also ends a transaction SQLAlchemy did not open (SQLite's explicit BEGIN)
+        cursor = raw.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+        raw.commit()
+    except Exception:
+        connection.invalidate()  # never hand a read-only or half-reset session back to the pool
