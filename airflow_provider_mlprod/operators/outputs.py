@@ -1,0 +1,274 @@
+"""Output guardrails in Airflow: check a batch of predictions, and gate a candidate on a golden set.
+
+- :class:`PredictionOutputCheckOperator`: the output checks of ``airflow_provider_mlprod.outputs`` over a
+  predictions table or query, a file or a DataFrame.
+- :class:`GoldenSetGateOperator`: score a candidate's answers on a golden set, gate the pass rate on
+  thresholds and against the champion, record the verdict as a blessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
+from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
+from airflow_provider_mlprod.operators.run_context import run_identity
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import Context
+    from sqlalchemy import Engine
+
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.outputs.checks import CheckSpec
+    from airflow_provider_mlprod.outputs.runner import OutputCheckSummary
+    from airflow_provider_mlprod.store.identity import RunIdentity
+
+OUTPUT_CHECKS_SUITE = "output_checks"
+"""The ``suite`` name output-check results are recorded under in the validation results table."""
+
+
+def sql_engine(conn_id: str) -> Engine:
+    """The one place this module gets a SQL engine from an Airflow connection."""
+    from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+    return engine_for_connection(conn_id)
+
+
+class _StoreMixin:
+    store_conn_id: str | None
+
+    @cached_property
+    def store_hook(self) -> MetricsStoreHook:
+        """The metrics store."""
+        from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+
+        return MetricsStoreHook(store_conn_id=self.store_conn_id)
+
+
+class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
+    """Check a batch of predictions (structured or text) with the output-check registry.
+
+    Exactly one source: ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (checks run in the
+    database where they have a SQL form, nothing is written there); ``file_path`` (CSV, Parquet, JSON
+    lines at any ObjectStoragePath URI); or ``dataframe_callable`` (called in ``execute()``).
+
+    Each check's pass rate is compared with its ``min_pass_rate``; a failed ``critical`` check fails
+    the batch, a failed ``warning`` check is reported. The task writes an HTML report (extra link
+    "mlprod report", failing outputs escaped), records the summary in the store (validation results
+    under suite ``output_checks``, and each pass rate as metric ``output_pass_rate.<check>``), pushes
+    the JSON summary to XCom, then acts on ``on_failure`` (``fail``, ``skip`` or ``continue``).
+
+    :param checks: list of check specs, e.g. ``[{"check": "valid_json", "column": "output"}]``; see
+        ``airflow_provider_mlprod.outputs.checks`` for the registry and parameters.
+    :param default_column: the column of specs that name none.
+    :param quarantine_folder: files and DataFrames only: receives ``passing.<fmt>`` and
+        ``failing.<fmt>``; failing rows list the critical checks they failed in ``failed_checks``.
+    :param emit_asset: on success, emit ``mlprod://datasets/<dataset_name>/validated``.
+    :param chunk_size: rows per chunk for checks that run in Python.
+
+    .. seealso:: README section "Output checks".
+    """
+
+    template_fields: Sequence[str] = (
+        "checks",
+        "sql_conn_id",
+        "table",
+        "schema",
+        "query",
+        "file_path",
+        "quarantine_folder",
+        "dataset_name",
+        "report_folder",
+        "dataframe_kwargs",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"query": "sql", "checks": "json", "dataframe_kwargs": "json"}
+    operator_extra_links = (ReportLink(),)
+    ui_color = "#d6c8f0"
+
+    def __init__(
+        self,
+        *,
+        checks: Sequence[Mapping[str, Any]],
+        default_column: str | None = None,
+        sql_conn_id: str | None = None,
+        table: str | None = None,
+        schema: str | None = None,
+        query: str | None = None,
+        file_path: str | None = None,
+        file_format: str | None = None,
+        dataframe_callable: Callable[..., Any] | None = None,
+        dataframe_kwargs: Mapping[str, Any] | None = None,
+        dataset_name: str | None = None,
+        on_failure: str = "fail",
+        sample_size: int = 5,
+        chunk_size: int = 50_000,
+        quarantine_folder: str | None = None,
+        quarantine_format: str | None = None,
+        report_folder: str | None = None,
+        store_conn_id: str | None = None,
+        emit_asset: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if emit_asset:
+            if not dataset_name or "{{" in dataset_name:
+                raise ValueError(
+                    f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated)"
+                )
+            from airflow_provider_mlprod.assets import add_outlet, dataset_validated_alias
+
+            add_outlet(kwargs, dataset_validated_alias(dataset_name))
+        super().__init__(**kwargs)
+        sources = {
+            "sql_conn_id": sql_conn_id,
+            "file_path": file_path,
+            "dataframe_callable": dataframe_callable,
+        }
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"task {self.task_id!r}: give exactly one source out of {', '.join(sources)}; "
+                f"got {given or 'none'}"
+            )
+        if sql_conn_id is not None and (table is None) == (query is None):
+            raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
+        if quarantine_folder is not None and sql_conn_id is not None:
+            raise ValueError(f"task {self.task_id!r}: quarantine_folder is for files and DataFrames")
+        self.checks = checks
+        self.default_column = default_column
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.schema = schema
+        self.query = query
+        self.file_path = file_path
+        self.file_format = file_format
+        self.dataframe_callable = dataframe_callable
+        self.dataframe_kwargs = dict(dataframe_kwargs or {})
+        self.dataset_name = dataset_name
+        self.on_failure = check_on_failure(on_failure, self.task_id)
+        self.sample_size = sample_size
+        self.chunk_size = chunk_size
+        self.quarantine_folder = quarantine_folder
+        self.quarantine_format = quarantine_format
+        self.report_folder = report_folder
+        self.store_conn_id = store_conn_id
+        self.emit_asset = emit_asset
+        self.output_summary: dict[str, Any] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        identity = run_identity(context)
+        report = report_path("outputs", identity, self.report_folder)
+        with final_errors_fail_the_task():
+            from airflow_provider_mlprod.outputs.checks import build_checks
+            from airflow_provider_mlprod.outputs.report import write_output_report
+
+            checks = build_checks(self.checks, default_column=self.default_column)
+            summary = self._check(checks).with_report(report_url(report))
+            write_output_report(summary, report)
+            result = summary.to_dict()
+            self._record(identity, summary, result)
+        push_report_link(context, result["report_location"])
+        self.output_summary = result
+        for check in result["checks"]:
+            level = self.log.info if check["success"] else self.log.warning
+            level("%s on %s: pass rate %s (min %s), ran in %s", check["name"], summary.dataset,
+                  check["pass_rate"], check["min_pass_rate"], check["ran_in"])  # fmt: skip
+        if summary.success and self.emit_asset:
+            from airflow_provider_mlprod.assets import dataset_validated_alias, dataset_validated_asset
+
+            extra = {"suite": OUTPUT_CHECKS_SUITE, "rows_checked": summary.rows, "counts": result["counts"]}
+            context["outlet_events"][dataset_validated_alias(self.dataset_name)].add(
+                dataset_validated_asset(self.dataset_name), extra=extra
+            )
+        if not summary.success:
+            context["ti"].xcom_push(key="return_value", value=result)
+        failed = ", ".join(r.name for r in summary.failed_critical)
+        message = f"{summary.dataset}: output check(s) below their min_pass_rate: {failed}"
+        settle(self.on_failure, summary.success, message, self.log)
+        return result
+
+    def _record(self, identity: RunIdentity, summary: OutputCheckSummary, result: dict[str, Any]) -> None:
+        store = self.store_hook.metrics_store()
+        store.record_validation(identity, result, suite=OUTPUT_CHECKS_SUITE, dataset=summary.dataset)
+        if summary.pass_rates():
+            store.record_metrics(identity, summary.pass_rates(), dataset=summary.dataset)
+
+    def _check(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+        from airflow_provider_mlprod.outputs import runner
+
+        if self.sql_conn_id is not None:
+            return self._check_sql(checks)
+        frame, dataset = self._frame()
+        summary, positions = runner.check_frame(
+            frame, checks, dataset=dataset, sample_size=self.sample_size, chunk_size=self.chunk_size
+        )
+        if self.quarantine_folder is not None:
+            summary = summary.with_quarantine(self._quarantine(frame, checks, positions))
+        return summary
+
+    def _check_sql(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+        import sqlalchemy as sa
+
+        from airflow_provider_mlprod.exceptions import InputDataError
+        from airflow_provider_mlprod.outputs import runner
+        from airflow_provider_mlprod.validation.identifiers import split_table_name
+
+        engine = sql_engine(self.sql_conn_id)
+        try:
+            with engine.connect() as connection, connection.begin():
+                if engine.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if self.table is not None:
+                    schema, table = split_table_name(self.table, self.schema)
+                    try:
+                        source = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=connection)
+                    except sa.exc.NoSuchTableError:
+                        raise InputDataError(f"predictions table {self.table!r} does not exist") from None
+                    dataset = self.dataset_name or (f"{schema}.{table}" if schema else table)
+                else:
+                    source = runner.query_selectable(connection, self.query)
+                    dataset = self.dataset_name or f"{self.task_id} query"
+                return runner.check_sql(
+                    connection, source, checks, dataset=dataset,
+                    sample_size=self.sample_size, chunk_size=self.chunk_size,
+                )  # fmt: skip
+        finally:
+            engine.dispose()
+
+    def _frame(self) -> tuple[pd.DataFrame, str]:
+        if self.file_path is not None:
+            from airflow.sdk import ObjectStoragePath
+
+            from airflow_provider_mlprod.validation.sources import read_table_file
+
+            frame = read_table_file(ObjectStoragePath(self.file_path), file_format=self.file_format)
+            return frame.reset_index(drop=True), self.dataset_name or str(self.file_path)
+        frame = self.dataframe_callable(**self.dataframe_kwargs)
+        return frame.reset_index(drop=True), self.dataset_name or f"{self.task_id} DataFrame"
+
+    def _quarantine(self, frame: pd.DataFrame, checks: Sequence[CheckSpec], positions: Any) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.quarantine import FileQuarantine, quarantine_frame
+        from airflow_provider_mlprod.validation.sources import detect_file_format
+
+        folder = ObjectStoragePath(self.quarantine_folder)
+        if self.quarantine_format:
+            file_format = self.quarantine_format
+        elif self.file_path is not None:
+            file_format = detect_file_format(str(self.file_path), self.file_format)
+        else:
+            file_format = "parquet"
+        target = FileQuarantine(
+            passing_location=folder / f"passing.{file_format}",
+            failing_location=folder / f"failing.{file_format}",
+            file_format=file_format,
+            reason_column="failed_checks",
+        )
+        critical = {check.name for check in checks if check.severity == "critical"}
+        return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target)
