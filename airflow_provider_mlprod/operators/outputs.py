@@ -272,3 +272,262 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         )
         critical = {check.name for check in checks if check.severity == "critical"}
         return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target)
+
+
+OUTPUTS_GATE_KIND = "outputs"
+"""The gate kind of golden-set verdicts in the model registry."""
+
+GOLDEN_PASS_RATE_METRIC = "golden_pass_rate.{fingerprint}"
+"""Metric name (per model version) of a pass rate on the golden set with this fingerprint (12 hex)."""
+
+
+def record_outputs_blessing(
+    registry: Any,
+    identity: RunIdentity,
+    *,
+    name: str,
+    version: str,
+    passed: bool,
+    baseline_version: str | None,
+    summary: Mapping[str, Any],
+) -> None:
+    """Record a golden-set verdict as a blessing of gate kind ``outputs`` (the one call into the registry)."""
+    registry.record_blessing(
+        identity,
+        name=name,
+        version=version,
+        passed=passed,
+        baseline_version=baseline_version,
+        summary={**summary, "gate_kind": OUTPUTS_GATE_KIND},
+    )
+
+
+class GoldenSetGateOperator(_StoreMixin, BaseOperator):
+    """Gate a candidate model on a golden set: score its answers, compare with thresholds and the champion.
+
+    The golden set (``golden_set``: a list of items, or a CSV/Parquet/JSON-lines file path; see
+    ``airflow_provider_mlprod.outputs.golden`` for the item format and match kinds) is validated before
+    any answer is produced. The candidate's answers come from a column of the golden set
+    (``answers_column``) or from calling its endpoint over an Airflow HTTP connection
+    (``candidate_http_conn_id``: one ``POST <endpoint>`` with JSON ``{"input": <item input>}`` per item;
+    the answer is the response's JSON field ``response_field``, or its text). The champion's pass rate
+    on the same set comes from ``champion_answers_column``, ``champion_http_conn_id``, or the pass rate
+    recorded for the champion version on a golden set with the same fingerprint.
+
+    The gate passes when the candidate's pass rate reaches ``min_pass_rate`` and is at most ``max_drop``
+    below the champion's. The verdict is recorded as a blessing of the candidate version (gate kind
+    ``outputs``), the pass rate as metric ``golden_pass_rate.<fingerprint>`` of that version, the
+    summary pushed to XCom; then ``on_failure`` decides.
+
+    :param if_no_champion: ``"pass"`` (gate on ``min_pass_rate`` alone) or ``"fail"`` when no champion
+        pass rate on this golden set is known. No default: a decision to make.
+    """
+
+    template_fields: Sequence[str] = ("golden_set", "model_name", "candidate_version", "endpoint")
+    template_fields_renderers = {"golden_set": "json"}
+    ui_color = "#f0d6c8"
+
+    def __init__(
+        self,
+        *,
+        golden_set: str | Sequence[Mapping[str, Any]],
+        model_name: str,
+        candidate_version: str,
+        if_no_champion: str,
+        min_pass_rate: float = 1.0,
+        max_drop: float = 0.0,
+        answers_column: str | None = None,
+        champion_answers_column: str | None = None,
+        candidate_http_conn_id: str | None = None,
+        champion_http_conn_id: str | None = None,
+        endpoint: str = "",
+        response_field: str | None = None,
+        request_timeout: float = 30.0,
+        on_failure: str = "fail",
+        store_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (answers_column is None) == (candidate_http_conn_id is None):
+            raise ValueError(
+                f"task {self.task_id!r}: give exactly one of answers_column or candidate_http_conn_id"
+            )
+        if champion_answers_column is not None and champion_http_conn_id is not None:
+            raise ValueError(
+                f"task {self.task_id!r}: give at most one of champion_answers_column or champion_http_conn_id"
+            )
+        if if_no_champion not in ("pass", "fail"):
+            raise ValueError(f"task {self.task_id!r}: if_no_champion must be 'pass' or 'fail'")
+        self.golden_set = golden_set
+        self.model_name = model_name
+        self.candidate_version = candidate_version
+        self.if_no_champion = if_no_champion
+        self.min_pass_rate = min_pass_rate
+        self.max_drop = max_drop
+        self.answers_column = answers_column
+        self.champion_answers_column = champion_answers_column
+        self.candidate_http_conn_id = candidate_http_conn_id
+        self.champion_http_conn_id = champion_http_conn_id
+        self.endpoint = endpoint
+        self.response_field = response_field
+        self.request_timeout = request_timeout
+        self.on_failure = check_on_failure(on_failure, self.task_id)
+        self.store_conn_id = store_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mlprod.outputs import golden
+
+        identity = run_identity(context)
+        with final_errors_fail_the_task():
+            rows = self._golden_rows()
+            items = golden.load_golden_set([self._item_fields(row) for row in rows])
+            fingerprint = golden.golden_set_fingerprint(items)[:12]
+            candidate = golden.score_answers(items, self._answers(items, rows, self.candidate_http_conn_id,
+                                                                  self.answers_column))  # fmt: skip
+            registry = self.store_hook.registry()
+            champion = registry.champion(self.model_name)
+            champion_version = champion.version if champion is not None else None
+            champion_rate = self._champion_rate(items, rows, champion_version, fingerprint)
+            verdict = golden.golden_gate(
+                candidate,
+                min_pass_rate=self.min_pass_rate,
+                champion_pass_rate=champion_rate,
+                max_drop=self.max_drop,
+            )
+            reasons = list(verdict.reasons)
+            if champion_rate is None and self.if_no_champion == "fail":
+                reasons.append("no champion pass rate on this golden set (if_no_champion='fail')")
+            passed = not reasons
+            result = {
+                **verdict.to_dict(),
+                "passed": passed,
+                "reasons": reasons,
+                "model_name": self.model_name,
+                "candidate_version": self.candidate_version,
+                "champion_version": champion_version,
+                "golden_set_fingerprint": fingerprint,
+            }
+            self.store_hook.metrics_store().record_metrics(
+                identity,
+                {GOLDEN_PASS_RATE_METRIC.format(fingerprint=fingerprint): candidate.pass_rate},
+                model_name=self.model_name,
+                model_version=self.candidate_version,
+            )
+            record_outputs_blessing(
+                registry,
+                identity,
+                name=self.model_name,
+                version=self.candidate_version,
+                passed=passed,
+                baseline_version=champion_version,
+                summary=result,
+            )
+        context["ti"].xcom_push(key="return_value", value=result)
+        self.log.info(
+            "Golden set %s: %s %s pass rate %.4f (champion %s): %s",
+            fingerprint,
+            self.model_name,
+            self.candidate_version,
+            candidate.pass_rate,
+            champion_rate,
+            "passed" if passed else reasons,
+        )
+        message = (
+            f"{self.model_name} {self.candidate_version} failed the golden-set gate: {'; '.join(reasons)}"
+        )
+        settle(self.on_failure, passed, message, self.log)
+        return result
+
+    def _golden_rows(self) -> list[dict[str, Any]]:
+        if not isinstance(self.golden_set, str):
+            return [dict(row) for row in self.golden_set]
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.sources import read_table_file
+
+        frame = read_table_file(ObjectStoragePath(self.golden_set))
+        records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        return [{key: value for key, value in row.items() if value is not None} for row in records]
+
+    def _item_fields(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        answer_columns = {self.answers_column, self.champion_answers_column} - {None}
+        return {key: value for key, value in row.items() if key not in answer_columns}
+
+    def _answers(
+        self, items: Any, rows: Sequence[Mapping[str, Any]], conn_id: str | None, column: str | None
+    ):
+        if column is not None:
+            from airflow_provider_mlprod.exceptions import InputDataError
+
+            if not any(column in row for row in rows):
+                raise InputDataError(f"golden set: answers column {column!r} not found")
+            return {item.id: row.get(column) for item, row in zip(items, rows, strict=True)}
+        return endpoint_answers(conn_id, self.endpoint, items, self.response_field, self.request_timeout)
+
+    def _champion_rate(self, items: Any, rows: Any, champion_version: str | None, fingerprint: str):
+        from airflow_provider_mlprod.outputs import golden
+
+        if self.champion_answers_column is not None or self.champion_http_conn_id is not None:
+            answers = self._answers(items, rows, self.champion_http_conn_id, self.champion_answers_column)
+            return golden.score_answers(items, answers).pass_rate
+        if champion_version is None or champion_version == self.candidate_version:
+            return None
+        history = self.store_hook.metrics_store().metric_history(
+            GOLDEN_PASS_RATE_METRIC.format(fingerprint=fingerprint),
+            model_name=self.model_name,
+            model_version=champion_version,
+        )
+        return history[-1].value if history else None
+
+
+def endpoint_answers(
+    conn_id: str, endpoint: str, items: Sequence[Any], response_field: str | None, timeout: float
+) -> dict[str, Any]:
+    """Call the model endpoint of HTTP connection ``conn_id`` once per golden item; return id -> answer.
+
+    The URL is the connection's host (with ``http``/``https`` from its schema, or a scheme in the host)
+    and port, plus ``endpoint``; extra ``headers`` are sent; login/password as basic auth. A 4xx
+    answer is final (``InputDataError``), a 5xx or network error retryable. Messages name the
+    connection and status, never a header or credential.
+    """
+    import requests
+    from airflow.sdk.exceptions import AirflowException
+
+    from airflow_provider_mlprod.exceptions import InputDataError
+    from airflow_provider_mlprod.hooks.connections import connection_extra, get_connection
+
+    conn = get_connection(conn_id)
+    host = conn.host or ""
+    base = host if "://" in host else f"{conn.schema or 'http'}://{host}"
+    if conn.port:
+        base = f"{base.rstrip('/')}:{conn.port}"
+    url = f"{base.rstrip('/')}/{endpoint.lstrip('/')}"
+    headers = dict(connection_extra(conn).get("headers") or {})
+    auth = (conn.login, conn.password or "") if conn.login else None
+    answers: dict[str, Any] = {}
+    with requests.Session() as session:
+        for item in items:
+            try:
+                response = session.post(url, json={"input": item.input}, headers=headers, auth=auth,
+                                        timeout=timeout)  # fmt: skip
+            except requests.RequestException as exc:
+                raise AirflowException(
+                    f"connection {conn_id!r}: calling {endpoint!r} failed ({type(exc).__name__})"
+                ) from None
+            if response.status_code >= 500:
+                raise AirflowException(
+                    f"connection {conn_id!r}: {endpoint!r} answered {response.status_code}"
+                )
+            if response.status_code >= 400:
+                raise InputDataError(
+                    f"connection {conn_id!r}: {endpoint!r} answered {response.status_code} for golden item "
+                    f"{item.id!r}"
+                )
+            if response_field is None:
+                answers[item.id] = response.text
+                continue
+            try:
+                answers[item.id] = response.json().get(response_field)
+            except (ValueError, AttributeError):
+                answers[item.id] = None
+    return answers

@@ -129,3 +129,111 @@ def test_bad_input_fails_before_reading(task_context, isolated_store, db_url, ai
 def test_constructor_rejects_two_sources():
     with pytest.raises(ValueError, match="exactly one source"):
         operator(dataframe_callable=outputs, file_path="x.csv")
+
+
+# --- golden-set gate --------------------------------------------------------------------------------
+
+GOLDEN = [
+    {"id": "q1", "input": "2+2", "expected": 4, "match": "numeric"},
+    {"id": "q2", "input": "capital of France", "expected": "paris", "match": "normalized"},
+    {"id": "q3", "input": "classify", "expected": "churn", "match": "json_field", "field": "label"},
+    {"id": "q4", "input": "greet", "expected": "hello", "match": "contains"},
+]
+GOOD = {"2+2": "4", "capital of France": "Paris.", "classify": '{"label": "churn"}', "greet": "hello there"}
+
+
+def serve_model(httpserver, answers: dict[str, str], path: str = "/predict") -> None:
+    from werkzeug import Response
+
+    def handler(request):
+        return Response(
+            json.dumps({"answer": answers[request.get_json()["input"]]}), mimetype="application/json"
+        )
+
+    httpserver.expect_request(path, method="POST").respond_with_handler(handler)
+
+
+def http_connection(monkeypatch, httpserver, conn_id: str) -> None:
+    fields = {"conn_type": "http", "host": httpserver.host, "port": httpserver.port, "schema": "http"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+
+def register(versions, task_context):
+    from airflow_provider_mlprod.operators.run_context import run_identity
+
+    registry = MetricsStoreHook().registry()
+    identity = run_identity(task_context(task_id="register"))
+    for version in versions:
+        registry.register(identity, name="qa", version=version, artifact_uri=f"file:///models/{version}")
+    return registry
+
+
+def gate(**kwargs):
+    from airflow_provider_mlprod.operators.outputs import GoldenSetGateOperator
+
+    kwargs.setdefault("golden_set", GOLDEN)
+    kwargs.setdefault("if_no_champion", "pass")
+    return GoldenSetGateOperator(task_id="golden_gate", model_name="qa", **kwargs)
+
+
+def test_golden_gate_calls_the_endpoint_and_records_a_blessing(
+    task_context, isolated_store, httpserver, monkeypatch
+):
+    registry = register(["v1"], task_context)
+    serve_model(httpserver, GOOD)
+    http_connection(monkeypatch, httpserver, "candidate_model")
+    result = gate(
+        candidate_version="v1", candidate_http_conn_id="candidate_model", endpoint="/predict",
+        response_field="answer",
+    ).execute(task_context())  # fmt: skip
+    assert result["passed"] is True
+    assert result["candidate"]["pass_rate"] == 1.0
+    assert len(httpserver.log) == 4
+    blessing = registry.latest_blessing("qa", "v1")
+    assert blessing.passed is True
+    assert blessing.summary["gate_kind"] == "outputs"
+
+
+def test_golden_gate_fails_below_the_champion_on_the_same_set(
+    task_context, isolated_store, httpserver, monkeypatch
+):
+    from airflow_provider_mlprod.operators.run_context import run_identity
+
+    registry = register(["v1", "v2"], task_context)
+    rows = [{**item, "answer": GOOD[item["input"]]} for item in GOLDEN]
+    gate(candidate_version="v1", answers_column="answer", golden_set=rows).execute(task_context(run_id="r1"))
+    registry.promote(run_identity(task_context(task_id="promote")), name="qa", version="v1")
+    worse = [{**row, "answer": "no idea"} if row["id"] == "q2" else row for row in rows]
+    context = task_context(run_id="r2")
+    with pytest.raises(AirflowFailException, match=r"below the champion's 1\.0000"):
+        gate(candidate_version="v2", answers_column="answer", golden_set=worse, min_pass_rate=0.5).execute(
+            context
+        )
+    assert context["ti"].pushed["return_value"]["champion_version"] == "v1"
+    assert registry.latest_blessing("qa", "v2").passed is False
+
+
+def test_golden_gate_without_champion_fails_when_asked_to(task_context, isolated_store, tmp_path):
+    register(["v1"], task_context)
+    path = tmp_path / "golden.jsonl"
+    path.write_text("\n".join(json.dumps({**item, "answer": GOOD[item["input"]]}) for item in GOLDEN))
+    with pytest.raises(AirflowFailException, match="no champion pass rate"):
+        gate(
+            candidate_version="v1", answers_column="answer", golden_set=str(path), if_no_champion="fail"
+        ).execute(task_context())
+
+
+def test_golden_gate_bad_golden_set_fails_before_any_call(
+    task_context, isolated_store, httpserver, monkeypatch
+):
+    http_connection(monkeypatch, httpserver, "candidate_model")
+    bad = [{"id": "q1", "input": "2+2", "expected": "four", "match": "numeric"}]
+    with pytest.raises(AirflowFailException, match="item 'q1': match 'numeric' needs a finite number"):
+        gate(candidate_version="v1", candidate_http_conn_id="candidate_model", golden_set=bad).execute(
+            task_context()
+        )
+    with pytest.raises(AirflowFailException, match="golden set is empty"):
+        gate(candidate_version="v1", candidate_http_conn_id="candidate_model", golden_set=[]).execute(
+            task_context()
+        )
+    assert httpserver.log == []
