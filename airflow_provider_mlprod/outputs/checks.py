@@ -78,7 +78,7 @@ DEFAULT_REFUSAL_PHRASES = (
     "i'm unable to",
 )
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _WORD = "[^" + WHITESPACE + "]+"
 _NON_LETTER_PY = re.compile(r"[^\W\d_]|[" + re.escape(WHITESPACE) + "]")
 
@@ -268,7 +268,7 @@ def _prepare_refusal(params: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError("check 'refusal': phrases must be a non-empty list of non-empty strings")
     if not all(phrase.isascii() for phrase in phrases):
         raise SpecError("check 'refusal': phrases must be ASCII (they are matched ASCII-case-insensitively)")
-    return {"phrases": tuple(sorted({phrase.translate(_ASCII_LOWER) for phrase in phrases}))}
+    return {"phrases": tuple(sorted({phrase.translate(ASCII_LOWER) for phrase in phrases}))}
 
 
 def _prepare_share(name: str, default: float, extra: Sequence[str] = ()) -> Callable[..., dict[str, Any]]:
@@ -313,7 +313,7 @@ def _strict_json(text: Any) -> Any:
     return json.loads(text, parse_constant=reject)
 
 
-def _parses(text: Any) -> bool:
+def is_strict_json(text: Any) -> bool:
     if not isinstance(text, str):
         return False
     try:
@@ -324,7 +324,7 @@ def _parses(text: Any) -> bool:
 
 
 def _py_valid_json(values: pd.Series, _: Mapping[str, Any]) -> pd.Series:
-    return values.map(_parses, na_action="ignore")
+    return values.map(is_strict_json, na_action="ignore")
 
 
 def _py_json_schema(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
@@ -371,7 +371,7 @@ def _py_regex(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
 
 
 def _py_refusal(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
-    lowered = _text(values).str.translate(_ASCII_LOWER)
+    lowered = _text(values).str.translate(ASCII_LOWER)
     found = lowered.str.contains(params["phrases"][0], regex=False)
     for phrase in params["phrases"][1:]:
         found |= lowered.str.contains(phrase, regex=False)
