@@ -63,7 +63,7 @@ SELECT i AS id,
                 1, 200 + mod(i * 7919, 400))
        END AS answer,
        CASE WHEN mod(i, 31) = 0 THEN 'unknown' WHEN mod(i, 2) = 0 THEN 'churn' ELSE 'stay' END AS label
-FROM generate_series(1, {rows}) AS s(i)
+FROM generate_series(1::bigint, {rows}) AS s(i)
 """
 
 
