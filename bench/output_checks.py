@@ -60,7 +60,7 @@ SELECT i AS id,
                     'predicts churn for customer ' || md5(i::text)
                     || ' because usage fell sharply over weeks ',
                     8),
-                1, 200 + mod(i * 7919, 400))
+                1, (200 + mod(i * 7919, 400))::int)
        END AS answer,
        CASE WHEN mod(i, 31) = 0 THEN 'unknown' WHEN mod(i, 2) = 0 THEN 'churn' ELSE 'stay' END AS label
 FROM generate_series(1::bigint, {rows}) AS s(i)
