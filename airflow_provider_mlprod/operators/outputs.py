@@ -305,7 +305,8 @@ def record_outputs_blessing(
 class GoldenSetGateOperator(_StoreMixin, BaseOperator):
     """Gate a candidate model on a golden set: score its answers, compare with thresholds and the champion.
 
-    The golden set (``golden_set``: a list of items, or a CSV/Parquet/JSON-lines file path; see
+    The golden set (``golden_set``: a list of items, or a CSV/Parquet/JSON-lines file path; or the rows
+    of ``golden_query`` on the SQL connection ``golden_sql_conn_id``; see
     ``airflow_provider_mlprod.outputs.golden`` for the item format and match kinds) is validated before
     any answer is produced. The candidate's answers come from a column of the golden set
     (``answers_column``) or from calling its endpoint over an Airflow HTTP connection
@@ -323,17 +324,26 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         pass rate on this golden set is known. No default: a decision to make.
     """
 
-    template_fields: Sequence[str] = ("golden_set", "model_name", "candidate_version", "endpoint")
-    template_fields_renderers = {"golden_set": "json"}
+    template_fields: Sequence[str] = (
+        "golden_set",
+        "golden_sql_conn_id",
+        "golden_query",
+        "model_name",
+        "candidate_version",
+        "endpoint",
+    )
+    template_fields_renderers = {"golden_set": "json", "golden_query": "sql"}
     ui_color = "#f0d6c8"
 
     def __init__(
         self,
         *,
-        golden_set: str | Sequence[Mapping[str, Any]],
         model_name: str,
         candidate_version: str,
         if_no_champion: str,
+        golden_set: str | Sequence[Mapping[str, Any]] | None = None,
+        golden_sql_conn_id: str | None = None,
+        golden_query: str | None = None,
         min_pass_rate: float = 1.0,
         max_drop: float = 0.0,
         answers_column: str | None = None,
@@ -348,6 +358,13 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (golden_set is None) == (golden_sql_conn_id is None) or (golden_sql_conn_id is None) != (
+            golden_query is None
+        ):
+            raise ValueError(
+                f"task {self.task_id!r}: give golden_set (items or a file) or golden_sql_conn_id with "
+                "golden_query"
+            )
         if (answers_column is None) == (candidate_http_conn_id is None):
             raise ValueError(
                 f"task {self.task_id!r}: give exactly one of answers_column or candidate_http_conn_id"
@@ -359,6 +376,8 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         if if_no_champion not in ("pass", "fail"):
             raise ValueError(f"task {self.task_id!r}: if_no_champion must be 'pass' or 'fail'")
         self.golden_set = golden_set
+        self.golden_sql_conn_id = golden_sql_conn_id
+        self.golden_query = golden_query
         self.model_name = model_name
         self.candidate_version = candidate_version
         self.if_no_champion = if_no_champion
@@ -439,6 +458,16 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         return result
 
     def _golden_rows(self) -> list[dict[str, Any]]:
+        if self.golden_sql_conn_id is not None:
+            import sqlalchemy as sa
+
+            engine = sql_engine(self.golden_sql_conn_id)
+            try:
+                with engine.connect() as connection:
+                    rows = connection.execute(sa.text(self.golden_query)).mappings().all()
+            finally:
+                engine.dispose()
+            return [{key: value for key, value in row.items() if value is not None} for row in rows]
         if not isinstance(self.golden_set, str):
             return [dict(row) for row in self.golden_set]
         from airflow.sdk import ObjectStoragePath

@@ -1,6 +1,8 @@
 """Golden-set scoring: a model's answers on a fixed set of inputs, matched against expected answers.
 
-A golden item is ``{"id": ..., "input": ..., "expected": ..., "match": <kind>, ...}``; match kinds:
+A golden item is ``{"id": ..., "input": ..., "expected": ..., "match": <kind>, ...}`` (or
+``expected_json``, the expected answer as JSON text, for tables and CSV files whose columns hold text
+only); match kinds:
 
 ================  ==========================  ===========================================================
 match             expected                    passes when the answer ...
@@ -42,7 +44,7 @@ from typing import Any
 from airflow_provider_mlprod.exceptions import SpecError
 
 MATCH_KINDS = ("exact", "normalized", "regex", "contains", "numeric", "json_field")
-_ITEM_KEYS = {"id", "input", "expected", "match", "field", "abs_tol", "rel_tol"}
+_ITEM_KEYS = {"id", "input", "expected", "expected_json", "match", "field", "abs_tol", "rel_tol"}
 _STRIP = string.punctuation + string.whitespace
 
 
@@ -88,9 +90,16 @@ def _item(position: int, raw: Any) -> GoldenItem:
     unknown = sorted(set(raw) - _ITEM_KEYS)
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    if "expected" not in raw:
-        raise SpecError(f"{where}: has no expected answer")
-    match, expected = raw.get("match", "exact"), raw["expected"]
+    if ("expected" in raw) == ("expected_json" in raw):
+        raise SpecError(f"{where}: give exactly one of expected or expected_json")
+    if "expected_json" in raw:  # typed answers from a text column (a table, a CSV)
+        try:
+            expected = json.loads(raw["expected_json"])
+        except (TypeError, ValueError):
+            raise SpecError(f"{where}: expected_json is not valid JSON") from None
+    else:
+        expected = raw["expected"]
+    match = raw.get("match", "exact")
     if match not in MATCH_KINDS:
         raise SpecError(f"{where}: unknown match {match!r}; use one of {', '.join(MATCH_KINDS)}")
     path: tuple[str, ...] = ()

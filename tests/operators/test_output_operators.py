@@ -237,3 +237,23 @@ def test_golden_gate_bad_golden_set_fails_before_any_call(
             task_context()
         )
     assert httpserver.log == []
+
+
+def test_golden_set_from_a_sql_query(task_context, isolated_store, db_url, airflow_sql_connection):
+    schema = airflow_sql_connection(db_url)
+    register(["v1"], task_context)
+    engine = sa.create_engine(db_url)
+    rows = [
+        {"id": item["id"], "input": item["input"], "expected_json": json.dumps(item["expected"]),
+         "match": item["match"], "answer": GOOD[item["input"]]}
+        for item in GOLDEN
+        if item["match"] != "json_field"
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_sql("golden", engine, index=False)
+    engine.dispose()
+    table = f"{schema}.golden" if schema else "golden"
+    result = gate(
+        golden_set=None, golden_sql_conn_id="warehouse", golden_query=f"SELECT * FROM {table}",
+        candidate_version="v1", answers_column="answer",
+    ).execute(task_context())  # fmt: skip
+    assert (result["candidate"]["items"], result["candidate"]["passed"]) == (3, 3)

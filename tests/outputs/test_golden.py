@@ -42,6 +42,12 @@ def test_json_field_does_not_take_true_for_one():
     assert matches(item, "{broken") is False
 
 
+def test_expected_json_gives_typed_answers():
+    (item,) = load_golden_set([{"id": "n", "expected_json": "4.0", "match": "numeric", "abs_tol": 0.1}])
+    assert item.expected == 4.0
+    assert matches(item, "4.05") is True
+
+
 def test_score_counts_missing_answers_as_failures():
     items = load_golden_set(GOLDEN)
     score = score_answers(items, {"capital": "Paris", "pi": 3.1416})
@@ -60,7 +66,8 @@ def test_score_counts_missing_answers_as_failures():
         ),
         ([{"id": "a", "expected": "(", "match": "regex"}], "item 'a': invalid regex"),
         ([{"id": "a", "expected": "x", "match": "fuzzy"}], "unknown match 'fuzzy'"),
-        ([{"id": "a", "input": "x"}], "item 'a': has no expected answer"),
+        ([{"id": "a", "input": "x"}], "item 'a': give exactly one of expected or expected_json"),
+        ([{"id": "a", "expected_json": "{"}], "item 'a': expected_json is not valid JSON"),
         ([{"id": "a", "expected": "x"}, {"id": "a", "expected": "y"}], "duplicate item id"),
         ([{"id": "a", "expected": "x", "match": "json_field"}], "needs 'field'"),
     ],
