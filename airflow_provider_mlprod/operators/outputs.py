@@ -66,8 +66,10 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
     :param checks: list of check specs, e.g. ``[{"check": "valid_json", "column": "output"}]``; see
         ``airflow_provider_mlprod.outputs.checks`` for the registry and parameters.
     :param default_column: the column of specs that name none.
-    :param quarantine_folder: files and DataFrames only: receives ``passing.<fmt>`` and
-        ``failing.<fmt>``; failing rows list the critical checks they failed in ``failed_checks``.
+    :param quarantine_folder: files and DataFrames: receives ``passing.<fmt>`` and ``failing.<fmt>``;
+        failing rows list the critical checks they failed in ``failed_checks``. SQL sources (nothing is
+        written to the database): receives ``failing.<fmt>`` with the ``quarantine_key_columns`` of the
+        failing rows and their ``failed_checks``.
     :param emit_asset: on success, emit ``mlprod://datasets/<dataset_name>/validated``.
     :param chunk_size: rows per chunk for checks that run in Python.
 
@@ -110,6 +112,7 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         chunk_size: int = 50_000,
         quarantine_folder: str | None = None,
         quarantine_format: str | None = None,
+        quarantine_key_columns: Sequence[str] | None = None,
         report_folder: str | None = None,
         store_conn_id: str | None = None,
         emit_asset: bool = False,
@@ -137,8 +140,10 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
             )
         if sql_conn_id is not None and (table is None) == (query is None):
             raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
-        if quarantine_folder is not None and sql_conn_id is not None:
-            raise ValueError(f"task {self.task_id!r}: quarantine_folder is for files and DataFrames")
+        if quarantine_folder is not None and sql_conn_id is not None and not quarantine_key_columns:
+            raise ValueError(
+                f"task {self.task_id!r}: with a SQL source, quarantine_folder needs quarantine_key_columns"
+            )
         self.checks = checks
         self.default_column = default_column
         self.sql_conn_id = sql_conn_id
@@ -155,6 +160,7 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         self.chunk_size = chunk_size
         self.quarantine_folder = quarantine_folder
         self.quarantine_format = quarantine_format
+        self.quarantine_key_columns = tuple(quarantine_key_columns or ())
         self.report_folder = report_folder
         self.store_conn_id = store_conn_id
         self.emit_asset = emit_asset
@@ -233,12 +239,30 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
                 else:
                     source = runner.query_selectable(connection, self.query)
                     dataset = self.dataset_name or f"{self.task_id} query"
-                return runner.check_sql(
+                summary = runner.check_sql(
                     connection, source, checks, dataset=dataset,
                     sample_size=self.sample_size, chunk_size=self.chunk_size,
                 )  # fmt: skip
+                if self.quarantine_folder is None:
+                    return summary
+                critical = [check for check in checks if check.severity == "critical"]
+                failing = runner.failing_sql_rows(
+                    connection, source, critical, key_columns=self.quarantine_key_columns,
+                    chunk_size=self.chunk_size,
+                )  # fmt: skip
+                return summary.with_quarantine(self._write_sql_quarantine(failing))
         finally:
             engine.dispose()
+
+    def _write_sql_quarantine(self, failing: pd.DataFrame) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.sources import write_table_file
+
+        file_format = self.quarantine_format or "parquet"
+        location = ObjectStoragePath(self.quarantine_folder) / f"failing.{file_format}"
+        written = write_table_file(failing, location, file_format=file_format)
+        return {"failing_location": written, "failing_rows": len(failing)}
 
     def _frame(self) -> tuple[pd.DataFrame, str]:
         if self.file_path is not None:

@@ -273,3 +273,66 @@ def _stream_python(
     for partition in result.partitions(chunk_size):
         tally.add(pd.DataFrame(partition, columns=columns, dtype=object), tally.rows)
     return tally.results()
+
+
+def failing_sql_rows(
+    connection: sa.Connection,
+    source: sa.FromClause,
+    checks: Sequence[CheckSpec],
+    *,
+    key_columns: Sequence[str],
+    reason_column: str = "failed_checks",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> pd.DataFrame:
+    """The key columns of the rows of ``source`` failing any of ``checks``, with the checks they failed.
+
+    Read only: SQL checks become 0/1 flags in the query (and, when all checks have a SQL form, the
+    query returns failing rows only); Python checks stream their column in chunks. Reasons are the
+    check names, ``"; "``-separated, in the order of ``checks``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from airflow_provider_mlprod.validation.identifiers import check_identifier
+
+    for key in key_columns:
+        check_identifier(key, "quarantine key column", InputDataError)
+    require_columns(checks, source.c.keys(), "quarantine")
+    missing = [key for key in key_columns if key not in source.c]
+    if missing or not key_columns:
+        raise InputDataError(f"quarantine key column(s) {missing or '(none)'} not found in the predictions")
+    dialect = Dialect.of(connection)
+    conditions = {check.name: check.sql_condition(source.c[check.column], dialect) for check in checks}
+    flags = [
+        sa.case((conditions[check.name], 0), else_=1).label(f"f{i}")
+        for i, check in enumerate(checks)
+        if conditions[check.name] is not None
+    ]
+    python_columns = list(dict.fromkeys(c.column for c in checks if conditions[c.name] is None))
+    selected = [source.c[key].label(f"k{i}") for i, key in enumerate(key_columns)]
+    selected += flags + [source.c[name].label(f"p{i}") for i, name in enumerate(python_columns)]
+    query = sa.select(*selected).select_from(source)
+    if not python_columns:
+        query = query.where(sa.or_(*[sa.not_(sa.func.coalesce(c, sa.false(), type_=sa.Boolean))
+                                     for c in conditions.values()]))  # fmt: skip
+    parts = []
+    result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(query)
+    for partition in result.partitions(chunk_size):
+        chunk = pd.DataFrame(partition, columns=list(result.keys()), dtype=object)
+        reasons = np.full(len(chunk), "", dtype=object)
+        for i, check in enumerate(checks):
+            if conditions[check.name] is not None:
+                failed = chunk[f"f{i}"].astype(int).to_numpy() == 1
+            else:
+                values = chunk[f"p{python_columns.index(check.column)}"]
+                failed = ~check.passes(values).to_numpy(dtype=bool)
+            reasons = np.where(
+                failed, np.where(reasons == "", check.name, reasons + "; " + check.name), reasons
+            )
+        keep = reasons != ""
+        keys = chunk.loc[keep, [f"k{i}" for i in range(len(key_columns))]]
+        keys.columns = list(key_columns)
+        parts.append(keys.assign(**{reason_column: reasons[keep]}))
+    if not parts:
+        return pd.DataFrame(columns=[*key_columns, reason_column])
+    return pd.concat(parts, ignore_index=True)

@@ -257,3 +257,23 @@ def test_golden_set_from_a_sql_query(task_context, isolated_store, db_url, airfl
         candidate_version="v1", answers_column="answer",
     ).execute(task_context())  # fmt: skip
     assert (result["candidate"]["items"], result["candidate"]["passed"]) == (3, 3)
+
+
+def test_sql_quarantine_writes_failing_keys_without_writing_to_the_database(
+    db_url, airflow_sql_connection, task_context, isolated_store, tmp_path
+):
+    schema = airflow_sql_connection(db_url)
+    engine = sa.create_engine(db_url)
+    outputs(gibberish=2, broken_json=3, refusals=1).to_sql("predictions", engine, index=False)
+    tables_before = set(sa.inspect(engine).get_table_names())
+    table = f"{schema}.predictions" if schema else "predictions"
+    result = operator(
+        sql_conn_id="warehouse", table=table, on_failure="continue",
+        quarantine_folder=str(tmp_path / "q"), quarantine_key_columns=["id"], quarantine_format="csv",
+    ).execute(task_context())  # fmt: skip
+    assert result["quarantine"]["failing_rows"] == 5
+    failing = pd.read_csv(tmp_path / "q" / "failing.csv").sort_values("id")
+    assert failing["id"].tolist() == [0, 1, 5, 6, 7]
+    assert failing["failed_checks"].tolist() == ["non_letter_share(answer)"] * 2 + ["valid_json(payload)"] * 3
+    assert set(sa.inspect(engine).get_table_names()) == tables_before
+    engine.dispose()

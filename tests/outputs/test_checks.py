@@ -152,3 +152,27 @@ def test_missing_column_fails_before_any_row_is_read(sqlite_url, corpus):
 )  # fmt: skip
 def test_portable_regex_subset(pattern, portable):
     assert portable_regex(pattern) == portable
+
+
+@pytest.mark.parametrize("subset", ["all", "sql_only"])
+def test_failing_sql_rows_match_the_python_failures(db_url, corpus, subset):
+    from airflow_provider_mlprod.outputs.runner import failing_sql_rows
+
+    specs = (
+        ALL_CHECKS
+        if subset == "all"
+        else [s for s in ALL_CHECKS if s["check"] in ("allowed_labels", "refusal")]
+    )
+    checks = build_checks(specs)
+    _, positions = check_frame(pd.DataFrame(corpus), checks)
+    expected: dict[int, list[str]] = {}
+    for check in checks:
+        for position in positions[check.name]:
+            expected.setdefault(corpus[position]["id"], []).append(check.name)
+    engine, table = load(db_url, corpus)
+    with engine.connect() as connection:
+        failing = failing_sql_rows(connection, table, checks, key_columns=["id"], chunk_size=64)
+    engine.dispose()
+    got = dict(zip(failing["id"].astype(int), failing["failed_checks"], strict=True))
+    assert got == {key: "; ".join(names) for key, names in expected.items()}
+    assert len(got) > 40
