@@ -176,3 +176,18 @@ def test_failing_sql_rows_match_the_python_failures(db_url, corpus, subset):
     got = dict(zip(failing["id"].astype(int), failing["failed_checks"], strict=True))
     assert got == {key: "; ".join(names) for key, names in expected.items()}
     assert len(got) > 40
+
+
+def test_json_validity_runs_in_sql_only_where_the_dialect_has_it():
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from airflow_provider_mlprod.outputs.checks import Dialect
+
+    (check,) = build_checks([{"check": "valid_json", "column": "p"}])
+    column = sa.table("t", sa.column("p")).c.p
+    assert check.sql_condition(column, Dialect("postgresql", (15, 20))) is None
+    pg16 = check.sql_condition(column, Dialect("postgresql", (16, 2)))
+    assert str(pg16.compile(dialect=postgresql.dialect())) == "t.p IS JSON"
+    assert "json_valid(t.p)" in str(
+        check.sql_condition(column, Dialect("sqlite")).compile(dialect=sqlite.dialect())
+    )
