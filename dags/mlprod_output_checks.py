@@ -42,6 +42,7 @@ OUTPUT_CHECKS = [
 
 @dag(
     dag_id="mlprod_output_checks",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
