@@ -1,0 +1,586 @@
+"""Output guardrails in Airflow: check a batch of predictions, and gate a candidate on a golden set.
+
+- :class:`PredictionOutputCheckOperator`: the output checks of ``airflow_provider_mlprod.outputs`` over a
+  predictions table or query, a file or a DataFrame.
+- :class:`GoldenSetGateOperator`: score a candidate's answers on a golden set, gate the pass rate on
+  thresholds and against the champion, record the verdict as a blessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
+from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
+from airflow_provider_mlprod.operators.run_context import run_identity
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import Context
+    from sqlalchemy import Engine
+
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.outputs.checks import CheckSpec
+    from airflow_provider_mlprod.outputs.runner import OutputCheckSummary
+    from airflow_provider_mlprod.store.identity import RunIdentity
+
+OUTPUT_CHECKS_SUITE = "output_checks"
+"""The ``suite`` name output-check results are recorded under in the validation results table."""
+
+
+def sql_engine(conn_id: str) -> Engine:
+    """The one place this module gets a SQL engine from an Airflow connection."""
+    from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+    return engine_for_connection(conn_id)
+
+
+class _StoreMixin:
+    store_conn_id: str | None
+
+    @cached_property
+    def store_hook(self) -> MetricsStoreHook:
+        """The metrics store."""
+        from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+
+        return MetricsStoreHook(store_conn_id=self.store_conn_id)
+
+
+class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
+    """Check a batch of predictions (structured or text) with the output-check registry.
+
+    Exactly one source: ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (checks run in the
+    database where they have a SQL form, nothing is written there); ``file_path`` (CSV, Parquet, JSON
+    lines at any ObjectStoragePath URI); or ``dataframe_callable`` (called in ``execute()``).
+
+    Each check's pass rate is compared with its ``min_pass_rate``; a failed ``critical`` check fails
+    the batch, a failed ``warning`` check is reported. The task writes an HTML report (extra link
+    "mlprod report", failing outputs escaped), records the summary in the store (validation results
+    under suite ``output_checks``, and each pass rate as metric ``output_pass_rate.<check>``), pushes
+    the JSON summary to XCom, then acts on ``on_failure`` (``fail``, ``skip`` or ``continue``).
+
+    :param checks: list of check specs, e.g. ``[{"check": "valid_json", "column": "output"}]``; see
+        ``airflow_provider_mlprod.outputs.checks`` for the registry and parameters.
+    :param default_column: the column of specs that name none.
+    :param quarantine_folder: files and DataFrames: receives ``passing.<fmt>`` and ``failing.<fmt>``;
+        failing rows list the critical checks they failed in ``failed_checks``. SQL sources (nothing is
+        written to the database): receives ``failing.<fmt>`` with the ``quarantine_key_columns`` of the
+        failing rows and their ``failed_checks``.
+    :param emit_asset: on success, emit ``mlprod://datasets/<dataset_name>/validated``.
+    :param chunk_size: rows per chunk for checks that run in Python.
+
+    .. seealso:: README section "Output checks".
+    """
+
+    template_fields: Sequence[str] = (
+        "checks",
+        "sql_conn_id",
+        "table",
+        "schema",
+        "query",
+        "file_path",
+        "quarantine_folder",
+        "dataset_name",
+        "report_folder",
+        "dataframe_kwargs",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"query": "sql", "checks": "json", "dataframe_kwargs": "json"}
+    operator_extra_links = (ReportLink(),)
+    ui_color = "#d6c8f0"
+
+    def __init__(
+        self,
+        *,
+        checks: Sequence[Mapping[str, Any]],
+        default_column: str | None = None,
+        sql_conn_id: str | None = None,
+        table: str | None = None,
+        schema: str | None = None,
+        query: str | None = None,
+        file_path: str | None = None,
+        file_format: str | None = None,
+        dataframe_callable: Callable[..., Any] | None = None,
+        dataframe_kwargs: Mapping[str, Any] | None = None,
+        dataset_name: str | None = None,
+        on_failure: str = "fail",
+        sample_size: int = 5,
+        chunk_size: int = 50_000,
+        quarantine_folder: str | None = None,
+        quarantine_format: str | None = None,
+        quarantine_key_columns: Sequence[str] | None = None,
+        report_folder: str | None = None,
+        store_conn_id: str | None = None,
+        emit_asset: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if emit_asset:
+            if not dataset_name or "{{" in dataset_name:
+                raise ValueError(
+                    f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated)"
+                )
+            from airflow_provider_mlprod.assets import add_outlet, dataset_validated_alias
+
+            add_outlet(kwargs, dataset_validated_alias(dataset_name))
+        super().__init__(**kwargs)
+        sources = {
+            "sql_conn_id": sql_conn_id,
+            "file_path": file_path,
+            "dataframe_callable": dataframe_callable,
+        }
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"task {self.task_id!r}: give exactly one source out of {', '.join(sources)}; "
+                f"got {given or 'none'}"
+            )
+        if sql_conn_id is not None and (table is None) == (query is None):
+            raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
+        if quarantine_folder is not None and sql_conn_id is not None and not quarantine_key_columns:
+            raise ValueError(
+                f"task {self.task_id!r}: with a SQL source, quarantine_folder needs quarantine_key_columns"
+            )
+        self.checks = checks
+        self.default_column = default_column
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.schema = schema
+        self.query = query
+        self.file_path = file_path
+        self.file_format = file_format
+        self.dataframe_callable = dataframe_callable
+        self.dataframe_kwargs = dict(dataframe_kwargs or {})
+        self.dataset_name = dataset_name
+        self.on_failure = check_on_failure(on_failure, self.task_id)
+        self.sample_size = sample_size
+        self.chunk_size = chunk_size
+        self.quarantine_folder = quarantine_folder
+        self.quarantine_format = quarantine_format
+        self.quarantine_key_columns = tuple(quarantine_key_columns or ())
+        self.report_folder = report_folder
+        self.store_conn_id = store_conn_id
+        self.emit_asset = emit_asset
+        self.output_summary: dict[str, Any] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        identity = run_identity(context)
+        report = report_path("outputs", identity, self.report_folder)
+        with final_errors_fail_the_task():
+            from airflow_provider_mlprod.outputs.checks import build_checks
+            from airflow_provider_mlprod.outputs.report import write_output_report
+
+            checks = build_checks(self.checks, default_column=self.default_column)
+            summary = self._check(checks).with_report(report_url(report))
+            write_output_report(summary, report)
+            result = summary.to_dict()
+            self._record(identity, summary, result)
+        push_report_link(context, result["report_location"])
+        self.output_summary = result
+        for check in result["checks"]:
+            level = self.log.info if check["success"] else self.log.warning
+            level("%s on %s: pass rate %s (min %s), ran in %s", check["name"], summary.dataset,
+                  check["pass_rate"], check["min_pass_rate"], check["ran_in"])  # fmt: skip
+        if summary.success and self.emit_asset:
+            from airflow_provider_mlprod.assets import dataset_validated_alias, dataset_validated_asset
+
+            extra = {"suite": OUTPUT_CHECKS_SUITE, "rows_checked": summary.rows, "counts": result["counts"]}
+            context["outlet_events"][dataset_validated_alias(self.dataset_name)].add(
+                dataset_validated_asset(self.dataset_name), extra=extra
+            )
+        if not summary.success:
+            context["ti"].xcom_push(key="return_value", value=result)
+        failed = ", ".join(r.name for r in summary.failed_critical)
+        message = f"{summary.dataset}: output check(s) below their min_pass_rate: {failed}"
+        settle(self.on_failure, summary.success, message, self.log)
+        return result
+
+    def _record(self, identity: RunIdentity, summary: OutputCheckSummary, result: dict[str, Any]) -> None:
+        store = self.store_hook.metrics_store()
+        store.record_validation(identity, result, suite=OUTPUT_CHECKS_SUITE, dataset=summary.dataset)
+        if summary.pass_rates():
+            store.record_metrics(identity, summary.pass_rates(), dataset=summary.dataset)
+
+    def _check(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+        from airflow_provider_mlprod.outputs import runner
+
+        if self.sql_conn_id is not None:
+            return self._check_sql(checks)
+        frame, dataset = self._frame()
+        summary, positions = runner.check_frame(
+            frame, checks, dataset=dataset, sample_size=self.sample_size, chunk_size=self.chunk_size
+        )
+        if self.quarantine_folder is not None:
+            summary = summary.with_quarantine(self._quarantine(frame, checks, positions))
+        return summary
+
+    def _check_sql(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+        import sqlalchemy as sa
+
+        from airflow_provider_mlprod.exceptions import InputDataError
+        from airflow_provider_mlprod.outputs import runner
+        from airflow_provider_mlprod.validation.identifiers import split_table_name
+
+        engine = sql_engine(self.sql_conn_id)
+        try:
+            with engine.connect() as connection, connection.begin():
+                if engine.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if self.table is not None:
+                    schema, table = split_table_name(self.table, self.schema)
+                    try:
+                        source = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=connection)
+                    except sa.exc.NoSuchTableError:
+                        raise InputDataError(f"predictions table {self.table!r} does not exist") from None
+                    dataset = self.dataset_name or (f"{schema}.{table}" if schema else table)
+                else:
+                    source = runner.query_selectable(connection, self.query)
+                    dataset = self.dataset_name or f"{self.task_id} query"
+                summary = runner.check_sql(
+                    connection, source, checks, dataset=dataset,
+                    sample_size=self.sample_size, chunk_size=self.chunk_size,
+                )  # fmt: skip
+                if self.quarantine_folder is None:
+                    return summary
+                critical = [check for check in checks if check.severity == "critical"]
+                failing = runner.failing_sql_rows(
+                    connection, source, critical, key_columns=self.quarantine_key_columns,
+                    chunk_size=self.chunk_size,
+                )  # fmt: skip
+                return summary.with_quarantine(self._write_sql_quarantine(failing))
+        finally:
+            engine.dispose()
+
+    def _write_sql_quarantine(self, failing: pd.DataFrame) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.sources import write_table_file
+
+        file_format = self.quarantine_format or "parquet"
+        location = ObjectStoragePath(self.quarantine_folder) / f"failing.{file_format}"
+        written = write_table_file(failing, location, file_format=file_format)
+        return {"failing_location": written, "failing_rows": len(failing)}
+
+    def _frame(self) -> tuple[pd.DataFrame, str]:
+        if self.file_path is not None:
+            from airflow.sdk import ObjectStoragePath
+
+            from airflow_provider_mlprod.validation.sources import read_table_file
+
+            frame = read_table_file(ObjectStoragePath(self.file_path), file_format=self.file_format)
+            return frame.reset_index(drop=True), self.dataset_name or str(self.file_path)
+        frame = self.dataframe_callable(**self.dataframe_kwargs)
+        return frame.reset_index(drop=True), self.dataset_name or f"{self.task_id} DataFrame"
+
+    def _quarantine(self, frame: pd.DataFrame, checks: Sequence[CheckSpec], positions: Any) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.quarantine import FileQuarantine, quarantine_frame
+        from airflow_provider_mlprod.validation.sources import detect_file_format
+
+        folder = ObjectStoragePath(self.quarantine_folder)
+        if self.quarantine_format:
+            file_format = self.quarantine_format
+        elif self.file_path is not None:
+            file_format = detect_file_format(str(self.file_path), self.file_format)
+        else:
+            file_format = "parquet"
+        target = FileQuarantine(
+            passing_location=folder / f"passing.{file_format}",
+            failing_location=folder / f"failing.{file_format}",
+            file_format=file_format,
+            reason_column="failed_checks",
+        )
+        critical = {check.name for check in checks if check.severity == "critical"}
+        return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target)
+
+
+OUTPUTS_GATE_KIND = "outputs"
+"""The gate kind of golden-set verdicts in the model registry."""
+
+GOLDEN_PASS_RATE_METRIC = "golden_pass_rate.{fingerprint}"
+"""Metric name (per model version) of a pass rate on the golden set with this fingerprint (12 hex)."""
+
+
+def record_outputs_blessing(
+    registry: Any,
+    identity: RunIdentity,
+    *,
+    name: str,
+    version: str,
+    passed: bool,
+    baseline_version: str | None,
+    summary: Mapping[str, Any],
+) -> None:
+    """Record a golden-set verdict as a blessing of gate kind ``outputs`` (the one call into the registry)."""
+    registry.record_blessing(
+        identity,
+        name=name,
+        version=version,
+        passed=passed,
+        baseline_version=baseline_version,
+        summary={**summary, "gate_kind": OUTPUTS_GATE_KIND},
+    )
+
+
+class GoldenSetGateOperator(_StoreMixin, BaseOperator):
+    """Gate a candidate model on a golden set: score its answers, compare with thresholds and the champion.
+
+    The golden set (``golden_set``: a list of items, or a CSV/Parquet/JSON-lines file path; or the rows
+    of ``golden_query`` on the SQL connection ``golden_sql_conn_id``; see
+    ``airflow_provider_mlprod.outputs.golden`` for the item format and match kinds) is validated before
+    any answer is produced. The candidate's answers come from a column of the golden set
+    (``answers_column``) or from calling its endpoint over an Airflow HTTP connection
+    (``candidate_http_conn_id``: one ``POST <endpoint>`` with JSON ``{"input": <item input>}`` per item;
+    the answer is the response's JSON field ``response_field``, or its text). The champion's pass rate
+    on the same set comes from ``champion_answers_column``, ``champion_http_conn_id``, or the pass rate
+    recorded for the champion version on a golden set with the same fingerprint.
+
+    The gate passes when the candidate's pass rate reaches ``min_pass_rate`` and is at most ``max_drop``
+    below the champion's. The verdict is recorded as a blessing of the candidate version (gate kind
+    ``outputs``), the pass rate as metric ``golden_pass_rate.<fingerprint>`` of that version, the
+    summary pushed to XCom; then ``on_failure`` decides.
+
+    :param if_no_champion: ``"pass"`` (gate on ``min_pass_rate`` alone) or ``"fail"`` when no champion
+        pass rate on this golden set is known. No default: a decision to make.
+    """
+
+    template_fields: Sequence[str] = (
+        "golden_set",
+        "golden_sql_conn_id",
+        "golden_query",
+        "model_name",
+        "candidate_version",
+        "endpoint",
+    )
+    template_fields_renderers = {"golden_set": "json", "golden_query": "sql"}
+    ui_color = "#f0d6c8"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        candidate_version: str,
+        if_no_champion: str,
+        golden_set: str | Sequence[Mapping[str, Any]] | None = None,
+        golden_sql_conn_id: str | None = None,
+        golden_query: str | None = None,
+        min_pass_rate: float = 1.0,
+        max_drop: float = 0.0,
+        answers_column: str | None = None,
+        champion_answers_column: str | None = None,
+        candidate_http_conn_id: str | None = None,
+        champion_http_conn_id: str | None = None,
+        endpoint: str = "",
+        response_field: str | None = None,
+        request_timeout: float = 30.0,
+        on_failure: str = "fail",
+        store_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (golden_set is None) == (golden_sql_conn_id is None) or (golden_sql_conn_id is None) != (
+            golden_query is None
+        ):
+            raise ValueError(
+                f"task {self.task_id!r}: give golden_set (items or a file) or golden_sql_conn_id with "
+                "golden_query"
+            )
+        if (answers_column is None) == (candidate_http_conn_id is None):
+            raise ValueError(
+                f"task {self.task_id!r}: give exactly one of answers_column or candidate_http_conn_id"
+            )
+        if champion_answers_column is not None and champion_http_conn_id is not None:
+            raise ValueError(
+                f"task {self.task_id!r}: give at most one of champion_answers_column or champion_http_conn_id"
+            )
+        if if_no_champion not in ("pass", "fail"):
+            raise ValueError(f"task {self.task_id!r}: if_no_champion must be 'pass' or 'fail'")
+        self.golden_set = golden_set
+        self.golden_sql_conn_id = golden_sql_conn_id
+        self.golden_query = golden_query
+        self.model_name = model_name
+        self.candidate_version = candidate_version
+        self.if_no_champion = if_no_champion
+        self.min_pass_rate = min_pass_rate
+        self.max_drop = max_drop
+        self.answers_column = answers_column
+        self.champion_answers_column = champion_answers_column
+        self.candidate_http_conn_id = candidate_http_conn_id
+        self.champion_http_conn_id = champion_http_conn_id
+        self.endpoint = endpoint
+        self.response_field = response_field
+        self.request_timeout = request_timeout
+        self.on_failure = check_on_failure(on_failure, self.task_id)
+        self.store_conn_id = store_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mlprod.outputs import golden
+
+        identity = run_identity(context)
+        with final_errors_fail_the_task():
+            rows = self._golden_rows()
+            items = golden.load_golden_set([self._item_fields(row) for row in rows])
+            fingerprint = golden.golden_set_fingerprint(items)[:12]
+            candidate = golden.score_answers(items, self._answers(items, rows, self.candidate_http_conn_id,
+                                                                  self.answers_column))  # fmt: skip
+            registry = self.store_hook.registry()
+            champion = registry.champion(self.model_name)
+            champion_version = champion.version if champion is not None else None
+            champion_rate = self._champion_rate(items, rows, champion_version, fingerprint)
+            verdict = golden.golden_gate(
+                candidate,
+                min_pass_rate=self.min_pass_rate,
+                champion_pass_rate=champion_rate,
+                max_drop=self.max_drop,
+            )
+            reasons = list(verdict.reasons)
+            if champion_rate is None and self.if_no_champion == "fail":
+                reasons.append("no champion pass rate on this golden set (if_no_champion='fail')")
+            passed = not reasons
+            result = {
+                **verdict.to_dict(),
+                "passed": passed,
+                "reasons": reasons,
+                "model_name": self.model_name,
+                "candidate_version": self.candidate_version,
+                "champion_version": champion_version,
+                "golden_set_fingerprint": fingerprint,
+            }
+            self.store_hook.metrics_store().record_metrics(
+                identity,
+                {GOLDEN_PASS_RATE_METRIC.format(fingerprint=fingerprint): candidate.pass_rate},
+                model_name=self.model_name,
+                model_version=self.candidate_version,
+            )
+            record_outputs_blessing(
+                registry,
+                identity,
+                name=self.model_name,
+                version=self.candidate_version,
+                passed=passed,
+                baseline_version=champion_version,
+                summary=result,
+            )
+        context["ti"].xcom_push(key="return_value", value=result)
+        self.log.info(
+            "Golden set %s: %s %s pass rate %.4f (champion %s): %s",
+            fingerprint,
+            self.model_name,
+            self.candidate_version,
+            candidate.pass_rate,
+            champion_rate,
+            "passed" if passed else reasons,
+        )
+        message = (
+            f"{self.model_name} {self.candidate_version} failed the golden-set gate: {'; '.join(reasons)}"
+        )
+        settle(self.on_failure, passed, message, self.log)
+        return result
+
+    def _golden_rows(self) -> list[dict[str, Any]]:
+        if self.golden_sql_conn_id is not None:
+            import sqlalchemy as sa
+
+            engine = sql_engine(self.golden_sql_conn_id)
+            try:
+                with engine.connect() as connection:
+                    rows = connection.execute(sa.text(self.golden_query)).mappings().all()
+            finally:
+                engine.dispose()
+            return [{key: value for key, value in row.items() if value is not None} for row in rows]
+        if not isinstance(self.golden_set, str):
+            return [dict(row) for row in self.golden_set]
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.sources import read_table_file
+
+        frame = read_table_file(ObjectStoragePath(self.golden_set))
+        records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        return [{key: value for key, value in row.items() if value is not None} for row in records]
+
+    def _item_fields(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        answer_columns = {self.answers_column, self.champion_answers_column} - {None}
+        return {key: value for key, value in row.items() if key not in answer_columns}
+
+    def _answers(
+        self, items: Any, rows: Sequence[Mapping[str, Any]], conn_id: str | None, column: str | None
+    ):
+        if column is not None:
+            from airflow_provider_mlprod.exceptions import InputDataError
+
+            if not any(column in row for row in rows):
+                raise InputDataError(f"golden set: answers column {column!r} not found")
+            return {item.id: row.get(column) for item, row in zip(items, rows, strict=True)}
+        return endpoint_answers(conn_id, self.endpoint, items, self.response_field, self.request_timeout)
+
+    def _champion_rate(self, items: Any, rows: Any, champion_version: str | None, fingerprint: str):
+        from airflow_provider_mlprod.outputs import golden
+
+        if self.champion_answers_column is not None or self.champion_http_conn_id is not None:
+            answers = self._answers(items, rows, self.champion_http_conn_id, self.champion_answers_column)
+            return golden.score_answers(items, answers).pass_rate
+        if champion_version is None or champion_version == self.candidate_version:
+            return None
+        history = self.store_hook.metrics_store().metric_history(
+            GOLDEN_PASS_RATE_METRIC.format(fingerprint=fingerprint),
+            model_name=self.model_name,
+            model_version=champion_version,
+        )
+        return history[-1].value if history else None
+
+
+def endpoint_answers(
+    conn_id: str, endpoint: str, items: Sequence[Any], response_field: str | None, timeout: float
+) -> dict[str, Any]:
+    """Call the model endpoint of HTTP connection ``conn_id`` once per golden item; return id -> answer.
+
+    The URL is the connection's host (with ``http``/``https`` from its schema, or a scheme in the host)
+    and port, plus ``endpoint``; extra ``headers`` are sent; login/password as basic auth. A 4xx
+    answer is final (``InputDataError``), a 5xx or network error retryable. Messages name the
+    connection and status, never a header or credential.
+    """
+    import requests
+    from airflow.sdk.exceptions import AirflowException
+
+    from airflow_provider_mlprod.exceptions import InputDataError
+    from airflow_provider_mlprod.hooks.connections import connection_extra, get_connection
+
+    conn = get_connection(conn_id)
+    host = conn.host or ""
+    base = host if "://" in host else f"{conn.schema or 'http'}://{host}"
+    if conn.port:
+        base = f"{base.rstrip('/')}:{conn.port}"
+    url = f"{base.rstrip('/')}/{endpoint.lstrip('/')}"
+    headers = dict(connection_extra(conn).get("headers") or {})
+    auth = (conn.login, conn.password or "") if conn.login else None
+    answers: dict[str, Any] = {}
+    with requests.Session() as session:
+        for item in items:
+            try:
+                response = session.post(url, json={"input": item.input}, headers=headers, auth=auth,
+                                        timeout=timeout)  # fmt: skip
+            except requests.RequestException as exc:
+                raise AirflowException(
+                    f"connection {conn_id!r}: calling {endpoint!r} failed ({type(exc).__name__})"
+                ) from None
+            if response.status_code >= 500:
+                raise AirflowException(
+                    f"connection {conn_id!r}: {endpoint!r} answered {response.status_code}"
+                )
+            if response.status_code >= 400:
+                raise InputDataError(
+                    f"connection {conn_id!r}: {endpoint!r} answered {response.status_code} for golden item "
+                    f"{item.id!r}"
+                )
+            if response_field is None:
+                answers[item.id] = response.text
+                continue
+            try:
+                answers[item.id] = response.json().get(response_field)
+            except (ValueError, AttributeError):
+                answers[item.id] = None
+    return answers

@@ -1,0 +1,634 @@
+"""The registry of output checks: one ``OutputCheck`` row per check, with a Python and a SQL form.
+
+A check decides, for each prediction (one value of one column), whether it passes. The task-level
+verdict compares the check's pass rate with ``min_pass_rate``. Adding a check is adding a row to
+``OUTPUT_CHECKS``: its name, the value kinds it applies to, its default ``min_pass_rate``, a
+``prepare`` function that validates the parameters (before any row is read), a vectorised Python form
+(a pandas Series in, a boolean Series out) and, where one exists, a SQL form per dialect (a SQLAlchemy
+boolean expression on the column).
+
+A NULL (or NaN) value fails every check. The SQL form counts a row as passing only when its condition
+is TRUE, so NULL fails there too.
+
+====================  =======  =====  ==============================================  ====================
+name                  kinds    rate   passes when                                     SQL form
+====================  =======  =====  ==============================================  ====================
+``valid_json``        text     1.0    the text is strict JSON (RFC 8259: no NaN)      SQLite, DuckDB
+                                                                                      ``json_valid``; PG 16+
+                                                                                      ``IS JSON``
+``json_schema``       text     1.0    the text is JSON matching ``schema``            none (Python)
+``allowed_labels``    any      1.0    the value is one of ``labels``                  all dialects
+``numeric_range``     numeric  1.0    ``min_value <= value <= max_value``             all dialects
+``not_empty``         text     0.99   it has a character outside `` \\t\\n\\r\\v\\f``    all dialects
+``max_length``        text     0.99   at most ``max_chars`` characters                all dialects
+``regex``             text     0.99   ``pattern`` is found (search, DOTALL)           PostgreSQL, for the
+                                                                                      portable subset
+``refusal``           text     0.95   contains none of ``phrases`` (ASCII,            all dialects
+                                      ASCII-case-insensitive)
+``non_letter_share``  text     0.95   share of characters that are neither letters    PostgreSQL
+                                      nor whitespace is at most ``max_share``
+``repeated_ngrams``   text     0.95   share of repeated word ``n``-grams is at most   none (Python)
+                                      ``max_share``
+``word_count``        text     0.95   ``min_words <= words <= max_words`` (words:     PostgreSQL 15+
+                                      runs of non-whitespace)                         (``regexp_count``)
+====================  =======  =====  ==============================================  ====================
+
+Portable regex subset (evaluated in PostgreSQL, read alike by Python's ``re`` with DOTALL and ``$``
+as end of text): literal characters, ``.``, ``^``, ``$``, ``*``, ``+``, ``?``, ``{m}``, ``{m,n}``,
+groups ``( )``, alternation ``|``, bracket expressions without backslashes inside (``[a-z0-9_]``,
+``[^,]``), and a backslash before punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
+backreferences, ``(?...)``) runs in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import SpecError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TEXT = "text"
+NUMERIC = "numeric"
+ANY = frozenset({TEXT, NUMERIC})
+CRITICAL, WARNING = "critical", "warning"
+SEVERITIES = (CRITICAL, WARNING)
+
+WHITESPACE = " \t\n\r\x0b\x0c"
+"""What "whitespace" means in every check and descriptor, in Python and in SQL alike."""
+
+DEFAULT_REFUSAL_PHRASES = (
+    "as an ai language model",
+    "as an ai model",
+    "i'm sorry, but",
+    "i am sorry, but",
+    "i cannot help with",
+    "i can't help with",
+    "i cannot assist",
+    "i can't assist",
+    "i am unable to",
+    "i'm unable to",
+)
+
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_WORD = "[^" + WHITESPACE + "]+"
+_LETTER_OR_SPACE_RUN_PY = r"(?:[^\W\d_]|[ \t\n\r\x0b\x0c])+"
+_LETTER_OR_SPACE_RUN_SQL = "[[:alpha:]" + WHITESPACE + "]+"
+
+
+# --- the row type ---------------------------------------------------------------------------------
+
+PythonForm = Callable[["pd.Series", Mapping[str, Any]], "pd.Series"]
+SqlForm = Callable[[sa.ColumnElement[Any], Mapping[str, Any], "Dialect"], "sa.ColumnElement[bool] | None"]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The database a SQL form is built for: its name and server version (``(16, 2)``), if known."""
+
+    name: str
+    version: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, connection: sa.Connection) -> Dialect:
+        info = connection.dialect.server_version_info or ()
+        return cls(connection.dialect.name, tuple(int(part) for part in info if isinstance(part, int)))
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One row of the registry."""
+
+    name: str
+    kinds: frozenset[str]
+    default_min_pass_rate: float
+    prepare: Callable[[Mapping[str, Any]], dict[str, Any]]
+    python: PythonForm
+    sql: SqlForm | None
+    description: str
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One configured check on one column: registry row, prepared parameters, threshold, severity."""
+
+    check: OutputCheck
+    column: str
+    params: Mapping[str, Any]
+    min_pass_rate: float
+    severity: str = CRITICAL
+    label: str = field(default="")
+
+    @property
+    def name(self) -> str:
+        """``check(column)``, or the user's label."""
+        return self.label or f"{self.check.name}({self.column})"
+
+    def passes(self, values: pd.Series) -> pd.Series:
+        """Boolean Series: which values pass (NULL fails)."""
+        mask = self.check.python(values, self.params)
+        return mask.fillna(False).astype(bool) & values.notna()
+
+    def sql_condition(self, column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[bool] | None:
+        """The SQL condition of a passing row on ``dialect``, or None when this check runs in Python there."""
+        if self.check.sql is None:
+            return None
+        return self.check.sql(column, self.params, dialect)
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+
+def _number(params: Mapping[str, Any], key: str, check: str, *, default: Any = None, minimum=None) -> Any:
+    value = params.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"check {check!r}: {key} must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise SpecError(f"check {check!r}: {key} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _only(params: Mapping[str, Any], check: str, allowed: Sequence[str]) -> None:
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"check {check!r}: unknown parameter(s) {', '.join(unknown)}; "
+            f"it takes {', '.join(allowed) or 'none'}"
+        )
+
+
+def _no_params(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    def prepare(params: Mapping[str, Any]) -> dict[str, Any]:
+        _only(params, name, ())
+        return {}
+
+    return prepare
+
+
+def _prepare_json_schema(params: Mapping[str, Any]) -> dict[str, Any]:
+    import jsonschema
+
+    _only(params, "json_schema", ("schema",))
+    schema = params.get("schema")
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as exc:
+            raise SpecError(f"check 'json_schema': the schema is not valid JSON: {exc}") from None
+    if not isinstance(schema, (dict, bool)):
+        raise SpecError("check 'json_schema': give schema as a JSON Schema object")
+    validator_class = jsonschema.validators.validator_for(schema)
+    try:
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise SpecError(f"check 'json_schema': malformed JSON schema: {exc.message}") from None
+    return {"schema": schema, "validator": validator_class(schema)}
+
+
+def _prepare_labels(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, "allowed_labels", ("labels",))
+    labels = params.get("labels")
+    if isinstance(labels, str) or not isinstance(labels, (list, tuple, set, frozenset)) or not labels:
+        raise SpecError("check 'allowed_labels': labels must be a non-empty list")
+    kinds = {type(label) for label in labels}
+    if not kinds <= {str} and not kinds <= {int, float}:
+        raise SpecError("check 'allowed_labels': labels must be all strings or all numbers")
+    return {"labels": sorted(set(labels))}
+
+
+def _prepare_range(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, "numeric_range", ("min_value", "max_value"))
+    low = _number(params, "min_value", "numeric_range")
+    high = _number(params, "max_value", "numeric_range")
+    if low is None and high is None:
+        raise SpecError("check 'numeric_range': give min_value, max_value or both")
+    if low is not None and high is not None and low > high:
+        raise SpecError(f"check 'numeric_range': min_value {low} is above max_value {high}")
+    return {"min_value": low, "max_value": high}
+
+
+def _prepare_max_length(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, "max_length", ("max_chars",))
+    value = _number(params, "max_chars", "max_length", minimum=0)
+    if value is None or int(value) != value:
+        raise SpecError("check 'max_length': max_chars must be a whole number")
+    return {"max_chars": int(value)}
+
+
+_PORTABLE_TOKEN = re.compile(
+    r"\\[^A-Za-z0-9]"  # escaped punctuation
+    r"|\[\^?\]?[^\]\\\[]*\]"  # bracket expression without backslashes or nested brackets
+    r"|\{\d+(,\d*)?\}"  # bounds
+    r"|\((?!\?)"  # a plain group
+    r"|[^\\\[\](){}]"  # anything else literal or an operator character
+    r"|[)]"
+)
+
+
+def portable_regex(pattern: str) -> str | None:
+    """The Python spelling of a portable ``pattern`` (``$`` becomes ``\\Z``); None outside the subset."""
+    position, python = 0, []
+    while position < len(pattern):
+        match = _PORTABLE_TOKEN.match(pattern, position)
+        if match is None:
+            return None
+        token = match.group(0)
+        python.append(r"\Z" if token == "$" else token)
+        position = match.end()
+    return "".join(python)
+
+
+def _prepare_regex(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, "regex", ("pattern",))
+    pattern = params.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise SpecError("check 'regex': pattern must be a non-empty string")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise SpecError(f"check 'regex': invalid regex {pattern!r}: {exc}") from None
+    portable = portable_regex(pattern)
+    python = re.compile(portable if portable is not None else pattern, re.DOTALL)
+    return {"pattern": pattern, "portable": portable is not None, "compiled": python}
+
+
+def _prepare_refusal(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, "refusal", ("phrases",))
+    phrases = params.get("phrases", DEFAULT_REFUSAL_PHRASES)
+    if isinstance(phrases, str) or not phrases or not all(isinstance(p, str) and p for p in phrases):
+        raise SpecError("check 'refusal': phrases must be a non-empty list of non-empty strings")
+    if not all(phrase.isascii() for phrase in phrases):
+        raise SpecError("check 'refusal': phrases must be ASCII (they are matched ASCII-case-insensitively)")
+    lowered = tuple(sorted({phrase.translate(ASCII_LOWER) for phrase in phrases}))
+    return {"phrases": lowered, "pattern": ascii_caseless_pattern(lowered)}
+
+
+def ascii_caseless_pattern(phrases: Sequence[str]) -> str:
+    """One regex finding any of the ASCII ``phrases``, ASCII-case-insensitively, read alike by PostgreSQL
+    and Python (each letter a two-letter class, every other character escaped or literal)."""
+    alternatives = []
+    for phrase in phrases:
+        parts = []
+        for char in phrase:
+            if char.isalpha():
+                parts.append(f"[{char.lower()}{char.upper()}]")
+            elif char.isalnum() or char == " ":
+                parts.append(char)
+            else:
+                parts.append("\\" + char)
+        alternatives.append("".join(parts))
+    return "|".join(alternatives)
+
+
+def _prepare_share(name: str, default: float, extra: Sequence[str] = ()) -> Callable[..., dict[str, Any]]:
+    def prepare(params: Mapping[str, Any]) -> dict[str, Any]:
+        _only(params, name, ("max_share", *extra))
+        share = _number(params, "max_share", name, default=default, minimum=0)
+        if share > 1:
+            raise SpecError(f"check {name!r}: max_share must be in [0, 1], got {share!r}")
+        prepared = {"max_share": float(share)}
+        if "n" in extra:
+            n = _number(params, "n", name, default=3, minimum=1)
+            if int(n) != n:
+                raise SpecError(f"check {name!r}: n must be a whole number")
+            prepared["n"] = int(n)
+        return prepared
+
+    return prepare
+
+
+def _prepare_word_count(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, "word_count", ("min_words", "max_words"))
+    low = _number(params, "min_words", "word_count", minimum=0)
+    high = _number(params, "max_words", "word_count", minimum=0)
+    if low is None and high is None:
+        raise SpecError("check 'word_count': give min_words, max_words or both")
+    if low is not None and high is not None and low > high:
+        raise SpecError(f"check 'word_count': min_words {low} is above max_words {high}")
+    return {"min_words": low, "max_words": high}
+
+
+# --- Python forms (vectorised where pandas offers it) ---------------------------------------------
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype("string")
+
+
+def _strict_json(text: Any) -> Any:
+    def reject(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def is_strict_json(text: Any) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        _strict_json(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _py_valid_json(values: pd.Series, _: Mapping[str, Any]) -> pd.Series:
+    return values.map(is_strict_json, na_action="ignore")
+
+
+def _py_json_schema(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    validator = params["validator"]
+
+    def ok(text: Any) -> bool:
+        if not isinstance(text, str):
+            return False
+        try:
+            document = _strict_json(text)
+        except (ValueError, RecursionError):
+            return False
+        return validator.is_valid(document)
+
+    return values.map(ok, na_action="ignore")
+
+
+def _py_labels(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    return values.isin(params["labels"])
+
+
+def _py_range(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    mask = numbers.notna()
+    if params["min_value"] is not None:
+        mask &= numbers >= params["min_value"]
+    if params["max_value"] is not None:
+        mask &= numbers <= params["max_value"]
+    return mask
+
+
+def _py_not_empty(values: pd.Series, _: Mapping[str, Any]) -> pd.Series:
+    return _text(values).str.strip(WHITESPACE).str.len() > 0
+
+
+def _py_max_length(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    return _text(values).str.len() <= params["max_chars"]
+
+
+def _py_regex(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    return _text(values).str.contains(params["compiled"], regex=True)
+
+
+def _py_refusal(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    return ~_text(values).str.contains(params["pattern"], regex=True)
+
+
+def non_letter_counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per value: (characters that are neither letters nor whitespace, all characters)."""
+    text = _text(values)
+    lengths = text.str.len()
+    return text.str.replace(_LETTER_OR_SPACE_RUN_PY, "", regex=True).str.len(), lengths
+
+
+def _py_non_letter(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    non_letters, lengths = non_letter_counts(values)
+    return non_letters <= params["max_share"] * lengths
+
+
+def word_counts(values: pd.Series) -> pd.Series:
+    """Per value: the number of words (runs of non-whitespace characters)."""
+    return _text(values).str.count(_WORD)
+
+
+def _py_word_count(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    words = word_counts(values)
+    mask = words.notna()
+    if params["min_words"] is not None:
+        mask &= words >= params["min_words"]
+    if params["max_words"] is not None:
+        mask &= words <= params["max_words"]
+    return mask
+
+
+def repeated_ngram_share(text: str, n: int) -> float:
+    """Share of a text's word ``n``-grams that repeat an earlier one (0 when it has no ``n``-gram)."""
+    words = text.split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def _py_repeated(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
+    n, limit = params["n"], params["max_share"]
+    return values.map(lambda text: repeated_ngram_share(str(text), n) <= limit, na_action="ignore")
+
+
+# --- SQL forms ------------------------------------------------------------------------------------
+
+
+def _sql_valid_json(column: sa.ColumnElement[Any], _: Mapping[str, Any], dialect: Dialect):
+    if dialect.name in ("sqlite", "duckdb"):
+        return sa.func.json_valid(column) == 1 if dialect.name == "sqlite" else sa.func.json_valid(column)
+    if dialect.name == "postgresql" and dialect.version >= (16,):
+        return column.op("IS", is_comparison=True)(sa.literal_column("JSON"))
+    return None
+
+
+def _sql_labels(column: sa.ColumnElement[Any], params: Mapping[str, Any], _: Dialect):
+    return column.in_(params["labels"])
+
+
+def _sql_range(column: sa.ColumnElement[Any], params: Mapping[str, Any], _: Dialect):
+    conditions = [column.is_not(None)]
+    if params["min_value"] is not None:
+        conditions.append(column >= params["min_value"])
+    if params["max_value"] is not None:
+        conditions.append(column <= params["max_value"])
+    return sa.and_(*conditions)
+
+
+def _trimmed(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any]:
+    chars = sa.literal(WHITESPACE, sa.String)
+    return sa.func.btrim(column, chars) if dialect.name == "postgresql" else sa.func.trim(column, chars)
+
+
+def _sql_not_empty(column: sa.ColumnElement[Any], _: Mapping[str, Any], dialect: Dialect):
+    if dialect.name == "postgresql":  # stops at the first non-whitespace character: 2-3x faster than btrim
+        return column.op("~", is_comparison=True)(sa.literal("[^" + WHITESPACE + "]", sa.String))
+    return sa.func.length(_trimmed(column, dialect)) > 0
+
+
+def _sql_max_length(column: sa.ColumnElement[Any], params: Mapping[str, Any], _: Dialect):
+    return sa.func.length(column) <= params["max_chars"]
+
+
+def _sql_regex(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
+    if dialect.name != "postgresql" or not params["portable"]:
+        return None
+    return column.op("~", is_comparison=True)(sa.literal(params["pattern"], sa.String))
+
+
+def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
+    if dialect.name == "postgresql":  # one regex scan; translate() per phrase is 100x slower
+        found = [column.op("~", is_comparison=True)(sa.literal(params["pattern"], sa.String))]
+    elif dialect.name == "sqlite":  # instr is case-sensitive: compare with lower() of ASCII only
+        found = [sa.func.instr(sa.func.lower(column), sa.literal(phrase)) > 0 for phrase in params["phrases"]]
+    else:
+        return None
+    return sa.and_(column.is_not(None), sa.not_(sa.or_(*found)))
+
+
+def sql_non_letter_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:
+    """Characters that are neither letters nor whitespace, in SQL (PostgreSQL), else None."""
+    if dialect.name != "postgresql":
+        return None
+    pattern = sa.literal(_LETTER_OR_SPACE_RUN_SQL, sa.String)  # runs: 5x faster than single characters
+    return sa.func.length(sa.func.regexp_replace(column, pattern, sa.literal(""), sa.literal("g")))
+
+
+def _sql_non_letter(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
+    non_letters = sql_non_letter_count(column, dialect)
+    if non_letters is None:
+        return None
+    return non_letters <= sa.literal(params["max_share"], sa.Float) * sa.func.length(column)
+
+
+def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:
+    """Words (runs of non-whitespace) in SQL: PostgreSQL 15+ ``regexp_count``, else None."""
+    if dialect.name != "postgresql" or (dialect.version and dialect.version < (15,)):
+        return None
+    return sa.func.regexp_count(column, sa.literal(_WORD, sa.String))
+
+
+def _sql_word_count(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
+    words = sql_word_count(column, dialect)
+    if words is None:
+        return None
+    conditions = [column.is_not(None)]
+    if params["min_words"] is not None:
+        conditions.append(words >= params["min_words"])
+    if params["max_words"] is not None:
+        conditions.append(words <= params["max_words"])
+    return sa.and_(*conditions)
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+OUTPUT_CHECKS: dict[str, OutputCheck] = {
+    check.name: check
+    for check in (
+        OutputCheck(
+            "valid_json", frozenset({TEXT}), 1.0, _no_params("valid_json"), _py_valid_json, _sql_valid_json,
+            "the text parses as strict JSON",
+        ),
+        OutputCheck(
+            "json_schema", frozenset({TEXT}), 1.0, _prepare_json_schema, _py_json_schema, None,
+            "the text is JSON that matches the JSON Schema",
+        ),
+        OutputCheck(
+            "allowed_labels", ANY, 1.0, _prepare_labels, _py_labels, _sql_labels,
+            "the value is one of the allowed labels",
+        ),
+        OutputCheck(
+            "numeric_range", frozenset({NUMERIC}), 1.0, _prepare_range, _py_range, _sql_range,
+            "the number lies in [min_value, max_value]",
+        ),
+        OutputCheck(
+            "not_empty", frozenset({TEXT}), 0.99, _no_params("not_empty"), _py_not_empty, _sql_not_empty,
+            "the text has a non-whitespace character",
+        ),
+        OutputCheck(
+            "max_length", frozenset({TEXT}), 0.99, _prepare_max_length, _py_max_length, _sql_max_length,
+            "the text has at most max_chars characters",
+        ),
+        OutputCheck(
+            "regex", frozenset({TEXT}), 0.99, _prepare_regex, _py_regex, _sql_regex,
+            "the pattern is found in the text",
+        ),
+        OutputCheck(
+            "refusal", frozenset({TEXT}), 0.95, _prepare_refusal, _py_refusal, _sql_refusal,
+            "the text contains no refusal phrase",
+        ),
+        OutputCheck(
+            "non_letter_share", frozenset({TEXT}), 0.95, _prepare_share("non_letter_share", 0.3),
+            _py_non_letter, _sql_non_letter,
+            "at most max_share of the characters are neither letters nor whitespace (gibberish)",
+        ),
+        OutputCheck(
+            "repeated_ngrams", frozenset({TEXT}), 0.95, _prepare_share("repeated_ngrams", 0.5, ("n",)),
+            _py_repeated, None, "at most max_share of the word n-grams repeat an earlier one (loops)",
+        ),
+        OutputCheck(
+            "word_count", frozenset({TEXT}), 0.95, _prepare_word_count, _py_word_count, _sql_word_count,
+            "the number of words lies in [min_words, max_words]",
+        ),
+    )
+}  # fmt: skip
+
+RESERVED_KEYS = ("check", "column", "min_pass_rate", "severity", "name")
+
+
+def build_checks(
+    specs: Sequence[Mapping[str, Any]], default_column: str | None = None
+) -> tuple[CheckSpec, ...]:
+    """Turn user specs (``{"check": "regex", "column": "answer", "pattern": "...", ...}``) into CheckSpecs.
+
+    Every parameter is validated here, before any row is read; ``SpecError`` names the check and problem.
+
+    :param specs: one dict per check: ``check`` (registry name), ``column`` (default ``default_column``),
+        optional ``min_pass_rate`` (default: the check's), ``severity`` (``critical``/``warning``),
+        ``name`` (a label for reports), and the check's own parameters.
+    """
+    if isinstance(specs, Mapping) or not isinstance(specs, Sequence) or not specs:
+        raise SpecError("output checks must be a non-empty list of check specs")
+    built, labels = [], set()
+    for position, spec in enumerate(specs):
+        if not isinstance(spec, Mapping):
+            raise SpecError(f"output check #{position}: a spec must be a dict, got {type(spec).__name__}")
+        name = spec.get("check")
+        if name not in OUTPUT_CHECKS:
+            raise SpecError(
+                f"output check #{position}: unknown check {name!r}; known: {', '.join(sorted(OUTPUT_CHECKS))}"
+            )
+        row = OUTPUT_CHECKS[name]
+        column = spec.get("column", default_column)
+        if not isinstance(column, str) or not column:
+            raise SpecError(f"output check {name!r}: give the column it checks")
+        rate = spec.get("min_pass_rate", row.default_min_pass_rate)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise SpecError(
+                f"output check {name!r} on {column!r}: min_pass_rate must be in [0, 1], got {rate!r}"
+            )
+        severity = spec.get("severity", CRITICAL)
+        if severity not in SEVERITIES:
+            raise SpecError(f"output check {name!r} on {column!r}: severity must be critical or warning")
+        params = row.prepare({k: v for k, v in spec.items() if k not in RESERVED_KEYS})
+        check = CheckSpec(row, column, params, float(rate), severity, str(spec.get("name") or ""))
+        if check.name in labels:
+            raise SpecError(f"output check {check.name!r} is given twice; set a distinct 'name'")
+        labels.add(check.name)
+        built.append(check)
+    return tuple(built)
+
+
+def evaluate_value(checks: Sequence[CheckSpec], value: Any) -> dict[str, bool]:
+    """Evaluate ``checks`` on ONE value (e.g. one HTTP response body); return check name -> passed.
+
+    The column of each check is ignored: every check sees ``value``. For a serving load test that
+    checks each response as it arrives.
+    """
+    import pandas as pd
+
+    values = pd.Series([value], dtype=object)
+    return {check.name: bool(check.passes(values).iloc[0]) for check in checks}

@@ -1,0 +1,279 @@
+"""Output operators: sources, outcome policy, report, store, quarantine, golden-set gate and blessing."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+from airflow_provider_mlprod.operators.outputs import PredictionOutputCheckOperator
+from airflow_provider_mlprod.operators.reports import ReportLink
+
+CHECKS = [
+    {"check": "valid_json", "column": "payload"},
+    {"check": "non_letter_share", "column": "answer", "min_pass_rate": 0.9},
+    {"check": "refusal", "column": "answer", "severity": "warning", "min_pass_rate": 1.0},
+]
+
+
+def outputs(gibberish: int = 0, refusals: int = 0, broken_json: int = 0) -> pd.DataFrame:
+    rows = [
+        {"id": i, "answer": f"The customer {i} will likely stay.", "payload": json.dumps({"p": i / 20})}
+        for i in range(20)
+    ]
+    for i in range(gibberish):
+        rows[i]["answer"] = "<script>alert(1)</script>#$%&*@!?" * 2
+    for i in range(refusals):
+        rows[-1 - i]["answer"] = "As an AI language model I cannot answer."
+    for i in range(broken_json):
+        rows[5 + i]["payload"] = '{"p": 0.'
+    return pd.DataFrame(rows)
+
+
+def operator(**kwargs) -> PredictionOutputCheckOperator:
+    kwargs.setdefault("checks", CHECKS)
+    return PredictionOutputCheckOperator(task_id="check_outputs", **kwargs)
+
+
+def test_clean_outputs_pass_with_report_store_and_link(task_context, isolated_store):
+    _, reports = isolated_store
+    context = task_context(task_id="check_outputs")
+    result = operator(dataframe_callable=outputs, dataset_name="answers").execute(context)
+    assert result["success"] is True
+    assert result["counts"] == {"evaluated": 3, "passed": 3, "failed_critical": 0, "failed_warning": 0}
+    assert json.loads(json.dumps(result)) == result
+    report = reports / "outputs" / "dag" / "run_1" / "check_outputs.html"
+    assert context["ti"].pushed[ReportLink().xcom_key] == f"file://{report}"
+    store = MetricsStoreHook().metrics_store()
+    (row,) = store.validation_history(suite="output_checks")
+    assert (row["dataset"], row["success"], row["rows_checked"]) == ("answers", True, 20)
+    (point,) = store.metric_history("output_pass_rate.valid_json(payload)", dataset="answers")
+    assert point.value == 1.0
+
+
+def test_gibberish_fails_with_escaped_examples_in_the_report(task_context, isolated_store):
+    _, reports = isolated_store
+    context = task_context(task_id="check_outputs")
+    with pytest.raises(AirflowFailException, match=r"non_letter_share\(answer\)"):
+        operator(dataframe_callable=outputs, dataframe_kwargs={"gibberish": 3}).execute(context)
+    summary = context["ti"].pushed["return_value"]
+    (failed,) = [c for c in summary["checks"] if not c["success"]]
+    assert (failed["failed_rows"], failed["ran_in"]) == (3, "python")
+    page = (reports / "outputs" / "dag" / "run_1" / "check_outputs.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>" not in page
+
+
+def test_warning_check_reports_and_skip_policy(task_context, isolated_store):
+    result = operator(dataframe_callable=outputs, dataframe_kwargs={"refusals": 2}).execute(task_context())
+    assert result["success"] is True
+    assert result["counts"]["failed_warning"] == 1
+    with pytest.raises(AirflowSkipException):
+        operator(dataframe_callable=outputs, dataframe_kwargs={"broken_json": 1}, on_failure="skip").execute(
+            task_context()
+        )
+    result = operator(
+        dataframe_callable=outputs, dataframe_kwargs={"broken_json": 1}, on_failure="continue"
+    ).execute(task_context())
+    assert result["success"] is False
+
+
+def test_quarantine_splits_rows_with_the_checks_they_failed(task_context, isolated_store, tmp_path):
+    folder = tmp_path / "quarantine"
+    source = tmp_path / "outputs.csv"
+    outputs(gibberish=2, broken_json=1, refusals=1).to_csv(source, index=False)
+    result = operator(file_path=str(source), quarantine_folder=str(folder), on_failure="continue").execute(
+        task_context()
+    )
+    assert result["quarantine"]["failing_rows"] == 3  # the refusal is a warning: not quarantined
+    failing = pd.read_csv(folder / "failing.csv")
+    assert sorted(failing["failed_checks"]) == ["non_letter_share(answer)"] * 2 + ["valid_json(payload)"]
+    assert len(pd.read_csv(folder / "passing.csv")) == 17
+
+
+def test_sql_table_checks_run_in_the_database(db_url, airflow_sql_connection, task_context, isolated_store):
+    schema = airflow_sql_connection(db_url)
+    engine = sa.create_engine(db_url)
+    outputs(gibberish=4).to_sql("predictions", engine, index=False)
+    engine.dispose()
+    table = f"{schema}.predictions" if schema else "predictions"
+    context = task_context()
+    with pytest.raises(AirflowFailException):
+        operator(sql_conn_id="warehouse", table=table).execute(context)
+    summary = context["ti"].pushed["return_value"]
+    ran = {c["check"]: c["ran_in"] for c in summary["checks"]}
+    assert ran["refusal"] == "sql"
+    assert ran["non_letter_share"] == ("sql" if schema else "python")
+    assert {c["check"]: c["failed_rows"] for c in summary["checks"]}["non_letter_share"] == 4
+
+
+def test_bad_input_fails_before_reading(task_context, isolated_store, db_url, airflow_sql_connection):
+    schema = airflow_sql_connection(db_url)
+    with pytest.raises(AirflowFailException, match=r"column.*not found.*'answr'"):
+        operator(checks=[{"check": "not_empty", "column": "answr"}], dataframe_callable=outputs).execute(
+            task_context()
+        )
+    with pytest.raises(AirflowFailException, match="invalid regex"):
+        operator(
+            checks=[{"check": "regex", "column": "answer", "pattern": "["}], dataframe_callable=outputs
+        ).execute(task_context())
+    table = f"{schema}.missing" if schema else "missing"
+    with pytest.raises(AirflowFailException, match="does not exist"):
+        operator(sql_conn_id="warehouse", table=table).execute(task_context())
+
+
+def test_constructor_rejects_two_sources():
+    with pytest.raises(ValueError, match="exactly one source"):
+        operator(dataframe_callable=outputs, file_path="x.csv")
+
+
+# --- golden-set gate --------------------------------------------------------------------------------
+
+GOLDEN = [
+    {"id": "q1", "input": "2+2", "expected": 4, "match": "numeric"},
+    {"id": "q2", "input": "capital of France", "expected": "paris", "match": "normalized"},
+    {"id": "q3", "input": "classify", "expected": "churn", "match": "json_field", "field": "label"},
+    {"id": "q4", "input": "greet", "expected": "hello", "match": "contains"},
+]
+GOOD = {"2+2": "4", "capital of France": "Paris.", "classify": '{"label": "churn"}', "greet": "hello there"}
+
+
+def serve_model(httpserver, answers: dict[str, str], path: str = "/predict") -> None:
+    from werkzeug import Response
+
+    def handler(request):
+        return Response(
+            json.dumps({"answer": answers[request.get_json()["input"]]}), mimetype="application/json"
+        )
+
+    httpserver.expect_request(path, method="POST").respond_with_handler(handler)
+
+
+def http_connection(monkeypatch, httpserver, conn_id: str) -> None:
+    fields = {"conn_type": "http", "host": httpserver.host, "port": httpserver.port, "schema": "http"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+
+def register(versions, task_context):
+    from airflow_provider_mlprod.operators.run_context import run_identity
+
+    registry = MetricsStoreHook().registry()
+    identity = run_identity(task_context(task_id="register"))
+    for version in versions:
+        registry.register(identity, name="qa", version=version, artifact_uri=f"file:///models/{version}")
+    return registry
+
+
+def gate(**kwargs):
+    from airflow_provider_mlprod.operators.outputs import GoldenSetGateOperator
+
+    kwargs.setdefault("golden_set", GOLDEN)
+    kwargs.setdefault("if_no_champion", "pass")
+    return GoldenSetGateOperator(task_id="golden_gate", model_name="qa", **kwargs)
+
+
+def test_golden_gate_calls_the_endpoint_and_records_a_blessing(
+    task_context, isolated_store, httpserver, monkeypatch
+):
+    registry = register(["v1"], task_context)
+    serve_model(httpserver, GOOD)
+    http_connection(monkeypatch, httpserver, "candidate_model")
+    result = gate(
+        candidate_version="v1", candidate_http_conn_id="candidate_model", endpoint="/predict",
+        response_field="answer",
+    ).execute(task_context())  # fmt: skip
+    assert result["passed"] is True
+    assert result["candidate"]["pass_rate"] == 1.0
+    assert len(httpserver.log) == 4
+    blessing = registry.latest_blessing("qa", "v1")
+    assert blessing.passed is True
+    assert blessing.summary["gate_kind"] == "outputs"
+
+
+def test_golden_gate_fails_below_the_champion_on_the_same_set(
+    task_context, isolated_store, httpserver, monkeypatch
+):
+    from airflow_provider_mlprod.operators.run_context import run_identity
+
+    registry = register(["v1", "v2"], task_context)
+    rows = [{**item, "answer": GOOD[item["input"]]} for item in GOLDEN]
+    gate(candidate_version="v1", answers_column="answer", golden_set=rows).execute(task_context(run_id="r1"))
+    registry.promote(run_identity(task_context(task_id="promote")), name="qa", version="v1")
+    worse = [{**row, "answer": "no idea"} if row["id"] == "q2" else row for row in rows]
+    context = task_context(run_id="r2")
+    with pytest.raises(AirflowFailException, match=r"below the champion's 1\.0000"):
+        gate(candidate_version="v2", answers_column="answer", golden_set=worse, min_pass_rate=0.5).execute(
+            context
+        )
+    assert context["ti"].pushed["return_value"]["champion_version"] == "v1"
+    assert registry.latest_blessing("qa", "v2").passed is False
+
+
+def test_golden_gate_without_champion_fails_when_asked_to(task_context, isolated_store, tmp_path):
+    register(["v1"], task_context)
+    path = tmp_path / "golden.jsonl"
+    path.write_text("\n".join(json.dumps({**item, "answer": GOOD[item["input"]]}) for item in GOLDEN))
+    with pytest.raises(AirflowFailException, match="no champion pass rate"):
+        gate(
+            candidate_version="v1", answers_column="answer", golden_set=str(path), if_no_champion="fail"
+        ).execute(task_context())
+
+
+def test_golden_gate_bad_golden_set_fails_before_any_call(
+    task_context, isolated_store, httpserver, monkeypatch
+):
+    http_connection(monkeypatch, httpserver, "candidate_model")
+    bad = [{"id": "q1", "input": "2+2", "expected": "four", "match": "numeric"}]
+    with pytest.raises(AirflowFailException, match="item 'q1': match 'numeric' needs a finite number"):
+        gate(candidate_version="v1", candidate_http_conn_id="candidate_model", golden_set=bad).execute(
+            task_context()
+        )
+    with pytest.raises(AirflowFailException, match="golden set is empty"):
+        gate(candidate_version="v1", candidate_http_conn_id="candidate_model", golden_set=[]).execute(
+            task_context()
+        )
+    assert httpserver.log == []
+
+
+def test_golden_set_from_a_sql_query(task_context, isolated_store, db_url, airflow_sql_connection):
+    schema = airflow_sql_connection(db_url)
+    register(["v1"], task_context)
+    engine = sa.create_engine(db_url)
+    rows = [
+        {"id": item["id"], "input": item["input"], "expected_json": json.dumps(item["expected"]),
+         "match": item["match"], "answer": GOOD[item["input"]]}
+        for item in GOLDEN
+        if item["match"] != "json_field"
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_sql("golden", engine, index=False)
+    engine.dispose()
+    table = f"{schema}.golden" if schema else "golden"
+    result = gate(
+        golden_set=None, golden_sql_conn_id="warehouse", golden_query=f"SELECT * FROM {table}",
+        candidate_version="v1", answers_column="answer",
+    ).execute(task_context())  # fmt: skip
+    assert (result["candidate"]["items"], result["candidate"]["passed"]) == (3, 3)
+
+
+def test_sql_quarantine_writes_failing_keys_without_writing_to_the_database(
+    db_url, airflow_sql_connection, task_context, isolated_store, tmp_path
+):
+    schema = airflow_sql_connection(db_url)
+    engine = sa.create_engine(db_url)
+    outputs(gibberish=2, broken_json=3, refusals=1).to_sql("predictions", engine, index=False)
+    tables_before = set(sa.inspect(engine).get_table_names())
+    table = f"{schema}.predictions" if schema else "predictions"
+    result = operator(
+        sql_conn_id="warehouse", table=table, on_failure="continue",
+        quarantine_folder=str(tmp_path / "q"), quarantine_key_columns=["id"], quarantine_format="csv",
+    ).execute(task_context())  # fmt: skip
+    assert result["quarantine"]["failing_rows"] == 5
+    failing = pd.read_csv(tmp_path / "q" / "failing.csv").sort_values("id")
+    assert failing["id"].tolist() == [0, 1, 5, 6, 7]
+    assert failing["failed_checks"].tolist() == ["non_letter_share(answer)"] * 2 + ["valid_json(payload)"] * 3
+    assert set(sa.inspect(engine).get_table_names()) == tables_before
+    engine.dispose()
