@@ -322,7 +322,8 @@ def record_outputs_blessing(
         version=version,
         passed=passed,
         baseline_version=baseline_version,
-        summary={**summary, "gate_kind": OUTPUTS_GATE_KIND},
+        summary=summary,
+        kind=OUTPUTS_GATE_KIND,
     )
 
 

@@ -52,6 +52,8 @@ CHAMPION = "champion"
 #: The gate kinds a verdict may have, with what each judges. Adding a kind is adding an entry.
 GATE_KINDS: dict[str, str] = {
     "metrics": "offline metrics against thresholds and the alias's current version",
+    "serving": "a load test of the serving endpoint against latency, error and output thresholds",
+    "outputs": "the candidate's outputs on a golden set against thresholds and the champion",
 }
 DEFAULT_REQUIRED_KINDS: tuple[str, ...] = ("metrics",)
 

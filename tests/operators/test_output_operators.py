@@ -191,7 +191,7 @@ def test_golden_gate_calls_the_endpoint_and_records_a_blessing(
     assert len(httpserver.log) == 4
     blessing = registry.latest_blessing("qa", "v1")
     assert blessing.passed is True
-    assert blessing.summary["gate_kind"] == "outputs"
+    assert blessing.kind == "outputs"
 
 
 def test_golden_gate_fails_below_the_champion_on_the_same_set(
