@@ -334,3 +334,197 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
                 f"model {self.model_name!r} version {version!r} failed the serving gate: {reasons}"
             )
         return summary
+
+
+# -- after promotion: the SLO monitor ----------------------------------------------------------
+
+
+def slo_breach_uri(model_name: str) -> str:
+    """``mlprod://models/<model_name>/slo_breach``."""
+    from airflow_provider_mlprod.assets import SCHEME, check_asset_name_part
+
+    return f"{SCHEME}://models/{check_asset_name_part(model_name, 'model name')}/slo_breach"
+
+
+def slo_breach_asset(model_name: str) -> Any:
+    """The Asset that receives an event when a served model breaches its SLOs (schedule a rollback on it)."""
+    from airflow.sdk import Asset
+
+    return Asset(uri=slo_breach_uri(model_name), name=f"mlprod-slo-breach-{model_name}")
+
+
+def slo_breach_alias(model_name: str) -> Any:
+    """The alias the monitor declares as outlet, so it emits the breach Asset only on a breach."""
+    from airflow.sdk import AssetAlias
+
+    from airflow_provider_mlprod.assets import check_asset_name_part
+
+    return AssetAlias(name=f"mlprod-slo-breach-alias-{check_asset_name_part(model_name, 'model name')}")
+
+
+#: The store's dataset label of the SLO time series.
+SLO_DATASET = "serving_slo"
+
+
+class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
+    """Compute a served model's SLO numbers over a window of its request log and act on a breach.
+
+    Per window ``[window_start, window_end)`` of the request-log table (one row per request:
+    timestamp, latency in ms, HTTP status, model version; optionally a timed-out flag, an
+    output-check-failed flag, tokens in/out and cost), the database computes latency percentiles
+    (PostgreSQL ``percentile_cont``; elsewhere from bucket counts, the error stated), error and
+    timeout rates, throughput, output-check failure share and token and cost sums; see
+    ``airflow_provider_mlprod.serving.slo``. ``slos`` is a metric-gate spec over them (budgets too:
+    ``"cost": {"max": 50}``); a metric that could not be measured (an empty window) breaches.
+
+    The numbers are recorded as a time series in the store (dataset ``serving_slo``), the summary is
+    pushed to XCom, and on a breach an Asset event on ``mlprod://models/<model_name>/slo_breach`` is
+    added (through an alias, so only a breach emits it; schedule the rollback DAG on
+    :func:`slo_breach_asset`) and ``on_breach`` decides: ``continue`` (default: the task succeeds so
+    the event is recorded, and logs the breach as a warning), ``fail`` or ``skip`` (the breach then
+    reaches failure callbacks such as the mlprod notifier, but no Asset event is recorded).
+
+    :param sql_conn_id: the SQL connection holding the request log.
+    :param model_name: the model (not templated: it names the Asset).
+    :param request_log_table: the table (templated).
+    :param request_log_schema: its schema.
+    :param columns: column names by role (``timestamp``, ``latency_ms``, ``status``,
+        ``model_version``, ``timed_out``, ``output_check_failed``, ``tokens_in``, ``tokens_out``,
+        ``cost``); the first four default to ``ts``, ``latency_ms``, ``status``, ``model_version``.
+    :param slos: metric-gate spec; checked at parse time.
+    :param model_version: the version to watch (templated); default the alias's current version.
+    :param alias: the alias watched when no version is given (default ``champion``).
+    :param window_start: / ``window_end``: templated, default the run's data interval.
+    :param on_breach: ``continue`` (default), ``fail`` or ``skip``.
+    :param store_conn_id: metrics store connection (default ``[mlprod] store_conn_id``).
+    """
+
+    template_fields: Sequence[str] = (
+        "request_log_table",
+        "model_version",
+        "window_start",
+        "window_end",
+    )
+    ui_color = "#f7a072"
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str,
+        model_name: str,
+        request_log_table: str,
+        slos: Mapping[str, Any],
+        request_log_schema: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        model_version: str | None = None,
+        alias: str = CHAMPION_ALIAS,
+        window_start: str = "{{ data_interval_start }}",
+        window_end: str = "{{ data_interval_end }}",
+        on_breach: str = "continue",
+        store_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from airflow_provider_mlprod.assets import add_outlet
+        from airflow_provider_mlprod.gates import parse_thresholds
+        from airflow_provider_mlprod.operators.outcome import check_on_failure
+        from airflow_provider_mlprod.serving.slo import RequestLog
+
+        add_outlet(kwargs, slo_breach_alias(model_name))
+        super().__init__(**kwargs)
+        try:
+            rules = parse_thresholds(slos)
+            RequestLog.from_mapping(request_log_table, request_log_schema, columns)
+        except SpecError as exc:
+            raise ValueError(f"task {self.task_id!r}: {exc}") from None
+        if any(rule.compares_to_baseline for rule in rules):
+            raise ValueError(f"task {self.task_id!r}: SLOs are absolute bounds (min/max), not change rules")
+        self.sql_conn_id = sql_conn_id
+        self.model_name = model_name
+        self.request_log_table = request_log_table
+        self.request_log_schema = request_log_schema
+        self.columns = dict(columns or {})
+        self.slos = dict(slos)
+        self.model_version = model_version
+        self.alias = alias
+        self.window_start = window_start
+        self.window_end = window_end
+        self.on_breach = check_on_failure(on_breach, self.task_id)
+        self.store_conn_id = store_conn_id
+        self.slo_summary: dict[str, Any] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+        from airflow_provider_mlprod.operators.outcome import settle
+        from airflow_provider_mlprod.serving.slo import RequestLog, compute_slo_window, evaluate_slos
+
+        identity = run_identity(context)
+        with final_errors_fail_the_task():
+            start, end = (
+                _window_bound(self.window_start, "window_start"),
+                _window_bound(self.window_end, "window_end"),
+            )
+            version = str(self.model_version) if self.model_version else None
+            if version is None:
+                version = self.store_hook.registry().alias_version(self.model_name, self.alias)
+            log = RequestLog.from_mapping(str(self.request_log_table), self.request_log_schema, self.columns)
+            window = compute_slo_window(
+                engine_for_connection(self.sql_conn_id), log, start, end, model_version=version
+            )
+            verdict = evaluate_slos(window, self.slos)
+            self.store_hook.metrics_store().record_metrics(
+                identity,
+                window.metrics,
+                model_name=self.model_name,
+                model_version=version or "",
+                dataset=SLO_DATASET,
+            )
+        summary = {
+            "model_name": self.model_name,
+            "model_version": version,
+            **window.to_dict(),
+            "breached": not verdict.passed,
+            **verdict.to_dict(),
+        }
+        self.slo_summary = summary
+        for rule in verdict.verdicts:
+            self.log.info("%s %s", "OK" if rule.passed else "BREACH", rule.reason)
+        message = (
+            f"model {self.model_name!r} version {version!r} breached its SLOs in "
+            f"[{summary['window_start']}, {summary['window_end']}): "
+            + "; ".join(v.reason for v in verdict.failures)
+        )
+        if not verdict.passed:
+            asset = slo_breach_asset(self.model_name)
+            summary["slo_breach_asset"] = asset.uri
+            context["outlet_events"][slo_breach_alias(self.model_name)].add(
+                asset,
+                extra={
+                    "model_version": version,
+                    "window_start": summary["window_start"],
+                    "window_end": summary["window_end"],
+                    "breaches": [v.reason for v in verdict.failures],
+                },
+            )
+            context["ti"].xcom_push(key="return_value", value=summary)
+        settle(self.on_breach, verdict.passed, message, self.log)
+        return summary
+
+
+def _window_bound(value: Any, role: str) -> Any:
+    from datetime import datetime, timezone
+
+    if value in (None, "", "None"):
+        raise ConfigurationError(
+            f"{role} rendered to {value!r}: this run has no data interval (a manual or asset-triggered "
+            "run); pass window_start and window_end explicitly"
+        )
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigurationError(f"{role} {value!r} is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment

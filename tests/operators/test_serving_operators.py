@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,84 @@ def test_parse_time_errors_name_the_argument(requests_file):
         gate(requests_file, requests_sql="SELECT 1", sql_conn_id="w")
     with pytest.raises(ValueError, match="unknown check"):
         gate(requests_file, output_checks=[{"check": "vibes"}])
+
+
+class OutletEvents(dict):
+    """Records what a task adds to its outlet aliases."""
+
+    class Alias(list):
+        def add(self, asset, extra=None):
+            self.append((asset.uri, extra))
+
+    def __missing__(self, key):
+        self[key] = self.Alias()
+        return self[key]
+
+
+@pytest.fixture
+def request_log_conn(db_url, airflow_sql_connection):
+    """A request log of version v2: 120 requests in [12:00, 12:02), every 10th a 503."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "request_log",
+        metadata,
+        sa.Column("ts", sa.DateTime),
+        sa.Column("latency_ms", sa.Float),
+        sa.Column("status", sa.Integer),
+        sa.Column("model_version", sa.String(20)),
+    )
+    metadata.create_all(engine)
+    start = datetime(2026, 3, 1, 12, 0)
+    rows = [
+        {"ts": start + timedelta(seconds=i), "latency_ms": 5.0 + i, "status": 503 if i % 10 == 0 else 200}
+        | {"model_version": "v2"}
+        for i in range(120)
+    ]
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    return "warehouse", airflow_sql_connection(db_url, "warehouse")
+
+
+def slo_monitor(connection, **overrides):
+    from airflow_provider_mlprod.operators.serving import ServingSloMonitorOperator
+
+    arguments = {
+        "task_id": "slo",
+        "sql_conn_id": connection[0],
+        "model_name": "churn",
+        "request_log_table": "request_log",
+        "request_log_schema": connection[1],
+        "model_version": "v2",
+        "window_start": "2026-03-01T12:00:00+00:00",
+        "window_end": "2026-03-01T12:02:00+00:00",
+        "slos": {"p95_latency_ms": {"max": 500}, "error_rate": {"max": 0.05}},
+    } | overrides
+    return ServingSloMonitorOperator(**arguments)
+
+
+def test_slo_breach_emits_the_asset_and_records_the_series(isolated_store, request_log_conn, task_context):
+    context = task_context() | {"outlet_events": OutletEvents()}
+    summary = slo_monitor(request_log_conn).execute(context)
+    assert summary["breached"] is True
+    assert summary["values"]["error_rate"] == pytest.approx(0.1)
+    [(_alias, events)] = context["outlet_events"].items()
+    assert events == [("mlprod://models/churn/slo_breach", events[0][1])]
+    assert "error_rate=0.1 is above the maximum 0.05" in events[0][1]["breaches"][0]
+    points = MetricsStoreHook().metrics_store().metric_history("error_rate", model_name="churn")
+    assert [(p.model_version, p.dataset, p.value) for p in points] == [("v2", "serving_slo", 0.1)]
+
+
+def test_slo_within_bounds_emits_nothing(isolated_store, request_log_conn, task_context):
+    context = task_context() | {"outlet_events": OutletEvents()}
+    summary = slo_monitor(request_log_conn, slos={"error_rate": {"max": 0.2}}).execute(context)
+    assert summary["breached"] is False
+    assert not any(context["outlet_events"].values())
+
+
+def test_slo_breach_with_on_breach_fail_fails_the_task(isolated_store, request_log_conn, task_context):
+    context = task_context() | {"outlet_events": OutletEvents()}
+    with pytest.raises(AirflowFailException, match="breached its SLOs"):
+        slo_monitor(request_log_conn, on_breach="fail").execute(context)
