@@ -62,6 +62,22 @@ def record_serving_blessing(
     )
 
 
+def url_endpoint(url: str, name: str) -> Endpoint:
+    """The endpoint at a plain URL, for unauthenticated endpoints (a URL with credentials is refused)."""
+    from urllib.parse import urlsplit
+
+    from airflow_provider_mlprod.serving.loadgen import Endpoint
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} endpoint URL must be an http(s) URL with a host")
+    if parts.username or parts.password or parts.query:
+        raise ConfigurationError(
+            f"{name} endpoint URL must not carry credentials or a query: put them in an http connection"
+        )
+    return Endpoint(name=name, url=url)
+
+
 def http_endpoint(conn_id: str, path: str, name: str) -> Endpoint:
     """The endpoint of an Airflow ``http`` connection plus ``path``, with its auth headers.
 
@@ -139,6 +155,9 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
     :param model_name: registered model name.
     :param model_version: the version behind the endpoint (templated).
     :param http_conn_id: ``http`` connection of the candidate's server (auth from the connection).
+    :param endpoint_url: or the candidate's full URL (templated), for an endpoint without
+        credentials, e.g. a server a setup task started; a URL with credentials is refused.
+    :param champion_endpoint_url: likewise for the champion.
     :param endpoint: path of the prediction route (templated, default ``/predict``).
     :param champion_http_conn_id: ``http`` connection of the champion's server, to compare with.
     :param champion_endpoint: its path (default: ``endpoint``).
@@ -168,6 +187,8 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         "model_version",
         "endpoint",
         "champion_endpoint",
+        "endpoint_url",
+        "champion_endpoint_url",
         "requests_path",
         "requests_sql",
     )
@@ -181,8 +202,10 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         *,
         model_name: str,
         model_version: str,
-        http_conn_id: str,
         thresholds: Mapping[str, Any],
+        http_conn_id: str | None = None,
+        endpoint_url: str | None = None,
+        champion_endpoint_url: str | None = None,
         endpoint: str = "/predict",
         champion_http_conn_id: str | None = None,
         champion_endpoint: str | None = None,
@@ -230,6 +253,10 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
                 "if_no_baseline must be 'pass' or 'fail' when a threshold compares with the champion "
                 f"(what happens when no champion endpoint is given?); got {if_no_baseline!r}"
             )
+        if (http_conn_id is None) == (endpoint_url is None):
+            raise invalid("give exactly one of http_conn_id and endpoint_url for the candidate")
+        if champion_http_conn_id is not None and champion_endpoint_url is not None:
+            raise invalid("give at most one of champion_http_conn_id and champion_endpoint_url")
         if (requests_path is None) == (requests_sql is None):
             raise invalid("give exactly one request set: requests_path or requests_sql")
         if requests_sql is not None and not sql_conn_id:
@@ -237,6 +264,8 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         self.model_name = model_name
         self.model_version = model_version
         self.http_conn_id = http_conn_id
+        self.endpoint_url = endpoint_url
+        self.champion_endpoint_url = champion_endpoint_url
         self.endpoint = endpoint
         self.champion_http_conn_id = champion_http_conn_id
         self.champion_endpoint = champion_endpoint
@@ -276,10 +305,15 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
             registry = self.store_hook.registry()
             registry.get_version(self.model_name, version)  # refuse an unregistered version up front
             champion_version = registry.alias_version(self.model_name, self.alias)
-            endpoints = [http_endpoint(self.http_conn_id, str(self.endpoint), CANDIDATE)]
+            if self.http_conn_id:
+                endpoints = [http_endpoint(self.http_conn_id, str(self.endpoint), CANDIDATE)]
+            else:
+                endpoints = [url_endpoint(str(self.endpoint_url), CANDIDATE)]
             if self.champion_http_conn_id:
                 path = str(self.champion_endpoint or self.endpoint)
                 endpoints.append(http_endpoint(self.champion_http_conn_id, path, CHAMPION))
+            elif self.champion_endpoint_url:
+                endpoints.append(url_endpoint(str(self.champion_endpoint_url), CHAMPION))
             for target in endpoints:
                 self.log.info("Loading %s at %s", target.name, target.display_url)
             result = run_load_test(
@@ -400,6 +434,7 @@ class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "sql_conn_id",
         "request_log_table",
         "model_version",
         "window_start",

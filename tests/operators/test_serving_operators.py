@@ -326,3 +326,15 @@ def test_slo_breach_with_on_breach_fail_fails_the_task(isolated_store, request_l
     context = task_context() | {"outlet_events": OutletEvents()}
     with pytest.raises(AirflowFailException, match="breached its SLOs"):
         slo_monitor(request_log_conn, on_breach="fail").execute(context)
+
+
+def test_a_plain_url_endpoint_and_credentials_in_it_refused(
+    registered, requests_file, scorer_file, task_context
+):
+    with ModelServerProcess(mode="healthy", scorer=scorer_file) as server:
+        operator = gate(requests_file, http_conn_id=None, endpoint_url=server.url + "/predict", requests=10)
+        assert operator.execute(task_context())["passed"] is True
+    leaky = gate(requests_file, http_conn_id=None, endpoint_url="http://u:pw@127.0.0.1:1/predict")
+    with pytest.raises(AirflowFailException, match="must not carry credentials") as failure:
+        leaky.execute(task_context())
+    assert "pw" not in str(failure.value)
