@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import pickle
@@ -258,6 +259,7 @@ class ModelServerProcess:
         self.options = options
         self.start_timeout = start_timeout
         self.process = None
+        self.stderr = None
         self.url = ""
 
     def start(self) -> ModelServerProcess:
@@ -268,7 +270,14 @@ class ModelServerProcess:
         argv += ["--mode", self.mode, "--port", "0"]
         for key, value in self.options.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Its own session, so it outlives a task process that started it until the teardown stops it;
+        # stderr into a file that nobody has to drain (a full pipe would block the server).
+        import tempfile
+
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=self.stderr, text=True, start_new_session=True
+        )
         deadline = time.monotonic() + self.start_timeout
         line = ""
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -276,14 +285,17 @@ class ModelServerProcess:
             if line.startswith("listening on "):
                 self.url = line.split("listening on ", 1)[1].strip()
                 return self
+        self.stderr.seek(0)
+        last = (self.stderr.read().strip().splitlines() or [line.strip()])[-1]
         self.stop()
-        raise RuntimeError(f"the model server did not start (mode {self.mode!r}): {line.strip()}")
+        raise RuntimeError(f"the model server did not start (mode {self.mode!r}): {last}")
 
     def stop(self) -> None:
         """Stop the process (terminate, then kill after 5 s)."""
         import subprocess
 
         if self.process is None or self.process.poll() is not None:
+            self._close_stderr()
             return
         self.process.terminate()
         try:
@@ -291,12 +303,47 @@ class ModelServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+        self._close_stderr()
+
+    def _close_stderr(self) -> None:
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
 
     def __enter__(self) -> ModelServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_server_process(pid: int, timeout: float = 5.0) -> None:
+    """Stop a model server started earlier by pid (e.g. by a setup task): SIGTERM, then SIGKILL."""
+    import os
+    import signal
+
+    def gone() -> bool:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it
+            return done == pid
+        except ChildProcessError:  # not our child: is it still there?
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gone():
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> None:
