@@ -9,8 +9,10 @@ them), load-test both side by side with the serving gate, then promote. Real dep
 server. Scenario Param ``scenario`` is the candidate server's mode, and each makes one guardrail fire:
 
 - ``healthy``: every threshold passes; the candidate is promoted;
-- ``slow``: a log-normal service time, median 120 ms: ``p95_latency_ms`` > 250 fails;
-- ``errors``: 20 % HTTP 500: ``error_rate`` > 0.01 fails;
+- ``slow``: a log-normal service time, median 120 ms: ``p95_latency_ms`` > 250 fails (and the p95
+  is far above the champion's: ``p95_latency_ms_ratio`` > 5);
+- ``errors``: 20 % HTTP 500: ``error_rate`` > 0.01 fails (and the status check, so
+  ``output_check_pass_rate``);
 - ``gibberish``: half the replies are not JSON, out of range or unknown labels:
   ``output_check_pass_rate`` < 0.99 fails;
 - ``overload``: 2 requests served at a time, 20 ms each, at 150 requests/s: the queue grows, latency

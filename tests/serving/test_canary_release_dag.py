@@ -73,3 +73,51 @@ def test_slo_breach_then_rollback(dags):
     rollback = dags["mlprod_slo_rollback"].test()
     assert rollback.state == "success", states(rollback)
     assert registry.alias_version(MODEL, "champion") == previous
+
+
+def canary_settings():
+    """The canary DAG's own constants (server options, checks, thresholds), read from its file."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "dags" / "mlprod_canary_release.py"
+    spec = importlib.util.spec_from_file_location("canary_release_dag", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("scenario", "fires"),
+    [
+        ("healthy", set()),
+        ("slow", {"p95_latency_ms", "p95_latency_ms_ratio"}),
+        ("errors", {"error_rate", "output_check_pass_rate"}),
+        ("gibberish", {"output_check_pass_rate"}),
+        ("overload", {"p95_latency_ms", "p95_latency_ms_ratio"}),
+    ],
+)
+def test_each_scenario_fires_its_guardrail(scenario, fires, scorer_file, customers):
+    """The DAG's load-test settings against a candidate server in each scenario mode."""
+    from airflow_provider_mlprod.examples.model_server import ModelServerProcess
+    from airflow_provider_mlprod.serving.evaluation import evaluate_serving
+    from airflow_provider_mlprod.serving.loadgen import Endpoint, LoadPlan, run_load_test
+    from airflow_provider_mlprod.serving.response_checks import ResponseChecks
+
+    dag = canary_settings()
+    options = dag.SCENARIO_OPTIONS[scenario]
+    with (
+        ModelServerProcess(mode=scenario, scorer=scorer_file, **options) as candidate,
+        ModelServerProcess(mode="healthy", scorer=scorer_file) as champion,
+    ):
+        result = run_load_test(
+            [
+                Endpoint("candidate", candidate.url + "/predict"),
+                Endpoint("champion", champion.url + "/predict"),
+            ],
+            customers,
+            LoadPlan(mode="open", rate=300, requests=300, warmup_requests=20, timeout_s=5.0),
+            ResponseChecks.from_spec(dag.OUTPUT_CHECKS),
+        )
+    gate = evaluate_serving(result, dag.SERVING_THRESHOLDS)
+    assert {v.metric for v in gate.failures} == fires
