@@ -83,13 +83,18 @@ SERVING_THRESHOLDS = {
 
 @dag(
     dag_id="mlprod_canary_release",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["mlprod", "example", "serving"],
     params={
         "scenario": Param("healthy", enum=SCENARIOS, description="The candidate server's behaviour"),
-        "artifact_root": Param(f"file://{_MLPROD_HOME}/models", type="string"),
+        "artifact_root": Param(
+            f"file://{_MLPROD_HOME}/models",
+            type="string",
+            description="Where the model artifacts and the request set go (any ObjectStoragePath URI)",
+        ),
     },
 )
 def mlprod_canary_release():
@@ -193,6 +198,7 @@ mlprod_canary_release()
 
 @dag(
     dag_id="mlprod_serving_slo_watch",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -262,6 +268,7 @@ mlprod_serving_slo_watch()
 
 @dag(
     dag_id="mlprod_slo_rollback",
+    doc_md=__doc__,
     schedule=[slo_breach_asset(MODEL_NAME)],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
