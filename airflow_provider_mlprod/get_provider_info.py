@@ -176,6 +176,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mlprod.operators.drift",
                     "airflow_provider_mlprod.operators.monitoring",
                     "airflow_provider_mlprod.operators.outputs",
+                    "airflow_provider_mlprod.operators.serving",
                 ],
             }
         ],
