@@ -202,7 +202,9 @@ def test_golden_gate_fails_below_the_champion_on_the_same_set(
     registry = register(["v1", "v2"], task_context)
     rows = [{**item, "answer": GOOD[item["input"]]} for item in GOLDEN]
     gate(candidate_version="v1", answers_column="answer", golden_set=rows).execute(task_context(run_id="r1"))
-    registry.promote(run_identity(task_context(task_id="promote")), name="qa", version="v1")
+    registry.promote(
+        run_identity(task_context(task_id="promote")), name="qa", version="v1", require=["outputs"]
+    )
     worse = [{**row, "answer": "no idea"} if row["id"] == "q2" else row for row in rows]
     context = task_context(run_id="r2")
     with pytest.raises(AirflowFailException, match=r"below the champion's 1\.0000"):
