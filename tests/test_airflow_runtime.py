@@ -451,7 +451,11 @@ def test_flagship_dag_and_deferrable_sensor_run_on_a_real_airflow(airflow_runtim
     assert [port for port in runtime.ports if port_is_open(port)] == []
 
 
-EXAMPLE_DAG_IDS = sorted(path.stem for path in (REPO_ROOT / "dags").glob("mlprod_*.py"))
+# mlprod_canary_release starts model servers on the worker and load-tests them; it runs under dag.test()
+# in tests/serving/test_canary_release_dag.py, and is not yet run here.
+EXAMPLE_DAG_IDS = sorted(
+    path.stem for path in (REPO_ROOT / "dags").glob("mlprod_*.py") if path.stem != "mlprod_canary_release"
+)
 FAST_SENSORS = {"sensor_poke_seconds": 1}
 UI_ARTIFACTS = REPO_ROOT / "test-artifacts" / "airflow-ui"
 UI_TIMEOUT_SECONDS = 60
@@ -551,7 +555,6 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         "mlprod_store_check": {},
         "mlprod_train_and_promote": {},
         "mlprod_output_checks": {"scenario": "clean"},
-        "mlprod_canary_release": {},
     }
     runs = {dag_id: runtime.trigger(dag_id, conf) for dag_id, conf in first.items()}
     runtime.wait_for_runs(runs)

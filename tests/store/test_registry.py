@@ -254,10 +254,7 @@ def test_a_verdict_for_one_alias_does_not_authorise_another(registry):
     assert registry.alias_version("churn") is None
 
 
-def test_a_required_kind_without_a_verdict_fails_closed(registry, monkeypatch):
-    from airflow_provider_mlprod.store.registry import GATE_KINDS
-
-    monkeypatch.setitem(GATE_KINDS, "serving", "a load test")
+def test_a_required_kind_without_a_verdict_fails_closed(registry):
     registry.register(run("register"), name="churn", version="1", artifact_uri="u1")
     gate(registry, "1")
     with pytest.raises(StoreRefusal, match="no 'serving' gate verdict"):
@@ -267,8 +264,8 @@ def test_a_required_kind_without_a_verdict_fails_closed(registry, monkeypatch):
     assert promotion.changed
     with pytest.raises(StoreError, match="gate kind 'latency' is unknown"):
         gate(registry, "1", task="x", kind="latency")
-    with pytest.raises(StoreError, match="required gate kind 'outputs' is unknown"):
-        registry.promotion_eligibility("churn", "1", require=["outputs"])
+    with pytest.raises(StoreError, match="required gate kind 'latency' is unknown"):
+        registry.promotion_eligibility("churn", "1", require=["latency"])
 
 
 def test_a_verdict_records_its_contract(registry):
