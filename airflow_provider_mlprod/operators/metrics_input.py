@@ -79,6 +79,22 @@ class MetricsSource:
                 text = ObjectStoragePath(self.metrics_file).read_text()
             except FileNotFoundError:
                 raise InputDataError(f"metrics file {self.metrics_file!r} does not exist") from None
+            except IsADirectoryError:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r} is a directory; give the JSON file inside it"
+                ) from None
+            except NotADirectoryError:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r}: a parent of it is a file, not a directory"
+                ) from None
+            except PermissionError:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r} cannot be read: permission denied"
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                ) from None
             return metrics_from_json_text(
                 text, self.metrics_file, self.metrics_key
             ), f"file {self.metrics_file}"
