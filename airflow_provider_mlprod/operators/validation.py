@@ -49,6 +49,10 @@ class DataValidationOperator(BaseOperator):
     receives the failing rows' ``quarantine_key_columns`` and reasons, written inside the database
     through the same connection; a retry replaces its own records.
 
+    Files are read strictly: a repeated CSV header, a bad JSON line or a CSV row with the wrong number
+    of fields fails the task naming the line; with ``ragged_rows="fail"`` rows of the wrong width are
+    instead left out and counted as the failed critical check ``file_rows_match_header``.
+
     :param suite: suite file path (templated), dict or list of expectation configs.
     :param dataset_name: the dataset's name in the store and report (default: the table, file or task).
     :param sample_size: failing values kept per expectation in the summary.
@@ -92,6 +96,7 @@ class DataValidationOperator(BaseOperator):
         file_format: str | None = None,
         delimiter: str | None = None,
         encoding: str = "utf-8",
+        ragged_rows: str = "error",
         dataframe_callable: Callable[..., Any] | None = None,
         dataframe_kwargs: Mapping[str, Any] | None = None,
         dataset_name: str | None = None,
@@ -138,6 +143,10 @@ class DataValidationOperator(BaseOperator):
             raise ValueError(f"task {self.task_id!r}: quarantine_folder is for files and DataFrames")
         if quarantine_table is not None and not quarantine_key_columns:
             raise ValueError(f"task {self.task_id!r}: quarantine_table needs quarantine_key_columns")
+        if ragged_rows not in ("error", "fail"):
+            raise ValueError(
+                f"task {self.task_id!r}: ragged_rows must be 'error' or 'fail', got {ragged_rows!r}"
+            )
         if default_severity not in ("critical", "warning"):
             raise ValueError(
                 f"task {self.task_id!r}: default_severity must be 'critical' or 'warning', "
@@ -152,6 +161,7 @@ class DataValidationOperator(BaseOperator):
         self.file_format = file_format
         self.delimiter = delimiter
         self.encoding = encoding
+        self.ragged_rows = ragged_rows
         self.dataframe_callable = dataframe_callable
         self.dataframe_kwargs = dict(dataframe_kwargs or {})
         self.dataset_name = dataset_name
@@ -245,6 +255,7 @@ class DataValidationOperator(BaseOperator):
                 file_format=self.file_format,
                 delimiter=self.delimiter,
                 encoding=self.encoding,
+                ragged_rows=self.ragged_rows,
                 sample_size=self.sample_size,
                 quarantine=quarantine,
             )

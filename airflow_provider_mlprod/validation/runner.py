@@ -48,7 +48,7 @@ from airflow_provider_mlprod.validation.quarantine import (
     quarantine_sql_rows,
 )
 from airflow_provider_mlprod.validation.report import write_html_report
-from airflow_provider_mlprod.validation.sources import describe_location, detect_file_format, read_table_file
+from airflow_provider_mlprod.validation.sources import describe_location, detect_file_format, read_table
 from airflow_provider_mlprod.validation.sql_source import SqlSource
 from airflow_provider_mlprod.validation.suite import POSITION_META_KEY, ValidationSuite, load_suite
 from airflow_provider_mlprod.validation.summary import ExpectationOutcome, ValidationSummary, to_json_safe
@@ -176,6 +176,7 @@ def validate_file(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     quarantine: FileQuarantine | None = None,
     report_location: Any = None,
+    ragged_rows: str = "error",
 ) -> ValidationSummary:
     """Read a CSV, Parquet or JSON-lines file and validate it against a suite.
 
@@ -188,22 +189,30 @@ def validate_file(
     :param quarantine: where to write passing and failing rows; their format defaults to the output
         suffix, else the input format.
     :param report_location: where to write the HTML report, if anywhere.
+    :param ragged_rows: ``error`` (default): a CSV row with the wrong number of fields stops the run,
+        naming its line; ``fail``: such rows are left out of the batch and counted as one failed critical
+        check, ``file_rows_match_header``, whose samples name their lines (they are in neither
+        quarantine output, as their fields cannot be aligned with the columns).
     :raises InputDataError: unreadable file (see :func:`read_table_file`) or the errors of
         :func:`validate_dataframe`.
     """
     suite = load_suite(suite)
     input_format = detect_file_format(location, file_format)
-    frame = read_table_file(location, file_format=input_format, delimiter=delimiter, encoding=encoding)
+    read = read_table(
+        location, file_format=input_format, delimiter=delimiter, encoding=encoding, ragged_rows=ragged_rows
+    )
     if quarantine is not None and quarantine.file_format is None:
         quarantine = quarantine.with_default_format(input_format)
-    return validate_dataframe(
-        frame,
+    summary = validate_dataframe(
+        read.frame,
         suite,
         dataset=describe_location(location),
         sample_size=sample_size,
         quarantine=quarantine,
-        report_location=report_location,
     )
+    if read.ragged_count:
+        summary = summary.with_ragged_rows(read, sample_size)
+    return _with_report(summary, report_location)
 
 
 def validate_sql(

@@ -104,6 +104,35 @@ def test_file_source_with_quarantine(task_context, isolated_store, tmp_path):
     assert str(out / "failing.csv") in json.dumps(result["quarantine"])
 
 
+def test_a_ragged_csv_row_fails_without_retry_naming_its_line(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,amount,country\n1,10.0,DE\n2,11.0\n3,12.0,FR\n")
+    with pytest.raises(AirflowFailException, match=r"orders\.csv' line 3: 2 fields where the header"):
+        operator(file_path=str(source)).execute(task_context())
+
+
+def test_ragged_rows_can_count_as_a_failed_check(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,amount,country\n1,10.0,DE\n2,11.0\n3,12.0,FR\n4,1,DE,extra\n")
+    context = task_context()
+    with pytest.raises(AirflowFailException, match="failed 1 critical expectation"):
+        operator(file_path=str(source), ragged_rows="fail").execute(context)
+    summary = context["ti"].pushed["return_value"]
+    (failure,) = summary["failures"]
+    assert failure["expectation_type"] == "file_rows_match_header"
+    assert failure["unexpected_count"] == 2
+    assert failure["sample_values"] == ["line 3: 2 fields", "line 5: 4 fields"]
+    assert summary["rows_checked"] == 4
+    assert summary["counts"] == {"evaluated": 4, "passed": 3, "failed_critical": 1, "failed_warning": 0}
+
+
+def test_a_repeated_csv_header_fails_without_retry(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,amount,amount,country\n1,10.0,-5,DE\n")
+    with pytest.raises(AirflowFailException, match="header repeats column 'amount' \\(fields 2 and 3\\)"):
+        operator(file_path=str(source)).execute(task_context())
+
+
 @pytest.fixture
 def warehouse(db_url, airflow_sql_connection):
     engine = sa.create_engine(db_url)
@@ -181,6 +210,7 @@ def test_bad_suites_fail_and_name_the_problem(task_context, isolated_store, suit
         ({"sql_conn_id": "w", "table": "t", "quarantine_table": "q"}, "needs quarantine_key_columns"),
         ({"file_path": "a.csv", "on_failure": "explode"}, "on_failure must be one of fail, skip, continue"),
         ({"file_path": "a.csv", "default_severity": "info"}, "default_severity must be"),
+        ({"file_path": "a.csv", "ragged_rows": "skip"}, "ragged_rows must be 'error' or 'fail'"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs, message):
