@@ -27,7 +27,8 @@ class DataValidationOperator(BaseOperator):
 
     Exactly one source:
 
-    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query``: any Airflow SQL connection; every
+    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (with its bind ``parameters``,
+      written ``:name`` in the SQL): any Airflow SQL connection (``hook_params`` go to its hook); every
       expectation runs inside the database, only capped samples of failing values come back;
     - ``file_path``: CSV, Parquet or JSON lines at any ObjectStoragePath URI (``file://``, ``s3://``...);
     - ``dataframe_callable``: called in ``execute()`` (never at parse time) and returning a DataFrame.
@@ -72,6 +73,7 @@ class DataValidationOperator(BaseOperator):
         "table",
         "schema",
         "query",
+        "parameters",
         "file_path",
         "quarantine_folder",
         "quarantine_table",
@@ -80,7 +82,12 @@ class DataValidationOperator(BaseOperator):
         "dataframe_kwargs",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"query": "sql", "suite": "json", "dataframe_kwargs": "json"}
+    template_fields_renderers = {
+        "query": "sql",
+        "parameters": "json",
+        "suite": "json",
+        "dataframe_kwargs": "json",
+    }
     operator_extra_links = (ReportLink(),)
     ui_color = "#b8e0d2"
 
@@ -92,6 +99,8 @@ class DataValidationOperator(BaseOperator):
         table: str | None = None,
         schema: str | None = None,
         query: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        hook_params: Mapping[str, Any] | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
         delimiter: str | None = None,
@@ -135,6 +144,10 @@ class DataValidationOperator(BaseOperator):
             )
         if sql_conn_id is not None and (table is None) == (query is None):
             raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
+        if (parameters or hook_params) and sql_conn_id is None:
+            raise ValueError(f"task {self.task_id!r}: parameters and hook_params are for SQL sources")
+        if parameters and query is None:
+            raise ValueError(f"task {self.task_id!r}: parameters are bound into query; a table takes none")
         if quarantine_table is not None and sql_conn_id is None:
             raise ValueError(
                 f"task {self.task_id!r}: quarantine_table is for SQL sources; use quarantine_folder"
@@ -157,6 +170,8 @@ class DataValidationOperator(BaseOperator):
         self.table = table
         self.schema = schema
         self.query = query
+        self.parameters = dict(parameters or {})
+        self.hook_params = dict(hook_params or {})
         self.file_path = file_path
         self.file_format = file_format
         self.delimiter = delimiter
@@ -218,29 +233,39 @@ class DataValidationOperator(BaseOperator):
         from airflow_provider_mlprod.validation.quarantine import SqlQuarantine
 
         if self.sql_conn_id is not None:
-            from airflow_provider_mlprod.hooks.sql_sources import sqlalchemy_url_for_connection
+            from airflow_provider_mlprod.hooks.sql_sources import (
+                engine_for_source,
+                sqlalchemy_url_for_connection,
+            )
+            from airflow_provider_mlprod.sql.errors import database_errors
+            from airflow_provider_mlprod.sql.source import SqlSource
 
+            source = SqlSource.from_arguments(
+                conn_id=self.sql_conn_id,
+                table=self.table,
+                schema=self.schema,
+                query=self.query,
+                parameters=self.parameters or None,
+                hook_params=self.hook_params or None,
+            )
             quarantine = None
             if self.quarantine_table:
                 quarantine = SqlQuarantine(
                     table=self.quarantine_table,
                     # by default next to the validated table
-                    schema=None if "." in self.quarantine_table else self.schema,
+                    schema=None if "." in self.quarantine_table else source.schema,
                     key_columns=self.quarantine_key_columns,
                     batch_id=f"{identity.dag_id}/{identity.run_id}/{identity.task_id}/{identity.map_index}",
                 )
             url = sqlalchemy_url_for_connection(self.sql_conn_id)
-            if self.table is not None:
-                self._lineage_dataset = _sql_dataset(url, self.table, self.schema)
-            from airflow_provider_mlprod.sql.errors import database_errors
-
+            if source.table is not None:
+                self._lineage_dataset = _sql_dataset(url, source.table, source.schema)
             with database_errors(self.sql_conn_id):
                 return runner.validate_sql(
                     url,
                     suite,
-                    table=self.table,
-                    schema=self.schema,
-                    query=self.query,
+                    source=source,
+                    engine=engine_for_source(source),
                     sample_size=self.sample_size,
                     quarantine=quarantine,
                 )

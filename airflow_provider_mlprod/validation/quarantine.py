@@ -36,13 +36,13 @@ from airflow_provider_mlprod.sql.identifiers import (
     check_identifier_length,
     split_table_name,
 )
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.validation.sources import (
     FILE_FORMATS,
     SUFFIX_FORMATS,
     describe_location,
     write_table_file,
 )
-from airflow_provider_mlprod.validation.sql_source import SqlSource
 from airflow_provider_mlprod.validation.suite import CRITICAL, SEVERITIES, ExpectationSpec, ValidationSuite
 
 if TYPE_CHECKING:

@@ -171,6 +171,45 @@ def test_sql_source_runs_in_the_database_and_quarantines_keys(task_context, isol
     engine.dispose()
 
 
+def test_a_query_with_bound_parameters_validates_only_its_rows(task_context, isolated_store, warehouse):
+    _, schema = warehouse
+    table = f"{schema}.orders" if schema else "orders"
+    task = operator(
+        sql_conn_id="warehouse",
+        query=f"SELECT * FROM {table} WHERE order_id >= :first AND country = :country",
+        parameters={"first": 4, "country": "DE"},  # rows 0..3 have the bad amounts
+    )
+    assert task.template_fields_renderers["parameters"] == "json"
+    assert "parameters" in task.template_fields
+    result = task.execute(task_context())
+    assert (result["success"], result["rows_checked"]) == (True, 16)
+    hostile = operator(
+        sql_conn_id="warehouse",
+        query=f"SELECT * FROM {table} WHERE country = :country",
+        parameters={"country": "DE' OR '1'='1"},
+    )
+    with pytest.raises(AirflowFailException, match="has no rows"):  # the value stayed a value
+        hostile.execute(task_context())
+
+
+def test_a_query_that_writes_through_a_function_is_refused_by_the_read_only_session(
+    task_context, isolated_store, postgres_url, airflow_sql_connection
+):
+    engine = sa.create_engine(postgres_url)
+    orders().to_sql("orders", engine, index=False)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SEQUENCE probe_seq")
+    schema = airflow_sql_connection(postgres_url)
+    task = operator(
+        sql_conn_id="warehouse", query=f"SELECT *, nextval('{schema}.probe_seq') AS n FROM {schema}.orders"
+    )
+    with pytest.raises(AirflowFailException, match="read-only transaction"):
+        task.execute(task_context())
+    with engine.connect() as connection:  # the sequence never moved
+        assert connection.exec_driver_sql("SELECT last_value, is_called FROM probe_seq").one() == (1, False)
+    engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -211,6 +250,8 @@ def test_bad_suites_fail_and_name_the_problem(task_context, isolated_store, suit
         ({"file_path": "a.csv", "on_failure": "explode"}, "on_failure must be one of fail, skip, continue"),
         ({"file_path": "a.csv", "default_severity": "info"}, "default_severity must be"),
         ({"file_path": "a.csv", "ragged_rows": "skip"}, "ragged_rows must be 'error' or 'fail'"),
+        ({"file_path": "a.csv", "parameters": {"a": 1}}, "parameters and hook_params are for SQL sources"),
+        ({"sql_conn_id": "w", "table": "t", "parameters": {"a": 1}}, "a table takes none"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs, message):
