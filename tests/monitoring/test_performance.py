@@ -174,6 +174,18 @@ def test_regression_metrics_match_scikit_learn(db_url):
     )
 
 
+def test_a_query_with_bound_parameters_can_be_the_predictions_source(db_url):
+    rows = make_rows()
+    engine = load(db_url, rows)
+    query = "SELECT id, scored_at, estimate FROM predictions WHERE id % :modulus = :remainder"
+    source = regression(
+        predictions_table=None, predictions_query=query, predictions_parameters={"modulus": 2, "remainder": 0}
+    )
+    result = compute_performance(engine, source, WINDOW)
+    labelled = [r for r in in_window(rows) if r["label"] is not None and r["id"] % 2 == 0]
+    assert result.labelled_rows == len(labelled)
+
+
 def test_a_select_query_can_be_the_predictions_source(db_url):
     rows = make_rows()
     engine = load(db_url, rows)
@@ -340,8 +352,16 @@ def test_scores_outside_the_unit_interval_leave_log_loss_undefined(db_url):
         ({"key_column": "id--"}, "key column 'id--'"),
         ({"timestamp_column": "a b"}, "timestamp column 'a b'"),
         ({"score_column": 'sc"ore'}, "score column"),
-        ({"predictions_table": None, "predictions_query": "DELETE FROM predictions"}, "single SELECT"),
-        ({"predictions_table": None, "predictions_query": "SELECT 1; SELECT 2"}, "without ';'"),
+        (
+            {"predictions_table": None, "predictions_query": "DELETE FROM predictions"},
+            "is a DELETE statement",
+        ),
+        ({"predictions_table": None, "predictions_query": "SELECT 1; SELECT 2"}, "holds 2 statements"),
+        (
+            {"predictions_table": None, "predictions_query": "SELECT * FROM p WHERE m = :model"},
+            "predictions_query uses :model but parameters give no value",
+        ),
+        ({"predictions_parameters": {"model": "a"}}, "parameters ['model'] apply to a query"),
         ({"predictions_query": "SELECT 1"}, "exactly one of predictions_table"),
         ({"model_type": "ranking"}, "model type must be one of"),
         ({"prediction_column": None, "score_column": None}, "classification needs"),
