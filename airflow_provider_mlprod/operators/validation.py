@@ -43,12 +43,14 @@ class DataValidationOperator(BaseOperator):
     on ``on_failure`` when a critical expectation failed: ``fail`` (default, no retry), ``skip``
     (downstream tasks skip) or ``continue``.
 
-    Quarantine: for file and DataFrame sources, ``quarantine_folder`` receives ``passing.<fmt>`` and
-    ``failing.<fmt>`` (failing rows carry the names of the expectations they failed), and the summary
-    holds both locations so downstream tasks continue on clean rows. For SQL sources,
-    ``quarantine_table`` (``name`` or ``schema.name``; by default in the validated table's schema)
-    receives the failing rows' ``quarantine_key_columns`` and reasons, written inside the database
-    through the same connection; a retry replaces its own records.
+    Quarantine: for file and DataFrame sources, ``quarantine_folder`` receives ``passing.<fmt>``,
+    ``failing.<fmt>`` (failing rows carry the names of the expectations they failed) and ``report.json``,
+    atomically: each try writes ``tries/<try id>/`` and then ``manifest.json`` pointing at it, so a
+    failed try leaves the previous outputs intact; the summary holds the published locations so
+    downstream tasks continue on clean rows. A folder that is or contains the input file is refused.
+    For SQL sources, ``quarantine_table`` (``name`` or ``schema.name``; by default in the validated
+    table's schema) receives the failing rows' ``quarantine_key_columns`` and reasons, written inside
+    the database through the same connection; a retry replaces its own records.
 
     Files are read strictly: a repeated CSV header, a bad JSON line or a CSV row with the wrong number
     of fields fails the task naming the line; with ``ragged_rows="fail"`` rows of the wrong width are
@@ -308,11 +310,7 @@ class DataValidationOperator(BaseOperator):
             file_format = detect_file_format(str(self.file_path), self.file_format)
         else:
             file_format = "parquet"
-        return FileQuarantine(
-            passing_location=folder / f"passing.{file_format}",
-            failing_location=folder / f"failing.{file_format}",
-            file_format=file_format,
-        )
+        return FileQuarantine(folder=folder, file_format=file_format)
 
     def _suite_source(self) -> Any:
         if not isinstance(self.suite, str):

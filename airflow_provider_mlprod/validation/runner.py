@@ -32,7 +32,7 @@ import json
 import logging
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError, classif
 from airflow_provider_mlprod.sql.session import read_only_snapshot, read_only_url
 from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.validation.identifiers import check_identifier
+from airflow_provider_mlprod.validation.output_folder import check_output_not_input
 from airflow_provider_mlprod.validation.quarantine import (
     FileQuarantine,
     SqlQuarantine,
@@ -131,6 +132,7 @@ def validate_dataframe(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     quarantine: FileQuarantine | None = None,
     report_location: Any = None,
+    inputs: Sequence[Any] = (),
 ) -> ValidationSummary:
     """Validate a pandas DataFrame against a suite.
 
@@ -140,6 +142,7 @@ def validate_dataframe(
     :param sample_size: failing values kept per expectation (0 for none).
     :param quarantine: where to write passing and failing rows of row-level expectations, if anywhere.
     :param report_location: where to write the HTML report (path or object with ``.open()``), if anywhere.
+    :param inputs: where the batch was read from; a quarantine folder may not be or contain one.
     :raises InputDataError: empty frame, a column the suite reads is missing, an expectation that GX
         cannot evaluate.
     :raises SpecError: an invalid suite.
@@ -174,7 +177,7 @@ def validate_dataframe(
             spec.name: results[spec.position].result.get("unexpected_index_list") or []
             for spec in quarantined_specs
         }
-        summary = summary.with_quarantine(quarantine_frame(frame, failing_positions, quarantine))
+        summary = summary.with_quarantine(quarantine_frame(frame, failing_positions, quarantine, inputs))
     return _with_report(summary, report_location)
 
 
@@ -210,6 +213,8 @@ def validate_file(
     """
     suite = load_suite(suite)
     input_format = detect_file_format(location, file_format)
+    if quarantine is not None and quarantine.folder is not None:
+        check_output_not_input(quarantine.folder, [location], "quarantine folder")
     read = read_table(
         location, file_format=input_format, delimiter=delimiter, encoding=encoding, ragged_rows=ragged_rows
     )
@@ -221,6 +226,7 @@ def validate_file(
         dataset=describe_location(location),
         sample_size=sample_size,
         quarantine=quarantine,
+        inputs=[location],
     )
     if read.ragged_count:
         summary = summary.with_ragged_rows(read, sample_size)

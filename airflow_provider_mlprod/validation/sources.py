@@ -19,8 +19,8 @@ Readers are strict, and errors name the line:
   a number, a key given twice) is refused naming its line and column.
 
 Public API: :func:`read_table_file`, :func:`read_table`, :class:`TableRead`, :class:`RaggedRow`,
-:func:`write_table_file`, :func:`open_for_writing`, :func:`detect_file_format`, :data:`FILE_FORMATS`,
-:data:`RAGGED_ROW_POLICIES`.
+:func:`write_table_file`, :func:`write_table_to`, :func:`open_for_writing`, :func:`detect_file_format`,
+:data:`FILE_FORMATS`, :data:`RAGGED_ROW_POLICIES`.
 """
 
 from __future__ import annotations
@@ -204,14 +204,21 @@ def write_table_file(frame: pd.DataFrame, location: Any, *, file_format: str | N
     name = describe_location(location)
     file_format = detect_file_format(location, file_format)
     with open_for_writing(location) as handle:
-        if file_format == "csv":
-            frame.to_csv(handle, index=False, encoding="utf-8")
-        elif file_format == "parquet":
-            frame.to_parquet(handle, index=False)
-        else:
-            text = frame.to_json(orient="records", lines=True, date_format="iso")
-            handle.write(text.encode("utf-8"))
+        write_table_to(frame, handle, file_format)
     return name
+
+
+def write_table_to(frame: pd.DataFrame, handle: IO[bytes], file_format: str) -> None:
+    """Write ``frame`` (without its index) to an open binary handle as ``csv``, ``parquet`` or ``jsonl``."""
+    if file_format == "csv":  # encoded here: not every store's file object says it is binary
+        handle.write(frame.to_csv(index=False).encode("utf-8"))
+    elif file_format == "parquet":
+        frame.to_parquet(handle, index=False)
+    elif file_format == "jsonl":
+        text = frame.to_json(orient="records", lines=True, date_format="iso")
+        handle.write(text.encode("utf-8"))
+    else:
+        raise ConfigurationError(f"file format {file_format!r} is not supported; use one of {FILE_FORMATS}")
 
 
 def open_for_writing(location: Any) -> IO[bytes]:

@@ -7,11 +7,13 @@ import json
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 from airflow_provider_mlprod.operators.reports import ReportLink
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
+from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 SUITE = {
     "name": "orders",
@@ -98,10 +100,36 @@ def test_file_source_with_quarantine(task_context, isolated_store, tmp_path):
     task = operator(file_path=f"file://{source}", quarantine_folder=f"file://{out}", on_failure="continue")
     result = task.execute(task_context())
     assert result["dataset"].endswith("orders.csv")
-    passing, failing = pd.read_csv(out / "passing.csv"), pd.read_csv(out / "failing.csv")
+    published = read_output_manifest(ObjectStoragePath(f"file://{out}"))["locations"]
+    passing, failing = (pd.read_csv(published[key].removeprefix("file://")) for key in ("passing", "failing"))
     assert (len(passing), len(failing)) == (18, 2)
     assert all("expect_column_values_to_be_between" in reason for reason in failing["failed_expectations"])
-    assert str(out / "failing.csv") in json.dumps(result["quarantine"])
+    assert result["quarantine"]["failing_location"] == published["failing"]
+    assert result["quarantine"]["manifest_location"] == f"file://{out / 'manifest.json'}"
+
+
+def test_a_quarantine_folder_holding_the_input_fails_without_retry(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    before = source.read_bytes()
+    task = operator(file_path=f"file://{source}", quarantine_folder=f"file://{tmp_path}")
+    with pytest.raises(AirflowFailException, match=r"quarantine folder .* is or contains the input"):
+        task.execute(task_context())
+    assert source.read_bytes() == before
+    assert not (tmp_path / "manifest.json").exists()
+    assert not (tmp_path / "tries").exists()
+
+
+def test_a_retried_quarantine_replaces_the_published_try(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    out = tmp_path / "quarantine"
+    task = operator(file_path=str(source), quarantine_folder=str(out), on_failure="continue")
+    first = task.execute(task_context())["quarantine"]
+    second = task.execute(task_context())["quarantine"]
+    assert first["output_try"] != second["output_try"]
+    assert [path.name for path in (out / "tries").iterdir()] == [second["output_try"]]
+    assert read_output_manifest(out)["try"] == second["output_try"]
 
 
 def test_a_ragged_csv_row_fails_without_retry_naming_its_line(task_context, isolated_store, tmp_path):
@@ -263,6 +291,7 @@ DAG_SOURCE = """
 import pendulum
 from airflow.sdk import dag
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
+from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 @dag(dag_id="validate_file", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
 def validate_file():
