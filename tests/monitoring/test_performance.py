@@ -488,3 +488,35 @@ def test_one_snapshot_for_all_the_window_queries(postgres_url):
         level = connection.exec_driver_sql("SHOW transaction_isolation").scalar_one()
         read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar_one()
     assert (level, read_only) == ("repeatable read", "on")
+
+
+def test_confusion_counts_and_scores_come_from_one_snapshot(postgres_url):
+    """A labelled prediction committed between the count query and the score fetch is seen by neither."""
+    rows = make_rows()
+    engine = load(postgres_url, rows)
+    writer = sa.create_engine(postgres_url)
+    queries: list[str] = []
+
+    def commit_a_row_before_the_score_fetch(conn, cursor, statement, parameters, context, executemany):
+        queries.append(statement)
+        if "score_value" in statement and "count(" not in statement.lower() and len(queries) > 1:
+            with writer.begin() as other:  # another session commits a confident wrong prediction
+                other.exec_driver_sql(
+                    "INSERT INTO predictions (id, scored_at, predicted, score, estimate) "
+                    "VALUES (999, %(at)s, 1, 1.0, 0)",
+                    {"at": WINDOW.start + timedelta(hours=1)},
+                )
+                other.exec_driver_sql("INSERT INTO labels (id, label, value) VALUES (999, 0, 0)")
+
+    sa.event.listen(engine, "before_cursor_execute", commit_a_row_before_the_score_fetch)
+    try:
+        result = compute_performance(engine, classification(), WINDOW)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", commit_a_row_before_the_score_fetch)
+        writer.dispose()
+    labelled = [r for r in in_window(rows) if r["label"] is not None]
+    assert result.labelled_rows == len(labelled)
+    y, score = [r["label"] for r in labelled], [r["score"] for r in labelled]
+    assert result.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y, score), abs=TOLERANCE)
+    fresh = compute_performance(engine, classification(), WINDOW)  # the row is there for the next run
+    assert fresh.labelled_rows == len(labelled) + 1
