@@ -17,14 +17,15 @@ An output folder that is, or contains, an input of the task is refused before an
 Errors name the file and the cause. Deterministic ones are final: a directory or a file in the way,
 permission denied, a read-only file system, data the format cannot hold (an Arrow type error on a mixed
 column) are ``ConfigurationError`` or ``InputDataError``. Transient ones (no space left, a reset or
-refused connection, a timeout, an I/O error) are :class:`OutputStorageError`, which is retryable.
+refused connection, a timeout, an I/O error) are :class:`StorageUnavailableError`, which is retryable.
 
 Locations are local paths (``str``/``os.PathLike``, ``file://`` URIs) or objects such as Airflow's
 ``ObjectStoragePath`` (anything with ``/``, ``open``, ``mkdir``, ``iterdir``, ``exists`` and an fsspec
 ``fs``).
 
 Public API: :class:`OutputFolder`, :func:`read_output_manifest`, :func:`check_output_not_input`,
-:func:`classify_storage_error`, :class:`OutputStorageError`, :data:`MANIFEST_NAME`.
+:func:`classify_storage_error`, :func:`is_transient_storage_error`, :class:`StorageUnavailableError`,
+:data:`MANIFEST_NAME`.
 """
 
 from __future__ import annotations
@@ -66,8 +67,20 @@ FINAL_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOO
 """OS error numbers no retry fixes: read-only file system, permission, a name too long, invalid."""
 
 
-class OutputStorageError(MlprodError):
-    """Writing an output failed for a reason that may pass (no space, a lost connection); retryable."""
+class StorageUnavailableError(MlprodError):
+    """Reading or writing a file failed for a reason that may pass (no space, a lost connection);
+    retryable."""
+
+
+def is_transient_storage_error(exc: BaseException) -> bool:
+    """Whether a retry may fix ``exc`` raised by a file system or object store."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    return (
+        isinstance(exc, OSError)
+        and not isinstance(exc, (FileNotFoundError, PermissionError))
+        and (exc.errno in TRANSIENT_ERRNOS)
+    )
 
 
 def classify_storage_error(exc: BaseException, name: str) -> MlprodError:
@@ -83,17 +96,21 @@ def classify_storage_error(exc: BaseException, name: str) -> MlprodError:
     if isinstance(exc, PermissionError):
         return ConfigurationError(f"output {name!r} cannot be written: permission denied")
     if isinstance(exc, (ConnectionError, TimeoutError)):
-        return OutputStorageError(f"output {name!r}: storage unavailable, a retry may succeed ({kind})")
+        return StorageUnavailableError(f"output {name!r}: storage unavailable, a retry may succeed ({kind})")
     if isinstance(exc, OSError):
         reason = exc.strerror or detail
         if exc.errno in FINAL_ERRNOS:
             return ConfigurationError(f"output {name!r} cannot be written: {reason}")
         if exc.errno in TRANSIENT_ERRNOS or exc.errno is None:
-            return OutputStorageError(f"output {name!r} cannot be written now: {reason}; a retry may succeed")
+            return StorageUnavailableError(
+                f"output {name!r} cannot be written now: {reason}; a retry may succeed"
+            )
         return ConfigurationError(f"output {name!r} cannot be written: {reason}")
     if type(exc).__module__.startswith("pyarrow") or isinstance(exc, (TypeError, ValueError)):
         return InputDataError(f"output {name!r}: the data cannot be written in this format: {kind}: {detail}")
-    return OutputStorageError(f"output {name!r} cannot be written: {kind}: {detail}; a retry may succeed")
+    return StorageUnavailableError(
+        f"output {name!r} cannot be written: {kind}: {detail}; a retry may succeed"
+    )
 
 
 def describe(location: Any) -> str:

@@ -34,6 +34,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.validation.output_folder import (
+    StorageUnavailableError,
+    is_transient_storage_error,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,6 +183,10 @@ def read_table(
         except pd.errors.EmptyDataError:
             raise InputDataError(f"file {name!r} is empty (no header and no rows)") from None
         except Exception as exc:  # pandas ParserError/ValueError, pyarrow's own classes for bad Parquet
+            if is_transient_storage_error(exc):  # a reset connection or a timeout while reading
+                raise StorageUnavailableError(
+                    f"file {name!r} could not be read this time ({type(exc).__name__}); a retry may succeed"
+                ) from exc
             raise InputDataError(
                 f"file {name!r} cannot be read as {file_format}: {_first_line(exc)}"
             ) from None

@@ -20,7 +20,7 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataErro
 from airflow_provider_mlprod.operators.outcome import FINAL_ERRORS
 from airflow_provider_mlprod.validation.output_folder import (
     OutputFolder,
-    OutputStorageError,
+    StorageUnavailableError,
     check_output_not_input,
     read_output_manifest,
 )
@@ -75,7 +75,7 @@ def test_a_full_disk_mid_try_is_retryable_and_leaves_the_published_outputs(tmp_p
     doomed.mkdir(parents=True)
     (doomed / "failing.csv").symlink_to("/dev/full")
     with pytest.raises(
-        OutputStorageError, match=r"failing\.csv' cannot be written now: No space left"
+        StorageUnavailableError, match=r"failing\.csv' cannot be written now: No space left"
     ) as raised:
         write_two_files(OutputFolder(folder, try_id="doomed"))
     assert not isinstance(raised.value, FINAL_ERRORS)
@@ -180,7 +180,7 @@ def test_on_object_storage_a_dropped_connection_is_retryable_and_publishes_nothi
 
     flaky = object_store("droppingmem://bucket/flaky")
     published = quarantine_frame(FRAME, {}, FileQuarantine(folder=flaky, file_format="csv"))
-    with pytest.raises(OutputStorageError, match="storage unavailable, a retry may succeed") as raised:
+    with pytest.raises(StorageUnavailableError, match="storage unavailable, a retry may succeed") as raised:
         publish(flaky, file_format="parquet")
     assert not isinstance(raised.value, FINAL_ERRORS)
     assert read_output_manifest(flaky)["try"] == published["output_try"]

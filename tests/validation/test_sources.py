@@ -232,3 +232,50 @@ def test_json_lines_with_blank_lines_and_crlf_read(tmp_path):
     path.write_bytes(b'{"id": 1, "amount": 2.5}\r\n\r\n{"id": 2, "amount": null}\r\n')
     frame = read_table_file(path)
     assert frame["id"].tolist() == [1, 2]
+
+
+class ResettingLocation:
+    """An object-store file whose connection resets after the first byte was read."""
+
+    def __init__(self, data: bytes, name: str):
+        self.data, self.name = data, name
+
+    def open(self, mode):
+        import io
+
+        data = self.data
+
+        class Resetting(io.BytesIO):
+            reads = 0
+
+            def read(self, size=-1):
+                Resetting.reads += 1
+                if Resetting.reads > 1:
+                    raise ConnectionResetError(104, "Connection reset by peer")
+                return super().read(size)
+
+            def readinto(self, buffer):
+                raise ConnectionResetError(104, "Connection reset by peer")
+
+        return Resetting(data)
+
+    def __str__(self):
+        return f"s3://bucket/{self.name}"
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl", "orders.parquet"])
+def test_a_connection_reset_while_reading_is_retryable(name):
+    import io
+
+    from airflow_provider_mlprod.operators.outcome import FINAL_ERRORS
+    from airflow_provider_mlprod.validation.output_folder import StorageUnavailableError
+
+    parquet = io.BytesIO()
+    pd.DataFrame({"id": [1, 2]}).to_parquet(parquet)
+    data = {"csv": b"id\n1\n", "jsonl": b'{"id": 1}\n', "parquet": parquet.getvalue()}[name.split(".")[1]]
+    location = ResettingLocation(data, name)
+    with pytest.raises(
+        StorageUnavailableError, match=rf"s3://bucket/{name}' could not be read this time"
+    ) as raised:
+        read_table_file(location)
+    assert not isinstance(raised.value, FINAL_ERRORS)
