@@ -59,6 +59,9 @@ SUFFIX_FORMATS = {
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 """Delimiters looked for in a header read as a single column, to report a wrong delimiter."""
 
+UTF8_BOM = b"\xef\xbb\xbf"
+"""The byte order mark some tools put at the start of UTF-8 text; it is skipped, not read as data."""
+
 RAGGED_ROW_POLICIES = ("error", "fail")
 """What a CSV row with the wrong number of fields does: ``error`` stops the read naming its line;
 ``fail`` leaves it out of the frame and reports it, so the caller can count it as a failing row."""
@@ -163,9 +166,12 @@ def read_table(
         delimiter = "\t" if name.lower().endswith(".tsv") else ","
     read = None
     with _open_for_reading(location, name) as handle:
-        if not handle.read(1):
+        start = handle.read(3)
+        if not start:
             raise InputDataError(f"file {name!r} is empty")
         handle.seek(0)
+        if start == UTF8_BOM and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"  # else the mark sticks to the first column's name
         try:
             if file_format == "csv":
                 read = _read_csv(handle, name, delimiter, encoding, ragged_rows)

@@ -279,3 +279,12 @@ def test_a_connection_reset_while_reading_is_retryable(name):
     ) as raised:
         read_table_file(location)
     assert not isinstance(raised.value, FINAL_ERRORS)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"), [(".csv", "id,amount\n1,2\n"), (".jsonl", '{"id": 1, "amount": 2}\n')]
+)
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path, suffix, text):
+    path = tmp_path / f"orders{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert list(read_table_file(path).columns) == ["id", "amount"]
