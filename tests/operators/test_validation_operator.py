@@ -291,7 +291,6 @@ DAG_SOURCE = """
 import pendulum
 from airflow.sdk import dag
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
-from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 @dag(dag_id="validate_file", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
 def validate_file():
@@ -315,6 +314,39 @@ def test_in_a_dag_run_with_a_suite_file_next_to_the_dag(dag_file, airflow_db, is
     dag = dag_file("validate_file", DAG_SOURCE.format(data=tmp_path))
     assert dag.test(run_conf={"day": "1"}).state == "success"
     assert dag.test(run_conf={"day": "2"}).state == "failed"
+
+
+SQL_DAG_SOURCE = """
+import pendulum
+from airflow.sdk import dag
+from airflow_provider_mlprod.operators.validation import DataValidationOperator
+
+@dag(dag_id="validate_query", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def validate_query():
+    DataValidationOperator(
+        task_id="validate",
+        suite={suite!r},
+        sql_conn_id="warehouse",
+        query="SELECT * FROM orders WHERE order_id >= :first",
+        parameters={{"first": "{{{{ params.first }}}}"}},
+        params={{"first": 0}},
+    )
+
+validate_query()
+"""
+
+
+def test_in_a_dag_run_templated_parameters_are_bound(
+    dag_file, airflow_db, isolated_store, sqlite_url, airflow_sql_connection
+):
+    engine = sa.create_engine(sqlite_url)
+    orders(bad_amounts=4).to_sql("orders", engine, index=False)  # rows 0..3 have bad amounts
+    engine.dispose()
+    airflow_sql_connection(sqlite_url)
+    dag = dag_file("validate_query", SQL_DAG_SOURCE.format(suite=SUITE))
+    assert dag.test(run_conf={"first": "4"}).state == "success"
+    assert dag.test(run_conf={"first": "0"}).state == "failed"
+    assert dag.test(run_conf={"first": "0' OR '1'='1"}).state == "failed"  # bound as a value
 
 
 def test_openlineage_facet_lists_every_expectation(task_context, isolated_store, tmp_path):
