@@ -132,6 +132,54 @@ def test_a_retried_quarantine_replaces_the_published_try(task_context, isolated_
     assert read_output_manifest(out)["try"] == second["output_try"]
 
 
+@pytest.mark.parametrize(
+    ("blocker", "message"),
+    [
+        ("tries", "a file is in the way of its folder"),
+        ("manifest.json", r"manifest\.json' cannot be written: a directory is in the way"),
+    ],
+)
+def test_storage_in_the_way_of_the_quarantine_fails_without_retry(
+    task_context, isolated_store, tmp_path, blocker, message
+):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    out = tmp_path / "quarantine"
+    out.mkdir()
+    if blocker == "manifest.json":
+        (out / blocker).mkdir()  # a directory where the manifest goes
+    else:
+        (out / blocker).write_text("x")  # a file where the tries folder goes
+    task = operator(file_path=str(source), quarantine_folder=str(out), on_failure="continue")
+    with pytest.raises(AirflowFailException, match=message):
+        task.execute(task_context())
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'droppingmem' filesystem not explicitly implemented")
+def test_a_dropped_object_store_connection_leaves_the_quarantine_task_retryable(
+    task_context, isolated_store, tmp_path
+):
+    import fsspec
+    from airflow.sdk.io.store import attach
+
+    from airflow_provider_mlprod.validation.output_folder import StorageUnavailableError
+    from tests.validation.test_output_folder import DroppingFileSystem
+
+    fsspec.register_implementation("droppingmem", DroppingFileSystem, clobber=True)
+    attach("droppingmem", fs=DroppingFileSystem())
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    task = operator(
+        file_path=str(source),
+        quarantine_folder="droppingmem://bucket/operator_quarantine",
+        quarantine_format="parquet",
+        on_failure="continue",
+    )
+    with pytest.raises(StorageUnavailableError, match="storage unavailable, a retry may succeed"):
+        task.execute(task_context())
+    assert not ObjectStoragePath("droppingmem://bucket/operator_quarantine/manifest.json").exists()
+
+
 def test_a_ragged_csv_row_fails_without_retry_naming_its_line(task_context, isolated_store, tmp_path):
     source = tmp_path / "orders.csv"
     source.write_text("order_id,amount,country\n1,10.0,DE\n2,11.0\n3,12.0,FR\n")
