@@ -41,13 +41,13 @@ from airflow_provider_mlprod.drift.profile import (
     DatasetProfile,
     NumericColumnProfile,
     categorical_profile_from_counts,
+    category_text,
 )
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, SpecError
 from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
 
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
-NULL_KIND, KNOWN_KIND, OTHER_KIND = 0, 1, 2
 STREAM_ROWS = 10_000
 QUERY_START = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
 
@@ -86,6 +86,8 @@ def profile_sql(
     row_counts: dict[str, int] = {}
     try:
         with engine.connect() as conn:
+            if table is not None:
+                source = _typed_table(conn, source, label)
             for name, spec in specs.items():
                 if spec.kind == NUMERIC:
                     columns[name] = _numeric_profile(conn, source, name, spec, n_bins)
@@ -117,6 +119,20 @@ def _source(
     if ";" in text:
         raise ConfigurationError("profile_sql: query must be a single statement without ';'")
     return sa.text(text).columns(*(sa.column(name) for name in names)).subquery("profiled_source"), "query"
+
+
+def _typed_table(conn: sa.Connection, source: sa.TableClause, label: str) -> sa.TableClause:
+    """The table with its column types read from the database (booleans then come back as booleans)."""
+    try:
+        found = {
+            c["name"]: c["type"] for c in sa.inspect(conn).get_columns(source.name, schema=source.schema)
+        }
+    except sa.exc.NoSuchTableError:
+        raise InputDataError(f"{label} does not exist") from None
+    absent = [column.name for column in source.c if column.name not in found]
+    if absent:
+        raise InputDataError(f"{label} has no columns {absent} (it has {list(found)})")
+    return sa.table(source.name, *(sa.column(c.name, found[c.name]) for c in source.c), schema=source.schema)
 
 
 def _bin_index(value: sa.ColumnElement, edges: tuple[float, ...]) -> sa.ColumnElement:
@@ -161,9 +177,11 @@ def _numeric_profile(
         else_=_bin_index(value, edges),
     ).label("bucket")
     finite_value = _finite_or_null(value, missing, infinite)
-    inner = sa.select(bucket, (finite_value - sa.literal(shift, sa.Double())).label("centred")).select_from(
-        source
-    )
+    inner = sa.select(
+        bucket,
+        (finite_value - sa.literal(shift, sa.Double())).label("centred"),
+        finite_value.label("finite"),
+    ).select_from(source)
     inner = inner.subquery("bucketed")
     centred = inner.c.centred
     statement = sa.select(
@@ -171,13 +189,14 @@ def _numeric_profile(
         sa.func.count().label("rows"),
         sa.func.sum(centred).label("sum"),
         sa.func.sum(centred * centred).label("sum_squares"),
-        sa.func.min(centred).label("low"),
-        sa.func.max(centred).label("high"),
+        sa.func.min(inner.c.finite).label("low"),
+        sa.func.max(inner.c.finite).label("high"),
     ).group_by(inner.c.bucket)
     counts = [0] * (len(edges) + 1)
     null_count = infinite_count = 0
     finite_count, total, total_squares = 0, 0.0, 0.0
     lows, highs = [], []
+    atoms = spec.values
     for bucket_index, rows, bucket_sum, bucket_squares, low, high in conn.execute(statement):
         if bucket_index == MISSING_BUCKET:
             null_count += rows
@@ -190,11 +209,13 @@ def _numeric_profile(
             total_squares += float(bucket_squares)
             lows.append(float(low))
             highs.append(float(high))
+            if atoms is not None and not _on_atom(atoms, int(bucket_index), float(low), float(high)):
+                atoms = None
     if finite_count:
         mean_offset = total / finite_count
         squares = max(total_squares - total * mean_offset, 0.0)
         mean, std = shift + mean_offset, math.sqrt(squares / finite_count)
-        low, high = shift + min(lows), shift + max(highs)
+        low, high = min(lows), max(highs)
     else:
         mean = std = low = high = None
     return NumericColumnProfile(
@@ -207,7 +228,13 @@ def _numeric_profile(
         std=std,
         min=low,
         max=high,
+        values=atoms,
     )
+
+
+def _on_atom(atoms: tuple[float, ...], bucket: int, low: float, high: float) -> bool:
+    """Whether a bucket's values all equal the reference value of its bin (bucket 0 is underflow)."""
+    return 1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]
 
 
 def _finite_or_null(
@@ -242,38 +269,20 @@ def _equal_width_edges(
 def _categorical_profile(
     conn: sa.Connection, source: sa.FromClause, name: str, spec: ColumnSpec, top_k: int | None
 ) -> CategoricalColumnProfile:
-    text_value = sa.cast(source.c[name], sa.String())
-    if spec.categories is None:
-        inner = sa.select(text_value.label("category")).select_from(source).subquery("categorised")
-        statement = sa.select(inner.c.category, sa.func.count()).group_by(inner.c.category)
-        counts: dict[str, int] = {}
-        null_count = 0
-        for category, rows in conn.execute(statement.execution_options(yield_per=STREAM_ROWS)):
-            if category is None:
-                null_count += rows
-            else:
-                counts[category] = counts.get(category, 0) + rows
-        return categorical_profile_from_counts(counts, null_count, top_k=top_k)
-    known = text_value.in_(list(spec.categories)) if spec.categories else sa.false()
-    kind = sa.case(
-        (text_value.is_(None), sa.literal(NULL_KIND)),
-        (known, sa.literal(KNOWN_KIND)),
-        else_=sa.literal(OTHER_KIND),
-    )
-    category = sa.case((known, text_value), else_=sa.null())
-    inner = (
-        sa.select(kind.label("kind"), category.label("category")).select_from(source).subquery("categorised")
-    )
-    statement = sa.select(inner.c.kind, inner.c.category, sa.func.count()).group_by(
-        inner.c.kind, inner.c.category
-    )
-    counts = dict.fromkeys(spec.categories, 0)
-    null_count = other_count = 0
-    for kind_code, category, rows in conn.execute(statement):
-        if kind_code == NULL_KIND:
+    """Count rows per value in the database, then per text form (``category_text``) in Python.
+
+    Grouping by the value itself (not its SQL text) lets every engine hand back typed values (a
+    boolean, a float, a decimal) that print alike, so ``true`` counts with pandas' ``True``.
+    """
+    value = source.c[name]
+    inner = sa.select(value.label("category")).select_from(source).subquery("categorised")
+    statement = sa.select(inner.c.category, sa.func.count()).group_by(inner.c.category)
+    counts: dict[str, int] = {}
+    null_count = 0
+    for category, rows in conn.execute(statement.execution_options(yield_per=STREAM_ROWS)):
+        if category is None or (isinstance(category, float) and math.isnan(category)):
             null_count += rows
-        elif kind_code == OTHER_KIND:
-            other_count += rows
         else:
-            counts[category] += rows
-    return CategoricalColumnProfile(counts=counts, other_count=other_count, null_count=null_count)
+            key = category_text(category)
+            counts[key] = counts.get(key, 0) + rows
+    return categorical_profile_from_counts(counts, null_count, spec.categories, top_k=top_k)

@@ -166,7 +166,7 @@ def test_hostile_names_are_rejected_before_any_sql(engine, arguments, error, mes
 
 
 def test_missing_table_names_the_table(engine):
-    with pytest.raises(InputDataError, match="table 'absent': profile query failed"):
+    with pytest.raises(InputDataError, match="table 'absent' does not exist"):
         profile_sql(engine, {"amount": ColumnSpec("numeric", edges=(0.0, 1.0))}, table="absent")
 
 
@@ -193,6 +193,6 @@ def test_sql_profile_runs_one_group_by_per_column(engine):
     sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     result = profile_sql(engine, reference.spec(), table="wide")
     assert result.row_count == 3000
-    assert len(statements) == 3
-    assert all("GROUP BY" in statement for statement in statements)
+    reads = [statement for statement in statements if "wide" in statement and "GROUP BY" in statement]
+    assert len(reads) == 3
     assert math.isfinite(result.columns["amount"].mean)
