@@ -8,7 +8,7 @@ adding a row to ``STAT_TESTS``.
 =================  ===========  =========  ===================================================
 name               kinds        threshold  statistic and units
 =================  ===========  =========  ===================================================
-``ks``             numeric      0.05       two-sample Kolmogorov-Smirnov D; drift when p < 0.05
+``ks``             numeric      0.01       two-sample Kolmogorov-Smirnov D; drift when p < 0.01
 ``chisquare``      categorical  0.05       chi-square goodness of fit of current counts against
                                            reference shares; drift when p < 0.05
 ``homogeneity``    both         0.05       total variation distance of category (or bin) shares,
@@ -31,7 +31,8 @@ quantile``                                 scale (values mapped through the refe
                                            NaN, +-inf), in [0, 1]
 ``unseen_share``   categorical  0.05       share of current non-null values whose category is
                                            absent from the reference, beyond the share the
-                                           reference's sample size explains, in [0, 1]
+                                           reference's sample size explains, in [0, 1];
+                                           drift when above AND significant (p < 0.01)
 =================  ===========  =========  ===================================================
 
 Sample size. A distance computed on a sample is never 0 on identical distributions: with 200
@@ -46,9 +47,10 @@ expected count is at least 5, so the chi-square approximation holds at any size.
 homogeneity test on the reference's bins, Bonferroni-combined (KS alone misses a change confined to
 a small share of rows, such as the non-zero tail of a zero-inflated column). At small sizes the p-value keeps
 false alarms under 1%; at large sizes the distance keeps immaterial differences quiet. The
-``unseen_share`` signal subtracts the Good-Turing estimate of the unseen share (reference
-categories seen once / reference values): a 100-row reference of 1,000 equally frequent categories
-misses most of them, and a current sample of the same distribution is mostly "unseen".
+``unseen_share`` signal subtracts the unseen share expected from sampling alone (from the pooled
+count of each category: how likely all its values fell in the current batch) and needs that excess
+to be significant too: a 100-row reference of 1,000 equally frequent categories misses most of
+them, and a current sample of the same distribution is mostly "unseen".
 
 Heavy tails. ``wasserstein`` is in units of the reference std, which a heavy tail inflates: every
 value of a lognormal(0, 3) column doubled moves W/std by less than 0.01. ``wasserstein_quantile``
@@ -620,31 +622,55 @@ def unseen_share(reference: CategoricalColumnProfile, current: CategoricalColumn
     return (outside + current.other_count) / current.non_null
 
 
-def expected_unseen_share(reference: CategoricalColumnProfile) -> float:
-    """Good-Turing estimate of the share of new draws in categories the reference sample missed."""
-    non_null = reference.non_null
-    if non_null == 0:
-        return 0.0
-    return sum(1 for count in reference.counts.values() if count == 1) / non_null
+def expected_unseen(
+    reference: CategoricalColumnProfile, current: CategoricalColumnProfile
+) -> tuple[float, float]:
+    """Mean and variance of the current values in categories the reference lacks, were both sides
+    samples of one distribution: given each category's pooled count ``t`` of ``N`` values, all ``t``
+    fall in the current ``m`` with probability ``C(m, t) / C(N, t)`` (categories taken as independent).
+    """
+    import numpy as np
+    from scipy import special
+
+    _, ref_counts, cur_counts = aligned_category_counts(reference, current)
+    m, total = cur_counts.sum(), ref_counts.sum() + cur_counts.sum()
+    pooled = ref_counts + cur_counts
+    possible = pooled <= m
+    t = pooled[possible]
+    log_q = special.gammaln(m + 1) - special.gammaln(m - t + 1) - special.gammaln(total + 1)
+    log_q += special.gammaln(total - t + 1)
+    q = np.exp(log_q)
+    return float(np.sum(t * q)), float(np.sum(t * t * q * (1 - q)))
 
 
 def unseen_share_test(reference: ColumnSample, current: ColumnSample) -> TestOutcome:
-    """Unseen share beyond what the reference's sample size explains (``unseen_share`` minus the
-    Good-Turing estimate ``expected_unseen_share``), floored at 0."""
+    """Unseen share beyond what sampling explains, floored at 0, with its one-sided p-value.
+
+    The expected unseen share is ``expected_unseen`` over the current non-null values: a 100-row
+    reference of 1,000 equally frequent categories misses most of them, so most values of a current
+    sample of the same distribution are "unseen". The p-value bounds the chance of so large an excess
+    by Cantelli's inequality, ``variance / (variance + excess^2)``, which holds for any distribution.
+    """
     share = unseen_share(reference.profile, current.profile)
     if share is None:
         return TestOutcome(None, notes=("unseen share unknown: the reference profile keeps only its top-K",))
-    expected = expected_unseen_share(reference.profile)
+    values = current.profile.non_null
+    if values == 0:
+        return TestOutcome(0.0, 1.0)
+    mean, variance = expected_unseen(reference.profile, current.profile)
+    excess = share * values - mean
     notes = ()
-    if expected > 0:
-        notes = (f"{expected:.1%} of values are expected in categories the reference sample missed",)
-    return TestOutcome(max(share - expected, 0.0), notes=notes)
+    if mean >= 0.005 * values:
+        notes = (f"{mean / values:.1%} of values are expected in categories a reference this size misses",)
+    # Cantelli's inequality: valid whatever the shape (one rare category can dominate the sum)
+    p_value = 1.0 if excess <= 0 else variance / (variance + excess * excess)
+    return TestOutcome(max(excess / values, 0.0), p_value, notes=notes)
 
 
 STAT_TESTS: dict[str, StatTest] = {
     test.name: test
     for test in (
-        StatTest("ks", ks_test, frozenset({NUMERIC}), 0.05, "p-value", P_VALUE_BELOW,
+        StatTest("ks", ks_test, frozenset({NUMERIC}), SIGNIFICANCE, "p-value", P_VALUE_BELOW,
                  "two-sample Kolmogorov-Smirnov"),
         StatTest("chisquare", chisquare_test, frozenset({CATEGORICAL}), 0.05, "p-value", P_VALUE_BELOW,
                  "chi-square goodness of fit against reference shares"),
@@ -672,7 +698,8 @@ STAT_TESTS: dict[str, StatTest] = {
                  "change of the share of null, NaN and +-inf values"),
         StatTest("unseen_share", unseen_share_test, frozenset({CATEGORICAL}), 0.05,
                  "share of current non-null values beyond the expected unseen share, in [0, 1]",
-                 STATISTIC_ABOVE, "share of current values in categories absent from the reference"),
+                 STATISTIC_ABOVE, "share of current values in categories absent from the reference",
+                 SIGNIFICANCE),
     )
 }  # fmt: skip
 

@@ -195,7 +195,7 @@ def test_store_history_judges_p_value_tests_on_their_p_value(store_path: Path):
     amount = summary["columns"][0]
     row = store_of(store_path).drift_history("orders", "amount")[0]
     assert row["statistic"] == pytest.approx(amount["p_value"])
-    assert row["threshold"] == 0.05
+    assert row["threshold"] == 0.01
     assert amount["statistic"] != pytest.approx(amount["p_value"])
 
 
