@@ -507,6 +507,8 @@ def drift_summary(result: DriftResult, dataset: str, report_location: str) -> di
                 "units": column["units"],
                 "method": column["method"],
                 "error_bound": column["error_bound"],
+                "within_binning_error": column["within_binning_error"],
+                "statistic_range": column["statistic_range"],
                 "drifted": column["drifted"],
                 "distribution_drifted": column["distribution_drifted"],
                 "missing_rate_change": missing["statistic"],
