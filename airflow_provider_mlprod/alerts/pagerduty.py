@@ -17,17 +17,11 @@ the incident the trigger with the same key opened. PagerDuty answers 202; 429 an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
-    DeliveryResult,
-    post_with_retries,
-    require_http_url,
-)
+from airflow_provider_mlprod.alerts.delivery import require_http_url
 from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert, truncate_text
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
@@ -111,23 +105,3 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
     if alert.links:
         event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
     return event
-
-
-def send_pagerduty(
-    target: PagerDutyTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-) -> DeliveryResult:
-    """Send the event with retries; the result names ``channel``, never the routing key."""
-    body = json.dumps(build_pagerduty_payload(target, alert)).encode("utf-8")
-    return post_with_retries(
-        channel=channel,
-        kind=KIND,
-        url=target.events_url,
-        body=body,
-        headers={"Content-Type": "application/json"},
-        secrets=[target.routing_key],
-        options=options,
-    )

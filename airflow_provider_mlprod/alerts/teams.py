@@ -25,12 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
-    DeliveryResult,
-    post_with_retries,
-    require_http_url,
-)
+from airflow_provider_mlprod.alerts.delivery import require_http_url
 from airflow_provider_mlprod.alerts.message import Alert, truncate_text
 
 KIND = "teams"
@@ -180,22 +175,3 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
 def payload_bytes(payload: dict[str, Any]) -> int:
     """Size of ``payload`` as :func:`send_teams` sends it."""
     return len(json.dumps(payload).encode("utf-8"))
-
-
-def send_teams(
-    target: TeamsWebhookTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-) -> DeliveryResult:
-    """POST ``alert`` to the Teams workflow with retries; the result names ``channel``, never the URL."""
-    body = json.dumps(build_teams_payload(target, alert)).encode("utf-8")
-    return post_with_retries(
-        channel=channel,
-        kind=KIND,
-        url=target.url,
-        body=body,
-        headers={"Content-Type": "application/json; charset=utf-8"},
-        options=options,
-    )
