@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 
+#: Longest the alert path waits on the metrics store per connect or statement (a store lock held
+#: elsewhere included): store trouble delays an alert by seconds, then it is sent without the store.
+STORE_TIMEOUT_SECONDS = 3.0
+
 #: Task instance state -> (phrase in the default title, default severity).
 STATE_WORDING: dict[str, tuple[str, str]] = {
     "failed": ("failed", "critical"),
@@ -134,17 +138,17 @@ def send_alert_via_connections(
     :raises ConfigurationError: for a routing rule naming a severity or channel that does not exist.
     """
     from airflow_provider_mlprod import config
-    from airflow_provider_mlprod.alerts.dispatch import ChannelSpec, dispatch_alert
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME
+    from airflow_provider_mlprod.alerts.log_channel import LogTarget
+    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, ChannelSpec, dispatch_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
     routing = rendered_routing(routing)
     conn_ids = list(config.alert_conn_ids() if alert_conn_ids is None else alert_conn_ids)
     for routed in (routing or {}).values():
         conn_ids.extend(routed)
-    specs: list[ChannelSpec] = []
+    # "log" is the built-in task-log channel, never a connection to look up; listed, it is kept.
+    specs = [ChannelSpec(DEFAULT_CHANNEL_NAME, LogTarget())] if DEFAULT_CHANNEL_NAME in conn_ids else []
     unusable: dict[str, str] = {}
-    # "log" is the built-in task-log channel, never a connection to look up.
     for conn_id in dict.fromkeys(conn_id for conn_id in conn_ids if conn_id != DEFAULT_CHANNEL_NAME):
         try:
             hook = alert_channel_hook(conn_id)
@@ -169,11 +173,22 @@ def send_alert_via_connections(
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
+    """The metrics store for dedup and history, opened with short timeouts, or ``None`` (fail open)."""
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.engine import create_store_engine
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
     hook = MetricsStoreHook(store_conn_id=store_conn_id)
     try:
-        return hook.metrics_store()
+        url = hook.url  # reads the connection's own timeouts too
+        connect_timeout, statement_timeout = (min(value, STORE_TIMEOUT_SECONDS) for value in hook._timeouts)
+        engine = create_store_engine(
+            url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+            busy_timeout=STORE_TIMEOUT_SECONDS,
+        )
+        return MetricsStore(engine)
     except MlprodError as exc:
         log.warning("metrics store unusable (%s); alert sent without dedup or history", exc)
     except Exception as exc:
