@@ -168,7 +168,7 @@ def _create_sqlite_engine(url: URL, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SE
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         if not in_memory:
-            _switch_to_wal(dbapi_connection)
+            _switch_to_wal(dbapi_connection, busy_timeout)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection):
@@ -181,14 +181,14 @@ def _create_sqlite_engine(url: URL, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SE
     return engine
 
 
-def _switch_to_wal(dbapi_connection) -> None:
+def _switch_to_wal(dbapi_connection, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> None:
     """Switch the file to WAL journaling; retried while another process holds a lock on it.
 
     Changing the journal mode needs an exclusive lock, which SQLite does not wait for through the busy
     timeout, so the first use of a new file by several processes at once would fail without a retry.
     WAL is persistent: once one connection switched, the others find it set and change nothing.
     """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + busy_timeout
     while True:
         try:
             cursor = dbapi_connection.cursor()
