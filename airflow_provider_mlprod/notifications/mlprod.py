@@ -350,6 +350,7 @@ class CallbackFacts:
     task_id: str | None = None
     state: str | None = None
     log_url: str | None = None
+    run_url: str | None = None
     missed_deadline: bool = False
     shown: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -365,7 +366,10 @@ class CallbackFacts:
             dag_id=_text_or_none(
                 _attribute(ti, "dag_id") or _attribute(dag_run, "dag_id") or _attribute(dag, "dag_id")
             ),
-            run_id=_text_or_none(_attribute(ti, "run_id") or _attribute(dag_run, "run_id")),
+            # A deadline's dag_run is the REST API's run model: its run id is under "dag_run_id".
+            run_id=_text_or_none(
+                _attribute(ti, "run_id") or _attribute(dag_run, "run_id") or _attribute(dag_run, "dag_run_id")
+            ),
             task_id=_text_or_none(_attribute(ti, "task_id")),
             state=state.rsplit(".", 1)[-1].lower() if state else None,
             missed_deadline=context.get("deadline") is not None,
@@ -381,6 +385,12 @@ class CallbackFacts:
             facts.state = facts.state or "failed"
         if facts.state:
             facts.shown["State"] = facts.state
+        deadline = context.get("deadline")
+        deadline_time = _attribute(deadline, "deadline_time")
+        if deadline_time:
+            facts.shown["Deadline"] = str(deadline_time)
+        if facts.missed_deadline and facts.dag_id and facts.run_id:
+            facts.run_url = _run_url(facts.dag_id, facts.run_id)
         return facts
 
     def default_wording(self) -> tuple[str, str]:
@@ -393,10 +403,23 @@ class CallbackFacts:
         return f"{subject} {phrase} in DAG {dag_id}", severity
 
     def log_links(self) -> list:
-        """The task log link, when the context has an http(s) log URL."""
+        """The task log link, when the context has an http(s) log URL, and the run's link for a deadline."""
         from airflow_provider_mlprod.alerts.message import AlertLink
 
-        return [AlertLink("Task log", self.log_url)] if self.log_url else []
+        links = [AlertLink("Task log", self.log_url)] if self.log_url else []
+        return links + ([AlertLink("Run", self.run_url)] if self.run_url else [])
+
+
+def _run_url(dag_id: str, run_id: str) -> str | None:
+    """The run's page in the Airflow UI under ``[api] base_url``; ``None`` without an http(s) base."""
+    from urllib.parse import quote
+
+    from airflow.sdk import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return None
+    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
 def _summary_alert(facts: CallbackFacts) -> Alert | None:
