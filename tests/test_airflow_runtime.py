@@ -601,6 +601,7 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         "mlprod_store_check": {},
         "mlprod_train_and_promote": {},
         "mlprod_output_checks": {"scenario": "clean"},
+        "mlprod_deadline_alert": {"work_seconds": 0},
     }
     runs = {dag_id: runtime.trigger(dag_id, conf) for dag_id, conf in first.items()}
     runtime.wait_for_runs(runs)
