@@ -85,6 +85,109 @@ store_probe()
 '''
 
 
+RELEASE_ALERT_DAG_ID = "mlprod_dist_release_with_alert"
+RELEASE_ALERT_MODEL = "fault_model"
+ALERT_CONN_ID = "mlprod_alert_hook"
+DEPLOY_SECONDS = 12
+
+RELEASE_ALERT_DAG_SOURCE = '''"""The release path with a slow deployment, then an alert announcing it."""
+
+import time
+
+import pendulum
+from airflow.sdk import dag, task
+
+from airflow_provider_mlprod.operators.alerts import SendAlertOperator
+from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
+from airflow_provider_mlprod.operators.release import release_tasks
+
+SHARED = "%(shared)s"
+MODEL = "%(model)s"
+
+
+class SlowCopyDeployment(CopyArtifactDeployment):
+    """Copy the artifact after a pause, as a large artifact takes: the promoted alias moved already."""
+
+    def deploy(self, model, context):
+        time.sleep(%(deploy_seconds)d)
+        return super().deploy(model, context)
+
+
+@dag(
+    dag_id="%(dag_id)s",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+)
+def release_with_alert():
+    @task
+    def train(run_id=None):
+        from airflow.sdk import ObjectStoragePath
+
+        version = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+        artifact = ObjectStoragePath(f"file://{SHARED}/models") / f"{MODEL}-{version}.bin"
+        artifact.parent.mkdir(parents=True, exist_ok=True)
+        artifact.write_bytes(version.encode())
+        return {"version": version, "artifact_uri": str(artifact), "metrics": {"roc_auc": 0.9}}
+
+    release = release_tasks(
+        model_name=MODEL,
+        model_version="{{ ti.xcom_pull(task_ids='train')['version'] }}",
+        artifact_uri="{{ ti.xcom_pull(task_ids='train')['artifact_uri'] }}",
+        metrics_task_id="train",
+        metrics_key="metrics",
+        thresholds={"roc_auc": {"min": 0.8}},
+        if_no_baseline="pass",
+        deployment=SlowCopyDeployment(f"file://{SHARED}/serving/{MODEL}.bin"),
+    )
+    announce = SendAlertOperator(
+        task_id="announce",
+        title="{{ ti.xcom_pull(task_ids='promote')['version'] }} promoted",
+        severity="info",
+        alert_conn_ids=["%(alert_conn_id)s"],
+        dedup_key="promoted-{{ run_id }}",
+    )
+    train() >> release.group >> announce
+
+
+release_with_alert()
+'''
+
+
+class AlertReceiver:
+    """A local HTTP server standing in for an alert webhook: it keeps every JSON body it receives."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append(json.loads(body or b"null"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
 def _load_runtime_module() -> Any:
     """tests/test_airflow_runtime.py (its AirflowRuntime and process helpers), loaded by path."""
     spec = importlib.util.spec_from_file_location(
@@ -131,6 +234,9 @@ class CeleryCluster(runtime.AirflowRuntime):
     WORKERS = WORKERS
     NO_STORE_QUEUE = NO_STORE_QUEUE
     PROBE_DAG_ID = PROBE_DAG_ID
+    RELEASE_ALERT_DAG_ID = RELEASE_ALERT_DAG_ID
+    RELEASE_ALERT_MODEL = RELEASE_ALERT_MODEL
+    ALERT_CONN_ID = ALERT_CONN_ID
 
     def __init__(self, root: Path) -> None:
         super().__init__(root / "control")
@@ -143,12 +249,14 @@ class CeleryCluster(runtime.AirflowRuntime):
         self.jwt_secret = secrets.token_urlsafe(32)
         self.stopped: list[subprocess.Popen] = []  # killed or restarted processes, still checked at the end
         self.created_databases: list[str] = []
+        self.alerts = AlertReceiver()
 
     # -- configuration ------------------------------------------------------------------------
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.api_port, *self.log_server_ports, *self.worker_log_ports.values(), self.redis_port)
+        ports = (self.api_port, *self.log_server_ports, *self.worker_log_ports.values(), self.redis_port)
+        return (*ports, self.alerts.port)
 
     def worker_home(self, name: str) -> Path:
         return self.root / name
@@ -225,6 +333,9 @@ class CeleryCluster(runtime.AirflowRuntime):
         if component in WORKERS:
             environment["AIRFLOW_CONN_MLPROD_STORE_DEFAULT"] = self.store_connection()
             environment["AIRFLOW_CONN_MLPROD_WAREHOUSE"] = self.warehouse_connection()
+            environment[f"AIRFLOW_CONN_{ALERT_CONN_ID.upper()}"] = json.dumps(
+                {"conn_type": "mlprod_webhook", "password": self.alerts.url}
+            )
         return environment
 
     def shared_uris(self, model_name: str) -> dict[str, str]:
@@ -247,6 +358,16 @@ class CeleryCluster(runtime.AirflowRuntime):
             home.mkdir(parents=True)
             shutil.copytree(REPO_ROOT / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
             (home / "dags" / f"{PROBE_DAG_ID}.py").write_text(PROBE_DAG_SOURCE)
+            (home / "dags" / f"{RELEASE_ALERT_DAG_ID}.py").write_text(
+                RELEASE_ALERT_DAG_SOURCE
+                % {
+                    "shared": self.shared,
+                    "model": RELEASE_ALERT_MODEL,
+                    "dag_id": RELEASE_ALERT_DAG_ID,
+                    "deploy_seconds": DEPLOY_SECONDS,
+                    "alert_conn_id": ALERT_CONN_ID,
+                }
+            )
         self.shared.mkdir()
         (self.root / "redis").mkdir()
         (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}))
@@ -467,6 +588,7 @@ def running_cluster(root: Path):
     finally:
         sessions = cluster.sessions()
         cluster.stop()
+        cluster.alerts.close()
         cluster.drop_databases()
     leftovers = session_members(sessions)
     open_ports = [port for port in cluster.ports if port_is_open(port)]
