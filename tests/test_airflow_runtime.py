@@ -34,6 +34,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_mlprod.store.engine import create_store_engine, embedded_store_url
+from airflow_provider_mlprod.store.identity import RunIdentity
+from airflow_provider_mlprod.store.metrics_store import MetricsStore
 from airflow_provider_mlprod.store.registry import ModelRegistry
 
 pytestmark = pytest.mark.dagrun
@@ -132,8 +134,10 @@ class AirflowRuntime:
 
     OUTSIDER = "outsider"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, base_path: str = "", components: tuple[str, ...] = COMPONENTS) -> None:
         self.home = home
+        self.base_path = base_path
+        self.components = components
         self.api_port = free_port()
         self.log_server_ports = (free_port(), free_port())
         self.username = "mlprod_e2e"
@@ -144,7 +148,8 @@ class AirflowRuntime:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        """``[api] base_url``: the API server's address, with ``base_path`` for a subpath deployment."""
+        return f"http://127.0.0.1:{self.api_port}{self.base_path}"
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -202,7 +207,7 @@ class AirflowRuntime:
     def start(self) -> None:
         """Start every component, each in a new session so its whole process tree can be stopped."""
         environment = self.environment()
-        for component in COMPONENTS:
+        for component in self.components:
             arguments = [str(AIRFLOW), component]
             if component == "api-server":
                 arguments += ["--workers", "1"]
@@ -245,7 +250,7 @@ class AirflowRuntime:
     def log_tails(self, lines: int = 40) -> str:
         """The last lines of each component's output, for failure messages."""
         parts = []
-        for component in COMPONENTS:
+        for component in self.components:
             path = self.home / f"{component}.log"
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
             parts.append(f"--- {component} (last {lines} lines) ---\n" + "\n".join(text))
@@ -290,7 +295,11 @@ class AirflowRuntime:
                 status, last = self.request("GET", "/api/v2/monitor/health", authenticated=False)
             except (OSError, urllib.error.URLError):
                 status = None
-            if status == 200 and all(part.get("status") == "healthy" for part in last.values()):
+            if status == 200 and all(
+                part.get("status") == "healthy"
+                for name, part in last.items()
+                if name == "metadatabase" or name.replace("_", "-") in self.components
+            ):
                 return
             time.sleep(1)
         pytest.fail(f"Airflow not healthy after {STARTUP_TIMEOUT_SECONDS} s: {last}\n{self.log_tails()}")
@@ -451,11 +460,7 @@ def test_flagship_dag_and_deferrable_sensor_run_on_a_real_airflow(airflow_runtim
     assert [port for port in runtime.ports if port_is_open(port)] == []
 
 
-# mlprod_canary_release starts model servers on the worker and load-tests them; it runs under dag.test()
-# in tests/serving/test_canary_release_dag.py, and is not yet run here.
-EXAMPLE_DAG_IDS = sorted(
-    path.stem for path in (REPO_ROOT / "dags").glob("mlprod_*.py") if path.stem != "mlprod_canary_release"
-)
+EXAMPLE_DAG_IDS = sorted(path.stem for path in (REPO_ROOT / "dags").glob("mlprod_*.py"))
 FAST_SENSORS = {"sensor_poke_seconds": 1}
 UI_ARTIFACTS = REPO_ROOT / "test-artifacts" / "airflow-ui"
 UI_TIMEOUT_SECONDS = 60
@@ -515,13 +520,13 @@ def wait_until(browser: Any, expression: str, what: str) -> Any:
 
 
 def raw_get(runtime: AirflowRuntime, path: str, token: str | None = None) -> tuple[int, str]:
-    """GET ``path`` exactly as written (no client-side normalisation of ``..``)."""
+    """GET ``path`` under the base path exactly as written (no client-side normalisation of ``..``)."""
     import http.client
 
     connection = http.client.HTTPConnection("127.0.0.1", runtime.api_port, timeout=30)
     try:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        connection.request("GET", path, headers=headers)
+        connection.request("GET", runtime.base_path + path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     finally:
@@ -566,6 +571,12 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         {"mlprod_retrain_on_degradation": runs["mlprod_retrain_on_degradation"]},
         allowed_failures={"mlprod_retrain_on_degradation": {"gate"}},
     )
+    # The canary release load-tests model servers on the worker and gates on their latency: it runs alone,
+    # so the other runs' work does not count as the candidate's latency.
+    runs["mlprod_canary_release"] = runtime.trigger("mlprod_canary_release", {"scenario": "healthy"})
+    runtime.wait_for_runs({"mlprod_canary_release": runs["mlprod_canary_release"]})
+    canary_states = runtime.task_states("mlprod_canary_release", runs["mlprod_canary_release"])
+    assert (canary_states["load_test"], canary_states["promote"]) == ("success", "success"), canary_states
     assert set(runs) == set(EXAMPLE_DAG_IDS)
     retrain_states = runtime.task_states(
         "mlprod_retrain_on_degradation", runs["mlprod_retrain_on_degradation"]
@@ -671,3 +682,67 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         assert browser.console_errors() == []
     finally:
         browser.close()
+
+
+def seed_subpath_store(home: Path) -> str:
+    """A promoted model and a validation report where the embedded store and report folder live."""
+    mlprod_home = home / "mlprod"
+    report = mlprod_home / "reports" / "validation" / FLAGSHIP_DAG_ID / "manual__seed" / "validate_batch.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<!DOCTYPE html><html><body><h1>seeded report</h1></body></html>")
+    engine = create_store_engine(embedded_store_url(mlprod_home / "metrics.db"))
+    try:
+        registry = ModelRegistry(engine)
+        run = RunIdentity(FLAGSHIP_DAG_ID, "manual__seed", "register")
+        registry.register(
+            run, name=MODEL_NAME, version="v1", artifact_uri="file:///m/v1", metrics={"auc": 0.9}
+        )
+        registry.record_blessing(
+            run, name=MODEL_NAME, version="v1", passed=True, baseline_version=None, summary={"passed": True}
+        )
+        registry.promote(run, name=MODEL_NAME, version="v1")
+        MetricsStore(engine).record_validation(
+            RunIdentity(FLAGSHIP_DAG_ID, "manual__seed", "validate_batch"),
+            {
+                "success": True,
+                "counts": {"evaluated": 1, "passed": 1, "failed_critical": 0, "failed_warning": 0},
+                "report_location": report.as_uri(),
+            },
+            suite="customers",
+            dataset="customer_batch",
+        )
+    finally:
+        engine.dispose()
+    return "/mlprod/reports/validation/" + FLAGSHIP_DAG_ID + "/manual__seed/validate_batch.html"
+
+
+def test_a_subpath_deployment_serves_the_plugin_and_links_under_its_base_url(tmp_path: Path):
+    """[api] base_url with a path (behind a proxy at /airflow): every plugin link keeps the path."""
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    runtime = AirflowRuntime(home, base_path="/airflow", components=("api-server",))
+    runtime.prepare()
+    report_route = seed_subpath_store(home)
+    try:
+        runtime.start()
+        runtime.wait_until_healthy()
+        runtime.log_in()
+        status, index = raw_get(runtime, "/mlprod/health/", token=runtime.token)
+        assert status == 200, index[:300]
+        assert f'href="{runtime.base_url}/mlprod/health/models/customer_churn"' in index
+        status, model = raw_get(runtime, "/mlprod/health/models/customer_churn", token=runtime.token)
+        assert (status, "promoted" in model) == (200, True), model[:300]
+        status, dataset = raw_get(runtime, "/mlprod/health/datasets/customer_batch", token=runtime.token)
+        assert f'href="{runtime.base_url}{report_route}"' in dataset, dataset[-1500:]
+        status, report = raw_get(runtime, report_route, token=runtime.token)
+        assert (status, "seeded report" in report) == (200, True), report[:300]
+        assert raw_get(runtime, report_route)[0] == 401
+        # Outside the base path nothing is served.
+        root = f"http://127.0.0.1:{runtime.api_port}{report_route}"
+        request = urllib.request.Request(root, headers={"Authorization": f"Bearer {runtime.token}"})
+        with pytest.raises(urllib.error.HTTPError) as outside:
+            urllib.request.urlopen(request, timeout=30)
+        assert outside.value.code == 404
+    finally:
+        runtime.stop()
+    assert session_members({p.pid for p in runtime.processes.values()}) == []

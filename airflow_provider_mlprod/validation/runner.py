@@ -28,6 +28,7 @@ Public API: :func:`validate_dataframe`, :func:`validate_file`, :func:`validate_s
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 import warnings
@@ -58,6 +59,12 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLE_SIZE = 5
 """Failing sample values kept per expectation unless told otherwise."""
+
+SAMPLE_SCAN_FACTOR = 10
+"""Failing values asked of GX per sample slot: its samples repeat a value once per failing row."""
+
+MAX_VALUES_SCANNED = 1000
+"""The most failing values asked of GX per expectation."""
 
 PANDAS = "pandas"
 SQL = "sql"
@@ -147,11 +154,14 @@ def validate_dataframe(
     quarantined_specs = quarantine.select(suite) if quarantine else ()
     if quarantined_specs and not frame.index.equals(pd.RangeIndex(len(frame))):
         frame = frame.reset_index(drop=True)
-    result_format: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": sample_size}
+    result_format: dict[str, Any] = {
+        "result_format": "BASIC",
+        "partial_unexpected_count": _values_scanned_for(sample_size),
+    }
     if quarantined_specs:
         result_format = {
             "result_format": "COMPLETE",
-            "partial_unexpected_count": sample_size,
+            "partial_unexpected_count": _values_scanned_for(sample_size),
             "return_unexpected_index_query": False,
         }
     batch = _dataframe_batch_definition().get_batch(batch_parameters={"dataframe": frame})
@@ -278,7 +288,10 @@ def validate_sql(
                     "batch", table_name=source.table, schema_name=source.schema
                 )
             batch = asset.add_batch_definition_whole_table("whole").get_batch()
-            result_format = {"result_format": "BASIC", "partial_unexpected_count": sample_size}
+            result_format = {
+                "result_format": "BASIC",
+                "partial_unexpected_count": _values_scanned_for(sample_size),
+            }
             results = _validate(batch, suite, result_format, dataset)
             summary = _summarise(suite, results, dataset, rows_checked, sample_size)
             if quarantine is not None:
@@ -346,7 +359,7 @@ def _summarise(
         details = result.result or {}
         unexpected_count = details.get("unexpected_count")
         unexpected_percent = details.get("unexpected_percent")
-        samples = list(details.get("partial_unexpected_list") or [])[:sample_size]
+        samples = _distinct(details.get("partial_unexpected_list") or [])[:sample_size]
         outcomes.append(
             ExpectationOutcome(
                 position=spec.position,
@@ -360,11 +373,29 @@ def _summarise(
                 ),
                 sample_values=to_json_safe(samples),
                 observed_value=to_json_safe(details.get("observed_value")),
+                parameters=to_json_safe(spec.parameters),
             )
         )
     return ValidationSummary(
         suite_name=suite.name, dataset=dataset, rows_checked=int(rows_checked), outcomes=tuple(outcomes)
     )
+
+
+def _values_scanned_for(sample_size: int) -> int:
+    """How many failing values to ask GX for, so that ``sample_size`` distinct ones are likely among them."""
+    return min(sample_size * SAMPLE_SCAN_FACTOR, MAX_VALUES_SCANNED)
+
+
+def _distinct(values: Any) -> list[Any]:
+    """``values`` without repeats, in the order first seen (GX samples repeat a value per failing row)."""
+    seen: set[str] = set()
+    distinct = []
+    for value in values:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(value)
+    return distinct
 
 
 def _check_columns_present(suite: ValidationSuite, columns: list[str], dataset: str) -> None:

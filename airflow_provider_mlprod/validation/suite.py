@@ -47,6 +47,9 @@ COLUMN_KWARGS = ("column", "column_A", "column_B")
 COLUMN_LIST_KWARGS = ("column_list",)
 """Expectation kwargs naming several columns of the data."""
 
+RUN_OPTION_KWARGS = ("result_format", "catch_exceptions", "meta", "notes", "description")
+"""Expectation kwargs that say how to run or describe it, not what it checks."""
+
 COLUMN_PRESENCE_TYPES = frozenset(
     {
         "expect_column_to_exist",
@@ -93,6 +96,12 @@ class ExpectationSpec:
     def column_label(self) -> str | None:
         """The column(s) as shown to people: ``"amount"``, ``"start, end"``, or None for table checks."""
         return ", ".join(self.columns) or None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The arguments other than the column(s) and run options: bounds, value sets, ``mostly``."""
+        skipped = {*COLUMN_KWARGS, *COLUMN_LIST_KWARGS, *RUN_OPTION_KWARGS}
+        return {key: value for key, value in self.kwargs.items() if key not in skipped}
 
     @property
     def name(self) -> str:

@@ -90,8 +90,10 @@ class ExpectationOutcome:
     :param success: whether GX found the expectation met.
     :param unexpected_count: failing rows (row-level expectations), else None.
     :param unexpected_percent: failing rows in percent of the non-null rows, else None.
-    :param sample_values: up to N failing values, JSON-safe.
+    :param sample_values: up to N distinct failing values, JSON-safe, in the order first seen.
     :param observed_value: the measured value (aggregate expectations), JSON-safe, else None.
+    :param parameters: the expectation's arguments other than its column(s) (bounds, value sets,
+        ``mostly``), JSON-safe.
     """
 
     position: int
@@ -103,6 +105,7 @@ class ExpectationOutcome:
     unexpected_percent: float | None = None
     sample_values: list[Any] = field(default_factory=list)
     observed_value: Any = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -121,7 +124,19 @@ class ExpectationOutcome:
             "unexpected_percent": self.unexpected_percent,
             "sample_values": list(self.sample_values),
             "observed_value": self.observed_value,
+            "parameters": {key: _abbreviated(value) for key, value in self.parameters.items()},
         }
+
+
+PARAMETER_ITEMS_SHOWN = 20
+"""Items of a list parameter (a value set) kept in the JSON summary; the HTML report shows them all."""
+
+
+def _abbreviated(value: Any) -> Any:
+    """``value`` with a long list cut to its first items plus a note of how many were left out."""
+    if isinstance(value, list) and len(value) > PARAMETER_ITEMS_SHOWN:
+        return [*value[:PARAMETER_ITEMS_SHOWN], f"... {len(value) - PARAMETER_ITEMS_SHOWN} more"]
+    return value
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def test_table_in_the_database(orders_table):
     assert summary.rows_checked == 10
     assert not summary.success
     (failure,) = summary.failures
-    assert (failure.unexpected_count, failure.sample_values) == (3, ["shipped", "shipped"])
+    assert (failure.unexpected_count, failure.sample_values) == (3, ["shipped"])  # distinct values
 
 
 def test_query_in_the_database(orders_table):
