@@ -162,11 +162,14 @@ class AlertReceiver:
         import threading
 
         received = self.received = []
+        self.hold_seconds = 0.0  # how long a request waits for its answer (a slow endpoint)
+        receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received.append(json.loads(body or b"null"))
+                time.sleep(receiver.hold_seconds)
                 self.send_response(200)
                 self.end_headers()
 

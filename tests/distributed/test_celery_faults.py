@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 
 import pytest
 
@@ -35,6 +37,10 @@ def store(cluster):
     engine = create_store_engine(cluster.database_url("store"))
     yield engine
     engine.dispose()
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def wait_for(condition, what: str, timeout: float, cluster) -> None:
@@ -96,6 +102,54 @@ def test_a_worker_killed_mid_promotion_is_retried_on_the_other_and_promotes_once
     print(f"worker kill test: {time.monotonic() - started:.0f} s")
 
 
+def test_a_worker_killed_while_sending_an_alert_sends_it_again_once_then_dedup_holds(cluster, store):
+    """The alert reached the endpoint but its delivery was never recorded: the retry sends it again (a
+    duplicate beats a lost alert); once recorded, a re-run of the task is suppressed by dedup."""
+    started = time.monotonic()
+    dag_id = cluster.RELEASE_ALERT_DAG_ID
+    run_id = cluster.trigger(dag_id, {})
+    before = len(cluster.alerts.received)
+    cluster.alerts.hold_seconds = 8.0  # below the channel's 10 s timeout: the sender waits for the answer
+
+    def this_runs_alerts() -> list[dict]:
+        version = (cluster.xcom(dag_id, run_id, "train") or {}).get("version")
+        return [
+            b for b in cluster.alerts.received[before:] if version and b.get("title") == f"{version} promoted"
+        ]
+
+    wait_for(lambda: this_runs_alerts(), "the announcement at the endpoint", 180, cluster)
+    victim = cluster.task_instances(dag_id, run_id)["announce"]["hostname"]
+    assert victim in cluster.WORKERS, victim
+    cluster.kill_worker(victim)
+    cluster.alerts.hold_seconds = 0.0
+    assert cluster.wait_until_ended(dag_id, [run_id], timeout=240) == {run_id: "success"}
+    tries = cluster.tries(dag_id, run_id, "announce")
+    print(f"announce tries: {[(t['try_number'], t['state'], t['hostname']) for t in tries]}")
+    assert [t["hostname"] for t in tries] == [victim, next(w for w in cluster.WORKERS if w != victim)], tries
+    assert len(this_runs_alerts()) == 2, this_runs_alerts()  # the killed try's request, and the retry's
+    report = cluster.xcom(dag_id, run_id, "announce")
+    print(f"announce report after the kill: {report}")
+
+    # Run the alert step again: the delivery the retry recorded suppresses it.
+    cluster.api(
+        "POST",
+        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        {"dry_run": False, "dag_run_id": run_id, "task_ids": ["announce"], "only_failed": False},
+    )
+    wait_for(
+        lambda: len(cluster.tries(dag_id, run_id, "announce")) > len(tries), "announce cleared", 60, cluster
+    )
+    assert cluster.wait_until_ended(dag_id, [run_id], timeout=180) == {run_id: "success"}
+    rerun = cluster.xcom(dag_id, run_id, "announce")
+    print(f"announce report on the re-run: {rerun}")
+    assert len(this_runs_alerts()) == 2, this_runs_alerts()
+    assert "suppressed" in json.dumps(rerun), rerun
+
+    cluster.start_worker(victim)
+    cluster.wait_for_workers((victim,))
+    print(f"alert kill test: {time.monotonic() - started:.0f} s")
+
+
 def test_runs_complete_across_a_redis_restart(cluster):
     started = time.monotonic()
     cluster.wait_for_dag(FLAGSHIP_DAG_ID)
@@ -116,9 +170,16 @@ def test_runs_complete_across_a_redis_restart(cluster):
         180,
         cluster,
     )
+    restarted_at = datetime.now(timezone.utc)
     cluster.restart_redis()
     cluster.wait_for_runs({FLAGSHIP_DAG_ID: run_id})
-    states = {task: ti["state"] for task, ti in cluster.task_instances(FLAGSHIP_DAG_ID, run_id).items()}
+    instances = cluster.task_instances(FLAGSHIP_DAG_ID, run_id)
+    states = {task: ti["state"] for task, ti in instances.items()}
+    # Tasks were queued through the restarted broker and started by the workers after it.
+    after = [
+        t for t, ti in instances.items() if ti["start_date"] and parse_time(ti["start_date"]) > restarted_at
+    ]
+    assert {"train", "promote", "report"} <= set(after), after
     assert states.pop("quarantine_drifted_rows") == "skipped"
     assert set(states.values()) == {"success"}, states
     print(f"hosts per task: {cluster.hostnames(FLAGSHIP_DAG_ID, run_id)}")
