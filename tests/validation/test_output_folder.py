@@ -179,6 +179,7 @@ def object_store():
     MemoryFileSystem.store.clear()
 
 
+@pytest.mark.filterwarnings("ignore:UPath 'droppingmem' filesystem not explicitly implemented")
 def test_on_object_storage_a_dropped_connection_is_retryable_and_publishes_nothing(object_store):
     good = object_store("memory://bucket/quarantine")
     first = publish(good, file_format="parquet")
