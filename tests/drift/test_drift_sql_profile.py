@@ -206,3 +206,17 @@ def test_sql_profile_reads_the_source_once_in_one_statement(engine):
     statements.clear()
     profile_sql(engine, {"amount": ColumnSpec("numeric"), "city": ColumnSpec("categorical")}, query=query)
     assert sum(statement.count(query) for statement in statements) == 2  # plus one range statement
+
+
+def test_every_sql_shape_gives_the_same_profile(engine):
+    from airflow_provider_mlprod.drift.sql_profile import SHAPES
+
+    frame = make_frame(2000, seed=21)
+    write_table(engine, frame, "shaped")
+    reference = profile_dataframe(make_frame(3000, seed=22), n_bins=16)
+    expected = profile_dataframe(frame, specs=reference.spec())
+    shapes = SHAPES if engine.dialect.name == "postgresql" else ("cross_join_case",)
+    for shape in shapes:
+        assert_same_profile(profile_sql(engine, reference.spec(), table="shaped", shape=shape), expected)
+    with pytest.raises(ConfigurationError, match="unknown SQL shape 'pivot'"):
+        profile_sql(engine, reference.spec(), table="shaped", shape="pivot")
