@@ -11,8 +11,12 @@ and the user's ``query`` is checked by ``sql.statements.check_select`` and run o
 
 SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 
-- PostgreSQL: ``FROM source CROSS JOIN LATERAL (VALUES (0, bucket_0, ...), (1, ...)) v`` with
-  ``width_bucket`` on the reference's edges;
+- PostgreSQL (``lateral_split_moments``): the histograms as ``FROM source CROSS JOIN LATERAL
+  (VALUES (0, bucket_0), (1, bucket_1), ...) v GROUP BY`` with ``width_bucket`` on the reference's
+  edges, and the moments of all numeric columns as plain aggregates, ``UNION ALL``-ed in one
+  statement (a query source is a ``MATERIALIZED`` CTE, so it runs once). Carrying the moments
+  through the unpivot (``lateral_width_bucket``) was about 2-3x slower, and about as slow as one
+  ``GROUP BY`` per column;
 - other databases (SQLite, DuckDB, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
   ``CASE keys.k`` per output column and a ``CASE`` binary search over the edges (about log2(bins)
   comparisons per value).
@@ -62,6 +66,7 @@ from airflow_provider_mlprod.sql.statements import check_select
 
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
+MOMENTS_BUCKET = -3
 STREAM_ROWS = 10_000
 SOURCE_ALIAS = "profiled_source"
 Runner = Callable[[str], Iterable[Sequence[Any]]]
@@ -214,13 +219,13 @@ def _infinite(dialect: sa.Dialect, value: str) -> str:
     return f"({value} IN (9e999, -9e999))"
 
 
-SHAPES = ("lateral_width_bucket", "lateral_case", "cross_join_case")
+SHAPES = ("lateral_split_moments", "lateral_width_bucket", "lateral_case", "cross_join_case")
 """SQL shapes of the one-scan statement; ``default_shape`` picks one per dialect."""
 
 
 def default_shape(dialect_name: str) -> str:
     """The measured fastest shape for a dialect (``bench/drift.py --postgres-rows``)."""
-    return "lateral_width_bucket" if dialect_name == "postgresql" else "cross_join_case"
+    return "lateral_split_moments" if dialect_name == "postgresql" else "cross_join_case"
 
 
 def _bin_index(value: str, edges: tuple[float, ...], width_bucket: bool) -> str:
@@ -285,10 +290,64 @@ def _shift(column: _Column) -> float:
     return (edges[0] + edges[-1]) / 2 if edges else 0.0
 
 
+def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
+    """PostgreSQL: the histograms (count per column and bucket or category) unpivoted with
+    ``LATERAL (VALUES ...)`` and ``width_bucket``, and the moments of every numeric column as plain
+    aggregates over the same source, in one statement. A query source is a ``MATERIALIZED`` CTE, so
+    it runs once; ``OFFSET 0`` keeps each row's bucket expressions from being evaluated per column."""
+    prefix = ""
+    if source.startswith("("):
+        prefix = f"WITH profiled AS MATERIALIZED {source.removesuffix(f' AS {SOURCE_ALIAS}')} "
+        source = f"profiled AS {SOURCE_ALIAS}"
+    parts, histogram_rows, moment_parts, moment_rows = [], [], [], []
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            value = _value(dialect, column)
+            missing, infinite = _missing(dialect, value), _infinite(dialect, value)
+            parts.append(
+                f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
+                f"ELSE {_bin_index(value, column.spec.edges or (), True)} END AS b_{k}"
+            )
+            histogram_rows.append(f"({k}, s.b_{k}, CAST(NULL AS VARCHAR))")
+            finite = f"(CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END)"
+            centred = f"({finite} - {_float(_shift(column))})"
+            atoms = column.spec.values
+            off = (
+                f"count(*) FILTER (WHERE {finite} <> ALL(CAST(ARRAY[{', '.join(_float(a) for a in atoms)}] "
+                "AS DOUBLE PRECISION[])))"
+                if atoms
+                else "count(*)"
+            )
+            moment_parts.append(
+                f"{off} AS o_{k}, sum({centred}) AS s_{k}, sum({centred} * {centred}) AS q_{k}, "
+                f"min({finite}) AS l_{k}, max({finite}) AS h_{k}"
+            )
+            moment_rows.append(f"({k}, m.o_{k}, m.s_{k}, m.q_{k}, m.l_{k}, m.h_{k})")
+        else:
+            parts.append(f"{_category(dialect, column)} AS t_{k}")
+            histogram_rows.append(f"({k}, CAST(NULL AS INTEGER), s.t_{k})")
+    nulls = "CAST(NULL AS DOUBLE PRECISION)"
+    statement = (
+        f"SELECT v.k, v.b, v.t, count(*), {nulls}, {nulls}, {nulls}, {nulls} "
+        f"FROM (SELECT {', '.join(parts)} FROM {source} OFFSET 0) AS s "
+        f"CROSS JOIN LATERAL (VALUES {', '.join(histogram_rows)}) AS v(k, b, t) GROUP BY v.k, v.b, v.t"
+    )
+    if moment_rows:
+        statement += (
+            f" UNION ALL SELECT v.k, {MOMENTS_BUCKET}, CAST(NULL AS VARCHAR), v.o, v.s, v.q, v.l, v.h "
+            f"FROM (SELECT {', '.join(moment_parts)} FROM {source}) AS m "
+            f"CROSS JOIN LATERAL (VALUES {', '.join(moment_rows)}) AS v(k, o, s, q, l, h)"
+        )
+    return prefix + statement
+
+
 def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: str | None = None) -> str:
     shape = shape or default_shape(dialect.name)
     if shape not in SHAPES:
         raise ConfigurationError(f"profile_sql: unknown SQL shape {shape!r}; known: {SHAPES}")
+    if shape == "lateral_split_moments":
+        return _split_moments_sql(dialect, source, columns)
     inner = _inner_select(dialect, source, columns, shape)
     null_int, null_float, null_text = (
         "CAST(NULL AS INTEGER)",
@@ -304,6 +363,7 @@ def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: s
             rows.append((str(k), null_int, null_float, null_float, f"s.t_{k}"))
     aggregates = "count(*), sum(v.c), sum(v.c * v.c), min(v.f), max(v.f)"
     if shape.startswith("lateral"):
+        inner += " OFFSET 0"  # keep PostgreSQL from evaluating each row's expressions once per column
         values = ", ".join(f"({', '.join(row)})" for row in rows)
         return (
             f"SELECT v.k, v.b, v.t, {aggregates} FROM ({inner}) AS s "
@@ -423,8 +483,16 @@ def _tally(
     if bucket == INFINITE_BUCKET:
         tally.infinite_count += rows
         return
+    if bucket == MOMENTS_BUCKET:  # the split shape: moments of all finite values, ``rows`` off the atoms
+        if low is not None:
+            tally.total, tally.squares = float(bucket_sum), float(squares)
+            tally.low, tally.high = float(low), float(high)
+        tally.on_values = tally.on_values and rows == 0 and column.spec.values is not None
+        return
     tally.counts[bucket] += rows
     tally.finite_count += rows
+    if bucket_sum is None:  # the split shape: counts only, the moments row follows
+        return
     tally.total += float(bucket_sum)
     tally.squares += float(squares)
     low, high = float(low), float(high)
