@@ -57,6 +57,10 @@ class SendAlertOperator(BaseOperator):
     :param routing: severity -> connection ids (``"log"`` is the task log).
     :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
         channel; state and history live in the metrics store.
+    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
+        each channel at most once per this interval (timedelta or seconds), as a reminder titled
+        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
+        it is unreachable, every alert is sent.
     :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
     :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key);
         default ``trigger``, or the summary's action (``resolve`` when it passed). Given alongside a
@@ -95,6 +99,7 @@ class SendAlertOperator(BaseOperator):
         alert_conn_ids: Sequence[str] | None = None,
         routing: Mapping[str, Sequence[str]] | None = None,
         dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        repeat_every: timedelta | float | None = None,
         dedup_key: str | None = None,
         action: str | None = None,
         store_conn_id: str | None = None,
@@ -116,7 +121,12 @@ class SendAlertOperator(BaseOperator):
         self.summary_xcom_key = summary_xcom_key
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_dedup_window(dedup_window, owner)
+        # repeat_every is the cooldown of a repeating alert; given, it replaces dedup_window.
+        self.dedup_window = checked_dedup_window(
+            dedup_window if repeat_every is None else repeat_every,
+            owner,
+            "dedup_window" if repeat_every is None else "repeat_every",
+        )
         self.dedup_key = dedup_key
         self.action = action
         self.store_conn_id = store_conn_id
