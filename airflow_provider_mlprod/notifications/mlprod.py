@@ -406,7 +406,7 @@ class CallbackFacts:
         if deadline_time:
             facts.shown["Deadline"] = str(deadline_time)
         if facts.missed_deadline and facts.dag_id and facts.run_id:
-            facts.run_url = _run_url(facts.dag_id, facts.run_id)
+            facts.run_url = run_url(facts.dag_id, facts.run_id)
         return facts
 
     def default_wording(self) -> tuple[str, str]:
@@ -426,7 +426,7 @@ class CallbackFacts:
         return links + ([AlertLink("Run", self.run_url)] if self.run_url else [])
 
 
-def _run_url(dag_id: str, run_id: str) -> str | None:
+def run_url(dag_id: str, run_id: str) -> str | None:
     """The run's page in the Airflow UI under ``[api] base_url``; ``None`` without an http(s) base."""
     from urllib.parse import quote
 
