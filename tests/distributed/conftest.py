@@ -506,12 +506,11 @@ class CeleryCluster(runtime.AirflowRuntime):
 
     def task_log_files(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
         """The task's log files in every worker home (logs stay on the worker that ran the try)."""
-        safe_run = run_id  # Airflow keeps the run id as is in the log path
         return sorted(
             path
             for name in (*WORKERS, "worker-c")
             for path in self.worker_home(name).glob(
-                f"logs/dag_id={dag_id}/run_id={safe_run}/task_id={task_id}/*.log"
+                f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"
             )
         )
 
