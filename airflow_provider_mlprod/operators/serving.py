@@ -173,7 +173,8 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
     :param rate: open loop: target requests per second.
     :param warmup_requests: requests per endpoint sent first and not measured.
     :param timeout_s: per-request timeout.
-    :param output_checks: check list (see ``airflow_provider_mlprod.serving.response_checks``);
+    :param output_checks: check list (see ``airflow_provider_mlprod.serving.response_checks``: ``status``
+        and any check of the output-check registry, on the body or a JSON ``field``);
         default: status 2xx and a JSON body.
     :param thresholds: metric-gate spec; checked at parse time.
     :param if_no_baseline: ``pass`` or ``fail``: change rules while there is no champion endpoint.
