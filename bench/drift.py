@@ -23,8 +23,17 @@ a fresh child process, which prints its wall time, the wall time of the bare ``G
 it issued (replayed as-is, results fetched; goal: comparison within 2x of them) and its peak resident
 memory growth during the comparison (VmHWM after resetting it, minus VmRSS before; goal <= 100 MB).
 
+Third section (``--sweep``): the default tests' false alarms and power. Per cell (category count
+x rows per side) it draws ``--trials`` (default 100) reference/current pairs from one distribution
+(category shares from a Dirichlet(1) draw, fixed per category count) and counts how often the column
+is flagged (distribution test or unseen-category signal): goal <= 5% everywhere. Then planted
+shifts, at 1,000 rows and more: one category's share moved up by 0.1 (the others scaled down), and
+for a numeric column (normal, reference profile vs raw current, the production path) a mean shift
+of 0.25 std: goal >= 95% caught. Category counts are multinomial draws turned into the same
+profiles ``compare_datasets`` builds from raw data, so 1,000,000-row cells run in bench time.
+
 Run from the repository root (with the package installed, or ``PYTHONPATH=.``):
-``python bench/drift.py [rows] [--postgres-rows 10000000] [--postgres-only]``.
+``python bench/drift.py [rows] [--postgres-rows 10000000] [--postgres-only] [--sweep] [--sweep-only]``.
 """
 
 from __future__ import annotations
@@ -310,6 +319,89 @@ def bench_postgres(rows: int, url: str) -> bool:
     return ok and ratio <= 2 and figures["rss_growth_mb"] <= 100
 
 
+# --- third section: false alarms and power of the default tests ------------------------------------
+
+SWEEP_CATEGORIES = (2, 10, 50, 200, 1000)
+SWEEP_ROWS = (100, 1_000, 10_000, 100_000, 1_000_000)
+
+
+def category_profile(counts: np.ndarray):
+    """The profile ``compare_datasets`` builds from raw data with these category counts."""
+    from airflow_provider_mlprod.drift.profile import CategoricalColumnProfile, DatasetProfile
+
+    kept = {f"c{index:04d}": int(count) for index, count in enumerate(counts) if count}
+    kept = dict(sorted(kept.items(), key=lambda item: (-item[1], item[0])))
+    return DatasetProfile(int(counts.sum()), {"c": CategoricalColumnProfile(kept, 0, 0)})
+
+
+def flag_rate(shares: np.ndarray, moved: np.ndarray, rows: int, trials: int, rng) -> float:
+    """Share of trials in which a reference drawn from ``shares`` and a current from ``moved`` drift."""
+    from airflow_provider_mlprod.drift.settings import DriftSettings
+
+    settings = DriftSettings(max_workers=1)
+    flagged = 0
+    for _ in range(trials):
+        reference = category_profile(rng.multinomial(rows, shares))
+        current = category_profile(rng.multinomial(rows, moved))
+        flagged += compare_datasets(reference, current, settings).column("c").drifted
+    return flagged / trials
+
+
+def shifted_share(shares: np.ndarray, amount: float = 0.1) -> np.ndarray:
+    """``shares`` with the first category's share raised by ``amount``, the others scaled down."""
+    moved = shares * (1 - shares[0] - amount) / (1 - shares[0])
+    moved[0] = shares[0] + amount
+    return moved
+
+
+def numeric_flag_rate(rows: int, shift: float, trials: int, rng) -> float:
+    """Share of trials in which a normal current batch shifted by ``shift`` std drifts from a profile."""
+    from airflow_provider_mlprod.drift.settings import DriftSettings
+
+    settings = DriftSettings(max_workers=1)
+    flagged = 0
+    for _ in range(trials):
+        reference = profile_dataframe(pd.DataFrame({"x": rng.normal(0, 1, rows)}))
+        current = pd.DataFrame({"x": rng.normal(shift, 1, rows)})
+        flagged += compare_datasets(reference, current, settings).column("x").drifted
+    return flagged / trials
+
+
+def bench_sweep(trials: int) -> bool:
+    """Print the false-alarm and power tables of the default tests; return whether the goals hold."""
+    rng = np.random.default_rng(2026)
+    started = time.perf_counter()
+    ok = True
+    header = "categories " + "".join(f"{rows:>11,}" for rows in SWEEP_ROWS)
+    print(f"false alarms on identical distributions ({trials} trials per cell, goal <= 5%), rows per side:")
+    print(header)
+    for categories in SWEEP_CATEGORIES:
+        shares = np.random.default_rng(categories).dirichlet(np.ones(categories))
+        rates = [flag_rate(shares, shares, rows, trials, rng) for rows in SWEEP_ROWS]
+        ok &= max(rates) <= 0.05
+        print(f"{categories:>10} " + "".join(f"{rate:>11.0%}" for rate in rates))
+    print(f"caught: one category's share moved up by 0.1 ({trials} trials per cell, goal >= 95%):")
+    print(header)
+    for categories in SWEEP_CATEGORIES:
+        shares = np.random.default_rng(categories).dirichlet(np.ones(categories))
+        moved = shifted_share(shares)
+        rates = [
+            flag_rate(shares, moved, rows, trials, rng) if rows >= 1_000 else None for rows in SWEEP_ROWS
+        ]
+        ok &= min(rate for rate in rates if rate is not None) >= 0.95
+        print(f"{categories:>10} " + "".join(" " * 11 if r is None else f"{r:>11.0%}" for r in rates))
+    numeric_rows = SWEEP_ROWS[1:]
+    print("numeric (normal; stored profile vs raw current), rows per side:")
+    print("           " + "".join(f"{rows:>11,}" for rows in numeric_rows))
+    same = [numeric_flag_rate(rows, 0.0, trials, rng) for rows in numeric_rows]
+    moved = [numeric_flag_rate(rows, 0.25, trials, rng) for rows in numeric_rows]
+    ok &= max(same) <= 0.05 and min(moved) >= 0.95
+    print("false alarm" + "".join(f"{rate:>11.0%}" for rate in same))
+    print("0.25 std   " + "".join(f"{rate:>11.0%}" for rate in moved))
+    print(f"sweep: {time.perf_counter() - started:.0f} s; goals met: {'yes' if ok else 'NO'}")
+    return ok
+
+
 def main() -> int:
     """Run the sections asked for, print the figures, return 1 when a goal is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -318,13 +410,20 @@ def main() -> int:
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="SQLAlchemy URL of the scratch database")
     parser.add_argument("--postgres-only", action="store_true", help="skip the in-memory section")
     parser.add_argument("--postgres-child", nargs=4, metavar=("URL", "SCHEMA", "TABLE", "PROFILE"))
+    parser.add_argument("--sweep", action="store_true", help="also run the false-alarm and power sweep")
+    parser.add_argument("--sweep-only", action="store_true", help="run only the sweep")
+    parser.add_argument("--trials", type=int, default=100, help="trials per sweep cell")
     arguments = parser.parse_args()
     if arguments.postgres_child:
         print(json.dumps(compare_in_postgres(*arguments.postgres_child)))
         return 0
     ok = True
+    if arguments.sweep_only:
+        return 0 if bench_sweep(arguments.trials) else 1
     if not arguments.postgres_only:
         ok &= bench_in_memory(arguments.rows)
+    if arguments.sweep:
+        ok &= bench_sweep(arguments.trials)
     if arguments.postgres_rows:
         ok &= bench_postgres(arguments.postgres_rows, arguments.postgres_url)
     return 0 if ok else 1

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mlprod.plugin.health_data import HealthReader
 from airflow_provider_mlprod.store.engine import create_store_engine, embedded_store_url
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
@@ -369,6 +370,22 @@ class AirflowRuntime:
         for dag_id, run_id in pending.items():
             pytest.fail(self._run_failure(dag_id, run_id, f"not finished after {RUN_TIMEOUT_SECONDS} s"))
 
+    def wait_for_required_action(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Wait until ``task_id`` waits for a human (``awaiting_input``, its HITL detail created)."""
+        path = f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/-1/hitlDetails"
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if (
+                self.task_states(dag_id, run_id).get(task_id) == "awaiting_input"
+                and self.request("GET", path)[0] == 200
+            ):
+                return
+            assert self.api("GET", self.run_path(dag_id, run_id))["state"] in ("queued", "running"), (
+                self._run_failure(dag_id, run_id, "ended before asking for approval")
+            )
+            time.sleep(1)
+        pytest.fail(self._run_failure(dag_id, run_id, f"{task_id} never asked for approval"))
+
     def _run_failure(self, dag_id: str, run_id: str, what: str) -> str:
         states = self.task_states(dag_id, run_id)
         task_logs = []
@@ -451,6 +468,30 @@ def test_flagship_dag_and_deferrable_sensor_run_on_a_real_airflow(airflow_runtim
     assert "'status': 'success'" in Path(trigger_logs[0]).read_text()
     observation = runtime.api("GET", f"{sensor_path}/xcomEntries/return_value?deserialize=true")["value"]
     assert (observation["satisfied"], observation["total"]) == (True, 2), observation
+
+    # Human approval through Airflow's HITL REST API: one run approved, then one rejected (one run at a time).
+    runs_by_choice = {}
+    for option in ("Approve", "Reject"):
+        run_id = runtime.trigger(FLAGSHIP_DAG_ID, {"scenario": "good", "require_approval": True})
+        hitl_path = f"{runtime.run_path(FLAGSHIP_DAG_ID, run_id)}/taskInstances/approve/-1/hitlDetails"
+        runtime.wait_for_required_action(FLAGSHIP_DAG_ID, run_id, "approve")
+        detail = runtime.api("GET", hitl_path)
+        assert "roc_auc" in detail["body"], detail  # the gate summary is the Markdown body
+        response = runtime.api("PATCH", hitl_path, {"chosen_options": [option]})
+        assert response["chosen_options"] == [option], response
+        runtime.wait_for_runs({FLAGSHIP_DAG_ID: run_id})
+        runs_by_choice[option] = run_id
+    approved_run, rejected_run = runs_by_choice["Approve"], runs_by_choice["Reject"]
+    assert runtime.task_states(FLAGSHIP_DAG_ID, rejected_run)["promote"] == "skipped"
+    engine = create_store_engine(embedded_store_url(mlprod_home / "metrics.db"))
+    try:
+        champion = ModelRegistry(engine).champion(MODEL_NAME)
+        last_change = HealthReader(engine).model_health(MODEL_NAME).timeline[-1]
+    finally:
+        engine.dispose()
+    assert champion.version == run_id_as_version(approved_run)  # the rejected run left it alone
+    assert (last_change.event, last_change.version) == ("promoted", champion.version)
+    assert last_change.approved_by == runtime.username
 
     # Stop everything now: no process of this runtime is left and no port stays open.
     sessions = {process.pid for process in runtime.processes.values()}
@@ -560,6 +601,7 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         "mlprod_store_check": {},
         "mlprod_train_and_promote": {},
         "mlprod_output_checks": {"scenario": "clean"},
+        "mlprod_deadline_alert": {"work_seconds": 0},
     }
     runs = {dag_id: runtime.trigger(dag_id, conf) for dag_id, conf in first.items()}
     runtime.wait_for_runs(runs)

@@ -18,6 +18,10 @@ Rules and documented results for awkward inputs:
   raises ``InputDataError`` (unless the current column is entirely null: its dtype, often ``object``,
   says nothing, so it is compared as the reference kind).
 - An empty current batch (or reference) raises ``InputDataError``: drift cannot be decided on nothing.
+  A current batch of fewer than ``settings.min_current_rows`` rows (default 30) raises it too: so few
+  rows cannot tell drift from chance. Duplicate column names raise it, naming them.
+- A binned verdict whose statistic could lie on either side of the threshold for data with the same
+  bin counts is flagged ``within_binning_error`` (with ``statistic_range``), and a note says so.
 - Missing values (null, NaN, +-inf) are excluded from the distribution tests and reported as their own
   signal (``missing_rate``); +-inf are counted apart from nulls in ``infinite_rate_*``.
 - A column with no non-missing value on a side (e.g. all null) gets no distribution statistic (a note
@@ -44,6 +48,7 @@ from airflow_provider_mlprod.drift.profile import (
     NumericColumnProfile,
     categorical_profile_from_counts,
     category_counts,
+    check_unique_columns,
     detect_kind,
     numeric_values,
     profile_numeric_array,
@@ -89,6 +94,11 @@ def compare_datasets(
         raise InputDataError("current batch is empty (0 rows): drift cannot be decided")
     if reference_rows == 0:
         raise InputDataError("reference is empty (0 rows): drift cannot be decided")
+    if current_rows < settings.min_current_rows:
+        raise InputDataError(
+            f"current batch has {current_rows} rows; drift needs at least {settings.min_current_rows} "
+            "(min_current_rows): so few rows cannot tell drift from chance"
+        )
     reference_columns, current_columns = _column_names(reference), _column_names(current)
     names = list(settings.columns) if settings.columns is not None else reference_columns
     _check_columns(names, reference_columns, current_columns, settings)
@@ -133,6 +143,8 @@ def _row_count(dataset: Dataset) -> int:
 
 
 def _column_names(dataset: Dataset) -> list[str]:
+    if not isinstance(dataset, DatasetProfile):
+        check_unique_columns(dataset, "drift input")
     return list(dataset.columns)
 
 
@@ -199,6 +211,7 @@ def _current_sample(
         if (
             isinstance(profile, CategoricalColumnProfile)
             and profile.other_count
+            and reference.profile.other_count
             and not set(reference.profile.counts) <= set(profile.counts)
         ):
             raise SpecError(
@@ -219,7 +232,11 @@ def _current_sample(
     if kind == NUMERIC:
         exact = reference.sorted_values is not None
         profile, sorted_values = profile_numeric_array(
-            numeric_values(series, name), reference.profile.edges, keep_sorted=exact, column=name
+            numeric_values(series, name),
+            reference.profile.edges,
+            keep_sorted=exact,
+            column=name,
+            atoms=reference.profile.values,
         )
         return ColumnSample(profile, sorted_values)
     counts, null_count = category_counts(series)
@@ -233,9 +250,10 @@ def _compare_column(
     current_sample = _current_sample(name, current, reference_sample, settings)
     ref, cur = reference_sample.profile, current_sample.profile
     kind = ref.kind
+    distinct = len(ref.values) if isinstance(ref, NumericColumnProfile) and ref.values else None
     test = get_stat_test(
         settings.column_tests.get(name)
-        or default_test_name(kind, reference_rows, settings.small_reference_rows),
+        or default_test_name(kind, reference_rows, settings.small_reference_rows, distinct),
         kind,
         name,
     )
@@ -254,6 +272,14 @@ def _compare_column(
         raise InputDataError(f"column {name!r}: test {test.name!r} gave NaN; drift cannot be decided")
     notes.extend(outcome.notes)
     distribution_drifted = test.is_drift(outcome, threshold)
+    uncertain = test.within_binning_error(outcome, threshold)
+    if uncertain:
+        low, high = outcome.statistic_range
+        notes.append(
+            f"verdict within the binning error: data with these bin counts could give {test.name} "
+            f"between {low:.4g} and {high:.4g}, on both sides of the threshold {threshold:.4g}; "
+            "compare raw data (or more bins) to decide"
+        )
 
     missing_outcome = missing_rate_test(reference_sample, current_sample)
     missing = SignalResult(
@@ -287,6 +313,8 @@ def _compare_column(
         drift_when=test.drift_when,
         method=outcome.method,
         error_bound=outcome.error_bound,
+        within_binning_error=uncertain,
+        statistic_range=None if outcome.statistic_range is None else list(outcome.statistic_range),
         distribution_drifted=distribution_drifted,
         drifted=distribution_drifted or missing.drifted or bool(unseen and unseen.drifted),
         reference_rows=ref.total,

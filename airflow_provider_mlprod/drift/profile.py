@@ -5,8 +5,10 @@ A ``DatasetProfile`` holds, for each column:
 - numeric (``NumericColumnProfile``): bin ``edges`` and ``counts``, the number of nulls (None/NaN)
   and of +-inf values, and the sufficient statistics count/mean/std/min/max of the finite values;
 - categorical (``CategoricalColumnProfile``): the counts of the top-K categories, the count of all
-  other categories (``other_count``) and the number of nulls. Categories are compared by their text
-  form (``str(value)``), so ``1`` and ``"1"`` are the same category.
+  other categories (``other_count``) and the number of nulls. Categories are compared by a text form
+  that every engine gives alike (``category_text``): booleans are ``true``/``false``, integral floats
+  print as integers (``1.0`` is ``"1"``), so ``1``, ``1.0`` and ``"1"`` are the same category, and a
+  pandas ``True`` equals a PostgreSQL ``true``.
 
 Binning: for ``edges = [e0, ..., eL]`` there are ``L + 2`` counts: values ``< e0`` (underflow),
 ``[e0, e1)``, ..., ``[e(L-1), eL]`` (the last interior bin is closed, as in ``numpy.histogram``) and
@@ -15,8 +17,17 @@ whose one interior bin holds exactly ``c``. Without edges (no finite reference v
 bin holding every finite value. Infinite values are never binned: they are counted in
 ``infinite_count`` and treated as missing values by the drift tests.
 
-Edges of a reference profile built from raw data are its quantiles (``n_bins`` equal-mass bins, merged
-where quantiles coincide), so each bin holds about ``1 / n_bins`` of the reference.
+Edges of a reference profile built from raw data:
+
+- a column with at most ``n_bins`` distinct finite values (ratings, counts, flags) gets one bin per
+  distinct value: edges are the midpoints between consecutive values, bounded by the minimum and the
+  maximum, and the profile keeps those ``values``. While every value of a batch lies on them, the
+  profile is the exact distribution, so the numeric tests are exact on it (no binning error);
+- otherwise values holding more than ``1 / n_bins`` of the rows (the zeros of a zero-inflated column)
+  get a bin of their own, and the other values are cut at their quantiles into the remaining
+  equal-mass bins, so resolution stays where the mass is not.
+
+Datetime columns are profiled as numbers: seconds since 1970-01-01 UTC (timedeltas as seconds).
 
 Profiles add up: profiles of partitions built with the same spec (same edges, same category list)
 merge into exactly the profile of the whole (``merge`` or ``+``); counts add exactly and
@@ -58,12 +69,14 @@ class ColumnSpec:
     :param edges: numeric bin edges; ``None`` derives quantile edges from the data.
     :param categories: categorical vocabulary to count; ``None`` keeps the ``top_k`` most frequent.
     :param shift: a value near the data's mean, used by SQL profiles for a numerically stable variance.
+    :param values: the reference's distinct values, one per interior bin (see the module docstring).
     """
 
     kind: str
     edges: tuple[float, ...] | None = None
     categories: tuple[str, ...] | None = None
     shift: float | None = None
+    values: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in COLUMN_KINDS:
@@ -71,7 +84,26 @@ class ColumnSpec:
         if self.edges is not None:
             object.__setattr__(self, "edges", check_edges(self.edges, "column spec"))
         if self.categories is not None:
-            object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+            object.__setattr__(self, "categories", tuple(category_text(c) for c in self.categories))
+        if self.values is not None:
+            object.__setattr__(self, "values", check_values(self.values, self.edges, "column spec"))
+
+
+def check_values(values: Iterable[float], edges: tuple[float, ...] | None, where: str) -> tuple[float, ...]:
+    """Return the distinct ``values`` of a discrete profile after checking each has its own bin."""
+    atoms = tuple(float(v) for v in values)
+    if edges is None or not atoms or len(atoms) != max(len(edges) - 1, 1):
+        raise SpecError(f"{where}: {len(atoms)} distinct values do not fit {len(edges or ())} bin edges")
+    if len(atoms) == 1:
+        if edges != (atoms[0], atoms[0]):
+            raise SpecError(f"{where}: a single distinct value needs the edges [value, value]")
+        return atoms
+    if atoms[0] != edges[0] or atoms[-1] != edges[-1]:
+        raise SpecError(f"{where}: distinct values must start at the first edge and end at the last")
+    inside = all(low <= v < high for v, low, high in zip(atoms[:-1], edges[:-2], edges[1:-1], strict=True))
+    if not inside:
+        raise SpecError(f"{where}: each distinct value must lie in its own bin")
+    return atoms
 
 
 def check_edges(edges: Iterable[float], where: str) -> tuple[float, ...]:
@@ -100,12 +132,18 @@ class NumericColumnProfile:
     std: float | None
     min: float | None
     max: float | None
+    values: tuple[float, ...] | None = None
     kind: str = field(default=NUMERIC, init=False)
 
     @property
     def total(self) -> int:
         """Number of rows: finite values, nulls and infinite values."""
         return self.count + self.null_count + self.infinite_count
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether every finite value lies on ``values``: the profile is then the exact distribution."""
+        return self.values is not None and self.counts[0] == 0 and self.counts[-1] == 0
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as a JSON-safe dict."""
@@ -120,6 +158,7 @@ class NumericColumnProfile:
             "std": self.std,
             "min": self.min,
             "max": self.max,
+            **({} if self.values is None else {"values": list(self.values)}),
         }
 
     def merge(self, other: NumericColumnProfile, column: str = "?") -> NumericColumnProfile:
@@ -150,6 +189,7 @@ class NumericColumnProfile:
             std=std,
             min=low,
             max=high,
+            values=self.values if self.values == other.values else None,
         )
 
 
@@ -230,7 +270,7 @@ class DatasetProfile:
         specs: dict[str, ColumnSpec] = {}
         for name, column in self.columns.items():
             if isinstance(column, NumericColumnProfile):
-                specs[name] = ColumnSpec(NUMERIC, edges=column.edges, shift=column.mean)
+                specs[name] = ColumnSpec(NUMERIC, edges=column.edges, shift=column.mean, values=column.values)
             else:
                 specs[name] = ColumnSpec(CATEGORICAL, categories=tuple(column.counts))
         return specs
@@ -298,29 +338,38 @@ class DatasetProfile:
 def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
     if data["kind"] == NUMERIC:
         edges = check_edges(data["edges"], "stored profile")
-        counts = tuple(int(c) for c in data["counts"])
+        counts = tuple(_count(c, "bin count") for c in data["counts"])
         if len(counts) != len(edges) + 1 and not (not edges and len(counts) == 1):
             raise ValueError(f"{len(counts)} counts do not fit {len(edges)} edges")
-        if sum(counts) != int(data["count"]):
+        if sum(counts) != _count(data["count"], "count"):
             raise ValueError(f"bin counts add up to {sum(counts)}, not to the count {data['count']}")
+        values = data.get("values")
         return NumericColumnProfile(
             edges=edges,
             counts=counts,
-            null_count=int(data["null_count"]),
-            infinite_count=int(data["infinite_count"]),
-            count=int(data["count"]),
+            null_count=_count(data["null_count"], "null_count"),
+            infinite_count=_count(data["infinite_count"], "infinite_count"),
+            count=_count(data["count"], "count"),
             mean=_optional_float(data["mean"]),
             std=_optional_float(data["std"]),
             min=_optional_float(data["min"]),
             max=_optional_float(data["max"]),
+            values=None if values is None else check_values(values, edges, "stored profile"),
         )
     if data["kind"] == CATEGORICAL:
         return CategoricalColumnProfile(
-            counts={str(k): int(v) for k, v in data["counts"].items()},
-            other_count=int(data["other_count"]),
-            null_count=int(data["null_count"]),
+            counts={str(k): _count(v, f"count of category {k!r}") for k, v in data["counts"].items()},
+            other_count=_count(data["other_count"], "other_count"),
+            null_count=_count(data["null_count"], "null_count"),
         )
     raise ValueError(f"unknown column kind {data['kind']!r}")
+
+
+def _count(value: Any, what: str) -> int:
+    """A stored count: a whole number >= 0 (a negative or fractional count is a corrupt profile)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
+        raise ValueError(f"{what} {value!r} is not a whole number >= 0")
+    return int(value)
 
 
 def _optional_float(value: Any) -> float | None:
@@ -331,7 +380,7 @@ def _optional_float(value: Any) -> float | None:
 
 
 def detect_kind(series: pd.Series, column: str) -> str:
-    """``"numeric"`` for numeric dtypes (bool excluded), ``"categorical"`` for text, category, bool."""
+    """``"numeric"`` for numeric, datetime and timedelta dtypes (bool excluded); else ``"categorical"``."""
     import pandas as pd
 
     dtype = series.dtype
@@ -341,23 +390,82 @@ def detect_kind(series: pd.Series, column: str) -> str:
         if pd.api.types.is_complex_dtype(dtype):
             raise InputDataError(f"column {column!r} has complex dtype {dtype}, which cannot be profiled")
         return NUMERIC
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
-        raise InputDataError(
-            f"column {column!r} has dtype {dtype}; convert it to numbers or declare it categorical"
-        )
+    if is_temporal(series):
+        return NUMERIC
     return CATEGORICAL
 
 
-def numeric_values(series: pd.Series, column: str) -> np.ndarray:
-    """The column as a float64 array with nulls as NaN; ``InputDataError`` when it is not numeric."""
-    import numpy as np
+def is_temporal(series: pd.Series) -> bool:
+    """Whether ``series`` holds datetimes or timedeltas (profiled as seconds)."""
+    import pandas as pd
 
+    dtype = series.dtype
+    return pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+
+
+def numeric_values(series: pd.Series, column: str) -> np.ndarray:
+    """The column as a float64 array with nulls as NaN; ``InputDataError`` when it is not numeric.
+
+    Datetimes become seconds since 1970-01-01 UTC (naive datetimes are read as UTC), timedeltas seconds.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if is_temporal(series):
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            if getattr(series.dtype, "tz", None) is not None:
+                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            ticks = series.to_numpy(dtype="datetime64[ns]")
+            seconds = (ticks - np.datetime64(0, "ns")).astype("timedelta64[ns]")
+        else:
+            seconds = series.to_numpy(dtype="timedelta64[ns]")
+        values = seconds.astype(np.int64).astype(np.float64) / 1e9
+        values[np.isnat(seconds)] = np.nan
+        return values
     try:
         return series.to_numpy(dtype="float64", na_value=np.nan)
     except (TypeError, ValueError):
         raise InputDataError(
             f"column {column!r} is declared numeric but its values (dtype {series.dtype}) are not numbers"
         ) from None
+
+
+def reference_edges(
+    sorted_finite: np.ndarray, n_bins: int
+) -> tuple[tuple[float, ...], tuple[float, ...] | None]:
+    """Bin edges of sorted finite reference values, and the distinct values when each has its own bin.
+
+    At most ``n_bins`` distinct values: one bin per value (edges at the midpoints). Otherwise values
+    holding more than ``1 / n_bins`` of the rows get a bin of their own (from the value to the next
+    distinct value), and the rest is cut at its quantiles (see the module docstring).
+    """
+    import numpy as np
+
+    if sorted_finite.size == 0:
+        return (), None
+    starts = np.flatnonzero(np.r_[True, sorted_finite[1:] != sorted_finite[:-1]])
+    distinct = sorted_finite[starts]
+    if distinct.size <= n_bins:
+        if distinct.size == 1:
+            return (float(distinct[0]), float(distinct[0])), (float(distinct[0]),)
+        middles = distinct[:-1] + (distinct[1:] - distinct[:-1]) / 2
+        edges = np.unique(np.r_[distinct[0], middles, distinct[-1]])
+        if edges.size == distinct.size + 1:  # midpoints of neighbouring floats may coincide with a value
+            return tuple(float(e) for e in edges), tuple(float(v) for v in distinct)
+        return quantile_edges(sorted_finite, n_bins), None
+    sizes = np.diff(np.r_[starts, sorted_finite.size])
+    heavy = np.flatnonzero(sizes * n_bins > sorted_finite.size)
+    if heavy.size == 0:
+        return quantile_edges(sorted_finite, n_bins), None
+    light = np.ones(sorted_finite.size, bool)
+    for index in heavy:
+        light[starts[index] : starts[index] + sizes[index]] = False
+    rest = sorted_finite[light]
+    cuts = [distinct[heavy], distinct[np.minimum(heavy + 1, distinct.size - 1)], [distinct[0], distinct[-1]]]
+    if rest.size:
+        cuts.append(quantile_edges(rest, max(n_bins - heavy.size, 1)))
+    edges = np.unique(np.concatenate([np.asarray(c, float) for c in cuts]))
+    return tuple(float(e) for e in edges), None
 
 
 def quantile_edges(sorted_finite: np.ndarray, n_bins: int) -> tuple[float, ...]:
@@ -404,13 +512,15 @@ def profile_numeric_array(
     n_bins: int = DEFAULT_BINS,
     keep_sorted: bool = False,
     column: str = "?",
+    atoms: tuple[float, ...] | None = None,
 ) -> tuple[NumericColumnProfile, np.ndarray | None]:
     """Profile float64 values (NaN = null); also return the sorted finite values when it sorted them.
 
-    Quantile edges (``edges=None``) need the values sorted, and the exact tests reuse that sorted
+    Reference edges (``edges=None``) need the values sorted, and the exact tests reuse that sorted
     array, so it is returned rather than thrown away; ``keep_sorted`` sorts for fixed edges too.
-    Otherwise nothing is sorted and ``None`` is returned. Values so large that their mean or standard
-    deviation overflows raise ``InputDataError`` naming ``column``.
+    Otherwise nothing is sorted and ``None`` is returned. With fixed ``edges`` and the reference's
+    distinct values ``atoms``, the profile keeps ``atoms`` when every finite value lies on them.
+    Values so large that their mean or standard deviation overflows raise ``InputDataError``.
     """
     import numpy as np
 
@@ -423,10 +533,12 @@ def profile_numeric_array(
         sorted_finite = np.sort(finite)
         if edges is None:
             with np.errstate(over="ignore", invalid="ignore"):
-                edges = quantile_edges(sorted_finite, n_bins)
+                edges, atoms = reference_edges(sorted_finite, n_bins)
         counts = bin_counts(sorted_finite, edges, is_sorted=True)
     else:
         counts = bin_counts(finite, edges)
+    if atoms is not None and not np.isin(finite, np.asarray(atoms)).all():
+        atoms = None
     if finite.size:
         with np.errstate(over="ignore", invalid="ignore"):
             mean = float(finite.mean())
@@ -446,8 +558,31 @@ def profile_numeric_array(
         std=std,
         min=low,
         max=high,
+        values=atoms,
     )
     return profile, sorted_finite
+
+
+def category_text(value: Any) -> str:
+    """The text form of a category, the same from every engine.
+
+    Booleans are ``"true"``/``"false"`` (also the text ``"True"``/``"False"`` a bool column becomes
+    in a CSV or a pandas reference); integral floats and decimals print as integers (``1.0`` is
+    ``"1"``), other floats in their shortest round-trip form; everything else is ``str(value)``.
+    """
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value.lower() if value in ("True", "False", "TRUE", "FALSE") else value
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    from decimal import Decimal
+
+    if isinstance(value, Decimal) and value.is_finite():
+        return str(int(value)) if value == value.to_integral_value() else category_text(float(value))
+    return str(value)
 
 
 def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
@@ -457,7 +592,7 @@ def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     counts: dict[str, int] = {}
     for value, count in zip(found.index.tolist(), found.to_numpy().tolist(), strict=True):
         if count:
-            key = str(value)
+            key = category_text(value)
             counts[key] = counts.get(key, 0) + int(count)
     ordered = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return ordered, null_count
@@ -509,6 +644,7 @@ def profile_dataframe(
 
     if not isinstance(frame, pd.DataFrame):
         raise InputDataError(f"data to profile must be a pandas DataFrame, got {type(frame).__name__}")
+    check_unique_columns(frame, "data to profile")
     specs = dict(specs or {})
     names = list(columns) if columns is not None else (list(specs) if specs else list(frame.columns))
     missing = [name for name in names if name not in frame.columns]
@@ -520,7 +656,11 @@ def profile_dataframe(
         kind = resolve_kind(frame[name], name, column_kinds, spec)
         if kind == NUMERIC:
             result[name], _ = profile_numeric_array(
-                numeric_values(frame[name], name), spec.edges if spec else None, n_bins, column=name
+                numeric_values(frame[name], name),
+                spec.edges if spec else None,
+                n_bins,
+                column=name,
+                atoms=spec.values if spec else None,
             )
         else:
             counts, null_count = category_counts(frame[name])
@@ -528,6 +668,16 @@ def profile_dataframe(
                 counts, null_count, spec.categories if spec else None, top_k
             )
     return DatasetProfile(row_count=len(frame), columns=result)
+
+
+def check_unique_columns(frame: pd.DataFrame, what: str) -> None:
+    """``InputDataError`` naming the duplicated column names of ``frame`` (a column must be one series)."""
+    duplicated = frame.columns[frame.columns.duplicated()]
+    if len(duplicated):
+        raise InputDataError(
+            f"{what} has duplicate column names {sorted({str(name) for name in duplicated})}; "
+            "rename them so each name is one column"
+        )
 
 
 def resolve_kind(
@@ -544,6 +694,6 @@ def resolve_kind(
         return detect_kind(series, column)
     if kind not in COLUMN_KINDS:
         raise SpecError(f"column {column!r}: kind {kind!r} is not one of {COLUMN_KINDS}")
-    if kind == NUMERIC and not pd.api.types.is_numeric_dtype(series.dtype):
+    if kind == NUMERIC and not (pd.api.types.is_numeric_dtype(series.dtype) or is_temporal(series)):
         raise InputDataError(f"column {column!r} is declared numeric but has dtype {series.dtype}")
     return kind

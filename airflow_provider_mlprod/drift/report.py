@@ -105,6 +105,10 @@ def _number(value: float | None) -> str:
     return html.escape(f"{value:.4g}")
 
 
+def _judged(column: ColumnDrift) -> str:
+    return "p-value" if column.drift_when == "p_value_below" else "statistic"
+
+
 def _column_section(column: ColumnDrift) -> str:
     e = html.escape
     facts = [
@@ -117,7 +121,15 @@ def _column_section(column: ColumnDrift) -> str:
         ("Threshold", _number(column.threshold)),
         (
             "Method",
-            column.method + (f", error bound {_number(column.error_bound)}" if column.error_bound else ""),
+            column.method
+            + (f", error bound {_number(column.error_bound)}" if column.error_bound else "")
+            + (
+                f"; WITHIN THE BINNING ERROR: the exact {_judged(column)} lies in "
+                f"[{_number(column.statistic_range[0])}, {_number(column.statistic_range[1])}], "
+                "on both sides of the threshold"
+                if column.within_binning_error and column.statistic_range
+                else ""
+            ),
         ),
         (
             "Missing share change",

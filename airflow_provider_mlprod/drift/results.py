@@ -71,7 +71,10 @@ class ColumnDrift:
     the unseen-category signal drifted; each keeps its own statistic and verdict. ``statistic`` is
     the test's statistic (KS D, chi-square, a distance); for p-value tests the decision uses
     ``p_value``. ``method`` is ``"exact"`` (raw data on both sides) or ``"binned"`` (a profile on one
-    side), with ``error_bound`` bounding the binning error when the test defines one.
+    side), with ``error_bound`` bounding the binning error when the test defines one;
+    ``statistic_range`` is the interval that holds the exact value for any data with the same bin
+    counts (the p-value's interval for p-value tests), and ``within_binning_error`` is true when the
+    verdict could differ inside it (the threshold lies within the range).
     Rates: ``null_rate_*`` is the share of null/NaN rows, ``infinite_rate_*`` of +-inf rows.
     """
 
@@ -85,6 +88,8 @@ class ColumnDrift:
     drift_when: str
     method: str
     error_bound: float | None
+    within_binning_error: bool
+    statistic_range: list[float] | None
     distribution_drifted: bool
     drifted: bool
     reference_rows: int

@@ -2,8 +2,9 @@
 
 Defaults (see ``stattests`` for each test's units):
 
-- test per column: ``ks`` (numeric) / ``chisquare`` (categorical) when the reference has at most
-  ``small_reference_rows`` (1,000) rows, else ``wasserstein`` / ``jensenshannon``;
+- test per column: ``homogeneity`` for categorical columns and numeric columns with at most 5
+  distinct reference values; other numeric columns ``ks`` when the reference has at most
+  ``small_reference_rows`` (1,000) rows, else ``wasserstein`` (see ``stattests``, "Sample size");
 - threshold per column: the test's default from the registry;
 - missing-value signal: drift when the missing share (null, NaN, +-inf) changes by more than
   ``missing_rate_threshold`` (0.05, absolute share of rows);
@@ -41,6 +42,7 @@ class DriftSettings:
     :param top_k: categories kept per column in stored profiles (raw comparisons keep all).
     :param small_reference_rows: up to this many reference rows the defaults are KS / chi-square.
     :param max_workers: threads comparing columns in parallel (default: up to 8, one per CPU).
+    :param min_current_rows: fewest current rows drift is decided on (default 30); fewer raise.
     """
 
     columns: tuple[str, ...] | None = None
@@ -55,6 +57,7 @@ class DriftSettings:
     top_k: int = DEFAULT_TOP_K
     small_reference_rows: int = SMALL_REFERENCE_ROWS
     max_workers: int | None = None
+    min_current_rows: int = 30
 
     def __post_init__(self) -> None:
         if self.columns is not None:
@@ -84,7 +87,7 @@ class DriftSettings:
         _check_share("drift_share_threshold", self.drift_share_threshold, allow_zero=False)
         _check_share("missing_rate_threshold", self.missing_rate_threshold, allow_zero=True)
         _check_share("unseen_share_threshold", self.unseen_share_threshold, allow_zero=True)
-        for name in ("n_bins", "top_k", "small_reference_rows"):
+        for name in ("n_bins", "top_k", "small_reference_rows", "min_current_rows"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpecError(f"drift settings: {name} must be a positive integer, got {value!r}")

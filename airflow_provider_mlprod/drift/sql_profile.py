@@ -1,33 +1,45 @@
-"""Profiles computed inside a database: per-bin and per-category counts by ``GROUP BY``, no row fetched.
+"""Profiles computed inside a database in one scan: per-bin and per-category counts, no row fetched.
 
 ``profile_sql`` returns the same ``DatasetProfile`` as ``profile.profile_dataframe`` on the same data
-and specs. For each numeric column one query groups the rows by a bucket expression (a nested
-``CASE WHEN`` binary search over the bin edges, so each row costs about log2(bins) comparisons) and
-returns per bucket the row count and the sum, sum of squares (around ``spec.shift``, for a stable
-variance), min and max; null/NaN and +-inf rows get their own buckets. For each categorical column one
-query groups by the value's text form (``CAST(column AS VARCHAR)``). Only these aggregates leave the
-database.
+and specs. One statement reads the source once and returns, for every column at the same time, per
+bucket the row count and the sum, sum of squares (around ``spec.shift``, for a stable variance), min
+and max of the finite values (numeric columns; null/NaN and +-inf rows get their own buckets), and
+the row count per category (categorical columns). Each source row is unpivoted into one row per
+column and a single hash aggregate groups them by (column, bucket, category). Only these aggregates
+leave the database. The reads run in ``sql.session.read_only_snapshot`` (one snapshot, read-only),
+and the user's ``query`` is checked by ``sql.statements.check_select`` and run once.
+
+SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
+
+- PostgreSQL: ``FROM source CROSS JOIN LATERAL (VALUES (0, bucket_0, ...), (1, ...)) v`` with
+  ``width_bucket`` on the reference's edges;
+- other databases (SQLite, DuckDB, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
+  ``CASE keys.k`` per output column and a ``CASE`` binary search over the edges (about log2(bins)
+  comparisons per value).
 
 Specs: pass ``reference_profile.spec()`` to profile a current batch on the reference's edges and
-categories. Without edges, numeric columns get ``n_bins`` equal-width bins between the column's
-finite min and max (one extra ``MIN``/``MAX`` query); without categories, the ``top_k`` most frequent
-categories are kept (ties broken by text), the rest counted as "other".
+categories. Without edges, numeric columns get ``n_bins`` equal-width bins between the column's finite
+min and max: one more statement, in the same snapshot, reads the ranges of all such columns at once.
+Without categories, the ``top_k`` most frequent categories are kept (ties broken by text), the rest
+counted as "other".
 
-Identifiers (schema, table, columns) must be plain names (letters, digits, ``_``, ``$``); anything
-else (quotes, ``;``, comments, spaces, dots) is rejected before any SQL runs, and names are quoted by
-SQLAlchemy. A ``query`` source must be a single ``SELECT`` (or ``WITH``) statement without ``;``.
+Category text: booleans are counted as ``true``/``false`` and numbers declared categorical as
+``profile.category_text`` prints them, when the column types are known (table sources: read from the
+database). For a ``query`` source the database's own text of the value is used (SQLite then gives
+``1``/``0`` for booleans). Datetime columns of a table are numeric: epoch seconds. PostgreSQL ``NaN``
+counts as null, like NaN in pandas.
 
-Notes: categories are compared by their text form, so text and integer columns match pandas, while
-float or boolean columns may print differently in SQL (``1.0`` vs ``1``, ``true`` vs ``True``).
-PostgreSQL ``NaN`` counts as null, like NaN in pandas. Each column is read by its own query; if their
-row counts differ (the table changed meanwhile), ``InputDataError`` is raised.
+Identifiers (schema, table, columns) must be plain names (``sql.identifiers``); anything else is
+rejected before any SQL runs, and names are quoted by the dialect.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,21 +47,40 @@ from airflow_provider_mlprod.drift.profile import (
     DEFAULT_BINS,
     DEFAULT_TOP_K,
     NUMERIC,
-    CategoricalColumnProfile,
     ColumnProfile,
     ColumnSpec,
     DatasetProfile,
     NumericColumnProfile,
     categorical_profile_from_counts,
+    category_text,
 )
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, SpecError
-from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.errors import is_final_database_error
+from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.statements import check_select
 
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
-NULL_KIND, KNOWN_KIND, OTHER_KIND = 0, 1, 2
 STREAM_ROWS = 10_000
-QUERY_START = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
+SOURCE_ALIAS = "profiled_source"
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One profiled column: its name, spec, position in the scan, and what its SQL type says."""
+
+    name: str
+    spec: ColumnSpec
+    key: int
+    sql_type: Any = None
+
+    @property
+    def python_type(self) -> type | None:
+        try:
+            return None if self.sql_type is None else self.sql_type.python_type
+        except NotImplementedError:
+            return None
 
 
 def profile_sql(
@@ -62,7 +93,7 @@ def profile_sql(
     n_bins: int = DEFAULT_BINS,
     top_k: int | None = DEFAULT_TOP_K,
 ) -> DatasetProfile:
-    """Profile a table or query inside the database.
+    """Profile a table or query inside the database, all columns in one scan.
 
     :param engine: SQLAlchemy engine of the database.
     :param specs: ``{column: ColumnSpec}``, e.g. ``reference_profile.spec()``.
@@ -71,9 +102,9 @@ def profile_sql(
     :param query: a ``SELECT`` whose result is profiled (instead of ``table``).
     :param n_bins: equal-width bins for numeric columns without edges.
     :param top_k: categories kept for categorical columns without a category list (``None``: all).
-    :raises ConfigurationError: bad table/schema name, or not exactly one of ``table`` and ``query``.
+    :raises ConfigurationError: bad table/schema name or query, or not exactly one of table and query.
     :raises SpecError: no column, or a column name that is not a plain identifier.
-    :raises InputDataError: the database rejected a query, or the source changed while profiled.
+    :raises InputDataError: a missing table or column, or a query the database rejected.
     """
     if not specs:
         raise SpecError("profile_sql: no column to profile")
@@ -81,199 +112,336 @@ def profile_sql(
         check_identifier(name, "column", SpecError)
         if not isinstance(spec, ColumnSpec):
             raise SpecError(f"column {name!r}: spec must be a ColumnSpec, got {type(spec).__name__}")
-    source, label = _source(table, schema, query, list(specs))
-    columns: dict[str, ColumnProfile] = {}
-    row_counts: dict[str, int] = {}
+    if (table is None) == (query is None):
+        raise ConfigurationError("profile_sql: give exactly one of table and query")
+    if query is not None:
+        if not isinstance(query, str):
+            raise ConfigurationError("profile_sql: query must be a single SELECT (or WITH) statement")
+        try:
+            query = check_select(query, "profile_sql: query")
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{exc} (a single SELECT statement without ';')") from None
+        label = "query"
+    else:
+        schema, table = split_table_name(table, schema)
+        label = f"table {table!r}" if schema is None else f"table {schema!r}.{table!r}"
     try:
-        with engine.connect() as conn:
-            for name, spec in specs.items():
-                if spec.kind == NUMERIC:
-                    columns[name] = _numeric_profile(conn, source, name, spec, n_bins)
-                else:
-                    columns[name] = _categorical_profile(conn, source, name, spec, top_k)
-                row_counts[name] = columns[name].total
+        with read_only_snapshot(engine) as conn:
+            types = _column_types(conn, table, schema, list(specs), label) if table is not None else {}
+            columns = [
+                _Column(name, spec, key, types.get(name)) for key, (name, spec) in enumerate(specs.items())
+            ]
+            source = _source_sql(conn.dialect, table, schema, query)
+            columns = _with_edges(conn, source, columns, n_bins)
+            return _scan(conn, source, columns, top_k)
     except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated:
+        if not is_final_database_error(exc):
             raise
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise InputDataError(f"{label}: profile query failed: {reason}") from exc
-    if len(set(row_counts.values())) > 1:
-        raise InputDataError(f"{label}: row counts differ between columns {row_counts}; did the data change?")
-    return DatasetProfile(row_count=next(iter(row_counts.values())), columns=columns)
 
 
-def _source(
-    table: str | None, schema: str | None, query: str | None, names: list[str]
-) -> tuple[sa.FromClause, str]:
-    if (table is None) == (query is None):
-        raise ConfigurationError("profile_sql: give exactly one of table and query")
-    if table is not None:
-        schema, table = split_table_name(table, schema)
-        source = sa.table(table, *(sa.column(name) for name in names), schema=schema)
-        return source, f"table {table!r}" if schema is None else f"table {schema!r}.{table!r}"
-    if not isinstance(query, str) or not QUERY_START.match(query):
-        raise ConfigurationError("profile_sql: query must be a single SELECT (or WITH) statement")
-    text = query.strip()
-    if ";" in text:
-        raise ConfigurationError("profile_sql: query must be a single statement without ';'")
-    return sa.text(text).columns(*(sa.column(name) for name in names)).subquery("profiled_source"), "query"
+def _column_types(
+    conn: sa.Connection, table: str, schema: str | None, names: list[str], label: str
+) -> dict[str, Any]:
+    try:
+        found = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns(table, schema=schema)}
+    except sa.exc.NoSuchTableError:
+        raise InputDataError(f"{label} does not exist") from None
+    absent = [name for name in names if name not in found]
+    if absent:
+        raise InputDataError(f"{label} has no columns {absent} (it has {list(found)})")
+    return {name: found[name] for name in names}
 
 
-def _bin_index(value: sa.ColumnElement, edges: tuple[float, ...]) -> sa.ColumnElement:
-    """SQL for the bin index of a finite value: 0 underflow, 1.. interior bins, len(edges) overflow."""
+def _source_sql(dialect: sa.Dialect, table: str | None, schema: str | None, query: str | None) -> str:
+    quote = dialect.identifier_preparer.quote
+    if query is not None:
+        return f"({query}) AS {SOURCE_ALIAS}"
+    name = quote(table) if schema is None else f"{quote(schema)}.{quote(table)}"
+    return f"{name} AS {SOURCE_ALIAS}"
+
+
+# --- SQL fragments ----------------------------------------------------------------------------------
+
+
+def _float(value: float) -> str:
+    return repr(float(value))
+
+
+def _value(dialect: sa.Dialect, column: _Column) -> str:
+    """The column as a double, datetimes as epoch seconds."""
+    ref = f"{SOURCE_ALIAS}.{dialect.identifier_preparer.quote(column.name)}"
+    temporal = column.python_type is not None and issubclass(column.python_type, _temporal_types())
+    if temporal:
+        if dialect.name == "postgresql":
+            return f"CAST(EXTRACT(EPOCH FROM {ref}) AS DOUBLE PRECISION)"
+        if dialect.name == "sqlite":
+            return f"((julianday({ref}) - 2440587.5) * 86400.0)"
+        return f"CAST(epoch({ref}) AS DOUBLE PRECISION)"
+    return f"CAST({ref} AS DOUBLE PRECISION)"
+
+
+def _temporal_types() -> tuple[type, ...]:
+    import datetime
+
+    return (datetime.date, datetime.datetime)
+
+
+def _missing(dialect: sa.Dialect, value: str) -> str:
+    if dialect.name == "postgresql":
+        return f"({value} IS NULL OR {value} = CAST('NaN' AS DOUBLE PRECISION))"
+    if dialect.name == "duckdb":
+        return f"({value} IS NULL OR isnan({value}))"
+    return f"({value} IS NULL)"  # SQLite stores NaN as NULL
+
+
+def _infinite(dialect: sa.Dialect, value: str) -> str:
+    if dialect.name == "postgresql":
+        return f"({value} IN (CAST('Infinity' AS DOUBLE PRECISION), CAST('-Infinity' AS DOUBLE PRECISION)))"
+    if dialect.name == "duckdb":
+        return f"isinf({value})"
+    return f"({value} IN (9e999, -9e999))"
+
+
+def _bin_index(dialect: sa.Dialect, value: str, edges: tuple[float, ...]) -> str:
+    """SQL for the bin of a finite value: 0 underflow, 1.. interior bins, len(edges) overflow."""
     if not edges:
-        return sa.literal(0)
+        return "0"
     last = len(edges) - 1
-
-    def edges_at_or_below(low: int, high: int) -> sa.ColumnElement:
-        # How many of edges[0..last-1] are <= value, known to be in [low, high]: a binary search.
-        if low == high:
-            return sa.literal(low)
-        middle = (low + high + 1) // 2
-        return sa.case(
-            (value >= sa.literal(edges[middle - 1], sa.Double()), edges_at_or_below(middle, high)),
-            else_=edges_at_or_below(low, middle - 1),
+    top = _float(edges[-1])
+    if dialect.name == "postgresql":
+        array = ", ".join(_float(e) for e in edges)
+        return (
+            f"CASE WHEN {value} = {top} THEN {last} "
+            f"ELSE width_bucket({value}, CAST(ARRAY[{array}] AS DOUBLE PRECISION[])) END"
         )
 
-    top = sa.literal(edges[-1], sa.Double())
-    return sa.case(
-        (value > top, sa.literal(last + 1)),
-        (value == top, sa.literal(last)),
-        else_=edges_at_or_below(0, last),
+    def at_or_below(low: int, high: int) -> str:
+        # how many of edges[0..last-1] are <= value, known to be in [low, high]: a binary search
+        if low == high:
+            return str(low)
+        middle = (low + high + 1) // 2
+        return (
+            f"CASE WHEN {value} >= {_float(edges[middle - 1])} THEN {at_or_below(middle, high)} "
+            f"ELSE {at_or_below(low, middle - 1)} END"
+        )
+
+    return (
+        f"CASE WHEN {value} > {top} THEN {last + 1} WHEN {value} = {top} THEN {last} "
+        f"ELSE {at_or_below(0, last)} END"
     )
 
 
-def _numeric_profile(
-    conn: sa.Connection, source: sa.FromClause, name: str, spec: ColumnSpec, n_bins: int
-) -> NumericColumnProfile:
-    value = sa.cast(source.c[name], sa.Double())
-    missing = sa.or_(value.is_(None), value == sa.literal(math.nan, sa.Double()))
-    infinite = sa.or_(value == sa.literal(math.inf, sa.Double()), value == sa.literal(-math.inf, sa.Double()))
-    edges, shift = spec.edges, spec.shift
-    if edges is None:
-        edges, range_middle = _equal_width_edges(conn, source, value, missing, infinite, n_bins)
-        shift = range_middle if shift is None else shift
-    if shift is None:
-        shift = (edges[0] + edges[-1]) / 2 if edges else 0.0
-    bucket = sa.case(
-        (missing, sa.literal(MISSING_BUCKET)),
-        (infinite, sa.literal(INFINITE_BUCKET)),
-        else_=_bin_index(value, edges),
-    ).label("bucket")
-    finite_value = _finite_or_null(value, missing, infinite)
-    inner = sa.select(bucket, (finite_value - sa.literal(shift, sa.Double())).label("centred")).select_from(
-        source
-    )
-    inner = inner.subquery("bucketed")
-    centred = inner.c.centred
-    statement = sa.select(
-        inner.c.bucket,
-        sa.func.count().label("rows"),
-        sa.func.sum(centred).label("sum"),
-        sa.func.sum(centred * centred).label("sum_squares"),
-        sa.func.min(centred).label("low"),
-        sa.func.max(centred).label("high"),
-    ).group_by(inner.c.bucket)
-    counts = [0] * (len(edges) + 1)
-    null_count = infinite_count = 0
-    finite_count, total, total_squares = 0, 0.0, 0.0
-    lows, highs = [], []
-    for bucket_index, rows, bucket_sum, bucket_squares, low, high in conn.execute(statement):
-        if bucket_index == MISSING_BUCKET:
-            null_count += rows
-        elif bucket_index == INFINITE_BUCKET:
-            infinite_count += rows
+def _category(dialect: sa.Dialect, column: _Column) -> str:
+    ref = f"{SOURCE_ALIAS}.{dialect.identifier_preparer.quote(column.name)}"
+    if column.python_type is bool:
+        return f"CASE WHEN {ref} THEN 'true' WHEN NOT {ref} THEN 'false' END"
+    return f"CAST({ref} AS VARCHAR)"
+
+
+def _inner_select(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
+    """Per source row: each numeric column's bucket and centred/finite value, each category's text."""
+    parts = []
+    for column in columns:
+        if column.spec.kind == NUMERIC:
+            value = _value(dialect, column)
+            missing, infinite = _missing(dialect, value), _infinite(dialect, value)
+            edges = column.spec.edges or ()
+            parts.append(
+                f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
+                f"ELSE {_bin_index(dialect, value, edges)} END AS b_{column.key}"
+            )
+            parts.append(f"CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END AS f_{column.key}")
         else:
-            counts[int(bucket_index)] += rows
-            finite_count += rows
-            total += float(bucket_sum)
-            total_squares += float(bucket_squares)
-            lows.append(float(low))
-            highs.append(float(high))
-    if finite_count:
-        mean_offset = total / finite_count
-        squares = max(total_squares - total * mean_offset, 0.0)
-        mean, std = shift + mean_offset, math.sqrt(squares / finite_count)
-        low, high = shift + min(lows), shift + max(highs)
-    else:
-        mean = std = low = high = None
-    return NumericColumnProfile(
-        edges=tuple(edges),
-        counts=tuple(counts),
-        null_count=null_count,
-        infinite_count=infinite_count,
-        count=finite_count,
-        mean=mean,
-        std=std,
-        min=low,
-        max=high,
+            parts.append(f"{_category(dialect, column)} AS t_{column.key}")
+    return f"SELECT {', '.join(parts)} FROM {source}"
+
+
+def _shift(column: _Column) -> float:
+    spec = column.spec
+    if spec.shift is not None:
+        return spec.shift
+    edges = spec.edges or ()
+    return (edges[0] + edges[-1]) / 2 if edges else 0.0
+
+
+def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
+    inner = _inner_select(dialect, source, columns)
+    null_int, null_float, null_text = (
+        "CAST(NULL AS INTEGER)",
+        "CAST(NULL AS DOUBLE PRECISION)",
+        "CAST(NULL AS VARCHAR)",
     )
+    rows = []
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            rows.append((str(k), f"s.b_{k}", f"(s.f_{k} - {_float(_shift(column))})", f"s.f_{k}", null_text))
+        else:
+            rows.append((str(k), null_int, null_float, null_float, f"s.t_{k}"))
+    aggregates = "count(*), sum(v.c), sum(v.c * v.c), min(v.f), max(v.f)"
+    if dialect.name == "postgresql":
+        values = ", ".join(f"({', '.join(row)})" for row in rows)
+        return (
+            f"SELECT v.k, v.b, v.t, {aggregates} FROM ({inner}) AS s "
+            f"CROSS JOIN LATERAL (VALUES {values}) AS v(k, b, c, f, t) GROUP BY v.k, v.b, v.t"
+        )
+    keys = " UNION ALL ".join(f"SELECT {column.key} AS k" for column in columns)
+
+    def pick(position: int, null: str) -> str:
+        whens = " ".join(f"WHEN {row[0]} THEN {row[position]}" for row in rows if row[position] != null)
+        return f"CASE keys.k {whens} ELSE {null} END" if whens else null
+
+    unpivoted = (
+        f"SELECT keys.k AS k, {pick(1, null_int)} AS b, {pick(2, null_float)} AS c, "
+        f"{pick(3, null_float)} AS f, {pick(4, null_text)} AS t "
+        f"FROM ({inner}) AS s CROSS JOIN ({keys}) AS keys"
+    )
+    return f"SELECT v.k, v.b, v.t, {aggregates} FROM ({unpivoted}) AS v GROUP BY v.k, v.b, v.t"
 
 
-def _finite_or_null(
-    value: sa.ColumnElement, missing: sa.ColumnElement, infinite: sa.ColumnElement
-) -> sa.ColumnElement:
-    """The value when finite, else NULL; a CASE chain, since ``NOT missing`` may be NULL (``x = NaN``)."""
-    return sa.case((missing, sa.null()), (infinite, sa.null()), else_=value)
+# --- running it -------------------------------------------------------------------------------------
 
 
-def _equal_width_edges(
-    conn: sa.Connection,
-    source: sa.FromClause,
-    value: sa.ColumnElement,
-    missing: sa.ColumnElement,
-    infinite: sa.ColumnElement,
-    n_bins: int,
-) -> tuple[tuple[float, ...], float]:
+def _with_edges(conn: sa.Connection, source: str, columns: list[_Column], n_bins: int) -> list[_Column]:
+    """Columns whose numeric spec lacks edges get equal-width edges from one range statement."""
     import numpy as np
 
-    finite_value = _finite_or_null(value, missing, infinite)
-    low, high = conn.execute(
-        sa.select(sa.func.min(finite_value), sa.func.max(finite_value)).select_from(source)
-    ).one()
-    if low is None:
-        return (), 0.0
-    low, high = float(low), float(high)
-    if low == high:
-        return (low, low), low
-    return tuple(float(e) for e in np.linspace(low, high, n_bins + 1)), (low + high) / 2
-
-
-def _categorical_profile(
-    conn: sa.Connection, source: sa.FromClause, name: str, spec: ColumnSpec, top_k: int | None
-) -> CategoricalColumnProfile:
-    text_value = sa.cast(source.c[name], sa.String())
-    if spec.categories is None:
-        inner = sa.select(text_value.label("category")).select_from(source).subquery("categorised")
-        statement = sa.select(inner.c.category, sa.func.count()).group_by(inner.c.category)
-        counts: dict[str, int] = {}
-        null_count = 0
-        for category, rows in conn.execute(statement.execution_options(yield_per=STREAM_ROWS)):
-            if category is None:
-                null_count += rows
-            else:
-                counts[category] = counts.get(category, 0) + rows
-        return categorical_profile_from_counts(counts, null_count, top_k=top_k)
-    known = text_value.in_(list(spec.categories)) if spec.categories else sa.false()
-    kind = sa.case(
-        (text_value.is_(None), sa.literal(NULL_KIND)),
-        (known, sa.literal(KNOWN_KIND)),
-        else_=sa.literal(OTHER_KIND),
-    )
-    category = sa.case((known, text_value), else_=sa.null())
-    inner = (
-        sa.select(kind.label("kind"), category.label("category")).select_from(source).subquery("categorised")
-    )
-    statement = sa.select(inner.c.kind, inner.c.category, sa.func.count()).group_by(
-        inner.c.kind, inner.c.category
-    )
-    counts = dict.fromkeys(spec.categories, 0)
-    null_count = other_count = 0
-    for kind_code, category, rows in conn.execute(statement):
-        if kind_code == NULL_KIND:
-            null_count += rows
-        elif kind_code == OTHER_KIND:
-            other_count += rows
+    open_columns = [c for c in columns if c.spec.kind == NUMERIC and c.spec.edges is None]
+    if not open_columns:
+        return columns
+    dialect = conn.dialect
+    parts = []
+    for column in open_columns:
+        value = _value(dialect, column)
+        finite = (
+            f"CASE WHEN {_missing(dialect, value)} OR {_infinite(dialect, value)} THEN NULL ELSE {value} END"
+        )
+        parts.append(f"min({finite}), max({finite})")
+    bounds = conn.exec_driver_sql(f"SELECT {', '.join(parts)} FROM {source}").one()
+    result = {c.key: c for c in columns}
+    for index, column in enumerate(open_columns):
+        low, high = bounds[2 * index], bounds[2 * index + 1]
+        if low is None:
+            edges, shift = (), 0.0
+        elif float(low) == float(high):
+            edges, shift = (float(low), float(low)), float(low)
         else:
-            counts[category] += rows
-    return CategoricalColumnProfile(counts=counts, other_count=other_count, null_count=null_count)
+            low, high = float(low), float(high)
+            edges, shift = tuple(float(e) for e in np.linspace(low, high, n_bins + 1)), (low + high) / 2
+        spec = ColumnSpec(
+            NUMERIC, edges=edges, shift=column.spec.shift if column.spec.shift is not None else shift
+        )
+        result[column.key] = _Column(column.name, spec, column.key, column.sql_type)
+    return [result[c.key] for c in columns]
+
+
+@dataclass
+class _NumericTally:
+    counts: list[int]
+    null_count: int = 0
+    infinite_count: int = 0
+    finite_count: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+    low: float | None = None
+    high: float | None = None
+    on_values: bool = True
+
+
+def _scan(conn: sa.Connection, source: str, columns: list[_Column], top_k: int | None) -> DatasetProfile:
+    numeric: dict[int, _NumericTally] = {}
+    categories: dict[int, dict[str, int]] = {}
+    nulls: dict[int, int] = {}
+    for column in columns:
+        if column.spec.kind == NUMERIC:
+            numeric[column.key] = _NumericTally([0] * (len(column.spec.edges) + 1))
+        else:
+            categories[column.key], nulls[column.key] = {}, 0
+    by_key = {column.key: column for column in columns}
+    statement = _scan_sql(conn.dialect, source, columns)
+    result = (
+        conn.exec_driver_sql(statement).yield_per(STREAM_ROWS) if hasattr(conn, "exec_driver_sql") else None
+    )
+    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in result:
+        key = int(key)
+        if key in numeric:
+            _tally(numeric[key], by_key[key], bucket, rows, bucket_sum, bucket_squares, low, high)
+        elif text is None:
+            nulls[key] += rows
+        else:
+            label = _category_label(text, by_key[key])
+            categories[key][label] = categories[key].get(label, 0) + rows
+    profiles: dict[str, ColumnProfile] = {}
+    for column in columns:
+        if column.spec.kind == NUMERIC:
+            profiles[column.name] = _numeric_profile(numeric[column.key], column)
+        else:
+            profiles[column.name] = categorical_profile_from_counts(
+                categories[column.key], nulls[column.key], column.spec.categories, top_k=top_k
+            )
+    totals = {profile.total for profile in profiles.values()}
+    return DatasetProfile(row_count=totals.pop() if totals else 0, columns=profiles)
+
+
+def _tally(
+    tally: _NumericTally,
+    column: _Column,
+    bucket: Any,
+    rows: int,
+    bucket_sum: Any,
+    squares: Any,
+    low: Any,
+    high: Any,
+) -> None:
+    bucket = int(bucket)
+    if bucket == MISSING_BUCKET:
+        tally.null_count += rows
+        return
+    if bucket == INFINITE_BUCKET:
+        tally.infinite_count += rows
+        return
+    tally.counts[bucket] += rows
+    tally.finite_count += rows
+    tally.total += float(bucket_sum)
+    tally.squares += float(squares)
+    low, high = float(low), float(high)
+    tally.low = low if tally.low is None else min(tally.low, low)
+    tally.high = high if tally.high is None else max(tally.high, high)
+    atoms = column.spec.values
+    if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
+        tally.on_values = False
+
+
+def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProfile:
+    shift = _shift(column)
+    if tally.finite_count:
+        mean_offset = tally.total / tally.finite_count
+        squares = max(tally.squares - tally.total * mean_offset, 0.0)
+        mean, std = shift + mean_offset, math.sqrt(squares / tally.finite_count)
+    else:
+        mean = std = None
+    return NumericColumnProfile(
+        edges=tuple(column.spec.edges),
+        counts=tuple(tally.counts),
+        null_count=tally.null_count,
+        infinite_count=tally.infinite_count,
+        count=tally.finite_count,
+        mean=mean,
+        std=std,
+        min=tally.low,
+        max=tally.high,
+        values=column.spec.values if tally.on_values and column.spec.values is not None else None,
+    )
+
+
+def _category_label(text: Any, column: _Column) -> str:
+    """The category text of a value the database printed, as ``category_text`` prints the value."""
+    text = str(text)
+    if column.python_type in (int, float, Decimal):
+        try:
+            return category_text(Decimal(text))
+        except (InvalidOperation, ValueError):
+            return text
+    return category_text(text)

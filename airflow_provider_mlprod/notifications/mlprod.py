@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 
+#: Longest the alert path waits on the metrics store per connect or statement (a store lock held
+#: elsewhere included): store trouble delays an alert by seconds, then it is sent without the store.
+STORE_TIMEOUT_SECONDS = 3.0
+
 #: Task instance state -> (phrase in the default title, default severity).
 STATE_WORDING: dict[str, tuple[str, str]] = {
     "failed": ("failed", "critical"),
@@ -134,17 +138,17 @@ def send_alert_via_connections(
     :raises ConfigurationError: for a routing rule naming a severity or channel that does not exist.
     """
     from airflow_provider_mlprod import config
-    from airflow_provider_mlprod.alerts.dispatch import ChannelSpec, dispatch_alert
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME
+    from airflow_provider_mlprod.alerts.log_channel import LogTarget
+    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, ChannelSpec, dispatch_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
     routing = rendered_routing(routing)
     conn_ids = list(config.alert_conn_ids() if alert_conn_ids is None else alert_conn_ids)
     for routed in (routing or {}).values():
         conn_ids.extend(routed)
-    specs: list[ChannelSpec] = []
+    # "log" is the built-in task-log channel, never a connection to look up; listed, it is kept.
+    specs = [ChannelSpec(DEFAULT_CHANNEL_NAME, LogTarget())] if DEFAULT_CHANNEL_NAME in conn_ids else []
     unusable: dict[str, str] = {}
-    # "log" is the built-in task-log channel, never a connection to look up.
     for conn_id in dict.fromkeys(conn_id for conn_id in conn_ids if conn_id != DEFAULT_CHANNEL_NAME):
         try:
             hook = alert_channel_hook(conn_id)
@@ -169,11 +173,22 @@ def send_alert_via_connections(
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
+    """The metrics store for dedup and history, opened with short timeouts, or ``None`` (fail open)."""
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.engine import create_store_engine
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
     hook = MetricsStoreHook(store_conn_id=store_conn_id)
     try:
-        return hook.metrics_store()
+        url = hook.url  # reads the connection's own timeouts too
+        connect_timeout, statement_timeout = (min(value, STORE_TIMEOUT_SECONDS) for value in hook._timeouts)
+        engine = create_store_engine(
+            url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+            busy_timeout=STORE_TIMEOUT_SECONDS,
+        )
+        return MetricsStore(engine)
     except MlprodError as exc:
         log.warning("metrics store unusable (%s); alert sent without dedup or history", exc)
     except Exception as exc:
@@ -335,6 +350,7 @@ class CallbackFacts:
     task_id: str | None = None
     state: str | None = None
     log_url: str | None = None
+    run_url: str | None = None
     missed_deadline: bool = False
     shown: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -350,7 +366,10 @@ class CallbackFacts:
             dag_id=_text_or_none(
                 _attribute(ti, "dag_id") or _attribute(dag_run, "dag_id") or _attribute(dag, "dag_id")
             ),
-            run_id=_text_or_none(_attribute(ti, "run_id") or _attribute(dag_run, "run_id")),
+            # A deadline's dag_run is the REST API's run model: its run id is under "dag_run_id".
+            run_id=_text_or_none(
+                _attribute(ti, "run_id") or _attribute(dag_run, "run_id") or _attribute(dag_run, "dag_run_id")
+            ),
             task_id=_text_or_none(_attribute(ti, "task_id")),
             state=state.rsplit(".", 1)[-1].lower() if state else None,
             missed_deadline=context.get("deadline") is not None,
@@ -366,6 +385,12 @@ class CallbackFacts:
             facts.state = facts.state or "failed"
         if facts.state:
             facts.shown["State"] = facts.state
+        deadline = context.get("deadline")
+        deadline_time = _attribute(deadline, "deadline_time")
+        if deadline_time:
+            facts.shown["Deadline"] = str(deadline_time)
+        if facts.missed_deadline and facts.dag_id and facts.run_id:
+            facts.run_url = _run_url(facts.dag_id, facts.run_id)
         return facts
 
     def default_wording(self) -> tuple[str, str]:
@@ -378,10 +403,23 @@ class CallbackFacts:
         return f"{subject} {phrase} in DAG {dag_id}", severity
 
     def log_links(self) -> list:
-        """The task log link, when the context has an http(s) log URL."""
+        """The task log link, when the context has an http(s) log URL, and the run's link for a deadline."""
         from airflow_provider_mlprod.alerts.message import AlertLink
 
-        return [AlertLink("Task log", self.log_url)] if self.log_url else []
+        links = [AlertLink("Task log", self.log_url)] if self.log_url else []
+        return links + ([AlertLink("Run", self.run_url)] if self.run_url else [])
+
+
+def _run_url(dag_id: str, run_id: str) -> str | None:
+    """The run's page in the Airflow UI under ``[api] base_url``; ``None`` without an http(s) base."""
+    from urllib.parse import quote
+
+    from airflow.sdk import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return None
+    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
 def _summary_alert(facts: CallbackFacts) -> Alert | None:

@@ -36,9 +36,12 @@ class SendAlertOperator(BaseOperator):
     ``text`` and ``severity`` given alongside a summary replace the built ones.
 
     Returns (to XCom) the delivery report: per channel ``status`` (delivered / failed / suppressed),
-    attempts, HTTP status and error; no URL and no secret. The task fails (without retry) only when
-    every routed channel failed, naming each channel and its last error; the failures are recorded in
-    the metrics store first. A partial failure is logged as a warning and marked in the report.
+    attempts, HTTP status and error; no URL and no secret. The task fails only when every routed
+    channel failed, naming each channel and its last error, after the alert was written in full to
+    the task log at ERROR and the failures recorded in the metrics store: a retryable failure when at
+    least one failure was transient (connection, timeout, 429, 5xx), so the task's ``retries``
+    deliver it later; a final one when every failure was deterministic (401, 403, 404, bad
+    configuration). A partial failure is logged as a warning and marked in the report.
 
     :param title: headline (templated); required without ``summary_task_id``.
     :param text: body text (templated).
@@ -121,7 +124,7 @@ class SendAlertOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Build the alert, send it, push the report; fail only when every channel failed."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
         from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
 
@@ -139,7 +142,9 @@ class SendAlertOperator(BaseOperator):
             except AlertDeliveryError as exc:
                 self.delivery_report = self._report_dict(alert, exc.report)
                 context["ti"].xcom_push(key="return_value", value=self.delivery_report)
-                raise AirflowFailException(str(exc)) from None
+                # A transient failure (connection, timeout, 429, 5xx) is retried by Airflow; dedup keeps
+                # the retry off the channels that did get it. Only deterministic failures are final.
+                raise (AirflowException if exc.transient else AirflowFailException)(str(exc)) from None
         self.delivery_report = self._report_dict(alert, report)
         return self.delivery_report
 

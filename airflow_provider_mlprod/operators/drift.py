@@ -99,7 +99,8 @@ class DataDriftOperator(BaseOperator):
     :param top_k: categories kept per column in profiles built by this task (default 1000).
     :param small_reference_rows: up to this many reference rows the default tests are KS / chi-square.
     :param save_reference_profile_as: store the reference's profile under this name (templated), e.g.
-        in a training DAG, so later runs use ``reference_profile=<name>``.
+        in a training DAG, so later runs use ``reference_profile=<name>``. Saved only when the task
+        succeeds: a failed or skipped run never replaces the stored reference.
     :param file_format: ``csv``, ``parquet`` or ``jsonl`` for both files (default: from each suffix).
     :param dataset_name: the dataset's name in the store, report and Asset (default: the current table,
         else the task id). Not templated when ``emit_asset`` is set: it names the Asset.
@@ -285,7 +286,6 @@ class DataDriftOperator(BaseOperator):
             from airflow_provider_mlprod.validation.sources import open_for_writing
 
             reference = self._reference()
-            self._save_reference_profile(reference, identity)
             current = self._current(reference)
             result = compare_datasets(reference, current, self.drift_settings)
             summary = drift_summary(result, dataset, report_url(report))
@@ -300,6 +300,8 @@ class DataDriftOperator(BaseOperator):
         if summary["dataset_drift"]:
             context["ti"].xcom_push(key="return_value", value=summary)
         settle(self.on_failure, not summary["dataset_drift"], _drift_message(summary), self.log)
+        with final_errors_fail_the_task():  # only a successful task replaces the stored reference
+            self._save_reference_profile(reference, identity)
         return summary
 
     # -- reference -----------------------------------------------------------------------------
@@ -507,6 +509,8 @@ def drift_summary(result: DriftResult, dataset: str, report_location: str) -> di
                 "units": column["units"],
                 "method": column["method"],
                 "error_bound": column["error_bound"],
+                "within_binning_error": column["within_binning_error"],
+                "statistic_range": column["statistic_range"],
                 "drifted": column["drifted"],
                 "distribution_drifted": column["distribution_drifted"],
                 "missing_rate_change": missing["statistic"],

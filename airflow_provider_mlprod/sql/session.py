@@ -19,7 +19,11 @@ statements unless the client flag ``MULTI_STATEMENTS`` is set (off by default).
 
 Writes that follow (the SQL quarantine) use their own ordinary transaction after this one has ended.
 
-Public API: :func:`read_only_snapshot`.
+Libraries that open their own connections (GX's SQL datasource) get a read-only URL from
+:func:`read_only_url`: PostgreSQL sessions start with ``default_transaction_read_only=on``; a SQLite file
+is opened in read-only mode (``mode=ro``).
+
+Public API: :func:`read_only_snapshot`, :func:`read_only_url`.
 """
 
 from __future__ import annotations
@@ -62,6 +66,24 @@ def read_only_snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
                 yield snapshot
             finally:
                 snapshot.rollback()
+
+
+def read_only_url(url: sa.URL) -> sa.URL:
+    """``url`` changed so that every session it opens is read-only (PostgreSQL, SQLite); others unchanged."""
+    backend = url.get_backend_name()
+    if backend == "postgresql" and url.get_driver_name() in ("psycopg", "psycopg2"):
+        options = str(url.query.get("options") or "")
+        if "default_transaction_read_only" not in options:
+            options = f"{options} -c default_transaction_read_only=on".strip()
+        return url.update_query_dict({"options": options})
+    if backend == "sqlite" and url.database and url.database != ":memory:":
+        database = url.database
+        if not database.startswith("file:"):
+            database = f"file:{database}"
+        query = dict(url.query)
+        query.update({"mode": "ro", "uri": "true"})
+        return url.set(database=database, query=query)
+    return url
 
 
 def _reset(connection: sa.Connection, *statements: str) -> None:

@@ -69,7 +69,11 @@ CURRENT = pd.DataFrame(
 
 
 def _drift(current: pd.DataFrame = CURRENT, **settings) -> dict:
-    settings = {"max_workers": 1, "column_tests": {"amount": "wasserstein"}, **settings}
+    settings = {
+        "max_workers": 1,
+        "column_tests": {"amount": "wasserstein", "country": "chisquare"},
+        **settings,
+    }
     return compare_datasets(REFERENCE, current, DriftSettings(**settings)).to_dict()
 
 

@@ -53,7 +53,7 @@ def test_same_distribution_does_not_drift(reference):
     result = compare_datasets(reference, make_frame(4000, seed=2))
     assert not result.dataset_drift
     assert result.drifted_columns == []
-    assert [c.test for c in result.columns] == ["wasserstein", "wasserstein", "wasserstein", "jensenshannon"]
+    assert [c.test for c in result.columns] == ["wasserstein", "wasserstein", "wasserstein", "homogeneity"]
     assert all(c.method == "exact" for c in result.columns)
 
 
@@ -80,8 +80,9 @@ def test_drift_share_threshold_and_must_not_drift(reference):
 
 def test_small_reference_uses_p_value_tests():
     result = compare_datasets(make_frame(1000, seed=5), make_frame(300, seed=6))
-    assert [c.test for c in result.columns] == ["ks", "ks", "ks", "chisquare"]
-    assert all(c.p_value is not None and c.drift_when == "p_value_below" for c in result.columns)
+    assert [c.test for c in result.columns] == ["ks", "ks", "ks", "homogeneity"]
+    assert all(c.p_value is not None for c in result.columns)
+    assert [c.drift_when for c in result.columns] == ["p_value_below"] * 3 + ["statistic_above"]
     drifted = compare_datasets(make_frame(1000, seed=5), make_frame(300, seed=7, shift=5.0))
     assert drifted.column("amount").drifted
     assert drifted.column("amount").p_value < 0.05
@@ -150,11 +151,17 @@ def test_unseen_categories_are_their_own_signal(reference):
     assert city.unseen.drifted
     assert city.drifted
     small = compare_datasets(reference.iloc[:800], current.iloc[:300]).column("city")
-    assert small.test == "chisquare"
-    assert small.statistic == math.inf
-    assert small.p_value == 0.0
-    assert small.to_dict()["statistic"] is None
-    assert small.notes
+    assert small.test == "homogeneity"
+    assert small.distribution_drifted
+    assert small.unseen.drifted
+    assert small.p_value < 1e-6
+    chisquare = compare_datasets(
+        reference.iloc[:800], current.iloc[:300], DriftSettings(column_tests={"city": "chisquare"})
+    ).column("city")
+    assert chisquare.statistic == math.inf
+    assert chisquare.p_value == 0.0
+    assert chisquare.to_dict()["statistic"] is None
+    assert chisquare.notes
 
 
 def test_empty_current_batch_fails_closed(reference):
@@ -178,15 +185,15 @@ def test_different_columns_or_types(reference):
 
 def test_all_null_column_is_decided_by_the_missing_signal():
     reference = pd.DataFrame({"x": [np.nan] * 50, "y": np.arange(50.0)})
-    both_null = compare_datasets(reference, pd.DataFrame({"x": [np.nan] * 20, "y": np.arange(20.0)}))
+    both_null = compare_datasets(reference, pd.DataFrame({"x": [np.nan] * 40, "y": np.arange(40.0)}))
     x = both_null.column("x")
     assert (x.statistic, x.drifted) == (None, False)
     assert "distribution test skipped" in x.notes[0]
-    filled = compare_datasets(reference, pd.DataFrame({"x": np.ones(20), "y": np.arange(20.0)}))
+    filled = compare_datasets(reference, pd.DataFrame({"x": np.ones(40), "y": np.arange(40.0)}))
     assert filled.column("x").drifted
     assert filled.column("x").missing.statistic == 1.0
     emptied = compare_datasets(
-        reference.assign(x=1.0), pd.DataFrame({"x": [None] * 20, "y": np.arange(20.0)})
+        reference.assign(x=1.0), pd.DataFrame({"x": [None] * 40, "y": np.arange(40.0)})
     )
     assert emptied.column("x").drifted
 
@@ -194,8 +201,10 @@ def test_all_null_column_is_decided_by_the_missing_signal():
 def test_constant_column(reference):
     constant = pd.DataFrame({"c": np.full(2000, 7.0)})
     same = compare_datasets(constant, pd.DataFrame({"c": np.full(100, 7.0)})).column("c")
-    assert (same.statistic, same.drifted) == (0.0, False)
-    moved = compare_datasets(constant, pd.DataFrame({"c": np.full(100, 7.5)})).column("c")
+    assert (same.test, same.statistic, same.drifted) == ("homogeneity", 0.0, False)
+    assert compare_datasets(constant, pd.DataFrame({"c": np.full(100, 7.5)})).column("c").drifted
+    wasserstein = DriftSettings(column_tests={"c": "wasserstein"})
+    moved = compare_datasets(constant, pd.DataFrame({"c": np.full(100, 7.5)}), wasserstein).column("c")
     assert moved.drifted
     assert moved.statistic == math.inf
     assert "standard deviation is 0" in moved.notes[0]
@@ -215,11 +224,12 @@ def test_infinite_values_are_missing_not_binned():
 
 def test_high_cardinality_categorical():
     rng = np.random.default_rng(3)
-    reference = pd.DataFrame({"user": [f"u{i}" for i in range(100_000)]})
+    reference = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, 100_000, 100_000)]})
     current = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, 100_000, 20_000)]})
     raw = compare_datasets(reference, current).column("user")
     assert raw.unseen_share == 0.0
-    assert raw.test == "jensenshannon"
+    assert raw.test == "homogeneity"
+    assert not raw.drifted
     profile = profile_dataframe(reference, top_k=1000)
     stored = compare_datasets(profile, current).column("user")
     assert stored.unseen_share is None
@@ -251,10 +261,15 @@ def test_current_profile_must_share_reference_spec(reference):
 
 
 def test_current_category_profile_must_share_reference_categories(reference):
-    profile = profile_dataframe(reference)
+    profile = profile_dataframe(reference, top_k=3)
     own_top_k = profile_dataframe(make_frame(1000, seed=15), columns=["city"], top_k=2)
     with pytest.raises(SpecError, match=r"'city': the current profile keeps an 'other' count"):
         compare_datasets(profile, own_top_k, DriftSettings(columns=("city",)))
+    # a complete reference is folded onto the current profile's categories instead
+    complete = profile_dataframe(reference)
+    folded = compare_datasets(complete, own_top_k, DriftSettings(columns=("city",))).column("city")
+    assert folded.unseen_share is None
+    assert len(folded.distribution.labels) == 3
 
 
 def test_kind_override_and_parallel_workers_agree(reference):
@@ -262,7 +277,7 @@ def test_kind_override_and_parallel_workers_agree(reference):
     settings = DriftSettings(column_kinds={"age": "categorical"}, max_workers=1)
     serial = compare_datasets(reference, current, settings)
     assert serial.column("age").kind == "categorical"
-    assert serial.column("age").test == "jensenshannon"
+    assert serial.column("age").test == "homogeneity"
     parallel = compare_datasets(
         reference, current, DriftSettings(column_kinds={"age": "categorical"}, max_workers=4)
     )
@@ -272,7 +287,7 @@ def test_kind_override_and_parallel_workers_agree(reference):
 def test_result_dict_is_json_safe(reference):
     current = make_frame(500, seed=14, shift=8.0)
     current.loc[:4, "city"] = "new"
-    result = compare_datasets(reference.iloc[:900], current)
+    result = compare_datasets(reference.iloc[:900], current, DriftSettings(drift_share_threshold=0.25))
     data = result.to_dict(include_distributions=True)
     assert_json_safe(data)
     json.dumps(data, allow_nan=False)

@@ -211,6 +211,7 @@ def test_registry_rows_are_complete():
             assert 0 < test.default_threshold < 1
     assert set(STAT_TESTS) == {
         "ks", "chisquare", "jensenshannon", "psi", "wasserstein", "linf", "missing_rate", "unseen_share",
+        "homogeneity", "wasserstein_quantile",
     }  # fmt: skip
 
 
@@ -225,6 +226,8 @@ def test_unknown_or_misapplied_test_is_a_spec_error():
 
 def test_default_test_switches_above_one_thousand_reference_rows():
     assert default_test_name(NUMERIC, 1000) == "ks"
-    assert default_test_name(CATEGORICAL, 1000) == "chisquare"
+    assert default_test_name(CATEGORICAL, 1000) == "homogeneity"
     assert default_test_name(NUMERIC, 1001) == "wasserstein"
-    assert default_test_name(CATEGORICAL, 1001) == "jensenshannon"
+    assert default_test_name(CATEGORICAL, 1001) == "homogeneity"
+    assert default_test_name(NUMERIC, 1001, distinct_values=5) == "homogeneity"
+    assert default_test_name(NUMERIC, 1001, distinct_values=6) == "wasserstein"

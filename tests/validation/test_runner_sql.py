@@ -152,13 +152,14 @@ def test_a_query_that_closes_the_subquery_and_commits_a_drop_is_refused(orders_t
 
 @pytest.mark.parametrize("method", ["column_names", "row_count"])
 def test_past_the_parser_the_read_only_session_still_keeps_the_table(orders_table, method):
-    from airflow_provider_mlprod.validation.sql_source import SqlSource
+    from airflow_provider_mlprod.sql.session import read_only_snapshot
+    from airflow_provider_mlprod.sql.source import SqlSource
 
     source = SqlSource(query=HOSTILE_QUERY)  # built directly: no parser check
     engine = sa.create_engine(orders_table)
     try:
-        with pytest.raises((InputDataError, sa.exc.DBAPIError)):
-            getattr(source, method)(engine)
+        with pytest.raises((InputDataError, sa.exc.DBAPIError)), read_only_snapshot(engine) as connection:
+            getattr(source, method)(connection)
     finally:
         engine.dispose()
     assert _orders_exist(orders_table)
