@@ -200,3 +200,12 @@ def test_on_object_storage_a_dropped_connection_is_retryable_and_publishes_nothi
     assert not isinstance(raised.value, FINAL_ERRORS)
     assert read_output_manifest(flaky)["try"] == published["output_try"]
     assert [child.name for child in (flaky / "tries").iterdir()] == [published["output_try"]]
+
+
+def test_on_object_storage_a_folder_holding_the_input_is_refused(object_store):
+    source = object_store("memory://bucket/landing/day/orders.csv")
+    for folder in ("memory://bucket/landing/day", "memory://bucket/landing/day/", "memory://bucket"):
+        with pytest.raises(ConfigurationError, match="is or contains the input"):
+            check_output_not_input(object_store(folder), [source])
+    check_output_not_input(object_store("memory://bucket/landing/day_quarantine"), [source])
+    check_output_not_input(object_store("memory://other/landing/day"), [source])
