@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,9 @@ from airflow_provider_mlprod.sql.statements import check_select
 
 QUERY_LABEL_LENGTH = 120
 """Characters of a query shown in messages and summaries."""
+
+TEXT_PLACEHOLDER = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)", re.UNICODE)
+"""What SQLAlchemy's ``text()`` reads as a ``:name`` placeholder (its own rule)."""
 
 PARAMETER_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime, datetime.time)
 """Types a bind parameter's value may have (None too)."""
@@ -176,7 +180,16 @@ class SqlSource:
         if not self.parameters:
             return self.query
         compiled = self.statement(typed=True).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        return check_select(str(compiled), "query with its parameters rendered")
+        text = str(compiled)
+        # GX reads the text with SQLAlchemy's text() again (more than once): a ':word' that a value or an
+        # escaped '\\:' brought in would become a placeholder there, so it is refused here, by name
+        found = TEXT_PLACEHOLDER.search(text)
+        if found:
+            raise ConfigurationError(
+                f"{self.label}: with its parameters rendered, the text holds {found.group(0)!r} inside a "
+                "value or quoted text, which would be read as a placeholder; avoid ':' before a word there"
+            )
+        return check_select(text, "query with its parameters rendered")
 
     def check_names(self, dialect: sa.Dialect) -> None:
         """Refuse a table or schema name the database would truncate."""
@@ -241,7 +254,8 @@ def _check_parameters(query: str, parameters: Mapping[str, Any] | None, role: st
         wanted = ", ".join(f"{name!r}: ..." for name in missing)
         raise ConfigurationError(
             f"{role} uses {', '.join(':' + name for name in missing)} but parameters give no value for "
-            f"{'it' if len(missing) == 1 else 'them'}; pass parameters={{{wanted}}}"
+            f"{'it' if len(missing) == 1 else 'them'}; pass parameters={{{wanted}}} (a ':' before a word "
+            "inside quoted text is read as a placeholder too: write it as '\\:')"
         )
     unused = sorted(set(given) - placeholders)
     if unused:

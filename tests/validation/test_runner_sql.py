@@ -207,3 +207,16 @@ def test_elsewhere_the_quarantine_reads_the_latest_rows_and_says_so(sqlite_url):
     quarantine = SqlQuarantine(table="orders_quarantine", key_columns=("id",), batch_id="b1")
     summary = validate_sql(sqlite_url, [AMOUNT_NOT_NULL], table="orders", quarantine=quarantine)
     assert (summary.quarantine["source_snapshot"], summary.quarantine["records"]) == ("latest", 1)
+
+
+def test_a_query_with_parameters_reaches_gx_intact(orders_table):
+    """Rendered for GX's text(): a value holding 'a:b' stays text; ' :word' in a value is refused by name."""
+    query = "SELECT * FROM orders WHERE status = :status AND code <> :marker"
+    summary = validate_sql(
+        orders_table, [AMOUNT_NOT_NULL], query=query, parameters={"status": "paid", "marker": "a:b"}
+    )
+    assert (summary.success, summary.rows_checked) == (True, 3)
+    with pytest.raises(ConfigurationError, match="holds ':y' inside a value or quoted text"):
+        validate_sql(
+            orders_table, [AMOUNT_NOT_NULL], query=query, parameters={"status": "paid", "marker": "x :y"}
+        )
