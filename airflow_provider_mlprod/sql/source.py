@@ -177,17 +177,25 @@ class SqlSource:
         """
         if self.query is None:
             raise ConfigurationError(f"{self.label} is a table, not a query")
-        if not self.parameters:
-            return self.query
         compiled = self.statement(typed=True).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        text = str(compiled)
+        text = str(compiled).rstrip("\n")
+        if dialect.paramstyle in ("pyformat", "format"):
+            text = text.replace("%%", "%")  # compiled for a driver that doubles '%'; nothing is bound now
+            if "%" in text:
+                # GX compiles a query asset's text once more than the driver reads it back: the server would
+                # get '%%' (a modulo that fails, a LIKE or a text literal that means something else)
+                raise ConfigurationError(
+                    f"{self.label}: GX passes a query's '%' to the {dialect.driver} driver doubled, which "
+                    "changes the query; write mod(a, b) instead of a % b, use strpos() or a view for text "
+                    "holding '%', or validate a table"
+                )
         # GX reads the text with SQLAlchemy's text() again (more than once): a ':word' that a value or an
         # escaped '\\:' brought in would become a placeholder there, so it is refused here, by name
         found = TEXT_PLACEHOLDER.search(text)
         if found:
             raise ConfigurationError(
                 f"{self.label}: with its parameters rendered, the text holds {found.group(0)!r} inside a "
-                "value or quoted text, which would be read as a placeholder; avoid ':' before a word there"
+                "value or quoted text, which GX would read as a placeholder; avoid ':' before a word there"
             )
         return check_select(text, "query with its parameters rendered")
 

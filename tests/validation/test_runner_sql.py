@@ -220,3 +220,16 @@ def test_a_query_with_parameters_reaches_gx_intact(orders_table):
         validate_sql(
             orders_table, [AMOUNT_NOT_NULL], query=query, parameters={"status": "paid", "marker": "x :y"}
         )
+
+
+@pytest.mark.parametrize("parameters", [None, {"one": 1}])
+def test_a_query_with_percent_signs_is_validated_or_refused_before_gx(orders_table, parameters):
+    """SQLite: GX runs the text as written. psycopg: GX would hand the server '%%', so it is refused first."""
+    where = "id % 2 = :one" if parameters else "id % 2 = 1"
+    query = f"SELECT * FROM orders WHERE {where} AND status LIKE '%a%'"
+    if orders_table.startswith("sqlite"):
+        summary = validate_sql(orders_table, [AMOUNT_NOT_NULL], query=query, parameters=parameters)
+        assert (summary.rows_checked, summary.success) == (1, True)  # id 5, 'paid'
+    else:
+        with pytest.raises(ConfigurationError, match="GX passes a query's '%' to the psycopg driver doubled"):
+            validate_sql(orders_table, [AMOUNT_NOT_NULL], query=query, parameters=parameters)
