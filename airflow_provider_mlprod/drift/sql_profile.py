@@ -40,7 +40,7 @@ rejected before any SQL runs, and names are quoted by the dialect.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -219,12 +219,20 @@ def _infinite(dialect: sa.Dialect, value: str) -> str:
     return f"({value} IN (9e999, -9e999))"
 
 
-SHAPES = ("lateral_split_moments", "lateral_width_bucket", "lateral_case", "cross_join_case")
+SHAPES = (
+    "lateral_split_moments",
+    "lateral_width_bucket",
+    "lateral_case",
+    "cross_join_case",
+    "aggregate_maps",
+)
 """SQL shapes of the one-scan statement; ``default_shape`` picks one per dialect."""
 
 
 def default_shape(dialect_name: str) -> str:
     """The measured fastest shape for a dialect (``bench/drift.py --postgres-rows``)."""
+    if dialect_name == "duckdb":
+        return "aggregate_maps"
     return "lateral_split_moments" if dialect_name == "postgresql" else "cross_join_case"
 
 
@@ -342,12 +350,57 @@ def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column])
     return prefix + statement
 
 
+def _maps_sql(dialect: Any, source: str, columns: list[_Column]) -> str:
+    """DuckDB: one row of per-column ``histogram`` maps (bucket or category -> count) and moments."""
+    inner = _inner_select(dialect, source, columns, "cross_join_case")
+    parts = []
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            centred = f"(s.f_{k} - {_float(_shift(column))})"
+            atoms = column.spec.values
+            off = (
+                f"count(*) FILTER (WHERE s.f_{k} NOT IN ({', '.join(_float(a) for a in atoms)}))"
+                if atoms
+                else f"count(s.f_{k})"
+            )
+            parts.append(
+                f"histogram(s.b_{k}), {off}, sum({centred}), sum({centred} * {centred}), "
+                f"min(s.f_{k}), max(s.f_{k})"
+            )
+        else:
+            parts.append(f"histogram(s.t_{k}), count(*) - count(s.t_{k})")
+    return f"SELECT {', '.join(parts)} FROM ({inner}) AS s"
+
+
+def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    """The one row of ``_maps_sql`` as the (column, bucket, category, rows, moments...) rows."""
+    position = 0
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            counts, off, total, squares, low, high = row[position : position + 6]
+            position += 6
+            for bucket, rows in (counts or {}).items():
+                yield k, bucket, None, rows, None, None, None, None
+            yield k, MOMENTS_BUCKET, None, off, total, squares, low, high
+        else:
+            counts, nulls = row[position : position + 2]
+            position += 2
+            for category, rows in (counts or {}).items():
+                yield k, None, category, rows, None, None, None, None
+            if nulls:
+                yield k, None, None, nulls, None, None, None, None
+
+
 def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: str | None = None) -> str:
     shape = shape or default_shape(dialect.name)
     if shape not in SHAPES:
         raise ConfigurationError(f"profile_sql: unknown SQL shape {shape!r}; known: {SHAPES}")
     if shape == "lateral_split_moments":
         return _split_moments_sql(dialect, source, columns)
+    if shape == "aggregate_maps":
+        return _maps_sql(dialect, source, columns)
     inner = _inner_select(dialect, source, columns, shape)
     null_int, null_float, null_text = (
         "CAST(NULL AS INTEGER)",
@@ -445,7 +498,10 @@ def _scan(
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
     statement = _scan_sql(dialect, source, columns, shape)
-    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in run(statement):
+    result = run(statement)
+    if shape == "aggregate_maps":
+        result = _rows_from_maps(columns, next(iter(result)))
+    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in result:
         key = int(key)
         if key in numeric:
             _tally(numeric[key], by_key[key], bucket, rows, bucket_sum, bucket_squares, low, high)
