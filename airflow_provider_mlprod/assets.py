@@ -6,21 +6,25 @@ URIs:
 - ``mlprod://datasets/<name>/validated``: a dataset passed its validation suite;
 - ``mlprod://datasets/<name>/drift``: a drift check of a dataset completed (its extra says whether it
   drifted);
-- ``mlprod://models/<name>/degraded``: a live model's performance fell below its tolerance.
+- ``mlprod://models/<name>/degraded``: a live model's performance fell below its tolerance;
+- ``mlprod://models/<name>/slo_breach``: a served model breached its SLOs (latency, errors, cost...);
+- ``mlprod://datasets/<name>/outputs_checked``: a batch of predictions passed its output checks.
 
-Each Asset has a fixed name (``mlprod-model-<name>``, ``mlprod-validated-<name>``, ``mlprod-drift-<name>``,
-``mlprod-degraded-<name>``). Airflow identifies an Asset by its name and URI together, so a DAG that
-schedules on one of these should build it with the function here rather than with ``Asset(uri)``
-alone (whose name would default to the URI and make it a different Asset)::
+Each Asset has a fixed name (``mlprod-model-<name>``, ``mlprod-validated-<name>``,
+``mlprod-drift-<name>``, ``mlprod-degraded-<name>``, ``mlprod-slo-breach-<name>``,
+``mlprod-outputs-checked-<name>``). Airflow identifies an Asset by its name and URI together, so a
+DAG that schedules on one of these should build it with the function here rather than with
+``Asset(uri)`` alone (whose name would default to the URI and make it a different Asset)::
 
     from airflow_provider_mlprod.assets import model_degraded_asset
 
     @dag(schedule=[model_degraded_asset("churn")])
     def retrain_churn(): ...
 
-The degraded Asset is emitted only on degradation, through an Asset alias
-(:func:`model_degraded_alias`): a task emits an event for each Asset it declares in its outlets
-every time it succeeds, but for an alias only when the task adds an event to it.
+The degraded, SLO-breach, validated and outputs-checked Assets are emitted only when that happened,
+each through an Asset alias (:func:`model_degraded_alias`, ...): a task emits an event for each
+Asset it declares in its outlets every time it succeeds, but for an alias only when the task adds
+an event to it.
 
 The URI functions import nothing from Airflow; the Asset functions import ``airflow.sdk`` when called.
 """
@@ -127,3 +131,43 @@ def model_degraded_alias(model_name: str) -> AssetAlias:
     from airflow.sdk import AssetAlias
 
     return AssetAlias(name=f"mlprod-degraded-alias-{check_asset_name_part(model_name, 'model name')}")
+
+
+def slo_breach_uri(model_name: str) -> str:
+    """``mlprod://models/<model_name>/slo_breach``."""
+    return f"{SCHEME}://models/{check_asset_name_part(model_name, 'model name')}/slo_breach"
+
+
+def slo_breach_asset(model_name: str) -> Asset:
+    """The Asset that receives an event when a served model breaches its SLOs (schedule a rollback on it)."""
+    from airflow.sdk import Asset
+
+    return Asset(uri=slo_breach_uri(model_name), name=f"mlprod-slo-breach-{model_name}")
+
+
+def slo_breach_alias(model_name: str) -> AssetAlias:
+    """The alias an SLO monitor declares as outlet, so it emits the breach Asset only on a breach."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(name=f"mlprod-slo-breach-alias-{check_asset_name_part(model_name, 'model name')}")
+
+
+def outputs_checked_uri(dataset_name: str) -> str:
+    """``mlprod://datasets/<dataset_name>/outputs_checked``."""
+    return f"{SCHEME}://datasets/{check_asset_name_part(dataset_name, 'dataset name')}/outputs_checked"
+
+
+def outputs_checked_asset(dataset_name: str) -> Asset:
+    """The Asset of a batch of predictions that passed its output checks."""
+    from airflow.sdk import Asset
+
+    return Asset(uri=outputs_checked_uri(dataset_name), name=f"mlprod-outputs-checked-{dataset_name}")
+
+
+def outputs_checked_alias(dataset_name: str) -> AssetAlias:
+    """The alias an output-check task declares as outlet, so it emits its Asset only on success."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(
+        name=f"mlprod-outputs-checked-alias-{check_asset_name_part(dataset_name, 'dataset name')}"
+    )

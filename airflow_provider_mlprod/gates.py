@@ -254,6 +254,8 @@ def _as_finite(raw: Any) -> tuple[float | None, str | None]:
         return None, f"is not a number ({raw!r})"
     try:
         number = float(raw)
+    except OverflowError:
+        return None, "is too large for a float"
     except (TypeError, ValueError):
         return None, f"is not a number ({raw!r})"
     if math.isnan(number):
@@ -268,6 +270,10 @@ def _spec_number(metric: str, key: str, value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"threshold spec for {metric!r}: {key} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SpecError(f"threshold spec for {metric!r}: {key} is too large for a float") from None
+    if not math.isfinite(number):
         raise SpecError(f"threshold spec for {metric!r}: {key} must be finite, got {value!r}")
-    return float(value)
+    return number

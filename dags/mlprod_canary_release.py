@@ -34,6 +34,7 @@ import os
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from airflow_provider_mlprod.assets import slo_breach_asset
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
 from airflow_provider_mlprod.operators.registry import (
@@ -41,11 +42,7 @@ from airflow_provider_mlprod.operators.registry import (
     RegisterModelOperator,
     RollbackModelOperator,
 )
-from airflow_provider_mlprod.operators.serving import (
-    ServingLoadTestOperator,
-    ServingSloMonitorOperator,
-    slo_breach_asset,
-)
+from airflow_provider_mlprod.operators.serving import ServingLoadTestOperator, ServingSloMonitorOperator
 
 MODEL_NAME = "customer_churn"
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")

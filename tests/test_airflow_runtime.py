@@ -33,7 +33,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mlprod.plugin.health_data import HealthReader
 from airflow_provider_mlprod.store.engine import create_store_engine, embedded_store_url
+from airflow_provider_mlprod.store.identity import RunIdentity
+from airflow_provider_mlprod.store.metrics_store import MetricsStore
 from airflow_provider_mlprod.store.registry import ModelRegistry
 
 pytestmark = pytest.mark.dagrun
@@ -132,8 +135,10 @@ class AirflowRuntime:
 
     OUTSIDER = "outsider"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, base_path: str = "", components: tuple[str, ...] = COMPONENTS) -> None:
         self.home = home
+        self.base_path = base_path
+        self.components = components
         self.api_port = free_port()
         self.log_server_ports = (free_port(), free_port())
         self.username = "mlprod_e2e"
@@ -144,7 +149,8 @@ class AirflowRuntime:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        """``[api] base_url``: the API server's address, with ``base_path`` for a subpath deployment."""
+        return f"http://127.0.0.1:{self.api_port}{self.base_path}"
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -202,7 +208,7 @@ class AirflowRuntime:
     def start(self) -> None:
         """Start every component, each in a new session so its whole process tree can be stopped."""
         environment = self.environment()
-        for component in COMPONENTS:
+        for component in self.components:
             arguments = [str(AIRFLOW), component]
             if component == "api-server":
                 arguments += ["--workers", "1"]
@@ -245,7 +251,7 @@ class AirflowRuntime:
     def log_tails(self, lines: int = 40) -> str:
         """The last lines of each component's output, for failure messages."""
         parts = []
-        for component in COMPONENTS:
+        for component in self.components:
             path = self.home / f"{component}.log"
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
             parts.append(f"--- {component} (last {lines} lines) ---\n" + "\n".join(text))
@@ -290,7 +296,11 @@ class AirflowRuntime:
                 status, last = self.request("GET", "/api/v2/monitor/health", authenticated=False)
             except (OSError, urllib.error.URLError):
                 status = None
-            if status == 200 and all(part.get("status") == "healthy" for part in last.values()):
+            if status == 200 and all(
+                part.get("status") == "healthy"
+                for name, part in last.items()
+                if name == "metadatabase" or name.replace("_", "-") in self.components
+            ):
                 return
             time.sleep(1)
         pytest.fail(f"Airflow not healthy after {STARTUP_TIMEOUT_SECONDS} s: {last}\n{self.log_tails()}")
@@ -359,6 +369,22 @@ class AirflowRuntime:
             time.sleep(2)
         for dag_id, run_id in pending.items():
             pytest.fail(self._run_failure(dag_id, run_id, f"not finished after {RUN_TIMEOUT_SECONDS} s"))
+
+    def wait_for_required_action(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Wait until ``task_id`` waits for a human (``awaiting_input``, its HITL detail created)."""
+        path = f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/-1/hitlDetails"
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if (
+                self.task_states(dag_id, run_id).get(task_id) == "awaiting_input"
+                and self.request("GET", path)[0] == 200
+            ):
+                return
+            assert self.api("GET", self.run_path(dag_id, run_id))["state"] in ("queued", "running"), (
+                self._run_failure(dag_id, run_id, "ended before asking for approval")
+            )
+            time.sleep(1)
+        pytest.fail(self._run_failure(dag_id, run_id, f"{task_id} never asked for approval"))
 
     def _run_failure(self, dag_id: str, run_id: str, what: str) -> str:
         states = self.task_states(dag_id, run_id)
@@ -443,6 +469,30 @@ def test_flagship_dag_and_deferrable_sensor_run_on_a_real_airflow(airflow_runtim
     observation = runtime.api("GET", f"{sensor_path}/xcomEntries/return_value?deserialize=true")["value"]
     assert (observation["satisfied"], observation["total"]) == (True, 2), observation
 
+    # Human approval through Airflow's HITL REST API: one run approved, then one rejected (one run at a time).
+    runs_by_choice = {}
+    for option in ("Approve", "Reject"):
+        run_id = runtime.trigger(FLAGSHIP_DAG_ID, {"scenario": "good", "require_approval": True})
+        hitl_path = f"{runtime.run_path(FLAGSHIP_DAG_ID, run_id)}/taskInstances/approve/-1/hitlDetails"
+        runtime.wait_for_required_action(FLAGSHIP_DAG_ID, run_id, "approve")
+        detail = runtime.api("GET", hitl_path)
+        assert "roc_auc" in detail["body"], detail  # the gate summary is the Markdown body
+        response = runtime.api("PATCH", hitl_path, {"chosen_options": [option]})
+        assert response["chosen_options"] == [option], response
+        runtime.wait_for_runs({FLAGSHIP_DAG_ID: run_id})
+        runs_by_choice[option] = run_id
+    approved_run, rejected_run = runs_by_choice["Approve"], runs_by_choice["Reject"]
+    assert runtime.task_states(FLAGSHIP_DAG_ID, rejected_run)["promote"] == "skipped"
+    engine = create_store_engine(embedded_store_url(mlprod_home / "metrics.db"))
+    try:
+        champion = ModelRegistry(engine).champion(MODEL_NAME)
+        last_change = HealthReader(engine).model_health(MODEL_NAME).timeline[-1]
+    finally:
+        engine.dispose()
+    assert champion.version == run_id_as_version(approved_run)  # the rejected run left it alone
+    assert (last_change.event, last_change.version) == ("promoted", champion.version)
+    assert last_change.approved_by == runtime.username
+
     # Stop everything now: no process of this runtime is left and no port stays open.
     sessions = {process.pid for process in runtime.processes.values()}
     runtime.stop()
@@ -511,13 +561,13 @@ def wait_until(browser: Any, expression: str, what: str) -> Any:
 
 
 def raw_get(runtime: AirflowRuntime, path: str, token: str | None = None) -> tuple[int, str]:
-    """GET ``path`` exactly as written (no client-side normalisation of ``..``)."""
+    """GET ``path`` under the base path exactly as written (no client-side normalisation of ``..``)."""
     import http.client
 
     connection = http.client.HTTPConnection("127.0.0.1", runtime.api_port, timeout=30)
     try:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        connection.request("GET", path, headers=headers)
+        connection.request("GET", runtime.base_path + path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     finally:
@@ -551,6 +601,7 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         "mlprod_store_check": {},
         "mlprod_train_and_promote": {},
         "mlprod_output_checks": {"scenario": "clean"},
+        "mlprod_deadline_alert": {"work_seconds": 0},
     }
     runs = {dag_id: runtime.trigger(dag_id, conf) for dag_id, conf in first.items()}
     runtime.wait_for_runs(runs)
@@ -673,3 +724,67 @@ def test_every_example_dag_runs_from_rest_and_the_ui_serves_reports_and_model_he
         assert browser.console_errors() == []
     finally:
         browser.close()
+
+
+def seed_subpath_store(home: Path) -> str:
+    """A promoted model and a validation report where the embedded store and report folder live."""
+    mlprod_home = home / "mlprod"
+    report = mlprod_home / "reports" / "validation" / FLAGSHIP_DAG_ID / "manual__seed" / "validate_batch.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<!DOCTYPE html><html><body><h1>seeded report</h1></body></html>")
+    engine = create_store_engine(embedded_store_url(mlprod_home / "metrics.db"))
+    try:
+        registry = ModelRegistry(engine)
+        run = RunIdentity(FLAGSHIP_DAG_ID, "manual__seed", "register")
+        registry.register(
+            run, name=MODEL_NAME, version="v1", artifact_uri="file:///m/v1", metrics={"auc": 0.9}
+        )
+        registry.record_blessing(
+            run, name=MODEL_NAME, version="v1", passed=True, baseline_version=None, summary={"passed": True}
+        )
+        registry.promote(run, name=MODEL_NAME, version="v1")
+        MetricsStore(engine).record_validation(
+            RunIdentity(FLAGSHIP_DAG_ID, "manual__seed", "validate_batch"),
+            {
+                "success": True,
+                "counts": {"evaluated": 1, "passed": 1, "failed_critical": 0, "failed_warning": 0},
+                "report_location": report.as_uri(),
+            },
+            suite="customers",
+            dataset="customer_batch",
+        )
+    finally:
+        engine.dispose()
+    return "/mlprod/reports/validation/" + FLAGSHIP_DAG_ID + "/manual__seed/validate_batch.html"
+
+
+def test_a_subpath_deployment_serves_the_plugin_and_links_under_its_base_url(tmp_path: Path):
+    """[api] base_url with a path (behind a proxy at /airflow): every plugin link keeps the path."""
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    runtime = AirflowRuntime(home, base_path="/airflow", components=("api-server",))
+    runtime.prepare()
+    report_route = seed_subpath_store(home)
+    try:
+        runtime.start()
+        runtime.wait_until_healthy()
+        runtime.log_in()
+        status, index = raw_get(runtime, "/mlprod/health/", token=runtime.token)
+        assert status == 200, index[:300]
+        assert f'href="{runtime.base_url}/mlprod/health/models/customer_churn"' in index
+        status, model = raw_get(runtime, "/mlprod/health/models/customer_churn", token=runtime.token)
+        assert (status, "promoted" in model) == (200, True), model[:300]
+        status, dataset = raw_get(runtime, "/mlprod/health/datasets/customer_batch", token=runtime.token)
+        assert f'href="{runtime.base_url}{report_route}"' in dataset, dataset[-1500:]
+        status, report = raw_get(runtime, report_route, token=runtime.token)
+        assert (status, "seeded report" in report) == (200, True), report[:300]
+        assert raw_get(runtime, report_route)[0] == 401
+        # Outside the base path nothing is served.
+        root = f"http://127.0.0.1:{runtime.api_port}{report_route}"
+        request = urllib.request.Request(root, headers={"Authorization": f"Bearer {runtime.token}"})
+        with pytest.raises(urllib.error.HTTPError) as outside:
+            urllib.request.urlopen(request, timeout=30)
+        assert outside.value.code == 404
+    finally:
+        runtime.stop()
+    assert session_members({p.pid for p in runtime.processes.values()}) == []

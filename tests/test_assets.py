@@ -40,3 +40,23 @@ def test_operators_add_their_asset_to_user_outlets():
 def test_asset_names_are_checked():
     with pytest.raises(ConfigurationError, match="cannot name an Asset"):
         model_asset("churn model; drop")
+
+
+def test_slo_breach_and_outputs_checked_assets_have_fixed_names():
+    from airflow_provider_mlprod.assets import (
+        outputs_checked_alias,
+        outputs_checked_asset,
+        slo_breach_alias,
+        slo_breach_asset,
+    )
+
+    assert slo_breach_asset("churn") == Asset(
+        uri="mlprod://models/churn/slo_breach", name="mlprod-slo-breach-churn"
+    )
+    assert outputs_checked_asset("answers") == Asset(
+        uri="mlprod://datasets/answers/outputs_checked", name="mlprod-outputs-checked-answers"
+    )
+    assert slo_breach_alias("churn").name == "mlprod-slo-breach-alias-churn"
+    assert outputs_checked_alias("answers").name == "mlprod-outputs-checked-alias-answers"
+    with pytest.raises(ConfigurationError, match="cannot name an Asset"):
+        outputs_checked_asset("a/b")

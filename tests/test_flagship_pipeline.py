@@ -66,6 +66,15 @@ def warehouse_rows(tmp_path, table: str) -> int:
     return count
 
 
+def published_failing(tmp_path) -> str:
+    """The failing rows the quarantine's manifest publishes (one try folder, the older ones removed)."""
+    from airflow_provider_mlprod.validation.output_folder import read_output_manifest
+
+    (folder,) = (tmp_path / "landing").glob("*/customers_quarantine")
+    assert len(list((folder / "tries").iterdir())) == 1
+    return read_output_manifest(folder)["locations"]["failing"]
+
+
 def test_good_batch_is_promoted_and_reported(pipeline):
     run, tmp_path = pipeline
     validated_before = len(asset_events("mlprod://datasets/customer_batch/validated"))
@@ -75,8 +84,7 @@ def test_good_batch_is_promoted_and_reported(pipeline):
     assert champion is not None
     assert (tmp_path / "serving" / "model.pkl").exists()
     assert warehouse_rows(tmp_path, "customer_features") == 992  # 8 bad rows quarantined
-    (failing,) = (tmp_path / "landing").glob("*/customers_quarantine/failing.csv")
-    assert len(pd.read_csv(failing)) == 8
+    assert len(pd.read_csv(published_failing(tmp_path))) == 8
     (report,) = alerts
     assert "promoted" in report["title"]
     validated = asset_events("mlprod://datasets/customer_batch/validated")
@@ -95,8 +103,7 @@ def test_corrupt_batch_is_blocked_quarantined_and_alerted(pipeline):
     assert dag_run.state == "failed"
     assert states["validate_batch"] == "failed"
     assert states["promote"] == "upstream_failed"
-    (failing,) = (tmp_path / "landing").glob("*/customers_quarantine/failing.csv")
-    assert len(pd.read_csv(failing)) == 300
+    assert len(pd.read_csv(published_failing(tmp_path))) == 300
     assert MetricsStoreHook().registry().champion(MODEL) is None
     titles = [alert["title"] for alert in alerts]
     assert any("Guardrail fired: validate_batch" in title for title in titles), titles

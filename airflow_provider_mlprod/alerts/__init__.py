@@ -10,12 +10,12 @@ Modules:
 - ``message``: the :class:`Alert` dataclass and its severity levels.
 - ``summaries``: alerts built from validation, drift and gate summaries, and telling their kind.
 - ``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log_channel``: one channel each (target config,
-  payload formatter, sender).
-- ``channels``: the registry of channel kinds (kind -> target type, formatter, sender, severity map).
-- ``delivery``: HTTP POST with timeout, retries, backoff, secret-free results and log lines.
+  payload builder).
+- ``channels``: the registry of channel kinds (kind -> target type, payload builder, URL, headers,
+  secrets, severity map) and the one sender of every channel.
+- ``delivery``: HTTP POST with timeout, retries (tenacity), backoff, deadline, secret-free results.
 - ``dedup``: the dedup store and delivery history interfaces, and an in-memory dedup store.
 - ``store_dedup``: dedup state and delivery history in the metrics store.
-- ``routing``: per-severity routing over several channels with per-channel delivery options, dedup,
-  history, and the all-failed rule.
-- ``dispatch``: one call that sends an alert to configured channels with the metrics store history.
+- ``routing``: per-severity routing over several channels sent concurrently with per-channel
+  deadlines, dedup, history and the all-failed rule; ``dispatch_alert``, the one call the shell makes.
 """

@@ -1,18 +1,23 @@
-"""The registry of alert channel kinds: kind -> target type, payload formatter, sender, severity map.
+"""The registry of alert channel kinds, and the one sender every channel goes through.
 
-Adding a channel is adding one module (target dataclass, ``build_*_payload``, ``send_*``,
-``SEVERITY_MAP``) and one entry in :data:`CHANNEL_KINDS`. :func:`send_to_target` dispatches on the
-target's type.
+Each channel module (``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log_channel``) holds a target
+dataclass and a payload builder; its :class:`ChannelKind` entry says where the payload goes (``url``),
+with which headers and which strings are secrets. :func:`send_to_target` builds the payload with the
+registry and posts it once through :func:`~airflow_provider_mlprod.alerts.delivery.post_with_retries`
+(retries, deadline, redaction); the log channel writes it to a logger instead. Adding a channel is
+adding one module and one entry in :data:`CHANNEL_KINDS`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_mlprod.alerts import log_channel, pagerduty, slack, teams, webhook
-from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult
+from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult, post_with_retries
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
@@ -24,6 +29,12 @@ ChannelTarget = (
     | log_channel.LogTarget
 )
 
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def _json_headers(target: Any, alert: Alert, body: bytes) -> Mapping[str, str]:
+    return JSON_HEADERS
+
 
 @dataclass(frozen=True)
 class ChannelKind:
@@ -32,62 +43,71 @@ class ChannelKind:
     :param kind: the kind's name (``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log``).
     :param target_type: the config dataclass of a target of this kind.
     :param build_payload: ``(target, alert) -> payload`` (a JSON-safe dict, or text for ``log``).
-    :param send: ``(target, alert, *, channel, options) -> DeliveryResult``.
     :param severity_map: alert severity -> the channel's own level (emoji, card color, PagerDuty
         severity, logging level).
     :param description: one line for docs and connection forms.
+    :param url: ``target -> endpoint`` (a secret); ``None`` for the log channel, which posts nothing.
+    :param headers: ``(target, alert, body) -> headers``, called for each attempt (to re-sign).
+    :param secrets: ``target -> strings`` kept out of results and logs besides the URL.
     """
 
     kind: str
     target_type: type
     build_payload: Callable[[Any, Alert], Any]
-    send: Callable[..., DeliveryResult]
     severity_map: Mapping[str, Any]
     description: str
+    url: Callable[[Any], str] | None = None
+    headers: Callable[[Any, Alert, bytes], Mapping[str, str]] = _json_headers
+    secrets: Callable[[Any], list[str | None]] = lambda target: []
 
 
 CHANNEL_KINDS: dict[str, ChannelKind] = {
     entry.kind: entry
     for entry in (
         ChannelKind(
-            kind=slack.KIND,
-            target_type=slack.SlackWebhookTarget,
-            build_payload=slack.build_slack_payload,
-            send=slack.send_slack,
-            severity_map=slack.SEVERITY_MAP,
-            description="Slack incoming webhook, Block Kit message",
+            slack.KIND,
+            slack.SlackWebhookTarget,
+            slack.build_slack_payload,
+            slack.SEVERITY_MAP,
+            "Slack incoming webhook, Block Kit message",
+            url=lambda target: target.url,
         ),
         ChannelKind(
-            kind=teams.KIND,
-            target_type=teams.TeamsWebhookTarget,
-            build_payload=teams.build_teams_payload,
-            send=teams.send_teams,
-            severity_map=teams.SEVERITY_MAP,
-            description="Microsoft Teams workflow webhook, Adaptive Card",
+            teams.KIND,
+            teams.TeamsWebhookTarget,
+            teams.build_teams_payload,
+            teams.SEVERITY_MAP,
+            "Microsoft Teams workflow webhook, Adaptive Card",
+            url=lambda target: target.url,
         ),
         ChannelKind(
-            kind=webhook.KIND,
-            target_type=webhook.JsonWebhookTarget,
-            build_payload=webhook.build_webhook_payload,
-            send=webhook.send_webhook,
-            severity_map=webhook.SEVERITY_MAP,
-            description="generic JSON webhook, optional HMAC-SHA256 signature",
+            webhook.KIND,
+            webhook.JsonWebhookTarget,
+            webhook.build_webhook_payload,
+            webhook.SEVERITY_MAP,
+            "generic JSON webhook, optional HMAC-SHA256 signature, Idempotency-Key header",
+            url=lambda target: target.url,
+            headers=lambda target, alert, body: {
+                **webhook.signed_headers(target, body),
+                webhook.IDEMPOTENCY_HEADER: alert.idempotency_key,
+            },
+            secrets=lambda target: [target.signing_secret, *target.headers.values()],
         ),
         ChannelKind(
-            kind=pagerduty.KIND,
-            target_type=pagerduty.PagerDutyTarget,
-            build_payload=pagerduty.build_pagerduty_payload,
-            send=pagerduty.send_pagerduty,
-            severity_map=pagerduty.SEVERITY_MAP,
-            description="PagerDuty Events API v2, trigger and resolve",
+            pagerduty.KIND,
+            pagerduty.PagerDutyTarget,
+            pagerduty.build_pagerduty_payload,
+            pagerduty.SEVERITY_MAP,
+            "PagerDuty Events API v2, trigger and resolve",
+            url=lambda target: target.events_url,
+            secrets=lambda target: [target.routing_key],
         ),
         ChannelKind(
-            kind=log_channel.KIND,
-            target_type=log_channel.LogTarget,
-            build_payload=log_channel.build_log_payload,
-            send=log_channel.send_log,
-            severity_map=log_channel.SEVERITY_MAP,
-            description="Python logger (the task log); the default channel",
+            log_channel.KIND,
+            log_channel.LogTarget,
+            log_channel.build_log_payload,
+            log_channel.SEVERITY_MAP,
+            "Python logger (the task log); the default channel",
         ),
     )
 }
@@ -104,6 +124,11 @@ def channel_kind_of(target: object) -> ChannelKind:
     )
 
 
+def payload_body(payload: Any) -> bytes:
+    """The bytes sent for a JSON payload: compact JSON, keys sorted, UTF-8."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def send_to_target(
     target: ChannelTarget,
     alert: Alert,
@@ -111,6 +136,23 @@ def send_to_target(
     channel: str | None = None,
     options: DeliveryOptions | None = None,
 ) -> DeliveryResult:
-    """Send ``alert`` to one target through its channel kind; ``channel`` names it in the result."""
+    """Build ``alert``'s payload for ``target`` and deliver it; ``channel`` names it in the result.
+
+    Never raises for a network or HTTP failure (see :func:`post_with_retries`).
+    """
     entry = channel_kind_of(target)
-    return entry.send(target, alert, channel=channel or entry.kind, options=options)
+    channel = channel or entry.kind
+    payload = entry.build_payload(target, alert)
+    if entry.url is None:
+        logging.getLogger(target.logger_name).log(entry.severity_map[alert.severity], "%s", payload)
+        return DeliveryResult(channel=channel, kind=entry.kind, status="delivered", attempts=1)
+    body = payload_body(payload)
+    return post_with_retries(
+        channel=channel,
+        kind=entry.kind,
+        url=entry.url(target),
+        body=body,
+        headers=lambda: entry.headers(target, alert, body),
+        secrets=entry.secrets(target),
+        options=options,
+    )

@@ -14,7 +14,8 @@ raises for a network or HTTP failure. The rules:
   :attr:`RetryPolicy.max_attempts` attempts in all;
 - the delay before retry *n* (n = 1, 2, ...) is "full jitter": a uniform draw from
   ``[0, min(max_delay, base_delay * 2 ** (n - 1))]``; a ``Retry-After`` header (seconds or an
-  HTTP-date) replaces the draw and is capped at ``max_delay_seconds``;
+  HTTP-date) on a 429 or 503 replaces the draw and is honoured as given: when it would end past the
+  delivery deadline, the delivery gives up instead of retrying early;
 - any other 4xx, and 3xx (redirects are not followed), fails at once;
 - 2xx is success.
 
@@ -74,7 +75,8 @@ class RetryPolicy:
     :param timeout_seconds: connect and read timeout of each request.
     :param max_attempts: attempts in all, the first included (1 means no retry).
     :param base_delay_seconds: backoff base; the cap for retry *n* is ``base * 2 ** (n - 1)``.
-    :param max_delay_seconds: upper bound of any single wait, ``Retry-After`` included.
+    :param max_delay_seconds: upper bound of one backoff wait (a ``Retry-After`` is bounded by
+        ``total_seconds`` only).
     :param total_seconds: deadline of one delivery: the most all attempts and waits on one channel
         may take together (see the module docstring).
     """
@@ -144,6 +146,8 @@ class DeliveryResult:
     :param waits: seconds waited before each retry, in order.
     :param reason: why a suppressed result was not sent (e.g. sent within the dedup window, or a
         resolve for a channel with no open trigger); ``None`` otherwise.
+    :param transient: whether the last failure may pass on a later try (connection error, timeout,
+        HTTP 429 or 5xx); ``False`` for a delivery and for a deterministic refusal (other 4xx).
     """
 
     channel: str
@@ -154,6 +158,7 @@ class DeliveryResult:
     error: str | None = None
     waits: list[float] = field(default_factory=list)
     reason: str | None = None
+    transient: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -177,6 +182,7 @@ class DeliveryResult:
             "error": self.error,
             "waits": list(self.waits),
             "reason": self.reason,
+            "transient": self.transient,
         }
 
 
@@ -288,7 +294,10 @@ def post_with_retries(
     """POST ``body`` to ``url`` under ``policy`` and return the outcome; never raises for network or
     HTTP failures.
 
-    The transport's log lines are guarded during each request (:func:`transport_log_guarded`).
+    tenacity's :class:`~tenacity.Retrying` drives the attempts (its stop and wait hooks carry the
+    attempt count, the deadline, the full-jitter backoff and ``Retry-After``; the sleep is
+    injectable). The transport's log lines are guarded during each request
+    (:func:`transport_log_guarded`).
 
     :param channel: non-secret channel name used in the result and in log lines.
     :param kind: channel kind, copied to the result.
@@ -299,6 +308,7 @@ def post_with_retries(
     :param options: retry policy, sleep, jitter source and session; defaults when ``None``.
     """
     import requests
+    from tenacity import Retrying, retry_if_result
 
     options = options or DeliveryOptions()
     policy = options.policy
@@ -307,85 +317,99 @@ def post_with_retries(
     fragments = secret_fragments(url, secrets)
     deadline = time.monotonic() + policy.total_seconds
     result = DeliveryResult(channel=channel, kind=kind, status="failed")
-    for attempt in range(1, policy.max_attempts + 1):
+    retry_after: list[float | None] = [None]
+
+    def attempt() -> bool:
+        """One request; returns whether another attempt may help."""
+        retry_after[0] = None
         request_timeout = min(policy.timeout_seconds, deadline - time.monotonic())
-        if request_timeout <= 0:
-            # Only after a wait that overslept: the waits themselves are kept inside the deadline.
-            result.error = _deadline_error(attempt - 1, policy, result.error)
-            break
-        result.attempts = attempt
-        retry_after: float | None = None
-        attempt_headers = dict(headers() if callable(headers) else headers)
+        if request_timeout <= 0:  # only after a wait that overslept
+            result.error = _deadline_error(result.attempts, policy, result.error)
+            return False
+        result.attempts += 1
         try:
             with transport_log_guarded(fragments):
                 response = post(
                     url,
                     data=body,
-                    headers=attempt_headers,
+                    headers=dict(headers() if callable(headers) else headers),
                     timeout=(request_timeout, request_timeout),
                     allow_redirects=False,
                     stream=True,
                 )
-        except requests.Timeout as exc:
-            result.status_code = None
-            result.error = f"timed out after {_seconds_text(request_timeout)} s ({type(exc).__name__})"
-            retryable = True
-        except requests.ConnectionError as exc:
-            result.status_code = None
-            result.error = f"connection failed ({type(exc).__name__})"
-            retryable = True
         except requests.RequestException as exc:
             result.status_code = None
-            result.error = f"request could not be sent ({type(exc).__name__})"
-            retryable = False
-        else:
-            try:
-                result.status_code = response.status_code
-                if 200 <= response.status_code <= 299:
-                    # Accepted, even past the deadline: the body is not needed and is never read.
-                    result.status = "delivered"
-                    result.error = None
-                    log.info(
-                        "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
-                        channel,
-                        kind,
-                        response.status_code,
-                        attempt,
-                    )
-                    return result
-                retryable = _is_retryable_status(response.status_code)
-                result.error = _http_error_text(response, fragments, deadline)
-                if response.status_code == 429 or response.status_code == 503:
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            finally:
-                response.close()
-        if not retryable or attempt == policy.max_attempts:
-            break
-        if retry_after is not None:
-            wait = min(retry_after, policy.max_delay_seconds)
-        else:
-            wait = backoff_delay(attempt, policy, rng)
-        if wait >= deadline - time.monotonic():
-            result.error = _deadline_error(attempt, policy, result.error)
-            break
+            if isinstance(exc, requests.Timeout):
+                result.error = f"timed out after {_seconds_text(request_timeout)} s ({type(exc).__name__})"
+            elif isinstance(exc, requests.ConnectionError):
+                result.error = f"connection failed ({type(exc).__name__})"
+            else:
+                result.error = f"request could not be sent ({type(exc).__name__})"
+            result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)
+            return result.transient
+        try:
+            result.status_code = response.status_code
+            if 200 <= response.status_code <= 299:
+                # Accepted, even past the deadline: the body is not needed and is never read.
+                result.status, result.error, result.transient = "delivered", None, False
+                return False
+            result.transient = _is_retryable_status(response.status_code)
+            result.error = _http_error_text(response, fragments, deadline)
+            if response.status_code in (429, 503):
+                retry_after[0] = retry_after_seconds(response.headers.get("Retry-After"))
+            return result.transient
+        finally:
+            response.close()
+
+    def wait(state: Any) -> float:
+        if retry_after[0] is not None:
+            return retry_after[0]  # the server's wish, bounded only by the deadline (see stop)
+        return backoff_delay(state.attempt_number, policy, rng)
+
+    def stop(state: Any) -> bool:
+        if state.attempt_number >= policy.max_attempts:
+            return True
+        if state.upcoming_sleep >= deadline - time.monotonic():
+            result.error = _deadline_error(result.attempts, policy, result.error)
+            return True
+        return False
+
+    def before_sleep(state: Any) -> None:
         log.warning(
             "alert channel %r (%s): attempt %d of %d failed: %s; retrying in %.2f s",
             channel,
             kind,
-            attempt,
+            state.attempt_number,
             policy.max_attempts,
             result.error,
-            wait,
+            state.upcoming_sleep,
         )
-        result.waits.append(wait)
-        options.sleep(wait)
-    log.error(
-        "alert channel %r (%s): not delivered after %d attempt(s): %s",
-        channel,
-        kind,
-        result.attempts,
-        result.error,
-    )
+        result.waits.append(state.upcoming_sleep)
+
+    Retrying(
+        retry=retry_if_result(bool),
+        wait=wait,
+        stop=stop,
+        sleep=options.sleep,
+        before_sleep=before_sleep,
+        retry_error_callback=lambda state: False,
+    )(attempt)
+    if result.delivered:
+        log.info(
+            "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
+            channel,
+            kind,
+            result.status_code,
+            result.attempts,
+        )
+    else:
+        log.error(
+            "alert channel %r (%s): not delivered after %d attempt(s): %s",
+            channel,
+            kind,
+            result.attempts,
+            result.error,
+        )
     return result
 
 

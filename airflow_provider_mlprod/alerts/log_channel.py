@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult
 from airflow_provider_mlprod.alerts.message import Alert
 
 KIND = "log"
@@ -54,15 +53,3 @@ def render_alert_text(alert: Alert) -> str:
 def build_log_payload(target: LogTarget | None, alert: Alert) -> str:
     """Return the text the log channel writes (``target`` is unused; kept for a uniform signature)."""
     return render_alert_text(alert)
-
-
-def send_log(
-    target: LogTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-) -> DeliveryResult:
-    """Write ``alert`` to the target's logger at the level of its severity; always delivered."""
-    logging.getLogger(target.logger_name).log(SEVERITY_MAP[alert.severity], "%s", render_alert_text(alert))
-    return DeliveryResult(channel=channel, kind=KIND, status="delivered", attempts=1)

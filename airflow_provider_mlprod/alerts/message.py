@@ -7,7 +7,9 @@ and is the body of the generic webhook channel.
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +25,13 @@ SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 ACTIONS: tuple[str, ...] = ("trigger", "resolve")
 
 FactValue = str | int | float | bool | None
+
+#: Longest dedup key kept as given (PagerDuty's limit); a longer one is replaced by its SHA-256.
+DEDUP_KEY_MAX_CHARS = 255
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,36 @@ def render_fact_value(value: FactValue) -> str:
     return str(value)
 
 
+#: Longest text :func:`readable_fact` tries to read as a literal.
+_LITERAL_MAX_CHARS = 20_000
+
+
+def readable_fact(value: Any) -> FactValue:
+    """A fact value as an alert shows it: scalars are kept; a mapping or a sequence, or its Python or
+    JSON text (what a Jinja template renders a dict or list to), becomes ``"key value, ..."`` text;
+    the text ``None`` is no value."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "None":
+            return None
+        if not text.startswith(("{", "[", "(")) or len(text) > _LITERAL_MAX_CHARS:
+            return value
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return text
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {render_fact_value(readable_fact(item))}" for key, item in value.items())
+    if isinstance(value, list | tuple | set):
+        return ", ".join(render_fact_value(readable_fact(item)) for item in value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Alert:
     """One alert, independent of the channel that carries it.
@@ -79,7 +118,8 @@ class Alert:
     :param run_id: run id, if any.
     :param task_id: task id, if any.
     :param dedup_key: stable key of "the same alert"; repeats within the dedup window are sent once
-        and PagerDuty groups events by it. Derived from title and ids when not given.
+        and PagerDuty groups events by it. Derived from title and ids when not given; a key longer
+        than :data:`DEDUP_KEY_MAX_CHARS` is replaced by ``sha256:<hex digest>`` (never refused).
     :param action: ``"trigger"`` (default) or ``"resolve"``.
     :param source: what raised the alert (PagerDuty ``source``); defaults to ``dag_id.task_id``.
     :param created_at: timezone-aware creation time; defaults to now (UTC).
@@ -123,15 +163,21 @@ class Alert:
         object.__setattr__(self, "facts", dict(self.facts))
         if not self.dedup_key:
             object.__setattr__(self, "dedup_key", self._derived_dedup_key())
-        if len(self.dedup_key) > 255:
-            raise SpecError(f"alert {self.title!r}: dedup_key is longer than 255 characters")
+        if len(self.dedup_key) > DEDUP_KEY_MAX_CHARS:
+            object.__setattr__(self, "dedup_key", "sha256:" + _sha256(self.dedup_key))
         if not self.source:
             ids = ".".join(part for part in (self.dag_id, self.task_id) if part)
             object.__setattr__(self, "source", ids or "airflow-provider-mlprod")
 
     def _derived_dedup_key(self) -> str:
-        material = "\x1f".join((self.title, self.dag_id or "", self.task_id or ""))
-        return "mlprod:" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+        return "mlprod:" + _sha256("\x1f".join((self.title, self.dag_id or "", self.task_id or "")))[:32]
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt and every task try that sends this alert of this run: a digest of
+        the dedup key, action, severity and run id (creation time when there is no run id)."""
+        run = self.run_id or self.created_at.isoformat()
+        return _sha256("\x1f".join((self.dedup_key, self.action, self.severity, run)))
 
     @property
     def rendered_facts(self) -> dict[str, str]:

@@ -22,12 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
-    DeliveryResult,
-    post_with_retries,
-    require_http_url,
-)
+from airflow_provider_mlprod.alerts.delivery import require_http_url
 from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert, truncate_text
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
@@ -40,6 +35,16 @@ PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
 SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
 
 SUMMARY_MAX = 1024
+#: Largest event sent, in bytes of JSON (the Events API v2 refuses events above 512 KB).
+EVENT_MAX_BYTES = 500_000
+#: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
+SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
+    (10**9, 10**9, 10**9),
+    (100_000, 10_000, 1_000),
+    (20_000, 2_000, 200),
+    (5_000, 500, 50),
+    (1_000, 100, 10),
+)
 SOURCE_MAX = 255
 CLIENT_NAME = "airflow-provider-mlprod"
 
@@ -79,7 +84,19 @@ class PagerDutyTarget:
 
 
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
-    """Build the Events API v2 event for ``alert`` (trigger or resolve)."""
+    """Build the Events API v2 event for ``alert`` (trigger or resolve), at most
+    :data:`EVENT_MAX_BYTES` of JSON: when larger, the summary and fact values in ``custom_details``
+    are cut (then facts dropped) step by step, and ``custom_details.truncated`` says what was cut."""
+    for summary_max, value_max, max_facts in SHRINK_STEPS:
+        event = _event(target, alert, summary_max, value_max, max_facts)
+        if len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES:
+            break
+    return event
+
+
+def _event(
+    target: PagerDutyTarget, alert: Alert, summary_max: int, value_max: int, max_facts: int
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "routing_key": target.routing_key,
         "event_action": alert.action,
@@ -95,13 +112,22 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
         "timestamp": alert.created_at.isoformat(),
         "class": "mlprod-alert",
         "custom_details": {
-            "summary": alert.summary,
-            "facts": alert.rendered_facts,
+            "summary": truncate_text(alert.summary, summary_max),
+            "facts": {
+                truncate_text(key, 200): truncate_text(value, value_max)
+                for key, value in list(alert.rendered_facts.items())[:max_facts]
+            },
             "dag_id": alert.dag_id,
             "run_id": alert.run_id,
             "task_id": alert.task_id,
         },
     }
+    if (summary_max, value_max, max_facts) != SHRINK_STEPS[0]:
+        payload["custom_details"]["truncated"] = (
+            f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "
+            f"{summary_max} characters, fact values {value_max}, {min(max_facts, len(alert.facts))} of "
+            f"{len(alert.facts)} facts; the task log has the full alert"
+        )
     if alert.task_id:
         payload["component"] = alert.task_id
     if alert.dag_id:
@@ -111,23 +137,3 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
     if alert.links:
         event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
     return event
-
-
-def send_pagerduty(
-    target: PagerDutyTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-) -> DeliveryResult:
-    """Send the event with retries; the result names ``channel``, never the routing key."""
-    body = json.dumps(build_pagerduty_payload(target, alert)).encode("utf-8")
-    return post_with_retries(
-        channel=channel,
-        kind=KIND,
-        url=target.events_url,
-        body=body,
-        headers={"Content-Type": "application/json"},
-        secrets=[target.routing_key],
-        options=options,
-    )

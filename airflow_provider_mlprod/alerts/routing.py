@@ -1,5 +1,9 @@
 """Route one alert to several named channels by severity, with dedup and the all-failed rule.
 
+:func:`dispatch_alert` is the one call the notifier and the alert operator make: it takes the
+channels as :class:`ChannelSpec` (name, target, retry policy) and the metrics store, whose delivery
+history is both the dedup state and where every result is written, and runs an :class:`AlertRouter`.
+
 Channels are named targets, e.g. ``{"oncall": PagerDutyTarget(...), "team": SlackWebhookTarget(...)}``;
 the name (never the URL) identifies a channel in results, logs and errors. The routing rule maps a
 severity to channel names, e.g. ``{"critical": ["oncall", "team"], "warning": ["team"],
@@ -26,7 +30,10 @@ Rules:
   alert, so a task retry re-sends only to the channels that failed;
 - a channel whose send raises an unexpected exception is a failed result (error: the exception's
   type name, never its message); the other channels are still tried;
-- a dedup store that raises ``StoreError`` is logged and the alert is sent anyway;
+- a dedup store that raises is logged and the alert is sent anyway (fail open); the store is then
+  not asked again for the rest of that alert, so a hung store costs one timeout, not one per channel;
+- the channels due are sent at the same time (at most :data:`MAX_PARALLEL_CHANNELS` threads), each
+  under its own delivery deadline, so one hanging channel delays no other;
 - each channel may have its own delivery options or retry policy (``options_by_channel``); the
   others use the router's ``options``;
 - a channel whose configuration could not be read (``unusable_channels``) is still routed, and each
@@ -34,17 +41,21 @@ Rules:
 - with a delivery history, every delivered and failed result is written there before the
   all-failed error is raised;
 - if every channel that was tried failed (none delivered, none suppressed), :func:`AlertRouter.dispatch`
-  raises :class:`DeliveryError` naming each channel and its last error; the results are on the
-  error's ``report`` attribute. A partial failure returns the report with the failed channels marked.
+  logs the whole alert at ERROR (so it is never lost) and raises :class:`AlertDeliveryError` naming
+  each channel and its last error; the results are on its ``report`` attribute and its ``transient``
+  flag says whether any failure may pass on a later try. A partial failure returns the report with
+  the failed channels marked.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, channel_kind_of, send_to_target
 from airflow_provider_mlprod.alerts.dedup import DedupStore, DeliveryHistory, router_key
@@ -53,9 +64,15 @@ from airflow_provider_mlprod.alerts.log_channel import LogTarget, render_alert_t
 from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 
+if TYPE_CHECKING:
+    from airflow_provider_mlprod.store.identity import RunIdentity
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_NAME = "log"
+#: Channels of one alert sent at the same time, at most.
+MAX_PARALLEL_CHANNELS = 8
 DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 
 #: ``kind`` of the result of a channel whose configuration could not be read.
@@ -111,10 +128,14 @@ class DispatchReport:
 
 
 class AlertDeliveryError(DeliveryError):
-    """Every channel of an alert failed. ``report`` holds the per-channel results."""
+    """Every channel of an alert failed. ``report`` holds the per-channel results; ``transient`` says
+    whether at least one failure may pass on a later try (connection, timeout, 429, 5xx), so a task
+    retry can still deliver it; when ``False`` every failure was deterministic (401, 403, 404, a bad
+    configuration)."""
 
     def __init__(self, alert_title: str, report: DispatchReport) -> None:
         self.report = report
+        self.transient = any(result.transient for result in report.results)
         failures = "; ".join(
             f"channel {result.channel!r} ({result.kind}): {result.error} after {result.attempts} attempt(s)"
             for result in report.results
@@ -186,6 +207,7 @@ class AlertRouter:
         self.options = options or DeliveryOptions()
         self.options_by_channel = self._checked_channel_options(options_by_channel or {})
         self.clock = clock
+        self._store_usable = True
 
     def _checked_channel_options(
         self, options_by_channel: Mapping[str, DeliveryOptions | RetryPolicy]
@@ -264,36 +286,36 @@ class AlertRouter:
             none had it already within the dedup window.
         """
         report = DispatchReport(dedup_key=alert.dedup_key, severity=alert.severity, action=alert.action)
+        self._store_usable = True
+        results: dict[str, DeliveryResult | None] = {}
         for name in self.channels_for(alert.severity, alert.action):
-            store_key = self.dedup_store_key(alert, name)
             if alert.action == "resolve" and not self._resolve_is_due(alert, name):
-                log.info(
-                    "alert %r: channel %r has no open trigger for dedup key %r; resolve not sent",
-                    alert.title,
-                    name,
-                    alert.dedup_key,
-                )
-                result = DeliveryResult(
-                    channel=name, kind=self._kind_of(name), status="suppressed", reason=NO_OPEN_TRIGGER
-                )
+                log.info("alert %r: channel %r has no open trigger; resolve not sent", alert.title, name)
+                results[name] = self._suppressed(name, NO_OPEN_TRIGGER)
             elif name in self.unusable_channels:
-                result = DeliveryResult(
-                    channel=name, kind=UNUSABLE_KIND, status="failed", error=self.unusable_channels[name]
-                )
-            elif self._seen_recently(store_key, name):
+                error = self.unusable_channels[name]
+                results[name] = DeliveryResult(channel=name, kind=UNUSABLE_KIND, status="failed", error=error)
+            elif self._seen_recently(self.dedup_store_key(alert, name), name):
                 log.info(
                     "alert %r: channel %r had it within %s; not sent again",
                     alert.title,
                     name,
                     self.dedup_window,
                 )
-                result = DeliveryResult(
-                    channel=name, kind=self._kind_of(name), status="suppressed", reason=DUPLICATE
-                )
+                results[name] = self._suppressed(name, DUPLICATE)
+                self._store_call("record_suppressed", self.dedup_store_key(alert, name), self.clock())
             else:
-                result = self._send(name, alert)
+                results[name] = None  # to send
+        # First or repeat, per channel, decided before sending (store work stays on this thread).
+        due = {name: self._first_or_repeat(alert, name) for name, result in results.items() if result is None}
+        if due:
+            # Each channel in its own thread with its own deadline: a hanging one delays no other.
+            with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
+                sent = pool.map(lambda item: self._send(*item), due.items())
+                results.update(zip(due, sent, strict=True))
+        for name, result in results.items():
             report.results.append(result)
-            self._keep(store_key, result)
+            self._keep(self.dedup_store_key(alert, name), result)
         if report.all_failed:
             log.error(
                 "alert %r reached no channel; its text follows so it is not lost:\n%s",
@@ -323,6 +345,35 @@ class AlertRouter:
                 channel=name, kind=channel_kind_of(target).kind, status="failed", error=error
             )
 
+    def _store_call(self, method: str, *args: Any) -> Any:
+        """Call the dedup store; ``None`` without a usable store or when the call fails (fail open)."""
+        if self.dedup_store is None or not self._store_usable or not hasattr(self.dedup_store, method):
+            return None
+        try:
+            return getattr(self.dedup_store, method)(*args)
+        except Exception as exc:
+            self._store_usable = False
+            error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            log.warning("alert dedup store unusable (%s); sending without it", error)
+            return None
+
+    def _first_or_repeat(self, alert: Alert, name: str) -> Alert:
+        """``alert`` as sent to ``name``: a trigger whose incident is still open there (delivered
+        before, not resolved since) is a repeat, titled so with the count of repeats suppressed since."""
+        if alert.action != "trigger" or isinstance(self.channels.get(name), LogTarget):
+            return alert
+        key = self.dedup_store_key(alert, name)
+        last = self._store_call("last_sent", key)
+        if last is None or not self._store_call("has_open_trigger", alert.dedup_key, name):
+            return alert
+        count = self._store_call("suppressed_since", key, last) or 0
+        since = last.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        facts = {**alert.facts, "Repeats suppressed": count, "Last sent": since}
+        return replace(alert, title=f"Repeat ({count} suppressed since {since}): {alert.title}", facts=facts)
+
+    def _suppressed(self, name: str, reason: str) -> DeliveryResult:
+        return DeliveryResult(channel=name, kind=self._kind_of(name), status="suppressed", reason=reason)
+
     def _kind_of(self, name: str) -> str:
         if name in self.unusable_channels:
             return UNUSABLE_KIND
@@ -331,7 +382,11 @@ class AlertRouter:
     def _resolve_is_due(self, alert: Alert, channel: str) -> bool:
         """Whether the resolve ``alert`` is sent to ``channel``: always without a dedup store and on a
         task-log channel; otherwise only when the channel has an open trigger for the alert."""
-        if self.dedup_store is None or isinstance(self.channels.get(channel), LogTarget):
+        if (
+            self.dedup_store is None
+            or not self._store_usable
+            or isinstance(self.channels.get(channel), LogTarget)
+        ):
             return True
         try:
             return bool(self.dedup_store.has_open_trigger(alert.dedup_key, channel))
@@ -339,6 +394,7 @@ class AlertRouter:
             # StoreError texts hold no secret; of anything else (a store without the lookup, a driver
             # error) only the type name is kept.
             error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            self._store_usable = False
             log.warning(
                 "alert dedup store cannot tell whether channel %r has an open trigger (%s); "
                 "sending the resolve anyway",
@@ -348,27 +404,28 @@ class AlertRouter:
             return True
 
     def _seen_recently(self, store_key: str, channel: str) -> bool:
-        if self.dedup_store is None:
+        if self.dedup_store is None or not self._store_usable:
             return False
         try:
             return self.dedup_store.seen_recently(store_key, self.dedup_window, self.clock())
         except StoreError as exc:
+            self._store_usable = False
             log.warning("alert dedup store unusable for channel %r (%s); sending anyway", channel, exc)
             return False
 
     def _keep(self, store_key: str, result: DeliveryResult) -> None:
         """Write ``result`` to the history, and a delivery to the dedup store; never raises."""
-        if result.status == "suppressed":
+        if result.status == "suppressed" or not self._store_usable:
             return
         try:
             if self.history is not None:
                 self.history.record_result(store_key, result)
             if result.delivered and self.dedup_store is not None and self.dedup_store is not self.history:
                 self.dedup_store.record(store_key, self.clock())
-        except StoreError as exc:
-            log.warning("alert channel %r: delivery not recorded (%s)", result.channel, exc)
         except Exception as exc:
-            log.warning("alert channel %r: delivery not recorded (%s)", result.channel, type(exc).__name__)
+            self._store_usable = False  # fail open: the next rows of this alert are not tried either
+            error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            log.warning("alert channel %r: delivery not recorded (%s)", result.channel, error)
 
 
 def _check_channel_name(name: object) -> None:
@@ -378,3 +435,74 @@ def _check_channel_name(name: object) -> None:
         raise ConfigurationError(
             "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
         )
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One named channel: its target and how hard to try it.
+
+    :param name: the channel's name in results, logs and the store (a connection id, never a URL).
+    :param target: the channel target (Slack, Teams, webhook, PagerDuty or log).
+    :param policy: timeout and retries of this channel.
+    """
+
+    name: str
+    target: ChannelTarget
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def dispatch_alert(
+    alert: Alert,
+    channels: Sequence[ChannelSpec | tuple[str, ChannelTarget, RetryPolicy]],
+    *,
+    rule: Mapping[str, Sequence[str]] | None = None,
+    dedup_store: DedupStore | None = None,
+    dedup_window: timedelta = DEFAULT_DEDUP_WINDOW,
+    metrics_store: MetricsStore | None = None,
+    identity: RunIdentity | None = None,
+    unusable_channels: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DispatchReport:
+    """Send ``alert`` to the channels ``rule`` picks for its severity and return the report.
+
+    :param alert: the alert.
+    :param channels: ``ChannelSpec`` or ``(name, target, retry policy)`` per configured channel.
+    :param rule: severity -> channel names, as in :class:`AlertRouter`; ``None`` sends to every channel
+        (to the task log when there is none). Names in ``unusable_channels`` may appear in it.
+    :param dedup_store: dedup state; when ``None`` and ``metrics_store`` is given, the metrics store's
+        delivery history is the dedup state.
+    :param dedup_window: how long a delivered alert suppresses the same alert on the same channel.
+    :param metrics_store: where every delivered and failed result is recorded; ``None`` records nothing.
+    :param identity: the task run that sends, linked to the recorded rows.
+    :param unusable_channels: channel name -> why it cannot be used (e.g. a connection without a
+        webhook URL; the text must hold no secret). Each routed one is a failed result.
+    :param sleep: called with each retry wait in seconds.
+    :raises AlertDeliveryError: (a ``DeliveryError``) when no routed channel delivered the alert and
+        none had it already within the window; it names each channel and its last error, and its
+        ``report`` holds the results. The failures are recorded before it is raised.
+    :raises ConfigurationError: for a bad rule, a duplicate or malformed channel name.
+    """
+    specs = [spec if isinstance(spec, ChannelSpec) else ChannelSpec(*spec) for spec in channels]
+    unusable = dict(unusable_channels or {})
+    names = [spec.name for spec in specs] + list(unusable)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigurationError(f"alert dispatch: channel(s) {duplicates} configured more than once")
+    for name in names:
+        if not isinstance(name, str) or "|" in name:
+            raise ConfigurationError(f"alert dispatch: channel name {name!r} must be a string without '|'")
+
+    from airflow_provider_mlprod.alerts.store_dedup import MetricsStoreDedup
+
+    history = MetricsStoreDedup(metrics_store, identity=identity) if metrics_store is not None else None
+    router = AlertRouter(
+        {spec.name: spec.target for spec in specs},
+        rule,
+        dedup_store=dedup_store if dedup_store is not None else history,
+        dedup_window=dedup_window,
+        options=DeliveryOptions(sleep=sleep),
+        options_by_channel={spec.name: spec.policy for spec in specs},
+        unusable_channels=unusable,
+        history=history,
+    )
+    return router.dispatch(alert)

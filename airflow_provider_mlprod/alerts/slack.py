@@ -18,17 +18,11 @@ Slack's limits are respected: header text 150 characters, section text 3000, 10 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
-    DeliveryResult,
-    post_with_retries,
-    require_http_url,
-)
+from airflow_provider_mlprod.alerts.delivery import require_http_url
 from airflow_provider_mlprod.alerts.message import Alert, truncate_text
 
 log = logging.getLogger(__name__)
@@ -158,22 +152,3 @@ def _link_buttons(alert: Alert) -> list[dict[str, Any]]:
             }
         )
     return buttons[:BUTTONS_MAX]
-
-
-def send_slack(
-    target: SlackWebhookTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-) -> DeliveryResult:
-    """POST ``alert`` to the Slack webhook with retries; the result names ``channel``, never the URL."""
-    body = json.dumps(build_slack_payload(target, alert)).encode("utf-8")
-    return post_with_retries(
-        channel=channel,
-        kind=KIND,
-        url=target.url,
-        body=body,
-        headers={"Content-Type": "application/json; charset=utf-8"},
-        options=options,
-    )

@@ -16,21 +16,20 @@ Severity maps onto the TextBlock ``color`` (``Attention``, ``Warning``, ``Accent
 resolve). Long texts are cut so a card stays well below Teams' ~28 KB message limit: after the
 card is built, while its JSON payload is larger than :data:`PAYLOAD_MAX_BYTES`, it is built again
 with tighter limits (shorter fact values, fewer facts, a shorter summary, fewer links), down to
-title, summary and footer only.
+title, summary and footer only, and a note at the end says the card was shortened.
+
+User text (title, summary, fact names and values, footer) is escaped for the Markdown that cards
+render (:func:`escape_markdown`), so it cannot inject links, bold text or lists.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
-    DeliveryResult,
-    post_with_retries,
-    require_http_url,
-)
+from airflow_provider_mlprod.alerts.delivery import require_http_url
 from airflow_provider_mlprod.alerts.message import Alert, truncate_text
 
 KIND = "teams"
@@ -51,6 +50,8 @@ MAX_ACTIONS = 6
 FOOTER_TEXT_MAX = 1000
 #: Largest JSON payload sent, in bytes (Teams refuses messages above about 28 KB).
 PAYLOAD_MAX_BYTES = 25_000
+#: Shown at the end of a card that was shortened to fit.
+SHRUNK_NOTE = "Shortened to fit the Teams message size limit; the task log has the full alert."
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,28 @@ class TeamsWebhookTarget:
         require_http_url(self.url, KIND)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")
+_LINE_START_MARKUP = re.compile(r"^(\s*)([-+#>]|\d+\.)", re.MULTILINE)
+
+
+def escape_markdown(text: str) -> str:
+    """Escape user text for the Markdown subset Adaptive Cards render (bold, italic, code, links,
+    lists, headings, quotes): a backslash before each emphasis or link character and before list,
+    heading and quote markers at a line start, so ``[x](https://evil)`` or ``**x**`` shows as
+    written instead of as a link or bold text. Other text, parentheses included, is unchanged."""
+
+    def marker(match: re.Match[str]) -> str:
+        indent, mark = match.groups()
+        return indent + (mark[:-1] + "\\." if mark.endswith(".") else "\\" + mark)
+
+    return _LINE_START_MARKUP.sub(marker, _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+
+
+def _cut(text: str, limit: int) -> str:
+    """Cut plain text to ``limit`` characters, then escape it (a cut never splits an escape)."""
+    return escape_markdown(truncate_text(text, limit))
+
+
 def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[str, Any]:
     """Build the Adaptive Card (schema version :data:`ADAPTIVE_CARD_VERSION`) for ``alert``.
 
@@ -101,7 +124,7 @@ def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": truncate_text(alert.title, limits.text_max),
+            "text": _cut(alert.title, limits.text_max),
             "size": "Large",
             "weight": "Bolder",
             "color": color,
@@ -117,15 +140,13 @@ def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[
         },
     ]
     if alert.summary:
-        body.append(
-            {"type": "TextBlock", "text": truncate_text(alert.summary, limits.text_max), "wrap": True}
-        )
+        body.append({"type": "TextBlock", "text": _cut(alert.summary, limits.text_max), "wrap": True})
     facts = list(alert.rendered_facts.items())
     if facts:
         shown = [
             {
-                "title": truncate_text(key, limits.fact_title_max),
-                "value": truncate_text(value, limits.fact_value_max),
+                "title": _cut(key, limits.fact_title_max),
+                "value": _cut(value, limits.fact_value_max),
             }
             for key, value in facts[: limits.max_facts]
         ]
@@ -136,7 +157,7 @@ def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[
     body.append(
         {
             "type": "TextBlock",
-            "text": truncate_text(footer, FOOTER_TEXT_MAX),
+            "text": _cut(footer, FOOTER_TEXT_MAX),
             "isSubtle": True,
             "size": "Small",
             "wrap": True,
@@ -150,7 +171,7 @@ def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[
         "body": body,
     }
     actions = [
-        {"type": "Action.OpenUrl", "title": link.label, "url": link.url}
+        {"type": "Action.OpenUrl", "title": truncate_text(link.label, 100), "url": link.url}
         for link in alert.links[: limits.max_actions]
     ]
     if actions:
@@ -161,14 +182,19 @@ def build_adaptive_card(alert: Alert, limits: CardLimits | None = None) -> dict[
 def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict[str, Any]:
     """Build the workflow message holding the card, shrunk until its JSON is at most
     :data:`PAYLOAD_MAX_BYTES` (``target`` is unused; kept for a uniform signature)."""
-    for limits in SHRINK_STEPS:
+    for step, limits in enumerate(SHRINK_STEPS):
+        card = build_adaptive_card(alert, limits)
+        if step:
+            card["body"].append(
+                {"type": "TextBlock", "text": SHRUNK_NOTE, "isSubtle": True, "size": "Small", "wrap": True}
+            )
         payload = {
             "type": "message",
             "attachments": [
                 {
                     "contentType": ADAPTIVE_CARD_CONTENT_TYPE,
                     "contentUrl": None,
-                    "content": build_adaptive_card(alert, limits),
+                    "content": card,
                 }
             ],
         }
@@ -180,22 +206,3 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
 def payload_bytes(payload: dict[str, Any]) -> int:
     """Size of ``payload`` as :func:`send_teams` sends it."""
     return len(json.dumps(payload).encode("utf-8"))
-
-
-def send_teams(
-    target: TeamsWebhookTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-) -> DeliveryResult:
-    """POST ``alert`` to the Teams workflow with retries; the result names ``channel``, never the URL."""
-    body = json.dumps(build_teams_payload(target, alert)).encode("utf-8")
-    return post_with_retries(
-        channel=channel,
-        kind=KIND,
-        url=target.url,
-        body=body,
-        headers={"Content-Type": "application/json; charset=utf-8"},
-        options=options,
-    )

@@ -6,6 +6,7 @@ Request::
     Content-Type: application/json
     X-Mlprod-Timestamp: <unix seconds, integer>                 (only when signing)
     X-Mlprod-Signature: sha256=<hex HMAC-SHA256>                (only when signing)
+    Idempotency-Key: <hex digest of dedup key, action, severity and run id>
     <extra headers from the target>
 
     <body: the alert as compact JSON, keys sorted, UTF-8>
@@ -21,18 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
-    DeliveryResult,
-    post_with_retries,
-    require_http_url,
-)
+from airflow_provider_mlprod.alerts.delivery import require_http_url
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
@@ -41,8 +36,12 @@ KIND = "webhook"
 SIGNATURE_HEADER = "X-Mlprod-Signature"
 TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
 SIGNATURE_PREFIX = "sha256="
+#: Same value on every attempt and task try of one alert (see ``Alert.idempotency_key``).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Headers the channel sets itself; extra headers may not override them.
-RESERVED_HEADERS = frozenset(name.lower() for name in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER))
+RESERVED_HEADERS = frozenset(
+    name.lower() for name in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER)
+)
 
 #: The generic body carries the alert's own severity unchanged.
 SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
@@ -90,13 +89,6 @@ def _is_header_text(text: str, encoding: str) -> bool:
     return True
 
 
-def alert_body(alert: Alert) -> bytes:
-    """Serialise the alert as the webhook body: compact JSON, keys sorted, UTF-8."""
-    return json.dumps(alert.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
-
-
 def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
     """Return ``sha256=<hex>`` over ``timestamp + "." + body`` keyed with ``signing_secret``."""
     digest = hmac.new(signing_secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
@@ -122,33 +114,12 @@ def build_webhook_payload(target: JsonWebhookTarget | None, alert: Alert) -> dic
 
 
 def signed_headers(
-    target: JsonWebhookTarget, body: bytes, clock: Callable[[], float] = time.time
+    target: JsonWebhookTarget, body: bytes, clock: Callable[[], float] | None = None
 ) -> dict[str, str]:
     """Return the request headers for one attempt, with timestamp and signature when the target signs."""
     headers = {"Content-Type": "application/json; charset=utf-8", **target.headers}
     if target.signing_secret:
-        timestamp = str(int(clock()))
+        timestamp = str(int((clock or time.time)()))
         headers[TIMESTAMP_HEADER] = timestamp
         headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
     return headers
-
-
-def send_webhook(
-    target: JsonWebhookTarget,
-    alert: Alert,
-    *,
-    channel: str = KIND,
-    options: DeliveryOptions | None = None,
-    clock: Callable[[], float] = time.time,
-) -> DeliveryResult:
-    """POST ``alert`` as JSON with retries, signing each attempt; the result shows no URL or secret."""
-    body = alert_body(alert)
-    return post_with_retries(
-        channel=channel,
-        kind=KIND,
-        url=target.url,
-        body=body,
-        headers=lambda: signed_headers(target, body, clock),
-        secrets=[target.signing_secret, *target.headers.values()],
-        options=options,
-    )

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
     from sqlalchemy import URL, Engine
 
+    from airflow_provider_mlprod.sql.source import SqlSource
+
 
 def sqlalchemy_url_for_connection(conn_id: str) -> URL:
     """The SQLAlchemy URL of the SQL connection ``conn_id``."""
@@ -84,3 +86,11 @@ def engine_for_connection(conn_id: str, hook_params: Mapping[str, Any] | None = 
             ) from None
         _ENGINES[key] = engine
     return engine
+
+
+def engine_for_source(source: SqlSource) -> Engine:
+    """The engine of a :class:`~airflow_provider_mlprod.sql.source.SqlSource`: its connection, built by its
+    Airflow hook with the source's ``hook_params`` (cached like :func:`engine_for_connection`)."""
+    if not source.conn_id:
+        raise ConnectionConfigError(None, f"{source.label} names no connection")
+    return engine_for_connection(source.conn_id, source.hook_params or None)

@@ -54,9 +54,8 @@ Public API: :class:`TimeWindow`, :class:`PerformanceSource`, :class:`Performance
 from __future__ import annotations
 
 import math
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -67,9 +66,9 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataErro
 from airflow_provider_mlprod.monitoring.freshness import TimestampColumn
 from airflow_provider_mlprod.sql.errors import is_final_database_error
 from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.timestamps import parse_timestamp as parse_utc_timestamp
 from airflow_provider_mlprod.validation.identifiers import check_identifier
-from airflow_provider_mlprod.validation.sql_source import SqlSource
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,8 +81,6 @@ REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2")
 DEFAULT_DECISION_THRESHOLD = 0.5
 LOG_LOSS_EPS = sys.float_info.epsilon  # the float64 machine epsilon, == np.finfo(np.float64).eps
 """Probabilities are clipped to ``[LOG_LOSS_EPS, 1 - LOG_LOSS_EPS]`` (scikit-learn's rule for float64)."""
-
-_QUERY_START = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
 
 
 def parse_timestamp(value: Any, role: str) -> datetime:
@@ -152,6 +149,7 @@ class PerformanceSource:
         predictions_table: str | None = None,
         predictions_schema: str | None = None,
         predictions_query: str | None = None,
+        predictions_parameters: Mapping[str, Any] | None = None,
         labels_schema: str | None = None,
         labels_key_column: str | None = None,
         prediction_column: str | None = None,
@@ -168,6 +166,7 @@ class PerformanceSource:
         :param label_column: the labels table's column holding the true value.
         :param predictions_table: the predictions table (or give ``predictions_query``).
         :param predictions_query: a ``SELECT`` returning the predictions, used as a subquery.
+        :param predictions_parameters: the query's bind parameters (``:name`` in the SQL).
         :param labels_key_column: the key's name in the labels table (default ``key_column``).
         :param prediction_column: the predicted class (classification) or value (regression).
         :param score_column: classification only: the positive class's probability or score.
@@ -182,10 +181,12 @@ class PerformanceSource:
             )
         if (predictions_table is None) == (predictions_query is None):
             raise ConfigurationError("give exactly one of predictions_table and predictions_query")
-        if predictions_query is not None:
-            _check_select(predictions_query)
         predictions = SqlSource.from_arguments(
-            table=predictions_table, schema=predictions_schema, query=predictions_query
+            table=predictions_table,
+            schema=predictions_schema,
+            query=predictions_query,
+            parameters=predictions_parameters,
+            role="predictions_query",
         )
         if not isinstance(labels_table, str) or not labels_table:
             raise ConfigurationError(f"labels table {labels_table!r} must be a non-empty name")
@@ -652,13 +653,6 @@ def _regression(connection: sa.Connection, window: _JoinedWindow) -> Performance
         metrics=metrics,
         undefined=undefined,
     )
-
-
-def _check_select(query: Any) -> None:
-    if not isinstance(query, str) or not _QUERY_START.match(query):
-        raise ConfigurationError("predictions_query must be a single SELECT (or WITH) statement")
-    if ";" in query.strip().rstrip(";"):
-        raise ConfigurationError("predictions_query must be a single statement without ';'")
 
 
 def _first_line(exc: BaseException | None) -> str:

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 
+#: Longest the alert path waits on the metrics store per connect or statement (a store lock held
+#: elsewhere included): store trouble delays an alert by seconds, then it is sent without the store.
+STORE_TIMEOUT_SECONDS = 3.0
+
 #: Task instance state -> (phrase in the default title, default severity).
 STATE_WORDING: dict[str, tuple[str, str]] = {
     "failed": ("failed", "critical"),
@@ -46,13 +50,13 @@ STATE_WORDING: dict[str, tuple[str, str]] = {
 }
 
 
-def checked_dedup_window(value: timedelta | float | int, owner: str) -> timedelta:
-    """``value`` (a timedelta or seconds) as a positive timedelta; ValueError names ``owner``."""
+def checked_dedup_window(value: timedelta | float | int, owner: str, name: str = "dedup_window") -> timedelta:
+    """``value`` (a timedelta or seconds) as a positive timedelta; ValueError names ``owner`` and ``name``."""
     if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
-        raise ValueError(f"{owner}: dedup_window must be a timedelta or seconds, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be a timedelta or seconds, got {value!r}")
     window = value if isinstance(value, timedelta) else timedelta(seconds=value)
     if window <= timedelta(0):
-        raise ValueError(f"{owner}: dedup_window must be positive, got {window}")
+        raise ValueError(f"{owner}: {name} must be positive, got {window}")
     return window
 
 
@@ -134,17 +138,17 @@ def send_alert_via_connections(
     :raises ConfigurationError: for a routing rule naming a severity or channel that does not exist.
     """
     from airflow_provider_mlprod import config
-    from airflow_provider_mlprod.alerts.dispatch import ChannelSpec, dispatch_alert
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME
+    from airflow_provider_mlprod.alerts.log_channel import LogTarget
+    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, ChannelSpec, dispatch_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
     routing = rendered_routing(routing)
     conn_ids = list(config.alert_conn_ids() if alert_conn_ids is None else alert_conn_ids)
     for routed in (routing or {}).values():
         conn_ids.extend(routed)
-    specs: list[ChannelSpec] = []
+    # "log" is the built-in task-log channel, never a connection to look up; listed, it is kept.
+    specs = [ChannelSpec(DEFAULT_CHANNEL_NAME, LogTarget())] if DEFAULT_CHANNEL_NAME in conn_ids else []
     unusable: dict[str, str] = {}
-    # "log" is the built-in task-log channel, never a connection to look up.
     for conn_id in dict.fromkeys(conn_id for conn_id in conn_ids if conn_id != DEFAULT_CHANNEL_NAME):
         try:
             hook = alert_channel_hook(conn_id)
@@ -169,11 +173,22 @@ def send_alert_via_connections(
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
+    """The metrics store for dedup and history, opened with short timeouts, or ``None`` (fail open)."""
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.engine import create_store_engine
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
     hook = MetricsStoreHook(store_conn_id=store_conn_id)
     try:
-        return hook.metrics_store()
+        url = hook.url  # reads the connection's own timeouts too
+        connect_timeout, statement_timeout = (min(value, STORE_TIMEOUT_SECONDS) for value in hook._timeouts)
+        engine = create_store_engine(
+            url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+            busy_timeout=STORE_TIMEOUT_SECONDS,
+        )
+        return MetricsStore(engine)
     except MlprodError as exc:
         log.warning("metrics store unusable (%s); alert sent without dedup or history", exc)
     except Exception as exc:
@@ -185,7 +200,10 @@ class MlprodNotifier(BaseNotifier):
     """Send an alert to the mlprod alert channels from a task callback or a deadline alert.
 
     Usable as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` and in a
-    ``DeadlineAlert`` (``AsyncCallback(MlprodNotifier, kwargs={...})``).
+    ``DeadlineAlert`` (``AsyncCallback(MlprodNotifier, kwargs={...})``). A task alert's dedup key is
+    the task's (``mlprod:task:<dag>:<task>``) whatever its state, and a success is a ``resolve``: the
+    same notifier as ``on_success_callback`` closes what a failure opened, on the channels where it
+    is open (nothing is posted when nothing is open).
 
     When the task pushed a validation, drift or gate summary as its return value, the alert carries
     that summary's title, facts, severity and dedup key; otherwise it says which task did what.
@@ -200,6 +218,10 @@ class MlprodNotifier(BaseNotifier):
     :param routing: severity -> connection ids, e.g. ``{"critical": ["pd_oncall", "slack_ml"]}``.
     :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
         channel.
+    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
+        each channel at most once per this interval (timedelta or seconds), as a reminder titled
+        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
+        it is unreachable, every alert is sent.
     :param dedup_key: what makes two alerts "the same" (Jinja); default from title, dag and task.
     :param store_conn_id: the metrics store for dedup and history; ``None`` reads ``[mlprod]``.
     """
@@ -215,6 +237,7 @@ class MlprodNotifier(BaseNotifier):
         alert_conn_ids: Sequence[str] | None = None,
         routing: Mapping[str, Sequence[str]] | None = None,
         dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        repeat_every: timedelta | float | None = None,
         dedup_key: str | None = None,
         store_conn_id: str | None = None,
         context: Context | None = None,
@@ -226,7 +249,12 @@ class MlprodNotifier(BaseNotifier):
         self.severity = checked_severity(severity, owner)
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_dedup_window(dedup_window, owner)
+        # repeat_every is the cooldown of a repeating alert; given, it replaces dedup_window.
+        self.dedup_window = checked_dedup_window(
+            dedup_window if repeat_every is None else repeat_every,
+            owner,
+            "dedup_window" if repeat_every is None else "repeat_every",
+        )
         self.dedup_key = dedup_key
         self.store_conn_id = store_conn_id
         self.last_report: dict[str, Any] | None = None
@@ -274,6 +302,7 @@ class MlprodNotifier(BaseNotifier):
         alert = _summary_alert(facts)
         if alert is None:
             default_title, default_severity = facts.default_wording()
+            task_key = f"mlprod:task:{facts.dag_id}:{facts.task_id}" if facts.dag_id and facts.task_id else ""
             return Alert(
                 title=title or default_title,
                 severity=severity or default_severity,
@@ -283,7 +312,9 @@ class MlprodNotifier(BaseNotifier):
                 dag_id=facts.dag_id,
                 run_id=facts.run_id,
                 task_id=facts.task_id,
-                dedup_key=dedup_key,
+                # One key per task whatever its state, so a success resolves what a failure opened.
+                dedup_key=dedup_key or task_key,
+                action="resolve" if facts.state == "success" else "trigger",
             )
         changes: dict[str, Any] = {"facts": {**alert.facts, **facts.shown}}
         if title:
@@ -335,6 +366,7 @@ class CallbackFacts:
     task_id: str | None = None
     state: str | None = None
     log_url: str | None = None
+    run_url: str | None = None
     missed_deadline: bool = False
     shown: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -350,7 +382,10 @@ class CallbackFacts:
             dag_id=_text_or_none(
                 _attribute(ti, "dag_id") or _attribute(dag_run, "dag_id") or _attribute(dag, "dag_id")
             ),
-            run_id=_text_or_none(_attribute(ti, "run_id") or _attribute(dag_run, "run_id")),
+            # A deadline's dag_run is the REST API's run model: its run id is under "dag_run_id".
+            run_id=_text_or_none(
+                _attribute(ti, "run_id") or _attribute(dag_run, "run_id") or _attribute(dag_run, "dag_run_id")
+            ),
             task_id=_text_or_none(_attribute(ti, "task_id")),
             state=state.rsplit(".", 1)[-1].lower() if state else None,
             missed_deadline=context.get("deadline") is not None,
@@ -366,6 +401,12 @@ class CallbackFacts:
             facts.state = facts.state or "failed"
         if facts.state:
             facts.shown["State"] = facts.state
+        deadline = context.get("deadline")
+        deadline_time = _attribute(deadline, "deadline_time")
+        if deadline_time:
+            facts.shown["Deadline"] = str(deadline_time)
+        if facts.missed_deadline and facts.dag_id and facts.run_id:
+            facts.run_url = run_url(facts.dag_id, facts.run_id)
         return facts
 
     def default_wording(self) -> tuple[str, str]:
@@ -378,10 +419,23 @@ class CallbackFacts:
         return f"{subject} {phrase} in DAG {dag_id}", severity
 
     def log_links(self) -> list:
-        """The task log link, when the context has an http(s) log URL."""
+        """The task log link, when the context has an http(s) log URL, and the run's link for a deadline."""
         from airflow_provider_mlprod.alerts.message import AlertLink
 
-        return [AlertLink("Task log", self.log_url)] if self.log_url else []
+        links = [AlertLink("Task log", self.log_url)] if self.log_url else []
+        return links + ([AlertLink("Run", self.run_url)] if self.run_url else [])
+
+
+def run_url(dag_id: str, run_id: str) -> str | None:
+    """The run's page in the Airflow UI under ``[api] base_url``; ``None`` without an http(s) base."""
+    from urllib.parse import quote
+
+    from airflow.sdk import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return None
+    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
 def _summary_alert(facts: CallbackFacts) -> Alert | None:

@@ -17,6 +17,7 @@ from airflow_provider_mlprod.notifications.mlprod import (
     checked_dedup_window,
     checked_routing,
     checked_severity,
+    run_url,
     send_alert_via_connections,
 )
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
@@ -36,16 +37,21 @@ class SendAlertOperator(BaseOperator):
     ``text`` and ``severity`` given alongside a summary replace the built ones.
 
     Returns (to XCom) the delivery report: per channel ``status`` (delivered / failed / suppressed),
-    attempts, HTTP status and error; no URL and no secret. The task fails (without retry) only when
-    every routed channel failed, naming each channel and its last error; the failures are recorded in
-    the metrics store first. A partial failure is logged as a warning and marked in the report.
+    attempts, HTTP status and error; no URL and no secret. The task fails only when every routed
+    channel failed, naming each channel and its last error, after the alert was written in full to
+    the task log at ERROR and the failures recorded in the metrics store: a retryable failure when at
+    least one failure was transient (connection, timeout, 429, 5xx), so the task's ``retries``
+    deliver it later; a final one when every failure was deterministic (401, 403, 404, bad
+    configuration). A partial failure is logged as a warning and marked in the report.
 
     :param title: headline (templated); required without ``summary_task_id``.
     :param text: body text (templated).
     :param severity: ``info``, ``warning`` or ``critical`` (templated); default ``warning``, or the
         summary's severity.
-    :param facts: key -> value pairs shown with the alert (templated).
-    :param links: label -> http(s) URL (templated); links must not carry secrets.
+    :param facts: key -> value pairs shown with the alert (templated); a dict or list, or the text a
+        template renders one to (``{'passed': 9}``), is shown as ``passed 9``.
+    :param links: label -> http(s) URL (templated); links must not carry secrets. A "Run" link to the
+        run's page is added when ``[api] base_url`` is an http(s) address.
     :param summary_task_id: the task whose XCom holds a validation, drift or gate summary.
     :param summary_kind: ``validation``, ``drift`` or ``gate``; ``None`` guesses from the keys.
     :param summary_xcom_key: the XCom key of the summary.
@@ -54,6 +60,10 @@ class SendAlertOperator(BaseOperator):
     :param routing: severity -> connection ids (``"log"`` is the task log).
     :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
         channel; state and history live in the metrics store.
+    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
+        each channel at most once per this interval (timedelta or seconds), as a reminder titled
+        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
+        it is unreachable, every alert is sent.
     :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
     :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key);
         default ``trigger``, or the summary's action (``resolve`` when it passed). Given alongside a
@@ -92,6 +102,7 @@ class SendAlertOperator(BaseOperator):
         alert_conn_ids: Sequence[str] | None = None,
         routing: Mapping[str, Sequence[str]] | None = None,
         dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        repeat_every: timedelta | float | None = None,
         dedup_key: str | None = None,
         action: str | None = None,
         store_conn_id: str | None = None,
@@ -113,7 +124,12 @@ class SendAlertOperator(BaseOperator):
         self.summary_xcom_key = summary_xcom_key
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_dedup_window(dedup_window, owner)
+        # repeat_every is the cooldown of a repeating alert; given, it replaces dedup_window.
+        self.dedup_window = checked_dedup_window(
+            dedup_window if repeat_every is None else repeat_every,
+            owner,
+            "dedup_window" if repeat_every is None else "repeat_every",
+        )
         self.dedup_key = dedup_key
         self.action = action
         self.store_conn_id = store_conn_id
@@ -121,7 +137,7 @@ class SendAlertOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Build the alert, send it, push the report; fail only when every channel failed."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
         from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
 
@@ -139,7 +155,9 @@ class SendAlertOperator(BaseOperator):
             except AlertDeliveryError as exc:
                 self.delivery_report = self._report_dict(alert, exc.report)
                 context["ti"].xcom_push(key="return_value", value=self.delivery_report)
-                raise AirflowFailException(str(exc)) from None
+                # A transient failure (connection, timeout, 429, 5xx) is retried by Airflow; dedup keeps
+                # the retry off the channels that did get it. Only deterministic failures are final.
+                raise (AirflowException if exc.transient else AirflowFailException)(str(exc)) from None
         self.delivery_report = self._report_dict(alert, report)
         return self.delivery_report
 
@@ -147,7 +165,7 @@ class SendAlertOperator(BaseOperator):
         """The alert this task sends (from its own fields, or from the upstream summary)."""
         import dataclasses
 
-        from airflow_provider_mlprod.alerts.message import Alert, AlertLink
+        from airflow_provider_mlprod.alerts.message import Alert, AlertLink, readable_fact
         from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 
         ti = context["ti"]
@@ -155,7 +173,10 @@ class SendAlertOperator(BaseOperator):
         if not isinstance(self.facts, Mapping) or not isinstance(self.links, Mapping):
             raise SpecError(f"task {ti.task_id!r}: facts and links must render to dicts")
         links = [AlertLink(str(label), str(url)) for label, url in self.links.items()]
-        facts = dict(self.facts)
+        url = run_url(ti.dag_id, ti.run_id)
+        if url and all(link.url != url for link in links):
+            links.append(AlertLink("Run", url))
+        facts = {str(key): readable_fact(value) for key, value in self.facts.items()}
         if self.action is not None and self.action not in ("trigger", "resolve"):
             raise SpecError(f"task {ti.task_id!r}: action {self.action!r} is not 'trigger' or 'resolve'")
         if not self.summary_task_id:

@@ -54,6 +54,7 @@ class _ModelGate(BaseOperator):
         metrics_xcom_key: str = "return_value",
         metrics_file: str | None = None,
         metrics_sql: str | None = None,
+        metrics_sql_parameters: Mapping[str, Any] | None = None,
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         store_conn_id: str | None = None,
@@ -91,6 +92,7 @@ class _ModelGate(BaseOperator):
             metrics_xcom_key=metrics_xcom_key,
             metrics_file=metrics_file,
             metrics_sql=metrics_sql,
+            metrics_sql_parameters=metrics_sql_parameters,
             sql_conn_id=sql_conn_id,
             metrics_key=metrics_key,
         ).check(self.task_id, allow_none=True)

@@ -6,6 +6,7 @@ are templated through the operator (``MetricsSource`` has its own ``template_fie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
@@ -16,16 +17,27 @@ from airflow_provider_mlprod.metric_sources import (
 )
 
 SOURCE_ARGUMENTS = ("metrics", "metrics_task_id", "metrics_file", "metrics_sql")
+MAX_METRIC_ROWS = 10_000
+"""Rows of a ``(name, value)`` metrics query read at most (one more is fetched to notice an excess)."""
 
 
 class MetricsSource:
     """One of: ``metrics`` (a mapping), ``metrics_task_id`` (an upstream task's XCom),
     ``metrics_file`` (a JSON file at any ObjectStoragePath URI) or ``metrics_sql`` on ``sql_conn_id``
-    (one row with a column per metric, or ``(name, value)`` rows). ``metrics_key`` selects a nested
-    object (dotted) inside a mapping, XCom value or file.
+    (one row with a column per metric, or ``(name, value)`` rows; ``metrics_sql_parameters`` are its
+    bind parameters, written ``:name`` in the SQL). ``metrics_key`` selects a nested object (dotted)
+    inside a mapping, XCom value or file. The query is checked to be one read-only SELECT and runs in a
+    read-only session.
     """
 
-    template_fields = ("metrics", "metrics_task_id", "metrics_file", "metrics_sql", "metrics_key")
+    template_fields = (
+        "metrics",
+        "metrics_task_id",
+        "metrics_file",
+        "metrics_sql",
+        "metrics_sql_parameters",
+        "metrics_key",
+    )
 
     def __init__(
         self,
@@ -37,6 +49,7 @@ class MetricsSource:
         metrics_sql: str | None = None,
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
+        metrics_sql_parameters: Mapping[str, Any] | None = None,
     ) -> None:
         self.metrics = metrics
         self.metrics_task_id = metrics_task_id
@@ -45,6 +58,7 @@ class MetricsSource:
         self.metrics_sql = metrics_sql
         self.sql_conn_id = sql_conn_id
         self.metrics_key = metrics_key
+        self.metrics_sql_parameters = dict(metrics_sql_parameters or {})
 
     @property
     def given(self) -> list[str]:
@@ -59,6 +73,8 @@ class MetricsSource:
                 f"task {task_id!r}: give {'at most' if allow_none else 'exactly'} one metrics source out of "
                 f"{', '.join(SOURCE_ARGUMENTS)}; got {given or 'none'}"
             )
+        if self.metrics_sql_parameters and self.metrics_sql is None:
+            raise ValueError(f"task {task_id!r}: metrics_sql_parameters are bound into metrics_sql")
         return self
 
     def read(self, context: Any) -> tuple[dict[str, Any], str]:
@@ -79,6 +95,22 @@ class MetricsSource:
                 text = ObjectStoragePath(self.metrics_file).read_text()
             except FileNotFoundError:
                 raise InputDataError(f"metrics file {self.metrics_file!r} does not exist") from None
+            except IsADirectoryError:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r} is a directory; give the JSON file inside it"
+                ) from None
+            except NotADirectoryError:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r}: a parent of it is a file, not a directory"
+                ) from None
+            except PermissionError:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r} cannot be read: permission denied"
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise InputDataError(
+                    f"metrics file {self.metrics_file!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                ) from None
             return metrics_from_json_text(
                 text, self.metrics_file, self.metrics_key
             ), f"file {self.metrics_file}"
@@ -89,28 +121,25 @@ class MetricsSource:
     def _read_sql(self) -> tuple[dict[str, Any], str]:
         if not self.sql_conn_id:
             raise ConfigurationError("metrics_sql needs sql_conn_id, the SQL connection to run it on")
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_source
+        from airflow_provider_mlprod.sql.errors import database_errors
+        from airflow_provider_mlprod.sql.session import read_only_snapshot
+        from airflow_provider_mlprod.sql.source import SqlSource
 
-        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
-
-        engine = engine_for_connection(self.sql_conn_id)
-        try:
-            # Failing to connect propagates: the database may be back on the next try.
-            with engine.connect() as connection:
-                try:
-                    result = connection.execute(text(self.metrics_sql))
-                    columns, rows = list(result.keys()), [tuple(row) for row in result.fetchmany(10_001)]
-                except DBAPIError as exc:
-                    if exc.connection_invalidated:
-                        raise  # the connection dropped mid-query: a retry may succeed
-                    first_line = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-                    raise InputDataError(
-                        f"metrics query on connection {self.sql_conn_id!r} failed: "
-                        f"{type(exc).__name__}: {first_line}"
-                    ) from None
-        finally:
-            engine.dispose()
+        source = SqlSource.from_arguments(
+            query=self.metrics_sql,
+            parameters=self.metrics_sql_parameters or None,
+            conn_id=self.sql_conn_id,
+            role="metrics_sql",
+        )
+        engine = engine_for_source(source)
+        # A failure to connect or a lost connection is retryable; a failing query is final, naming it.
+        with database_errors(self.sql_conn_id), read_only_snapshot(engine) as connection:
+            result = source.run(connection, lambda: connection.execute(source.statement()))
+            columns = list(result.keys())
+            rows = [
+                tuple(row) for row in source.run(connection, lambda: result.fetchmany(MAX_METRIC_ROWS + 1))
+            ]
         return metrics_from_rows(
             columns, rows, f"connection {self.sql_conn_id}"
         ), f"SQL on {self.sql_conn_id}"

@@ -86,6 +86,9 @@ class ModelPerformanceMonitorOperator(BaseOperator):
     :param label_column: the labels' true value column (default ``label``).
     :param predictions_table: the predictions table, optionally ``schema.table`` (templated).
     :param predictions_query: or a ``SELECT`` returning the predictions (templated, ``.sql`` file).
+    :param predictions_parameters: the query's bind parameters, written ``:name`` in the SQL (templated;
+        shown as JSON in the UI); use them instead of Jinja inside the SQL.
+    :param hook_params: arguments for the connection's Airflow hook when the engine is built.
     :param predictions_schema: / ``labels_schema``: schemas, when not in the table names.
     :param labels_key_column: the key's name in the labels table (default ``key_column``).
     :param prediction_column: the predicted class (classification) or value (regression).
@@ -112,6 +115,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
         "predictions_table",
         "predictions_schema",
         "predictions_query",
+        "predictions_parameters",
         "labels_table",
         "labels_schema",
         "window_start",
@@ -120,7 +124,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
         "dataset",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"predictions_query": "sql"}
+    template_fields_renderers = {"predictions_query": "sql", "predictions_parameters": "json"}
     ui_color = "#c3b1e1"
 
     def __init__(
@@ -136,6 +140,8 @@ class ModelPerformanceMonitorOperator(BaseOperator):
         predictions_table: str | None = None,
         predictions_schema: str | None = None,
         predictions_query: str | None = None,
+        predictions_parameters: Mapping[str, Any] | None = None,
+        hook_params: Mapping[str, Any] | None = None,
         labels_schema: str | None = None,
         labels_key_column: str | None = None,
         prediction_column: str | None = None,
@@ -171,6 +177,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
             },
             has_predictions_table=predictions_table is not None,
             has_predictions_query=predictions_query is not None,
+            has_parameters=bool(predictions_parameters),
             tolerances=tolerances,
             if_no_baseline=if_no_baseline,
             on_degradation=on_degradation,
@@ -185,6 +192,8 @@ class ModelPerformanceMonitorOperator(BaseOperator):
         self.predictions_table = predictions_table
         self.predictions_schema = predictions_schema
         self.predictions_query = predictions_query
+        self.predictions_parameters = dict(predictions_parameters or {})
+        self.hook_params = dict(hook_params or {})
         self.labels_schema = labels_schema
         self.labels_key_column = labels_key_column
         self.prediction_column = prediction_column
@@ -208,6 +217,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
         columns: Mapping[str, str | None],
         has_predictions_table: bool,
         has_predictions_query: bool,
+        has_parameters: bool,
         tolerances: Mapping[str, Any] | None,
         if_no_baseline: str | None,
         on_degradation: str,
@@ -221,6 +231,8 @@ class ModelPerformanceMonitorOperator(BaseOperator):
             raise invalid(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
         if has_predictions_table == has_predictions_query:
             raise invalid("give exactly one of predictions_table and predictions_query")
+        if has_parameters and not has_predictions_query:
+            raise invalid("predictions_parameters are bound into predictions_query; a table takes none")
         for role, name in columns.items():
             if name is not None:
                 try:
@@ -297,6 +309,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
             predictions_table=self.predictions_table or None,
             predictions_schema=self.predictions_schema or None,
             predictions_query=self.predictions_query or None,
+            predictions_parameters=self.predictions_parameters or None,
             labels_table=self.labels_table,
             labels_schema=self.labels_schema or None,
             key_column=self.key_column,
@@ -314,7 +327,7 @@ class ModelPerformanceMonitorOperator(BaseOperator):
         from airflow_provider_mlprod.monitoring.performance import compute_performance
         from airflow_provider_mlprod.sql.errors import database_errors
 
-        engine = engine_for_connection(self.sql_conn_id)
+        engine = engine_for_connection(self.sql_conn_id, self.hook_params or None)
         try:
             with database_errors(self.sql_conn_id):
                 return compute_performance(engine, source, window)

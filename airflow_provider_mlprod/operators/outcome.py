@@ -1,8 +1,9 @@
 """How an operator ends: fail, skip downstream or continue; and engine errors as Airflow failures.
 
 Errors a retry cannot fix (a bad spec, bad data, a failed gate, a lost compare-and-swap, a missing
-connection) become ``AirflowFailException`` so Airflow does not retry them; anything else (a database
-or network hiccup) propagates and stays retryable.
+connection, a value the store refuses such as a NaN metric, a number too large for a float, a directory
+where a file is expected) become ``AirflowFailException`` so Airflow does not retry them; anything else
+(a database or network hiccup) propagates and stays retryable.
 """
 
 from __future__ import annotations
@@ -17,21 +18,27 @@ from airflow_provider_mlprod.exceptions import (
     ConfigurationError,
     ConnectionConfigError,
     InputDataError,
+    MlprodError,
     SpecError,
-    StoreRefusal,
+    StoreError,
 )
 
 OnFailure = Literal["fail", "skip", "continue"]
 ON_FAILURE_CHOICES: tuple[str, ...] = ("fail", "skip", "continue")
 
-#: Engine errors that no retry can fix.
-FINAL_ERRORS = (
+#: Errors that no retry can fix. ``StoreError`` covers its subclasses ``StoreRefusal`` and
+#: ``ConcurrentUpdateError``: the store raises it for values it refuses (NaN, unknown kinds, a schema
+#: newer than this release), while an unreachable store surfaces as a database error and stays retryable.
+FINAL_ERRORS: tuple[type[BaseException], ...] = (
     SpecError,
     InputDataError,
     ConfigurationError,
     ConnectionConfigError,
+    StoreError,
     ConcurrentUpdateError,
-    StoreRefusal,
+    OverflowError,
+    IsADirectoryError,
+    NotADirectoryError,
 )
 
 
@@ -71,4 +78,15 @@ def final_errors_fail_the_task() -> Iterator[None]:
     except FINAL_ERRORS as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(final_message(exc)) from exc
+
+
+def final_message(exc: BaseException) -> str:
+    """The message of a final error: the provider's own text, or the built-in error's kind and text."""
+    if isinstance(exc, MlprodError):
+        return str(exc)
+    if isinstance(exc, OverflowError):
+        return f"a number is too large for a float ({exc}); a retry cannot change it"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename!r}; a retry cannot change it"
+    return f"{type(exc).__name__}: {exc}; a retry cannot change it"

@@ -70,7 +70,8 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         failing rows list the critical checks they failed in ``failed_checks``. SQL sources (nothing is
         written to the database): receives ``failing.<fmt>`` with the ``quarantine_key_columns`` of the
         failing rows and their ``failed_checks``.
-    :param emit_asset: on success, emit ``mlprod://datasets/<dataset_name>/validated``.
+    :param emit_asset: on success, emit ``mlprod://datasets/<dataset_name>/outputs_checked``
+        (:func:`airflow_provider_mlprod.assets.outputs_checked_asset`).
     :param chunk_size: rows per chunk for checks that run in Python.
 
     .. seealso:: README section "Output checks".
@@ -123,9 +124,9 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
                 raise ValueError(
                     f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated)"
                 )
-            from airflow_provider_mlprod.assets import add_outlet, dataset_validated_alias
+            from airflow_provider_mlprod.assets import add_outlet, outputs_checked_alias
 
-            add_outlet(kwargs, dataset_validated_alias(dataset_name))
+            add_outlet(kwargs, outputs_checked_alias(dataset_name))
         super().__init__(**kwargs)
         sources = {
             "sql_conn_id": sql_conn_id,
@@ -185,11 +186,11 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
             level("%s on %s: pass rate %s (min %s), ran in %s", check["name"], summary.dataset,
                   check["pass_rate"], check["min_pass_rate"], check["ran_in"])  # fmt: skip
         if summary.success and self.emit_asset:
-            from airflow_provider_mlprod.assets import dataset_validated_alias, dataset_validated_asset
+            from airflow_provider_mlprod.assets import outputs_checked_alias, outputs_checked_asset
 
             extra = {"suite": OUTPUT_CHECKS_SUITE, "rows_checked": summary.rows, "counts": result["counts"]}
-            context["outlet_events"][dataset_validated_alias(self.dataset_name)].add(
-                dataset_validated_asset(self.dataset_name), extra=extra
+            context["outlet_events"][outputs_checked_alias(self.dataset_name)].add(
+                outputs_checked_asset(self.dataset_name), extra=extra
             )
         if not summary.success:
             context["ti"].xcom_push(key="return_value", value=result)

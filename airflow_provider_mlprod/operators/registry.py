@@ -8,7 +8,7 @@ be scheduled on a new champion. Every summary names the store it used (``store_i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,7 @@ class RegisterModelOperator(_RegistryOperator):
         metrics_xcom_key: str = "return_value",
         metrics_file: str | None = None,
         metrics_sql: str | None = None,
+        metrics_sql_parameters: Mapping[str, Any] | None = None,
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         check_artifact_exists: bool = True,
@@ -112,6 +113,7 @@ class RegisterModelOperator(_RegistryOperator):
             metrics_xcom_key=metrics_xcom_key,
             metrics_file=metrics_file,
             metrics_sql=metrics_sql,
+            metrics_sql_parameters=metrics_sql_parameters,
             sql_conn_id=sql_conn_id,
             metrics_key=metrics_key,
         ).check(self.task_id, allow_none=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_mlprod.assets import slo_breach_alias, slo_breach_asset
 from airflow_provider_mlprod.exceptions import ConfigurationError, SpecError
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
@@ -173,7 +174,8 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
     :param rate: open loop: target requests per second.
     :param warmup_requests: requests per endpoint sent first and not measured.
     :param timeout_s: per-request timeout.
-    :param output_checks: check list (see ``airflow_provider_mlprod.serving.response_checks``);
+    :param output_checks: check list (see ``airflow_provider_mlprod.serving.response_checks``: ``status``
+        and any check of the output-check registry, on the body or a JSON ``field``);
         default: status 2xx and a JSON body.
     :param thresholds: metric-gate spec; checked at parse time.
     :param if_no_baseline: ``pass`` or ``fail``: change rules while there is no champion endpoint.
@@ -374,29 +376,6 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
 # -- after promotion: the SLO monitor ----------------------------------------------------------
 
 
-def slo_breach_uri(model_name: str) -> str:
-    """``mlprod://models/<model_name>/slo_breach``."""
-    from airflow_provider_mlprod.assets import SCHEME, check_asset_name_part
-
-    return f"{SCHEME}://models/{check_asset_name_part(model_name, 'model name')}/slo_breach"
-
-
-def slo_breach_asset(model_name: str) -> Any:
-    """The Asset that receives an event when a served model breaches its SLOs (schedule a rollback on it)."""
-    from airflow.sdk import Asset
-
-    return Asset(uri=slo_breach_uri(model_name), name=f"mlprod-slo-breach-{model_name}")
-
-
-def slo_breach_alias(model_name: str) -> Any:
-    """The alias the monitor declares as outlet, so it emits the breach Asset only on a breach."""
-    from airflow.sdk import AssetAlias
-
-    from airflow_provider_mlprod.assets import check_asset_name_part
-
-    return AssetAlias(name=f"mlprod-slo-breach-alias-{check_asset_name_part(model_name, 'model name')}")
-
-
 #: The store's dataset label of the SLO time series.
 SLO_DATASET = "serving_slo"
 
@@ -415,9 +394,10 @@ class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
     The numbers are recorded as a time series in the store (dataset ``serving_slo``), the summary is
     pushed to XCom, and on a breach an Asset event on ``mlprod://models/<model_name>/slo_breach`` is
     added (through an alias, so only a breach emits it; schedule the rollback DAG on
-    :func:`slo_breach_asset`) and ``on_breach`` decides: ``continue`` (default: the task succeeds so
-    the event is recorded, and logs the breach as a warning), ``fail`` or ``skip`` (the breach then
-    reaches failure callbacks such as the mlprod notifier, but no Asset event is recorded).
+    :func:`airflow_provider_mlprod.assets.slo_breach_asset`) and ``on_breach`` decides: ``continue``
+    (default: the task succeeds so the event is recorded, and logs the breach as a warning), ``fail``
+    or ``skip`` (the breach then reaches failure callbacks such as the mlprod notifier, but no Asset
+    event is recorded).
 
     :param sql_conn_id: the SQL connection holding the request log.
     :param model_name: the model (not templated: it names the Asset).
@@ -469,7 +449,10 @@ class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
         super().__init__(**kwargs)
         try:
             rules = parse_thresholds(slos)
-            RequestLog.from_mapping(request_log_table, request_log_schema, columns)
+            templated = "{{" in request_log_table  # checked again once rendered
+            RequestLog.from_mapping(
+                "request_log" if templated else request_log_table, request_log_schema, columns
+            )
         except SpecError as exc:
             raise ValueError(f"task {self.task_id!r}: {exc}") from None
         if any(rule.compares_to_baseline for rule in rules):
@@ -504,7 +487,12 @@ class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
                 version = self.store_hook.registry().alias_version(self.model_name, self.alias)
             log = RequestLog.from_mapping(str(self.request_log_table), self.request_log_schema, self.columns)
             window = compute_slo_window(
-                engine_for_connection(self.sql_conn_id), log, start, end, model_version=version
+                engine_for_connection(str(self.sql_conn_id)),
+                log,
+                start,
+                end,
+                model_version=version,
+                conn_id=str(self.sql_conn_id),
             )
             verdict = evaluate_slos(window, self.slos)
             self.store_hook.metrics_store().record_metrics(

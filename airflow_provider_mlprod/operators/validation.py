@@ -27,7 +27,8 @@ class DataValidationOperator(BaseOperator):
 
     Exactly one source:
 
-    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query``: any Airflow SQL connection; every
+    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (with its bind ``parameters``,
+      written ``:name`` in the SQL): any Airflow SQL connection (``hook_params`` go to its hook); every
       expectation runs inside the database, only capped samples of failing values come back;
     - ``file_path``: CSV, Parquet or JSON lines at any ObjectStoragePath URI (``file://``, ``s3://``...);
     - ``dataframe_callable``: called in ``execute()`` (never at parse time) and returning a DataFrame.
@@ -42,12 +43,18 @@ class DataValidationOperator(BaseOperator):
     on ``on_failure`` when a critical expectation failed: ``fail`` (default, no retry), ``skip``
     (downstream tasks skip) or ``continue``.
 
-    Quarantine: for file and DataFrame sources, ``quarantine_folder`` receives ``passing.<fmt>`` and
-    ``failing.<fmt>`` (failing rows carry the names of the expectations they failed), and the summary
-    holds both locations so downstream tasks continue on clean rows. For SQL sources,
-    ``quarantine_table`` (``name`` or ``schema.name``; by default in the validated table's schema)
-    receives the failing rows' ``quarantine_key_columns`` and reasons, written inside the database
-    through the same connection; a retry replaces its own records.
+    Quarantine: for file and DataFrame sources, ``quarantine_folder`` receives ``passing.<fmt>``,
+    ``failing.<fmt>`` (failing rows carry the names of the expectations they failed) and ``report.json``,
+    atomically: each try writes ``tries/<try id>/`` and then ``manifest.json`` pointing at it, so a
+    failed try leaves the previous outputs intact; the summary holds the published locations so
+    downstream tasks continue on clean rows. A folder that is or contains the input file is refused.
+    For SQL sources, ``quarantine_table`` (``name`` or ``schema.name``; by default in the validated
+    table's schema) receives the failing rows' ``quarantine_key_columns`` and reasons, written inside
+    the database through the same connection; a retry replaces its own records.
+
+    Files are read strictly: a repeated CSV header, a bad JSON line or a CSV row with the wrong number
+    of fields fails the task naming the line; with ``ragged_rows="fail"`` rows of the wrong width are
+    instead left out and counted as the failed critical check ``file_rows_match_header``.
 
     :param suite: suite file path (templated), dict or list of expectation configs.
     :param dataset_name: the dataset's name in the store and report (default: the table, file or task).
@@ -68,6 +75,7 @@ class DataValidationOperator(BaseOperator):
         "table",
         "schema",
         "query",
+        "parameters",
         "file_path",
         "quarantine_folder",
         "quarantine_table",
@@ -76,7 +84,12 @@ class DataValidationOperator(BaseOperator):
         "dataframe_kwargs",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"query": "sql", "suite": "json", "dataframe_kwargs": "json"}
+    template_fields_renderers = {
+        "query": "sql",
+        "parameters": "json",
+        "suite": "json",
+        "dataframe_kwargs": "json",
+    }
     operator_extra_links = (ReportLink(),)
     ui_color = "#b8e0d2"
 
@@ -88,10 +101,13 @@ class DataValidationOperator(BaseOperator):
         table: str | None = None,
         schema: str | None = None,
         query: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        hook_params: Mapping[str, Any] | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
         delimiter: str | None = None,
         encoding: str = "utf-8",
+        ragged_rows: str = "error",
         dataframe_callable: Callable[..., Any] | None = None,
         dataframe_kwargs: Mapping[str, Any] | None = None,
         dataset_name: str | None = None,
@@ -130,6 +146,10 @@ class DataValidationOperator(BaseOperator):
             )
         if sql_conn_id is not None and (table is None) == (query is None):
             raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
+        if (parameters or hook_params) and sql_conn_id is None:
+            raise ValueError(f"task {self.task_id!r}: parameters and hook_params are for SQL sources")
+        if parameters and query is None:
+            raise ValueError(f"task {self.task_id!r}: parameters are bound into query; a table takes none")
         if quarantine_table is not None and sql_conn_id is None:
             raise ValueError(
                 f"task {self.task_id!r}: quarantine_table is for SQL sources; use quarantine_folder"
@@ -138,6 +158,10 @@ class DataValidationOperator(BaseOperator):
             raise ValueError(f"task {self.task_id!r}: quarantine_folder is for files and DataFrames")
         if quarantine_table is not None and not quarantine_key_columns:
             raise ValueError(f"task {self.task_id!r}: quarantine_table needs quarantine_key_columns")
+        if ragged_rows not in ("error", "fail"):
+            raise ValueError(
+                f"task {self.task_id!r}: ragged_rows must be 'error' or 'fail', got {ragged_rows!r}"
+            )
         if default_severity not in ("critical", "warning"):
             raise ValueError(
                 f"task {self.task_id!r}: default_severity must be 'critical' or 'warning', "
@@ -148,10 +172,13 @@ class DataValidationOperator(BaseOperator):
         self.table = table
         self.schema = schema
         self.query = query
+        self.parameters = dict(parameters or {})
+        self.hook_params = dict(hook_params or {})
         self.file_path = file_path
         self.file_format = file_format
         self.delimiter = delimiter
         self.encoding = encoding
+        self.ragged_rows = ragged_rows
         self.dataframe_callable = dataframe_callable
         self.dataframe_kwargs = dict(dataframe_kwargs or {})
         self.dataset_name = dataset_name
@@ -208,29 +235,39 @@ class DataValidationOperator(BaseOperator):
         from airflow_provider_mlprod.validation.quarantine import SqlQuarantine
 
         if self.sql_conn_id is not None:
-            from airflow_provider_mlprod.hooks.sql_sources import sqlalchemy_url_for_connection
+            from airflow_provider_mlprod.hooks.sql_sources import (
+                engine_for_source,
+                sqlalchemy_url_for_connection,
+            )
+            from airflow_provider_mlprod.sql.errors import database_errors
+            from airflow_provider_mlprod.sql.source import SqlSource
 
+            source = SqlSource.from_arguments(
+                conn_id=self.sql_conn_id,
+                table=self.table,
+                schema=self.schema,
+                query=self.query,
+                parameters=self.parameters or None,
+                hook_params=self.hook_params or None,
+            )
             quarantine = None
             if self.quarantine_table:
                 quarantine = SqlQuarantine(
                     table=self.quarantine_table,
                     # by default next to the validated table
-                    schema=None if "." in self.quarantine_table else self.schema,
+                    schema=None if "." in self.quarantine_table else source.schema,
                     key_columns=self.quarantine_key_columns,
                     batch_id=f"{identity.dag_id}/{identity.run_id}/{identity.task_id}/{identity.map_index}",
                 )
             url = sqlalchemy_url_for_connection(self.sql_conn_id)
-            if self.table is not None:
-                self._lineage_dataset = _sql_dataset(url, self.table, self.schema)
-            from airflow_provider_mlprod.sql.errors import database_errors
-
+            if source.table is not None:
+                self._lineage_dataset = _sql_dataset(url, source.table, source.schema)
             with database_errors(self.sql_conn_id):
                 return runner.validate_sql(
                     url,
                     suite,
-                    table=self.table,
-                    schema=self.schema,
-                    query=self.query,
+                    source=source,
+                    engine=engine_for_source(source),
                     sample_size=self.sample_size,
                     quarantine=quarantine,
                 )
@@ -245,6 +282,7 @@ class DataValidationOperator(BaseOperator):
                 file_format=self.file_format,
                 delimiter=self.delimiter,
                 encoding=self.encoding,
+                ragged_rows=self.ragged_rows,
                 sample_size=self.sample_size,
                 quarantine=quarantine,
             )
@@ -272,11 +310,7 @@ class DataValidationOperator(BaseOperator):
             file_format = detect_file_format(str(self.file_path), self.file_format)
         else:
             file_format = "parquet"
-        return FileQuarantine(
-            passing_location=folder / f"passing.{file_format}",
-            failing_location=folder / f"failing.{file_format}",
-            file_format=file_format,
-        )
+        return FileQuarantine(folder=folder, file_format=file_format)
 
     def _suite_source(self) -> Any:
         if not isinstance(self.suite, str):

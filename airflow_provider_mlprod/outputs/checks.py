@@ -325,7 +325,9 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
-def _strict_json(text: Any) -> Any:
+def parse_strict_json(text: Any) -> Any:
+    """``json.loads`` refusing ``NaN`` and ``Infinity`` (not JSON by RFC 8259): ValueError then."""
+
     def reject(constant: str) -> None:
         raise ValueError(f"{constant} is not JSON")
 
@@ -336,7 +338,7 @@ def is_strict_json(text: Any) -> bool:
     if not isinstance(text, str):
         return False
     try:
-        _strict_json(text)
+        parse_strict_json(text)
     except (ValueError, RecursionError):
         return False
     return True
@@ -353,7 +355,7 @@ def _py_json_schema(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
         if not isinstance(text, str):
             return False
         try:
-            document = _strict_json(text)
+            document = parse_strict_json(text)
         except (ValueError, RecursionError):
             return False
         return validator.is_valid(document)
@@ -622,13 +624,34 @@ def build_checks(
     return tuple(built)
 
 
-def evaluate_value(checks: Sequence[CheckSpec], value: Any) -> dict[str, bool]:
-    """Evaluate ``checks`` on ONE value (e.g. one HTTP response body); return check name -> passed.
+def value_kind(value: Any) -> str | None:
+    """``text`` for a string, ``numeric`` for a finite int or float (not a bool), else None."""
+    if isinstance(value, str):
+        return TEXT
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return NUMERIC
+    return None
 
-    The column of each check is ignored: every check sees ``value``. For a serving load test that
-    checks each response as it arrives.
+
+def evaluate_values(check: CheckSpec, values: Sequence[Any]) -> list[bool]:
+    """Evaluate one check on loose Python values (e.g. the fields of JSON responses), vectorised.
+
+    Unlike a table column, such values can be of any type: a value of a kind the check does not apply
+    to (a string for ``numeric_range``, a number for ``regex``, a bool, a list or a dict for any check)
+    fails it, like NULL.
     """
     import pandas as pd
 
-    values = pd.Series([value], dtype=object)
-    return {check.name: bool(check.passes(values).iloc[0]) for check in checks}
+    if not values:
+        return []
+    kinds = check.check.kinds
+    column = pd.Series([v if value_kind(v) in kinds else None for v in values], dtype=object)
+    return check.passes(column).tolist()
+
+
+def evaluate_value(checks: Sequence[CheckSpec], value: Any) -> dict[str, bool]:
+    """Evaluate ``checks`` on ONE value (e.g. one HTTP response body); return check name -> passed.
+
+    The column of each check is ignored: every check sees ``value`` (see :func:`evaluate_values`).
+    """
+    return {check.name: evaluate_values(check, [value])[0] for check in checks}

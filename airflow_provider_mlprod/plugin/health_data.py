@@ -43,6 +43,7 @@ class TimelineEntry:
     version: str
     previous_version: str
     run: RunRef
+    approved_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class TimelineEntry:
             "version": self.version,
             "previous_version": self.previous_version,
             "run": self.run.to_dict(),
+            "approved_by": self.approved_by,
         }
 
 
@@ -199,7 +201,7 @@ class HealthReader:
                 select(func.count()).select_from(m).where(m.c.name == name)
             ).scalar_one()
             alias_rows = connection.execute(
-                select(e.c.at, e.c.event, e.c.alias, e.c.version, e.c.previous_version)
+                select(e.c.at, e.c.event, e.c.alias, e.c.version, e.c.previous_version, e.c.detail_json)
                 .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
                 .outerjoin(r, e.c.run_pk == r.c.id)
                 .where(e.c.model_name == name, e.c.event.in_(ALIAS_EVENTS))
@@ -224,6 +226,7 @@ class HealthReader:
                 version=row.version,
                 previous_version=row.previous_version,
                 run=RunRef(row.dag_id or "", row.run_id or "", row.task_id or ""),
+                approved_by=str((from_json(row.detail_json) or {}).get("approved_by") or ""),
             )
             for row in alias_rows
         ]

@@ -107,7 +107,8 @@ def model_page(health: ModelHealth, link: Link) -> str:
                     escape(entry.alias),
                     escape(entry.version),
                     escape(entry.previous_version or "-"),
-                    _run(entry.run),
+                    _run(entry.run)
+                    + (f"<br>approved by {escape(entry.approved_by)}" if entry.approved_by else ""),
                 ]
                 for entry in reversed(health.timeline[-50:])
             ],

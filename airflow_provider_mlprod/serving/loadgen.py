@@ -10,6 +10,11 @@
 With two endpoints (candidate and champion) every request body is sent to both, the order flipping
 from one body to the next, so both see the same requests under the same machine noise.
 
+Output checks run after the run, on each endpoint's distinct replies (status and body, counted),
+through the output-check registry's vectorised forms: their CPU time never delays a send or shows
+in a latency. The distinct replies are held in memory until then (a ``requests``- or
+``duration_s``-bounded run keeps that bounded).
+
 The first ``warmup_requests`` per endpoint are sent but not measured. The run stops after
 ``requests`` measured requests per endpoint or ``duration_s`` seconds, whichever comes first; every
 request is bounded by ``timeout_s``.
@@ -41,6 +46,8 @@ from airflow_provider_mlprod.serving.stats import (
 )
 
 LoadMode = Literal["closed", "open"]
+#: Distinct replies checked per call of the output-check registry after the run.
+_CHECK_BATCH = 10_000
 
 
 class EndpointUnreachable(MlprodError):
@@ -119,8 +126,8 @@ class _Tally:
     sent: int = 0
     latencies: array = field(default_factory=lambda: array("d"))
     statuses: Counter = field(default_factory=Counter)
-    check_failures: Counter = field(default_factory=Counter)
-    passed_checks: int = 0
+    replies: Counter = field(default_factory=Counter)  # (status, body) of measured responses -> count
+    no_response: int = 0
     responses: int = 0
     connection_errors: int = 0
     first_start: float | None = None
@@ -362,14 +369,28 @@ class _Run:
         if outcome is None:
             outcome = f"{status // 100}xx"
             tally.latencies.append(end - start)
-            failures = self.checks.failures(status, payload)
-            if failures:
-                tally.check_failures.update(failures)
-            else:
-                tally.passed_checks += 1
+            tally.replies[(status, payload)] += 1
         else:
-            tally.check_failures.update(["no_response"])
+            tally.no_response += 1
         tally.statuses[outcome] += 1
+
+    def _check_replies(self, tally: _Tally) -> tuple[int, Counter]:
+        """Output checks on the endpoint's distinct replies: (passing responses, failures by check)."""
+        failures: Counter = Counter()
+        if tally.no_response:
+            failures["no_response"] = tally.no_response
+        passed = 0
+        replies = list(tally.replies.items())
+        for first in range(0, len(replies), _CHECK_BATCH):
+            batch = replies[first : first + _CHECK_BATCH]
+            verdicts = self.checks.evaluate([reply for reply, _ in batch])
+            for (_, count), failed in zip(batch, verdicts, strict=True):
+                if failed:
+                    failures.update(dict.fromkeys(failed, count))
+                else:
+                    passed += count
+        tally.replies.clear()
+        return passed, failures
 
     def _result(self, started: float, dispatched: float) -> LoadTestResult:
         for endpoint, tally in zip(self.endpoints, self.tallies, strict=True):
@@ -384,6 +405,7 @@ class _Run:
         high = max(all_latencies) * 1000 if all_latencies else None
         results = []
         for endpoint, tally in zip(self.endpoints, self.tallies, strict=True):
+            passed_checks, check_failures = self._check_replies(tally)
             measured = sum(tally.statuses.values())
             window = (tally.last_end - tally.first_start) if measured else 0.0
             bad = sum(n for outcome, n in tally.statuses.items() if outcome != "2xx")
@@ -398,8 +420,8 @@ class _Run:
                     outcomes=dict(sorted(tally.statuses.items())),
                     error_rate=bad / measured if measured else None,
                     timeout_rate=tally.statuses.get("timeout", 0) / measured if measured else None,
-                    output_check_pass_rate=tally.passed_checks / measured if measured else None,
-                    check_failures=dict(sorted(tally.check_failures.items())),
+                    output_check_pass_rate=passed_checks / measured if measured else None,
+                    check_failures=dict(sorted(check_failures.items())),
                     error_examples=list(tally.error_examples),
                     histogram=latency_histogram(tally.latencies, low_ms=low, high_ms=high),
                     cdf=latency_cdf(tally.latencies),

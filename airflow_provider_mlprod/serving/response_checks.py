@@ -1,40 +1,68 @@
-"""Output checks on one response: status, JSON, a JSON schema, a numeric range, allowed labels.
+"""Output checks on HTTP responses, evaluated through the output-check registry.
 
 A check list is a list of specs, each a mapping with a ``check`` key::
 
     [
         {"check": "status", "allowed": [200]},               # default: any 2xx
-        {"check": "json"},                                   # the body parses as JSON
+        {"check": "json"},                                   # the body is strict JSON
         {"check": "json_schema", "schema": {...}},           # validated with the jsonschema library
         {"check": "range", "field": "churn_probability", "min": 0, "max": 1},
         {"check": "labels", "field": "label", "allowed": ["churn", "stay"]},
+        {"check": "refusal", "field": "answer"},             # any check of outputs.checks.OUTPUT_CHECKS
     ]
 
-``field`` is a dotted path into the JSON body (``prediction.score``). The interface is narrow on
-purpose: ``ResponseChecks.from_spec(specs)`` once, then ``failures(status, body)`` per response,
-returning the names of the checks that failed. Every check after ``status`` also fails when the body
-is not JSON, so a gibberish reply never passes by omission.
+``status`` is the one HTTP check. Every other check is a row of the output-check registry
+(:mod:`airflow_provider_mlprod.outputs.checks`), which also checks prediction tables, so a check means
+the same and rejects the same bad parameters everywhere. ``json``, ``range`` and ``labels`` are
+short names of the registry's ``valid_json``, ``numeric_range`` (``min``/``max`` for
+``min_value``/``max_value``) and ``allowed_labels`` (``allowed`` for ``labels``); any registry check
+can be named directly with its own parameters.
+
+A check sees the body text, or with ``field`` (a dotted path into the JSON body:
+``prediction.score``) the value there. A body that is not strict JSON (RFC 8259: no ``NaN``) has no
+field, and a missing field, or a value of a kind the check does not apply to (a string for
+``range``, a list for ``labels``), fails the check: a gibberish reply never passes by omission.
+
+``ResponseChecks.from_spec(specs)`` once; then ``evaluate(responses)`` on a batch of
+``(status, body)`` pairs (the registry's vectorised forms run once per batch), or ``failures(status,
+body)`` on one. Both return the names of the checks each response failed.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import SpecError
 
-_NOT_JSON = object()
+if TYPE_CHECKING:
+    from airflow_provider_mlprod.outputs.checks import CheckSpec
+
 DEFAULT_CHECKS: tuple[dict[str, Any], ...] = ({"check": "status"}, {"check": "json"})
+
+#: Short names: (registry check, {short parameter name: registry parameter name}).
+SHORT_NAMES: dict[str, tuple[str, dict[str, str]]] = {
+    "json": ("valid_json", {}),
+    "range": ("numeric_range", {"min": "min_value", "max": "max_value"}),
+    "labels": ("allowed_labels", {"allowed": "labels"}),
+}
+#: Checks that read JSON text: a JSON object or array found at a ``field`` is checked as its JSON text.
+JSON_TEXT_CHECKS = frozenset({"valid_json", "json_schema"})
+_NOT_ALLOWED = ("column", "min_pass_rate", "severity", "name")
+_NOT_JSON = object()
 
 
 @dataclass(frozen=True)
 class _Check:
     name: str
-    needs_json: bool
-    test: Callable[[int, Any], bool]
+    path: tuple[str, ...] | None  # None: the body text
+    output_check: CheckSpec | None  # None: the status check
+    statuses: frozenset[int] | None = None  # status check: the allowed codes (None: any 2xx)
+
+    def status_passes(self, status: int) -> bool:
+        return status in self.statuses if self.statuses is not None else 200 <= status < 300
 
 
 class ResponseChecks:
@@ -42,7 +70,6 @@ class ResponseChecks:
 
     def __init__(self, checks: Sequence[_Check]) -> None:
         self._checks = tuple(checks)
-        self._needs_json = any(check.needs_json for check in self._checks)
 
     @property
     def names(self) -> list[str]:
@@ -63,75 +90,100 @@ class ResponseChecks:
             while name in seen:
                 name, n = f"{check.name}#{n}", n + 1
             seen.add(name)
-            checks.append(_Check(name, check.needs_json, check.test))
+            checks.append(_Check(name, check.path, check.output_check, check.statuses))
         return cls(checks)
 
     def failures(self, status: int, body: bytes) -> tuple[str, ...]:
         """The names of the checks this response fails (empty: it passes them all)."""
-        document: Any = None
-        if self._needs_json:
+        return self.evaluate([(status, body)])[0]
+
+    def evaluate(self, responses: Sequence[tuple[int, bytes]]) -> list[tuple[str, ...]]:
+        """Per response ``(status, body)``: the names of the checks it fails, in check order."""
+        from airflow_provider_mlprod.outputs.checks import evaluate_values, parse_strict_json
+
+        texts: list[str | None] = []
+        for _, body in responses:
             try:
-                document = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                document = _NOT_JSON
-        return tuple(
-            check.name
-            for check in self._checks
-            if (check.needs_json and document is _NOT_JSON) or not check.test(status, document)
-        )
+                texts.append(body.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(None)
+        documents: list[Any] | None = None
+        failed: list[list[str]] = [[] for _ in responses]
+        for check in self._checks:
+            if check.output_check is None:
+                passed = [check.status_passes(status) for status, _ in responses]
+            elif check.path is None:
+                passed = evaluate_values(check.output_check, texts)
+            else:
+                if documents is None:
+                    documents = [_parse(parse_strict_json, text) for text in texts]
+                path, as_text = check.path, check.output_check.check.name in JSON_TEXT_CHECKS
+                values = [_lookup(document, path, as_text) for document in documents]
+                passed = evaluate_values(check.output_check, values)
+            for names, ok in zip(failed, passed, strict=True):
+                if not ok:
+                    names.append(check.name)
+        return [tuple(names) for names in failed]
 
 
 def _compile(index: int, spec: Any) -> _Check:
+    from airflow_provider_mlprod.outputs.checks import OUTPUT_CHECKS, build_checks
+
     if not isinstance(spec, Mapping) or not isinstance(spec.get("check"), str):
         raise SpecError(f"output check #{index + 1}: expected a mapping with a 'check' name, got {spec!r}")
     kind = spec["check"]
     where = f"output check #{index + 1} ({kind})"
-    known = {"status", "json", "json_schema", "range", "labels"}
-    if kind not in known:
-        raise SpecError(f"{where}: unknown check; known checks: {sorted(known)}")
     if kind == "status":
-        allowed = spec.get("allowed")
-        if allowed is None:
-            return _Check("status", False, lambda status, _: 200 <= status < 300)
-        if not isinstance(allowed, Sequence) or not all(isinstance(s, int) for s in allowed):
-            raise SpecError(f"{where}: 'allowed' must be a list of HTTP status codes")
-        codes = frozenset(allowed)
-        return _Check("status", False, lambda status, _: status in codes)
-    if kind == "json":
-        return _Check("json", True, lambda _status, _doc: True)
-    if kind == "json_schema":
-        import jsonschema
+        return _status_check(where, spec)
+    registry_name, renamed = SHORT_NAMES.get(kind, (kind, {}))
+    if registry_name not in OUTPUT_CHECKS:
+        known = sorted({"status", *SHORT_NAMES, *OUTPUT_CHECKS})
+        raise SpecError(f"{where}: unknown check; known checks: {known}")
+    misplaced = [key for key in _NOT_ALLOWED if key in spec]
+    if misplaced:
+        raise SpecError(
+            f"{where}: {', '.join(misplaced)} do(es) not apply to a response check; name a body value "
+            "with 'field' and gate the load test on output_check_pass_rate"
+        )
+    if kind in ("range", "labels") and "field" not in spec:
+        raise SpecError(f"{where}: 'field' must be a dotted path into the JSON body, got None")
+    path = _field_path(where, spec["field"]) if "field" in spec else None
+    params = {renamed.get(key, key): value for key, value in spec.items() if key not in ("check", "field")}
+    try:
+        (output_check,) = build_checks(
+            [{"check": registry_name, "column": ".".join(path) if path else "body", **params}]
+        )
+    except SpecError as exc:
+        raise SpecError(f"{where}: {_in_short_names(str(exc), registry_name, renamed)}") from None
+    name = kind if path is None else f"{kind}:{'.'.join(path)}"
+    return _Check(name, path, output_check)
 
-        schema = spec.get("schema")
-        if not isinstance(schema, Mapping):
-            raise SpecError(f"{where}: 'schema' must be a JSON schema object")
-        try:
-            validator_class = jsonschema.validators.validator_for(schema)
-            validator_class.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise SpecError(f"{where}: invalid JSON schema: {exc.message}") from None
-        validator = validator_class(schema)
-        return _Check("json_schema", True, lambda _status, doc: validator.is_valid(doc))
-    path = _field_path(where, spec.get("field"))
-    if kind == "range":
-        low, high = _bound(where, spec, "min"), _bound(where, spec, "max")
-        if low is None and high is None:
-            raise SpecError(f"{where}: give 'min', 'max' or both")
 
-        def in_range(_status: int, doc: Any) -> bool:
-            value = _lookup(doc, path)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                return False
-            return (low is None or value >= low) and (high is None or value <= high)
-
-        return _Check(f"range:{'.'.join(path)}", True, in_range)
+def _status_check(where: str, spec: Mapping[str, Any]) -> _Check:
+    unknown = sorted(set(spec) - {"check", "allowed"})
+    if unknown:
+        raise SpecError(f"{where}: unknown parameter(s) {', '.join(unknown)}; it takes allowed")
     allowed = spec.get("allowed")
-    if not isinstance(allowed, Sequence) or isinstance(allowed, str) or not allowed:
-        raise SpecError(f"{where}: 'allowed' must be a non-empty list of labels")
-    labels = frozenset(allowed)
-    return _Check(
-        f"labels:{'.'.join(path)}", True, lambda _status, doc: _hashable(_lookup(doc, path)) in labels
-    )
+    if allowed is None:
+        return _Check("status", None, None)
+    if (
+        isinstance(allowed, (str, bytes))
+        or not isinstance(allowed, Sequence)
+        or not allowed
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in allowed)
+    ):
+        raise SpecError(f"{where}: 'allowed' must be a list of HTTP status codes")
+    return _Check("status", None, None, frozenset(allowed))
+
+
+def _in_short_names(message: str, registry_name: str, renamed: Mapping[str, str]) -> str:
+    """The registry's message in the words of the spec the user wrote (its short parameter names)."""
+    prefix = f"check {registry_name!r}: "
+    if message.startswith(prefix):
+        message = message[len(prefix) :]
+    for short, full in renamed.items():
+        message = message.replace(full, repr(short))
+    return message
 
 
 def _field_path(where: str, field: Any) -> tuple[str, ...]:
@@ -140,29 +192,23 @@ def _field_path(where: str, field: Any) -> tuple[str, ...]:
     return tuple(field.split("."))
 
 
-def _bound(where: str, spec: Mapping[str, Any], key: str) -> float | None:
-    value = spec.get(key)
-    if value is None:
+def _parse(parse: Any, text: str | None) -> Any:
+    if text is None:
+        return _NOT_JSON
+    try:
+        return parse(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _lookup(document: Any, path: tuple[str, ...], as_text: bool) -> Any:
+    """The value at ``path`` in the parsed body; None (which fails every check) when there is none."""
+    if document is _NOT_JSON:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SpecError(f"{where}: {key!r} must be a finite number, got {value!r}")
-    return float(value)
-
-
-_MISSING = object()
-
-
-def _lookup(document: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         if not isinstance(document, Mapping) or part not in document:
-            return _MISSING
+            return None
         document = document[part]
+    if as_text and isinstance(document, (dict, list)):
+        return json.dumps(document)
     return document
-
-
-def _hashable(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return _MISSING
-    return value

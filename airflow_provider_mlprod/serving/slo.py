@@ -14,6 +14,11 @@ in and out and a cost. For a window ``[start, end)`` this module computes, in SQ
   (log-spaced edges, each 25 % above the last, so ``GROUP BY`` does the work), interpolated inside the
   bucket, with ``percentile_error_ms`` stating the width of the bucket each percentile fell in.
 
+The table, schema and column names are checked as plain SQL identifiers before any SQL runs; the
+query runs through the SQL layer (:mod:`airflow_provider_mlprod.sql`): one read-only snapshot, and a
+database error classified as retryable (the database is unavailable) or final, naming the
+connection and the request log.
+
 The metrics are then judged with the metric gate's spec language (``slos``), e.g.
 ``{"p95_latency_ms": {"max": 300}, "error_rate": {"max": 0.01}, "cost": {"max": 50}}``.
 """
@@ -29,6 +34,9 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.gates import GateResult, evaluate_gate
+from airflow_provider_mlprod.sql.errors import classify_database_error
+from airflow_provider_mlprod.sql.identifiers import check_identifier, check_identifier_length
+from airflow_provider_mlprod.sql.session import read_only_snapshot
 
 QUANTILES = {"p50_latency_ms": 0.5, "p95_latency_ms": 0.95, "p99_latency_ms": 0.99}
 #: Bucket edges (ms) for dialects without an ordered-set percentile: 0.5 ms to ~5 min, x1.25 each.
@@ -53,12 +61,27 @@ class RequestLog:
 
     @classmethod
     def from_mapping(cls, table: str, schema: str | None, columns: Mapping[str, str] | None) -> RequestLog:
-        """The log of ``table`` with column names overridden by ``columns`` (role -> column)."""
+        """The log of ``table`` with column names overridden by ``columns`` (role -> column), checked."""
         known = set(cls.__dataclass_fields__) - {"table", "schema"}
         unknown = sorted(set(columns or {}) - known)
         if unknown:
             raise SpecError(f"request log columns: unknown role(s) {unknown}; known roles: {sorted(known)}")
-        return cls(table=table, schema=schema, **dict(columns or {}))
+        return cls(table=table, schema=schema, **dict(columns or {})).checked()
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Role -> column name, for the roles the log has."""
+        roles = [name for name in self.__dataclass_fields__ if name not in ("table", "schema")]
+        return {role: getattr(self, role) for role in roles if getattr(self, role)}
+
+    def checked(self) -> RequestLog:
+        """Raise SpecError naming a table, schema or column that is not a plain identifier; return self."""
+        check_identifier(self.table, "request log table", SpecError)
+        if self.schema is not None:
+            check_identifier(self.schema, "request log schema", SpecError)
+        for role, name in self.columns.items():
+            check_identifier(name, f"request log column {role!r}", SpecError)
+        return self
 
 
 @dataclass(frozen=True)
@@ -92,28 +115,26 @@ def compute_slo_window(
     *,
     model_version: str | None = None,
     force_buckets: bool = False,
+    conn_id: str | None = None,
 ) -> SloWindow:
     """Compute the window's metrics in the database (see the module docstring).
 
     :param force_buckets: use bucket counts even where the dialect has an exact percentile.
+    :param conn_id: the Airflow connection of ``engine``, named in database errors.
+    :raises DatabaseUnavailableError: the database could not answer (a retry may succeed).
+    :raises InputDataError: a missing table or column, a type error...: naming the connection.
     """
     if not end > start:
         raise SpecError(f"window end {end.isoformat()} must be after its start {start.isoformat()}")
-    columns = {
-        role: name
-        for role, name in {
-            "timestamp": log.timestamp,
-            "latency_ms": log.latency_ms,
-            "status": log.status,
-            "model_version": log.model_version,
-            "timed_out": log.timed_out,
-            "output_check_failed": log.output_check_failed,
-            "tokens_in": log.tokens_in,
-            "tokens_out": log.tokens_out,
-            "cost": log.cost,
-        }.items()
-        if name
-    }
+    log.checked()
+    columns = log.columns
+    check_identifier_length(
+        engine.dialect,
+        (log.table, "request log table"),
+        (log.schema, "request log schema"),
+        *((name, f"request log column {role!r}") for role, name in columns.items()),
+        error_class=SpecError,
+    )
     types = {"timestamp": sa.DateTime()}
     table = sa.table(
         log.table, *(sa.column(name, types.get(role)) for role, name in columns.items()), schema=log.schema
@@ -145,16 +166,14 @@ def compute_slo_window(
             else:
                 aggregates.append(sa.func.quantile_cont(c["latency_ms"], q).label(name))
     try:
-        with engine.connect() as connection:
+        with read_only_snapshot(engine) as connection:  # both queries see one snapshot
             row = connection.execute(sa.select(*aggregates).select_from(table).where(where)).mappings().one()
             buckets = None if exact else _bucket_counts(connection, table, c["latency_ms"], where)
-    except sa.exc.ProgrammingError as exc:
-        raise InputDataError(f"request log {log.table!r}: {str(exc.orig).splitlines()[0]}") from None
-    except sa.exc.OperationalError as exc:
-        message = str(exc.orig).splitlines()[0]
-        if "no such" in message:  # SQLite: unknown table or column: the input is wrong, not the network
-            raise InputDataError(f"request log {log.table!r}: {message}") from None
-        raise
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        error = classify_database_error(exc, conn_id)
+        if isinstance(error, InputDataError):  # deterministic: say which table was read
+            raise InputDataError(f"request log {log.table!r} on {error}") from None
+        raise error from None
     requests = int(row["requests"] or 0)
     seconds = (end - start).total_seconds()
     metrics: dict[str, float] = {"requests": float(requests), "throughput_rps": requests / seconds}

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -56,6 +57,7 @@ def create_store_engine(
     *,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
 ) -> Engine:
     """The Engine of the metrics store at ``url``: created on first call in this process, then reused.
 
@@ -64,19 +66,27 @@ def create_store_engine(
     take the write lock when they begin, so read-then-write sequences never interleave between
     processes; reads opened with :func:`read_connection` do not take it. Server databases get
     ``pool_pre_ping``, a connect timeout and (PostgreSQL) a statement timeout, in seconds.
+    ``busy_timeout`` is how long a SQLite write waits for a lock another process holds.
     """
     parsed = parse_store_url(url)
-    for name, value in (("connect_timeout", connect_timeout), ("statement_timeout", statement_timeout)):
+    timeouts = (("connect_timeout", connect_timeout), ("statement_timeout", statement_timeout))
+    for name, value in (*timeouts, ("busy_timeout", busy_timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-    key = (os.getpid(), parsed.render_as_string(hide_password=False), connect_timeout, statement_timeout)
+    key = (
+        os.getpid(),
+        parsed.render_as_string(hide_password=False),
+        connect_timeout,
+        statement_timeout,
+        busy_timeout,
+    )
     with _engines_lock:
         engine = _engines.get(key)
         if engine is not None:
             _engines.move_to_end(key)
             return engine
     if parsed.get_backend_name() == "sqlite":
-        engine = _with_driver_errors(parsed, _create_sqlite_engine)
+        engine = _with_driver_errors(parsed, lambda u: _create_sqlite_engine(u, busy_timeout))
     else:
         engine = _with_driver_errors(
             parsed, lambda u: _create_server_engine(u, connect_timeout, statement_timeout)
@@ -136,12 +146,19 @@ def _create_server_engine(url: URL, connect_timeout: float, statement_timeout: f
     return engine
 
 
-def _create_sqlite_engine(url: URL) -> Engine:
+def _create_sqlite_engine(url: URL, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-    if not in_memory:
+    if database.startswith("file:"):
+        # A URI filename (``?uri=true``): SQLAlchemy passes the query (mode=...) to SQLite beside it.
+        # Read-only and in-memory URIs create nothing; a plain Path of "file:/x/y.db" would make a
+        # stray "file:" folder in the working directory.
+        mode = url.query.get("mode") or parse_qs(urlsplit(database).query).get("mode", [""])[0]
+        in_memory = in_memory or mode == "memory"
+        database = "" if mode == "ro" else unquote(urlsplit(database).path)
+    if not in_memory and database:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection, _record):
@@ -151,7 +168,7 @@ def _create_sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         if not in_memory:
-            _switch_to_wal(dbapi_connection)
+            _switch_to_wal(dbapi_connection, busy_timeout)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection):
@@ -164,14 +181,14 @@ def _create_sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def _switch_to_wal(dbapi_connection) -> None:
+def _switch_to_wal(dbapi_connection, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> None:
     """Switch the file to WAL journaling; retried while another process holds a lock on it.
 
     Changing the journal mode needs an exclusive lock, which SQLite does not wait for through the busy
     timeout, so the first use of a new file by several processes at once would fail without a retry.
     WAL is persistent: once one connection switched, the others find it set and change nothing.
     """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + busy_timeout
     while True:
         try:
             cursor = dbapi_connection.cursor()

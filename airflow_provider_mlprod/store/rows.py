@@ -46,6 +46,8 @@ def finite_float(value: Any, what: str) -> float:
         raise StoreError(f"{what} must be a number, got a boolean")
     try:
         number = float(value)
+    except OverflowError:
+        raise StoreError(f"{what} must be finite, got a number too large for a float") from None
     except (TypeError, ValueError):
         raise StoreError(f"{what} must be a number, got {value!r}") from None
     if not math.isfinite(number):

@@ -4,6 +4,10 @@ Files and DataFrames: the rows GX reports as unexpected for each selected row-le
 split from the others. Passing rows and failing rows go to two outputs (CSV, Parquet or JSON lines);
 each failing row carries a column (``failed_expectations`` by default) listing the names of the
 expectations it failed, ``"; "``-separated, e.g. ``expect_column_values_to_not_be_null(amount)``.
+With a ``folder`` the outputs are atomic (:mod:`~airflow_provider_mlprod.validation.output_folder`):
+``passing.<fmt>``, ``failing.<fmt>`` and ``report.json`` (the counts per failed expectation) are written
+into a folder of this try, then ``manifest.json`` points at them; a failed try leaves the previous
+outputs intact, and a folder that is or contains the input is refused.
 
 SQL sources: nothing is fetched. For each selected expectation an ``INSERT ... SELECT`` with the
 expectation's condition copies the failing rows' key columns into a quarantine table, one record per
@@ -23,6 +27,7 @@ Public API: :class:`FileQuarantine`, :class:`SqlQuarantine`, :func:`quarantine_f
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,13 +41,15 @@ from airflow_provider_mlprod.sql.identifiers import (
     check_identifier_length,
     split_table_name,
 )
+from airflow_provider_mlprod.sql.source import SqlSource
+from airflow_provider_mlprod.validation.output_folder import OutputFolder
 from airflow_provider_mlprod.validation.sources import (
     FILE_FORMATS,
     SUFFIX_FORMATS,
     describe_location,
     write_table_file,
+    write_table_to,
 )
-from airflow_provider_mlprod.validation.sql_source import SqlSource
 from airflow_provider_mlprod.validation.suite import CRITICAL, SEVERITIES, ExpectationSpec, ValidationSuite
 
 if TYPE_CHECKING:
@@ -73,21 +80,34 @@ def _select(suite: ValidationSuite, severities: Sequence[str]) -> tuple[Expectat
 class FileQuarantine:
     """Where the passing and the failing rows of a file or DataFrame go.
 
+    Either ``folder`` (atomic: each try writes its own folder, published by a manifest) or the two
+    locations ``passing_location`` and ``failing_location`` (written in place, one after the other).
+
     :param passing_location: output of the rows that failed no selected expectation.
     :param failing_location: output of the failing rows, with the reason column.
-    :param file_format: ``csv``, ``parquet`` or ``jsonl``; default each output's suffix, else the input's.
+    :param file_format: ``csv``, ``parquet`` or ``jsonl``; default each output's suffix, else the input's
+        (with a folder: the input's, else ``parquet``).
     :param reason_column: name of the column listing the failed expectations.
     :param severities: severities whose row-level expectations quarantine rows.
+    :param folder: the output folder of atomic outputs.
     """
 
-    passing_location: Any
-    failing_location: Any
+    passing_location: Any = None
+    failing_location: Any = None
     file_format: str | None = None
     reason_column: str = "failed_expectations"
     severities: tuple[str, ...] = (CRITICAL,)
     fallback_format: str | None = field(default=None, repr=False)
+    folder: Any = None
 
     def __post_init__(self) -> None:
+        in_place = self.passing_location is not None and self.failing_location is not None
+        if (self.folder is not None) == in_place or (
+            not in_place and (self.passing_location is not None or self.failing_location is not None)
+        ):
+            raise ConfigurationError(
+                "quarantine: give either a folder or both passing_location and failing_location"
+            )
         object.__setattr__(self, "severities", _check_severities(self.severities))
         if self.file_format is not None and self.file_format not in FILE_FORMATS:
             raise ConfigurationError(
@@ -116,6 +136,8 @@ class FileQuarantine:
                 return file_format
         if self.fallback_format is not None:
             return self.fallback_format
+        if self.folder is not None:
+            return "parquet"
         raise ConfigurationError(
             f"quarantine output {describe_location(location)!r}: give file_format or a suffix"
         )
@@ -167,13 +189,17 @@ class SqlQuarantine:
 
 
 def quarantine_frame(
-    frame: pd.DataFrame, failing_positions: Mapping[str, Sequence[int]], target: FileQuarantine
+    frame: pd.DataFrame,
+    failing_positions: Mapping[str, Sequence[int]],
+    target: FileQuarantine,
+    inputs: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Write the passing rows and the failing rows (with reasons) of ``frame``; return locations and counts.
 
     :param frame: the validated batch, indexed by position (a default ``RangeIndex``).
     :param failing_positions: for each expectation name, the positions of the rows it found unexpected.
     :param target: where and how to write.
+    :param inputs: the batch's input locations; an output folder may not be or contain one.
     """
     import numpy as np
 
@@ -200,6 +226,9 @@ def quarantine_frame(
         failing[rows] = True
     passing_rows = frame.loc[~failing]
     failing_rows = frame.loc[failing].assign(**{target.reason_column: reasons[failing]})
+    if target.folder is not None:
+        counts = {name: len(positions) for name, positions in failing_positions.items()}
+        return _write_folder(target, passing_rows, failing_rows, counts, inputs)
     passing_location = write_table_file(
         passing_rows, target.passing_location, file_format=target.format_for(target.passing_location)
     )
@@ -211,6 +240,31 @@ def quarantine_frame(
         "failing_location": failing_location,
         "passing_rows": len(passing_rows),
         "failing_rows": len(failing_rows),
+    }
+
+
+def _write_folder(
+    target: FileQuarantine,
+    passing_rows: pd.DataFrame,
+    failing_rows: pd.DataFrame,
+    counts: Mapping[str, int],
+    inputs: Sequence[Any],
+) -> dict[str, Any]:
+    file_format = target.format_for(target.folder)
+    rows = {"passing_rows": len(passing_rows), "failing_rows": len(failing_rows)}
+    report = {**rows, "failed_expectations": dict(counts), "reason_column": target.reason_column}
+    with OutputFolder(target.folder, inputs=inputs) as out:
+        out.write("passing", f"passing.{file_format}", lambda h: write_table_to(passing_rows, h, file_format))
+        out.write("failing", f"failing.{file_format}", lambda h: write_table_to(failing_rows, h, file_format))
+        out.write("report", "report.json", lambda h: h.write(json.dumps(report, indent=1).encode("utf-8")))
+        out.extra.update(rows)
+    return {
+        "passing_location": out.locations["passing"],
+        "failing_location": out.locations["failing"],
+        "report_location": out.locations["report"],
+        "manifest_location": out.manifest_location,
+        "output_try": out.try_id,
+        **rows,
     }
 
 

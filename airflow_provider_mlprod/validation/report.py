@@ -1,8 +1,9 @@
 """A self-contained HTML report of a validation summary: inline CSS, no script, no network access.
 
 Every value from the data or the suite is HTML-escaped. The report shows the verdict, the counts,
-the rows checked, the quarantine outputs, and one table row per expectation with its severity,
-result, unexpected count and percent, sample failing values and observed value.
+the rows checked, the quarantine outputs, and one table row per expectation with its parameters
+(bounds, value sets, ``mostly``), severity, result, unexpected count and percent, distinct sample failing
+values and observed value.
 
 Public API: :func:`render_html_report`, :func:`write_html_report`.
 """
@@ -52,7 +53,8 @@ def render_html_report(summary: ValidationSummary) -> str:
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         f'<h1>{escape(title)} <span class="verdict {verdict_class}">{verdict}</span></h1>'
         f"<table>{count_rows}{quarantine_rows}</table>"
-        "<table><thead><tr><th>#</th><th>Expectation</th><th>Column</th><th>Severity</th><th>Result</th>"
+        "<table><thead><tr><th>#</th><th>Expectation</th><th>Column</th><th>Parameters</th><th>Severity</th>"
+        "<th>Result</th>"
         "<th>Unexpected</th><th>Unexpected %</th><th>Sample values</th><th>Observed</th></tr></thead>"
         f"<tbody>{outcome_rows}</tbody></table></body></html>\n"
     )
@@ -73,10 +75,18 @@ def _outcome_row(outcome: Any) -> str:
     count = "" if outcome.unexpected_count is None else str(outcome.unexpected_count)
     return (
         f"<tr><td>{outcome.position}</td><td>{escape(outcome.expectation_type)}</td>"
-        f"<td>{escape(outcome.column or '')}</td><td>{escape(outcome.severity)}</td>"
+        f"<td>{escape(outcome.column or '')}</td><td>{_parameters(outcome.parameters)}</td>"
+        f"<td>{escape(outcome.severity)}</td>"
         f'<td><span class="verdict {css}">{result}</span></td><td>{count}</td><td>{percent}</td>'
         f"<td>{_value(outcome.sample_values) if outcome.sample_values else ''}</td>"
         f"<td>{'' if outcome.observed_value is None else _value(outcome.observed_value)}</td></tr>"
+    )
+
+
+def _parameters(parameters: Any) -> str:
+    """Each argument on its own line, e.g. ``min_value = 0``; empty for none."""
+    return "<br>".join(
+        f"{escape(str(key))} = {_value(value)}" for key, value in sorted((parameters or {}).items())
     )
 
 

@@ -28,18 +28,28 @@ Public API: :func:`validate_dataframe`, :func:`validate_file`, :func:`validate_s
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from airflow_provider_mlprod.exceptions import InputDataError, MlprodError, SpecError
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError, SpecError
+from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError, classify_database_error
+from airflow_provider_mlprod.sql.session import (
+    export_snapshot,
+    read_only_snapshot,
+    read_only_url,
+    sharing_snapshot,
+)
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.validation.identifiers import check_identifier
+from airflow_provider_mlprod.validation.output_folder import check_output_not_input
 from airflow_provider_mlprod.validation.quarantine import (
     FileQuarantine,
     SqlQuarantine,
@@ -48,8 +58,7 @@ from airflow_provider_mlprod.validation.quarantine import (
     quarantine_sql_rows,
 )
 from airflow_provider_mlprod.validation.report import write_html_report
-from airflow_provider_mlprod.validation.sources import describe_location, detect_file_format, read_table_file
-from airflow_provider_mlprod.validation.sql_source import SqlSource
+from airflow_provider_mlprod.validation.sources import describe_location, detect_file_format, read_table
 from airflow_provider_mlprod.validation.suite import POSITION_META_KEY, ValidationSuite, load_suite
 from airflow_provider_mlprod.validation.summary import ExpectationOutcome, ValidationSummary, to_json_safe
 
@@ -58,6 +67,12 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLE_SIZE = 5
 """Failing sample values kept per expectation unless told otherwise."""
+
+SAMPLE_SCAN_FACTOR = 10
+"""Failing values asked of GX per sample slot: its samples repeat a value once per failing row."""
+
+MAX_VALUES_SCANNED = 1000
+"""The most failing values asked of GX per expectation."""
 
 PANDAS = "pandas"
 SQL = "sql"
@@ -122,6 +137,7 @@ def validate_dataframe(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     quarantine: FileQuarantine | None = None,
     report_location: Any = None,
+    inputs: Sequence[Any] = (),
 ) -> ValidationSummary:
     """Validate a pandas DataFrame against a suite.
 
@@ -131,6 +147,7 @@ def validate_dataframe(
     :param sample_size: failing values kept per expectation (0 for none).
     :param quarantine: where to write passing and failing rows of row-level expectations, if anywhere.
     :param report_location: where to write the HTML report (path or object with ``.open()``), if anywhere.
+    :param inputs: where the batch was read from; a quarantine folder may not be or contain one.
     :raises InputDataError: empty frame, a column the suite reads is missing, an expectation that GX
         cannot evaluate.
     :raises SpecError: an invalid suite.
@@ -147,11 +164,14 @@ def validate_dataframe(
     quarantined_specs = quarantine.select(suite) if quarantine else ()
     if quarantined_specs and not frame.index.equals(pd.RangeIndex(len(frame))):
         frame = frame.reset_index(drop=True)
-    result_format: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": sample_size}
+    result_format: dict[str, Any] = {
+        "result_format": "BASIC",
+        "partial_unexpected_count": _values_scanned_for(sample_size),
+    }
     if quarantined_specs:
         result_format = {
             "result_format": "COMPLETE",
-            "partial_unexpected_count": sample_size,
+            "partial_unexpected_count": _values_scanned_for(sample_size),
             "return_unexpected_index_query": False,
         }
     batch = _dataframe_batch_definition().get_batch(batch_parameters={"dataframe": frame})
@@ -162,7 +182,7 @@ def validate_dataframe(
             spec.name: results[spec.position].result.get("unexpected_index_list") or []
             for spec in quarantined_specs
         }
-        summary = summary.with_quarantine(quarantine_frame(frame, failing_positions, quarantine))
+        summary = summary.with_quarantine(quarantine_frame(frame, failing_positions, quarantine, inputs))
     return _with_report(summary, report_location)
 
 
@@ -176,6 +196,7 @@ def validate_file(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     quarantine: FileQuarantine | None = None,
     report_location: Any = None,
+    ragged_rows: str = "error",
 ) -> ValidationSummary:
     """Read a CSV, Parquet or JSON-lines file and validate it against a suite.
 
@@ -188,47 +209,74 @@ def validate_file(
     :param quarantine: where to write passing and failing rows; their format defaults to the output
         suffix, else the input format.
     :param report_location: where to write the HTML report, if anywhere.
+    :param ragged_rows: ``error`` (default): a CSV row with the wrong number of fields stops the run,
+        naming its line; ``fail``: such rows are left out of the batch and counted as one failed critical
+        check, ``file_rows_match_header``, whose samples name their lines (they are in neither
+        quarantine output, as their fields cannot be aligned with the columns).
     :raises InputDataError: unreadable file (see :func:`read_table_file`) or the errors of
         :func:`validate_dataframe`.
     """
     suite = load_suite(suite)
     input_format = detect_file_format(location, file_format)
-    frame = read_table_file(location, file_format=input_format, delimiter=delimiter, encoding=encoding)
+    if quarantine is not None and quarantine.folder is not None:
+        check_output_not_input(quarantine.folder, [location], "quarantine folder")
+    read = read_table(
+        location, file_format=input_format, delimiter=delimiter, encoding=encoding, ragged_rows=ragged_rows
+    )
     if quarantine is not None and quarantine.file_format is None:
         quarantine = quarantine.with_default_format(input_format)
-    return validate_dataframe(
-        frame,
+    summary = validate_dataframe(
+        read.frame,
         suite,
         dataset=describe_location(location),
         sample_size=sample_size,
         quarantine=quarantine,
-        report_location=report_location,
+        inputs=[location],
     )
+    if read.ragged_count:
+        summary = summary.with_ragged_rows(read, sample_size)
+    return _with_report(summary, report_location)
 
 
 def validate_sql(
     connection_url: str | sa.URL,
     suite: Any,
     *,
+    source: SqlSource | None = None,
     table: str | None = None,
     schema: str | None = None,
     query: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    engine: sa.Engine | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     quarantine: SqlQuarantine | None = None,
     report_location: Any = None,
 ) -> ValidationSummary:
     """Validate a SQL table or query against a suite, running every expectation inside the database.
 
-    :param connection_url: a SQLAlchemy URL (string or ``sqlalchemy.URL``); it is never put in a message.
+    The column names and the row count are read on one read-only snapshot; GX's own connections are
+    read-only sessions too (PostgreSQL ``default_transaction_read_only``, SQLite opened read-only), so
+    the user's query cannot write through them. On PostgreSQL the snapshot is exported and every GX
+    query and the quarantine's write transaction import it, so the counts, the expectations and the
+    quarantined rows all describe the same rows (the quarantine summary says
+    ``"source_snapshot": "validated"``). Elsewhere the quarantine's inserts run after the read snapshot
+    closed and read the latest rows (``"latest"``), each insert's count checked against GX's.
+
+    :param connection_url: a SQLAlchemy URL (string or ``sqlalchemy.URL``) for GX; never put in a message.
     :param suite: a :class:`ValidationSuite` or anything :func:`load_suite` accepts.
+    :param source: the table or query (a :class:`~airflow_provider_mlprod.sql.source.SqlSource`); or give
+        ``table`` (+ ``schema``) or ``query`` (+ ``parameters``).
     :param table: the table to validate (``"name"`` or ``"schema.name"``); exclusive with ``query``.
     :param schema: the table's schema, if not in ``table``.
     :param query: a SELECT whose rows are the batch; exclusive with ``table``.
+    :param parameters: the query's bind parameters (``:name`` in the SQL).
+    :param engine: the engine for the provider's own reads and the quarantine's writes (e.g. built by the
+        connection's Airflow hook); default one built from ``connection_url``.
     :param sample_size: failing values kept per expectation.
     :param quarantine: the table that receives failing rows' keys and reasons, if any.
     :param report_location: where to write the HTML report, if anywhere.
     :raises ConfigurationError: hostile or invalid table, schema or key names; table and query both or
-        neither given.
+        neither given; parameters that do not match the query.
     :raises SpecError: a hostile column name in the suite, an invalid suite.
     :raises InputDataError: missing table, failing query, empty batch, missing column, an expectation
         GX cannot evaluate.
@@ -236,7 +284,10 @@ def validate_sql(
     """
     suite = load_suite(suite)
     _check_sample_size(sample_size)
-    source = SqlSource.from_arguments(table=table, schema=schema, query=query)
+    if source is None:
+        source = SqlSource.from_arguments(table=table, schema=schema, query=query, parameters=parameters)
+    elif table is not None or schema is not None or query is not None or parameters:
+        raise ConfigurationError("give either a source or table/schema/query/parameters, not both")
     for spec in suite.expectations:
         for column in spec.columns:
             check_identifier(
@@ -247,53 +298,117 @@ def validate_sql(
         check_sql_quarantine_supported(quarantine.select(suite))
     dataset = source.label
     url = sa.make_url(connection_url) if isinstance(connection_url, str) else connection_url
-    context = gx_context()
-    with _temporary_datasource(context) as name, warnings.catch_warnings():
-        # GX suggests dialect-specific datasources and deprecates schema_name; both work as used here.
-        warnings.filterwarnings("ignore", category=UserWarning, module="great_expectations")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="great_expectations")
-        try:
-            datasource = context.data_sources.add_sql(
-                name, connection_string=url.render_as_string(hide_password=False)
+    own_engine = engine if engine is not None else sa.create_engine(url)
+    try:
+        with ExitStack() as stack:
+            try:
+                connection = stack.enter_context(read_only_snapshot(own_engine))
+                snapshot = export_snapshot(connection)
+            except sa.exc.DBAPIError as exc:
+                raise _connect_error(exc, source, url) from None
+            rows_checked = _read_shape(suite, source, connection, quarantine)
+            context = gx_context()
+            with _temporary_datasource(context) as name, warnings.catch_warnings():
+                # GX suggests dialect-specific datasources and deprecates schema_name; both work as used.
+                warnings.filterwarnings("ignore", category=UserWarning, module="great_expectations")
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module="great_expectations")
+                try:
+                    datasource = context.data_sources.add_sql(
+                        name, connection_string=read_only_url(url).render_as_string(hide_password=False)
+                    )
+                    gx_engine = datasource.get_engine()
+                    # the engine GX's expectation queries run on (its execution engine builds its own)
+                    gx_query_engine = datasource.get_execution_engine().engine
+                except Exception as exc:
+                    raise DatabaseUnavailableError(
+                        f"cannot connect to the database of {dataset}: {_scrub(exc, url)}"
+                    ) from None
+                gx_engines = list({id(each): each for each in (gx_engine, gx_query_engine)}.values())
+                try:
+                    with ExitStack() as sharing:
+                        for each in gx_engines:
+                            sharing.enter_context(sharing_snapshot(each, snapshot))
+                        summary, unexpected = _validate_sql_batch(
+                            suite, source, datasource, own_engine, rows_checked, sample_size, quarantine
+                        )
+                finally:
+                    for each in gx_engines:
+                        each.dispose()
+            if quarantine is not None and snapshot is not None:
+                # PostgreSQL: the inserts read the validated snapshot, in their own write transaction
+                with sharing_snapshot(own_engine, snapshot, read_only=False):
+                    written = quarantine_sql_rows(
+                        own_engine, source, quarantine, quarantine.select(suite), unexpected
+                    )
+                summary = summary.with_quarantine({**written, "source_snapshot": "validated"})
+        if quarantine is not None and snapshot is None:
+            # elsewhere the read snapshot is closed first (SQLite's read lock would hold the writer off);
+            # the inserts read the source as it is now, and each count is checked against GX's
+            written = quarantine_sql_rows(
+                own_engine, source, quarantine, quarantine.select(suite), unexpected
             )
-            engine = datasource.get_engine()
-        except Exception as exc:
-            raise MlprodError(f"cannot connect to the database of {dataset}: {_scrub(exc, url)}") from None
-        try:
-            columns = source.column_names(engine)
-            _check_columns_present(suite, columns, dataset)
-            if quarantine is not None:
-                missing_keys = [key for key in quarantine.key_columns if key not in columns]
-                if missing_keys:
-                    raise InputDataError(
-                        f"{dataset} lacks quarantine key column(s) {', '.join(missing_keys)}"
-                    )
-            rows_checked = source.row_count(engine)
-            if rows_checked == 0:
-                raise InputDataError(f"{dataset} has no rows; an empty batch cannot be validated")
-            if source.query is not None:
-                asset = datasource.add_query_asset("batch", query=source.query)
-            else:
-                asset = datasource.add_table_asset(
-                    "batch", table_name=source.table, schema_name=source.schema
-                )
-            batch = asset.add_batch_definition_whole_table("whole").get_batch()
-            result_format = {"result_format": "BASIC", "partial_unexpected_count": sample_size}
-            results = _validate(batch, suite, result_format, dataset)
-            summary = _summarise(suite, results, dataset, rows_checked, sample_size)
-            if quarantine is not None:
-                unexpected_counts = {
-                    spec.position: int(results[spec.position].result.get("unexpected_count") or 0)
-                    for spec in quarantine.select(suite)
-                }
-                summary = summary.with_quarantine(
-                    quarantine_sql_rows(
-                        engine, source, quarantine, quarantine.select(suite), unexpected_counts
-                    )
-                )
-        finally:
-            engine.dispose()
+            summary = summary.with_quarantine({**written, "source_snapshot": "latest"})
+    finally:
+        if engine is None:
+            own_engine.dispose()
     return _with_report(summary, report_location)
+
+
+def _connect_error(exc: sa.exc.DBAPIError, source: SqlSource, url: sa.URL) -> MlprodError:
+    classified = classify_database_error(exc, source.conn_id)
+    if isinstance(classified, DatabaseUnavailableError):
+        return DatabaseUnavailableError(
+            f"cannot connect to the database of {source.label}: {_scrub(exc, url)}"
+        )
+    return classified
+
+
+def _read_shape(
+    suite: ValidationSuite,
+    source: SqlSource,
+    connection: sa.Connection,
+    quarantine: SqlQuarantine | None,
+) -> int:
+    """Check the columns and count the rows on the read snapshot ``connection``; return the row count."""
+    dataset = source.label
+    columns = source.column_names(connection)
+    _check_columns_present(suite, columns, dataset)
+    if quarantine is not None:
+        missing_keys = [key for key in quarantine.key_columns if key not in columns]
+        if missing_keys:
+            raise InputDataError(f"{dataset} lacks quarantine key column(s) {', '.join(missing_keys)}")
+    rows_checked = source.row_count(connection)
+    if rows_checked == 0:
+        raise InputDataError(f"{dataset} has no rows; an empty batch cannot be validated")
+    return rows_checked
+
+
+def _validate_sql_batch(
+    suite: ValidationSuite,
+    source: SqlSource,
+    datasource: Any,
+    engine: sa.Engine,
+    rows_checked: int,
+    sample_size: int,
+    quarantine: SqlQuarantine | None,
+) -> tuple[ValidationSummary, dict[int, int]]:
+    """Run the suite through GX; return the summary and GX's unexpected count per quarantined expectation."""
+    dataset = source.label
+    if source.query is not None:
+        asset = datasource.add_query_asset("batch", query=source.rendered_query(engine.dialect))
+    else:
+        asset = datasource.add_table_asset("batch", table_name=source.table, schema_name=source.schema)
+    batch = asset.add_batch_definition_whole_table("whole").get_batch()
+    result_format = {"result_format": "BASIC", "partial_unexpected_count": _values_scanned_for(sample_size)}
+    results = _validate(batch, suite, result_format, dataset)
+    summary = _summarise(suite, results, dataset, rows_checked, sample_size)
+    unexpected = {}
+    if quarantine is not None:
+        unexpected = {
+            spec.position: int(results[spec.position].result.get("unexpected_count") or 0)
+            for spec in quarantine.select(suite)
+        }
+    return summary, unexpected
 
 
 @contextmanager
@@ -346,7 +461,7 @@ def _summarise(
         details = result.result or {}
         unexpected_count = details.get("unexpected_count")
         unexpected_percent = details.get("unexpected_percent")
-        samples = list(details.get("partial_unexpected_list") or [])[:sample_size]
+        samples = _distinct(details.get("partial_unexpected_list") or [])[:sample_size]
         outcomes.append(
             ExpectationOutcome(
                 position=spec.position,
@@ -360,11 +475,29 @@ def _summarise(
                 ),
                 sample_values=to_json_safe(samples),
                 observed_value=to_json_safe(details.get("observed_value")),
+                parameters=to_json_safe(spec.parameters),
             )
         )
     return ValidationSummary(
         suite_name=suite.name, dataset=dataset, rows_checked=int(rows_checked), outcomes=tuple(outcomes)
     )
+
+
+def _values_scanned_for(sample_size: int) -> int:
+    """How many failing values to ask GX for, so that ``sample_size`` distinct ones are likely among them."""
+    return min(sample_size * SAMPLE_SCAN_FACTOR, MAX_VALUES_SCANNED)
+
+
+def _distinct(values: Any) -> list[Any]:
+    """``values`` without repeats, in the order first seen (GX samples repeat a value per failing row)."""
+    seen: set[str] = set()
+    distinct = []
+    for value in values:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(value)
+    return distinct
 
 
 def _check_columns_present(suite: ValidationSuite, columns: list[str], dataset: str) -> None:

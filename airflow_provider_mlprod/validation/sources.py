@@ -8,18 +8,36 @@ Every failure to read names the file: missing, empty, header without rows, a wro
 header read as one column containing another delimiter), bytes that are not valid text in the
 expected encoding, or content that is not the announced format.
 
-Public API: :func:`read_table_file`, :func:`write_table_file`, :func:`open_for_writing`,
-:func:`detect_file_format`, :data:`FILE_FORMATS`.
+Readers are strict, and errors name the line:
+
+- CSV: a header that repeats a name is refused (pandas would rename the second ``amount`` to
+  ``amount.1`` and no expectation would ever read it); a row with fewer or more fields than the header
+  is refused, naming its line (pandas pads a short row with nulls). With ``ragged_rows="fail"`` such rows
+  are left out of the frame and returned as :class:`RaggedRow` records instead, for the caller to count
+  as failures.
+- JSON lines: every non-blank line must be one JSON object; the first that is not (bad JSON, an array,
+  a number, a key given twice) is refused naming its line and column.
+
+Public API: :func:`read_table_file`, :func:`read_table`, :class:`TableRead`, :class:`RaggedRow`,
+:func:`write_table_file`, :func:`write_table_to`, :func:`open_for_writing`, :func:`detect_file_format`,
+:data:`FILE_FORMATS`, :data:`RAGGED_ROW_POLICIES`.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.validation.output_folder import (
+    StorageUnavailableError,
+    is_transient_storage_error,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +58,44 @@ SUFFIX_FORMATS = {
 
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 """Delimiters looked for in a header read as a single column, to report a wrong delimiter."""
+
+UTF8_BOM = b"\xef\xbb\xbf"
+"""The byte order mark some tools put at the start of UTF-8 text; it is skipped, not read as data."""
+
+RAGGED_ROW_POLICIES = ("error", "fail")
+"""What a CSV row with the wrong number of fields does: ``error`` stops the read naming its line;
+``fail`` leaves it out of the frame and reports it, so the caller can count it as a failing row."""
+
+MAX_REPORTED_RAGGED_ROWS = 20
+"""Ragged rows described individually; the count covers them all."""
+
+
+@dataclass(frozen=True)
+class RaggedRow:
+    """A CSV row whose number of fields differs from the header's.
+
+    :param line: the physical line (1-based) where the row starts.
+    :param fields: how many fields it has.
+    """
+
+    line: int
+    fields: int
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """A file read into a frame, with the rows left out because they were malformed.
+
+    :param frame: the rows read.
+    :param expected_fields: the header's width (CSV), else None.
+    :param ragged_rows: up to :data:`MAX_REPORTED_RAGGED_ROWS` rows left out, in file order.
+    :param ragged_count: how many rows were left out in all.
+    """
+
+    frame: pd.DataFrame
+    expected_fields: int | None = None
+    ragged_rows: tuple[RaggedRow, ...] = ()
+    ragged_count: int = 0
 
 
 def describe_location(location: Any) -> str:
@@ -81,20 +137,51 @@ def read_table_file(
     :param file_format: ``csv``, ``parquet`` or ``jsonl``; default from the suffix.
     :param delimiter: CSV delimiter; default ``\\t`` for ``.tsv`` files, else ``,``.
     :param encoding: text encoding of CSV and JSON-lines files.
-    :raises InputDataError: missing, empty, header-only, wrong delimiter, undecodable or malformed file.
+    :raises InputDataError: missing, empty, header-only, wrong delimiter, undecodable or malformed file;
+        a repeated CSV header, a CSV row of the wrong width or a bad JSON line, naming its line.
+    """
+    return read_table(location, file_format=file_format, delimiter=delimiter, encoding=encoding).frame
+
+
+def read_table(
+    location: Any,
+    *,
+    file_format: str | None = None,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    ragged_rows: str = "error",
+) -> TableRead:
+    """Read a file like :func:`read_table_file`; with ``ragged_rows="fail"`` CSV rows of the wrong width
+    are left out and reported in the result instead of stopping the read.
     """
     import pandas as pd
 
+    if ragged_rows not in RAGGED_ROW_POLICIES:
+        raise ConfigurationError(
+            f"ragged_rows {ragged_rows!r} must be one of {', '.join(RAGGED_ROW_POLICIES)}"
+        )
     name = describe_location(location)
     file_format = detect_file_format(location, file_format)
     if delimiter is None:
         delimiter = "\t" if name.lower().endswith(".tsv") else ","
+    read = None
     with _open_for_reading(location, name) as handle:
-        if not handle.read(1):
+        start = handle.read(3)
+        if not start:
             raise InputDataError(f"file {name!r} is empty")
         handle.seek(0)
+        if start == UTF8_BOM and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"  # else the mark sticks to the first column's name
         try:
-            frame = _parse(handle, file_format, delimiter, encoding)
+            if file_format == "csv":
+                read = _read_csv(handle, name, delimiter, encoding, ragged_rows)
+            elif file_format == "jsonl":
+                read = TableRead(_read_json_lines(handle, name, encoding))
+            else:
+                _check_parquet_names(handle, name)
+                read = TableRead(pd.read_parquet(handle))
+        except InputDataError:
+            raise
         except UnicodeDecodeError as exc:
             raise InputDataError(
                 f"file {name!r} is not valid {encoding} text: byte {exc.object[exc.start : exc.start + 1]!r} "
@@ -103,18 +190,23 @@ def read_table_file(
         except pd.errors.EmptyDataError:
             raise InputDataError(f"file {name!r} is empty (no header and no rows)") from None
         except Exception as exc:  # pandas ParserError/ValueError, pyarrow's own classes for bad Parquet
+            if is_transient_storage_error(exc):  # a reset connection or a timeout while reading
+                raise StorageUnavailableError(
+                    f"file {name!r} could not be read this time ({type(exc).__name__}); a retry may succeed"
+                ) from exc
             raise InputDataError(
                 f"file {name!r} cannot be read as {file_format}: {_first_line(exc)}"
             ) from None
+    frame = read.frame
     if file_format == "csv":
         _check_delimiter(frame, name, delimiter)
     if len(frame.columns) == 0:
         raise InputDataError(f"file {name!r} has no columns")
-    if len(frame) == 0:
+    if len(frame) == 0 and not read.ragged_count:
         raise InputDataError(
             f"file {name!r} has a header ({', '.join(map(str, frame.columns[:10]))}) but no rows"
         )
-    return frame
+    return read
 
 
 def write_table_file(frame: pd.DataFrame, location: Any, *, file_format: str | None = None) -> str:
@@ -127,14 +219,21 @@ def write_table_file(frame: pd.DataFrame, location: Any, *, file_format: str | N
     name = describe_location(location)
     file_format = detect_file_format(location, file_format)
     with open_for_writing(location) as handle:
-        if file_format == "csv":
-            frame.to_csv(handle, index=False, encoding="utf-8")
-        elif file_format == "parquet":
-            frame.to_parquet(handle, index=False)
-        else:
-            text = frame.to_json(orient="records", lines=True, date_format="iso")
-            handle.write(text.encode("utf-8"))
+        write_table_to(frame, handle, file_format)
     return name
+
+
+def write_table_to(frame: pd.DataFrame, handle: IO[bytes], file_format: str) -> None:
+    """Write ``frame`` (without its index) to an open binary handle as ``csv``, ``parquet`` or ``jsonl``."""
+    if file_format == "csv":  # encoded here: not every store's file object says it is binary
+        handle.write(frame.to_csv(index=False).encode("utf-8"))
+    elif file_format == "parquet":
+        frame.to_parquet(handle, index=False)
+    elif file_format == "jsonl":
+        text = frame.to_json(orient="records", lines=True, date_format="iso")
+        handle.write(text.encode("utf-8"))
+    else:
+        raise ConfigurationError(f"file format {file_format!r} is not supported; use one of {FILE_FORMATS}")
 
 
 def open_for_writing(location: Any) -> IO[bytes]:
@@ -167,15 +266,144 @@ def _open_for_reading(location: Any, name: str) -> IO[bytes]:
     return handle
 
 
-def _parse(handle: IO[bytes], file_format: str, delimiter: str, encoding: str) -> pd.DataFrame:
+def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragged_rows: str) -> TableRead:
+    """Check the CSV's structure with the csv module (the same quoting rules pandas applies), then parse.
+
+    A repeated header name or a row of the wrong width is found here, naming the line, before pandas
+    would rename or pad it. With ``ragged_rows="fail"`` the well-formed rows are parsed and the others
+    reported.
+    """
     import pandas as pd
 
-    if file_format == "csv":
-        return pd.read_csv(handle, sep=delimiter, encoding=encoding, encoding_errors="strict")
-    if file_format == "parquet":
-        return pd.read_parquet(handle)
+    text = io.TextIOWrapper(handle, encoding=encoding, errors="strict", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    header: list[str] | None = None
+    header_line = 0
+    ragged: list[RaggedRow] = []
+    ragged_count = 0
+    try:
+        for record in reader:
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # blank lines are skipped, as pandas does
+            if header is None:
+                header, header_line = record, reader.line_num
+                _check_header(header, name, header_line)
+                continue
+            if len(record) != len(header):
+                line = reader.line_num - record_line_span(record)
+                if ragged_rows == "error":
+                    raise InputDataError(
+                        f"file {name!r} line {line}: {len(record)} fields where the header (line "
+                        f"{header_line}) has {len(header)}; fix the row, or pass ragged_rows='fail' to count "
+                        "such rows as failures"
+                    )
+                ragged_count += 1
+                if len(ragged) < MAX_REPORTED_RAGGED_ROWS:
+                    ragged.append(RaggedRow(line=line, fields=len(record)))
+                continue
+    except csv.Error as exc:
+        raise InputDataError(f"file {name!r} line {reader.line_num}: {exc}") from None
+    if header is None:
+        raise InputDataError(f"file {name!r} is empty (no header and no rows)")
+    text.detach()
+    if not ragged_count:
+        handle.seek(0)
+        frame = pd.read_csv(handle, sep=delimiter, encoding=encoding, encoding_errors="strict")
+        return TableRead(frame, expected_fields=len(header))
+    # Some rows were left out: parse the header and the well-formed rows again, as pandas would have.
+    # Reading the file twice keeps pandas' type inference the same as for a clean file.
+    handle.seek(0)
+    rewritten = io.StringIO()
+    writer = csv.writer(rewritten, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    text = io.TextIOWrapper(handle, encoding=encoding, errors="strict", newline="")
+    seen_header = False
+    for record in csv.reader(text, delimiter=delimiter):
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        if len(record) == len(header):
+            writer.writerow(record)
+    text.detach()
+    rewritten.seek(0)
+    frame = pd.read_csv(rewritten, sep=delimiter)
+    return TableRead(frame, expected_fields=len(header), ragged_rows=tuple(ragged), ragged_count=ragged_count)
+
+
+def record_line_span(record: list[str]) -> int:
+    """Line breaks inside a record's quoted fields: the record started that many lines earlier."""
+    return sum(field.count("\n") for field in record)
+
+
+def _check_parquet_names(handle: IO[bytes], name: str) -> None:
+    """Refuse a Parquet schema that repeats a column name (Arrow would fail with an obscure message)."""
+    import pyarrow.parquet as pq
+
+    names = pq.ParquetFile(handle).schema_arrow.names
+    handle.seek(0)
+    repeated = sorted({column for column in names if names.count(column) > 1})
+    if repeated:
+        raise InputDataError(
+            f"file {name!r}: the Parquet schema repeats column(s) {', '.join(map(repr, repeated))}; every "
+            "column needs its own name"
+        )
+
+
+def _check_header(header: list[str], name: str, line: int) -> None:
+    seen: dict[str, int] = {}
+    for position, column in enumerate(header, start=1):
+        key = column.strip()
+        if key in seen:
+            raise InputDataError(
+                f"file {name!r} line {line}: header repeats column {key!r} (fields {seen[key]} and "
+                f"{position}); every column needs its own name"
+            )
+        seen[key] = position
+
+
+def _read_json_lines(handle: IO[bytes], name: str, encoding: str) -> pd.DataFrame:
+    """Check every line is one JSON object, naming the first that is not, then parse with pandas."""
+    import pandas as pd
+
+    text = io.TextIOWrapper(handle, encoding=encoding, errors="strict")
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line.rstrip("\r\n"), object_pairs_hook=_refuse_repeated_keys)
+        except _RepeatedKeyError as exc:
+            raise InputDataError(
+                f"file {name!r} line {number}: key {exc.key!r} appears twice in one object"
+            ) from None
+        except ValueError as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            column = f" column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise InputDataError(f"file {name!r} line {number}{column}: not valid JSON ({detail})") from None
+        if not isinstance(value, dict):
+            raise InputDataError(
+                f"file {name!r} line {number}: expected one JSON object per line, got {type(value).__name__}"
+            )
+    text.detach()
+    handle.seek(0)
     text = io.TextIOWrapper(handle, encoding=encoding, errors="strict")
     return pd.read_json(text, lines=True)
+
+
+class _RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _RepeatedKeyError(key)
+        result[key] = value
+    return result
 
 
 def _check_delimiter(frame: pd.DataFrame, name: str, delimiter: str) -> None:

@@ -1,8 +1,12 @@
 """Load and check an expectation suite: a GX suite JSON file, a suite dict, or a list of expectation configs.
 
 GX drops an expectation whose type it does not know, logging it and keeping a shorter suite. Here
-every expectation is checked before use: unknown types fail naming every one of them, a config GX
-rejects fails with GX's reason, and an empty suite is an error.
+every expectation is checked when the suite is loaded: unknown types fail naming every one of them
+(with the closest known type), and each expectation's arguments are checked against its GX class, the
+error naming the expectation, the argument and the fix: ``expectation #0
+expect_column_values_to_be_between: unknown argument 'colum' (did you mean 'column'?)``, a missing
+argument, or an argument of the wrong type with the value given. ``min_value`` above ``max_value`` (an
+expectation no data can meet) is refused too. An empty suite is an error.
 
 Each expectation has a severity, ``critical`` (a failure fails the validation) or ``warning`` (a
 failure is reported only), read from the expectation's ``severity`` key or ``meta.severity``, else
@@ -14,6 +18,7 @@ Public API: :func:`load_suite`, :class:`ValidationSuite`, :class:`ExpectationSpe
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -46,6 +51,9 @@ COLUMN_KWARGS = ("column", "column_A", "column_B")
 
 COLUMN_LIST_KWARGS = ("column_list",)
 """Expectation kwargs naming several columns of the data."""
+
+RUN_OPTION_KWARGS = ("result_format", "catch_exceptions", "meta", "notes", "description")
+"""Expectation kwargs that say how to run or describe it, not what it checks."""
 
 COLUMN_PRESENCE_TYPES = frozenset(
     {
@@ -93,6 +101,12 @@ class ExpectationSpec:
     def column_label(self) -> str | None:
         """The column(s) as shown to people: ``"amount"``, ``"start, end"``, or None for table checks."""
         return ", ".join(self.columns) or None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The arguments other than the column(s) and run options: bounds, value sets, ``mostly``."""
+        skipped = {*COLUMN_KWARGS, *COLUMN_LIST_KWARGS, *RUN_OPTION_KWARGS}
+        return {key: value for key, value in self.kwargs.items() if key not in skipped}
 
     @property
     def name(self) -> str:
@@ -148,8 +162,8 @@ class ValidationSuite:
             except Exception as exc:
                 raise SpecError(
                     f"suite {self.name!r}: expectation #{spec.position} {spec.expectation_type} is invalid: "
-                    f"{_first_line(exc)}"
-                ) from exc
+                    f"{_describe_config_error(exc, spec)}"
+                ) from None
         gx_suite = gx.ExpectationSuite(name=self.name, expectations=built)
         if len(gx_suite.expectations) != len(self.expectations):
             raise SpecError(
@@ -200,7 +214,11 @@ def load_suite(
     ]
     unknown = sorted({spec.expectation_type for spec in specs if not _is_known_type(spec.expectation_type)})
     if unknown:
-        raise SpecError(f"{where} {name!r}: unknown expectation type(s): {', '.join(unknown)}")
+        raise SpecError(
+            f"{where} {name!r}: unknown expectation type(s): {', '.join(unknown)}{_type_hints(unknown)}"
+        )
+    for spec in specs:
+        _check_arguments(spec, f"{where} {name!r}")
     _reject_duplicates(specs, f"{where} {name!r}")
     suite = ValidationSuite(name=str(name), expectations=tuple(specs))
     for spec in specs:
@@ -211,6 +229,103 @@ def load_suite(
                     f"{column!r}; column names must be non-empty strings"
                 )
     return suite
+
+
+INTERNAL_FIELDS = frozenset({"id", "meta", "notes", "rendered_content", "batch_id", "result_format"})
+"""Fields of GX's expectation classes that are not expectation arguments (never suggested)."""
+
+
+def _check_arguments(spec: ExpectationSpec, where: str) -> None:
+    """Build the GX expectation from ``spec``; a refusal names the argument and the fix."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    config = ExpectationConfiguration(type=spec.expectation_type, kwargs=dict(spec.kwargs))
+    try:
+        config.to_domain_obj()
+    except Exception as exc:
+        problem = _describe_config_error(exc, spec)
+        raise SpecError(f"{where}: expectation #{spec.position} {spec.expectation_type}: {problem}") from None
+    low, high = spec.kwargs.get("min_value"), spec.kwargs.get("max_value")
+    numbers = (int, float)
+    if (
+        isinstance(low, numbers)
+        and isinstance(high, numbers)
+        and not isinstance(low, bool)
+        and not isinstance(high, bool)
+        and low > high
+    ):
+        raise SpecError(
+            f"{where}: expectation #{spec.position} {spec.expectation_type}: min_value {low!r} is greater "
+            f"than max_value {high!r}; no value can be between them"
+        )
+
+
+def _describe_config_error(exc: BaseException, spec: ExpectationSpec) -> str:
+    """GX's (pydantic's) refusal as one line per argument: unknown (with the closest known), missing, or
+    of the wrong type (with the value given)."""
+    errors = exc.errors() if callable(getattr(exc, "errors", None)) else None
+    if not errors:
+        return _first_line(exc)
+    known = sorted(set(_argument_names(spec.expectation_type)) - INTERNAL_FIELDS)
+    unknown: list[str] = []
+    missing: list[str] = []
+    wrong: dict[str, list[str]] = {}
+    general: list[str] = []
+    for error in errors:
+        location = error.get("loc") or ()
+        field_name = str(location[0]) if location else "__root__"
+        kind = str(error.get("type", ""))
+        message = str(error.get("msg", "invalid"))
+        if field_name == "__root__":
+            general.append(message)
+        elif kind in ("value_error.extra", "extra_forbidden"):
+            unknown.append(field_name)
+        elif kind in ("value_error.missing", "missing"):
+            missing.append(field_name)
+        else:
+            wrong.setdefault(field_name, [])
+            if message not in wrong[field_name]:
+                wrong[field_name].append(message)
+    parts = []
+    suggested = set()
+    for name in unknown:
+        match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if match:
+            suggested.add(match[0])
+            parts.append(f"unknown argument {name!r} (did you mean {match[0]!r}?)")
+        else:
+            parts.append(f"unknown argument {name!r} (its arguments are: {', '.join(known)})")
+    parts.extend(f"missing argument {name!r}" for name in missing if name not in suggested)
+    for name, messages in wrong.items():
+        value = spec.kwargs.get(name)
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
+        detail = messages[0]
+        if len(messages) > 1 and ("not a valid" in detail or "type expected" in detail):
+            detail += " (nor any other accepted type)"
+        parts.append(f"argument {name!r} is {shown} ({type(value).__name__}): {detail}")
+    if not parts:
+        parts = general
+    return "; ".join(parts) or _first_line(exc)
+
+
+def _argument_names(expectation_type: str) -> list[str]:
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    implementation = get_expectation_impl(expectation_type)
+    fields = getattr(implementation, "__fields__", None) or getattr(implementation, "model_fields", {})
+    return list(fields)
+
+
+def _type_hints(unknown: Sequence[str]) -> str:
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
+
+    known = list_registered_expectation_implementations()
+    hints = []
+    for name in unknown:
+        match = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if match:
+            hints.append(f"{name!r}: did you mean {match[0]!r}?")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def _reject_duplicates(specs: list[ExpectationSpec], where: str) -> None:

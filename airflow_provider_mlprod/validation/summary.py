@@ -16,7 +16,13 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_mlprod.validation.sources import TableRead
+
+RAGGED_ROWS_CHECK = "file_rows_match_header"
+"""The check that a file's rows of the wrong width fail, when counted as failures (``ragged_rows="fail"``)."""
 
 MAX_TEXT_LENGTH = 200
 """Longer strings in samples and observed values are cut to this many characters."""
@@ -90,8 +96,10 @@ class ExpectationOutcome:
     :param success: whether GX found the expectation met.
     :param unexpected_count: failing rows (row-level expectations), else None.
     :param unexpected_percent: failing rows in percent of the non-null rows, else None.
-    :param sample_values: up to N failing values, JSON-safe.
+    :param sample_values: up to N distinct failing values, JSON-safe, in the order first seen.
     :param observed_value: the measured value (aggregate expectations), JSON-safe, else None.
+    :param parameters: the expectation's arguments other than its column(s) (bounds, value sets,
+        ``mostly``), JSON-safe.
     """
 
     position: int
@@ -103,6 +111,7 @@ class ExpectationOutcome:
     unexpected_percent: float | None = None
     sample_values: list[Any] = field(default_factory=list)
     observed_value: Any = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -121,7 +130,19 @@ class ExpectationOutcome:
             "unexpected_percent": self.unexpected_percent,
             "sample_values": list(self.sample_values),
             "observed_value": self.observed_value,
+            "parameters": {key: _abbreviated(value) for key, value in self.parameters.items()},
         }
+
+
+PARAMETER_ITEMS_SHOWN = 20
+"""Items of a list parameter (a value set) kept in the JSON summary; the HTML report shows them all."""
+
+
+def _abbreviated(value: Any) -> Any:
+    """``value`` with a long list cut to its first items plus a note of how many were left out."""
+    if isinstance(value, list) and len(value) > PARAMETER_ITEMS_SHOWN:
+        return [*value[:PARAMETER_ITEMS_SHOWN], f"... {len(value) - PARAMETER_ITEMS_SHOWN} more"]
+    return value
 
 
 @dataclass(frozen=True)
@@ -180,6 +201,26 @@ class ValidationSummary:
     def with_quarantine(self, quarantine: Mapping[str, Any]) -> ValidationSummary:
         """A copy with the quarantine locations and counts set."""
         return replace(self, quarantine=dict(quarantine))
+
+    def with_ragged_rows(self, read: TableRead, sample_size: int) -> ValidationSummary:
+        """A copy that counts the rows left out of a file for their width as one failed critical check.
+
+        The check comes after the suite's expectations; its samples name the lines, and the rows count
+        in ``rows_checked``.
+        """
+        rows = self.rows_checked + read.ragged_count
+        outcome = ExpectationOutcome(
+            position=len(self.outcomes),
+            expectation_type=RAGGED_ROWS_CHECK,
+            column=None,
+            severity="critical",
+            success=False,
+            unexpected_count=read.ragged_count,
+            unexpected_percent=100.0 * read.ragged_count / rows,
+            sample_values=[f"line {row.line}: {row.fields} fields" for row in read.ragged_rows][:sample_size],
+            observed_value={"expected_fields": read.expected_fields, "ragged_rows": read.ragged_count},
+        )
+        return replace(self, rows_checked=rows, outcomes=(*self.outcomes, outcome))
 
     def to_dict(self, *, include_passed: bool = False) -> dict[str, Any]:
         """This summary as plain JSON types: failures only, or every outcome with ``include_passed``."""

@@ -371,3 +371,80 @@ def test_verify_signature_refuses_non_ascii_signatures_without_raising() -> None
     assert verify_signature("secret", "1700000000", body, good)
     assert verify_signature("secret", "1700000000", body, "sha256=é" + good[8:]) is False
     assert verify_signature("secret", "17000000é0", body, good) is False
+
+
+# -- payload limits and hostile text per channel ---------------------------------------------------
+
+HOSTILE = "**bold** [click](https://evil.example) _it_ <b>x</b> & `code`\n1. item\n# heading"
+
+
+def test_pagerduty_event_of_a_megabyte_summary_fits_512_kb_and_says_so(
+    httpserver: HTTPServer, fast_options
+) -> None:
+    from airflow_provider_mlprod.alerts.pagerduty import EVENT_MAX_BYTES
+
+    alert = Alert(
+        title="Huge",
+        severity="critical",
+        summary="s" * 1_000_000,
+        facts={f"fact {index}": "v" * 5_000 for index in range(200)},
+    )
+    httpserver.expect_request("/v2/enqueue").respond_with_json({"status": "success"}, status=202)
+
+    result = send_to_target(
+        PagerDutyTarget(ROUTING_KEY, events_url=httpserver.url_for("/v2/enqueue")),
+        alert,
+        options=fast_options,
+    )
+
+    assert result.delivered
+    [(request, _)] = httpserver.log
+    assert len(request.get_data()) <= EVENT_MAX_BYTES < 512 * 1024
+    details = json.loads(request.get_data())["payload"]["custom_details"]
+    assert "shortened to fit PagerDuty's 500 KB event limit" in details["truncated"]
+    assert details["summary"].endswith("…")
+
+
+def test_pagerduty_event_of_a_small_alert_is_whole(sample_alert: Alert) -> None:
+    event = build_pagerduty_payload(PagerDutyTarget(ROUTING_KEY), sample_alert)
+    assert "truncated" not in event["payload"]["custom_details"]
+    assert event["payload"]["custom_details"]["summary"] == sample_alert.summary
+
+
+def test_teams_card_escapes_markdown_in_every_user_text() -> None:
+    alert = Alert(
+        title=HOSTILE, severity="critical", summary=HOSTILE, facts={HOSTILE: HOSTILE}, dag_id="d[x](y)"
+    )
+    card = build_teams_payload(None, alert)["attachments"][0]["content"]
+    texts = [block["text"] for block in card["body"] if block["type"] == "TextBlock"]
+    facts = next(block for block in card["body"] if block["type"] == "FactSet")["facts"]
+    for text in [*texts, facts[0]["title"], facts[0]["value"]]:
+        assert "[click](https" not in text
+        assert "**bold**" not in text
+        assert "\n1. item" not in text
+    assert texts[0].startswith(r"\*\*bold\*\* \[click\](https://evil.example)")
+    assert "\n1\\. item" in texts[0]
+    assert r"d\[x\](y)" in texts[-1]  # the footer's ids too
+
+
+def test_teams_card_shortened_to_fit_says_so(sample_alert: Alert) -> None:
+    from airflow_provider_mlprod.alerts.teams import SHRUNK_NOTE
+
+    big = build_teams_payload(None, _huge_alert())["attachments"][0]["content"]["body"]
+    small = build_teams_payload(None, sample_alert)["attachments"][0]["content"]["body"]
+    assert big[-1]["text"] == SHRUNK_NOTE
+    assert all(block.get("text") != SHRUNK_NOTE for block in small)
+
+
+def test_slack_blocks_of_hostile_text_stay_inside_limits_and_escaped() -> None:
+    alert = Alert(
+        title=HOSTILE * 50, severity="critical", summary=HOSTILE * 500, facts={HOSTILE: HOSTILE * 200}
+    )
+    payload = build_slack_payload(None, alert)
+    header = payload["blocks"][0]["text"]["text"]
+    assert len(header) <= 150
+    for block in payload["blocks"][1:]:
+        for text in [block.get("text", {}).get("text", "")] + [f["text"] for f in block.get("fields", [])]:
+            assert len(text) <= 3000
+            assert "<b>" not in text
+    assert payload["text"].endswith("…")

@@ -13,6 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from airflow_provider_mlprod.alerts.channels import send_to_target
 from airflow_provider_mlprod.alerts.delivery import (
     DeliveryOptions,
     RetryPolicy,
@@ -23,8 +24,8 @@ from airflow_provider_mlprod.alerts.delivery import (
     secret_fragments,
 )
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget, send_slack
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget, send_webhook
+from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
+from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 
@@ -91,18 +92,32 @@ def test_429_retry_after_seconds_is_honoured(httpserver: HTTPServer, fast_option
     assert recorded_sleeps == [3.0]
 
 
-def test_429_retry_after_is_capped_by_max_delay(
+def test_429_retry_after_beyond_max_delay_is_honoured_within_the_deadline(
     httpserver: HTTPServer, fast_options, recorded_sleeps
 ) -> None:
+    # max_delay_seconds bounds backoff only: the server's 40 s fits the 60 s deadline and is kept.
     httpserver.expect_ordered_request("/hook").respond_with_data(
-        "", status=429, headers={"Retry-After": "3600"}
+        "", status=429, headers={"Retry-After": "40"}
     )
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
 
     result = _post(httpserver.url_for("/hook"), fast_options)
 
     assert result.delivered
-    assert recorded_sleeps == [fast_options.policy.max_delay_seconds]
+    assert fast_options.policy.max_delay_seconds < 40
+    assert recorded_sleeps == [40.0]
+
+
+def test_429_retry_after_past_the_deadline_is_not_shortened(
+    httpserver: HTTPServer, fast_options, recorded_sleeps
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("", status=429, headers={"Retry-After": "3600"})
+
+    result = _post(httpserver.url_for("/hook"), fast_options)
+
+    assert (result.delivered, result.attempts, result.transient) == (False, 1, True)
+    assert "deadline" in result.error
+    assert recorded_sleeps == []
 
 
 def test_429_retry_after_http_date_is_honoured(httpserver: HTTPServer, fast_options, recorded_sleeps) -> None:
@@ -295,17 +310,21 @@ def test_single_attempt_policy_never_sleeps(closed_port_url: str, recorded_sleep
     assert (result.attempts, recorded_sleeps) == (1, [])
 
 
-def test_webhook_retry_is_signed_afresh(httpserver: HTTPServer, recorded_sleeps) -> None:
+def test_webhook_retry_is_signed_afresh(httpserver: HTTPServer, recorded_sleeps, monkeypatch) -> None:
+    import types
+
+    from airflow_provider_mlprod.alerts import webhook
+
     httpserver.expect_ordered_request("/hook").respond_with_data("", status=502)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
     ticks = iter([1_700_000_000.0, 1_700_000_009.0])
     target = JsonWebhookTarget(httpserver.url_for("/hook"), signing_secret="s1gning-secret-value")
+    monkeypatch.setattr(webhook, "time", types.SimpleNamespace(time=lambda: next(ticks)))
 
-    result = send_webhook(
+    result = send_to_target(
         target,
         Alert(title="x", severity="info"),
         options=DeliveryOptions(policy=RetryPolicy(base_delay_seconds=0), sleep=recorded_sleeps.append),
-        clock=lambda: next(ticks),
     )
 
     assert result.delivered
@@ -313,6 +332,8 @@ def test_webhook_retry_is_signed_afresh(httpserver: HTTPServer, recorded_sleeps)
     assert stamps == ["1700000000", "1700000009"]
     signatures = {request.headers["X-Mlprod-Signature"] for request, _ in httpserver.log}
     assert len(signatures) == 2
+    keys = {request.headers["Idempotency-Key"] for request, _ in httpserver.log}
+    assert len(keys) == 1  # the same on every attempt
 
 
 def test_session_is_used_when_given(httpserver: HTTPServer) -> None:
@@ -321,7 +342,7 @@ def test_session_is_used_when_given(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/services/a").respond_with_data("ok")
     with requests.Session() as session:
         session.headers["X-From-Session"] = "yes"
-        result = send_slack(
+        result = send_to_target(
             SlackWebhookTarget(httpserver.url_for("/services/a")),
             Alert(title="x", severity="info"),
             options=DeliveryOptions(session=session),

@@ -526,3 +526,56 @@ def test_unexpected_exception_on_the_only_channel_is_logged_recorded_and_raised(
     assert history.results == [("oncall", "failed")]
     assert "reached no channel" in caplog.text
     assert "the text that must not be lost" in caplog.text
+
+
+def test_a_hanging_channel_delays_no_other_and_the_alert_ends_at_its_deadline(httpserver) -> None:
+    import threading
+    import time
+
+    from pytest_httpserver import HTTPServer
+
+    from airflow_provider_mlprod.alerts.delivery import RetryPolicy
+    from airflow_provider_mlprod.alerts.routing import ChannelSpec, dispatch_alert
+    from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
+    from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+
+    release = threading.Event()
+    hanging = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    hanging.expect_request("/hang").respond_with_handler(lambda request: release.wait(30) and None)
+    hanging.start()
+    received: dict[str, float] = {}
+
+    def record(name):
+        def handler(request):
+            from werkzeug import Response
+
+            received[name] = time.monotonic()
+            return Response("ok")
+
+        return handler
+
+    httpserver.expect_request("/a").respond_with_handler(record("a"))
+    httpserver.expect_request("/b").respond_with_handler(record("b"))
+    deadline = 2.0
+    channels = [
+        ChannelSpec(
+            "hang",
+            JsonWebhookTarget(hanging.url_for("/hang")),
+            RetryPolicy(deadline, 1, total_seconds=deadline),
+        ),
+        ChannelSpec("a", SlackWebhookTarget(httpserver.url_for("/a"))),
+        ChannelSpec("b", JsonWebhookTarget(httpserver.url_for("/b"))),
+    ]
+    try:
+        started = time.monotonic()
+        report = dispatch_alert(Alert(title="fan-out", severity="critical"), channels)
+        total = time.monotonic() - started
+    finally:
+        release.set()
+        hanging.clear()
+        hanging.stop()
+
+    assert report.delivered_channels == ["a", "b"]
+    assert report.failed_channels == ["hang"]
+    assert max(received.values()) - started < 1.0  # not after the hanging channel
+    assert deadline <= total < deadline + 1.0

@@ -11,9 +11,13 @@ from pytest_httpserver import HTTPServer
 
 from airflow_provider_mlprod.alerts.dedup import DedupStore, InMemoryDedupStore
 from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
-from airflow_provider_mlprod.alerts.dispatch import ChannelSpec, dispatch_alert
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.routing import AlertDeliveryError, AlertRouter
+from airflow_provider_mlprod.alerts.routing import (
+    AlertDeliveryError,
+    AlertRouter,
+    ChannelSpec,
+    dispatch_alert,
+)
 from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
 from airflow_provider_mlprod.alerts.store_dedup import (
     DEDUP_KEY_COLUMN_CHARS,

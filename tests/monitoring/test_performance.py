@@ -174,6 +174,18 @@ def test_regression_metrics_match_scikit_learn(db_url):
     )
 
 
+def test_a_query_with_bound_parameters_can_be_the_predictions_source(db_url):
+    rows = make_rows()
+    engine = load(db_url, rows)
+    query = "SELECT id, scored_at, estimate FROM predictions WHERE id % :modulus = :remainder"
+    source = regression(
+        predictions_table=None, predictions_query=query, predictions_parameters={"modulus": 2, "remainder": 0}
+    )
+    result = compute_performance(engine, source, WINDOW)
+    labelled = [r for r in in_window(rows) if r["label"] is not None and r["id"] % 2 == 0]
+    assert result.labelled_rows == len(labelled)
+
+
 def test_a_select_query_can_be_the_predictions_source(db_url):
     rows = make_rows()
     engine = load(db_url, rows)
@@ -340,8 +352,16 @@ def test_scores_outside_the_unit_interval_leave_log_loss_undefined(db_url):
         ({"key_column": "id--"}, "key column 'id--'"),
         ({"timestamp_column": "a b"}, "timestamp column 'a b'"),
         ({"score_column": 'sc"ore'}, "score column"),
-        ({"predictions_table": None, "predictions_query": "DELETE FROM predictions"}, "single SELECT"),
-        ({"predictions_table": None, "predictions_query": "SELECT 1; SELECT 2"}, "without ';'"),
+        (
+            {"predictions_table": None, "predictions_query": "DELETE FROM predictions"},
+            "is a DELETE statement",
+        ),
+        ({"predictions_table": None, "predictions_query": "SELECT 1; SELECT 2"}, "holds 2 statements"),
+        (
+            {"predictions_table": None, "predictions_query": "SELECT * FROM p WHERE m = :model"},
+            "predictions_query uses :model but parameters give no value",
+        ),
+        ({"predictions_parameters": {"model": "a"}}, "parameters ['model'] apply to a query"),
         ({"predictions_query": "SELECT 1"}, "exactly one of predictions_table"),
         ({"model_type": "ranking"}, "model type must be one of"),
         ({"prediction_column": None, "score_column": None}, "classification needs"),
@@ -468,3 +488,35 @@ def test_one_snapshot_for_all_the_window_queries(postgres_url):
         level = connection.exec_driver_sql("SHOW transaction_isolation").scalar_one()
         read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar_one()
     assert (level, read_only) == ("repeatable read", "on")
+
+
+def test_confusion_counts_and_scores_come_from_one_snapshot(postgres_url):
+    """A labelled prediction committed between the count query and the score fetch is seen by neither."""
+    rows = make_rows()
+    engine = load(postgres_url, rows)
+    writer = sa.create_engine(postgres_url)
+    queries: list[str] = []
+
+    def commit_a_row_before_the_score_fetch(conn, cursor, statement, parameters, context, executemany):
+        queries.append(statement)
+        if "score_value" in statement and "count(" not in statement.lower() and len(queries) > 1:
+            with writer.begin() as other:  # another session commits a confident wrong prediction
+                other.exec_driver_sql(
+                    "INSERT INTO predictions (id, scored_at, predicted, score, estimate) "
+                    "VALUES (999, %(at)s, 1, 1.0, 0)",
+                    {"at": WINDOW.start + timedelta(hours=1)},
+                )
+                other.exec_driver_sql("INSERT INTO labels (id, label, value) VALUES (999, 0, 0)")
+
+    sa.event.listen(engine, "before_cursor_execute", commit_a_row_before_the_score_fetch)
+    try:
+        result = compute_performance(engine, classification(), WINDOW)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", commit_a_row_before_the_score_fetch)
+        writer.dispose()
+    labelled = [r for r in in_window(rows) if r["label"] is not None]
+    assert result.labelled_rows == len(labelled)
+    y, score = [r["label"] for r in labelled], [r["score"] for r in labelled]
+    assert result.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y, score), abs=TOLERANCE)
+    fresh = compute_performance(engine, classification(), WINDOW)  # the row is there for the next run
+    assert fresh.labelled_rows == len(labelled) + 1

@@ -146,29 +146,86 @@ def test_templated_alert_with_one_failing_channel_succeeds(dag_file, httpserver,
 
 
 @pytest.mark.dagrun
-def test_all_channels_failing_fails_the_task_naming_each(dag_file, httpserver, channels, store_url, capfd):
+def test_all_channels_refusing_fails_the_task_finally_naming_each(
+    dag_file, httpserver, channels, store_url, capfd, caplog
+):
     httpserver.expect_request(SLACK_PATH).respond_with_data("no such hook", status=404)
-    httpserver.expect_request(HOOK_PATH).respond_with_data("down", status=502)
-    dag = dag_file(
-        "alert_all_failed", _source("alert_all_failed", SEND_TWO.replace('"warning"', '"critical"'))
+    httpserver.expect_request(HOOK_PATH).respond_with_data("forbidden", status=403)
+    body = SEND_TWO.replace('"warning"', '"critical"').replace(
+        'store_conn_id="alert_store",', 'store_conn_id="alert_store", retries=2,'
     )
+    dag = dag_file("alert_all_refused", _source("alert_all_refused", body))
 
-    dr = dag.test()
+    with caplog.at_level(logging.ERROR, logger="airflow_provider_mlprod"):
+        dr = dag.test()
 
     assert dr.state == "failed"
-    assert _task_states(dr) == {"send": "failed"}
+    assert _task_states(dr) == {"send": "failed"}  # final: retries=2 are not used
     report = _xcom(dr, "send")  # the report is pushed before the task fails
     assert report["failed"] == ["op_slack", "op_hook"]
     task_error = capfd.readouterr().out  # the task's exception, as the task log prints it
     assert "AirflowFailException" in task_error
     assert "channel 'op_slack' (slack): HTTP 404" in task_error
-    assert "channel 'op_hook' (webhook): HTTP 502" in task_error
+    assert "channel 'op_hook' (webhook): HTTP 403" in task_error
     rows = _deliveries(store_url)
     assert sorted((row["channel"], row["delivered"], row["status_code"]) for row in rows) == [
-        ("op_hook", False, 502),
+        ("op_hook", False, 403),
         ("op_slack", False, 404),
     ]
-    assert len(httpserver.log) == 1 + 2  # 404 is not retried, 502 is
+    assert len(httpserver.log) == 2  # 4xx is not retried, and the task is not retried
+    # The undeliverable alert is in the task log in full, at ERROR.
+    lost = [r.getMessage() for r in caplog.records if "reached no channel" in r.getMessage()]
+    assert len(lost) == 1
+    assert "Late data: orders" in lost[0]
+    assert "https://runbooks.example/orders" in lost[0]
+
+
+@pytest.mark.dagrun
+def test_outage_longer_than_one_try_is_delivered_by_the_task_retry(dag_file, httpserver, channels, store_url):
+    # Each try makes 2 attempts (max_attempts=2); the hook is down for the whole first try.
+    for status in (502, 503):
+        httpserver.expect_ordered_request(HOOK_PATH).respond_with_data("down", status=status)
+    httpserver.expect_ordered_request(HOOK_PATH).respond_with_data("ok")
+    body = """
+from datetime import timedelta
+
+SendAlertOperator(
+    task_id="send", title="Outage", severity="critical", alert_conn_ids=["op_hook"],
+    store_conn_id="alert_store", retries=2, retry_delay=timedelta(seconds=0),
+)
+"""
+    dag = dag_file("alert_outage", _source("alert_outage", body))
+
+    dr = dag.test()
+
+    assert dr.state == "success"
+    [ti] = dr.get_task_instances()
+    assert ti.try_number == 2
+    assert len(httpserver.log) == 3
+    keys = {request.headers["Idempotency-Key"] for request, _ in httpserver.log}
+    assert len(keys) == 1  # the same key on every attempt of both tries
+    assert [(row["delivered"], row["status_code"]) for row in _deliveries(store_url)] == [
+        (False, 503),
+        (True, 200),
+    ]
+
+
+@pytest.mark.dagrun
+def test_log_listed_beside_a_connection_is_kept(dag_file, httpserver, channels, store_url, caplog):
+    httpserver.expect_request(SLACK_PATH).respond_with_data("ok")
+    body = """
+SendAlertOperator(
+    task_id="send", title="Both places", alert_conn_ids=["log", "op_slack"], store_conn_id="alert_store",
+)
+"""
+    dag = dag_file("alert_log_beside", _source("alert_log_beside", body))
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
+        dr = dag.test()
+
+    assert dr.state == "success"
+    assert _xcom(dr, "send")["delivered"] == ["log", "op_slack"]
+    assert any("[WARNING] Both places" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.dagrun
@@ -386,3 +443,30 @@ def test_action_defaults_to_trigger_without_a_summary():
     assert operator.build_alert({"ti": SummaryTaskInstance({})}).action == "trigger"
     resolve = SendAlertOperator(task_id="send", title="manual alert", action="resolve")
     assert resolve.build_alert({"ti": SummaryTaskInstance({})}).action == "resolve"
+
+
+@pytest.mark.dagrun
+def test_summary_facts_read_as_text_and_the_alert_links_to_the_run(
+    dag_file, httpserver, channels, store_url, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    body = """
+@task
+def validate():
+    return {"counts": {"evaluated": 10, "passed": 9, "failed_critical": 1}}
+
+validate() >> SendAlertOperator(
+    task_id="send", title="Run report", alert_conn_ids=["op_hook"], store_conn_id="alert_store",
+    facts={"validation": "{{ ti.xcom_pull(task_ids='validate')['counts'] }}", "champion": "{{ None }}"},
+)
+"""
+    dag = dag_file("alert_readable", _source("alert_readable", body))
+
+    dr = dag.test()
+
+    assert dr.state == "success"
+    sent = json.loads(next(r for r, _ in httpserver.log if r.path == HOOK_PATH).get_data(as_text=True))
+    assert sent["facts"] == {"validation": "evaluated 10, passed 9, failed_critical 1", "champion": "n/a"}
+    [run_link] = [link for link in sent["links"] if link["label"] == "Run"]
+    assert run_link["url"].startswith("http://airflow.example:8080/dags/alert_readable/runs/")

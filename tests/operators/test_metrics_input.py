@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 from airflow_provider_mlprod.operators.metrics_input import MetricsSource
+from airflow_provider_mlprod.operators.outcome import FINAL_ERRORS
+from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError
 
 
 def read_metrics(context, **source):
@@ -79,7 +81,9 @@ def test_bad_sql_sources_are_named(sql_conn):
     conn_id, table = sql_conn
     with pytest.raises(InputDataError, match=r"must return exactly one row .* it returned 2 rows"):
         read_metrics({}, metrics_sql=f"SELECT value FROM {table}", sql_conn_id=conn_id)
-    with pytest.raises(InputDataError, match="metrics query on connection 'eval_db' failed"):
+    with pytest.raises(
+        InputDataError, match="query 'SELECT \\* FROM no_such_table' on connection 'eval_db' fails"
+    ):
         read_metrics({}, metrics_sql="SELECT * FROM no_such_table", sql_conn_id=conn_id)
     with pytest.raises(ConfigurationError, match="metrics_sql needs sql_conn_id"):
         read_metrics({}, metrics_sql="SELECT 1")
@@ -88,5 +92,28 @@ def test_bad_sql_sources_are_named(sql_conn):
 def test_an_unreachable_database_stays_retryable(monkeypatch):
     down = {"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "u", "schema": "d"}
     monkeypatch.setenv("AIRFLOW_CONN_DOWN", json.dumps(down))
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(DatabaseUnavailableError, match="connection 'down' is unavailable") as raised:
         read_metrics({}, metrics_sql="SELECT 1", sql_conn_id="down")
+    assert not isinstance(raised.value, FINAL_ERRORS)
+
+
+def test_metrics_sql_binds_its_parameters_and_runs_read_only(sql_conn):
+    conn_id, table = sql_conn
+    query = f"SELECT name, value FROM {table} WHERE name = :metric"
+    metrics, _ = read_metrics(
+        {}, metrics_sql=query, metrics_sql_parameters={"metric": "auc"}, sql_conn_id=conn_id
+    )
+    assert metrics == {"auc": 0.9}
+    hostile = {"metric": "auc' OR '1'='1"}
+    with pytest.raises(InputDataError, match="returned no rows"):
+        read_metrics({}, metrics_sql=query, metrics_sql_parameters=hostile, sql_conn_id=conn_id)
+    with pytest.raises(ConfigurationError, match="metrics_sql uses :metric but parameters give no value"):
+        read_metrics({}, metrics_sql=query, sql_conn_id=conn_id)
+    with pytest.raises(ConfigurationError, match="metrics_sql is a DELETE statement"):
+        read_metrics({}, metrics_sql=f"DELETE FROM {table}", sql_conn_id=conn_id)
+    assert read_metrics({}, metrics_sql=f"SELECT name, value FROM {table}", sql_conn_id=conn_id)[0] == {
+        "auc": 0.9,
+        "f1": 0.7,
+    }  # nothing was deleted
+    with pytest.raises(ValueError, match="metrics_sql_parameters are bound into metrics_sql"):
+        MetricsSource(metrics={"a": 1}, metrics_sql_parameters={"x": 1}).check("gate", allow_none=True)

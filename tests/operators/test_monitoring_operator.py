@@ -268,9 +268,14 @@ def test_the_window_defaults_to_the_data_interval_and_the_alias_is_an_outlet():
     )
     assert operator.window_start == "{{ data_interval_start }}"
     assert operator.window_end == "{{ data_interval_end }}"
-    assert {"window_start", "window_end", "predictions_query", "model_version"} <= set(
-        operator.template_fields
-    )
+    assert {
+        "window_start",
+        "window_end",
+        "predictions_query",
+        "predictions_parameters",
+        "model_version",
+    } <= set(operator.template_fields)
+    assert operator.template_fields_renderers["predictions_parameters"] == "json"
     assert operator.outlets == [user_outlet, model_degraded_alias("churn")]
 
 
@@ -284,6 +289,7 @@ def test_the_window_defaults_to_the_data_interval_and_the_alias_is_an_outlet():
         ({"if_no_baseline": None}, "set if_no_baseline to 'pass' or 'fail'"),
         ({"tolerances": {"roc_auc": {"minimum": 0.7}}}, "unknown rule(s) ['minimum']"),
         ({"model_name": "churn/v2"}, "model name 'churn/v2' cannot name an Asset"),
+        ({"predictions_parameters": {"day": "x"}}, "predictions_parameters are bound into predictions_query"),
     ],
 )
 def test_arguments_are_checked_when_the_dag_is_parsed(overrides, message):

@@ -279,3 +279,35 @@ def test_sql_quarantine_writes_failing_keys_without_writing_to_the_database(
     assert failing["failed_checks"].tolist() == ["non_letter_share(answer)"] * 2 + ["valid_json(payload)"] * 3
     assert set(sa.inspect(engine).get_table_names()) == tables_before
     engine.dispose()
+
+
+class _OutletEvents(dict):
+    """``context["outlet_events"]``: alias -> recorded (asset uri, extra) pairs."""
+
+    def __missing__(self, alias):
+        events = self[alias] = _Recorder()
+        return events
+
+
+class _Recorder(list):
+    def add(self, asset, extra=None):
+        self.append((asset.uri, extra))
+
+
+def test_emit_asset_emits_outputs_checked_only_on_success(task_context, isolated_store):
+    from airflow_provider_mlprod.assets import outputs_checked_alias
+
+    checker = operator(dataframe_callable=outputs, dataset_name="answers", emit_asset=True)
+    assert outputs_checked_alias("answers") in checker.outlets
+    context = task_context(task_id="check_outputs") | {"outlet_events": _OutletEvents()}
+    checker.execute(context)
+    [(uri, extra)] = context["outlet_events"][outputs_checked_alias("answers")]
+    assert uri == "mlprod://datasets/answers/outputs_checked"
+    assert extra["rows_checked"] == 20
+    failing = operator(
+        dataframe_callable=lambda: outputs(broken_json=3), dataset_name="answers", emit_asset=True
+    )
+    context = task_context(task_id="check_outputs") | {"outlet_events": _OutletEvents()}
+    with pytest.raises(AirflowFailException):
+        failing.execute(context)
+    assert not any(context["outlet_events"].values())

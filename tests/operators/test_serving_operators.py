@@ -338,3 +338,17 @@ def test_a_plain_url_endpoint_and_credentials_in_it_refused(
     with pytest.raises(AirflowFailException, match="must not carry credentials") as failure:
         leaky.execute(task_context())
     assert "pw" not in str(failure.value)
+
+
+def test_slo_monitor_checks_identifiers_at_parse_time_unless_templated():
+    with pytest.raises(ValueError, match=r"request log column 'latency_ms' .* not a plain SQL identifier"):
+        slo_monitor(("warehouse", None), columns={"latency_ms": "latency; drop table x"})
+    with pytest.raises(ValueError, match="request log table"):
+        slo_monitor(("warehouse", None), request_log_table="log--")
+    assert slo_monitor(("warehouse", None), request_log_table="{{ params.table }}").request_log_table
+
+
+def test_slo_monitor_names_the_connection_of_a_missing_table(isolated_store, request_log_conn, task_context):
+    context = task_context() | {"outlet_events": OutletEvents()}
+    with pytest.raises(AirflowFailException, match="request log 'no_such_log' on connection 'warehouse'"):
+        slo_monitor(request_log_conn, request_log_table="no_such_log").execute(context)

@@ -7,11 +7,13 @@ import json
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 from airflow_provider_mlprod.operators.reports import ReportLink
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
+from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 SUITE = {
     "name": "orders",
@@ -64,7 +66,7 @@ def test_warnings_are_reported_but_do_not_fail(task_context, isolated_store):
     assert result["counts"]["failed_warning"] == 1
     (failure,) = result["failures"]
     assert (failure["column"], failure["unexpected_count"], failure["severity"]) == ("country", 2, "warning")
-    assert failure["sample_values"] == ["XX", "XX"]
+    assert failure["sample_values"] == ["XX"]  # two failing rows, one distinct value
 
 
 def test_critical_failure_fails_after_recording_and_pushing(task_context, isolated_store):
@@ -98,10 +100,113 @@ def test_file_source_with_quarantine(task_context, isolated_store, tmp_path):
     task = operator(file_path=f"file://{source}", quarantine_folder=f"file://{out}", on_failure="continue")
     result = task.execute(task_context())
     assert result["dataset"].endswith("orders.csv")
-    passing, failing = pd.read_csv(out / "passing.csv"), pd.read_csv(out / "failing.csv")
+    published = read_output_manifest(ObjectStoragePath(f"file://{out}"))["locations"]
+    passing, failing = (pd.read_csv(published[key].removeprefix("file://")) for key in ("passing", "failing"))
     assert (len(passing), len(failing)) == (18, 2)
     assert all("expect_column_values_to_be_between" in reason for reason in failing["failed_expectations"])
-    assert str(out / "failing.csv") in json.dumps(result["quarantine"])
+    assert result["quarantine"]["failing_location"] == published["failing"]
+    assert result["quarantine"]["manifest_location"] == f"file://{out / 'manifest.json'}"
+
+
+def test_a_quarantine_folder_holding_the_input_fails_without_retry(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    before = source.read_bytes()
+    task = operator(file_path=f"file://{source}", quarantine_folder=f"file://{tmp_path}")
+    with pytest.raises(AirflowFailException, match=r"quarantine folder .* is or contains the input"):
+        task.execute(task_context())
+    assert source.read_bytes() == before
+    assert not (tmp_path / "manifest.json").exists()
+    assert not (tmp_path / "tries").exists()
+
+
+def test_a_retried_quarantine_replaces_the_published_try(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    out = tmp_path / "quarantine"
+    task = operator(file_path=str(source), quarantine_folder=str(out), on_failure="continue")
+    first = task.execute(task_context())["quarantine"]
+    second = task.execute(task_context())["quarantine"]
+    assert first["output_try"] != second["output_try"]
+    assert [path.name for path in (out / "tries").iterdir()] == [second["output_try"]]
+    assert read_output_manifest(out)["try"] == second["output_try"]
+
+
+@pytest.mark.parametrize(
+    ("blocker", "message"),
+    [
+        ("tries", "a file is in the way of its folder"),
+        ("manifest.json", r"manifest\.json' cannot be written: a directory is in the way"),
+    ],
+)
+def test_storage_in_the_way_of_the_quarantine_fails_without_retry(
+    task_context, isolated_store, tmp_path, blocker, message
+):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    out = tmp_path / "quarantine"
+    out.mkdir()
+    if blocker == "manifest.json":
+        (out / blocker).mkdir()  # a directory where the manifest goes
+    else:
+        (out / blocker).write_text("x")  # a file where the tries folder goes
+    task = operator(file_path=str(source), quarantine_folder=str(out), on_failure="continue")
+    with pytest.raises(AirflowFailException, match=message):
+        task.execute(task_context())
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'droppingmem' filesystem not explicitly implemented")
+def test_a_dropped_object_store_connection_leaves_the_quarantine_task_retryable(
+    task_context, isolated_store, tmp_path
+):
+    import fsspec
+    from airflow.sdk.io.store import attach
+
+    from airflow_provider_mlprod.validation.output_folder import StorageUnavailableError
+    from tests.validation.test_output_folder import DroppingFileSystem
+
+    fsspec.register_implementation("droppingmem", DroppingFileSystem, clobber=True)
+    attach("droppingmem", fs=DroppingFileSystem())
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    task = operator(
+        file_path=str(source),
+        quarantine_folder="droppingmem://bucket/operator_quarantine",
+        quarantine_format="parquet",
+        on_failure="continue",
+    )
+    with pytest.raises(StorageUnavailableError, match="storage unavailable, a retry may succeed"):
+        task.execute(task_context())
+    assert not ObjectStoragePath("droppingmem://bucket/operator_quarantine/manifest.json").exists()
+
+
+def test_a_ragged_csv_row_fails_without_retry_naming_its_line(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,amount,country\n1,10.0,DE\n2,11.0\n3,12.0,FR\n")
+    with pytest.raises(AirflowFailException, match=r"orders\.csv' line 3: 2 fields where the header"):
+        operator(file_path=str(source)).execute(task_context())
+
+
+def test_ragged_rows_can_count_as_a_failed_check(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,amount,country\n1,10.0,DE\n2,11.0\n3,12.0,FR\n4,1,DE,extra\n")
+    context = task_context()
+    with pytest.raises(AirflowFailException, match="failed 1 critical expectation"):
+        operator(file_path=str(source), ragged_rows="fail").execute(context)
+    summary = context["ti"].pushed["return_value"]
+    (failure,) = summary["failures"]
+    assert failure["expectation_type"] == "file_rows_match_header"
+    assert failure["unexpected_count"] == 2
+    assert failure["sample_values"] == ["line 3: 2 fields", "line 5: 4 fields"]
+    assert summary["rows_checked"] == 4
+    assert summary["counts"] == {"evaluated": 4, "passed": 3, "failed_critical": 1, "failed_warning": 0}
+
+
+def test_a_repeated_csv_header_fails_without_retry(task_context, isolated_store, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,amount,amount,country\n1,10.0,-5,DE\n")
+    with pytest.raises(AirflowFailException, match="header repeats column 'amount' \\(fields 2 and 3\\)"):
+        operator(file_path=str(source)).execute(task_context())
 
 
 @pytest.fixture
@@ -139,6 +244,45 @@ def test_sql_source_runs_in_the_database_and_quarantines_keys(task_context, isol
     engine = sa.create_engine(db_url)
     with engine.connect() as connection:
         assert connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar() == 4
+    engine.dispose()
+
+
+def test_a_query_with_bound_parameters_validates_only_its_rows(task_context, isolated_store, warehouse):
+    _, schema = warehouse
+    table = f"{schema}.orders" if schema else "orders"
+    task = operator(
+        sql_conn_id="warehouse",
+        query=f"SELECT * FROM {table} WHERE order_id >= :first AND country = :country",
+        parameters={"first": 4, "country": "DE"},  # rows 0..3 have the bad amounts
+    )
+    assert task.template_fields_renderers["parameters"] == "json"
+    assert "parameters" in task.template_fields
+    result = task.execute(task_context())
+    assert (result["success"], result["rows_checked"]) == (True, 16)
+    hostile = operator(
+        sql_conn_id="warehouse",
+        query=f"SELECT * FROM {table} WHERE country = :country",
+        parameters={"country": "DE' OR '1'='1"},
+    )
+    with pytest.raises(AirflowFailException, match="has no rows"):  # the value stayed a value
+        hostile.execute(task_context())
+
+
+def test_a_query_that_writes_through_a_function_is_refused_by_the_read_only_session(
+    task_context, isolated_store, postgres_url, airflow_sql_connection
+):
+    engine = sa.create_engine(postgres_url)
+    orders().to_sql("orders", engine, index=False)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SEQUENCE probe_seq")
+    schema = airflow_sql_connection(postgres_url)
+    task = operator(
+        sql_conn_id="warehouse", query=f"SELECT *, nextval('{schema}.probe_seq') AS n FROM {schema}.orders"
+    )
+    with pytest.raises(AirflowFailException, match="read-only transaction"):
+        task.execute(task_context())
+    with engine.connect() as connection:  # the sequence never moved
+        assert connection.exec_driver_sql("SELECT last_value, is_called FROM probe_seq").one() == (1, False)
     engine.dispose()
 
 
@@ -181,6 +325,9 @@ def test_bad_suites_fail_and_name_the_problem(task_context, isolated_store, suit
         ({"sql_conn_id": "w", "table": "t", "quarantine_table": "q"}, "needs quarantine_key_columns"),
         ({"file_path": "a.csv", "on_failure": "explode"}, "on_failure must be one of fail, skip, continue"),
         ({"file_path": "a.csv", "default_severity": "info"}, "default_severity must be"),
+        ({"file_path": "a.csv", "ragged_rows": "skip"}, "ragged_rows must be 'error' or 'fail'"),
+        ({"file_path": "a.csv", "parameters": {"a": 1}}, "parameters and hook_params are for SQL sources"),
+        ({"sql_conn_id": "w", "table": "t", "parameters": {"a": 1}}, "a table takes none"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs, message):
@@ -215,6 +362,39 @@ def test_in_a_dag_run_with_a_suite_file_next_to_the_dag(dag_file, airflow_db, is
     dag = dag_file("validate_file", DAG_SOURCE.format(data=tmp_path))
     assert dag.test(run_conf={"day": "1"}).state == "success"
     assert dag.test(run_conf={"day": "2"}).state == "failed"
+
+
+SQL_DAG_SOURCE = """
+import pendulum
+from airflow.sdk import dag
+from airflow_provider_mlprod.operators.validation import DataValidationOperator
+
+@dag(dag_id="validate_query", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def validate_query():
+    DataValidationOperator(
+        task_id="validate",
+        suite={suite!r},
+        sql_conn_id="warehouse",
+        query="SELECT * FROM orders WHERE order_id >= :first",
+        parameters={{"first": "{{{{ params.first }}}}"}},
+        params={{"first": 0}},
+    )
+
+validate_query()
+"""
+
+
+def test_in_a_dag_run_templated_parameters_are_bound(
+    dag_file, airflow_db, isolated_store, sqlite_url, airflow_sql_connection
+):
+    engine = sa.create_engine(sqlite_url)
+    orders(bad_amounts=4).to_sql("orders", engine, index=False)  # rows 0..3 have bad amounts
+    engine.dispose()
+    airflow_sql_connection(sqlite_url)
+    dag = dag_file("validate_query", SQL_DAG_SOURCE.format(suite=SUITE))
+    assert dag.test(run_conf={"first": "4"}).state == "success"
+    assert dag.test(run_conf={"first": "0"}).state == "failed"
+    assert dag.test(run_conf={"first": "0' OR '1'='1"}).state == "failed"  # bound as a value
 
 
 def test_openlineage_facet_lists_every_expectation(task_context, isolated_store, tmp_path):

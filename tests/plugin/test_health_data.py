@@ -20,7 +20,9 @@ def link(route: str) -> str:
     return "/base/mlprod" + route
 
 
-def release(registry: ModelRegistry, version: str, auc: float, *, passed: bool = True) -> None:
+def release(
+    registry: ModelRegistry, version: str, auc: float, *, passed: bool = True, approved_by: str | None = None
+) -> None:
     run = RunIdentity("release", f"manual__{version}", "register")
     registry.register(
         run, name=MODEL, version=version, artifact_uri=f"file:///m/{version}", metrics={"auc": auc}
@@ -39,7 +41,12 @@ def release(registry: ModelRegistry, version: str, auc: float, *, passed: bool =
         },
     )
     if passed:
-        registry.promote(RunIdentity("release", f"manual__{version}", "promote"), name=MODEL, version=version)
+        registry.promote(
+            RunIdentity("release", f"manual__{version}", "promote"),
+            name=MODEL,
+            version=version,
+            approved_by=approved_by,
+        )
 
 
 @pytest.fixture
@@ -47,7 +54,7 @@ def reader(db_url):
     engine = create_store_engine(db_url)
     registry = ModelRegistry(engine)
     release(registry, "v1", 0.8)
-    release(registry, "v2", 0.85)
+    release(registry, "v2", 0.85, approved_by="alice <ops>")
     release(registry, "v3", 0.5, passed=False)
     registry.rollback(RunIdentity("airflow-cli", "manual__rollback", "rollback"), name=MODEL)
     store = MetricsStore(engine)
@@ -103,6 +110,7 @@ def test_model_health_has_the_alias_timeline_verdicts_and_trends(reader):
         ("rolled_back", "v1", "v2"),
     ]
     assert health.timeline[-1].run.dag_id == "airflow-cli"
+    assert [e.approved_by for e in health.timeline] == ["", "alice <ops>", ""]
     assert health.aliases == {"champion": "v1"}
     assert health.champion.version == "v1"
     assert health.versions == 3
@@ -120,6 +128,7 @@ def test_model_page_renders_timeline_verdicts_and_plots(reader):
     html = pages.model_page(reader.model_health(MODEL), link)
     assert "<h1>Model churn</h1>" in html
     assert "rolled back" in html
+    assert "approved by alice &lt;ops&gt;" in html
     assert "promoted" in html
     assert "auc 0.5 below minimum 0.7" in html
     assert len(re.findall(r"<svg ", html)) == 3  # the champion timeline and two metric trends

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_mlprod.exceptions import InputDataError
+from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.serving.slo import RequestLog, compute_slo_window, evaluate_slos
+from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc).replace(tzinfo=None)
 
@@ -90,6 +91,80 @@ def test_slo_breach_and_fail_closed_on_an_empty_window(request_log):
     assert not evaluate_slos(empty, {"error_rate": {"max": 0.01}}).passed  # nothing measured: fails
 
 
-def test_missing_table_names_it(request_log):
-    with pytest.raises(InputDataError, match="request log 'nope'"):
-        compute_slo_window(request_log, RequestLog("nope"), START, START + timedelta(minutes=1))
+def test_missing_table_names_it_and_the_connection(request_log):
+    with pytest.raises(InputDataError, match="request log 'nope' on connection 'warehouse'"):
+        compute_slo_window(
+            request_log, RequestLog("nope"), START, START + timedelta(minutes=1), conn_id="warehouse"
+        )
+    missing_column = RequestLog("request_log", cost="price")
+    with pytest.raises(InputDataError, match="price"):
+        compute_slo_window(
+            request_log, missing_column, START, START + timedelta(minutes=1), conn_id="warehouse"
+        )
+
+
+@pytest.mark.parametrize(
+    ("table", "schema", "columns", "named"),
+    [
+        ("request_log; drop table x", None, None, "request log table"),
+        ("request_log", "a.b", None, "request log schema"),
+        ("request_log", None, {"latency_ms": 'latency" + 1'}, "request log column 'latency_ms'"),
+        ("request_log", None, {"cost": "cost --"}, "request log column 'cost'"),
+    ],
+)
+def test_names_that_are_not_plain_identifiers_are_refused_before_any_sql(table, schema, columns, named):
+    with pytest.raises(SpecError, match=f"{named} .* is not a plain SQL identifier"):
+        RequestLog.from_mapping(table, schema, columns)
+    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected
+    log = RequestLog(table, schema, **(columns or {}))
+    with pytest.raises(SpecError, match="is not a plain SQL identifier"):
+        compute_slo_window(engine, log, START, START + timedelta(minutes=1))
+
+
+def test_a_name_longer_than_postgres_keeps_is_refused(postgres_url):
+    engine = sa.create_engine(postgres_url)
+    with pytest.raises(SpecError, match="keeps only 63"):
+        compute_slo_window(engine, RequestLog("r" * 64), START, START + timedelta(minutes=1))
+
+
+def test_an_unreachable_database_is_retryable_and_named():
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none")
+    with pytest.raises(DatabaseUnavailableError, match="connection 'warehouse' is unavailable"):
+        compute_slo_window(engine, LOG, START, START + timedelta(minutes=1), conn_id="warehouse")
+
+
+def test_the_window_is_read_in_a_read_only_session(postgres_url, monkeypatch):
+    """The SLO queries run on the SQL layer's read-only snapshot: a write on that connection is refused."""
+    import contextlib
+
+    from airflow_provider_mlprod.serving import slo
+    from airflow_provider_mlprod.sql.session import read_only_snapshot
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE request_log (ts timestamp, latency_ms float, status int, model_version text)"
+        )
+        connection.exec_driver_sql(f"INSERT INTO request_log VALUES ('{START.isoformat()}', 5, 200, 'v1')")
+    refused = []
+
+    @contextlib.contextmanager
+    def probed(engine_):
+        with read_only_snapshot(engine_) as connection:
+            try:
+                connection.exec_driver_sql("INSERT INTO request_log (latency_ms) VALUES (1)")
+            except sa.exc.DBAPIError as exc:
+                refused.append(str(exc.orig).splitlines()[0])
+                connection.rollback()
+            yield connection
+
+    monkeypatch.setattr(slo, "read_only_snapshot", probed)
+    window = compute_slo_window(engine, RequestLog("request_log"), START, START + timedelta(minutes=1))
+    assert window.metrics["requests"] == 1
+    assert len(refused) == 1
+    assert "read-only transaction" in refused[0]

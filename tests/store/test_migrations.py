@@ -33,6 +33,19 @@ def test_first_use_creates_every_table_and_records_the_version(db_url):
     assert {table.name for table in schema.metadata.sorted_tables} <= tables
 
 
+def test_history_reads_have_their_indexes(db_url):
+    engine = create_store_engine(db_url)
+    ensure_schema(engine)
+    inspector = sa.inspect(engine)
+    indexes = {
+        index["name"]: index["column_names"]
+        for table in ("mlprod_verdicts", "mlprod_metrics")
+        for index in inspector.get_indexes(table)
+    }
+    assert indexes["ix_mlprod_verdicts_model_revision"] == ["model_id", "revision"]
+    assert indexes["ix_mlprod_metrics_history"] == ["name", "model_name", "recorded_at"]
+
+
 def test_second_use_applies_nothing(db_url):
     ensure_schema(create_store_engine(db_url))
     fresh_engine = create_store_engine(db_url, connect_timeout=7)  # another engine on the same store

@@ -21,7 +21,13 @@ def _summary(**changes) -> ValidationSummary:
             ["<script>alert(1)</script>", "a&b"],
         ),
         ExpectationOutcome(
-            1, "expect_column_mean_to_be_between", "amount", "warning", True, observed_value=5.5
+            1,
+            "expect_column_mean_to_be_between",
+            "amount",
+            "warning",
+            True,
+            observed_value=5.5,
+            parameters={"min_value": 0, "max_value": 7.5, "mostly": 0.95},
         ),
     )
     fields = {
@@ -58,6 +64,12 @@ def test_report_shows_verdict_counts_and_each_expectation():
     assert "expect_column_mean_to_be_between" in page
     assert "5.5" in page
     assert "s3://bucket/rejected.csv" in page
+
+
+def test_report_shows_each_expectations_parameters():
+    page = render_html_report(_summary())
+    assert "max_value = <code>7.5</code><br>min_value = <code>0</code><br>mostly = <code>0.95</code>" in page
+    assert "<th>Parameters</th>" in page
 
 
 def test_report_verdict_with_only_warnings():

@@ -55,7 +55,26 @@ def test_failure_details_and_capped_samples(orders):
     assert failure["severity"] == "critical"
     assert failure["unexpected_count"] == 3
     assert failure["unexpected_percent"] == pytest.approx(30.0)
-    assert failure["sample_values"] == ["shipped", "shipped"]
+    assert failure["sample_values"] == ["shipped"]  # three failing rows, one distinct value
+    assert failure["parameters"] == {"value_set": ["new", "paid"]}
+
+
+def test_samples_are_distinct_values_in_the_order_seen_and_capped():
+    frame = pd.DataFrame({"code": ["x", "x", "x", "ok", "y", "y", "z", "w"]})
+    spec = {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "code", "value_set": ["ok"]}}
+    (failure,) = validate_dataframe(frame, [spec], sample_size=3).to_dict()["failures"]
+    assert failure["unexpected_count"] == 7
+    assert failure["sample_values"] == ["x", "y", "z"]
+
+
+def test_long_value_sets_are_abbreviated_in_the_json_summary_only():
+    frame = pd.DataFrame({"code": [f"c{i}" for i in range(30)] + ["bad"]})
+    allowed = [f"c{i}" for i in range(30)]
+    spec = {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "code", "value_set": allowed}}
+    summary = validate_dataframe(frame, [spec])
+    (failure,) = summary.to_dict()["failures"]
+    assert failure["parameters"]["value_set"] == [*allowed[:20], "... 10 more"]
+    assert summary.failures[0].parameters["value_set"] == allowed
 
 
 def test_summary_is_strict_json_with_numpy_values():

@@ -37,7 +37,7 @@ def test_table_in_the_database(orders_table):
     assert summary.rows_checked == 10
     assert not summary.success
     (failure,) = summary.failures
-    assert (failure.unexpected_count, failure.sample_values) == (3, ["shipped", "shipped"])
+    assert (failure.unexpected_count, failure.sample_values) == (3, ["shipped"])  # distinct values
 
 
 def test_query_in_the_database(orders_table):
@@ -152,13 +152,58 @@ def test_a_query_that_closes_the_subquery_and_commits_a_drop_is_refused(orders_t
 
 @pytest.mark.parametrize("method", ["column_names", "row_count"])
 def test_past_the_parser_the_read_only_session_still_keeps_the_table(orders_table, method):
-    from airflow_provider_mlprod.validation.sql_source import SqlSource
+    from airflow_provider_mlprod.sql.session import read_only_snapshot
+    from airflow_provider_mlprod.sql.source import SqlSource
 
     source = SqlSource(query=HOSTILE_QUERY)  # built directly: no parser check
     engine = sa.create_engine(orders_table)
     try:
-        with pytest.raises((InputDataError, sa.exc.DBAPIError)):
-            getattr(source, method)(engine)
+        with pytest.raises((InputDataError, sa.exc.DBAPIError)), read_only_snapshot(engine) as connection:
+            getattr(source, method)(connection)
     finally:
         engine.dispose()
     assert _orders_exist(orders_table)
+
+
+def _commit_bad_rows_after_the_row_count(engine: sa.Engine, url: str):
+    """After the provider counted the rows, another session commits two orders without an amount."""
+    writer = sa.create_engine(url)
+    done = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if not done and "count(" in statement.lower() and "mlprod_count" in statement:
+            done.append(statement)
+            with writer.begin() as other:
+                other.exec_driver_sql(
+                    "INSERT INTO orders (id, amount, status, code, start_day, end_day) "
+                    "VALUES (101, NULL, 'new', 'ABC', 0, 1), (102, NULL, 'new', 'ABC', 0, 1)"
+                )
+
+    sa.event.listen(engine, "after_cursor_execute", after)
+    return writer, done
+
+
+def test_on_postgresql_gx_and_the_quarantine_read_the_validated_snapshot(postgres_url):
+    write_table(postgres_url, "orders", make_orders())
+    engine = sa.create_engine(postgres_url)
+    writer, done = _commit_bad_rows_after_the_row_count(engine, postgres_url)
+    quarantine = SqlQuarantine(table="orders_quarantine", key_columns=("id",), batch_id="b1")
+    try:
+        summary = validate_sql(
+            postgres_url, [AMOUNT_NOT_NULL], table="orders", engine=engine, quarantine=quarantine
+        )
+    finally:
+        writer.dispose()
+        engine.dispose()
+    assert done, "the concurrent rows were committed during the validation"
+    assert summary.rows_checked == 10
+    assert summary.success  # GX did not see the two null amounts committed after the snapshot
+    assert summary.quarantine["source_snapshot"] == "validated"
+    assert summary.quarantine["records"] == 0
+
+
+def test_elsewhere_the_quarantine_reads_the_latest_rows_and_says_so(sqlite_url):
+    write_table(sqlite_url, "orders", make_orders().assign(amount=[None] + [1.0] * 9))
+    quarantine = SqlQuarantine(table="orders_quarantine", key_columns=("id",), batch_id="b1")
+    summary = validate_sql(sqlite_url, [AMOUNT_NOT_NULL], table="orders", quarantine=quarantine)
+    assert (summary.quarantine["source_snapshot"], summary.quarantine["records"]) == ("latest", 1)

@@ -1,0 +1,135 @@
+"""The SQL source value: checks before any SQL, bound parameters, one snapshot, errors naming the source."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.sql.session import read_only_snapshot, read_only_url
+from airflow_provider_mlprod.sql.source import SqlSource
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE orders (id INTEGER, day VARCHAR(10), amount FLOAT)")
+        connection.exec_driver_sql(
+            "INSERT INTO orders VALUES (1, '2026-01-01', 5), (2, '2026-01-01', 7), (3, '2026-01-02', 9)"
+        )
+    yield engine
+    engine.dispose()
+
+
+def test_a_query_with_bound_parameters_reads_its_rows(engine):
+    source = SqlSource.from_arguments(
+        query="SELECT id, amount FROM orders WHERE day = :day AND amount > :low",
+        parameters={"day": "2026-01-01", "low": 5},
+        conn_id="warehouse",
+    )
+    with read_only_snapshot(engine) as connection:
+        assert source.column_names(connection) == ["id", "amount"]
+        assert source.row_count(connection) == 1
+    assert source.to_dict()["parameters"] == {"day": "2026-01-01", "low": 5}
+    assert source.where.endswith("on connection 'warehouse'")
+
+
+def test_a_hostile_parameter_value_stays_a_value(engine):
+    hostile = "2026-01-01' OR '1'='1"
+    source = SqlSource.from_arguments(
+        query="SELECT id FROM orders WHERE day = :day", parameters={"day": hostile}
+    )
+    with read_only_snapshot(engine) as connection:
+        assert source.row_count(connection) == 0
+    # rendered for a library that takes only text: the quote is escaped, still one SELECT
+    rendered = source.rendered_query(engine.dialect)
+    assert "''" in rendered
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(f"SELECT count(*) FROM ({rendered}) AS t").scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"query": "SELECT * FROM orders WHERE day = :day"}, r"query uses :day but parameters give no value"),
+        (
+            {"query": "SELECT * FROM orders", "parameters": {"day": "x"}},
+            r"parameters \['day'\] are not used by query",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE id IN (:ids)", "parameters": {"ids": [1, 2]}},
+            "parameter 'ids' of query is a list; give a single value",
+        ),
+        ({"query": "SELECT 1", "parameters": ["x"]}, "must be a mapping of name to value, got list"),
+        (
+            {"table": "orders", "parameters": {"day": "x"}},
+            r"apply to a query; table 'orders' has no placeholders",
+        ),
+        ({"table": "orders", "query": "SELECT 1"}, "give exactly one of table and query"),
+        ({"query": "SELECT 1", "schema": "s"}, "schema applies to a table"),
+        ({"query": "SELECT 1; DELETE FROM orders"}, "query holds 2 statements"),
+        ({"table": "orders", "hook_params": {"x": object()}}, "hook_params must hold JSON values"),
+        ({"table": "orders", "conn_id": ""}, "connection id '' must be a non-empty string"),
+    ],
+)
+def test_bad_sources_are_refused_before_any_sql(arguments, message):
+    with pytest.raises(ConfigurationError, match=message):
+        SqlSource.from_arguments(**arguments)
+
+
+def test_dates_are_bound_with_their_type(engine):
+    source = SqlSource.from_arguments(
+        query="SELECT id FROM orders WHERE day >= :since",
+        parameters={"since": datetime.date(2026, 1, 2).isoformat()},
+    )
+    with read_only_snapshot(engine) as connection:
+        assert source.row_count(connection) == 1
+
+
+def test_a_failing_query_names_the_source_and_the_connection(engine):
+    source = SqlSource.from_arguments(query="SELECT nope FROM orders", conn_id="warehouse")
+    with (
+        pytest.raises(
+            InputDataError, match=r"query 'SELECT nope FROM orders' on connection 'warehouse' fails"
+        ),
+        read_only_snapshot(engine) as connection,
+    ):
+        source.column_names(connection)
+    missing = SqlSource.from_arguments(table="absent", conn_id="warehouse")
+    absent = "table 'absent' on connection 'warehouse' does not exist"
+    with pytest.raises(InputDataError, match=absent), read_only_snapshot(engine) as connection:
+        missing.column_names(connection)
+
+
+def test_a_read_only_url_refuses_writes_and_keeps_its_options(engine, db_url):
+    url = sa.make_url(db_url)
+    read_only = sa.create_engine(read_only_url(url))
+    try:
+        with read_only.connect() as connection:
+            assert (
+                connection.exec_driver_sql("SELECT count(*) FROM orders").scalar_one() == 3
+            )  # search_path kept
+            with pytest.raises(sa.exc.DBAPIError):
+                connection.exec_driver_sql("DELETE FROM orders")
+    finally:
+        read_only.dispose()
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM orders").scalar_one() == 3
+
+
+def test_a_templated_text_parameter_compares_with_a_number(engine):
+    """Rendered templates are text: '2' must still compare with an integer column (PostgreSQL too)."""
+    source = SqlSource.from_arguments(
+        query="SELECT id FROM orders WHERE id >= :first", parameters={"first": "2"}
+    )
+    with read_only_snapshot(engine) as connection:
+        assert source.row_count(connection) == 2
+        assert source.column_names(connection) == ["id"]
+    typed = SqlSource.from_arguments(
+        query="SELECT id FROM orders WHERE id >= :first", parameters={"first": 2}
+    )
+    with read_only_snapshot(engine) as connection:
+        assert typed.row_count(connection) == 2
