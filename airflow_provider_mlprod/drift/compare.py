@@ -237,7 +237,7 @@ def _current_sample(
             reference.profile.edges,
             keep_sorted=exact,
             column=name,
-            atoms=reference.profile.values,
+            atoms=None if exact else reference.profile.values,  # raw on both sides: exact anyway
         )
         return ColumnSample(profile, sorted_values)
     counts, null_count = category_counts(series)

@@ -550,12 +550,33 @@ def wasserstein_test(reference: ColumnSample, current: ColumnSample) -> TestOutc
     )
 
 
+def ks_statistic_sorted(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
+    """The two-sample KS statistic of sorted samples (as ``ks_2samp``): the ECDF gap is largest at a
+    sample point, so each sample is looked up in the other once (half of ``ks_2samp``'s searches)."""
+    import numpy as np
+
+    n, m = u_sorted.size, v_sorted.size
+    if n == 0 or m == 0:
+        return 0.0
+    u_at_u = np.searchsorted(u_sorted, u_sorted, side="right") / n
+    gap = float(np.max(np.abs(u_at_u - np.searchsorted(v_sorted, u_sorted, side="right") / m)))
+    v_at_v = np.searchsorted(v_sorted, v_sorted, side="right") / m
+    return max(gap, float(np.max(np.abs(np.searchsorted(u_sorted, v_sorted, side="right") / n - v_at_v))))
+
+
 def _two_sample_p_value(reference: ColumnSample, current: ColumnSample) -> float:
     """Whether the two sides differ at all: KS (exact on raw data, else from the bins, conservative)
     and the chi-square homogeneity test on the reference's bins, combined by Bonferroni
     (``min(1, 2 * min(p_ks, p_bins))``). KS misses changes confined to a small share of the rows (the
     non-zero tail of a zero-inflated column); the bins' test sees those."""
-    ks_p = ks_test(reference, current).p_value
+    if reference.sorted_values is not None and current.sorted_values is not None:
+        ks_p = _ks_p_value(
+            ks_statistic_sorted(reference.sorted_values, current.sorted_values),
+            reference.sorted_values.size,
+            current.sorted_values.size,
+        )
+    else:
+        ks_p = ks_test(reference, current).p_value
     ref_counts, cur_counts, order = _cell_counts(reference, current)
     return min(1.0, 2 * min(ks_p, homogeneity_p_value(ref_counts, cur_counts, order)))
 
