@@ -137,9 +137,14 @@ def mlprod_ingest_to_deploy():
         from airflow.sdk import ObjectStoragePath
 
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+        from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
+        # The quarantine folder's manifest names the complete outputs of the try that published last.
         summary = ti.xcom_pull(task_ids="validate_batch")
-        with ObjectStoragePath(summary["quarantine"]["passing_location"]).open("r") as handle:
+        folder = ObjectStoragePath(summary["quarantine"]["manifest_location"]).parent
+        published = read_output_manifest(folder)
+        print(f"Loading the passing rows of try {published['try']} of {folder}")
+        with ObjectStoragePath(published["locations"]["passing"]).open("r") as handle:
             clean = pd.read_csv(handle)
         clean["batch_id"] = run_id
         engine = engine_for_connection(params["warehouse_conn_id"])

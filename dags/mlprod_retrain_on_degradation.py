@@ -39,7 +39,7 @@ from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
 from airflow_provider_mlprod.operators.alerts import SendAlertOperator
 from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment
 from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
-from airflow_provider_mlprod.operators.registry import PromoteModelOperator, RegisterModelOperator
+from airflow_provider_mlprod.operators.release import release_tasks
 
 _MLPROD_HOME = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "mlprod")
 
@@ -146,30 +146,20 @@ def mlprod_retrain_on_degradation():
 
     trained = train()
     version = "{{ ti.xcom_pull(task_ids='train')['version'] }}"
-    register = RegisterModelOperator(
-        task_id="register",
+    release = release_tasks(
         model_name=MODEL_NAME,
         model_version=version,
         artifact_uri="{{ ti.xcom_pull(task_ids='train')['artifact_uri'] }}",
         training_data="{{ params.warehouse_conn_id }}:customer_training+churn_predictions/churn_labels",
         metrics_task_id="train",
         metrics_key="metrics",
-    )
-    gate = LiveBaselineGateOperator(
-        task_id="gate",
-        model_name=MODEL_NAME,
-        model_version=version,
         thresholds={
             "roc_auc": {"min": 0.7, "min_absolute_change": -0.01},
             "log_loss": {"max": 0.65, "greater_is_better": False},
         },
         if_no_baseline="pass",
-        on_failure_callback=guardrail_alert,
-    )
-    promote = PromoteModelOperator(
-        task_id="promote",
-        model_name=MODEL_NAME,
-        model_version=version,
+        gate_class=LiveBaselineGateOperator,
+        gate_kwargs={"on_failure_callback": guardrail_alert},
         deployment=CopyArtifactDeployment("{{ params.serving_uri }}"),
     )
     report = SendAlertOperator(
@@ -186,8 +176,8 @@ def mlprod_retrain_on_degradation():
             "champion": "{{ (ti.xcom_pull(task_ids='promote') or {}).get('version') }}",
         },
     )
-    trained >> register >> gate >> promote
-    [trained, register, gate, promote] >> report.as_teardown()
+    trained >> release.group
+    [trained, release.register, release.gate, release.approve, release.promote] >> report.as_teardown()
 
 
 mlprod_retrain_on_degradation()

@@ -149,12 +149,14 @@ def release_tasks(
     group_id: str = "release",
     prefix_group_id: bool = False,
     gate_kwargs: Mapping[str, Any] | None = None,
+    gate_class: type[ModelMetricsGateOperator] = ModelMetricsGateOperator,
 ) -> ReleaseTasks:
     """Build register -> gate -> approve -> promote inside a TaskGroup (call it inside a DAG).
 
     Task ids are ``register``, ``gate``, ``approve`` and ``promote`` (prefixed with ``group_id`` when
-    ``prefix_group_id``). The gate is a ``ModelMetricsGateOperator`` (``gate_kwargs`` adds arguments
-    such as ``on_failure_callback``); ``gate_name`` keeps its verdicts stable across renames.
+    ``prefix_group_id``). The gate is a ``ModelMetricsGateOperator``, or the subclass ``gate_class``
+    (``gate_kwargs`` adds arguments such as ``on_failure_callback``); ``gate_name`` keeps its verdicts
+    stable across renames.
     The promotion requires the gate kinds in ``require`` and records the approver.
     """
     with TaskGroup(group_id=group_id, prefix_group_id=prefix_group_id) as group:
@@ -169,7 +171,9 @@ def release_tasks(
             metrics_key=metrics_key,
             store_conn_id=store_conn_id,
         )
-        gate = ModelMetricsGateOperator(
+        if not (isinstance(gate_class, type) and issubclass(gate_class, ModelMetricsGateOperator)):
+            raise TypeError(f"gate_class must be ModelMetricsGateOperator or a subclass, got {gate_class!r}")
+        gate = gate_class(
             task_id="gate",
             model_name=model_name,
             model_version=model_version,

@@ -99,3 +99,16 @@ def test_borderline_gates_and_the_markdown_body():
 def test_unknown_required_kinds_are_refused_at_parse_time(kinds):
     with pytest.raises(ValueError, match="'promote'"):
         build(require=kinds)
+
+
+def test_the_gate_can_be_a_subclass_of_the_metric_gate():
+    from airflow_provider_mlprod.operators.gate import ModelMetricsGateOperator
+    from airflow_provider_mlprod.operators.registry import PromoteModelOperator
+
+    class LiveGate(ModelMetricsGateOperator):
+        pass
+
+    _dag, release = build(gate_class=LiveGate, gate_kwargs={"retries": 3})
+    assert (type(release.gate), release.gate.retries) == (LiveGate, 3)
+    with pytest.raises(TypeError, match="gate_class must be ModelMetricsGateOperator or a subclass"):
+        build(gate_class=PromoteModelOperator)
