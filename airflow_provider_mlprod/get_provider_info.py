@@ -118,6 +118,16 @@ def _connection_types() -> list[dict[str, Any]]:
                 },
             },
         },
+        {
+            "connection-type": "mlprodduckdb",
+            "hook-class-name": f"{hooks}.duckdb.DuckDBHook",
+            "hook-name": "DuckDB (mlprod drift profiles)",
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "login", "password", "port"],
+                "relabeling": {"host": "Database file (empty: in memory, for files)"},
+                "placeholders": {"extra": '{"config": {"threads": 2}, "read_only": true}'},
+            },
+        },
     ]
 
 
@@ -162,6 +172,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mlprod.hooks.store",
                     "airflow_provider_mlprod.hooks.alert_channels",
+                    "airflow_provider_mlprod.hooks.duckdb",
                 ],
             }
         ],

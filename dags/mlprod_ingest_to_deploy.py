@@ -255,7 +255,9 @@ def mlprod_ingest_to_deploy():
             "rows loaded": "{{ (ti.xcom_pull(task_ids='load_warehouse') or {}).get('rows_loaded') }}",
             "dataset drift": "{{ (ti.xcom_pull(task_ids='check_drift') or {}).get('dataset_drift') }}",
             "gate passed": "{{ (ti.xcom_pull(task_ids='gate') or {}).get('passed') }}",
-            "champion": "{{ (ti.xcom_pull(task_ids='promote') or {}).get('version') }}",
+            # promoted in this run, else the champion the gate compared against
+            "champion": "{{ (ti.xcom_pull(task_ids='promote') or {}).get('version') "
+            "or (ti.xcom_pull(task_ids='gate') or {}).get('champion_version') or 'none yet' }}",
         },
     )
 

@@ -81,7 +81,9 @@ def test_connection_types_are_valid_uri_schemes_and_old_names_stay_accepted():
     from airflow_provider_mlprod.hooks.store import STORE_CONN_TYPES
 
     declared = [entry["connection-type"] for entry in get_provider_info()["connection-types"]]
-    assert declared == ["mlprodstore", "mlprodslack", "mlprodteams", "mlprodwebhook", "mlprodpagerduty"]
+    assert declared == [
+        "mlprodstore", "mlprodslack", "mlprodteams", "mlprodwebhook", "mlprodpagerduty", "mlprodduckdb",
+    ]  # fmt: skip
     assert all(re.fullmatch(r"[a-z][a-z0-9+.-]*", conn_type) for conn_type in declared)
     assert {"mlprodstore", "mlprod_store"} <= set(STORE_CONN_TYPES)
     for name in ("slack", "teams", "webhook", "pagerduty"):

@@ -115,6 +115,18 @@ class DedupStore(Protocol):
         is a trigger, not a resolve (:func:`trigger_is_open`); ``False`` when nothing was delivered."""
         ...
 
+    def last_sent(self, key: str) -> datetime | None:
+        """Return when ``key`` was last delivered, or ``None``."""
+        ...
+
+    def record_suppressed(self, key: str, at: datetime) -> None:
+        """Remember that ``key`` was not sent at ``at`` (a repeat within the window)."""
+        ...
+
+    def suppressed_since(self, key: str, since: datetime) -> int:
+        """Return how many times ``key`` was suppressed after ``since``."""
+        ...
+
 
 @runtime_checkable
 class DeliveryHistory(Protocol):
@@ -130,6 +142,7 @@ class InMemoryDedupStore:
 
     def __init__(self) -> None:
         self._last_sent: dict[str, datetime] = {}
+        self._suppressed: dict[str, list[datetime]] = {}
         self._lock = threading.Lock()
 
     def seen_recently(self, key: str, window: timedelta, now: datetime) -> bool:
@@ -151,6 +164,21 @@ class InMemoryDedupStore:
         """Return whether the latest delivery of ``alert_key`` on ``channel`` is a trigger."""
         with self._lock:
             return trigger_is_open(alert_key, channel, self._last_sent.get)
+
+    def last_sent(self, key: str) -> datetime | None:
+        """Return when ``key`` was last recorded, or ``None``."""
+        with self._lock:
+            return self._last_sent.get(key)
+
+    def record_suppressed(self, key: str, at: datetime) -> None:
+        """Remember that ``key`` was suppressed at ``at``."""
+        with self._lock:
+            self._suppressed.setdefault(key, []).append(at)
+
+    def suppressed_since(self, key: str, since: datetime) -> int:
+        """Return how many times ``key`` was suppressed after ``since``."""
+        with self._lock:
+            return sum(1 for at in self._suppressed.get(key, []) if at > since)
 
     def keys(self) -> list[str]:
         """Return every recorded key (for inspection in tests)."""

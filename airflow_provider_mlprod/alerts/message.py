@@ -7,7 +7,9 @@ and is the body of the generic webhook channel.
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -70,6 +72,36 @@ def render_fact_value(value: FactValue) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
+    return str(value)
+
+
+#: Longest text :func:`readable_fact` tries to read as a literal.
+_LITERAL_MAX_CHARS = 20_000
+
+
+def readable_fact(value: Any) -> FactValue:
+    """A fact value as an alert shows it: scalars are kept; a mapping or a sequence, or its Python or
+    JSON text (what a Jinja template renders a dict or list to), becomes ``"key value, ..."`` text;
+    the text ``None`` is no value."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "None":
+            return None
+        if not text.startswith(("{", "[", "(")) or len(text) > _LITERAL_MAX_CHARS:
+            return value
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return text
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {render_fact_value(readable_fact(item))}" for key, item in value.items())
+    if isinstance(value, list | tuple | set):
+        return ", ".join(render_fact_value(readable_fact(item)) for item in value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
     return str(value)
 
 

@@ -303,16 +303,16 @@ class AlertRouter:
                     self.dedup_window,
                 )
                 results[name] = self._suppressed(name, DUPLICATE)
+                self._store_call("record_suppressed", self.dedup_store_key(alert, name), self.clock())
             else:
                 results[name] = None  # to send
-        due = [name for name, result in results.items() if result is None]
+        # First or repeat, per channel, decided before sending (store work stays on this thread).
+        due = {name: self._first_or_repeat(alert, name) for name, result in results.items() if result is None}
         if due:
             # Each channel in its own thread with its own deadline: a hanging one delays no other.
             with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
-                for name, result in zip(
-                    due, pool.map(lambda channel: self._send(channel, alert), due), strict=True
-                ):
-                    results[name] = result
+                sent = pool.map(lambda item: self._send(*item), due.items())
+                results.update(zip(due, sent, strict=True))
         for name, result in results.items():
             report.results.append(result)
             self._keep(self.dedup_store_key(alert, name), result)
@@ -344,6 +344,32 @@ class AlertRouter:
             return DeliveryResult(
                 channel=name, kind=channel_kind_of(target).kind, status="failed", error=error
             )
+
+    def _store_call(self, method: str, *args: Any) -> Any:
+        """Call the dedup store; ``None`` without a usable store or when the call fails (fail open)."""
+        if self.dedup_store is None or not self._store_usable or not hasattr(self.dedup_store, method):
+            return None
+        try:
+            return getattr(self.dedup_store, method)(*args)
+        except Exception as exc:
+            self._store_usable = False
+            error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
+            log.warning("alert dedup store unusable (%s); sending without it", error)
+            return None
+
+    def _first_or_repeat(self, alert: Alert, name: str) -> Alert:
+        """``alert`` as sent to ``name``: a trigger whose incident is still open there (delivered
+        before, not resolved since) is a repeat, titled so with the count of repeats suppressed since."""
+        if alert.action != "trigger" or isinstance(self.channels.get(name), LogTarget):
+            return alert
+        key = self.dedup_store_key(alert, name)
+        last = self._store_call("last_sent", key)
+        if last is None or not self._store_call("has_open_trigger", alert.dedup_key, name):
+            return alert
+        count = self._store_call("suppressed_since", key, last) or 0
+        since = last.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        facts = {**alert.facts, "Repeats suppressed": count, "Last sent": since}
+        return replace(alert, title=f"Repeat ({count} suppressed since {since}): {alert.title}", facts=facts)
 
     def _suppressed(self, name: str, reason: str) -> DeliveryResult:
         return DeliveryResult(channel=name, kind=self._kind_of(name), status="suppressed", reason=reason)

@@ -113,6 +113,28 @@ class MetricsStoreDedup:
         """
         return trigger_is_open(alert_key, channel, self._last_delivery)
 
+    def last_sent(self, key: str) -> datetime | None:
+        """Return when ``key`` was last delivered, or ``None``."""
+        return self._last_delivery(key)
+
+    def record_suppressed(self, key: str, at: datetime) -> None:
+        """Record that ``key`` was suppressed (the store stamps its own time)."""
+        dedup_key, channel = store_columns(key)
+        try:
+            self.store.record_alert_suppressed(dedup_key=dedup_key, channel=channel)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"alert history: suppressed repeat not recorded ({type(exc).__name__})"
+            ) from None
+
+    def suppressed_since(self, key: str, since: datetime) -> int:
+        """Return how many times ``key`` was suppressed after ``since``."""
+        dedup_key, channel = store_columns(key)
+        try:
+            return self.store.alert_suppressed_count(dedup_key, channel, since)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"alert history: suppressed repeats not read ({type(exc).__name__})") from None
+
     def _last_delivery(self, key: str) -> datetime | None:
         dedup_key, channel = store_columns(key)
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -88,13 +87,6 @@ def _is_header_text(text: str, encoding: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def alert_body(alert: Alert) -> bytes:
-    """Serialise the alert as the webhook body: compact JSON, keys sorted, UTF-8."""
-    return json.dumps(alert.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
 
 
 def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:

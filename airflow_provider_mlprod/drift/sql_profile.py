@@ -11,8 +11,12 @@ and the user's ``query`` is checked by ``sql.statements.check_select`` and run o
 
 SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 
-- PostgreSQL: ``FROM source CROSS JOIN LATERAL (VALUES (0, bucket_0, ...), (1, ...)) v`` with
-  ``width_bucket`` on the reference's edges;
+- PostgreSQL (``lateral_split_moments``): the histograms as ``FROM source CROSS JOIN LATERAL
+  (VALUES (0, bucket_0), (1, bucket_1), ...) v GROUP BY`` with ``width_bucket`` on the reference's
+  edges, and the moments of all numeric columns as plain aggregates, ``UNION ALL``-ed in one
+  statement (a query source is a ``MATERIALIZED`` CTE, so it runs once). Carrying the moments
+  through the unpivot (``lateral_width_bucket``) was about 2-3x slower, and about as slow as one
+  ``GROUP BY`` per column;
 - other databases (SQLite, DuckDB, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
   ``CASE keys.k`` per output column and a ``CASE`` binary search over the edges (about log2(bins)
   comparisons per value).
@@ -36,7 +40,7 @@ rejected before any SQL runs, and names are quoted by the dialect.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -62,8 +66,11 @@ from airflow_provider_mlprod.sql.statements import check_select
 
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
+MOMENTS_BUCKET = -3
 STREAM_ROWS = 10_000
 SOURCE_ALIAS = "profiled_source"
+Runner = Callable[[str], Iterable[Sequence[Any]]]
+"""Runs one SQL statement in the profiling snapshot and yields its rows."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ def profile_sql(
     query: str | None = None,
     n_bins: int = DEFAULT_BINS,
     top_k: int | None = DEFAULT_TOP_K,
+    shape: str | None = None,
 ) -> DatasetProfile:
     """Profile a table or query inside the database, all columns in one scan.
 
@@ -102,6 +110,7 @@ def profile_sql(
     :param query: a ``SELECT`` whose result is profiled (instead of ``table``).
     :param n_bins: equal-width bins for numeric columns without edges.
     :param top_k: categories kept for categorical columns without a category list (``None``: all).
+    :param shape: the SQL shape (``SHAPES``; default: ``default_shape`` of the dialect).
     :raises ConfigurationError: bad table/schema name or query, or not exactly one of table and query.
     :raises SpecError: no column, or a column name that is not a plain identifier.
     :raises InputDataError: a missing table or column, or a query the database rejected.
@@ -132,8 +141,14 @@ def profile_sql(
                 _Column(name, spec, key, types.get(name)) for key, (name, spec) in enumerate(specs.items())
             ]
             source = _source_sql(conn.dialect, table, schema, query)
-            columns = _with_edges(conn, source, columns, n_bins)
-            return _scan(conn, source, columns, top_k)
+
+            def run(statement: str) -> Iterable[Sequence[Any]]:
+                # a client-side cursor: a server-side one makes PostgreSQL plan for the first rows
+                # (cursor_tuple_fraction) and sort the unpivoted rows instead of hashing them
+                return conn.exec_driver_sql(statement)
+
+            columns = _with_edges(conn.dialect, run, source, columns, n_bins)
+            return _scan(conn.dialect, run, source, columns, top_k, shape)
     except sa.exc.DBAPIError as exc:
         if not is_final_database_error(exc):
             raise
@@ -204,13 +219,22 @@ def _infinite(dialect: sa.Dialect, value: str) -> str:
     return f"({value} IN (9e999, -9e999))"
 
 
-def _bin_index(dialect: sa.Dialect, value: str, edges: tuple[float, ...]) -> str:
+SHAPES = ("lateral_split_moments", "lateral_width_bucket", "lateral_case", "cross_join_case")
+"""SQL shapes of the one-scan statement; ``default_shape`` picks one per dialect."""
+
+
+def default_shape(dialect_name: str) -> str:
+    """The measured fastest shape for a dialect (``bench/drift.py --postgres-rows``)."""
+    return "lateral_split_moments" if dialect_name == "postgresql" else "cross_join_case"
+
+
+def _bin_index(value: str, edges: tuple[float, ...], width_bucket: bool) -> str:
     """SQL for the bin of a finite value: 0 underflow, 1.. interior bins, len(edges) overflow."""
     if not edges:
         return "0"
     last = len(edges) - 1
     top = _float(edges[-1])
-    if dialect.name == "postgresql":
+    if width_bucket:
         array = ", ".join(_float(e) for e in edges)
         return (
             f"CASE WHEN {value} = {top} THEN {last} "
@@ -240,7 +264,7 @@ def _category(dialect: sa.Dialect, column: _Column) -> str:
     return f"CAST({ref} AS VARCHAR)"
 
 
-def _inner_select(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
+def _inner_select(dialect: sa.Dialect, source: str, columns: list[_Column], shape: str) -> str:
     """Per source row: each numeric column's bucket and centred/finite value, each category's text."""
     parts = []
     for column in columns:
@@ -250,7 +274,7 @@ def _inner_select(dialect: sa.Dialect, source: str, columns: list[_Column]) -> s
             edges = column.spec.edges or ()
             parts.append(
                 f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
-                f"ELSE {_bin_index(dialect, value, edges)} END AS b_{column.key}"
+                f"ELSE {_bin_index(value, edges, shape == 'lateral_width_bucket')} END AS b_{column.key}"
             )
             parts.append(f"CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END AS f_{column.key}")
         else:
@@ -266,8 +290,65 @@ def _shift(column: _Column) -> float:
     return (edges[0] + edges[-1]) / 2 if edges else 0.0
 
 
-def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
-    inner = _inner_select(dialect, source, columns)
+def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
+    """PostgreSQL: the histograms (count per column and bucket or category) unpivoted with
+    ``LATERAL (VALUES ...)`` and ``width_bucket``, and the moments of every numeric column as plain
+    aggregates over the same source, in one statement. A query source is a ``MATERIALIZED`` CTE, so
+    it runs once; ``OFFSET 0`` keeps each row's bucket expressions from being evaluated per column."""
+    prefix = ""
+    if source.startswith("("):
+        prefix = f"WITH profiled AS MATERIALIZED {source.removesuffix(f' AS {SOURCE_ALIAS}')} "
+        source = f"profiled AS {SOURCE_ALIAS}"
+    parts, histogram_rows, moment_parts, moment_rows = [], [], [], []
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            value = _value(dialect, column)
+            missing, infinite = _missing(dialect, value), _infinite(dialect, value)
+            parts.append(
+                f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
+                f"ELSE {_bin_index(value, column.spec.edges or (), True)} END AS b_{k}"
+            )
+            histogram_rows.append(f"({k}, s.b_{k}, CAST(NULL AS VARCHAR))")
+            finite = f"(CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END)"
+            centred = f"({finite} - {_float(_shift(column))})"
+            atoms = column.spec.values
+            off = (
+                f"count(*) FILTER (WHERE {finite} <> ALL(CAST(ARRAY[{', '.join(_float(a) for a in atoms)}] "
+                "AS DOUBLE PRECISION[])))"
+                if atoms
+                else "count(*)"
+            )
+            moment_parts.append(
+                f"{off} AS o_{k}, sum({centred}) AS s_{k}, sum({centred} * {centred}) AS q_{k}, "
+                f"min({finite}) AS l_{k}, max({finite}) AS h_{k}"
+            )
+            moment_rows.append(f"({k}, m.o_{k}, m.s_{k}, m.q_{k}, m.l_{k}, m.h_{k})")
+        else:
+            parts.append(f"{_category(dialect, column)} AS t_{k}")
+            histogram_rows.append(f"({k}, CAST(NULL AS INTEGER), s.t_{k})")
+    nulls = "CAST(NULL AS DOUBLE PRECISION)"
+    statement = (
+        f"SELECT v.k, v.b, v.t, count(*), {nulls}, {nulls}, {nulls}, {nulls} "
+        f"FROM (SELECT {', '.join(parts)} FROM {source} OFFSET 0) AS s "
+        f"CROSS JOIN LATERAL (VALUES {', '.join(histogram_rows)}) AS v(k, b, t) GROUP BY v.k, v.b, v.t"
+    )
+    if moment_rows:
+        statement += (
+            f" UNION ALL SELECT v.k, {MOMENTS_BUCKET}, CAST(NULL AS VARCHAR), v.o, v.s, v.q, v.l, v.h "
+            f"FROM (SELECT {', '.join(moment_parts)} FROM {source}) AS m "
+            f"CROSS JOIN LATERAL (VALUES {', '.join(moment_rows)}) AS v(k, o, s, q, l, h)"
+        )
+    return prefix + statement
+
+
+def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: str | None = None) -> str:
+    shape = shape or default_shape(dialect.name)
+    if shape not in SHAPES:
+        raise ConfigurationError(f"profile_sql: unknown SQL shape {shape!r}; known: {SHAPES}")
+    if shape == "lateral_split_moments":
+        return _split_moments_sql(dialect, source, columns)
+    inner = _inner_select(dialect, source, columns, shape)
     null_int, null_float, null_text = (
         "CAST(NULL AS INTEGER)",
         "CAST(NULL AS DOUBLE PRECISION)",
@@ -281,7 +362,8 @@ def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
         else:
             rows.append((str(k), null_int, null_float, null_float, f"s.t_{k}"))
     aggregates = "count(*), sum(v.c), sum(v.c * v.c), min(v.f), max(v.f)"
-    if dialect.name == "postgresql":
+    if shape.startswith("lateral"):
+        inner += " OFFSET 0"  # keep PostgreSQL from evaluating each row's expressions once per column
         values = ", ".join(f"({', '.join(row)})" for row in rows)
         return (
             f"SELECT v.k, v.b, v.t, {aggregates} FROM ({inner}) AS s "
@@ -304,14 +386,13 @@ def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
 # --- running it -------------------------------------------------------------------------------------
 
 
-def _with_edges(conn: sa.Connection, source: str, columns: list[_Column], n_bins: int) -> list[_Column]:
+def _with_edges(dialect: Any, run: Runner, source: str, columns: list[_Column], n_bins: int) -> list[_Column]:
     """Columns whose numeric spec lacks edges get equal-width edges from one range statement."""
     import numpy as np
 
     open_columns = [c for c in columns if c.spec.kind == NUMERIC and c.spec.edges is None]
     if not open_columns:
         return columns
-    dialect = conn.dialect
     parts = []
     for column in open_columns:
         value = _value(dialect, column)
@@ -319,7 +400,7 @@ def _with_edges(conn: sa.Connection, source: str, columns: list[_Column], n_bins
             f"CASE WHEN {_missing(dialect, value)} OR {_infinite(dialect, value)} THEN NULL ELSE {value} END"
         )
         parts.append(f"min({finite}), max({finite})")
-    bounds = conn.exec_driver_sql(f"SELECT {', '.join(parts)} FROM {source}").one()
+    bounds = next(iter(run(f"SELECT {', '.join(parts)} FROM {source}")))
     result = {c.key: c for c in columns}
     for index, column in enumerate(open_columns):
         low, high = bounds[2 * index], bounds[2 * index + 1]
@@ -350,7 +431,10 @@ class _NumericTally:
     on_values: bool = True
 
 
-def _scan(conn: sa.Connection, source: str, columns: list[_Column], top_k: int | None) -> DatasetProfile:
+def _scan(
+    dialect: Any, run: Runner, source: str, columns: list[_Column], top_k: int | None, shape: str | None
+) -> DatasetProfile:
+    """Run the one-scan statement through ``run`` and build the profiles from its rows."""
     numeric: dict[int, _NumericTally] = {}
     categories: dict[int, dict[str, int]] = {}
     nulls: dict[int, int] = {}
@@ -360,11 +444,8 @@ def _scan(conn: sa.Connection, source: str, columns: list[_Column], top_k: int |
         else:
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
-    statement = _scan_sql(conn.dialect, source, columns)
-    result = (
-        conn.exec_driver_sql(statement).yield_per(STREAM_ROWS) if hasattr(conn, "exec_driver_sql") else None
-    )
-    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in result:
+    statement = _scan_sql(dialect, source, columns, shape)
+    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in run(statement):
         key = int(key)
         if key in numeric:
             _tally(numeric[key], by_key[key], bucket, rows, bucket_sum, bucket_squares, low, high)
@@ -402,8 +483,16 @@ def _tally(
     if bucket == INFINITE_BUCKET:
         tally.infinite_count += rows
         return
+    if bucket == MOMENTS_BUCKET:  # the split shape: moments of all finite values, ``rows`` off the atoms
+        if low is not None:
+            tally.total, tally.squares = float(bucket_sum), float(squares)
+            tally.low, tally.high = float(low), float(high)
+        tally.on_values = tally.on_values and rows == 0 and column.spec.values is not None
+        return
     tally.counts[bucket] += rows
     tally.finite_count += rows
+    if bucket_sum is None:  # the split shape: counts only, the moments row follows
+        return
     tally.total += float(bucket_sum)
     tally.squares += float(squares)
     low, high = float(low), float(high)

@@ -293,7 +293,7 @@ def _ks_p_value(statistic: float, n: int, m: int) -> float:
 def _exact_discrete(reference: ColumnSample, current: ColumnSample) -> bool:
     """Whether the reference profile is its exact distribution and the current side is too, or raw."""
     ref, cur = reference.profile, current.profile
-    if not (isinstance(ref, NumericColumnProfile) and ref.is_exact and reference.sorted_values is None):
+    if not (isinstance(ref, NumericColumnProfile) and ref.is_exact):
         return False
     return current.sorted_values is not None or (
         isinstance(cur, NumericColumnProfile) and cur.is_exact and cur.values == ref.values

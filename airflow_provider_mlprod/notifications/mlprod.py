@@ -50,13 +50,13 @@ STATE_WORDING: dict[str, tuple[str, str]] = {
 }
 
 
-def checked_dedup_window(value: timedelta | float | int, owner: str) -> timedelta:
-    """``value`` (a timedelta or seconds) as a positive timedelta; ValueError names ``owner``."""
+def checked_dedup_window(value: timedelta | float | int, owner: str, name: str = "dedup_window") -> timedelta:
+    """``value`` (a timedelta or seconds) as a positive timedelta; ValueError names ``owner`` and ``name``."""
     if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
-        raise ValueError(f"{owner}: dedup_window must be a timedelta or seconds, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be a timedelta or seconds, got {value!r}")
     window = value if isinstance(value, timedelta) else timedelta(seconds=value)
     if window <= timedelta(0):
-        raise ValueError(f"{owner}: dedup_window must be positive, got {window}")
+        raise ValueError(f"{owner}: {name} must be positive, got {window}")
     return window
 
 
@@ -200,7 +200,10 @@ class MlprodNotifier(BaseNotifier):
     """Send an alert to the mlprod alert channels from a task callback or a deadline alert.
 
     Usable as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` and in a
-    ``DeadlineAlert`` (``AsyncCallback(MlprodNotifier, kwargs={...})``).
+    ``DeadlineAlert`` (``AsyncCallback(MlprodNotifier, kwargs={...})``). A task alert's dedup key is
+    the task's (``mlprod:task:<dag>:<task>``) whatever its state, and a success is a ``resolve``: the
+    same notifier as ``on_success_callback`` closes what a failure opened, on the channels where it
+    is open (nothing is posted when nothing is open).
 
     When the task pushed a validation, drift or gate summary as its return value, the alert carries
     that summary's title, facts, severity and dedup key; otherwise it says which task did what.
@@ -215,6 +218,10 @@ class MlprodNotifier(BaseNotifier):
     :param routing: severity -> connection ids, e.g. ``{"critical": ["pd_oncall", "slack_ml"]}``.
     :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
         channel.
+    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
+        each channel at most once per this interval (timedelta or seconds), as a reminder titled
+        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
+        it is unreachable, every alert is sent.
     :param dedup_key: what makes two alerts "the same" (Jinja); default from title, dag and task.
     :param store_conn_id: the metrics store for dedup and history; ``None`` reads ``[mlprod]``.
     """
@@ -230,6 +237,7 @@ class MlprodNotifier(BaseNotifier):
         alert_conn_ids: Sequence[str] | None = None,
         routing: Mapping[str, Sequence[str]] | None = None,
         dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        repeat_every: timedelta | float | None = None,
         dedup_key: str | None = None,
         store_conn_id: str | None = None,
         context: Context | None = None,
@@ -241,7 +249,12 @@ class MlprodNotifier(BaseNotifier):
         self.severity = checked_severity(severity, owner)
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_dedup_window(dedup_window, owner)
+        # repeat_every is the cooldown of a repeating alert; given, it replaces dedup_window.
+        self.dedup_window = checked_dedup_window(
+            dedup_window if repeat_every is None else repeat_every,
+            owner,
+            "dedup_window" if repeat_every is None else "repeat_every",
+        )
         self.dedup_key = dedup_key
         self.store_conn_id = store_conn_id
         self.last_report: dict[str, Any] | None = None
@@ -289,6 +302,7 @@ class MlprodNotifier(BaseNotifier):
         alert = _summary_alert(facts)
         if alert is None:
             default_title, default_severity = facts.default_wording()
+            task_key = f"mlprod:task:{facts.dag_id}:{facts.task_id}" if facts.dag_id and facts.task_id else ""
             return Alert(
                 title=title or default_title,
                 severity=severity or default_severity,
@@ -298,7 +312,9 @@ class MlprodNotifier(BaseNotifier):
                 dag_id=facts.dag_id,
                 run_id=facts.run_id,
                 task_id=facts.task_id,
-                dedup_key=dedup_key,
+                # One key per task whatever its state, so a success resolves what a failure opened.
+                dedup_key=dedup_key or task_key,
+                action="resolve" if facts.state == "success" else "trigger",
             )
         changes: dict[str, Any] = {"facts": {**alert.facts, **facts.shown}}
         if title:
@@ -390,7 +406,7 @@ class CallbackFacts:
         if deadline_time:
             facts.shown["Deadline"] = str(deadline_time)
         if facts.missed_deadline and facts.dag_id and facts.run_id:
-            facts.run_url = _run_url(facts.dag_id, facts.run_id)
+            facts.run_url = run_url(facts.dag_id, facts.run_id)
         return facts
 
     def default_wording(self) -> tuple[str, str]:
@@ -410,7 +426,7 @@ class CallbackFacts:
         return links + ([AlertLink("Run", self.run_url)] if self.run_url else [])
 
 
-def _run_url(dag_id: str, run_id: str) -> str | None:
+def run_url(dag_id: str, run_id: str) -> str | None:
     """The run's page in the Airflow UI under ``[api] base_url``; ``None`` without an http(s) base."""
     from urllib.parse import quote
 

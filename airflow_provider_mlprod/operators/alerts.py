@@ -17,6 +17,7 @@ from airflow_provider_mlprod.notifications.mlprod import (
     checked_dedup_window,
     checked_routing,
     checked_severity,
+    run_url,
     send_alert_via_connections,
 )
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
@@ -47,8 +48,10 @@ class SendAlertOperator(BaseOperator):
     :param text: body text (templated).
     :param severity: ``info``, ``warning`` or ``critical`` (templated); default ``warning``, or the
         summary's severity.
-    :param facts: key -> value pairs shown with the alert (templated).
-    :param links: label -> http(s) URL (templated); links must not carry secrets.
+    :param facts: key -> value pairs shown with the alert (templated); a dict or list, or the text a
+        template renders one to (``{'passed': 9}``), is shown as ``passed 9``.
+    :param links: label -> http(s) URL (templated); links must not carry secrets. A "Run" link to the
+        run's page is added when ``[api] base_url`` is an http(s) address.
     :param summary_task_id: the task whose XCom holds a validation, drift or gate summary.
     :param summary_kind: ``validation``, ``drift`` or ``gate``; ``None`` guesses from the keys.
     :param summary_xcom_key: the XCom key of the summary.
@@ -57,6 +60,10 @@ class SendAlertOperator(BaseOperator):
     :param routing: severity -> connection ids (``"log"`` is the task log).
     :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
         channel; state and history live in the metrics store.
+    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
+        each channel at most once per this interval (timedelta or seconds), as a reminder titled
+        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
+        it is unreachable, every alert is sent.
     :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
     :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key);
         default ``trigger``, or the summary's action (``resolve`` when it passed). Given alongside a
@@ -95,6 +102,7 @@ class SendAlertOperator(BaseOperator):
         alert_conn_ids: Sequence[str] | None = None,
         routing: Mapping[str, Sequence[str]] | None = None,
         dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        repeat_every: timedelta | float | None = None,
         dedup_key: str | None = None,
         action: str | None = None,
         store_conn_id: str | None = None,
@@ -116,7 +124,12 @@ class SendAlertOperator(BaseOperator):
         self.summary_xcom_key = summary_xcom_key
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_dedup_window(dedup_window, owner)
+        # repeat_every is the cooldown of a repeating alert; given, it replaces dedup_window.
+        self.dedup_window = checked_dedup_window(
+            dedup_window if repeat_every is None else repeat_every,
+            owner,
+            "dedup_window" if repeat_every is None else "repeat_every",
+        )
         self.dedup_key = dedup_key
         self.action = action
         self.store_conn_id = store_conn_id
@@ -152,7 +165,7 @@ class SendAlertOperator(BaseOperator):
         """The alert this task sends (from its own fields, or from the upstream summary)."""
         import dataclasses
 
-        from airflow_provider_mlprod.alerts.message import Alert, AlertLink
+        from airflow_provider_mlprod.alerts.message import Alert, AlertLink, readable_fact
         from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 
         ti = context["ti"]
@@ -160,7 +173,10 @@ class SendAlertOperator(BaseOperator):
         if not isinstance(self.facts, Mapping) or not isinstance(self.links, Mapping):
             raise SpecError(f"task {ti.task_id!r}: facts and links must render to dicts")
         links = [AlertLink(str(label), str(url)) for label, url in self.links.items()]
-        facts = dict(self.facts)
+        url = run_url(ti.dag_id, ti.run_id)
+        if url and all(link.url != url for link in links):
+            links.append(AlertLink("Run", url))
+        facts = {str(key): readable_fact(value) for key, value in self.facts.items()}
         if self.action is not None and self.action not in ("trigger", "resolve"):
             raise SpecError(f"task {ti.task_id!r}: action {self.action!r} is not 'trigger' or 'resolve'")
         if not self.summary_task_id:

@@ -102,6 +102,9 @@ class DataDriftOperator(BaseOperator):
         in a training DAG, so later runs use ``reference_profile=<name>``. Saved only when the task
         succeeds: a failed or skipped run never replaces the stored reference.
     :param file_format: ``csv``, ``parquet`` or ``jsonl`` for both files (default: from each suffix).
+    :param file_reader: ``pandas`` (default) or ``duckdb``: DuckDB profiles the current ``file_path``
+        (Parquet or CSV, any ObjectStoragePath) on the reference's bins without loading it into pandas
+        (``duckdb`` extra).
     :param dataset_name: the dataset's name in the store, report and Asset (default: the current table,
         else the task id). Not templated when ``emit_asset`` is set: it names the Asset.
     :param on_failure: ``fail`` (default), ``skip`` or ``continue`` when the dataset drifted.
@@ -160,6 +163,7 @@ class DataDriftOperator(BaseOperator):
         query: str | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
+        file_reader: str = "pandas",
         delimiter: str | None = None,
         encoding: str = "utf-8",
         dataframe_callable: Callable[..., Any] | None = None,
@@ -259,6 +263,15 @@ class DataDriftOperator(BaseOperator):
         self.query = query
         self.file_path = file_path
         self.file_format = file_format
+        if file_reader not in ("pandas", "duckdb"):
+            raise ValueError(
+                f"task {self.task_id!r}: file_reader must be 'pandas' or 'duckdb', got {file_reader!r}"
+            )
+        if file_reader == "duckdb" and file_format not in (None, "csv", "parquet"):
+            raise ValueError(
+                f"task {self.task_id!r}: file_reader 'duckdb' reads csv or parquet files, not {file_format!r}"
+            )
+        self.file_reader = file_reader
         self.delimiter = delimiter
         self.encoding = encoding
         self.dataframe_callable = dataframe_callable
@@ -412,20 +425,57 @@ class DataDriftOperator(BaseOperator):
         if self.sql_conn_id is not None:
             return self._profile_current_sql(self._as_profile(reference))
         if self.file_path is not None:
+            if self.file_reader == "duckdb":
+                return self._profile_current_duckdb(self._as_profile(reference), self.file_path)
             return self._read_file(self.file_path)
         return self.dataframe_callable(**self.dataframe_kwargs)
 
-    def _profile_current_sql(self, reference: DatasetProfile) -> DatasetProfile:
-        """Profile the current table or query inside the database on the reference's bins and categories."""
-        from airflow_provider_mlprod.drift.sql_profile import profile_sql
+    def _current_specs(self, reference: DatasetProfile) -> dict[str, Any]:
         from airflow_provider_mlprod.exceptions import InputDataError
-        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
         specs = reference.spec()
         names = list(self.drift_settings.columns) if self.drift_settings.columns is not None else list(specs)
         absent = [name for name in names if name not in specs]
         if absent:
             raise InputDataError(f"columns {absent} are not in the reference (it has {list(specs)})")
+        return {name: specs[name] for name in names}
+
+    def _profile_current_duckdb(self, reference: DatasetProfile, location: str | None) -> DatasetProfile:
+        """Profile the current DuckDB table/query (``sql_conn_id``) or file (``location``) in DuckDB."""
+        from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+        from airflow_provider_mlprod.hooks.duckdb import DuckDBHook
+
+        specs = self._current_specs(reference)
+        settings = {"n_bins": self.drift_settings.n_bins, "top_k": self.drift_settings.top_k}
+        if location is None:
+            connection = DuckDBHook(duckdb_conn_id=self.sql_conn_id).get_conn()
+            sources = {"table": self.table, "schema": self.schema, "query": self.query}
+        else:
+            import duckdb
+            from airflow.sdk import ObjectStoragePath
+
+            connection = duckdb.connect()
+            path = ObjectStoragePath(location)
+            local = path.protocol in ("", "file", "local")
+            sources = {
+                "file": path.path,
+                "file_format": self.file_format,
+                "filesystem": None if local else path.fs,
+            }
+        try:
+            return profile_duckdb(connection, specs, **sources, **settings)
+        finally:
+            connection.close()
+
+    def _profile_current_sql(self, reference: DatasetProfile) -> DatasetProfile:
+        """Profile the current table or query inside the database on the reference's bins and categories."""
+        from airflow_provider_mlprod.drift.sql_profile import profile_sql
+        from airflow_provider_mlprod.hooks.duckdb import is_duckdb_connection
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+
+        if is_duckdb_connection(self.sql_conn_id):
+            return self._profile_current_duckdb(reference, None)
+        current_specs = self._current_specs(reference)
         from airflow_provider_mlprod.sql.errors import database_errors
 
         engine = engine_for_connection(self.sql_conn_id)
@@ -433,7 +483,7 @@ class DataDriftOperator(BaseOperator):
             with database_errors(self.sql_conn_id):
                 return profile_sql(
                     engine,
-                    {name: specs[name] for name in names},
+                    current_specs,
                     table=self.table,
                     schema=self.schema,
                     query=self.query,

@@ -167,6 +167,7 @@ class DataFreshnessSensor(ProbeSensor):
     :param older_than: the exclusive upper bound, ISO 8601 text or a datetime (templated).
     :param min_new_rows: rows to wait for.
     :param min_new_files: files to wait for.
+    :param hook_params: arguments for the SQL connection's Airflow hook when the engine is built.
     :param deferrable: free the worker slot while waiting (default ``[operators] default_deferrable``).
 
     .. seealso:: README section "Freshness and ground-truth sensors".
@@ -195,6 +196,7 @@ class DataFreshnessSensor(ProbeSensor):
         min_new_rows: int | None = None,
         min_new_files: int | None = None,
         older_than: str | dt.datetime | None = None,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -207,6 +209,7 @@ class DataFreshnessSensor(ProbeSensor):
         self.min_new_rows = min_new_rows
         self.min_new_files = min_new_files
         self.older_than = older_than
+        self.hook_params = dict(hook_params or {})
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -273,4 +276,5 @@ class DataFreshnessSensor(ProbeSensor):
             poll_interval=self.poke_interval,
             deadline=deadline,
             older_than=older_than,
+            hook_params=self.hook_params or None,
         )

@@ -60,6 +60,7 @@ class GroundTruthSensor(ProbeSensor):
     :param schema: schema of tables given without one (templated).
     :param labels_key_column: the key's name in the labels table (default ``key_column``; templated).
     :param label_column: when given, a label counts only if this column is not null (templated).
+    :param hook_params: arguments for the SQL connection's Airflow hook when the engine is built.
     :param deferrable: free the worker slot while waiting (default ``[operators] default_deferrable``).
 
     .. seealso:: README section "Freshness and ground-truth sensors".
@@ -93,6 +94,7 @@ class GroundTruthSensor(ProbeSensor):
         schema: str | None = None,
         labels_key_column: str | None = None,
         label_column: str | None = None,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +109,7 @@ class GroundTruthSensor(ProbeSensor):
         self.schema = schema
         self.labels_key_column = labels_key_column
         self.label_column = label_column
+        self.hook_params = dict(hook_params or {})
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -171,6 +174,7 @@ class GroundTruthSensor(ProbeSensor):
             schema=self.schema or None,
             labels_key_column=self.labels_key_column or None,
             label_column=self.label_column or None,
+            hook_params=self.hook_params or None,
             poll_interval=self.poke_interval,
             deadline=deadline,
         )

@@ -23,11 +23,19 @@ Libraries that open their own connections (GX's SQL datasource) get a read-only 
 :func:`read_only_url`: PostgreSQL sessions start with ``default_transaction_read_only=on``; a SQLite file
 is opened in read-only mode (``mode=ro``).
 
-Public API: :func:`read_only_snapshot`, :func:`read_only_url`.
+On PostgreSQL a snapshot can be shared with other sessions: :func:`export_snapshot` names the
+snapshot of a read-only transaction, and inside :func:`sharing_snapshot` every transaction an engine
+begins imports it (``SET TRANSACTION SNAPSHOT``), so a library's own connections (GX's expectation
+queries) and the quarantine's write transaction read exactly the rows the first reads saw, for as long
+as the exporting transaction stays open.
+
+Public API: :func:`read_only_snapshot`, :func:`read_only_url`, :func:`export_snapshot`,
+:func:`sharing_snapshot`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -84,6 +92,52 @@ def read_only_url(url: sa.URL) -> sa.URL:
         query.update({"mode": "ro", "uri": "true"})
         return url.set(database=database, query=query)
     return url
+
+
+SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
+"""The shape of a PostgreSQL snapshot id (``00000003-0000001B-1``)."""
+
+
+def export_snapshot(connection: sa.Connection) -> str | None:
+    """The id of ``connection``'s snapshot on PostgreSQL (valid while its transaction lasts); else None.
+
+    Call it on a :func:`read_only_snapshot` connection, whose transaction is REPEATABLE READ.
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    snapshot = str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    if not SNAPSHOT_ID.fullmatch(snapshot):
+        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+    return snapshot
+
+
+@contextmanager
+def sharing_snapshot(engine: sa.Engine, snapshot: str | None, *, read_only: bool = True) -> Iterator[None]:
+    """Make every transaction ``engine`` begins meanwhile import ``snapshot`` (PostgreSQL).
+
+    The transactions are REPEATABLE READ (and READ ONLY when ``read_only``). With ``snapshot`` None
+    (other databases) nothing changes.
+    """
+    if snapshot is None:
+        yield
+        return
+    if not SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"snapshot id {snapshot!r} is not a PostgreSQL snapshot id")
+    characteristics = "REPEATABLE READ, READ ONLY" if read_only else "REPEATABLE READ"
+
+    def import_snapshot(connection: sa.Connection) -> None:
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {characteristics}")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # an id checked above, not user text
+        finally:
+            cursor.close()
+
+    sa.event.listen(engine, "begin", import_snapshot)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "begin", import_snapshot)
 
 
 def _reset(connection: sa.Connection, *statements: str) -> None:

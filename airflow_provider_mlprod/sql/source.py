@@ -134,12 +134,29 @@ class SqlSource:
             "parameters": {name: _json_safe(value) for name, value in self.parameters.items()},
         }
 
-    def statement(self) -> sa.TextClause:
-        """The query as a SQLAlchemy text clause with its parameters bound (query sources only)."""
+    def statement(self, *, typed: bool = False) -> sa.TextClause:
+        """The query as a SQLAlchemy text clause with its parameters bound (query sources only).
+
+        Text values are bound untyped, so the database reads ``'4'`` as the type its context needs
+        (a templated parameter is text; ``id >= :first`` must still compare integers), as it does for a
+        quoted literal; other values keep their Python type. ``typed`` binds every value with its type
+        (needed to render them as literals).
+        """
         if self.query is None:
             raise ConfigurationError(f"{self.label} is a table, not a query")
-        clause = sa.text(f"{self.query}\n")
-        return clause.bindparams(**self.parameters) if self.parameters else clause
+        return self._bound(sa.text(f"{self.query}\n"), typed=typed)
+
+    def _bound(self, clause: sa.TextClause, *, typed: bool = False) -> sa.TextClause:
+        if not self.parameters:
+            return clause
+        if typed:
+            return clause.bindparams(**self.parameters)
+        return clause.bindparams(
+            *(
+                sa.bindparam(name, value, type_=sa.types.NullType() if isinstance(value, str) else None)
+                for name, value in self.parameters.items()
+            )
+        )
 
     def selectable(self, columns: list[str], alias: str) -> sa.FromClause:
         """The source as a SQLAlchemy FROM clause exposing ``columns``, under ``alias``."""
@@ -158,7 +175,7 @@ class SqlSource:
             raise ConfigurationError(f"{self.label} is a table, not a query")
         if not self.parameters:
             return self.query
-        compiled = self.statement().compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        compiled = self.statement(typed=True).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         return check_select(str(compiled), "query with its parameters rendered")
 
     def check_names(self, dialect: sa.Dialect) -> None:
@@ -179,9 +196,7 @@ class SqlSource:
                 raise InputDataError(f"{self.where} does not exist")
             columns = self.run(connection, lambda: inspector.get_columns(self.table, schema=self.schema))
             return [column["name"] for column in columns]
-        probe = sa.text(f"SELECT * FROM ({self.query}\n) AS mlprod_probe WHERE 1 = 0")
-        if self.parameters:
-            probe = probe.bindparams(**self.parameters)
+        probe = self._bound(sa.text(f"SELECT * FROM ({self.query}\n) AS mlprod_probe WHERE 1 = 0"))
         result = self.run(connection, lambda: connection.execute(probe))
         return list(result.keys())
 

@@ -419,6 +419,22 @@ class MetricsStore:
             sent_at = connection.execute(select(func.max(a.c.sent_at)).where(condition)).scalar()
         return as_utc(sent_at)
 
+    def record_alert_suppressed(self, *, dedup_key: str, channel: str) -> None:
+        """Record that an alert with ``dedup_key`` was not sent on ``channel`` (a repeat in its cooldown)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                schema.alert_suppressions.insert().values(
+                    dedup_key=dedup_key, channel=channel, suppressed_at=utcnow()
+                )
+            )
+
+    def alert_suppressed_count(self, dedup_key: str, channel: str, since: datetime) -> int:
+        """How many times an alert with ``dedup_key`` was suppressed on ``channel`` after ``since``."""
+        s = schema.alert_suppressions
+        condition = and_(s.c.dedup_key == dedup_key, s.c.channel == channel, s.c.suppressed_at > since)
+        with read_connection(self.engine) as connection:
+            return int(connection.execute(select(func.count()).select_from(s).where(condition)).scalar())
+
     def alert_deliveries(self, dedup_key: str | None = None) -> list[dict]:
         """Recorded deliveries, oldest first."""
         a = schema.alert_deliveries

@@ -269,10 +269,24 @@ _V3 = (
     "CREATE INDEX ix_mlprod_metrics_history ON mlprod_metrics (name, model_name, recorded_at)",
 )
 
+# Version 4: alerts suppressed as repeats, counted in the next reminder.
+_V4 = (
+    """CREATE TABLE mlprod_alert_suppressions (
+    id {id} NOT NULL,
+    dedup_key VARCHAR(250) NOT NULL,
+    channel VARCHAR(250) NOT NULL,
+    suppressed_at {ts} NOT NULL,
+    PRIMARY KEY (id)
+)""",
+    """CREATE INDEX ix_mlprod_alert_suppressions_key
+    ON mlprod_alert_suppressions (dedup_key, channel, suppressed_at)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "release safety: verdicts per gate, digests, revisions, profile history", _V2),
     Migration(3, "indexes for the newest verdicts and metric histories", _V3),
+    Migration(4, "alert repeats suppressed within the cooldown", _V4),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

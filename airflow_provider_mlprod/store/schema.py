@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -226,6 +227,16 @@ model_events = Table(
     Column("detail_json", Text, nullable=False, server_default="{}"),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("revision", Integer, nullable=False, server_default="0"),
+)
+
+alert_suppressions = Table(
+    "mlprod_alert_suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(_NAME), nullable=False),
+    Column("channel", String(_NAME), nullable=False),
+    Column("suppressed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_mlprod_alert_suppressions_key", "dedup_key", "channel", "suppressed_at"),
 )
 
 alert_deliveries = Table(

@@ -161,15 +161,16 @@ async def _in_thread_until(deadline: dt.datetime | None, function: Any, *args: A
 class SqlProbeTrigger(ProbePollingTrigger):
     """A probe trigger reading a database through an Airflow SQL connection."""
 
-    def __init__(self, *, conn_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, conn_id: str, hook_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id
+        self.hook_params = dict(hook_params or {})
 
     def open_resource(self) -> Any:
-        """A SQLAlchemy Engine on the connection, resolved in the triggerer."""
+        """A SQLAlchemy Engine on the connection, built by its hook with ``hook_params``, in the triggerer."""
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
 
-        return engine_for_connection(self.conn_id)
+        return engine_for_connection(self.conn_id, self.hook_params or None)
 
     def close_resource(self, resource: Any) -> None:
         """Close the engine's pooled connections."""
@@ -207,8 +208,11 @@ class DataFreshnessTrigger(SqlProbeTrigger):
         poll_interval: float = 60.0,
         deadline: str | None = None,
         older_than: str | None = None,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(conn_id=conn_id, poll_interval=poll_interval, deadline=deadline)  # type: ignore[arg-type]
+        super().__init__(  # type: ignore[arg-type]
+            conn_id=conn_id, hook_params=hook_params, poll_interval=poll_interval, deadline=deadline
+        )
         self.table = table
         self.timestamp_column = timestamp_column
         self.schema = schema
@@ -230,6 +234,7 @@ class DataFreshnessTrigger(SqlProbeTrigger):
             "min_new_rows": self.min_new_rows,
             "min_new_files": self.min_new_files,
             "older_than": self.older_than,
+            "hook_params": self.hook_params,
             **self.common_kwargs(),
         }
 
@@ -307,8 +312,11 @@ class LabelCoverageTrigger(SqlProbeTrigger):
         label_column: str | None = None,
         poll_interval: float = 60.0,
         deadline: str | None = None,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(conn_id=conn_id, poll_interval=poll_interval, deadline=deadline)
+        super().__init__(
+            conn_id=conn_id, hook_params=hook_params, poll_interval=poll_interval, deadline=deadline
+        )
         self.predictions_table = predictions_table
         self.labels_table = labels_table
         self.key_column = key_column
@@ -334,6 +342,7 @@ class LabelCoverageTrigger(SqlProbeTrigger):
             "schema": self.schema,
             "labels_key_column": self.labels_key_column,
             "label_column": self.label_column,
+            "hook_params": self.hook_params,
             **self.common_kwargs(),
         }
 

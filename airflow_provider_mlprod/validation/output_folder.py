@@ -9,7 +9,8 @@ manifest is written to a temporary file and renamed over the old one. So:
 - a reader that follows the manifest (:func:`read_output_manifest`, or the locations in the task's XCom
   summary, taken from the manifest) never sees a half-written try;
 - a try that fails removes its own folder and leaves the manifest, hence the previous outputs, intact;
-- after the manifest is written, the folders of older tries are removed.
+- after the manifest is written, the folders of older tries are removed (never those of newer tries: a
+  stale try that finishes late leaves a later try's published files in place).
 
 An output folder that is, or contains, an input of the task is refused before anything is written
 (:func:`check_output_not_input`), so an output can never overwrite the data being read.
@@ -260,8 +261,10 @@ class OutputFolder:
         current = describe(self.try_folder).rstrip("/")
         for child in children:
             name = _name_of(child)
-            # only folders this class names, never the one just published
-            if TRY_ID.fullmatch(name) and name != self.try_id and describe(child).rstrip("/") != current:
+            # Only older folders this class names: never the one just published, and never a newer try's
+            # (a stale try of the same task that finishes late must not delete what a later try published;
+            # try ids begin with their UTC start time, so they sort by age).
+            if TRY_ID.fullmatch(name) and name < self.try_id and describe(child).rstrip("/") != current:
                 self._remove(child)
 
     @staticmethod

@@ -33,15 +33,20 @@ import logging
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, SpecError
+from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError, SpecError
 from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError, classify_database_error
-from airflow_provider_mlprod.sql.session import read_only_snapshot, read_only_url
+from airflow_provider_mlprod.sql.session import (
+    export_snapshot,
+    read_only_snapshot,
+    read_only_url,
+    sharing_snapshot,
+)
 from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.output_folder import check_output_not_input
@@ -251,8 +256,11 @@ def validate_sql(
 
     The column names and the row count are read on one read-only snapshot; GX's own connections are
     read-only sessions too (PostgreSQL ``default_transaction_read_only``, SQLite opened read-only), so
-    the user's query cannot write through them; the quarantine's inserts run afterwards in their own
-    transaction on ``engine``.
+    the user's query cannot write through them. On PostgreSQL the snapshot is exported and every GX
+    query and the quarantine's write transaction import it, so the counts, the expectations and the
+    quarantined rows all describe the same rows (the quarantine summary says
+    ``"source_snapshot": "validated"``). Elsewhere the quarantine's inserts run after the read snapshot
+    closed and read the latest rows (``"latest"``), each insert's count checked against GX's.
 
     :param connection_url: a SQLAlchemy URL (string or ``sqlalchemy.URL``) for GX; never put in a message.
     :param suite: a :class:`ValidationSuite` or anything :func:`load_suite` accepts.
@@ -292,60 +300,84 @@ def validate_sql(
     url = sa.make_url(connection_url) if isinstance(connection_url, str) else connection_url
     own_engine = engine if engine is not None else sa.create_engine(url)
     try:
-        rows_checked = _read_shape(suite, source, own_engine, quarantine, url)
-        context = gx_context()
-        with _temporary_datasource(context) as name, warnings.catch_warnings():
-            # GX suggests dialect-specific datasources and deprecates schema_name; both work as used here.
-            warnings.filterwarnings("ignore", category=UserWarning, module="great_expectations")
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module="great_expectations")
+        with ExitStack() as stack:
             try:
-                datasource = context.data_sources.add_sql(
-                    name, connection_string=read_only_url(url).render_as_string(hide_password=False)
-                )
-                gx_engine = datasource.get_engine()
-            except Exception as exc:
-                raise DatabaseUnavailableError(
-                    f"cannot connect to the database of {dataset}: {_scrub(exc, url)}"
-                ) from None
-            try:
-                summary = _validate_sql_batch(
-                    suite, source, datasource, own_engine, rows_checked, sample_size, quarantine
-                )
-            finally:
-                gx_engine.dispose()
+                connection = stack.enter_context(read_only_snapshot(own_engine))
+                snapshot = export_snapshot(connection)
+            except sa.exc.DBAPIError as exc:
+                raise _connect_error(exc, source, url) from None
+            rows_checked = _read_shape(suite, source, connection, quarantine)
+            context = gx_context()
+            with _temporary_datasource(context) as name, warnings.catch_warnings():
+                # GX suggests dialect-specific datasources and deprecates schema_name; both work as used.
+                warnings.filterwarnings("ignore", category=UserWarning, module="great_expectations")
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module="great_expectations")
+                try:
+                    datasource = context.data_sources.add_sql(
+                        name, connection_string=read_only_url(url).render_as_string(hide_password=False)
+                    )
+                    gx_engine = datasource.get_engine()
+                    # the engine GX's expectation queries run on (its execution engine builds its own)
+                    gx_query_engine = datasource.get_execution_engine().engine
+                except Exception as exc:
+                    raise DatabaseUnavailableError(
+                        f"cannot connect to the database of {dataset}: {_scrub(exc, url)}"
+                    ) from None
+                gx_engines = list({id(each): each for each in (gx_engine, gx_query_engine)}.values())
+                try:
+                    with ExitStack() as sharing:
+                        for each in gx_engines:
+                            sharing.enter_context(sharing_snapshot(each, snapshot))
+                        summary, unexpected = _validate_sql_batch(
+                            suite, source, datasource, own_engine, rows_checked, sample_size, quarantine
+                        )
+                finally:
+                    for each in gx_engines:
+                        each.dispose()
+            if quarantine is not None and snapshot is not None:
+                # PostgreSQL: the inserts read the validated snapshot, in their own write transaction
+                with sharing_snapshot(own_engine, snapshot, read_only=False):
+                    written = quarantine_sql_rows(
+                        own_engine, source, quarantine, quarantine.select(suite), unexpected
+                    )
+                summary = summary.with_quarantine({**written, "source_snapshot": "validated"})
+        if quarantine is not None and snapshot is None:
+            # elsewhere the read snapshot is closed first (SQLite's read lock would hold the writer off);
+            # the inserts read the source as it is now, and each count is checked against GX's
+            written = quarantine_sql_rows(
+                own_engine, source, quarantine, quarantine.select(suite), unexpected
+            )
+            summary = summary.with_quarantine({**written, "source_snapshot": "latest"})
     finally:
         if engine is None:
             own_engine.dispose()
     return _with_report(summary, report_location)
 
 
+def _connect_error(exc: sa.exc.DBAPIError, source: SqlSource, url: sa.URL) -> MlprodError:
+    classified = classify_database_error(exc, source.conn_id)
+    if isinstance(classified, DatabaseUnavailableError):
+        return DatabaseUnavailableError(
+            f"cannot connect to the database of {source.label}: {_scrub(exc, url)}"
+        )
+    return classified
+
+
 def _read_shape(
     suite: ValidationSuite,
     source: SqlSource,
-    engine: sa.Engine,
+    connection: sa.Connection,
     quarantine: SqlQuarantine | None,
-    url: sa.URL,
 ) -> int:
-    """Check the columns and count the rows, both on one read-only snapshot; return the row count."""
+    """Check the columns and count the rows on the read snapshot ``connection``; return the row count."""
     dataset = source.label
-    try:
-        with read_only_snapshot(engine) as connection:
-            columns = source.column_names(connection)
-            _check_columns_present(suite, columns, dataset)
-            if quarantine is not None:
-                missing_keys = [key for key in quarantine.key_columns if key not in columns]
-                if missing_keys:
-                    raise InputDataError(
-                        f"{dataset} lacks quarantine key column(s) {', '.join(missing_keys)}"
-                    )
-            rows_checked = source.row_count(connection)
-    except sa.exc.DBAPIError as exc:  # connecting failed: the reads classify their own errors
-        classified = classify_database_error(exc, source.conn_id)
-        if isinstance(classified, DatabaseUnavailableError):
-            raise DatabaseUnavailableError(
-                f"cannot connect to the database of {dataset}: {_scrub(exc, url)}"
-            ) from None
-        raise classified from None
+    columns = source.column_names(connection)
+    _check_columns_present(suite, columns, dataset)
+    if quarantine is not None:
+        missing_keys = [key for key in quarantine.key_columns if key not in columns]
+        if missing_keys:
+            raise InputDataError(f"{dataset} lacks quarantine key column(s) {', '.join(missing_keys)}")
+    rows_checked = source.row_count(connection)
     if rows_checked == 0:
         raise InputDataError(f"{dataset} has no rows; an empty batch cannot be validated")
     return rows_checked
@@ -359,7 +391,8 @@ def _validate_sql_batch(
     rows_checked: int,
     sample_size: int,
     quarantine: SqlQuarantine | None,
-) -> ValidationSummary:
+) -> tuple[ValidationSummary, dict[int, int]]:
+    """Run the suite through GX; return the summary and GX's unexpected count per quarantined expectation."""
     dataset = source.label
     if source.query is not None:
         asset = datasource.add_query_asset("batch", query=source.rendered_query(engine.dialect))
@@ -369,15 +402,13 @@ def _validate_sql_batch(
     result_format = {"result_format": "BASIC", "partial_unexpected_count": _values_scanned_for(sample_size)}
     results = _validate(batch, suite, result_format, dataset)
     summary = _summarise(suite, results, dataset, rows_checked, sample_size)
+    unexpected = {}
     if quarantine is not None:
-        unexpected_counts = {
+        unexpected = {
             spec.position: int(results[spec.position].result.get("unexpected_count") or 0)
             for spec in quarantine.select(suite)
         }
-        summary = summary.with_quarantine(
-            quarantine_sql_rows(engine, source, quarantine, quarantine.select(suite), unexpected_counts)
-        )
-    return summary
+    return summary, unexpected
 
 
 @contextmanager

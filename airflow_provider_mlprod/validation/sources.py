@@ -178,6 +178,7 @@ def read_table(
             elif file_format == "jsonl":
                 read = TableRead(_read_json_lines(handle, name, encoding))
             else:
+                _check_parquet_names(handle, name)
                 read = TableRead(pd.read_parquet(handle))
         except InputDataError:
             raise
@@ -334,6 +335,20 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
 def record_line_span(record: list[str]) -> int:
     """Line breaks inside a record's quoted fields: the record started that many lines earlier."""
     return sum(field.count("\n") for field in record)
+
+
+def _check_parquet_names(handle: IO[bytes], name: str) -> None:
+    """Refuse a Parquet schema that repeats a column name (Arrow would fail with an obscure message)."""
+    import pyarrow.parquet as pq
+
+    names = pq.ParquetFile(handle).schema_arrow.names
+    handle.seek(0)
+    repeated = sorted({column for column in names if names.count(column) > 1})
+    if repeated:
+        raise InputDataError(
+            f"file {name!r}: the Parquet schema repeats column(s) {', '.join(map(repr, repeated))}; every "
+            "column needs its own name"
+        )
 
 
 def _check_header(header: list[str], name: str, line: int) -> None:

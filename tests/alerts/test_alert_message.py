@@ -90,3 +90,23 @@ def test_idempotency_key_is_stable_per_run_and_differs_by_action() -> None:
     )
     resolve = Alert(title="x", severity="critical", dedup_key="k", run_id="r1", action="resolve")
     assert first.idempotency_key != resolve.idempotency_key
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("{'evaluated': 10, 'passed': 9, 'failed_critical': 1}", "evaluated 10, passed 9, failed_critical 1"),
+        ('{"roc_auc": 0.91234, "ok": true}', "roc_auc 0.9123, ok yes"),
+        ({"rows": 5, "drift": None}, "rows 5, drift n/a"),
+        ("['a', 'b']", "a, b"),
+        ("None", None),
+        ("{not a literal", "{not a literal"),
+        ("plain text", "plain text"),
+        (3, 3),
+        (0.5, 0.5),
+    ],
+)
+def test_readable_fact_turns_template_reprs_into_text(value, expected) -> None:
+    from airflow_provider_mlprod.alerts.message import readable_fact
+
+    assert readable_fact(value) == expected

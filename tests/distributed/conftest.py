@@ -427,6 +427,23 @@ class CeleryCluster(runtime.AirflowRuntime):
         ]  # fmt: skip
         self._spawn(name, arguments, self.environment(name), self.worker_home(name))
 
+    def stop_worker(self, name: str) -> None:
+        """SIGTERM the worker (Celery's warm shutdown: running tasks finish first) and wait for it."""
+        process = self.processes.pop(name)
+        self._signal_group(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+        self.stopped.append(process)
+
+    def queued_messages(self, queue: str = "default") -> int:
+        """How many task messages wait in the broker's ``queue``."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=5)
+        try:
+            return int(client.llen(queue))
+        finally:
+            client.close()
+
     def kill_worker(self, name: str) -> None:
         """SIGKILL every process of the worker at once, as if its machine died."""
         process = self.processes.pop(name)
@@ -449,7 +466,10 @@ class CeleryCluster(runtime.AirflowRuntime):
                 assert not self.exited_components(), (
                     f"components exited early: {self.exited_components()}\n{self.log_tails()}"
                 )
-                replies = app.control.ping(timeout=1.0) or []
+                try:
+                    replies = app.control.ping(timeout=1.0) or []
+                except Exception as exc:  # the broker just restarted: ask again
+                    replies = [{f"(ping failed: {type(exc).__name__})": {}}]
                 answered = {name for reply in replies for name in reply}
                 if wanted <= answered:
                     return
@@ -506,12 +526,11 @@ class CeleryCluster(runtime.AirflowRuntime):
 
     def task_log_files(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
         """The task's log files in every worker home (logs stay on the worker that ran the try)."""
-        safe_run = run_id  # Airflow keeps the run id as is in the log path
         return sorted(
             path
             for name in (*WORKERS, "worker-c")
             for path in self.worker_home(name).glob(
-                f"logs/dag_id={dag_id}/run_id={safe_run}/task_id={task_id}/*.log"
+                f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"
             )
         )
 

@@ -286,7 +286,10 @@ def test_deadline_alert_runs_through_the_async_path(httpserver, alert_hook, stor
 def test_templates_render_afresh_for_each_callback(httpserver, alert_hook, store_url):
     httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
     notifier = MlprodNotifier(
-        title="attempt {{ ti.try_number }}", alert_conn_ids=["alert_hook"], store_conn_id="alert_store"
+        title="attempt {{ ti.try_number }}",
+        dedup_key="score-try-{{ ti.try_number }}",  # one task: the default key would dedup the second
+        alert_conn_ids=["alert_hook"],
+        store_conn_id="alert_store",
     )
     first, second = FakeTaskInstance(), FakeTaskInstance()
     second.try_number = 3
@@ -438,3 +441,27 @@ def test_a_resolve_goes_only_where_a_trigger_is_open(httpserver, alert_hook, sto
     assert send("critical", "trigger").delivered_channels == ["alert_hook"]
     assert send("info", "resolve").delivered_channels == ["alert_hook"]  # log: resolve within the window
     assert [body["action"] for body in _bodies(httpserver)] == ["trigger", "resolve"]
+
+
+def test_the_notifier_on_success_resolves_what_the_failure_opened(httpserver, alert_hook, store_url):
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    notifier = MlprodNotifier(alert_conn_ids=["alert_hook"], store_conn_id="alert_store")
+
+    notifier({"ti": FakeTaskInstance(state="success")})  # nothing open: nothing posted
+    notifier({"ti": FakeTaskInstance(state="failed")})
+    notifier({"ti": FakeTaskInstance(state="success")})  # closes it
+    notifier({"ti": FakeTaskInstance(state="success")})  # nothing open any more
+
+    bodies = _bodies(httpserver)
+    assert [(body["action"], body["title"]) for body in bodies] == [
+        ("trigger", "Task score failed in DAG etl"),
+        ("resolve", "Task score succeeded in DAG etl"),
+    ]
+    assert {body["dedup_key"] for body in bodies} == {"mlprod:task:etl:score"}
+
+
+def test_repeat_every_sets_the_cooldown_and_is_checked():
+    assert MlprodNotifier(repeat_every=7200).dedup_window == timedelta(hours=2)
+    assert MlprodNotifier(dedup_window=60).dedup_window == timedelta(seconds=60)
+    with pytest.raises(ValueError, match="repeat_every must be positive"):
+        MlprodNotifier(repeat_every=0)

@@ -443,3 +443,30 @@ def test_action_defaults_to_trigger_without_a_summary():
     assert operator.build_alert({"ti": SummaryTaskInstance({})}).action == "trigger"
     resolve = SendAlertOperator(task_id="send", title="manual alert", action="resolve")
     assert resolve.build_alert({"ti": SummaryTaskInstance({})}).action == "resolve"
+
+
+@pytest.mark.dagrun
+def test_summary_facts_read_as_text_and_the_alert_links_to_the_run(
+    dag_file, httpserver, channels, store_url, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    body = """
+@task
+def validate():
+    return {"counts": {"evaluated": 10, "passed": 9, "failed_critical": 1}}
+
+validate() >> SendAlertOperator(
+    task_id="send", title="Run report", alert_conn_ids=["op_hook"], store_conn_id="alert_store",
+    facts={"validation": "{{ ti.xcom_pull(task_ids='validate')['counts'] }}", "champion": "{{ None }}"},
+)
+"""
+    dag = dag_file("alert_readable", _source("alert_readable", body))
+
+    dr = dag.test()
+
+    assert dr.state == "success"
+    sent = json.loads(next(r for r, _ in httpserver.log if r.path == HOOK_PATH).get_data(as_text=True))
+    assert sent["facts"] == {"validation": "evaluated 10, passed 9, failed_critical 1", "champion": "n/a"}
+    [run_link] = [link for link in sent["links"] if link["label"] == "Run"]
+    assert run_link["url"].startswith("http://airflow.example:8080/dags/alert_readable/runs/")

@@ -406,7 +406,7 @@ def statements():
 
 
 def _data_queries(statements: list[str], table: str) -> list[str]:
-    return [s for s in statements if s.lstrip().upper().startswith("SELECT") and table in s]
+    return [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH")) and table in s]
 
 
 def test_sql_current_is_profiled_in_the_database(airflow_sql_connection, db_url, store_path, statements):
@@ -624,3 +624,55 @@ def test_dag_run(dag_file, store_path: Path):
     assert extras[0][0] == "stable"
     assert extras[0][1]["dataset_drift"] is False
     assert extras[0][1]["dataset"] == "amounts"
+
+
+# -- DuckDB: an Airflow connection for tables, and Parquet/CSV files read without pandas ----------
+
+
+def test_duckdb_connection_table_is_profiled_in_duckdb(monkeypatch, tmp_path: Path, store_path: Path):
+    import duckdb
+
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.register("drifted_frame", DRIFTED)
+        connection.execute("CREATE TABLE orders_today AS SELECT * FROM drifted_frame")
+    monkeypatch.setenv("AIRFLOW_CONN_DUCK", json.dumps({"conn_type": "mlprodduckdb", "host": str(database)}))
+    store_of(store_path).save_profile("orders_reference", profile_dataframe(REFERENCE).to_dict())
+    summary = DataDriftOperator(
+        task_id="duck_drift",
+        reference_profile="orders_reference",
+        sql_conn_id="duck",
+        table="orders_today",
+        on_failure="continue",
+    ).execute(make_context())
+    expected = compare_datasets(profile_dataframe(REFERENCE), DRIFTED).to_dict()["columns"]
+    assert summary["drifted_columns"] == ["amount", "segment"]
+    for got, want in zip(summary["columns"], expected, strict=True):
+        assert got["statistic"] == pytest.approx(want["statistic"], abs=1e-9)
+    monkeypatch.setenv("AIRFLOW_CONN_DUCK", json.dumps({"conn_type": "mlprodduckdb", "host": str(tmp_path)}))
+    with pytest.raises(AirflowFailException, match=r"'duck'.*DuckDB cannot open it"):
+        DataDriftOperator(
+            task_id="duck_drift",
+            reference_profile="orders_reference",
+            sql_conn_id="duck",
+            table="orders_today",
+        ).execute(make_context())
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_duckdb_file_reader_profiles_the_current_file(tmp_path: Path, suffix: str):
+    current_file = tmp_path / f"orders.{suffix}"
+    if suffix == "parquet":
+        DRIFTED.to_parquet(current_file)
+    else:
+        DRIFTED.to_csv(current_file, index=False)
+    summary = frame_operator(
+        file_path=f"file://{current_file}", file_reader="duckdb", current=None, on_failure="continue"
+    ).execute(make_context())
+    current_profile = profile_dataframe(DRIFTED, specs=profile_dataframe(REFERENCE).spec())
+    expected = compare_datasets(REFERENCE, current_profile).to_dict()["columns"]
+    assert summary["drifted_columns"] == ["amount", "segment"]
+    for got, want in zip(summary["columns"], expected, strict=True):
+        assert got["statistic"] == pytest.approx(want["statistic"], abs=1e-9)
+    with pytest.raises(ValueError, match="file_reader 'duckdb' reads csv or parquet"):
+        frame_operator(file_path="x.jsonl", file_reader="duckdb", file_format="jsonl", current=None)

@@ -132,6 +132,54 @@ def test_a_retried_quarantine_replaces_the_published_try(task_context, isolated_
     assert read_output_manifest(out)["try"] == second["output_try"]
 
 
+@pytest.mark.parametrize(
+    ("blocker", "message"),
+    [
+        ("tries", "a file is in the way of its folder"),
+        ("manifest.json", r"manifest\.json' cannot be written: a directory is in the way"),
+    ],
+)
+def test_storage_in_the_way_of_the_quarantine_fails_without_retry(
+    task_context, isolated_store, tmp_path, blocker, message
+):
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    out = tmp_path / "quarantine"
+    out.mkdir()
+    if blocker == "manifest.json":
+        (out / blocker).mkdir()  # a directory where the manifest goes
+    else:
+        (out / blocker).write_text("x")  # a file where the tries folder goes
+    task = operator(file_path=str(source), quarantine_folder=str(out), on_failure="continue")
+    with pytest.raises(AirflowFailException, match=message):
+        task.execute(task_context())
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'droppingmem' filesystem not explicitly implemented")
+def test_a_dropped_object_store_connection_leaves_the_quarantine_task_retryable(
+    task_context, isolated_store, tmp_path
+):
+    import fsspec
+    from airflow.sdk.io.store import attach
+
+    from airflow_provider_mlprod.validation.output_folder import StorageUnavailableError
+    from tests.validation.test_output_folder import DroppingFileSystem
+
+    fsspec.register_implementation("droppingmem", DroppingFileSystem, clobber=True)
+    attach("droppingmem", fs=DroppingFileSystem())
+    source = tmp_path / "orders.csv"
+    orders(bad_amounts=2).to_csv(source, index=False)
+    task = operator(
+        file_path=str(source),
+        quarantine_folder="droppingmem://bucket/operator_quarantine",
+        quarantine_format="parquet",
+        on_failure="continue",
+    )
+    with pytest.raises(StorageUnavailableError, match="storage unavailable, a retry may succeed"):
+        task.execute(task_context())
+    assert not ObjectStoragePath("droppingmem://bucket/operator_quarantine/manifest.json").exists()
+
+
 def test_a_ragged_csv_row_fails_without_retry_naming_its_line(task_context, isolated_store, tmp_path):
     source = tmp_path / "orders.csv"
     source.write_text("order_id,amount,country\n1,10.0,DE\n2,11.0\n3,12.0,FR\n")
@@ -291,7 +339,6 @@ DAG_SOURCE = """
 import pendulum
 from airflow.sdk import dag
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
-from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 @dag(dag_id="validate_file", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
 def validate_file():
@@ -315,6 +362,39 @@ def test_in_a_dag_run_with_a_suite_file_next_to_the_dag(dag_file, airflow_db, is
     dag = dag_file("validate_file", DAG_SOURCE.format(data=tmp_path))
     assert dag.test(run_conf={"day": "1"}).state == "success"
     assert dag.test(run_conf={"day": "2"}).state == "failed"
+
+
+SQL_DAG_SOURCE = """
+import pendulum
+from airflow.sdk import dag
+from airflow_provider_mlprod.operators.validation import DataValidationOperator
+
+@dag(dag_id="validate_query", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False)
+def validate_query():
+    DataValidationOperator(
+        task_id="validate",
+        suite={suite!r},
+        sql_conn_id="warehouse",
+        query="SELECT * FROM orders WHERE order_id >= :first",
+        parameters={{"first": "{{{{ params.first }}}}"}},
+        params={{"first": 0}},
+    )
+
+validate_query()
+"""
+
+
+def test_in_a_dag_run_templated_parameters_are_bound(
+    dag_file, airflow_db, isolated_store, sqlite_url, airflow_sql_connection
+):
+    engine = sa.create_engine(sqlite_url)
+    orders(bad_amounts=4).to_sql("orders", engine, index=False)  # rows 0..3 have bad amounts
+    engine.dispose()
+    airflow_sql_connection(sqlite_url)
+    dag = dag_file("validate_query", SQL_DAG_SOURCE.format(suite=SUITE))
+    assert dag.test(run_conf={"first": "4"}).state == "success"
+    assert dag.test(run_conf={"first": "0"}).state == "failed"
+    assert dag.test(run_conf={"first": "0' OR '1'='1"}).state == "failed"  # bound as a value
 
 
 def test_openlineage_facet_lists_every_expectation(task_context, isolated_store, tmp_path):

@@ -273,6 +273,15 @@ def test_deferrable_freshness_defers_to_a_serializable_trigger():
     assert dt.timedelta(seconds=590) < deadline - dt.datetime.now(UTC) <= dt.timedelta(seconds=600)
 
 
+def test_hook_params_reach_the_trigger_and_survive_serialization():
+    sensor = freshness_sensor("sales", deferrable=True, min_new_rows=10, hook_params={"schema": "reporting"})
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    trigger = rebuilt(deferred.value.trigger)
+    assert trigger.hook_params == {"schema": "reporting"}
+    assert trigger.serialize()[1]["hook_params"] == {"schema": "reporting"}
+
+
 def test_deferrable_freshness_passes_older_than_to_the_trigger():
     sensor = freshness_sensor(
         None,

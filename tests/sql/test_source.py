@@ -118,3 +118,18 @@ def test_a_read_only_url_refuses_writes_and_keeps_its_options(engine, db_url):
         read_only.dispose()
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM orders").scalar_one() == 3
+
+
+def test_a_templated_text_parameter_compares_with_a_number(engine):
+    """Rendered templates are text: '2' must still compare with an integer column (PostgreSQL too)."""
+    source = SqlSource.from_arguments(
+        query="SELECT id FROM orders WHERE id >= :first", parameters={"first": "2"}
+    )
+    with read_only_snapshot(engine) as connection:
+        assert source.row_count(connection) == 2
+        assert source.column_names(connection) == ["id"]
+    typed = SqlSource.from_arguments(
+        query="SELECT id FROM orders WHERE id >= :first", parameters={"first": 2}
+    )
+    with read_only_snapshot(engine) as connection:
+        assert typed.row_count(connection) == 2

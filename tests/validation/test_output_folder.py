@@ -68,6 +68,17 @@ def test_a_try_is_published_by_its_manifest_and_older_tries_are_removed(tmp_path
     assert not any(name.endswith(".tmp") for name in os.listdir(folder))
 
 
+def test_a_stale_try_finishing_late_leaves_a_newer_trys_files_in_place(tmp_path):
+    folder = tmp_path / "quarantine"
+    stale = OutputFolder(folder, try_id="20260101T000000000000Z-aaaaaaaa")  # started first
+    newer = OutputFolder(folder, try_id="20260101T000001000000Z-bbbbbbbb")
+    write_two_files(newer)
+    write_two_files(stale)  # a try Airflow gave up on, finishing after the retry published
+    assert tries(folder) == [stale.try_id, newer.try_id]
+    assert Path(newer.locations["passing"]).is_file()  # what the newer try's XCom points at
+    assert Path(stale.locations["passing"]).is_file()
+
+
 def test_a_full_disk_mid_try_is_retryable_and_leaves_the_published_outputs(tmp_path):
     folder = tmp_path / "quarantine"
     first = publish(folder)
@@ -168,6 +179,7 @@ def object_store():
     MemoryFileSystem.store.clear()
 
 
+@pytest.mark.filterwarnings("ignore:UPath 'droppingmem' filesystem not explicitly implemented")
 def test_on_object_storage_a_dropped_connection_is_retryable_and_publishes_nothing(object_store):
     good = object_store("memory://bucket/quarantine")
     first = publish(good, file_format="parquet")

@@ -163,3 +163,47 @@ def test_past_the_parser_the_read_only_session_still_keeps_the_table(orders_tabl
     finally:
         engine.dispose()
     assert _orders_exist(orders_table)
+
+
+def _commit_bad_rows_after_the_row_count(engine: sa.Engine, url: str):
+    """After the provider counted the rows, another session commits two orders without an amount."""
+    writer = sa.create_engine(url)
+    done = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if not done and "count(" in statement.lower() and "mlprod_count" in statement:
+            done.append(statement)
+            with writer.begin() as other:
+                other.exec_driver_sql(
+                    "INSERT INTO orders (id, amount, status, code, start_day, end_day) "
+                    "VALUES (101, NULL, 'new', 'ABC', 0, 1), (102, NULL, 'new', 'ABC', 0, 1)"
+                )
+
+    sa.event.listen(engine, "after_cursor_execute", after)
+    return writer, done
+
+
+def test_on_postgresql_gx_and_the_quarantine_read_the_validated_snapshot(postgres_url):
+    write_table(postgres_url, "orders", make_orders())
+    engine = sa.create_engine(postgres_url)
+    writer, done = _commit_bad_rows_after_the_row_count(engine, postgres_url)
+    quarantine = SqlQuarantine(table="orders_quarantine", key_columns=("id",), batch_id="b1")
+    try:
+        summary = validate_sql(
+            postgres_url, [AMOUNT_NOT_NULL], table="orders", engine=engine, quarantine=quarantine
+        )
+    finally:
+        writer.dispose()
+        engine.dispose()
+    assert done, "the concurrent rows were committed during the validation"
+    assert summary.rows_checked == 10
+    assert summary.success  # GX did not see the two null amounts committed after the snapshot
+    assert summary.quarantine["source_snapshot"] == "validated"
+    assert summary.quarantine["records"] == 0
+
+
+def test_elsewhere_the_quarantine_reads_the_latest_rows_and_says_so(sqlite_url):
+    write_table(sqlite_url, "orders", make_orders().assign(amount=[None] + [1.0] * 9))
+    quarantine = SqlQuarantine(table="orders_quarantine", key_columns=("id",), batch_id="b1")
+    summary = validate_sql(sqlite_url, [AMOUNT_NOT_NULL], table="orders", quarantine=quarantine)
+    assert (summary.quarantine["source_snapshot"], summary.quarantine["records"]) == ("latest", 1)

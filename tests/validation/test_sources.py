@@ -288,3 +288,15 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path, suffix
     path = tmp_path / f"orders{suffix}"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert list(read_table_file(path).columns) == ["id", "amount"]
+
+
+def test_a_parquet_schema_that_repeats_a_column_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "orders.parquet"
+    pq.write_table(pa.table([pa.array([1, 2]), pa.array([3, 4])], names=["amount", "amount"]), path)
+    with pytest.raises(
+        InputDataError, match=r"orders\.parquet': the Parquet schema repeats column\(s\) 'amount'"
+    ):
+        read_table_file(path)
