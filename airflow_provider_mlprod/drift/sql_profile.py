@@ -144,8 +144,9 @@ def profile_sql(
 
             def run(statement: str) -> Iterable[Sequence[Any]]:
                 # a client-side cursor: a server-side one makes PostgreSQL plan for the first rows
-                # (cursor_tuple_fraction) and sort the unpivoted rows instead of hashing them
-                return conn.exec_driver_sql(statement)
+                # (cursor_tuple_fraction) and sort the unpivoted rows instead of hashing them.
+                # sa.text escapes '%' for drivers with format-style parameters (psycopg2).
+                return conn.execute(sa.text(statement))
 
             columns = _with_edges(conn.dialect, run, source, columns, n_bins)
             return _scan(conn.dialect, run, source, columns, top_k, shape)
