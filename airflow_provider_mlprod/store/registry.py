@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, text
+from sqlalchemy import Connection, Engine, and_, or_, select, text
 
 from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
 from airflow_provider_mlprod.store import schema
@@ -230,8 +230,8 @@ class ModelRegistry:
         A version registered by another task run is never overwritten, and a version that a gate
         already judged keeps its artifact, digest and metrics: StoreRefusal names it.
         """
-        _require_text(name, "model name")
-        _require_text(version, "model version")
+        _require_name(name, "model name")
+        _require_name(version, "model version")
         _require_text(artifact_uri, "artifact URI")
         clean_metrics = {str(k): finite_float(v, f"metric {k!r}") for k, v in (metrics or {}).items()}
         m = schema.models
@@ -344,9 +344,11 @@ class ModelRegistry:
         fails with ConcurrentUpdateError naming the change instead of re-judging against a new baseline.
         """
         check_gate_kinds(kind)
-        _require_text(alias, "alias")
+        _require_name(name, "model name")
+        _require_name(version, "model version")
+        _require_name(alias, "alias")
         gate = gate_name or identity.task_id
-        _require_text(gate, "gate name")
+        _require_name(gate, "gate name")
         m, v = schema.models, schema.verdicts
         with self.engine.begin() as connection:
             model = connection.execute(
@@ -362,9 +364,16 @@ class ModelRegistry:
                 )
             pk = run_pk(connection, identity)
             key = and_(v.c.model_id == model.id, v.c.run_pk == pk, v.c.alias == alias, v.c.gate_name == gate)
-            earlier = connection.execute(select(v.c.passed, v.c.baseline_version).where(key)).first()
-            if earlier is not None and (earlier.baseline_version or None) != (baseline_version or None):
-                change = _last_alias_change(connection, name, alias)
+            earlier = connection.execute(
+                select(v.c.passed, v.c.baseline_version, v.c.revision).where(key)
+            ).first()
+            change = _last_alias_change(connection, name, alias) if earlier is not None else None
+            if earlier is not None and (
+                (earlier.baseline_version or None) != (baseline_version or None)
+                # the alias moved and came back (e.g. promoted, then rolled back): same version, but
+                # a re-judgement now would outlive the rollback that revoked the candidate
+                or (change is not None and change.revision > earlier.revision)
+            ):
                 raise ConcurrentUpdateError(
                     f"gate {gate!r} first judged model {name!r} version {version!r} against "
                     f"{earlier.baseline_version or None!r}, but alias {alias!r} changed since"
@@ -492,7 +501,9 @@ class ModelRegistry:
         alias by another run's promotion is returned unchanged (not ``owned``).
         """
         kinds = check_gate_kinds(require, "required gate kind")
-        _require_text(alias, "alias")
+        _require_name(name, "model name")
+        _require_name(version, "model version")
+        _require_name(alias, "alias")
         with self.engine.begin() as connection:
             _lock_alias(connection, name, alias)
             pk = run_pk(connection, identity)
@@ -551,13 +562,15 @@ class ModelRegistry:
         :param to_version: the version the caller expects to restore (e.g. the one whose artifact it
             verified); ConcurrentUpdateError when the rollback would restore another one.
         """
+        _require_name(name, "model name")
+        _require_name(alias, "alias")
         with self.engine.begin() as connection:
             _lock_alias(connection, name, alias)
             pk = run_pk(connection, identity)
             current = _alias_row(connection, name, alias)
             last = _last_alias_change(connection, name, alias)
             mine = _own_change(connection, pk, name, alias, "rolled_back", None)
-            if mine is not None:
+            if mine is not None and not _reverted_by_itself(mine, last, pk):
                 if last is not None and last.revision == mine.revision and current is not None:
                     return Promotion(
                         name, alias, current.version, mine.previous_version or None, current.revision, False
@@ -579,6 +592,13 @@ class ModelRegistry:
                 raise ConcurrentUpdateError(
                     f"a rollback of alias {alias!r} of model {name!r} would now restore {previous!r}, not "
                     f"{to_version!r}{_describe_change(last)}"
+                )
+            revocation = _standing_revocation(connection, name, alias, previous)
+            if revocation is not None:
+                raise StoreRefusal(
+                    f"a rollback of alias {alias!r} of model {name!r} would restore {previous!r}, which was "
+                    f"revoked from it{_describe_change(revocation)}; it returns only through a new "
+                    "passing gate run and a promotion"
                 )
             return _swap(
                 connection, pk, name, alias, current, previous, "rolled_back", {"revokes": current.version}
@@ -695,6 +715,34 @@ def _describe_change(change) -> str:
         f"{verb.get(change.event, change.event)} {change.version or None!r} at "
         f"{when.isoformat() if when else 'an unknown time'})"
     )
+
+
+def _reverted_by_itself(mine, last, pk: int) -> bool:
+    """Whether the task's own rollback ``mine`` was undone by the task itself (its deployment failed)."""
+    return (
+        last is not None
+        and last.event == "promotion_reverted"
+        and last.run_pk == pk
+        and last.revision > mine.revision
+        and last.version == (mine.previous_version or "")
+    )
+
+
+def _standing_revocation(connection: Connection, name: str, alias: str, version: str):
+    """The rollback that revoked ``version`` from ``alias``, unless a later promotion put it back."""
+    e = schema.model_events
+    about = and_(
+        e.c.model_name == name,
+        e.c.alias == alias,
+        or_(
+            and_(e.c.event == "rolled_back", e.c.previous_version == version),
+            and_(e.c.event == "promoted", e.c.version == version),
+        ),
+    )
+    latest = connection.execute(
+        _events_query().where(about).order_by(e.c.revision.desc(), e.c.id.desc()).limit(1)
+    ).first()
+    return latest if latest is not None and latest.event == "rolled_back" else None
 
 
 def _promoted_from(connection: Connection, name: str, alias: str, version: str) -> str | None:
@@ -892,6 +940,23 @@ def _log_event(
 def _require_text(value: Any, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise StoreError(f"{what} must be a non-empty string, got {value!r}")
+
+
+#: The longest name (model, version, alias, gate) the store's columns hold on every database.
+MAX_NAME_LENGTH = 250
+
+
+def _require_name(value: Any, what: str) -> None:
+    """A name the store can hold as it is on SQLite and PostgreSQL alike, or StoreError naming it.
+
+    PostgreSQL refuses longer values and NUL bytes with a raw database error (which a retry cannot
+    fix) where SQLite would store them; control characters also make log lines and messages lie.
+    """
+    _require_text(value, what)
+    if len(value) > MAX_NAME_LENGTH:
+        raise StoreError(f"{what} is {len(value)} characters long; at most {MAX_NAME_LENGTH} fit the store")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise StoreError(f"{what} must not contain control characters, got {value!r}")
 
 
 __all__ = [

@@ -1,0 +1,117 @@
+"""The registry attacked as a careless or hostile user would: retries after changes, odd names, locks.
+
+Each test here failed on the code before its fix (see the commit that added it), on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
+from airflow_provider_mlprod.store.engine import create_store_engine
+from airflow_provider_mlprod.store.identity import RunIdentity
+from airflow_provider_mlprod.store.registry import ModelRegistry
+
+
+def run(task: str, run_id: str) -> RunIdentity:
+    return RunIdentity("train", run_id, task)
+
+
+@pytest.fixture
+def registry(db_url) -> ModelRegistry:
+    return ModelRegistry(create_store_engine(db_url))
+
+
+def gate(registry, version, *, baseline, run_id, passed=True, name="churn", alias="champion"):
+    registry.record_blessing(
+        run("gate", run_id),
+        name=name,
+        version=version,
+        passed=passed,
+        baseline_version=baseline,
+        summary={},
+        alias=alias,
+    )
+
+
+def release(registry, version, *, baseline, run_id, name="churn"):
+    try:
+        registry.get_version(name, version)
+    except StoreRefusal:
+        registry.register(
+            run("register", run_id), name=name, version=version, artifact_uri=f"file:///{version}"
+        )
+    gate(registry, version, baseline=baseline, run_id=run_id, name=name)
+    return registry.promote(run("promote", run_id), name=name, version=version)
+
+
+def test_a_retried_rollback_whose_deployment_was_reverted_rolls_back_again(registry):
+    release(registry, "1", baseline=None, run_id="r1")
+    release(registry, "2", baseline="1", run_id="r2")
+    rollback = registry.rollback(run("rollback", "r3"), name="churn", to_version="1")
+    registry.revert_promotion(run("rollback", "r3"), rollback)  # its deployment failed
+    assert registry.alias_version("churn") == "2"
+
+    retry = registry.rollback(run("rollback", "r3"), name="churn", to_version="1")
+    assert (retry.version, retry.previous_version, retry.changed) == ("1", "2", True)
+    assert registry.alias_version("churn") == "1"
+    # ...and a further retry finds that effect and returns it
+    again = registry.rollback(run("rollback", "r3"), name="churn", to_version="1")
+    assert (again.version, again.changed, again.revision) == ("1", False, retry.revision)
+
+
+def test_a_retried_gate_after_the_alias_left_and_came_back_fails(registry):
+    release(registry, "1", baseline=None, run_id="r1")
+    release(registry, "2", baseline="1", run_id="r2")
+    registry.rollback(run("rollback", "r3"), name="churn")  # v2 revoked, alias back at v1
+    with pytest.raises(ConcurrentUpdateError, match=r"alias 'champion' changed since.*rolled back to '1'"):
+        gate(registry, "2", baseline="1", run_id="r2")  # the old gate task, cleared and re-run
+    with pytest.raises(StoreRefusal, match="predate the rollback that revoked it"):
+        registry.promote(run("promote", "r4"), name="churn", version="2")
+    assert registry.alias_version("churn") == "1"
+    gate(registry, "2", baseline="1", run_id="r4")  # a new gate run may bless it again
+    assert registry.promote(run("promote", "r4"), name="churn", version="2").changed
+
+
+def test_a_second_rollback_does_not_restore_a_revoked_version(registry):
+    release(registry, "a", baseline=None, run_id="r1")
+    release(registry, "b", baseline="a", run_id="r2")
+    release(registry, "a", baseline="b", run_id="r3")  # a re-gated against b and promoted back
+    registry.rollback(run("rollback", "r4"), name="churn")  # a revoked, b restored
+    assert registry.alias_version("churn") == "b"
+    with pytest.raises(StoreRefusal, match=r"would restore 'a'.*revoked"):
+        registry.rollback(run("rollback", "r5"), name="churn")
+    assert registry.alias_version("churn") == "b"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "m" * 251, "model name is 251 characters long; at most 250"),
+        ("version", "v" * 251, "model version is 251 characters long; at most 250"),
+        ("name", "churn\x00; DROP TABLE mlprod_models", "model name must not contain control characters"),
+        ("version", "1\n2", "model version must not contain control characters"),
+    ],
+)
+def test_names_the_store_cannot_hold_are_refused_by_name(registry, field, value, message):
+    fields = {"name": "churn", "version": "1", "artifact_uri": "file:///1", field: value}
+    with pytest.raises(StoreError, match=message):
+        registry.register(run("register", "r1"), **fields)
+
+
+def test_long_unicode_and_quoted_names_round_trip(registry):
+    name = "m'; DROP TABLE mlprod_aliases; --ü" + "é" * 200
+    version = "v\u00e9rsion-" + "\u4e2d" * 240
+    release(registry, version, baseline=None, run_id="r1", name=name)
+    assert registry.alias_version(name) == version
+    assert registry.get_version(name, version).name == name
+
+
+@pytest.mark.parametrize("alias", ["a" * 251, "champion\x00"])
+def test_an_alias_the_store_cannot_hold_is_refused_by_name(registry, alias):
+    registry.register(run("register", "r1"), name="churn", version="1", artifact_uri="file:///1")
+    with pytest.raises(StoreError, match="alias"):
+        gate(registry, "1", baseline=None, run_id="r1", alias=alias)
+    with pytest.raises(StoreError, match="alias"):
+        registry.promote(run("promote", "r1"), name="churn", version="1", alias=alias)
