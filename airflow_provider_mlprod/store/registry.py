@@ -11,8 +11,9 @@ for that version on that alias, so it returns there only through a new passing g
 
 Promotion is a compare-and-swap: the alias moves only while it still points at the baseline the
 gates compared against; of concurrent promoters, one wins and the others get ConcurrentUpdateError.
-Changes of one alias are serialised by a lock in the database (a transaction-scoped advisory lock on
-PostgreSQL, the write lock on SQLite), which the database releases if the holder dies.
+Changes of one alias, and the verdicts recorded for it, are serialised by a lock in the database (a
+transaction-scoped advisory lock on PostgreSQL, the write lock on SQLite), which the database
+releases if the holder dies.
 
 Retries are idempotent against intervening changes: a retried promotion, rollback or gate finds its
 own effect and returns it, or, when someone else changed the alias since its first try, fails with
@@ -351,6 +352,9 @@ class ModelRegistry:
         _require_name(gate, "gate name")
         m, v = schema.models, schema.verdicts
         with self.engine.begin() as connection:
+            # A promotion reads the verdicts and swaps the alias under this lock: a verdict waits for
+            # it, so no verdict the store orders before a promotion was unseen by that promotion.
+            _lock_alias(connection, name, alias)
             model = connection.execute(
                 select(m.c.id, m.c.artifact_digest).where(and_(m.c.name == name, m.c.version == version))
             ).first()

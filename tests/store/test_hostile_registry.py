@@ -6,12 +6,16 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+
 import pytest
 
 from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
 from airflow_provider_mlprod.store.engine import create_store_engine
 from airflow_provider_mlprod.store.identity import RunIdentity
-from airflow_provider_mlprod.store.registry import ModelRegistry
+from airflow_provider_mlprod.store.registry import ModelRegistry, _lock_alias
 
 
 def run(task: str, run_id: str) -> RunIdentity:
@@ -115,3 +119,55 @@ def test_an_alias_the_store_cannot_hold_is_refused_by_name(registry, alias):
         gate(registry, "1", baseline=None, run_id="r1", alias=alias)
     with pytest.raises(StoreError, match="alias"):
         registry.promote(run("promote", "r1"), name="churn", version="1", alias=alias)
+
+
+# -- a verdict recorded while a promotion holds the alias ------------------------------------------
+
+CONTEXT = multiprocessing.get_context("fork")
+
+
+def _hold_alias_lock(url, locked):
+    engine = create_store_engine(url)
+    connection = engine.connect()
+    connection.begin()
+    _lock_alias(connection, "churn", "champion")  # what a promotion in progress holds
+    locked.set()
+    signal.pause()  # until killed
+
+
+def _record_failing_verdict(url, done):
+    registry = ModelRegistry(create_store_engine(url))
+    registry.record_blessing(
+        run("fairness", "r2"),
+        name="churn",
+        version="2",
+        passed=False,
+        baseline_version="1",
+        summary={},
+    )
+    done.set()
+
+
+def test_a_verdict_waits_for_a_promotion_in_progress_on_its_alias(db_url):
+    """A promotion reads the verdicts and swaps the alias under the alias lock; a verdict recorded
+    meanwhile must wait for it, or the promotion ignores a verdict the store orders before it."""
+    setup = ModelRegistry(create_store_engine(db_url))
+    release(setup, "1", baseline=None, run_id="r1")
+    setup.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///2")
+    locked, done = CONTEXT.Event(), CONTEXT.Event()
+    holder = CONTEXT.Process(target=_hold_alias_lock, args=(db_url, locked))
+    holder.start()
+    blesser = None
+    try:
+        assert locked.wait(60)
+        blesser = CONTEXT.Process(target=_record_failing_verdict, args=(db_url, done))
+        blesser.start()
+        assert not done.wait(2), "the verdict was recorded while a promotion held the alias"
+        os.kill(holder.pid, signal.SIGKILL)
+        assert done.wait(60)
+    finally:
+        for process in (holder, blesser):
+            if process is not None:
+                process.kill()
+                process.join(30)
+    assert [v.passed for v in setup.verdicts("churn", "2")] == [False]
