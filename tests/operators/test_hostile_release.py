@@ -139,3 +139,52 @@ def test_the_cli_rollback_refuses_a_changed_artifact(task_context, isolated_stor
     artifact_1.write_bytes(b"weights of 1")  # restored: the rollback proceeds
     commands.rollback(arguments)
     assert registry().alias_version("churn") == "1"
+
+
+# -- human approval fails closed ------------------------------------------------------------------
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    """Stand in for Airflow's HITL request: record that a human was asked instead of deferring."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    monkeypatch.setattr(ApprovalOperator, "execute", lambda self, context: "asked a human")
+
+
+BORDERLINE_FREE = {"metrics": [{"metric": "auc", "value": 0.95, "min": 0.8, "max": None}]}
+
+
+@pytest.mark.parametrize("gate_summary", [None, {}, {"metrics": []}, {"metrics": [{"metric": "auc"}]}])
+def test_a_margin_only_approval_asks_when_the_gate_summary_cannot_tell(task_context, asked, gate_summary):
+    from airflow_provider_mlprod.operators.release import ReleaseApprovalOperator
+
+    approve = ReleaseApprovalOperator(
+        task_id="approve", gate_task_id="gate", require_approval=True, approval_margin=0.01
+    )
+    context = task_context(task_id="approve", xcoms={("gate", "return_value"): gate_summary})
+    assert approve.execute(context) == "asked a human"
+    clear = task_context(task_id="approve", xcoms={("gate", "return_value"): BORDERLINE_FREE})
+    assert approve.execute(clear)["asked"] is False
+
+
+@pytest.mark.parametrize("flag", ["Ture", "required", "None", "2"])
+def test_an_unreadable_require_approval_flag_fails_instead_of_skipping_approval(task_context, asked, flag):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_mlprod.operators.release import ReleaseApprovalOperator
+
+    approve = ReleaseApprovalOperator(task_id="approve", gate_task_id="gate", require_approval=flag)
+    context = task_context(task_id="approve", xcoms={("gate", "return_value"): BORDERLINE_FREE})
+    with pytest.raises(AirflowFailException, match=f"require_approval must be true or false, got '{flag}'"):
+        approve.execute(context)
+
+
+@pytest.mark.parametrize("margin", [float("nan"), -0.1, float("inf"), "0.1", True])
+def test_a_margin_that_can_never_match_is_refused_when_the_dag_is_parsed(margin):
+    from airflow_provider_mlprod.operators.release import ReleaseApprovalOperator
+
+    with pytest.raises(ValueError, match="approval_margin must be a finite number >= 0"):
+        ReleaseApprovalOperator(
+            task_id="approve", gate_task_id="gate", require_approval=True, approval_margin=margin
+        )
