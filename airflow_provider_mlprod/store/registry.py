@@ -5,9 +5,11 @@ one gate kind (``metrics``, ...) and one stable gate name, with the hash of its 
 alias pointed at when the gate ran (its baseline) and the digest of the artifact it judged. A version
 may take an alias only if, for every gate kind the promotion requires, every gate name of that kind
 that judged this version for this alias has a passing *latest* verdict (latest by store revision), and
-a required kind with no verdict fails closed. A gate's own retry replaces its verdict; another gate's
-pass never hides a failure. A rollback revokes: verdicts recorded before the rollback no longer count
-for that version on that alias, so it returns there only through a new passing gate run.
+a required kind with no verdict fails closed. A failing latest verdict of a kind the promotion does
+not require blocks it too: a kind left out of ``require`` is not needed, never ignored. A gate's own
+retry replaces its verdict; another gate's pass never hides a failure. A rollback revokes: verdicts
+recorded before the rollback no longer count for that version on that alias, so it returns there
+only through a new passing gate run.
 
 Promotion is a compare-and-swap: the alias moves only while it still points at the baseline the
 gates compared against; of concurrent promoters, one wins and the others get ConcurrentUpdateError.
@@ -817,11 +819,20 @@ def _eligibility(
         .limit(1)
     ).first()
     since = revoked.revision if revoked is not None else 0
-    verdicts = _verdict_rows(
-        connection, and_(v.c.model_id == model.id, v.c.alias == alias, v.c.kind.in_(kinds))
-    )
+    verdicts = _verdict_rows(connection, and_(v.c.model_id == model.id, v.c.alias == alias))
     reasons: list[str] = []
     counted: list[Blessing] = []
+    # A kind the promotion does not require is not needed, but its failure is never ignored.
+    other_latest: dict[tuple[str, str], Blessing] = {}
+    for verdict in verdicts:
+        if verdict.kind not in kinds and verdict.revision > since:
+            other_latest.setdefault((verdict.kind, verdict.gate_name), verdict)
+    for (kind, gate), verdict in sorted(other_latest.items()):
+        if not verdict.passed:
+            reasons.append(
+                f"its latest {kind!r} verdict of gate {gate!r} failed (a failing verdict blocks the "
+                "promotion even when its kind is not required)"
+            )
     for kind in kinds:
         latest: dict[str, Blessing] = {}
         for verdict in verdicts:  # newest first: the first of each gate name is its latest

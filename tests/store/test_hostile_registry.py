@@ -171,3 +171,35 @@ def test_a_verdict_waits_for_a_promotion_in_progress_on_its_alias(db_url):
                 process.kill()
                 process.join(30)
     assert [v.passed for v in setup.verdicts("churn", "2")] == [False]
+
+
+def test_a_failing_verdict_of_a_kind_the_promotion_does_not_require_still_blocks_it(registry):
+    """The canary example gates on metrics and a load test but promotes with the default require: a
+    promotion from another task or DAG must not ignore the load test that failed on this version."""
+    release(registry, "1", baseline=None, run_id="r1")
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///2")
+    gate(registry, "2", baseline="1", run_id="r2")  # metrics: pass
+    registry.record_blessing(
+        run("load_test", "r2"),
+        name="churn",
+        version="2",
+        passed=False,
+        baseline_version="1",
+        summary={},
+        kind="serving",
+    )
+    eligibility = registry.promotion_eligibility("churn", "2")
+    assert not eligibility.eligible
+    with pytest.raises(StoreRefusal, match="latest 'serving' verdict of gate 'load_test' failed"):
+        registry.promote(run("promote", "r2"), name="churn", version="2")
+    assert registry.alias_version("churn") == "1"
+    registry.record_blessing(  # the load test, re-run in a new run, passes
+        run("load_test", "r3"),
+        name="churn",
+        version="2",
+        passed=True,
+        baseline_version="1",
+        summary={},
+        kind="serving",
+    )
+    assert registry.promote(run("promote", "r3"), name="churn", version="2").changed
