@@ -338,7 +338,8 @@ class ModelRegistry:
         :param alias: the alias the version competes for.
         :param kind: the gate kind, one of ``GATE_KINDS``.
         :param gate_name: the gate's stable name (default: the task id); a later verdict of the same
-            name replaces this one for the promotion rule.
+            name replaces this one for the promotion rule. A mapped task instance's gate name gets its
+            map index (``fairness[3]``); two tasks of one DAG run cannot share a gate name.
         :param spec_hash: a hash of the gate's spec (thresholds, ...), for the record.
         :param artifact_digest: the digest of the artifact the gate judged (default: the registered
             one); a different digest is refused.
@@ -351,6 +352,8 @@ class ModelRegistry:
         _require_name(version, "model version")
         _require_name(alias, "alias")
         gate = gate_name or identity.task_id
+        if identity.map_index >= 0:  # each mapped instance is a gate of its own (e.g. one per segment)
+            gate = f"{gate}[{identity.map_index}]"
         _require_name(gate, "gate name")
         m, v = schema.models, schema.verdicts
         with self.engine.begin() as connection:
@@ -369,6 +372,7 @@ class ModelRegistry:
                     f"{version!r} was registered with {model.artifact_digest!r}"
                 )
             pk = run_pk(connection, identity)
+            _refuse_shared_gate_name(connection, identity, pk, model.id, alias, gate)
             key = and_(v.c.model_id == model.id, v.c.run_pk == pk, v.c.alias == alias, v.c.gate_name == gate)
             earlier = connection.execute(
                 select(v.c.passed, v.c.baseline_version, v.c.revision).where(key)
@@ -721,6 +725,37 @@ def _describe_change(change) -> str:
         f"{verb.get(change.event, change.event)} {change.version or None!r} at "
         f"{when.isoformat() if when else 'an unknown time'})"
     )
+
+
+def _refuse_shared_gate_name(
+    connection: Connection, identity: RunIdentity, pk: int, model_id: int, alias: str, gate: str
+) -> None:
+    """Refuse a gate name another task of the same DAG run already judged this version with.
+
+    Two gates sharing one name would hide each other's verdicts (the latest would win).
+    """
+    v, r = schema.verdicts, schema.runs
+    other = connection.execute(
+        select(r.c.task_id, r.c.map_index)
+        .join(v, v.c.run_pk == r.c.id)
+        .where(
+            and_(
+                v.c.model_id == model_id,
+                v.c.alias == alias,
+                v.c.gate_name == gate,
+                v.c.run_pk != pk,
+                r.c.dag_id == identity.dag_id,
+                r.c.run_id == identity.run_id,
+            )
+        )
+        .limit(1)
+    ).first()
+    if other is not None:
+        raise StoreRefusal(
+            f"gate name {gate!r} of task {identity.task_id!r} is already used by task {other.task_id!r} "
+            f"in run {identity.run_id!r} for this version and alias {alias!r}; give each gate its own "
+            "gate_name, or a passing gate would hide a failing one"
+        )
 
 
 def _reverted_by_itself(mine, last, pk: int) -> bool:

@@ -203,3 +203,49 @@ def test_a_failing_verdict_of_a_kind_the_promotion_does_not_require_still_blocks
         kind="serving",
     )
     assert registry.promote(run("promote", "r3"), name="churn", version="2").changed
+
+
+# -- gate names shared by several task instances of one run ----------------------------------------
+
+
+def test_mapped_gate_instances_each_count_so_a_passing_one_never_hides_a_failing_one(registry):
+    """A gate mapped over data segments: segment 0 fails, segment 1 passes last."""
+    release(registry, "1", baseline=None, run_id="r1")
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///2")
+    for map_index, passed in ((0, False), (1, True)):
+        registry.record_blessing(
+            RunIdentity("train", "r2", "fairness", map_index),
+            name="churn",
+            version="2",
+            passed=passed,
+            baseline_version="1",
+            summary={},
+            gate_name="fairness",
+        )
+    eligibility = registry.promotion_eligibility("churn", "2")
+    assert sorted(g.gate_name for g in eligibility.gates) == ["fairness[0]", "fairness[1]"]
+    with pytest.raises(StoreRefusal, match=r"verdict of gate 'fairness\[0\]' failed"):
+        registry.promote(run("promote", "r2"), name="churn", version="2")
+    assert registry.alias_version("churn") == "1"
+
+
+def test_two_gate_tasks_of_one_run_cannot_share_a_gate_name(registry):
+    """A copy-pasted gate_name: the strict gate fails, the lax one under the same name passes last."""
+    release(registry, "1", baseline=None, run_id="r1")
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///2")
+    strict, lax = run("gate_strict", "r2"), run("gate_lax", "r2")
+    verdict = {
+        "name": "churn",
+        "version": "2",
+        "baseline_version": "1",
+        "summary": {},
+        "gate_name": "quality",
+    }
+    registry.record_blessing(strict, passed=False, **verdict)
+    with pytest.raises(StoreRefusal, match=r"gate name 'quality' .* already used by task 'gate_strict'"):
+        registry.record_blessing(lax, passed=True, **verdict)
+    with pytest.raises(StoreRefusal, match="verdict of gate 'quality' failed"):
+        registry.promote(run("promote", "r2"), name="churn", version="2")
+    registry.record_blessing(strict, passed=False, **verdict)  # its own retry is still fine
+    registry.record_blessing(run("gate_strict", "r3"), passed=True, **verdict)  # a later run replaces it
+    assert registry.promote(run("promote", "r3"), name="churn", version="2").changed
