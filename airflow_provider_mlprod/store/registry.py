@@ -770,14 +770,15 @@ def _reverted_by_itself(mine, last, pk: int) -> bool:
 
 
 def _standing_revocation(connection: Connection, name: str, alias: str, version: str):
-    """The rollback that revoked ``version`` from ``alias``, unless a later promotion put it back."""
+    """The rollback that revoked ``version`` from ``alias``, unless a later promotion put it back or
+    the rollback was itself undone (its deployment failed and the task restored ``version``)."""
     e = schema.model_events
     about = and_(
         e.c.model_name == name,
         e.c.alias == alias,
         or_(
             and_(e.c.event == "rolled_back", e.c.previous_version == version),
-            and_(e.c.event == "promoted", e.c.version == version),
+            and_(e.c.event.in_(("promoted", "promotion_reverted")), e.c.version == version),
         ),
     )
     latest = connection.execute(

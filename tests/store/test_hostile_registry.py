@@ -249,3 +249,12 @@ def test_two_gate_tasks_of_one_run_cannot_share_a_gate_name(registry):
     registry.record_blessing(strict, passed=False, **verdict)  # its own retry is still fine
     registry.record_blessing(run("gate_strict", "r3"), passed=True, **verdict)  # a later run replaces it
     assert registry.promote(run("promote", "r3"), name="churn", version="2").changed
+
+
+def test_a_rollback_undone_by_its_failed_deployment_revokes_nothing(registry):
+    release(registry, "1", baseline=None, run_id="r1")
+    release(registry, "2", baseline="1", run_id="r2")
+    rollback = registry.rollback(run("rollback", "r3"), name="churn")
+    registry.revert_promotion(run("rollback", "r3"), rollback)  # deployment failed; never retried
+    release(registry, "3", baseline="2", run_id="r4")
+    assert registry.rollback(run("rollback", "r5"), name="churn").version == "2"
