@@ -66,7 +66,7 @@ _ALIAS_LOCK_KEY = 7_337_002
 
 def register_gate_kind(kind: str, description: str) -> None:
     """Add a gate kind (e.g. ``"serving"``) that verdicts may carry and promotions may require."""
-    _require_text(kind, "gate kind")
+    _require_name(kind, "gate kind", MAX_KIND_LENGTH)
     GATE_KINDS.setdefault(kind, description)
 
 
@@ -995,17 +995,19 @@ def _require_text(value: Any, what: str) -> None:
 
 #: The longest name (model, version, alias, gate) the store's columns hold on every database.
 MAX_NAME_LENGTH = 250
+#: The longest gate kind the verdicts' ``kind`` column holds.
+MAX_KIND_LENGTH = 32
 
 
-def _require_name(value: Any, what: str) -> None:
+def _require_name(value: Any, what: str, limit: int = MAX_NAME_LENGTH) -> None:
     """A name the store can hold as it is on SQLite and PostgreSQL alike, or StoreError naming it.
 
     PostgreSQL refuses longer values and NUL bytes with a raw database error (which a retry cannot
     fix) where SQLite would store them; control characters also make log lines and messages lie.
     """
     _require_text(value, what)
-    if len(value) > MAX_NAME_LENGTH:
-        raise StoreError(f"{what} is {len(value)} characters long; at most {MAX_NAME_LENGTH} fit the store")
+    if len(value) > limit:
+        raise StoreError(f"{what} is {len(value)} characters long; at most {limit} fit the store")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise StoreError(f"{what} must not contain control characters, got {value!r}")
 

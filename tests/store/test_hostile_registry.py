@@ -258,3 +258,25 @@ def test_a_rollback_undone_by_its_failed_deployment_revokes_nothing(registry):
     registry.revert_promotion(run("rollback", "r3"), rollback)  # deployment failed; never retried
     release(registry, "3", baseline="2", run_id="r4")
     assert registry.rollback(run("rollback", "r5"), name="churn").version == "2"
+
+
+def test_a_gate_kind_the_store_cannot_hold_is_refused_when_registered():
+    from airflow_provider_mlprod.store.registry import GATE_KINDS, register_gate_kind
+
+    with pytest.raises(StoreError, match="gate kind is 33 characters long; at most 32"):
+        register_gate_kind("k" * 33, "too long for the verdicts' kind column")
+    with pytest.raises(StoreError, match="gate kind must not contain control characters"):
+        register_gate_kind("latency\x00", "NUL")
+    assert "k" * 33 not in GATE_KINDS
+
+
+@pytest.mark.parametrize(
+    ("require", "message"), [([], "give at least one"), (["vibes"], "'vibes' is unknown")]
+)
+def test_a_promotion_requiring_nothing_or_an_unknown_kind_is_refused(registry, require, message):
+    release(registry, "1", baseline=None, run_id="r1")
+    registry.register(run("register", "r2"), name="churn", version="2", artifact_uri="file:///2")
+    gate(registry, "2", baseline="1", run_id="r2")
+    with pytest.raises(StoreError, match=message):
+        registry.promote(run("promote", "r2"), name="churn", version="2", require=require)
+    assert registry.alias_version("churn") == "1"
