@@ -280,3 +280,46 @@ def test_a_promotion_requiring_nothing_or_an_unknown_kind_is_refused(registry, r
     with pytest.raises(StoreError, match=message):
         registry.promote(run("promote", "r2"), name="churn", version="2", require=require)
     assert registry.alias_version("churn") == "1"
+
+
+# -- a retried promotion raced against a rollback, in OS processes ---------------------------------
+
+
+def _contend(url, name, action, barrier, results):
+    try:
+        registry = ModelRegistry(create_store_engine(url))
+        barrier.wait(60)
+        if action == "promote":  # try 2 of the task whose try 1 promoted v2 and then died
+            outcome = registry.promote(run("promote", "r2"), name=name, version="2")
+            results.put((action, f"won changed={outcome.changed}"))
+        else:
+            registry.rollback(run("rollback", "r3"), name=name)
+            results.put((action, "won"))
+    except ConcurrentUpdateError as exc:
+        results.put((action, f"lost: {exc}"))
+    except BaseException as exc:
+        results.put((action, f"error: {type(exc).__name__}: {exc}"))
+
+
+def test_a_retried_promotion_raced_against_a_rollback_never_reapplies(db_url):
+    setup = ModelRegistry(create_store_engine(db_url))
+    for round_no in range(4):
+        name = f"churn-{round_no}"
+        release(setup, "1", baseline=None, run_id="r1", name=name)
+        release(setup, "2", baseline="1", run_id="r2", name=name)  # try 1 of r2's promote
+        barrier, results = CONTEXT.Barrier(2), CONTEXT.Queue()
+        workers = [
+            CONTEXT.Process(target=_contend, args=(db_url, name, action, barrier, results))
+            for action in ("promote", "rollback")
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = dict(results.get(timeout=120) for _ in workers)
+        for worker in workers:
+            worker.join(30)
+        assert outcomes["rollback"] == "won", (round_no, outcomes)
+        assert outcomes["promote"] == "won changed=False" or outcomes["promote"].startswith(
+            "lost: an earlier try of this task promoted"
+        ), (round_no, outcomes)
+        assert setup.alias_version(name) == "1"
+        assert [e["event"] for e in setup.events(name)].count("promoted") == 2  # v1 once, v2 once
