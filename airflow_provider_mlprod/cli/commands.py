@@ -161,7 +161,7 @@ def rollback(args: Any) -> None:
         promotion = registry.rollback(
             manual_identity("rollback"), name=args.name, alias=args.alias, to_version=target
         )
-    except MlprodError as exc:
+    except (MlprodError, OSError) as exc:  # OSError: the artifact to verify cannot be read from here
         raise _fail(exc) from None
     _print(promotion.to_dict(), args.output)
 

@@ -188,3 +188,45 @@ def test_a_margin_that_can_never_match_is_refused_when_the_dag_is_parsed(margin)
         ReleaseApprovalOperator(
             task_id="approve", gate_task_id="gate", require_approval=True, approval_margin=margin
         )
+
+
+def test_the_cli_rollback_names_an_artifact_it_cannot_read_instead_of_a_traceback(
+    task_context, isolated_store, tmp_path
+):
+    import shutil
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    from airflow_provider_mlprod.cli import commands
+
+    folder = tmp_path / "model-1"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"weights of 1")
+    for number, artifact in (("1", folder), ("2", tmp_path / "model-2.bin")):
+        if number == "2":
+            artifact.write_bytes(b"weights of 2")
+        RegisterModelOperator(
+            task_id="register", model_name="churn", model_version=number, artifact_uri=str(artifact)
+        ).execute(task_context(task_id="register", run_id=f"r{number}"))
+        ModelMetricsGateOperator(
+            task_id="gate",
+            model_name="churn",
+            model_version=number,
+            thresholds={"auc": {"min": 0.5}},
+            metrics={"auc": 0.8},
+        ).execute(task_context(task_id="gate", run_id=f"r{number}"))
+        PromoteModelOperator(task_id="promote", model_name="churn", model_version=number).execute(
+            alias_context(task_context, task_id="promote", run_id=f"r{number}")
+        )
+    short = Path(tempfile.mkdtemp(prefix="sock-", dir="/tmp"))  # AF_UNIX paths are short
+    unreadable = socket.socket(socket.AF_UNIX)  # a socket file: opening it for reading fails
+    unreadable.bind(str(short / "s"))
+    (folder / "control.sock").symlink_to(short / "s")
+    try:
+        with pytest.raises(SystemExit, match=r"OSError: .*No such device"):
+            commands.rollback(argparse.Namespace(name="churn", alias="champion", output="json"))
+    finally:
+        unreadable.close()
+        shutil.rmtree(short)
+    assert registry().alias_version("churn") == "2"
