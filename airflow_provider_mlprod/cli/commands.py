@@ -155,10 +155,30 @@ def manual_identity(action: str):
 def rollback(args: Any) -> None:
     try:
         registry = _store().registry()
-        promotion = registry.rollback(manual_identity("rollback"), name=args.name, alias=args.alias)
-    except MlprodError as exc:
+        target = registry.rollback_target(args.name, args.alias)
+        if target is not None:
+            _check_pinned_artifact(registry.get_version(args.name, target))
+        promotion = registry.rollback(
+            manual_identity("rollback"), name=args.name, alias=args.alias, to_version=target
+        )
+    except (MlprodError, OSError) as exc:  # OSError: the artifact to verify cannot be read from here
         raise _fail(exc) from None
     _print(promotion.to_dict(), args.output)
+
+
+def _check_pinned_artifact(model: Any) -> None:
+    """Refuse to point an alias at a version whose artifact no longer matches its pinned digest."""
+    if not model.artifact_digest:
+        return
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_mlprod.store.artifacts import check_artifact_digest
+
+    check_artifact_digest(
+        ObjectStoragePath(model.artifact_uri),
+        model.artifact_digest,
+        f"model {model.name!r} version {model.version!r}",
+    )
 
 
 def store_check(args: Any) -> None:

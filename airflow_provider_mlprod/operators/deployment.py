@@ -29,6 +29,10 @@ class DeploymentAction(Protocol):
 class CopyArtifactDeployment:
     """Copy the model artifact (a file or a folder) to a serving location.
 
+    When the version has a pinned digest, the copy is checked against it before it replaces what is
+    served: an artifact changed after the promotion checked it (a reused URI overwritten meanwhile)
+    is refused and the serving location keeps its current content.
+
     :param destination: any ObjectStoragePath URI (``file://``, ``s3://``, ...); the artifact is
         copied to exactly this path, replacing what is there. Templated.
     """
@@ -59,6 +63,15 @@ class CopyArtifactDeployment:
         recursive = source.is_dir()
         try:
             source.copy(staging, recursive=recursive)
+            if model.artifact_digest:
+                from airflow_provider_mlprod.store.artifacts import check_artifact_digest
+
+                check_artifact_digest(
+                    staging,
+                    model.artifact_digest,
+                    f"model {model.name!r} version {model.version!r}",
+                    shown_as=model.artifact_uri,
+                )
         except BaseException:
             _remove(staging)
             raise

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.operators.deployment import DeploymentAction
 
 _TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
 
 
 class ReleaseApprovalOperator(ApprovalOperator):
@@ -49,7 +50,11 @@ class ReleaseApprovalOperator(ApprovalOperator):
     :param gate_task_id: the gate task whose XCom summary becomes the Markdown body.
     :param require_approval: ask for approval (templated: ``"{{ params.require_approval }}"``).
     :param approval_margin: when set, ask only if some metric lies within this distance of one of
-        its bounds (a borderline gate); otherwise approve without asking.
+        its bounds (a borderline gate), or if the gate summary shows no metric with a value and a
+        bound to measure it by; otherwise approve without asking.
+
+    A ``require_approval`` that renders to anything but true/false (``"Ture"``, an undefined Param)
+    fails the task rather than skipping the approval.
     """
 
     template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "require_approval")
@@ -64,14 +69,31 @@ class ReleaseApprovalOperator(ApprovalOperator):
     ) -> None:
         kwargs.setdefault("subject", "Approve the promotion of a gated model version?")
         super().__init__(**kwargs)
+        if approval_margin is not None and (
+            isinstance(approval_margin, bool)
+            or not isinstance(approval_margin, (int, float))
+            or not 0 <= approval_margin < float("inf")
+        ):
+            raise ValueError(
+                f"task {self.task_id!r}: approval_margin must be a finite number >= 0 (or None), "
+                f"got {approval_margin!r}"
+            )
         self.gate_task_id = gate_task_id
         self.require_approval = require_approval
         self.approval_margin = approval_margin
 
     def execute(self, context: Context) -> Any:
         summary = context["ti"].xcom_pull(task_ids=self.gate_task_id) or {}
-        required = str(self.require_approval).strip().lower() in _TRUE
-        if required and self.approval_margin is not None:
+        flag = str(self.require_approval).strip().lower()
+        if flag not in _TRUE + _FALSE:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"require_approval must be true or false, got {str(self.require_approval)!r}; "
+                "not promoting without knowing whether a human must approve"
+            )
+        required = flag in _TRUE
+        if required and self.approval_margin is not None and _measurable(summary):
             required = is_borderline(summary, self.approval_margin)
         if not required:
             self.log.info("Approval not required for this run; promoting without asking")
@@ -95,6 +117,15 @@ def is_borderline(summary: Mapping[str, Any], margin: float) -> bool:
             if value is not None and bound is not None and abs(float(value) - float(bound)) <= margin:
                 return True
     return False
+
+
+def _measurable(summary: Mapping[str, Any]) -> bool:
+    """Whether a gate summary has a metric with a value and a bound, so a margin can judge it."""
+    return any(
+        metric.get("value") is not None and (metric.get("min") is not None or metric.get("max") is not None)
+        for metric in summary.get("metrics") or []
+        if isinstance(metric, Mapping)
+    )
 
 
 def gate_summary_markdown(summary: Mapping[str, Any]) -> str:

@@ -24,15 +24,16 @@ def artifact_digest(path: Any) -> str:
     return "sha256:" + _digest(path)
 
 
-def check_artifact_digest(path: Any, expected: str, what: str) -> str:
+def check_artifact_digest(path: Any, expected: str, what: str, shown_as: str | None = None) -> str:
     """Recompute the digest of ``path`` and compare it with the pinned ``expected`` one.
 
-    Raises InputDataError naming ``what`` when the artifact is gone or its content changed.
+    Raises InputDataError naming ``what`` (at ``shown_as``, default ``path``) when the artifact is
+    gone or its content changed.
     """
     actual = artifact_digest(path)
     if actual != expected:
         raise InputDataError(
-            f"the artifact of {what} at {path} changed since it was registered (digest {actual}, "
+            f"the artifact of {what} at {shown_as or path} changed since it was registered (digest {actual}, "
             f"registered {expected}); refusing to deploy it: register and gate the new artifact as a new "
             "version"
         )

@@ -5,14 +5,17 @@ one gate kind (``metrics``, ...) and one stable gate name, with the hash of its 
 alias pointed at when the gate ran (its baseline) and the digest of the artifact it judged. A version
 may take an alias only if, for every gate kind the promotion requires, every gate name of that kind
 that judged this version for this alias has a passing *latest* verdict (latest by store revision), and
-a required kind with no verdict fails closed. A gate's own retry replaces its verdict; another gate's
-pass never hides a failure. A rollback revokes: verdicts recorded before the rollback no longer count
-for that version on that alias, so it returns there only through a new passing gate run.
+a required kind with no verdict fails closed. A failing latest verdict of a kind the promotion does
+not require blocks it too: a kind left out of ``require`` is not needed, never ignored. A gate's own
+retry replaces its verdict; another gate's pass never hides a failure. A rollback revokes: verdicts
+recorded before the rollback no longer count for that version on that alias, so it returns there
+only through a new passing gate run.
 
 Promotion is a compare-and-swap: the alias moves only while it still points at the baseline the
 gates compared against; of concurrent promoters, one wins and the others get ConcurrentUpdateError.
-Changes of one alias are serialised by a lock in the database (a transaction-scoped advisory lock on
-PostgreSQL, the write lock on SQLite), which the database releases if the holder dies.
+Changes of one alias, and the verdicts recorded for it, are serialised by a lock in the database (a
+transaction-scoped advisory lock on PostgreSQL, the write lock on SQLite), which the database
+releases if the holder dies.
 
 Retries are idempotent against intervening changes: a retried promotion, rollback or gate finds its
 own effect and returns it, or, when someone else changed the alias since its first try, fails with
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, text
+from sqlalchemy import Connection, Engine, and_, or_, select, text
 
 from airflow_provider_mlprod.exceptions import ConcurrentUpdateError, StoreError, StoreRefusal
 from airflow_provider_mlprod.store import schema
@@ -63,7 +66,7 @@ _ALIAS_LOCK_KEY = 7_337_002
 
 def register_gate_kind(kind: str, description: str) -> None:
     """Add a gate kind (e.g. ``"serving"``) that verdicts may carry and promotions may require."""
-    _require_text(kind, "gate kind")
+    _require_name(kind, "gate kind", MAX_KIND_LENGTH)
     GATE_KINDS.setdefault(kind, description)
 
 
@@ -230,8 +233,8 @@ class ModelRegistry:
         A version registered by another task run is never overwritten, and a version that a gate
         already judged keeps its artifact, digest and metrics: StoreRefusal names it.
         """
-        _require_text(name, "model name")
-        _require_text(version, "model version")
+        _require_name(name, "model name")
+        _require_name(version, "model version")
         _require_text(artifact_uri, "artifact URI")
         clean_metrics = {str(k): finite_float(v, f"metric {k!r}") for k, v in (metrics or {}).items()}
         m = schema.models
@@ -335,7 +338,8 @@ class ModelRegistry:
         :param alias: the alias the version competes for.
         :param kind: the gate kind, one of ``GATE_KINDS``.
         :param gate_name: the gate's stable name (default: the task id); a later verdict of the same
-            name replaces this one for the promotion rule.
+            name replaces this one for the promotion rule. A mapped task instance's gate name gets its
+            map index (``fairness[3]``); two tasks of one DAG run cannot share a gate name.
         :param spec_hash: a hash of the gate's spec (thresholds, ...), for the record.
         :param artifact_digest: the digest of the artifact the gate judged (default: the registered
             one); a different digest is refused.
@@ -344,11 +348,18 @@ class ModelRegistry:
         fails with ConcurrentUpdateError naming the change instead of re-judging against a new baseline.
         """
         check_gate_kinds(kind)
-        _require_text(alias, "alias")
+        _require_name(name, "model name")
+        _require_name(version, "model version")
+        _require_name(alias, "alias")
         gate = gate_name or identity.task_id
-        _require_text(gate, "gate name")
+        if identity.map_index >= 0:  # each mapped instance is a gate of its own (e.g. one per segment)
+            gate = f"{gate}[{identity.map_index}]"
+        _require_name(gate, "gate name")
         m, v = schema.models, schema.verdicts
         with self.engine.begin() as connection:
+            # A promotion reads the verdicts and swaps the alias under this lock: a verdict waits for
+            # it, so no verdict the store orders before a promotion was unseen by that promotion.
+            _lock_alias(connection, name, alias)
             model = connection.execute(
                 select(m.c.id, m.c.artifact_digest).where(and_(m.c.name == name, m.c.version == version))
             ).first()
@@ -361,10 +372,18 @@ class ModelRegistry:
                     f"{version!r} was registered with {model.artifact_digest!r}"
                 )
             pk = run_pk(connection, identity)
+            _refuse_shared_gate_name(connection, identity, pk, model.id, alias, gate)
             key = and_(v.c.model_id == model.id, v.c.run_pk == pk, v.c.alias == alias, v.c.gate_name == gate)
-            earlier = connection.execute(select(v.c.passed, v.c.baseline_version).where(key)).first()
-            if earlier is not None and (earlier.baseline_version or None) != (baseline_version or None):
-                change = _last_alias_change(connection, name, alias)
+            earlier = connection.execute(
+                select(v.c.passed, v.c.baseline_version, v.c.revision).where(key)
+            ).first()
+            change = _last_alias_change(connection, name, alias) if earlier is not None else None
+            if earlier is not None and (
+                (earlier.baseline_version or None) != (baseline_version or None)
+                # the alias moved and came back (e.g. promoted, then rolled back): same version, but
+                # a re-judgement now would outlive the rollback that revoked the candidate
+                or (change is not None and change.revision > earlier.revision)
+            ):
                 raise ConcurrentUpdateError(
                     f"gate {gate!r} first judged model {name!r} version {version!r} against "
                     f"{earlier.baseline_version or None!r}, but alias {alias!r} changed since"
@@ -492,7 +511,9 @@ class ModelRegistry:
         alias by another run's promotion is returned unchanged (not ``owned``).
         """
         kinds = check_gate_kinds(require, "required gate kind")
-        _require_text(alias, "alias")
+        _require_name(name, "model name")
+        _require_name(version, "model version")
+        _require_name(alias, "alias")
         with self.engine.begin() as connection:
             _lock_alias(connection, name, alias)
             pk = run_pk(connection, identity)
@@ -551,13 +572,15 @@ class ModelRegistry:
         :param to_version: the version the caller expects to restore (e.g. the one whose artifact it
             verified); ConcurrentUpdateError when the rollback would restore another one.
         """
+        _require_name(name, "model name")
+        _require_name(alias, "alias")
         with self.engine.begin() as connection:
             _lock_alias(connection, name, alias)
             pk = run_pk(connection, identity)
             current = _alias_row(connection, name, alias)
             last = _last_alias_change(connection, name, alias)
             mine = _own_change(connection, pk, name, alias, "rolled_back", None)
-            if mine is not None:
+            if mine is not None and not _reverted_by_itself(mine, last, pk):
                 if last is not None and last.revision == mine.revision and current is not None:
                     return Promotion(
                         name, alias, current.version, mine.previous_version or None, current.revision, False
@@ -579,6 +602,13 @@ class ModelRegistry:
                 raise ConcurrentUpdateError(
                     f"a rollback of alias {alias!r} of model {name!r} would now restore {previous!r}, not "
                     f"{to_version!r}{_describe_change(last)}"
+                )
+            revocation = _standing_revocation(connection, name, alias, previous)
+            if revocation is not None:
+                raise StoreRefusal(
+                    f"a rollback of alias {alias!r} of model {name!r} would restore {previous!r}, which was "
+                    f"revoked from it{_describe_change(revocation)}; it returns only through a new "
+                    "passing gate run and a promotion"
                 )
             return _swap(
                 connection, pk, name, alias, current, previous, "rolled_back", {"revokes": current.version}
@@ -697,6 +727,66 @@ def _describe_change(change) -> str:
     )
 
 
+def _refuse_shared_gate_name(
+    connection: Connection, identity: RunIdentity, pk: int, model_id: int, alias: str, gate: str
+) -> None:
+    """Refuse a gate name another task of the same DAG run already judged this version with.
+
+    Two gates sharing one name would hide each other's verdicts (the latest would win).
+    """
+    v, r = schema.verdicts, schema.runs
+    other = connection.execute(
+        select(r.c.task_id, r.c.map_index)
+        .join(v, v.c.run_pk == r.c.id)
+        .where(
+            and_(
+                v.c.model_id == model_id,
+                v.c.alias == alias,
+                v.c.gate_name == gate,
+                v.c.run_pk != pk,
+                r.c.dag_id == identity.dag_id,
+                r.c.run_id == identity.run_id,
+            )
+        )
+        .limit(1)
+    ).first()
+    if other is not None:
+        raise StoreRefusal(
+            f"gate name {gate!r} of task {identity.task_id!r} is already used by task {other.task_id!r} "
+            f"in run {identity.run_id!r} for this version and alias {alias!r}; give each gate its own "
+            "gate_name, or a passing gate would hide a failing one"
+        )
+
+
+def _reverted_by_itself(mine, last, pk: int) -> bool:
+    """Whether the task's own rollback ``mine`` was undone by the task itself (its deployment failed)."""
+    return (
+        last is not None
+        and last.event == "promotion_reverted"
+        and last.run_pk == pk
+        and last.revision > mine.revision
+        and last.version == (mine.previous_version or "")
+    )
+
+
+def _standing_revocation(connection: Connection, name: str, alias: str, version: str):
+    """The rollback that revoked ``version`` from ``alias``, unless a later promotion put it back or
+    the rollback was itself undone (its deployment failed and the task restored ``version``)."""
+    e = schema.model_events
+    about = and_(
+        e.c.model_name == name,
+        e.c.alias == alias,
+        or_(
+            and_(e.c.event == "rolled_back", e.c.previous_version == version),
+            and_(e.c.event.in_(("promoted", "promotion_reverted")), e.c.version == version),
+        ),
+    )
+    latest = connection.execute(
+        _events_query().where(about).order_by(e.c.revision.desc(), e.c.id.desc()).limit(1)
+    ).first()
+    return latest if latest is not None and latest.event == "rolled_back" else None
+
+
 def _promoted_from(connection: Connection, name: str, alias: str, version: str) -> str | None:
     """The version ``alias`` held before the latest promotion of ``version`` onto it."""
     e = schema.model_events
@@ -765,11 +855,20 @@ def _eligibility(
         .limit(1)
     ).first()
     since = revoked.revision if revoked is not None else 0
-    verdicts = _verdict_rows(
-        connection, and_(v.c.model_id == model.id, v.c.alias == alias, v.c.kind.in_(kinds))
-    )
+    verdicts = _verdict_rows(connection, and_(v.c.model_id == model.id, v.c.alias == alias))
     reasons: list[str] = []
     counted: list[Blessing] = []
+    # A kind the promotion does not require is not needed, but its failure is never ignored.
+    other_latest: dict[tuple[str, str], Blessing] = {}
+    for verdict in verdicts:
+        if verdict.kind not in kinds and verdict.revision > since:
+            other_latest.setdefault((verdict.kind, verdict.gate_name), verdict)
+    for (kind, gate), verdict in sorted(other_latest.items()):
+        if not verdict.passed:
+            reasons.append(
+                f"its latest {kind!r} verdict of gate {gate!r} failed (a failing verdict blocks the "
+                "promotion even when its kind is not required)"
+            )
     for kind in kinds:
         latest: dict[str, Blessing] = {}
         for verdict in verdicts:  # newest first: the first of each gate name is its latest
@@ -892,6 +991,25 @@ def _log_event(
 def _require_text(value: Any, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise StoreError(f"{what} must be a non-empty string, got {value!r}")
+
+
+#: The longest name (model, version, alias, gate) the store's columns hold on every database.
+MAX_NAME_LENGTH = 250
+#: The longest gate kind the verdicts' ``kind`` column holds.
+MAX_KIND_LENGTH = 32
+
+
+def _require_name(value: Any, what: str, limit: int = MAX_NAME_LENGTH) -> None:
+    """A name the store can hold as it is on SQLite and PostgreSQL alike, or StoreError naming it.
+
+    PostgreSQL refuses longer values and NUL bytes with a raw database error (which a retry cannot
+    fix) where SQLite would store them; control characters also make log lines and messages lie.
+    """
+    _require_text(value, what)
+    if len(value) > limit:
+        raise StoreError(f"{what} is {len(value)} characters long; at most {limit} fit the store")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise StoreError(f"{what} must not contain control characters, got {value!r}")
 
 
 __all__ = [
