@@ -29,3 +29,21 @@ def can_read_dags() -> Any:
     from fastapi import Depends
 
     return Depends(requires_access_dag("GET"))
+
+
+@cache
+def current_user() -> Any:
+    """``Depends``: the authenticated user (401 without credentials, 403 for an invalid token)."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import Depends
+
+    return Depends(get_user)
+
+
+def readable_dag_ids(user: Any, dag_ids: set[str]) -> set[str]:
+    """Which of ``dag_ids`` the auth manager lets ``user`` read (the model-health view shows no other)."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    if not dag_ids:
+        return set()
+    return set(get_auth_manager().filter_authorized_dag_ids(dag_ids=set(dag_ids), user=user, method="GET"))
