@@ -4,7 +4,11 @@ Three DAGs on embedded defaults (SQLite metrics store and warehouse under ``$AIR
 
 ``mlprod_canary_release``: train the example churn model, register it, gate its metrics, start the
 candidate's model server and the champion's (a setup task on this worker; a teardown task stops
-them), load-test both side by side with the serving gate, then promote. Real deployments point
+them), load-test both side by side with the serving gate, optionally ask a human to approve, then
+promote (requiring a passing metric and serving verdict). Param ``require_approval`` (default off,
+so REST-triggered runs finish unattended) makes the ``approve`` task wait in Required Actions with
+the serving verdict as its body; the approver is recorded with the promotion, and a rejection skips
+it. Real deployments point
 ``ServingLoadTestOperator`` at their staging endpoint (an ``http`` connection) instead of starting a
 server. Scenario Param ``scenario`` is the candidate server's mode, and each makes one guardrail fire:
 
@@ -42,6 +46,7 @@ from airflow_provider_mlprod.operators.registry import (
     RegisterModelOperator,
     RollbackModelOperator,
 )
+from airflow_provider_mlprod.operators.release import ReleaseApprovalOperator
 from airflow_provider_mlprod.operators.serving import ServingLoadTestOperator, ServingSloMonitorOperator
 
 MODEL_NAME = "customer_churn"
@@ -91,6 +96,11 @@ SERVING_THRESHOLDS = {
             f"file://{_MLPROD_HOME}/models",
             type="string",
             description="Where the model artifacts and the request set go (any ObjectStoragePath URI)",
+        ),
+        "require_approval": Param(
+            False,
+            type="boolean",
+            description="Wait for a human to approve the promotion after the load test (Required Actions)",
         ),
     },
 )
@@ -184,9 +194,21 @@ def mlprod_canary_release():
         for pid in (ti.xcom_pull(task_ids="start_servers") or {}).get("pids", []):
             stop_server_process(pid)
 
-    promote = PromoteModelOperator(task_id="promote", model_name=MODEL_NAME, model_version=version)
+    approve = ReleaseApprovalOperator(
+        task_id="approve",
+        gate_task_id="load_test",
+        require_approval="{{ params.require_approval }}",
+        subject=f"Promote this {MODEL_NAME} version after its load test?",
+    )
+    promote = PromoteModelOperator(
+        task_id="promote",
+        model_name=MODEL_NAME,
+        model_version=version,
+        require=["metrics", "serving"],
+        approved_by="{{ (ti.xcom_pull(task_ids='approve') or {}).get('approved_by') or '' }}",
+    )
     stop = stop_servers()
-    trained >> register >> metric_gate >> servers >> load_test >> promote
+    trained >> register >> metric_gate >> servers >> load_test >> approve >> promote
     load_test >> stop.as_teardown(setups=servers)
 
 

@@ -12,7 +12,8 @@ Payload (https://api.slack.com/reference/block-kit/blocks)::
 
 Slack's limits are respected: header text 150 characters, section text 3000, 10 fields of at most
 2000 characters per section, button text 75, button URL 3000, 25 buttons. Facts beyond
-:data:`MAX_FACTS` are counted in a closing field instead of shown. Text is escaped for mrkdwn
+:data:`MAX_FACTS` are counted in a closing field instead of shown, and a message that leaves out
+part of the alert says so in its context line (:data:`SHORTENED_NOTE`). Text is escaped for mrkdwn
 (``&``, ``<``, ``>``), the ``text`` fallback included; a cut never splits an escaped entity.
 """
 
@@ -45,6 +46,8 @@ BUTTON_TEXT_MAX = 75
 BUTTON_URL_MAX = 3000
 BUTTONS_MAX = 25
 FALLBACK_TEXT_MAX = 3000
+#: Added to the context line of a message that leaves out part of the alert.
+SHORTENED_NOTE = "_Shortened to fit Slack's limits; the task log has the full alert._"
 #: Facts shown as fields (four sections of ten, the last field of the last one may count the rest).
 MAX_FACTS = 40
 
@@ -101,6 +104,8 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     context = [f"source `{escape_mrkdwn(alert.source)}`"]
     if alert.run_context:
         context.insert(0, escape_mrkdwn(alert.run_context))
+    if _shortened(alert, summary):
+        context.append(SHORTENED_NOTE)
     blocks.append(
         {
             "type": "context",
@@ -116,6 +121,19 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
         f": {escape_mrkdwn(alert.summary)}" if alert.summary else ""
     )
     return {"text": truncate_mrkdwn(fallback, FALLBACK_TEXT_MAX), "blocks": blocks}
+
+
+def _shortened(alert: Alert, summary: str) -> bool:
+    """Whether the message leaves out part of the alert (a cut title, summary or fact, or facts)."""
+    return (
+        len(alert.title) + 2 > HEADER_TEXT_MAX
+        or len(summary) > SECTION_TEXT_MAX
+        or len(alert.facts) > MAX_FACTS
+        or any(
+            len(escape_mrkdwn(key)) + len(escape_mrkdwn(value)) + 3 > FIELD_TEXT_MAX
+            for key, value in alert.rendered_facts.items()
+        )
+    )
 
 
 def _fact_sections(alert: Alert) -> list[dict[str, Any]]:

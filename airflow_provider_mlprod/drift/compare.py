@@ -39,6 +39,7 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from airflow_provider_mlprod.drift.profile import (
@@ -236,7 +237,7 @@ def _current_sample(
             reference.profile.edges,
             keep_sorted=exact,
             column=name,
-            atoms=reference.profile.values,
+            atoms=None if exact else reference.profile.values,  # raw on both sides: exact anyway
         )
         return ColumnSample(profile, sorted_values)
     counts, null_count = category_counts(series)
@@ -270,6 +271,10 @@ def _compare_column(
         outcome = test.function(reference_sample, current_sample)
     if outcome.statistic is not None and math.isnan(outcome.statistic):
         raise InputDataError(f"column {name!r}: test {test.name!r} gave NaN; drift cannot be decided")
+    if outcome.lazy_p_value is not None and outcome.statistic is not None:
+        reach = outcome.statistic_range[1] if outcome.statistic_range else outcome.statistic
+        if reach > threshold:  # the significance check matters only when the distance could drift
+            outcome = replace(outcome, p_value=outcome.lazy_p_value(), lazy_p_value=None)
     notes.extend(outcome.notes)
     distribution_drifted = test.is_drift(outcome, threshold)
     uncertain = test.within_binning_error(outcome, threshold)

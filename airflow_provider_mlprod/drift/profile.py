@@ -537,7 +537,7 @@ def profile_numeric_array(
         counts = bin_counts(sorted_finite, edges, is_sorted=True)
     else:
         counts = bin_counts(finite, edges)
-    if atoms is not None and not np.isin(finite, np.asarray(atoms)).all():
+    if atoms is not None and not _all_on(finite, np.asarray(atoms)):
         atoms = None
     if finite.size:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -561,6 +561,16 @@ def profile_numeric_array(
         values=atoms,
     )
     return profile, sorted_finite
+
+
+def _all_on(values: np.ndarray, atoms: np.ndarray) -> bool:
+    """Whether every value is one of the sorted ``atoms`` (a binary search per value, no sort)."""
+    import numpy as np
+
+    if values.size == 0:
+        return True
+    index = np.minimum(np.searchsorted(atoms, values), atoms.size - 1)
+    return bool(np.array_equal(atoms[index], values))
 
 
 def category_text(value: Any) -> str:

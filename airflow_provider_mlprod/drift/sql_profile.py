@@ -40,7 +40,7 @@ rejected before any SQL runs, and names are quoted by the dialect.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -219,12 +219,20 @@ def _infinite(dialect: sa.Dialect, value: str) -> str:
     return f"({value} IN (9e999, -9e999))"
 
 
-SHAPES = ("lateral_split_moments", "lateral_width_bucket", "lateral_case", "cross_join_case")
+SHAPES = (
+    "lateral_split_moments",
+    "lateral_width_bucket",
+    "lateral_case",
+    "cross_join_case",
+    "aggregate_maps",
+)
 """SQL shapes of the one-scan statement; ``default_shape`` picks one per dialect."""
 
 
 def default_shape(dialect_name: str) -> str:
     """The measured fastest shape for a dialect (``bench/drift.py --postgres-rows``)."""
+    if dialect_name == "duckdb":
+        return "aggregate_maps"
     return "lateral_split_moments" if dialect_name == "postgresql" else "cross_join_case"
 
 
@@ -291,10 +299,11 @@ def _shift(column: _Column) -> float:
 
 
 def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
-    """PostgreSQL: the histograms (count per column and bucket or category) unpivoted with
-    ``LATERAL (VALUES ...)`` and ``width_bucket``, and the moments of every numeric column as plain
-    aggregates over the same source, in one statement. A query source is a ``MATERIALIZED`` CTE, so
-    it runs once; ``OFFSET 0`` keeps each row's bucket expressions from being evaluated per column."""
+    """PostgreSQL: the histograms (count per column and bucket or category; numeric columns two by
+    two, see ``_pairs``) unpivoted with ``LATERAL (VALUES ...)`` and ``width_bucket``, and the
+    moments of every numeric column as plain aggregates over the same source, in one statement. A
+    query source is a ``MATERIALIZED`` CTE, so it runs once; ``OFFSET 0`` keeps each row's bucket
+    expressions from being evaluated once per column."""
     prefix = ""
     if source.startswith("("):
         prefix = f"WITH profiled AS MATERIALIZED {source.removesuffix(f' AS {SOURCE_ALIAS}')} "
@@ -309,7 +318,6 @@ def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column])
                 f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
                 f"ELSE {_bin_index(value, column.spec.edges or (), True)} END AS b_{k}"
             )
-            histogram_rows.append(f"({k}, s.b_{k}, CAST(NULL AS VARCHAR))")
             finite = f"(CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END)"
             centred = f"({finite} - {_float(_shift(column))})"
             atoms = column.spec.values
@@ -327,6 +335,12 @@ def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column])
         else:
             parts.append(f"{_category(dialect, column)} AS t_{k}")
             histogram_rows.append(f"({k}, CAST(NULL AS INTEGER), s.t_{k})")
+    for number, (first, second, width) in enumerate(_pairs(columns)):
+        if second is None:
+            histogram_rows.append(f"({first.key}, s.b_{first.key}, CAST(NULL AS VARCHAR))")
+        else:  # two numeric columns per unpivoted row: their joint bucket, split again in Python
+            joint = f"(s.b_{first.key} + 2) * {width} + (s.b_{second.key} + 2)"
+            histogram_rows.append(f"({-1 - number}, {joint}, CAST(NULL AS VARCHAR))")
     nulls = "CAST(NULL AS DOUBLE PRECISION)"
     statement = (
         f"SELECT v.k, v.b, v.t, count(*), {nulls}, {nulls}, {nulls}, {nulls} "
@@ -342,12 +356,85 @@ def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column])
     return prefix + statement
 
 
+def _pairs(columns: list[_Column]) -> list[tuple[_Column, _Column | None, int]]:
+    """Numeric columns two by two (a last odd one alone), with the joint bucket's base: each pair
+    is one unpivoted row whose bucket is ``(b1 + 2) * width + (b2 + 2)``, halving the rows the
+    aggregate hashes, for at most ``width^2`` (about 10,000) groups per pair."""
+    numeric = [c for c in columns if c.spec.kind == NUMERIC]
+    pairs: list[tuple[_Column, _Column | None, int]] = []
+    for index in range(0, len(numeric), 2):
+        first = numeric[index]
+        second = numeric[index + 1] if index + 1 < len(numeric) else None
+        width = 3 + max(len(first.spec.edges or ()), len(second.spec.edges or ()) if second else 0)
+        pairs.append((first, second, width))
+    return pairs
+
+
+def _split_pairs(columns: list[_Column], rows: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """Rows of ``_split_moments_sql`` with each joint bucket of a pair split into its two columns."""
+    pairs = _pairs(columns)
+    for row in rows:
+        key = int(row[0])
+        if key >= 0:
+            yield row
+            continue
+        first, second, width = pairs[-1 - key]
+        joint, count = int(row[1]), row[3]
+        yield first.key, joint // width - 2, None, count, None, None, None, None
+        yield second.key, joint % width - 2, None, count, None, None, None, None
+
+
+def _maps_sql(dialect: Any, source: str, columns: list[_Column]) -> str:
+    """DuckDB: one row of per-column ``histogram`` maps (bucket or category -> count) and moments."""
+    inner = _inner_select(dialect, source, columns, "cross_join_case")
+    parts = []
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            centred = f"(s.f_{k} - {_float(_shift(column))})"
+            atoms = column.spec.values
+            off = (
+                f"count(*) FILTER (WHERE s.f_{k} NOT IN ({', '.join(_float(a) for a in atoms)}))"
+                if atoms
+                else f"count(s.f_{k})"
+            )
+            parts.append(
+                f"histogram(s.b_{k}), {off}, sum({centred}), sum({centred} * {centred}), "
+                f"min(s.f_{k}), max(s.f_{k})"
+            )
+        else:
+            parts.append(f"histogram(s.t_{k}), count(*) - count(s.t_{k})")
+    return f"SELECT {', '.join(parts)} FROM ({inner}) AS s"
+
+
+def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    """The one row of ``_maps_sql`` as the (column, bucket, category, rows, moments...) rows."""
+    position = 0
+    for column in columns:
+        k = column.key
+        if column.spec.kind == NUMERIC:
+            counts, off, total, squares, low, high = row[position : position + 6]
+            position += 6
+            for bucket, rows in (counts or {}).items():
+                yield k, bucket, None, rows, None, None, None, None
+            yield k, MOMENTS_BUCKET, None, off, total, squares, low, high
+        else:
+            counts, nulls = row[position : position + 2]
+            position += 2
+            for category, rows in (counts or {}).items():
+                yield k, None, category, rows, None, None, None, None
+            if nulls:
+                yield k, None, None, nulls, None, None, None, None
+
+
 def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: str | None = None) -> str:
     shape = shape or default_shape(dialect.name)
     if shape not in SHAPES:
         raise ConfigurationError(f"profile_sql: unknown SQL shape {shape!r}; known: {SHAPES}")
     if shape == "lateral_split_moments":
         return _split_moments_sql(dialect, source, columns)
+    if shape == "aggregate_maps":
+        return _maps_sql(dialect, source, columns)
     inner = _inner_select(dialect, source, columns, shape)
     null_int, null_float, null_text = (
         "CAST(NULL AS INTEGER)",
@@ -445,7 +532,12 @@ def _scan(
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
     statement = _scan_sql(dialect, source, columns, shape)
-    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in run(statement):
+    result = run(statement)
+    if (shape or default_shape(dialect.name)) == "lateral_split_moments":
+        result = _split_pairs(columns, result)
+    if shape == "aggregate_maps":
+        result = _rows_from_maps(columns, next(iter(result)))
+    for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in result:
         key = int(key)
         if key in numeric:
             _tally(numeric[key], by_key[key], bucket, rows, bucket_sum, bucket_squares, low, high)

@@ -41,8 +41,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
+from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
 from airflow_provider_mlprod.timestamps import parse_timestamp
-from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
 
 UTC = dt.timezone.utc
 

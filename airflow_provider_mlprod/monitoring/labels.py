@@ -32,7 +32,7 @@ from airflow_provider_mlprod.monitoring.freshness import (
     qualified_name,
     reflected_column_types,
 )
-from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
 
 
 @dataclass(frozen=True)

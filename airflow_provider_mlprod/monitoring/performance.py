@@ -65,10 +65,10 @@ import sqlalchemy as sa
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 from airflow_provider_mlprod.monitoring.freshness import TimestampColumn
 from airflow_provider_mlprod.sql.errors import is_final_database_error
+from airflow_provider_mlprod.sql.identifiers import check_identifier
 from airflow_provider_mlprod.sql.session import read_only_snapshot
 from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.timestamps import parse_timestamp as parse_utc_timestamp
-from airflow_provider_mlprod.validation.identifiers import check_identifier
 
 if TYPE_CHECKING:
     import numpy as np

@@ -24,7 +24,7 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, SpecError
 from airflow_provider_mlprod.gates import parse_thresholds
 from airflow_provider_mlprod.operators.outcome import ON_FAILURE_CHOICES, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.run_context import run_identity
-from airflow_provider_mlprod.validation.identifiers import check_identifier
+from airflow_provider_mlprod.sql.identifiers import check_identifier
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

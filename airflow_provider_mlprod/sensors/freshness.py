@@ -214,7 +214,7 @@ class DataFreshnessSensor(ProbeSensor):
 
     def _check_arguments(self) -> None:
         from airflow_provider_mlprod.monitoring.freshness import check_positive_count, parse_timestamp
-        from airflow_provider_mlprod.validation.identifiers import check_identifier, split_table_name
+        from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
 
         task = f"task {self.task_id!r}"
         if (self.table is None) == (self.location is None):

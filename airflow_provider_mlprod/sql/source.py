@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,9 @@ from airflow_provider_mlprod.sql.statements import check_select
 
 QUERY_LABEL_LENGTH = 120
 """Characters of a query shown in messages and summaries."""
+
+TEXT_PLACEHOLDER = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)", re.UNICODE)
+"""What SQLAlchemy's ``text()`` reads as a ``:name`` placeholder (its own rule)."""
 
 PARAMETER_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime, datetime.time)
 """Types a bind parameter's value may have (None too)."""
@@ -173,10 +177,27 @@ class SqlSource:
         """
         if self.query is None:
             raise ConfigurationError(f"{self.label} is a table, not a query")
-        if not self.parameters:
-            return self.query
         compiled = self.statement(typed=True).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        return check_select(str(compiled), "query with its parameters rendered")
+        text = str(compiled).rstrip("\n")
+        if dialect.paramstyle in ("pyformat", "format"):
+            text = text.replace("%%", "%")  # compiled for a driver that doubles '%'; nothing is bound now
+            if "%" in text:
+                # GX compiles a query asset's text once more than the driver reads it back: the server would
+                # get '%%' (a modulo that fails, a LIKE or a text literal that means something else)
+                raise ConfigurationError(
+                    f"{self.label}: GX passes a query's '%' to the {dialect.driver} driver doubled, which "
+                    "changes the query; write mod(a, b) instead of a % b, use strpos() or a view for text "
+                    "holding '%', or validate a table"
+                )
+        # GX reads the text with SQLAlchemy's text() again (more than once): a ':word' that a value or an
+        # escaped '\\:' brought in would become a placeholder there, so it is refused here, by name
+        found = TEXT_PLACEHOLDER.search(text)
+        if found:
+            raise ConfigurationError(
+                f"{self.label}: with its parameters rendered, the text holds {found.group(0)!r} inside a "
+                "value or quoted text, which GX would read as a placeholder; avoid ':' before a word there"
+            )
+        return check_select(text, "query with its parameters rendered")
 
     def check_names(self, dialect: sa.Dialect) -> None:
         """Refuse a table or schema name the database would truncate."""
@@ -241,7 +262,8 @@ def _check_parameters(query: str, parameters: Mapping[str, Any] | None, role: st
         wanted = ", ".join(f"{name!r}: ..." for name in missing)
         raise ConfigurationError(
             f"{role} uses {', '.join(':' + name for name in missing)} but parameters give no value for "
-            f"{'it' if len(missing) == 1 else 'them'}; pass parameters={{{wanted}}}"
+            f"{'it' if len(missing) == 1 else 'them'}; pass parameters={{{wanted}}} (a ':' before a word "
+            "inside quoted text is read as a placeholder too: write it as '\\:')"
         )
     unused = sorted(set(given) - placeholders)
     if unused:

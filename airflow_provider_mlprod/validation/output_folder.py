@@ -10,7 +10,8 @@ manifest is written to a temporary file and renamed over the old one. So:
   summary, taken from the manifest) never sees a half-written try;
 - a try that fails removes its own folder and leaves the manifest, hence the previous outputs, intact;
 - after the manifest is written, the folders of older tries are removed (never those of newer tries: a
-  stale try that finishes late leaves a later try's published files in place).
+  stale try that finishes late leaves a later try's published files in place, and does not replace a
+  manifest that points at a newer try: it discards its own folder and fails).
 
 An output folder that is, or contains, an input of the task is refused before anything is written
 (:func:`check_output_not_input`), so an output can never overwrite the data being read.
@@ -204,6 +205,14 @@ class OutputFolder:
                 if classified is not exc:
                     raise classified from exc
             return
+        published = self._published_try()
+        if published is not None and TRY_ID.fullmatch(published) and published > self.try_id:
+            # a stale try finishing late: a newer try already published; its manifest stays
+            self._remove(self.try_folder)
+            raise InputDataError(
+                f"output folder {describe(self.folder)!r}: a newer try ({published}) already published its "
+                f"outputs; this try's ({self.try_id}) were discarded"
+            )
         try:
             with self._classified(self.manifest_location):
                 self._write_manifest()
@@ -211,6 +220,16 @@ class OutputFolder:
             self._remove(self.try_folder)
             raise
         self._remove_older_tries()
+
+    def _published_try(self) -> str | None:
+        """The try id the current manifest points at, or None (no manifest, or one that cannot be read)."""
+        try:
+            with (self.folder / MANIFEST_NAME).open("rb") as handle:
+                manifest = json.loads(handle.read().decode("utf-8"))
+        except Exception:  # no manifest yet, or a broken one: this try replaces it
+            return None
+        published = manifest.get("try") if isinstance(manifest, Mapping) else None
+        return published if isinstance(published, str) else None
 
     def write(self, key: str, name: str, writer: Any) -> str:
         """Write file ``name`` of this try with ``writer(binary handle)``; return its location.

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError, SpecError
 from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError, classify_database_error
+from airflow_provider_mlprod.sql.identifiers import check_identifier
 from airflow_provider_mlprod.sql.session import (
     export_snapshot,
     read_only_snapshot,
@@ -48,7 +49,6 @@ from airflow_provider_mlprod.sql.session import (
     sharing_snapshot,
 )
 from airflow_provider_mlprod.sql.source import SqlSource
-from airflow_provider_mlprod.validation.identifiers import check_identifier
 from airflow_provider_mlprod.validation.output_folder import check_output_not_input
 from airflow_provider_mlprod.validation.quarantine import (
     FileQuarantine,

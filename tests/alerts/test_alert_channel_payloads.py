@@ -448,3 +448,8 @@ def test_slack_blocks_of_hostile_text_stay_inside_limits_and_escaped() -> None:
             assert len(text) <= 3000
             assert "<b>" not in text
     assert payload["text"].endswith("…")
+    from airflow_provider_mlprod.alerts.slack import SHORTENED_NOTE
+
+    assert payload["blocks"][-1]["elements"][-1]["text"] == SHORTENED_NOTE
+    small = build_slack_payload(None, Alert(title="ok", severity="info", summary="fine", facts={"a": 1}))
+    assert all(SHORTENED_NOTE not in json.dumps(block) for block in small["blocks"])

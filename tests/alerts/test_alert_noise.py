@@ -18,7 +18,7 @@ from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
 FAST = RetryPolicy(timeout_seconds=2.0, max_attempts=1)
-COOLDOWN = timedelta(seconds=1)
+COOLDOWN = timedelta(seconds=3)  # wide enough for a busy machine
 
 
 @pytest.fixture

@@ -75,3 +75,18 @@ def test_multiplicative_shift_in_a_heavy_tail_is_seen_on_the_quantile_scale():
         assert seen.drifted
         assert seen.statistic == pytest.approx(0.065, abs=0.015)
         assert not compare_datasets(ref, same, quantile).column("amount").drifted
+
+
+def test_fast_ks_statistic_equals_scipy_with_ties_and_unequal_sizes():
+    from scipy import stats
+
+    from airflow_provider_mlprod.drift.stattests import ks_statistic_sorted
+
+    rng = np.random.default_rng(11)
+    for n, m in [(10, 7), (1000, 999), (5000, 20_000)]:
+        for a, b in (
+            (rng.integers(0, 20, n).astype(float), rng.integers(0, 22, m).astype(float)),
+            (rng.normal(size=n), rng.normal(0.1, 1, m)),
+        ):
+            expected = stats.ks_2samp(a, b).statistic
+            assert ks_statistic_sorted(np.sort(a), np.sort(b)) == pytest.approx(expected, abs=1e-12)

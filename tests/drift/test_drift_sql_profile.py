@@ -216,7 +216,8 @@ def test_every_sql_shape_gives_the_same_profile(engine):
     write_table(engine, frame, "shaped")
     reference = profile_dataframe(make_frame(3000, seed=22), n_bins=16)
     expected = profile_dataframe(frame, specs=reference.spec())
-    shapes = SHAPES if engine.dialect.name == "postgresql" else ("cross_join_case",)
+    postgres = [shape for shape in SHAPES if shape != "aggregate_maps"]  # histogram maps are DuckDB's
+    shapes = postgres if engine.dialect.name == "postgresql" else ("cross_join_case",)
     for shape in shapes:
         assert_same_profile(profile_sql(engine, reference.spec(), table="shaped", shape=shape), expected)
     with pytest.raises(ConfigurationError, match="unknown SQL shape 'pivot'"):

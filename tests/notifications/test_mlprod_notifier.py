@@ -465,3 +465,17 @@ def test_repeat_every_sets_the_cooldown_and_is_checked():
     assert MlprodNotifier(dedup_window=60).dedup_window == timedelta(seconds=60)
     with pytest.raises(ValueError, match="repeat_every must be positive"):
         MlprodNotifier(repeat_every=0)
+
+
+def test_an_over_long_rendered_dedup_key_is_hashed_and_the_alert_sent(httpserver, alert_hook, store_url):
+    httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
+    notifier = MlprodNotifier(
+        dedup_key="{{ ti.task_id }}-" + "k" * 300, alert_conn_ids=["alert_hook"], store_conn_id="alert_store"
+    )
+
+    notifier({"ti": FakeTaskInstance()})
+
+    [body] = _bodies(httpserver)
+    assert body["dedup_key"].startswith("sha256:")
+    assert len(body["dedup_key"]) <= 255
+    assert notifier.last_report["delivered"] == ["alert_hook"]

@@ -191,3 +191,27 @@ def test_json_validity_runs_in_sql_only_where_the_dialect_has_it():
     assert "json_valid(t.p)" in str(
         check.sql_condition(column, Dialect("sqlite")).compile(dialect=sqlite.dialect())
     )
+
+
+WORD_COUNT_EDGES = [
+    "", " ", "  ", "a", " a", "a ", " a ", "a b", "a  b", "  a   b  ", "a\tb", "a\nb c", "a\r\nb",
+    "a\x0bb\x0cc", "\t", "café naïve Über", "a\u00a0b", "one, two; three.", "x" * 500, "w " * 300,
+]  # fmt: skip
+
+
+def test_sql_word_count_counts_each_text_like_python(postgres_url):
+    """Both SQL shapes (single-spaced arithmetic, regexp_count otherwise) agree with Python per row."""
+    from airflow_provider_mlprod.outputs.checks import Dialect, sql_word_count, word_counts
+
+    engine = sa.create_engine(postgres_url)
+    table = sa.Table("texts", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("t", sa.Text))
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [{"id": i, "t": t} for i, t in enumerate(WORD_COUNT_EDGES)])
+        dialect = Dialect.of(connection)
+        counted = connection.execute(
+            sa.select(table.c.id, sql_word_count(table.c.t, dialect)).order_by(table.c.id)
+        ).all()
+    expected = word_counts(pd.Series(WORD_COUNT_EDGES)).tolist()
+    assert [count for _, count in counted] == expected
+    engine.dispose()

@@ -121,3 +121,72 @@ def test_each_scenario_fires_its_guardrail(scenario, fires, scorer_file, custome
         )
     gate = evaluate_serving(result, dag.SERVING_THRESHOLDS)
     assert {v.metric for v in gate.failures} == fires
+
+
+def test_approval_is_off_by_default_and_the_promotion_requires_the_serving_verdict(dags):
+    canary = dags["mlprod_canary_release"]
+    approve, promote = canary.get_task("approve"), canary.get_task("promote")
+    assert canary.params["require_approval"] is False
+    assert promote.require == ["metrics", "serving"]
+    assert approve.upstream_task_ids == {"load_test"}
+    assert promote.upstream_task_ids == {"approve"}
+
+
+def test_approval_through_the_hitl_rest_api_records_the_approver(dags):
+    """A run with require_approval waits in AWAITING_INPUT until the HITL REST API answers it.
+
+    The REST call goes to Airflow's own core API app (in-process, on the same metadata database) with
+    a JWT of a user ``release-manager``; the promotion then names that user.
+    """
+    import threading
+    import time
+
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from fastapi.testclient import TestClient
+
+    canary = dags["mlprod_canary_release"]
+    client = TestClient(create_app("core"))  # initialises the auth manager that signs the token
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="release-manager", role="admin"))
+    headers = {"Authorization": f"Bearer {token}"}
+    answered: dict = {}
+
+    def approver() -> None:
+        """Waits for the approve task to ask, then answers through the REST API (dag.test needs the
+        main thread, so the human is this thread)."""
+        try:
+            deadline = time.monotonic() + 240
+            run_id = None
+            while run_id is None and time.monotonic() < deadline:
+                time.sleep(1)
+                with create_session() as session:
+                    waiting = (
+                        session.query(TaskInstance)
+                        .filter_by(dag_id="mlprod_canary_release", task_id="approve")
+                        .filter(TaskInstance.state == TaskInstanceState.AWAITING_INPUT)
+                        .first()
+                    )
+                    run_id = waiting.run_id if waiting is not None else None
+            path = f"/api/v2/dags/mlprod_canary_release/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
+            answered["detail"] = client.get(path, headers=headers)
+            answered["answer"] = client.patch(path, json={"chosen_options": ["Approve"]}, headers=headers)
+        except BaseException as exc:  # surfaced in the test thread
+            answered["error"] = exc
+
+    human = threading.Thread(target=approver, daemon=True)
+    human.start()
+    dag_run = canary.test(run_conf={"scenario": "healthy", "require_approval": True})
+    human.join(timeout=10)
+    assert "error" not in answered, answered.get("error")
+    detail, answer = answered["detail"], answered["answer"]
+    assert detail.status_code == 200, detail.text
+    assert "p95_latency_ms" in detail.json()["body"]  # the serving verdict is the Markdown body
+    assert answer.status_code == 200, answer.text
+    assert states(dag_run)["promote"] == "success", states(dag_run)
+    promoted = dag_run.get_task_instance("promote").xcom_pull(task_ids="promote")
+    assert promoted["approved_by"] == "release-manager"
+    registry = MetricsStoreHook().registry()
+    assert registry.alias_version(MODEL, "champion") == promoted["version"]

@@ -73,10 +73,13 @@ def test_a_stale_try_finishing_late_leaves_a_newer_trys_files_in_place(tmp_path)
     stale = OutputFolder(folder, try_id="20260101T000000000000Z-aaaaaaaa")  # started first
     newer = OutputFolder(folder, try_id="20260101T000001000000Z-bbbbbbbb")
     write_two_files(newer)
-    write_two_files(stale)  # a try Airflow gave up on, finishing after the retry published
-    assert tries(folder) == [stale.try_id, newer.try_id]
+    with pytest.raises(
+        InputDataError, match=r"a newer try \(20260101T000001000000Z-bbbbbbbb\) already published"
+    ):
+        write_two_files(stale)  # a try Airflow gave up on, finishing after the retry published
+    assert tries(folder) == [newer.try_id]  # the stale try's folder is discarded
     assert Path(newer.locations["passing"]).is_file()  # what the newer try's XCom points at
-    assert Path(stale.locations["passing"]).is_file()
+    assert read_output_manifest(folder)["try"] == newer.try_id  # the manifest still points at it
 
 
 def test_a_full_disk_mid_try_is_retryable_and_leaves_the_published_outputs(tmp_path):
@@ -197,3 +200,12 @@ def test_on_object_storage_a_dropped_connection_is_retryable_and_publishes_nothi
     assert not isinstance(raised.value, FINAL_ERRORS)
     assert read_output_manifest(flaky)["try"] == published["output_try"]
     assert [child.name for child in (flaky / "tries").iterdir()] == [published["output_try"]]
+
+
+def test_on_object_storage_a_folder_holding_the_input_is_refused(object_store):
+    source = object_store("memory://bucket/landing/day/orders.csv")
+    for folder in ("memory://bucket/landing/day", "memory://bucket/landing/day/", "memory://bucket"):
+        with pytest.raises(ConfigurationError, match="is or contains the input"):
+            check_output_not_input(object_store(folder), [source])
+    check_output_not_input(object_store("memory://bucket/landing/day_quarantine"), [source])
+    check_output_not_input(object_store("memory://other/landing/day"), [source])

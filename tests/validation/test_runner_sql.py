@@ -207,3 +207,29 @@ def test_elsewhere_the_quarantine_reads_the_latest_rows_and_says_so(sqlite_url):
     quarantine = SqlQuarantine(table="orders_quarantine", key_columns=("id",), batch_id="b1")
     summary = validate_sql(sqlite_url, [AMOUNT_NOT_NULL], table="orders", quarantine=quarantine)
     assert (summary.quarantine["source_snapshot"], summary.quarantine["records"]) == ("latest", 1)
+
+
+def test_a_query_with_parameters_reaches_gx_intact(orders_table):
+    """Rendered for GX's text(): a value holding 'a:b' stays text; ' :word' in a value is refused by name."""
+    query = "SELECT * FROM orders WHERE status = :status AND code <> :marker"
+    summary = validate_sql(
+        orders_table, [AMOUNT_NOT_NULL], query=query, parameters={"status": "paid", "marker": "a:b"}
+    )
+    assert (summary.success, summary.rows_checked) == (True, 3)
+    with pytest.raises(ConfigurationError, match="holds ':y' inside a value or quoted text"):
+        validate_sql(
+            orders_table, [AMOUNT_NOT_NULL], query=query, parameters={"status": "paid", "marker": "x :y"}
+        )
+
+
+@pytest.mark.parametrize("parameters", [None, {"one": 1}])
+def test_a_query_with_percent_signs_is_validated_or_refused_before_gx(orders_table, parameters):
+    """SQLite: GX runs the text as written. psycopg: GX would hand the server '%%', so it is refused first."""
+    where = "id % 2 = :one" if parameters else "id % 2 = 1"
+    query = f"SELECT * FROM orders WHERE {where} AND status LIKE '%a%'"
+    if orders_table.startswith("sqlite"):
+        summary = validate_sql(orders_table, [AMOUNT_NOT_NULL], query=query, parameters=parameters)
+        assert (summary.rows_checked, summary.success) == (1, True)  # id 5, 'paid'
+    else:
+        with pytest.raises(ConfigurationError, match="GX passes a query's '%' to the psycopg driver doubled"):
+            validate_sql(orders_table, [AMOUNT_NOT_NULL], query=query, parameters=parameters)
