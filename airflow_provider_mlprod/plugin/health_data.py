@@ -100,6 +100,8 @@ class ModelHealth:
     verdicts: list[GateVerdict]
     metrics: list[MetricSeries]
     versions: int
+    older_changes: bool = False  # the timeline holds the newest changes only
+    more_metrics: int = 0  # metrics recorded but not in ``metrics`` (over the limit)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,7 +234,14 @@ class HealthReader:
         return sorted(name for name in models if name), sorted(name for name in datasets if name)
 
     def model_health(
-        self, name: str, *, verdicts: int = 20, points: int = 500, dag_ids: Collection[str] | None = None
+        self,
+        name: str,
+        *,
+        verdicts: int = 20,
+        points: int = 500,
+        changes: int = 1000,
+        series: int = 40,
+        dag_ids: Collection[str] | None = None,
     ) -> ModelHealth | None:
         """The model page's content; None when the store knows no model of that name (that ``dag_ids``
         may see)."""
@@ -249,8 +258,11 @@ class HealthReader:
                 .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
                 .outerjoin(r, e.c.run_pk == r.c.id)
                 .where(e.c.model_name == name, e.c.event.in_(ALIAS_EVENTS), _of_runs(e.c.run_pk, runs))
-                .order_by(e.c.at, e.c.id)
-            ).all()
+                .order_by(desc(e.c.at), desc(e.c.id))
+                .limit(changes + 1)
+            ).all()[::-1]
+            older_changes = len(alias_rows) > changes
+            alias_rows = alias_rows[-changes:] if changes else []
             newest_gated = list(
                 connection.execute(
                     select(e.c.version)
@@ -295,7 +307,7 @@ class HealthReader:
                     select(a.c.alias, a.c.version).where(a.c.model_name == name).order_by(a.c.alias)
                 )
             }
-        series = self._metric_series(name, points, runs)
+        metric_series, more_metrics = self._metric_series(name, points, runs, series)
         champion = self.registry.get_version(name, aliases[CHAMPION]) if CHAMPION in aliases else None
         return ModelHealth(
             name=name,
@@ -303,12 +315,17 @@ class HealthReader:
             champion=champion,
             timeline=timeline,
             verdicts=verdict_list,
-            metrics=series,
+            metrics=metric_series,
             versions=version_count,
+            older_changes=older_changes,
+            more_metrics=more_metrics,
         )
 
-    def _metric_series(self, model_name: str, points: int, runs: Any = None) -> list[MetricSeries]:
-        """The newest ``points`` records of every metric recorded for the model (newest by insertion).
+    def _metric_series(
+        self, model_name: str, points: int, runs: Any = None, limit: int = 40
+    ) -> tuple[list[MetricSeries], int]:
+        """The newest ``points`` records of the first ``limit`` metrics (by name) recorded for the model
+        (newest by insertion), and how many metrics were left out.
 
         Each metric reads backwards along the primary key and stops after ``points`` rows, so the cost
         does not grow with the history. (``MetricsStore.metric_history`` sorts the whole history by
@@ -323,7 +340,8 @@ class HealthReader:
                 .distinct()
                 .order_by(mt.c.name)
             ).scalars()
-            for metric in list(names):
+            names = list(names)
+            for metric in names[:limit]:
                 rows = connection.execute(
                     select(mt.c.value, mt.c.model_version, mt.c.recorded_at)
                     .where(mt.c.model_name == model_name, mt.c.name == metric, _of_runs(mt.c.run_pk, runs))
@@ -332,7 +350,7 @@ class HealthReader:
                 ).all()
                 values = sorted((as_utc(row.recorded_at), row.value, row.model_version) for row in rows)
                 series.append(MetricSeries(metric, values))
-        return series
+        return series, max(len(names) - limit, 0)
 
     def dataset_health(
         self, name: str, *, limit: int = 60, dag_ids: Collection[str] | None = None
