@@ -41,9 +41,30 @@ def current_user() -> Any:
 
 
 def readable_dag_ids(user: Any, dag_ids: set[str]) -> set[str]:
-    """Which of ``dag_ids`` the auth manager lets ``user`` read (the model-health view shows no other)."""
+    """Which of ``dag_ids`` the auth manager lets ``user`` read (the model-health view shows no other).
+
+    With ``[core] multi_team``, asked per team as the API server asks for a DAG's own pages: a DAG of a
+    team's bundle is decided with that team's name, any other DAG (also one no longer in Airflow)
+    without a team.
+    """
     from airflow.api_fastapi.app import get_auth_manager
+    from airflow.configuration import conf
 
     if not dag_ids:
         return set()
-    return set(get_auth_manager().filter_authorized_dag_ids(dag_ids=set(dag_ids), user=user, method="GET"))
+    teams: dict[str, str | None] = {}
+    if conf.getboolean("core", "multi_team", fallback=False):
+        from airflow.models.dag import DagModel
+
+        teams = DagModel.get_dag_id_to_team_name_mapping(sorted(dag_ids))
+    by_team: dict[str | None, set[str]] = {}
+    for dag_id in dag_ids:
+        by_team.setdefault(teams.get(dag_id), set()).add(dag_id)
+    manager, readable = get_auth_manager(), set()
+    for team_name, team_dag_ids in by_team.items():
+        readable |= set(
+            manager.filter_authorized_dag_ids(
+                dag_ids=team_dag_ids, user=user, method="GET", team_name=team_name
+            )
+        )
+    return readable

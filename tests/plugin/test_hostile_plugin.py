@@ -337,3 +337,47 @@ def test_reports_on_object_storage_are_served_and_traversal_refused():
         read_report("drift", "etl", "run_2", "check.html", folder=folder)
     with pytest.raises(ConfigurationError):
         read_report("drift", "..", "..", "secret.html", folder=folder)
+
+
+def test_with_multi_team_each_dag_is_decided_with_its_team(airflow_db, monkeypatch):
+    """Failed before the fix: the model-health view asked the auth manager without the DAG's team, so a
+    team-scoped auth manager decided a team's DAG as if it had none."""
+    from airflow.api_fastapi.app import _AuthManagerState
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.team import Team, dag_bundle_team_association_table
+    from airflow.utils.session import create_session
+    from restricted_auth_manager import RestrictedDagAuthManager
+
+    from airflow_provider_mlprod.plugin.auth import readable_dag_ids
+
+    class TeamAuthManager(RestrictedDagAuthManager):
+        """Lets a user read only the DAGs of the team named like them (and DAGs of no team)."""
+
+        def filter_authorized_dag_ids(self, *, dag_ids, user, method="GET", team_name=None, **kwargs):
+            return set(dag_ids) if team_name in (None, user.get_name()) else set()
+
+    monkeypatch.setenv("AIRFLOW__CORE__MULTI_TEAM", "True")
+    bundle, team, dag_id = "hostile_bundle_ops", "hostile_ops", "hostile_team_dag"
+    with create_session() as session:
+        session.merge(DagBundleModel(name=bundle))
+        session.merge(Team(name=team))
+        session.flush()
+        session.execute(dag_bundle_team_association_table.delete())
+        session.execute(
+            dag_bundle_team_association_table.insert().values(dag_bundle_name=bundle, team_name=team)
+        )
+        session.merge(DagModel(dag_id=dag_id, bundle_name=bundle, fileloc="/dev/null"))
+    previous = _AuthManagerState.instance
+    _AuthManagerState.instance = TeamAuthManager()
+    try:
+        dags = {dag_id, "unteamed_dag"}
+        ops = SimpleAuthManagerUser(username=team, role="viewer")
+        other = SimpleAuthManagerUser(username="hostile_other", role="viewer")
+        assert readable_dag_ids(ops, dags) == dags
+        assert readable_dag_ids(other, dags) == {"unteamed_dag"}
+    finally:
+        _AuthManagerState.instance = previous
+        with create_session() as session:
+            session.execute(dag_bundle_team_association_table.delete())
