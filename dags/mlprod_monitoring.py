@@ -79,7 +79,10 @@ WINDOW_START = "{{ mlprod_window(dag_run).start_iso }}"
 WINDOW_END = "{{ mlprod_window(dag_run).end_iso }}"
 _WINDOW_START_SQL = "{{ mlprod_window(dag_run).start_sql }}"
 _WINDOW_END_SQL = "{{ mlprod_window(dag_run).end_sql }}"
-WINDOW_FILTER = f"scored_at >= '{_WINDOW_START_SQL}' AND scored_at < '{_WINDOW_END_SQL}'"
+# Bound by the database driver (DataDriftOperator ``parameters``), never pasted into the SQL.
+WINDOW_FILTER = "scored_at >= :window_start AND scored_at < :window_end"
+CHAMPION_VERSION = "{{ ti.xcom_pull(task_ids='ensure_champion')['version'] }}"
+WINDOW_PARAMETERS = {"window_start": _WINDOW_START_SQL, "window_end": _WINDOW_END_SQL}
 
 guardrail_alert = MlprodNotifier(
     title="Guardrail fired: {{ ti.task_id }} in {{ dag.dag_id }}",
@@ -309,9 +312,13 @@ def mlprod_monitoring():
         task_id="prediction_drift",
         reference_sql_conn_id="{{ params.warehouse_conn_id }}",
         reference_query=f"SELECT score, predicted_class FROM {REFERENCE_SCORES_TABLE} "
-        "WHERE model_version = '{{ ti.xcom_pull(task_ids='ensure_champion')['version'] }}'",
+        "WHERE model_version = :champion_version",
+        reference_parameters={
+            "champion_version": "{{ ti.xcom_pull(task_ids='ensure_champion')['version'] }}"
+        },
         sql_conn_id="{{ params.warehouse_conn_id }}",
         query=f"SELECT score, predicted_class FROM {PREDICTIONS_TABLE} WHERE {WINDOW_FILTER}",
+        parameters=WINDOW_PARAMETERS,
         columns=["score", "predicted_class"],
         column_kinds={"score": "numeric", "predicted_class": "categorical"},
         dataset_name=PREDICTIONS_TABLE,
@@ -324,6 +331,7 @@ def mlprod_monitoring():
         reference_table="customer_training",
         sql_conn_id="{{ params.warehouse_conn_id }}",
         query=f"SELECT {', '.join(FEATURES)} FROM {PREDICTIONS_TABLE} WHERE {WINDOW_FILTER}",
+        parameters=WINDOW_PARAMETERS,
         columns=FEATURES,
         column_kinds={"plan": "categorical"},
         dataset_name="churn_serving_features",

@@ -70,6 +70,7 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataErro
 from airflow_provider_mlprod.sql.errors import is_final_database_error
 from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
 from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.sql.statements import check_select
 
 MISSING_BUCKET = -1
@@ -105,6 +106,7 @@ def profile_sql(
     table: str | None = None,
     schema: str | None = None,
     query: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
     n_bins: int = DEFAULT_BINS,
     top_k: int | None = DEFAULT_TOP_K,
     shape: str | None = None,
@@ -116,6 +118,8 @@ def profile_sql(
     :param table: table name, optionally ``"schema.table"``.
     :param schema: schema of ``table`` when not in its name.
     :param query: a ``SELECT`` whose result is profiled (instead of ``table``).
+    :param parameters: values of the query's ``:name`` placeholders, bound by the driver (never
+        interpolated into the SQL).
     :param n_bins: equal-width bins for numeric columns without edges.
     :param top_k: categories kept for categorical columns without a category list (``None``: all).
     :param shape: the SQL shape (``SHAPES``; default: ``default_shape`` of the dialect).
@@ -131,6 +135,7 @@ def profile_sql(
             raise SpecError(f"column {name!r}: spec must be a ColumnSpec, got {type(spec).__name__}")
     if (table is None) == (query is None):
         raise ConfigurationError("profile_sql: give exactly one of table and query")
+    bound: SqlSource | None = None
     if query is not None:
         if not isinstance(query, str):
             raise ConfigurationError("profile_sql: query must be a single SELECT (or WITH) statement")
@@ -138,7 +143,12 @@ def profile_sql(
             query = check_select(query, "profile_sql: query")
         except ConfigurationError as exc:
             raise ConfigurationError(f"{exc} (a single SELECT statement without ';')") from None
+        bound = SqlSource.from_arguments(query=query, parameters=parameters, role="profile_sql: query")
         label = "query"
+    elif parameters:
+        raise ConfigurationError(
+            f"profile_sql: parameters {sorted(parameters)} apply to a query; a table has no placeholders"
+        )
     else:
         schema, table = split_table_name(table, schema)
         label = f"table {table!r}" if schema is None else f"table {schema!r}.{table!r}"
@@ -154,7 +164,8 @@ def profile_sql(
                 # a client-side cursor: a server-side one makes PostgreSQL plan for the first rows
                 # (cursor_tuple_fraction) and sort the unpivoted rows instead of hashing them.
                 # sa.text escapes '%' for drivers with format-style parameters (psycopg2).
-                return conn.execute(sa.text(statement))
+                clause = sa.text(statement)
+                return conn.execute(bound.bind(clause) if bound is not None else clause)
 
             columns = _with_edges(conn.dialect, run, source, columns, n_bins)
             return _scan(conn.dialect, run, source, columns, top_k, shape)

@@ -38,11 +38,13 @@ class DataDriftOperator(BaseOperator):
       ``save_reference_profile_as``);
     - ``reference_profile_path``: a profile JSON file (``DatasetProfile.save``) at any ObjectStoragePath URI;
     - raw data: ``reference_sql_conn_id`` with ``reference_table`` (and ``reference_schema``) or
-      ``reference_query``, or ``reference_file_path``, or ``reference_dataframe_callable``.
+      ``reference_query`` (its ``:name`` placeholders bound from ``reference_parameters``), or
+      ``reference_file_path``, or ``reference_dataframe_callable``.
 
     Current batch, exactly one of:
 
-    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query``: any Airflow SQL connection. The
+    - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (``:name`` placeholders bound from
+      ``parameters``, templated: never put values into the SQL with Jinja): any Airflow SQL connection. The
       per-bin and per-category counts are computed inside the database (``GROUP BY`` on a bucket
       expression over the reference profile's bin edges and categories); no row is fetched;
     - ``file_path``: CSV, Parquet or JSON lines at any ObjectStoragePath URI;
@@ -123,12 +125,14 @@ class DataDriftOperator(BaseOperator):
         "reference_table",
         "reference_schema",
         "reference_query",
+        "reference_parameters",
         "reference_file_path",
         "reference_dataframe_kwargs",
         "save_reference_profile_as",
         "table",
         "schema",
         "query",
+        "parameters",
         "file_path",
         "dataframe_kwargs",
         "dataset_name",
@@ -138,6 +142,8 @@ class DataDriftOperator(BaseOperator):
     template_fields_renderers = {
         "query": "sql",
         "reference_query": "sql",
+        "parameters": "json",
+        "reference_parameters": "json",
         "dataframe_kwargs": "json",
         "reference_dataframe_kwargs": "json",
     }
@@ -153,6 +159,7 @@ class DataDriftOperator(BaseOperator):
         reference_table: str | None = None,
         reference_schema: str | None = None,
         reference_query: str | None = None,
+        reference_parameters: Mapping[str, Any] | None = None,
         reference_file_path: str | None = None,
         reference_dataframe_callable: Callable[..., Any] | None = None,
         reference_dataframe_kwargs: Mapping[str, Any] | None = None,
@@ -161,6 +168,7 @@ class DataDriftOperator(BaseOperator):
         table: str | None = None,
         schema: str | None = None,
         query: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
         file_reader: str = "pandas",
@@ -253,6 +261,7 @@ class DataDriftOperator(BaseOperator):
         self.reference_table = reference_table
         self.reference_schema = reference_schema
         self.reference_query = reference_query
+        self.reference_parameters = reference_parameters
         self.reference_file_path = reference_file_path
         self.reference_dataframe_callable = reference_dataframe_callable
         self.reference_dataframe_kwargs = dict(reference_dataframe_kwargs or {})
@@ -261,6 +270,16 @@ class DataDriftOperator(BaseOperator):
         self.table = table
         self.schema = schema
         self.query = query
+        self.parameters = parameters
+        for role, given, sql in (
+            ("parameters", parameters, query),
+            ("reference_parameters", reference_parameters, reference_query),
+        ):
+            if given and sql is None:
+                raise ValueError(
+                    f"task {self.task_id!r}: {role} bind the placeholders of a query; give "
+                    f"{'query' if role == 'parameters' else 'reference_query'} with :name placeholders"
+                )
         self.file_path = file_path
         self.file_format = file_format
         if file_reader not in ("pandas", "duckdb"):
@@ -355,6 +374,7 @@ class DataDriftOperator(BaseOperator):
                     table=self.reference_table,
                     schema=self.reference_schema,
                     query=self.reference_query,
+                    parameters=self.reference_parameters,
                     n_bins=self.drift_settings.n_bins,
                     top_k=self.drift_settings.top_k,
                 )
@@ -447,6 +467,13 @@ class DataDriftOperator(BaseOperator):
 
         specs = self._current_specs(reference)
         settings = {"n_bins": self.drift_settings.n_bins, "top_k": self.drift_settings.top_k}
+        from airflow_provider_mlprod.exceptions import ConfigurationError
+
+        if self.parameters:
+            raise ConfigurationError(
+                f"task {self.task_id!r}: parameters are not supported on a DuckDB connection yet; "
+                "profile a table or a query without placeholders"
+            )
         if location is None:
             connection = DuckDBHook(duckdb_conn_id=self.sql_conn_id).get_conn()
             sources = {"table": self.table, "schema": self.schema, "query": self.query}
@@ -487,6 +514,7 @@ class DataDriftOperator(BaseOperator):
                     table=self.table,
                     schema=self.schema,
                     query=self.query,
+                    parameters=self.parameters,
                     n_bins=self.drift_settings.n_bins,
                     top_k=self.drift_settings.top_k,
                 )

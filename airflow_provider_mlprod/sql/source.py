@@ -150,6 +150,10 @@ class SqlSource:
             raise ConfigurationError(f"{self.label} is a table, not a query")
         return self._bound(sa.text(f"{self.query}\n"), typed=typed)
 
+    def bind(self, clause: sa.TextClause) -> sa.TextClause:
+        """``clause`` (a statement that embeds this query) with the query's parameters bound."""
+        return self._bound(clause)
+
     def _bound(self, clause: sa.TextClause, *, typed: bool = False) -> sa.TextClause:
         if not self.parameters:
             return clause

@@ -131,6 +131,25 @@ def test_sql_profile_of_a_query_and_a_schema_qualified_table(engine):
     assert_same_profile(profile_sql(engine, specs, table="events", schema=schema), qualified)
 
 
+def test_query_parameters_are_bound_never_interpolated(engine):
+    frame = make_frame(1200, seed=4)
+    write_table(engine, frame, "events")
+    reference = profile_dataframe(frame, n_bins=10)
+    specs = {name: reference.spec()[name] for name in ("amount", "city")}
+    query = "SELECT amount, city FROM events WHERE items > :min_items AND city <> :city"
+    hostile = "x' OR '1'='1"
+    bound = profile_sql(engine, specs, query=query, parameters={"min_items": 3, "city": hostile})
+    expected = frame[(frame["items"] > 3) & frame["city"].notna()]  # NULL <> 'x' is not true in SQL
+    assert_same_profile(bound, profile_dataframe(expected, specs=specs))
+    # a templated value arrives as text: the database still compares it with the integer column
+    as_text = profile_sql(engine, specs, query=query, parameters={"min_items": "3", "city": hostile})
+    assert as_text.row_count == bound.row_count
+    with pytest.raises(ConfigurationError, match="uses :city but parameters give no value"):
+        profile_sql(engine, specs, query=query, parameters={"min_items": 3})
+    with pytest.raises(ConfigurationError, match="apply to a query; a table has no placeholders"):
+        profile_sql(engine, specs, table="events", parameters={"min_items": 3})
+
+
 def test_drift_from_sql_profile_matches_raw_comparison(engine):
     reference_frame = make_frame(3000, seed=5)
     current = make_frame(2500, seed=6, shift=15.0)
