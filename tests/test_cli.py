@@ -30,6 +30,7 @@ def test_providers_list_hooks_and_config(tmp_path):
         "mlprodteams",
         "mlprodwebhook",
         "mlprodpagerduty",
+        "mlprodduckdb",
     }
 
     notifications = json.loads(airflow_cli("providers", "notifications", "-o", "json", home=tmp_path))

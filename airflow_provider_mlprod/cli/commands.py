@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -42,7 +44,11 @@ def example_files(source: Path) -> Iterator[Path]:
 
 
 def copy_examples(directory: Path, *, force: bool = False) -> list[dict[str, str]]:
-    """Copy the examples into ``directory``; copies nothing when a file exists there, unless ``force``."""
+    """Copy the examples into ``directory``; copies nothing when a file exists there, unless ``force``.
+
+    The files go to a staging folder next to ``directory`` first and are moved in once all are there,
+    so a folder that cannot take them (not a folder, not writable, a file in the way) ends up unchanged.
+    """
     source = examples_source()
     relative = list(example_files(source))
     existing = [str(path) for path in relative if (directory / path).exists()]
@@ -51,12 +57,26 @@ def copy_examples(directory: Path, *, force: bool = False) -> list[dict[str, str
             f"{len(existing)} file(s) exist already in {directory} (e.g. {existing[0]}); "
             "nothing copied: pass --force to overwrite"
         )
-    copied = []
-    for path in relative:
-        target = directory / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / path, target)
-        copied.append({"file": str(path), "to": str(target)})
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(f"{directory} is not a folder")
+        directory.mkdir(parents=True, exist_ok=True)
+        for folder in {(directory / path).parent for path in relative}:
+            if folder.exists() and not folder.is_dir():
+                raise NotADirectoryError(f"{folder} is not a folder")
+        with tempfile.TemporaryDirectory(prefix=".mlprod-examples-", dir=directory) as staging:
+            for path in relative:
+                staged = Path(staging) / path
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source / path, staged)
+            copied = []
+            for path in relative:
+                target = directory / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(Path(staging) / path, target)
+                copied.append({"file": str(path), "to": str(target)})
+    except OSError as exc:
+        raise SystemExit(f"cannot copy the examples into {directory}: {exc.strerror or exc}") from None
     return copied
 
 
@@ -75,6 +95,12 @@ def _store():
 
 def _fail(exc: Exception) -> SystemExit:
     return SystemExit(f"{type(exc).__name__}: {exc}")
+
+
+def _unreachable(hook: Any, exc: Exception) -> SystemExit:
+    """A database error as one line naming the store (its location holds no password), not the driver's
+    message (which may quote the connection string)."""
+    return SystemExit(f"cannot use the metrics store at {hook.location}: {type(exc).__name__}")
 
 
 def examples_copy(args: Any) -> None:
@@ -115,19 +141,29 @@ def _models_overview(engine) -> list[dict[str, Any]]:
 
 
 def models_list(args: Any) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    hook = _store()
     try:
-        rows = _models_overview(_store().get_conn())
+        rows = _models_overview(hook.get_conn())
     except MlprodError as exc:
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _unreachable(hook, exc) from None
     _print(rows, args.output)
 
 
 def models_show(args: Any) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    hook = _store()
     try:
-        registry = _store().registry()
+        registry = hook.registry()
         events = registry.events(args.name)
     except MlprodError as exc:
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _unreachable(hook, exc) from None
     if not events:
         raise SystemExit(f"the metrics store knows no model {args.name!r}")
     rows = [
@@ -153,8 +189,11 @@ def manual_identity(action: str):
 
 
 def rollback(args: Any) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    hook = _store()
     try:
-        registry = _store().registry()
+        registry = hook.registry()
         target = registry.rollback_target(args.name, args.alias)
         if target is not None:
             _check_pinned_artifact(registry.get_version(args.name, target))
@@ -163,6 +202,8 @@ def rollback(args: Any) -> None:
         )
     except (MlprodError, OSError) as exc:  # OSError: the artifact to verify cannot be read from here
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _unreachable(hook, exc) from None
     _print(promotion.to_dict(), args.output)
 
 
@@ -188,10 +229,14 @@ def store_check(args: Any) -> None:
     ok, message = hook.test_connection()
     if not ok:
         raise SystemExit(message)
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         version = schema_version(hook.get_conn())
     except MlprodError as exc:
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _unreachable(hook, exc) from None
     _print(
         {
             "store": hook.location,
@@ -207,6 +252,8 @@ def store_check(args: Any) -> None:
 
 
 def store_migrate(args: Any) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from airflow_provider_mlprod.store.migrations import ensure_schema, schema_version
 
     hook = _store()
@@ -215,4 +262,6 @@ def store_migrate(args: Any) -> None:
         after = schema_version(hook.get_conn())
     except MlprodError as exc:
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _unreachable(hook, exc) from None
     _print({"store": hook.location, "schema_version_before": before, "schema_version": after}, args.output)

@@ -1,13 +1,19 @@
-"""Profiles computed inside a database in one scan: per-bin and per-category counts, no row fetched.
+"""Profiles computed inside a database by one statement: per-bin and per-category counts, no row fetched.
 
 ``profile_sql`` returns the same ``DatasetProfile`` as ``profile.profile_dataframe`` on the same data
-and specs. One statement reads the source once and returns, for every column at the same time, per
-bucket the row count and the sum, sum of squares (around ``spec.shift``, for a stable variance), min
-and max of the finite values (numeric columns; null/NaN and +-inf rows get their own buckets), and
-the row count per category (categorical columns). Each source row is unpivoted into one row per
-column and a single hash aggregate groups them by (column, bucket, category). Only these aggregates
-leave the database. The reads run in ``sql.session.read_only_snapshot`` (one snapshot, read-only),
-and the user's ``query`` is checked by ``sql.statements.check_select`` and run once.
+and specs. One statement returns, for every column at the same time, the row count per bucket
+(numeric columns; null/NaN and +-inf rows get their own buckets) or per category, and the count,
+sum, sum of squares (around ``spec.shift``, for a stable variance), min and max of the finite values.
+Each source row is unpivoted into one row per column (or pair of numeric columns) and a single hash
+aggregate groups them by (column, bucket, category). Only these aggregates leave the database. The
+reads run in ``sql.session.read_only_snapshot`` (one snapshot, read-only), and the user's ``query``
+is checked by ``sql.statements.check_select`` and runs once.
+
+Measured (``bench/drift.py``, a shared 2-core machine under load): on PostgreSQL 15 with 200,000 rows
+x 25 columns the statement took 2.2-4.8 s against 4.7-7.4 s for 0.1.0's one ``GROUP BY`` per column;
+at 10,000,000 rows, three alternating runs each, 130-172 s against 122-175 s (best-of ratio 0.94):
+the unpivot's per-row cost (about 1 us per unpivoted row) then weighs as much as 25 scans of a table
+held in memory. Its memory growth stays about 11 MB.
 
 SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 
@@ -15,9 +21,11 @@ SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
   (VALUES (0, bucket_0), (1, bucket_1), ...) v GROUP BY`` with ``width_bucket`` on the reference's
   edges, and the moments of all numeric columns as plain aggregates, ``UNION ALL``-ed in one
   statement (a query source is a ``MATERIALIZED`` CTE, so it runs once). Carrying the moments
-  through the unpivot (``lateral_width_bucket``) was about 2-3x slower, and about as slow as one
-  ``GROUP BY`` per column;
-- other databases (SQLite, DuckDB, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
+  through the unpivot (``lateral_width_bucket``) was about 2-3x slower. The table is read twice
+  (histograms, moments) within the one statement;
+- DuckDB (``aggregate_maps``): one row of per-column ``histogram`` maps and moments, see
+  ``duckdb_profile``;
+- other databases (SQLite, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
   ``CASE keys.k`` per output column and a ``CASE`` binary search over the edges (about log2(bins)
   comparisons per value).
 
@@ -144,8 +152,9 @@ def profile_sql(
 
             def run(statement: str) -> Iterable[Sequence[Any]]:
                 # a client-side cursor: a server-side one makes PostgreSQL plan for the first rows
-                # (cursor_tuple_fraction) and sort the unpivoted rows instead of hashing them
-                return conn.exec_driver_sql(statement)
+                # (cursor_tuple_fraction) and sort the unpivoted rows instead of hashing them.
+                # sa.text escapes '%' for drivers with format-style parameters (psycopg2).
+                return conn.execute(sa.text(statement))
 
             columns = _with_edges(conn.dialect, run, source, columns, n_bins)
             return _scan(conn.dialect, run, source, columns, top_k, shape)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_mlprod.store.identity import RunIdentity
 
-REPORT_KINDS = ("validation", "drift")
+REPORT_KINDS = ("validation", "drift", "outputs", "serving")
 """The kinds of report operators write: the first folder level under the report folder."""
 
 PLUGIN_PREFIX = "/mlprod"
@@ -33,7 +33,10 @@ PLUGIN_PREFIX = "/mlprod"
 REPORTS_ROUTE = f"{PLUGIN_PREFIX}/reports"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,249}")
+_UNSERVED = "="
+"""Prefix of the folder of a DAG whose id is not a plain name: such a folder is never served, because the
+plugin authorises a report by the DAG id in its address, which must then be exactly the DAG's id."""
 
 
 def report_path(kind: str, identity: RunIdentity, folder: str | None = None) -> ObjectStoragePath:
@@ -42,7 +45,7 @@ def report_path(kind: str, identity: RunIdentity, folder: str | None = None) -> 
 
     root = ObjectStoragePath(folder or config.report_folder())
     name = _safe(identity.task_id) + (f".{identity.map_index}" if identity.map_index >= 0 else "")
-    return root / kind / _safe(identity.dag_id) / _safe(identity.run_id) / f"{name}.html"
+    return root / kind / _dag_folder(identity.dag_id) / _safe(identity.run_id) / f"{name}.html"
 
 
 def report_url(path: Any) -> str:
@@ -120,6 +123,13 @@ class ReportLink(BaseOperatorLink):
 def push_report_link(context: Any, url: str) -> None:
     """Store the report location where :class:`ReportLink` reads it."""
     context["ti"].xcom_push(key=ReportLink().xcom_key, value=url)
+
+
+def _dag_folder(dag_id: str) -> str:
+    """The DAG's id itself when it is a plain name; otherwise a folder the plugin refuses to serve."""
+    if _SEGMENT.fullmatch(dag_id) and ".." not in dag_id:
+        return dag_id
+    return _UNSERVED + _safe(dag_id)
 
 
 def _safe(part: str) -> str:

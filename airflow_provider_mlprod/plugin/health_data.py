@@ -7,11 +7,12 @@ models and datasets, the newest rows of long histories). Each function returns s
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, desc, func, select
+from sqlalchemy import Engine, desc, false, func, or_, select, true
 
 from airflow_provider_mlprod.store import schema
 from airflow_provider_mlprod.store.registry import CHAMPION, ModelRegistry, ModelVersion
@@ -99,6 +100,8 @@ class ModelHealth:
     verdicts: list[GateVerdict]
     metrics: list[MetricSeries]
     versions: int
+    older_changes: bool = False  # the timeline holds the newest changes only
+    more_metrics: int = 0  # metrics recorded but not in ``metrics`` (over the limit)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,19 +149,49 @@ class AlertDelivery:
     error: str
 
 
+def _runs_of(dag_ids: Collection[str] | None) -> Any:
+    """The ids of the runs of ``dag_ids`` (a subquery), or None for no restriction."""
+    if dag_ids is None:
+        return None
+    r = schema.runs
+    return select(r.c.id).where(r.c.dag_id.in_(sorted(dag_ids)))
+
+
+def _of_runs(column: Any, runs: Any, *, unattributed: bool = True) -> Any:
+    """Rows whose ``run_pk`` is one of ``runs`` (and, if ``unattributed``, rows of no run)."""
+    if runs is None:
+        return true()
+    return or_(column.in_(runs), column.is_(None) if unattributed else false())
+
+
 class HealthReader:
-    """Read-only queries of the model-health view over one metrics store engine."""
+    """Read-only queries of the model-health view over one metrics store engine.
+
+    Every query takes ``dag_ids``: the DAGs whose records the reader of the page may see (None: all).
+    Records written by runs of other DAGs are left out of every list, history and plot; records of no
+    run (manual actions) stay.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.registry = ModelRegistry(engine)
 
-    def model_names(self) -> list[str]:
+    def dag_ids(self) -> set[str]:
+        """Every DAG id that wrote a record to the store."""
+        r = schema.runs
+        with self.engine.connect() as connection:
+            return set(connection.execute(select(r.c.dag_id).distinct()).scalars())
+
+    def model_names(self, dag_ids: Collection[str] | None = None) -> list[str]:
+        if dag_ids is not None:
+            return self._names_of_runs(_runs_of(dag_ids), unattributed=True)[0]
         m = schema.models
         with self.engine.connect() as connection:
             return list(connection.execute(select(m.c.name).distinct().order_by(m.c.name)).scalars())
 
-    def dataset_names(self) -> list[str]:
+    def dataset_names(self, dag_ids: Collection[str] | None = None) -> list[str]:
+        if dag_ids is not None:
+            return self._names_of_runs(_runs_of(dag_ids), unattributed=True)[1]
         v, d = schema.validation_results, schema.drift_results
         with self.engine.connect() as connection:
             names = set(connection.execute(select(v.c.dataset).distinct()).scalars())
@@ -171,14 +204,23 @@ class HealthReader:
         runs = select(r.c.id).where(r.c.dag_id == dag_id)
         if task_id:
             runs = runs.where(r.c.task_id == task_id)
+        return self._names_of_runs(runs, unattributed=False)
+
+    def _names_of_runs(self, runs: Any, *, unattributed: bool) -> tuple[list[str], list[str]]:
         m, e = schema.models, schema.model_events
         v, d, mt = schema.validation_results, schema.drift_results, schema.metrics
         with self.engine.connect() as connection:
             models = set(
-                connection.execute(select(m.c.name).distinct().where(m.c.run_pk.in_(runs))).scalars()
+                connection.execute(
+                    select(m.c.name).distinct().where(_of_runs(m.c.run_pk, runs, unattributed=unattributed))
+                ).scalars()
             )
             models |= set(
-                connection.execute(select(e.c.model_name).distinct().where(e.c.run_pk.in_(runs))).scalars()
+                connection.execute(
+                    select(e.c.model_name)
+                    .distinct()
+                    .where(_of_runs(e.c.run_pk, runs, unattributed=unattributed))
+                ).scalars()
             )
             models |= set(
                 connection.execute(select(mt.c.model_name).distinct().where(mt.c.run_pk.in_(runs))).scalars()
@@ -191,26 +233,40 @@ class HealthReader:
             )
         return sorted(name for name in models if name), sorted(name for name in datasets if name)
 
-    def model_health(self, name: str, *, verdicts: int = 20, points: int = 500) -> ModelHealth | None:
-        """The model page's content; None when the store knows no model of that name."""
+    def model_health(
+        self,
+        name: str,
+        *,
+        verdicts: int = 20,
+        points: int = 500,
+        changes: int = 1000,
+        series: int = 40,
+        dag_ids: Collection[str] | None = None,
+    ) -> ModelHealth | None:
+        """The model page's content; None when the store knows no model of that name (that ``dag_ids``
+        may see)."""
         e, r, m = schema.model_events, schema.runs, schema.models
+        runs = _runs_of(dag_ids)
         # The alias changes and the newest gated versions only: the full event log (registrations and
         # verdicts of every version, with their JSON details) is 3x the rows for nothing shown.
         with self.engine.connect() as connection:
             version_count = connection.execute(
-                select(func.count()).select_from(m).where(m.c.name == name)
+                select(func.count()).select_from(m).where(m.c.name == name, _of_runs(m.c.run_pk, runs))
             ).scalar_one()
             alias_rows = connection.execute(
                 select(e.c.at, e.c.event, e.c.alias, e.c.version, e.c.previous_version, e.c.detail_json)
                 .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
                 .outerjoin(r, e.c.run_pk == r.c.id)
-                .where(e.c.model_name == name, e.c.event.in_(ALIAS_EVENTS))
-                .order_by(e.c.at, e.c.id)
-            ).all()
+                .where(e.c.model_name == name, e.c.event.in_(ALIAS_EVENTS), _of_runs(e.c.run_pk, runs))
+                .order_by(desc(e.c.at), desc(e.c.id))
+                .limit(changes + 1)
+            ).all()[::-1]
+            older_changes = len(alias_rows) > changes
+            alias_rows = alias_rows[-changes:] if changes else []
             newest_gated = list(
                 connection.execute(
                     select(e.c.version)
-                    .where(e.c.model_name == name, e.c.event.in_(VERDICT_EVENTS))
+                    .where(e.c.model_name == name, e.c.event.in_(VERDICT_EVENTS), _of_runs(e.c.run_pk, runs))
                     .group_by(e.c.version)
                     .order_by(func.max(e.c.id).desc())
                     .limit(verdicts)
@@ -251,7 +307,7 @@ class HealthReader:
                     select(a.c.alias, a.c.version).where(a.c.model_name == name).order_by(a.c.alias)
                 )
             }
-        series = self._metric_series(name, points)
+        metric_series, more_metrics = self._metric_series(name, points, runs, series)
         champion = self.registry.get_version(name, aliases[CHAMPION]) if CHAMPION in aliases else None
         return ModelHealth(
             name=name,
@@ -259,12 +315,17 @@ class HealthReader:
             champion=champion,
             timeline=timeline,
             verdicts=verdict_list,
-            metrics=series,
+            metrics=metric_series,
             versions=version_count,
+            older_changes=older_changes,
+            more_metrics=more_metrics,
         )
 
-    def _metric_series(self, model_name: str, points: int) -> list[MetricSeries]:
-        """The newest ``points`` records of every metric recorded for the model (newest by insertion).
+    def _metric_series(
+        self, model_name: str, points: int, runs: Any = None, limit: int = 40
+    ) -> tuple[list[MetricSeries], int]:
+        """The newest ``points`` records of the first ``limit`` metrics (by name) recorded for the model
+        (newest by insertion), and how many metrics were left out.
 
         Each metric reads backwards along the primary key and stops after ``points`` rows, so the cost
         does not grow with the history. (``MetricsStore.metric_history`` sorts the whole history by
@@ -274,28 +335,35 @@ class HealthReader:
         series = []
         with self.engine.connect() as connection:
             names = connection.execute(
-                select(mt.c.name).where(mt.c.model_name == model_name).distinct().order_by(mt.c.name)
+                select(mt.c.name)
+                .where(mt.c.model_name == model_name, _of_runs(mt.c.run_pk, runs))
+                .distinct()
+                .order_by(mt.c.name)
             ).scalars()
-            for metric in list(names):
+            names = list(names)
+            for metric in names[:limit]:
                 rows = connection.execute(
                     select(mt.c.value, mt.c.model_version, mt.c.recorded_at)
-                    .where(mt.c.model_name == model_name, mt.c.name == metric)
+                    .where(mt.c.model_name == model_name, mt.c.name == metric, _of_runs(mt.c.run_pk, runs))
                     .order_by(mt.c.id.desc())
                     .limit(points)
                 ).all()
                 values = sorted((as_utc(row.recorded_at), row.value, row.model_version) for row in rows)
                 series.append(MetricSeries(metric, values))
-        return series
+        return series, max(len(names) - limit, 0)
 
-    def dataset_health(self, name: str, *, limit: int = 60) -> DatasetHealth:
-        """Newest ``limit`` validation and drift results of ``name``, oldest first."""
+    def dataset_health(
+        self, name: str, *, limit: int = 60, dag_ids: Collection[str] | None = None
+    ) -> DatasetHealth:
+        """Newest ``limit`` validation and drift results of ``name`` (runs of ``dag_ids``), oldest first."""
+        seen = true() if dag_ids is None else schema.runs.c.dag_id.in_(sorted(dag_ids))
         v, d, c, r = schema.validation_results, schema.drift_results, schema.drift_columns, schema.runs
         with self.engine.connect() as connection:
             validation_rows = connection.execute(
                 select(v.c.recorded_at, v.c.success, v.c.suite, v.c.evaluated, v.c.passed, v.c.summary_json)
                 .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
                 .join(r, v.c.run_pk == r.c.id)
-                .where(v.c.dataset == name)
+                .where(v.c.dataset == name, seen)
                 .order_by(desc(v.c.recorded_at), desc(v.c.id))
                 .limit(limit)
             ).all()
@@ -303,7 +371,7 @@ class HealthReader:
                 select(d.c.id, d.c.recorded_at, d.c.dataset_drift, d.c.share_drifted, d.c.summary_json)
                 .add_columns(r.c.dag_id, r.c.run_id, r.c.task_id)
                 .join(r, d.c.run_pk == r.c.id)
-                .where(d.c.dataset == name)
+                .where(d.c.dataset == name, seen)
                 .order_by(desc(d.c.recorded_at), desc(d.c.id))
                 .limit(limit)
             ).all()
@@ -341,11 +409,16 @@ class HealthReader:
         ]
         return DatasetHealth(name=name, validations=validations, drifts=drifts)
 
-    def alert_log(self, *, limit: int = 200) -> list[AlertDelivery]:
-        """The newest ``limit`` alert deliveries, newest first."""
+    def alert_log(self, *, limit: int = 200, dag_ids: Collection[str] | None = None) -> list[AlertDelivery]:
+        """The newest ``limit`` alert deliveries (of runs of ``dag_ids``), newest first."""
         a = schema.alert_deliveries
         with self.engine.connect() as connection:
-            rows = connection.execute(select(a).order_by(desc(a.c.sent_at), desc(a.c.id)).limit(limit)).all()
+            rows = connection.execute(
+                select(a)
+                .where(_of_runs(a.c.run_pk, _runs_of(dag_ids)))
+                .order_by(desc(a.c.sent_at), desc(a.c.id))
+                .limit(limit)
+            ).all()
         return [
             AlertDelivery(
                 sent_at=as_utc(row.sent_at),

@@ -18,6 +18,9 @@ th{background:#f3f3f3}.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;fo
 nav a{margin-right:1rem}.muted{color:#666}svg.plot{display:block;margin:.5rem 0;background:#fff}
 """
 
+HEATMAP_COLUMNS = 40
+"""At most this many columns in the drift heatmap (drifted ones first), so a wide table stays readable."""
+
 Link = Callable[[str], str]
 """Maps a route of the plugin (``/health/...``) to its address under ``[api] base_url``."""
 
@@ -91,6 +94,10 @@ def model_page(health: ModelHealth, link: Link) -> str:
             )
         )
     parts.append("<h2>Alias timeline</h2>")
+    if health.older_changes:
+        parts.append(
+            f'<p class="muted">The newest {len(health.timeline)} alias changes; older ones are not shown.</p>'
+        )
     changes = [
         (entry.at, entry.version, entry.event != "promoted")
         for entry in health.timeline
@@ -139,6 +146,12 @@ def model_page(health: ModelHealth, link: Link) -> str:
     parts.append("<h2>Metric trends (monitoring and recorded metrics)</h2>")
     if not health.metrics:
         parts.append('<p class="muted">No metric recorded for this model yet.</p>')
+    if health.more_metrics:
+        parts.append(
+            f'<p class="muted">The first {len(health.metrics)} metrics by name; '
+            f"{health.more_metrics} more are recorded (see the newest with "
+            "<code>MetricsStore.metric_history</code>).</p>"
+        )
     for series in health.metrics:
         parts.append(f"<h3>{escape(series.name)}</h3>")
         parts.append(
@@ -178,6 +191,11 @@ def dataset_page(health: DatasetHealth, link: Link, report_link: Callable[[str],
     )
     parts.append("<h2>Drift history</h2>")
     columns = sorted({column for record in health.drifts for column in record.columns})
+    if len(columns) > HEATMAP_COLUMNS:
+        drifted = {c for record in health.drifts for c, (flag, _) in record.columns.items() if flag}
+        kept = sorted(columns, key=lambda column: (column not in drifted, column))[:HEATMAP_COLUMNS]
+        parts.append(f'<p class="muted">{len(kept)} of {len(columns)} columns, those that drifted first.</p>')
+        columns = sorted(kept)
     parts.append(
         svg.heatmap(
             f"drift of {health.name} per column and run",

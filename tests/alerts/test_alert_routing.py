@@ -137,9 +137,10 @@ def test_same_key_within_window_is_sent_once(httpserver: HTTPServer, fast_option
 def test_failed_channel_is_not_recorded_so_a_retry_resends_only_there(
     httpserver: HTTPServer, fast_options
 ) -> None:
-    httpserver.expect_ordered_request("/pd").respond_with_data("no", status=400)
-    httpserver.expect_ordered_request("/slack").respond_with_data("ok")
-    httpserver.expect_ordered_request("/pd").respond_with_json({"status": "success"}, status=202)
+    # Channels are sent concurrently: no order between /pd and /slack, only the first /pd fails.
+    httpserver.expect_oneshot_request("/pd").respond_with_data("no", status=400)
+    httpserver.expect_request("/pd").respond_with_json({"status": "success"}, status=202)
+    httpserver.expect_request("/slack").respond_with_data("ok")
     store = InMemoryDedupStore()
     router = _router(httpserver, fast_options, dedup_store=store)
 
@@ -149,6 +150,7 @@ def test_failed_channel_is_not_recorded_so_a_retry_resends_only_there(
     assert (partial.delivered_channels, partial.failed_channels) == (["team"], ["oncall"])
     assert partial.results[0].error == "HTTP 400 BAD REQUEST: no"
     assert (retried.delivered_channels, retried.suppressed_channels) == (["oncall"], ["team"])
+    assert sorted(request.path for request, _ in httpserver.log) == ["/pd", "/pd", "/slack"]
     httpserver.check_assertions()
 
 

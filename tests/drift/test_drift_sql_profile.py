@@ -222,3 +222,14 @@ def test_every_sql_shape_gives_the_same_profile(engine):
         assert_same_profile(profile_sql(engine, reference.spec(), table="shaped", shape=shape), expected)
     with pytest.raises(ConfigurationError, match="unknown SQL shape 'pivot'"):
         profile_sql(engine, reference.spec(), table="shaped", shape="pivot")
+
+
+def test_a_query_with_a_percent_sign_is_profiled(engine):
+    frame = make_frame(400, seed=23)
+    write_table(engine, frame, "percent")
+    spec = profile_dataframe(frame).spec()
+    names = {"amount": spec["amount"], "city": spec["city"]}
+    profile = profile_sql(engine, names, query="SELECT amount, city FROM percent WHERE city LIKE 'p%'")
+    assert profile.row_count == int((frame["city"] == "paris").sum())
+    assert set(profile.columns["city"].counts) - {"paris"} <= set(spec["city"].categories)
+    assert profile.columns["city"].counts["paris"] == profile.row_count
