@@ -275,11 +275,14 @@ class PromoteModelOperator(_AliasOperator):
         kind that judged this version for this alias must have passed in its latest verdict.
     :param approved_by: who approved the promotion (templated, e.g. from an approval task's XCom);
         recorded with the promotion.
+    :param approved: the approval's outcome (templated, e.g. from an approval task's XCom); when
+        given, anything but true fails the task without moving the alias, so clearing the promotion
+        after a human rejected it does not promote. ``None`` (default): no approval step.
     :param verify_artifact: check the artifact's digest against the one pinned at registration
         before moving the alias (default True).
     """
 
-    template_fields: Sequence[str] = ("model_version", "deployment", "approved_by")
+    template_fields: Sequence[str] = ("model_version", "deployment", "approved_by", "approved")
 
     def __init__(
         self,
@@ -287,6 +290,7 @@ class PromoteModelOperator(_AliasOperator):
         model_version: str,
         require: Sequence[str] = DEFAULT_REQUIRED_KINDS,
         approved_by: str | None = None,
+        approved: bool | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -299,8 +303,16 @@ class PromoteModelOperator(_AliasOperator):
             raise ValueError(f"task {self.task_id!r}: {exc}") from None
         self.model_version = model_version
         self.approved_by = approved_by
+        self.approved = approved
 
     def _target_version(self, registry: ModelRegistry) -> str | None:
+        if self.approved is not None and str(self.approved).strip().lower() != "true":
+            from airflow_provider_mlprod.exceptions import StoreRefusal
+
+            raise StoreRefusal(
+                f"refusing to promote model {self.model_name!r} version {self.model_version!r} to "
+                f"{self.alias!r}: its approval did not approve it (approved={str(self.approved)!r})"
+            )
         return str(self.model_version)
 
     def _summary_extra(self) -> dict[str, Any]:

@@ -231,6 +231,7 @@ def release_tasks(
             approved_by="{{ (ti.xcom_pull(task_ids='"
             + prefix
             + "approve') or {}).get('approved_by') or '' }}",
+            approved="{{ (ti.xcom_pull(task_ids='" + prefix + "approve') or {}).get('approved') }}",
             store_conn_id=store_conn_id,
         )
         register >> gate >> approve >> promote

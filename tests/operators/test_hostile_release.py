@@ -230,3 +230,41 @@ def test_the_cli_rollback_names_an_artifact_it_cannot_read_instead_of_a_tracebac
         unreadable.close()
         shutil.rmtree(short)
     assert registry().alias_version("churn") == "2"
+
+
+@pytest.mark.parametrize("outcome", ["False", "None", ""])
+def test_a_promotion_cleared_after_its_approval_was_rejected_does_not_promote(
+    task_context, isolated_store, tmp_path, outcome
+):
+    """A human rejected the promotion (the approval skipped it); then someone clears the promote task."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    register_and_gate(task_context, tmp_path, "1", run_id="r1")
+    promote = PromoteModelOperator(
+        task_id="promote", model_name="churn", model_version="1", approved=outcome, approved_by=""
+    )
+    with pytest.raises(AirflowFailException, match="its approval did not approve it"):
+        promote.execute(alias_context(task_context, task_id="promote", run_id="r1"))
+    assert registry().alias_version("churn") is None
+    promote.approved = "True"
+    assert promote.execute(alias_context(task_context, task_id="promote", run_id="r1"))["changed"]
+
+
+def test_the_release_group_hands_the_approval_outcome_to_the_promotion():
+    import pendulum
+    from airflow.sdk import DAG
+
+    from airflow_provider_mlprod.operators.release import release_tasks
+
+    with DAG("release_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+        release = release_tasks(
+            model_name="churn",
+            model_version="1",
+            artifact_uri="file:///m.pkl",
+            thresholds={"auc": {"min": 0.8}},
+            group_id="ship",
+            prefix_group_id=True,
+        )
+    assert "'ship.approve'" in release.promote.approved
+    assert ".get('approved')" in release.promote.approved
+    assert "approved" in release.promote.template_fields
