@@ -151,25 +151,46 @@ def _column_section(column: ColumnDrift) -> str:
     return (
         f"<section><h2>{e(column.column)} {_verdict(column.drifted, 'drift', 'ok')}</h2>"
         f"<table>{rows}</table>{f'<ul>{notes}</ul>' if notes else ''}"
-        f"{_svg(column.distribution, column.column)}</section>"
+        f"{_svg(column.distribution, column.column, bool(column.within_binning_error))}</section>"
     )
 
 
-def _svg(distribution: ColumnDistribution | None, column: str) -> str:
+def _svg(distribution: ColumnDistribution | None, column: str, within_binning_error: bool = False) -> str:
     drawable = (
         distribution is not None and sum(distribution.reference_counts + distribution.current_counts) > 0
     )
     if not drawable:
         body = f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no values to draw</text>'
     elif distribution.kind == NUMERIC:
-        body = _histogram_bars(distribution)
+        body = _histogram_bars(distribution) + _axis_titles(f"value of {column}")
     else:
-        body = _category_bars(distribution)
+        body = _category_bars(distribution) + _axis_titles(None)
+    if within_binning_error:
+        # the verdict is not certain: say so on the plot itself, not only in the table above it
+        body += (
+            f'<text class="binning-error" x="{WIDTH - MARGIN}" y="{MARGIN - 10}" font-size="11" '
+            'text-anchor="end" fill="#b26a00">verdict within the binning error</text>'
+        )
     label = html.escape(f"distribution of {column}: reference vs current", quote=True)
     return (
         f'<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{label}"><title>{html.escape(column)}</title>{body}</svg>'
     )
+
+
+def _axis_titles(x_title: str | None) -> str:
+    """The y axis title (what the bar heights mean) and, for numeric columns, the x axis title."""
+    y_middle = HEIGHT / 2
+    titles = (
+        f'<text class="axis-title" x="12" y="{y_middle:.0f}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {y_middle:.0f})">share of rows</text>'
+    )
+    if x_title:
+        titles += (
+            f'<text class="axis-title" x="{WIDTH / 2:.0f}" y="{HEIGHT - 8}" font-size="11" '
+            f'text-anchor="middle">{html.escape(x_title)}</text>'
+        )
+    return titles
 
 
 def _shares(counts: list[int]) -> list[float]:

@@ -54,7 +54,10 @@ def test_a_threshold_inside_the_binning_error_is_said_in_summary_and_report():
     summary = drift_summary(result, "orders", "file:///tmp/report.html")
     assert summary["columns"][0]["within_binning_error"] is True
     assert summary["columns"][0]["statistic_range"] == [low, high]
-    assert "WITHIN THE BINNING ERROR" in render_html_report(result, "drift")
+    page = render_html_report(result, "drift")
+    assert "WITHIN THE BINNING ERROR" in page
+    assert page.count('class="binning-error"') == 1  # marked on the plot of that column
+    assert 'class="binning-error"' not in render_html_report(compare_datasets(reference, current), "drift")
     exact = compare_datasets(reference, current).column("x")
     assert exact.method == "exact"
     assert not exact.within_binning_error

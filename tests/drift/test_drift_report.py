@@ -73,3 +73,6 @@ def test_report_draws_bars_for_both_sides():
     categorical = sections[1]
     assert categorical.count("<rect") == 2 * len(result.columns[1].distribution.labels)
     assert "no values to draw" in sections[3]
+    assert ">share of rows</text>" in amount  # y axis titles
+    assert ">share of rows</text>" in categorical
+    assert ">value of amount</text>" in amount  # x axis title of a numeric column
