@@ -69,7 +69,9 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
     :param quarantine_folder: files and DataFrames: receives ``passing.<fmt>`` and ``failing.<fmt>``;
         failing rows list the critical checks they failed in ``failed_checks``. SQL sources (nothing is
         written to the database): receives ``failing.<fmt>`` with the ``quarantine_key_columns`` of the
-        failing rows and their ``failed_checks``.
+        failing rows and their ``failed_checks``. Atomic, as for validation: each try writes its own
+        ``tries/<try id>/`` folder, published by the folder's ``manifest.json`` (read it with
+        ``validation.output_folder.read_output_manifest``); the folder may not be or hold the checked file.
     :param emit_asset: on success, emit ``mlprod://datasets/<dataset_name>/outputs_checked``
         (:func:`airflow_provider_mlprod.assets.outputs_checked_asset`).
     :param chunk_size: rows per chunk for checks that run in Python.
@@ -175,6 +177,7 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
             from airflow_provider_mlprod.outputs.report import write_output_report
 
             checks = build_checks(self.checks, default_column=self.default_column)
+            self._check_quarantine_folder()
             summary = self._check(checks).with_report(report_url(report))
             write_output_report(summary, report)
             result = summary.to_dict()
@@ -258,12 +261,24 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
     def _write_sql_quarantine(self, failing: pd.DataFrame) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_mlprod.validation.sources import write_table_file
+        from airflow_provider_mlprod.validation.output_folder import OutputFolder
+        from airflow_provider_mlprod.validation.sources import write_table_to
 
         file_format = self.quarantine_format or "parquet"
-        location = ObjectStoragePath(self.quarantine_folder) / f"failing.{file_format}"
-        written = write_table_file(failing, location, file_format=file_format)
-        return {"failing_location": written, "failing_rows": len(failing)}
+        # Atomic, as for files: this try's folder, then the manifest that publishes it.
+        with OutputFolder(ObjectStoragePath(self.quarantine_folder)) as out:
+            written = out.write(
+                "failing",
+                f"failing.{file_format}",
+                lambda handle: write_table_to(failing, handle, file_format),
+            )
+            out.extra["failing_rows"] = len(failing)
+        return {
+            "failing_location": written,
+            "manifest_location": out.manifest_location,
+            "output_try": out.try_id,
+            "failing_rows": len(failing),
+        }
 
     def _frame(self) -> tuple[pd.DataFrame, str]:
         if self.file_path is not None:
@@ -275,6 +290,20 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
             return frame.reset_index(drop=True), self.dataset_name or str(self.file_path)
         frame = self.dataframe_callable(**self.dataframe_kwargs)
         return frame.reset_index(drop=True), self.dataset_name or f"{self.task_id} DataFrame"
+
+    def _check_quarantine_folder(self) -> None:
+        """Refuse, before any row is read, a quarantine folder that is or holds the checked file."""
+        if self.quarantine_folder is None or self.file_path is None:
+            return
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mlprod.validation.output_folder import check_output_not_input
+
+        check_output_not_input(
+            ObjectStoragePath(self.quarantine_folder),
+            [ObjectStoragePath(self.file_path)],
+            "quarantine_folder",
+        )
 
     def _quarantine(self, frame: pd.DataFrame, checks: Sequence[CheckSpec], positions: Any) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
@@ -289,14 +318,11 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
             file_format = detect_file_format(str(self.file_path), self.file_format)
         else:
             file_format = "parquet"
-        target = FileQuarantine(
-            passing_location=folder / f"passing.{file_format}",
-            failing_location=folder / f"failing.{file_format}",
-            file_format=file_format,
-            reason_column="failed_checks",
-        )
+        # Atomic: this try's files go to a folder of their own, published by the folder's manifest.
+        target = FileQuarantine(folder=folder, file_format=file_format, reason_column="failed_checks")
         critical = {check.name for check in checks if check.severity == "critical"}
-        return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target)
+        inputs = [ObjectStoragePath(self.file_path)] if self.file_path is not None else []
+        return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target, inputs)
 
 
 OUTPUTS_GATE_KIND = "outputs"

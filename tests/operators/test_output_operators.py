@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 from airflow_provider_mlprod.operators.outputs import PredictionOutputCheckOperator
 from airflow_provider_mlprod.operators.reports import ReportLink
+from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 CHECKS = [
     {"check": "valid_json", "column": "payload"},
@@ -90,9 +91,16 @@ def test_quarantine_splits_rows_with_the_checks_they_failed(task_context, isolat
         task_context()
     )
     assert result["quarantine"]["failing_rows"] == 3  # the refusal is a warning: not quarantined
-    failing = pd.read_csv(folder / "failing.csv")
+    published = read_output_manifest(folder)["locations"]  # each try's files, published by a manifest
+    assert published["failing"] == result["quarantine"]["failing_location"]
+    failing = pd.read_csv(published["failing"])
     assert sorted(failing["failed_checks"]) == ["non_letter_share(answer)"] * 2 + ["valid_json(payload)"]
-    assert len(pd.read_csv(folder / "passing.csv")) == 17
+    assert len(pd.read_csv(published["passing"])) == 17
+    # the quarantine may not be, or hold, the file it checks
+    with pytest.raises(AirflowFailException, match=r"quarantine_folder .* is or contains the input"):
+        operator(file_path=str(source), quarantine_folder=str(tmp_path), on_failure="continue").execute(
+            task_context()
+        )
 
 
 def test_sql_table_checks_run_in_the_database(db_url, airflow_sql_connection, task_context, isolated_store):
@@ -274,7 +282,7 @@ def test_sql_quarantine_writes_failing_keys_without_writing_to_the_database(
         quarantine_folder=str(tmp_path / "q"), quarantine_key_columns=["id"], quarantine_format="csv",
     ).execute(task_context())  # fmt: skip
     assert result["quarantine"]["failing_rows"] == 5
-    failing = pd.read_csv(tmp_path / "q" / "failing.csv").sort_values("id")
+    failing = pd.read_csv(read_output_manifest(tmp_path / "q")["locations"]["failing"]).sort_values("id")
     assert failing["id"].tolist() == [0, 1, 5, 6, 7]
     assert failing["failed_checks"].tolist() == ["non_letter_share(answer)"] * 2 + ["valid_json(payload)"] * 3
     assert set(sa.inspect(engine).get_table_names()) == tables_before

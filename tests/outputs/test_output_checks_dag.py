@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 pytestmark = pytest.mark.dagrun
 
@@ -29,7 +32,8 @@ def test_clean_answers_pass_and_gibberish_is_caught(output_checks_dag, airflow_d
     (check,) = [ti for ti in gibberish.get_task_instances() if ti.task_id == "check_answers"]
     assert check.state == "failed"
     run_folder = airflow_db / "mlprod" / "outputs" / re.sub(r"[^A-Za-z0-9._-]+", "_", gibberish.run_id)
-    failing = run_folder / "quarantine" / "failing.jsonl"
+    failing = Path(read_output_manifest(run_folder / "quarantine")["locations"]["failing"])
+    assert failing.name == "failing.jsonl"
     rows = [json.loads(line) for line in failing.read_text().splitlines()]
     reasons = pd.Series([row["failed_checks"] for row in rows])
     assert len(rows) == 50
