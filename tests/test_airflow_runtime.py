@@ -1,12 +1,13 @@
 """The flagship DAG on a real Airflow runtime through the REST API, and a deferrable sensor on the triggerer.
 
 The test starts what ``airflow standalone`` starts (scheduler with the LocalExecutor, DAG processor,
-triggerer and API server) as separate processes on a temporary AIRFLOW_HOME with a SQLite metadata
-database, a copy of ``dags/`` and a SQLite warehouse. It logs in to the API with a user of the simple
-auth manager, unpauses and triggers the flagship DAG and a small DAG whose DataFreshnessSensor defers,
-waits for both runs, then checks the champion in the embedded metrics store, the reports, and the
-sensor's task log (paused as deferred, its trigger fired in the triggerer, then resumed). Every process
-is stopped at the end, and the test checks that none is left and the ports are closed.
+triggerer and API server) as separate processes on a temporary AIRFLOW_HOME with a fresh PostgreSQL
+metadata database (dropped at the end), a copy of ``dags/`` and a SQLite warehouse. It logs in to the
+API with a user of the simple auth manager, unpauses and triggers the flagship DAG and a small DAG whose
+DataFreshnessSensor defers, waits for both runs, then checks the champion in the embedded metrics
+store, the reports, and the sensor's task log (paused as deferred, its trigger fired in the triggerer,
+then resumed). Every process is stopped at the end, and the test checks that none is left and the ports
+are closed.
 
 Run it alone with ``pytest tests/test_airflow_runtime.py``; it takes about a minute.
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from airflow_provider_mlprod.plugin.health_data import HealthReader
 from airflow_provider_mlprod.store.engine import create_store_engine, embedded_store_url
@@ -51,6 +53,7 @@ COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 STARTUP_TIMEOUT_SECONDS = 120
 RUN_TIMEOUT_SECONDS = 300
 STOP_GRACE_SECONDS = 20
+HUMAN_RESPONSE_SECONDS = 5
 
 SENSOR_DAG_SOURCE = f'''"""A deferrable freshness sensor on a warehouse table that holds fresh rows."""
 
@@ -82,6 +85,25 @@ def deferrable_freshness():
 
 deferrable_freshness()
 '''
+
+
+POSTGRES_URL = os.environ.get("MLPROD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def metadata_database_url(database: str) -> str:
+    """The URL of ``database`` on the test PostgreSQL server (Airflow's metadata database)."""
+    return sqlalchemy.make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def postgres_admin():
+    """An autocommit connection to the test PostgreSQL server, to create and drop databases."""
+    engine = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def free_port() -> int:
@@ -146,6 +168,10 @@ class AirflowRuntime:
         self.outsider_password = secrets.token_urlsafe(16)
         self.processes: dict[str, subprocess.Popen] = {}
         self.token: str | None = None
+        # The metadata database is a fresh PostgreSQL database, as in production: with SQLite the
+        # scheduler can read a task instance's state from a snapshot older than the API server's last
+        # commit, and then fails a task that finished ("task state changed externally").
+        self.metadata_database = f"mlprod_runtime_{secrets.token_hex(6)}"
 
     @property
     def base_url(self) -> str:
@@ -172,7 +198,7 @@ class AirflowRuntime:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_database_url(self.metadata_database),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__WORKERS": "1",
@@ -200,6 +226,8 @@ class AirflowRuntime:
             warehouse.execute("CREATE TABLE sensor_events (event_id INTEGER, loaded_at TEXT)")
             now = dt.datetime.now(dt.timezone.utc).isoformat()
             warehouse.executemany("INSERT INTO sensor_events VALUES (?, ?)", [(1, now), (2, now)])
+        with postgres_admin() as admin:
+            admin.exec_driver_sql(f'CREATE DATABASE "{self.metadata_database}"')
         migrate = subprocess.run(
             [str(AIRFLOW), "db", "migrate"], env=self.environment(), capture_output=True, text=True
         )
@@ -239,6 +267,8 @@ class AirflowRuntime:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        with postgres_admin() as admin:
+            admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.metadata_database}" WITH (FORCE)')
 
     @staticmethod
     def _signal_group(pid: int, signum: int) -> None:
@@ -475,6 +505,9 @@ def test_flagship_dag_and_deferrable_sensor_run_on_a_real_airflow(airflow_runtim
         run_id = runtime.trigger(FLAGSHIP_DAG_ID, {"scenario": "good", "require_approval": True})
         hitl_path = f"{runtime.run_path(FLAGSHIP_DAG_ID, run_id)}/taskInstances/approve/-1/hitlDetails"
         runtime.wait_for_required_action(FLAGSHIP_DAG_ID, run_id, "approve")
+        # A person answers after seconds, not milliseconds: an answer given before the scheduler has
+        # seen the paused try end makes Airflow 3.3 fail the resumed try ("state changed externally").
+        time.sleep(HUMAN_RESPONSE_SECONDS)
         detail = runtime.api("GET", hitl_path)
         assert "roc_auc" in detail["body"], detail  # the gate summary is the Markdown body
         response = runtime.api("PATCH", hitl_path, {"chosen_options": [option]})

@@ -111,6 +111,33 @@ def test_flagship_and_release_path_run_across_two_celery_workers(cluster):
     print(f"flagship and release path on two workers: {time.monotonic() - started:.0f} s")
 
 
+CANARY_DAG_ID = "mlprod_canary_release"
+
+
+def test_the_canary_release_gates_on_serving_across_the_workers(cluster):
+    """The canary example's servers run on the worker of its setup task, on that machine's loopback: on
+    this one-machine cluster the load test reaches them from either worker (on several machines, point
+    ServingLoadTestOperator at a staging endpoint, as the README says)."""
+    started = time.monotonic()
+    cluster.wait_for_dag(CANARY_DAG_ID)
+    shared = cluster.shared_uris(FLAGSHIP_MODEL)
+    run_id = cluster.trigger(CANARY_DAG_ID, {"scenario": "healthy", "artifact_root": shared["artifact_root"]})
+    cluster.wait_for_runs({CANARY_DAG_ID: run_id})
+    tis = cluster.task_instances(CANARY_DAG_ID, run_id)
+    assert {task: ti["state"] for task, ti in tis.items()}["promote"] == "success", tis
+    print(f"canary worker per task: { {task: ti['hostname'] for task, ti in tis.items()} }")
+    version = cluster.xcom(CANARY_DAG_ID, run_id, "train")["version"]
+    engine = create_store_engine(cluster.database_url("store"))
+    try:
+        registry = ModelRegistry(engine)
+        assert registry.champion(FLAGSHIP_MODEL).version == version
+        kinds = {(v.kind, v.passed) for v in registry.verdicts(FLAGSHIP_MODEL, version)}
+        assert {("metrics", True), ("serving", True)} <= kinds, kinds
+    finally:
+        engine.dispose()
+    print(f"canary release on two workers: {time.monotonic() - started:.0f} s")
+
+
 def test_a_worker_without_the_store_connection_fails_closed(cluster):
     """worker-c has no store connection: the task fails at once, naming it, and writes no local store."""
     cluster.start_worker("worker-c", queues=cluster.NO_STORE_QUEUE)
