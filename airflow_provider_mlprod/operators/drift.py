@@ -17,7 +17,11 @@ from airflow_provider_mlprod.assets import add_outlet, dataset_drift_asset
 from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
-from airflow_provider_mlprod.operators.sql_arguments import build_sql_source, check_sql_source_arguments
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
 from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
@@ -249,15 +253,18 @@ class DataDriftOperator(BaseOperator):
         self.reference_profile, self.reference_profile_path = reference_profile, reference_profile_path
         self.reference_sql_conn_id, self.reference_sql_source = reference_sql_conn_id, reference_sql_source
         self.reference_table, self.reference_schema = reference_table, reference_schema
-        self.reference_query, self.reference_parameters = reference_query, dict(reference_parameters or {})
-        self.reference_hook_params = dict(reference_hook_params or {})
+        self.reference_query, self.reference_parameters = (
+            reference_query,
+            mapping_argument(reference_parameters),
+        )
+        self.reference_hook_params = mapping_argument(reference_hook_params)
         self.reference_file_path = reference_file_path
         self.reference_dataframe_callable = reference_dataframe_callable
         self.reference_dataframe_kwargs = dict(reference_dataframe_kwargs or {})
         self.save_reference_profile_as = save_reference_profile_as
         self.sql_conn_id, self.sql_source, self.table, self.schema = sql_conn_id, sql_source, table, schema
-        self.query, self.parameters = query, dict(parameters or {})
-        self.hook_params = dict(hook_params or {})
+        self.query, self.parameters = query, mapping_argument(parameters)
+        self.hook_params = mapping_argument(hook_params)
         self.file_path, self.file_format, self.delimiter = file_path, file_format, delimiter
         self.encoding = encoding
         self.dataframe_callable, self.dataframe_kwargs = dataframe_callable, dict(dataframe_kwargs or {})

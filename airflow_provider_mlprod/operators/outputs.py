@@ -17,7 +17,11 @@ from airflow.sdk import BaseOperator
 from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
-from airflow_provider_mlprod.operators.sql_arguments import build_sql_source, check_sql_source_arguments
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
 from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
@@ -192,8 +196,8 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         self.table = table
         self.schema = schema
         self.query = query
-        self.parameters = dict(parameters or {})
-        self.hook_params = dict(hook_params or {})
+        self.parameters = mapping_argument(parameters)
+        self.hook_params = mapping_argument(hook_params)
         self.file_path = file_path
         self.file_format = file_format
         self.dataframe_callable = dataframe_callable
@@ -482,8 +486,8 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         self.golden_set = golden_set
         self.golden_sql_conn_id = golden_sql_conn_id
         self.golden_query = golden_query
-        self.golden_parameters = dict(golden_parameters or {})
-        self.golden_hook_params = dict(golden_hook_params or {})
+        self.golden_parameters = mapping_argument(golden_parameters)
+        self.golden_hook_params = mapping_argument(golden_hook_params)
         self.model_name = model_name
         self.candidate_version = candidate_version
         self.if_no_champion = if_no_champion

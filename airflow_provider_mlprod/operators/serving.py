@@ -19,7 +19,11 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, SpecError
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
-from airflow_provider_mlprod.operators.sql_arguments import build_sql_source, check_sql_source_arguments
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
 from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
@@ -295,9 +299,9 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         self.champion_endpoint = champion_endpoint
         self.requests_path = requests_path
         self.requests_sql = requests_sql
-        self.requests_sql_parameters = dict(requests_sql_parameters or {})
+        self.requests_sql_parameters = mapping_argument(requests_sql_parameters)
         self.sql_conn_id = sql_conn_id
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = mapping_argument(hook_params)
         self.output_checks = list(output_checks) if output_checks is not None else None
         self.thresholds = dict(thresholds)
         self.if_no_baseline = if_no_baseline

@@ -38,6 +38,14 @@ def is_templated(value: object) -> bool:
     )
 
 
+def mapping_argument(value: Any) -> Any:
+    """A ``parameters`` or ``hook_params`` argument as the operator stores it: a copy of a mapping, {} for
+    None, anything else as given (a template text renders later; the checks name a wrong type)."""
+    if value is None:
+        return {}
+    return dict(value) if isinstance(value, Mapping) else value
+
+
 def check_sql_source_arguments(
     task_id: str,
     names: ArgumentNames,

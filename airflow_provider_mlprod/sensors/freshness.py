@@ -15,7 +15,11 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_mlprod.exceptions import ConfigurationError
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
-from airflow_provider_mlprod.operators.sql_arguments import is_templated
+from airflow_provider_mlprod.operators.sql_arguments import (
+    check_sql_source_arguments,
+    is_templated,
+    mapping_argument,
+)
 from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
@@ -219,7 +223,7 @@ class DataFreshnessSensor(ProbeSensor):
         self.sql_conn_id = sql_conn_id
         self.table = table
         self.query = query
-        self.parameters = dict(parameters or {})
+        self.parameters = mapping_argument(parameters)
         self.source = source
         self.timestamp_column = timestamp_column
         self.schema = schema
@@ -228,12 +232,11 @@ class DataFreshnessSensor(ProbeSensor):
         self.min_new_rows = min_new_rows
         self.min_new_files = min_new_files
         self.older_than = older_than
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = mapping_argument(hook_params)
         self._check_arguments()
 
     def _check_arguments(self) -> None:
         from airflow_provider_mlprod.monitoring.freshness import check_positive_count, parse_timestamp
-        from airflow_provider_mlprod.operators.sql_arguments import check_sql_source_arguments
         from airflow_provider_mlprod.sql.identifiers import check_identifier
 
         task = f"task {self.task_id!r}"

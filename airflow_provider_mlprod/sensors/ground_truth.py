@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
-from airflow_provider_mlprod.operators.sql_arguments import check_sql_source_arguments
+from airflow_provider_mlprod.operators.sql_arguments import check_sql_source_arguments, mapping_argument
 from airflow_provider_mlprod.sensors.freshness import (
     ProbeSensor,
     check_at_parse_time,
@@ -123,7 +123,7 @@ class GroundTruthSensor(ProbeSensor):
         self.sql_conn_id = sql_conn_id
         self.predictions_table = predictions_table
         self.predictions_query = predictions_query
-        self.predictions_parameters = dict(predictions_parameters or {})
+        self.predictions_parameters = mapping_argument(predictions_parameters)
         self.predictions_source = predictions_source
         self.labels_table = labels_table
         self.key_column = key_column
@@ -134,7 +134,7 @@ class GroundTruthSensor(ProbeSensor):
         self.schema = schema
         self.labels_key_column = labels_key_column
         self.label_column = label_column
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = mapping_argument(hook_params)
         self._check_arguments()
 
     def _check_arguments(self) -> None:

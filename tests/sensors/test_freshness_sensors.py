@@ -288,6 +288,10 @@ def test_hostile_rendered_identifiers_fail_before_sql(warehouse):
         ({"parameters": {"day": "1"}}, r"parameters \['day'\] apply to a query"),
         ({"table": None, "query": "SELECT * FROM events; DROP TABLE events"}, "query holds 2 statements"),
         ({"table": None, "query": "SELECT * FROM events WHERE kind = :kind"}, "parameters give no value"),
+        (
+            {"table": None, "query": "SELECT * FROM events", "parameters": [1]},
+            "parameters must be a mapping of name to value, got list",
+        ),
         ({"min_new_files": 2}, "min_new_files applies to a location"),
         ({"min_new_rows": 0}, "min_new_rows must be an integer of at least 1"),
         ({"newer_than": "yesterday"}, "newer_than 'yesterday' is not an ISO 8601 timestamp"),
