@@ -83,6 +83,9 @@ ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstu
 _WORD = "[^" + WHITESPACE + "]+"
 _LETTER_OR_SPACE_RUN_PY = r"(?:[^\W\d_]|[ \t\n\r\x0b\x0c])+"
 _LETTER_OR_SPACE_RUN_SQL = "[[:alpha:]" + WHITESPACE + "]+"
+_PLAIN_NON_LETTERS = "0123456789.,;:!?'\"()/-"
+_NOT_PLAIN_SQL = "[^A-Za-z" + _PLAIN_NON_LETTERS.replace("-", "") + WHITESPACE + "-]"
+"""A character outside ASCII letters, whitespace and the digits and punctuation removed by ``replace``."""
 _LETTER_OR_SPACE_RUN_RE2 = r"[\p{L}\p{Nl}\p{No}" + WHITESPACE + "]+"  # Python's [^\W\d_]: L, Nl, No
 
 
@@ -501,8 +504,20 @@ def sql_regex_found(
     return None
 
 
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
-    if dialect.name in ("postgresql", "duckdb"):  # one regex scan; translate() per phrase is 100x slower
+    if dialect.name == "postgresql":
+        # lower() under the "C" collation lowers ASCII letters only (as Python's ASCII_LOWER), byte-wise;
+        # LIKE ANY lowers the text once and matches bytes: 2x faster than one case-class regex
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        lowered = sa.func.lower(sa.collate(column, "C"))
+        patterns = sa.literal([f"%{_like_escaped(phrase)}%" for phrase in params["phrases"]], ARRAY(sa.Text))
+        found = [lowered.like(sa.any_(patterns))]
+    elif dialect.name == "duckdb":  # one regex scan
         found = [sql_regex_found(column, params["pattern"], dialect)]
     elif dialect.name == "sqlite":  # instr is case-sensitive: compare with lower() of ASCII only
         found = [sa.func.instr(sa.func.lower(column), sa.literal(phrase)) > 0 for phrase in params["phrases"]]
@@ -512,25 +527,56 @@ def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], diale
 
 
 def sql_non_letter_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:
-    """Characters that are neither letters nor whitespace, in SQL (PostgreSQL, DuckDB), else None."""
-    if dialect.name == "postgresql":
-        pattern = _LETTER_OR_SPACE_RUN_SQL  # runs: 5x faster than single characters
-    elif dialect.name == "duckdb":
-        pattern = _LETTER_OR_SPACE_RUN_RE2
-    else:
+    """Characters that are neither letters nor whitespace, in SQL (PostgreSQL, DuckDB), else None.
+
+    PostgreSQL: a text made only of ASCII letters, digits, whitespace and common punctuation (most
+    outputs) has as many such characters as ``replace`` removes bytes (one ``replace`` per digit and
+    punctuation mark: each a ``memchr`` scan); any other text is counted by ``regexp_replace`` over
+    runs of letters and whitespace (per match, PostgreSQL's regex engine costs about a microsecond).
+    """
+    counts = _sql_non_letter_forms(column, dialect)
+    if counts is None:
         return None
-    return sa.func.length(
-        sa.func.regexp_replace(
-            column, sa.literal(pattern, sa.String), sa.literal("", sa.String), sa.literal("g")
+    if len(counts) == 1:
+        return counts[0]
+    is_plain, plain_count, other_count = counts
+    return sa.case((is_plain, plain_count), else_=other_count)
+
+
+def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> tuple[Any, ...] | None:
+    """DuckDB: (count,); PostgreSQL: (the text is plain ASCII, its count then, the count otherwise)."""
+
+    def regex_count(pattern: str) -> sa.ColumnElement[Any]:
+        empty = sa.literal("", sa.String)
+        return sa.func.length(
+            sa.func.regexp_replace(column, sa.literal(pattern, sa.String), empty, sa.literal("g"))
         )
-    )
+
+    if dialect.name == "duckdb":
+        return (regex_count(_LETTER_OR_SPACE_RUN_RE2),)
+    if dialect.name != "postgresql":
+        return None
+    removed: sa.ColumnElement[Any] = column
+    for mark in _PLAIN_NON_LETTERS:
+        removed = sa.func.replace(removed, sa.literal(mark, sa.String), sa.literal("", sa.String))
+    is_plain = sa.not_(column.op("~", is_comparison=True)(sa.literal(_NOT_PLAIN_SQL, sa.String)))
+    plain_count = sa.func.octet_length(column) - sa.func.octet_length(removed)
+    return is_plain, plain_count, regex_count(_LETTER_OR_SPACE_RUN_SQL)
 
 
 def _sql_non_letter(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
-    non_letters = sql_non_letter_count(column, dialect)
-    if non_letters is None:
+    counts = _sql_non_letter_forms(column, dialect)
+    if counts is None:
         return None
-    return non_letters <= sa.literal(params["max_share"], sa.Float) * sa.func.length(column)
+    share = sa.literal(params["max_share"], sa.Float)
+    if len(counts) == 1:
+        return counts[0] <= share * sa.func.length(column)
+    is_plain, plain_count, other_count = counts
+    # a plain text is ASCII: its bytes are its characters (length() is 4x slower than octet_length())
+    return sa.case(
+        (is_plain, plain_count <= share * sa.func.octet_length(column)),
+        else_=other_count <= share * sa.func.length(column),
+    )
 
 
 def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:
@@ -555,8 +601,8 @@ def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.Column
     single_spaced = (
         spaces
         + 1
-        - sa.case((sa.func.left(column, 1) == space, 1), else_=0)
-        - sa.case((sa.func.right(column, 1) == space, 1), else_=0)
+        - sa.case((column.like(sa.literal(" %", sa.String)), 1), else_=0)
+        - sa.case((column.like(sa.literal("% ", sa.String)), 1), else_=0)  # right() counts every character
     )
     return sa.case(
         (column == sa.literal("", sa.String), 0),
@@ -569,11 +615,21 @@ def _sql_word_count(column: sa.ColumnElement[Any], params: Mapping[str, Any], di
     words = sql_word_count(column, dialect)
     if words is None:
         return None
+    low, high = params["min_words"], params["max_words"]
+    if dialect.name == "postgresql" and low is not None and high is not None:
+        # one evaluation of the word count (``a <= w AND w <= b`` computes it twice); words are whole
+        low, high = math.ceil(low), math.floor(high)
+        if low > high:
+            return sa.false()
+        bounds = sa.func.int8range(sa.literal(low, sa.BigInteger), sa.literal(high, sa.BigInteger), "[]")
+        return sa.and_(
+            column.is_not(None), bounds.op("@>", is_comparison=True)(sa.cast(words, sa.BigInteger))
+        )
     conditions = [column.is_not(None)]
-    if params["min_words"] is not None:
-        conditions.append(words >= params["min_words"])
-    if params["max_words"] is not None:
-        conditions.append(words <= params["max_words"])
+    if low is not None:
+        conditions.append(words >= low)
+    if high is not None:
+        conditions.append(words <= high)
     return sa.and_(*conditions)
 
 

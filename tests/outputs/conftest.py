@@ -89,6 +89,8 @@ EDGE_ANSWERS = [
     "12345 67890 !!!!! ?????",
     "[]a] brackets, {braces}, (parens) and $dollars^",
     '{"label": "churn", "score": 0.4}',
+    "We are 100% sure, says snake_case",
+    "We are 1000 sure, says snakeXcase",
 ]
 """Texts every engine reads alike: empty and whitespace-only texts, scripts without spaces, emoji,
 combining accents, refusals in other cases, every whitespace character, long and bracket-laden texts."""

@@ -40,7 +40,12 @@ CHECKS = [
     {"check": "numeric_range", "column": "score", "min_value": 0, "name": "score at least 0"},
     {"check": "numeric_range", "column": "score", "max_value": 1, "name": "score at most 1"},
     {"check": "allowed_labels", "column": "label", "labels": ["churn", "stay\u00e9", ""], "name": "labels"},
-    {"check": "refusal", "column": "answer", "phrases": ["can't", "n/a", "(sorry)", "a.i."], "name": "ref"},
+    {
+        "check": "refusal",
+        "column": "answer",
+        "phrases": ["can't", "n/a", "(sorry)", "a.i.", "100%", "snake_case"],
+        "name": "ref",
+    },
     {"check": "non_letter_share", "column": "answer", "max_share": 0.0, "name": "no non-letter"},
     {"check": "non_letter_share", "column": "answer", "max_share": 0.1, "name": "non-letter 0.1"},
     {"check": "word_count", "column": "answer", "min_words": 1, "name": "one word or more"},
@@ -168,3 +173,38 @@ def test_sql_on_documents_the_registry(name):
     for dialect, version in (("sqlite", (3, 40)), ("postgresql", (15, 2)), ("duckdb", (2, 0))):
         has_sql = check.sql_condition(column, Dialect(dialect, version)) is not None
         assert has_sql == (name in SQL_ON[dialect]), (name, dialect)
+
+
+@pytest.mark.parametrize("engine", ["postgres", "duckdb"])
+def test_sql_non_letter_count_counts_each_text_like_python(engine, request):
+    """Both PostgreSQL shapes (byte arithmetic on plain ASCII text, regex otherwise) count per row."""
+    from airflow_provider_mlprod.outputs.checks import non_letter_counts, sql_non_letter_count
+
+    texts = [r["answer"] for r in generate_edge_corpus(ctype_dependent=engine == "duckdb")]
+    texts += ["", "a-b/c (d) 'e' \"f\"; g: h! i? j, k.", "0123456789", "-", "a\tb\x0bc", "naïve-1"]
+    rows = [{"id": i, "t": t} for i, t in enumerate(texts)]
+    if engine == "duckdb":
+        raw = duckdb.connect()
+        raw.execute("CREATE TABLE texts (id INTEGER, t VARCHAR)")
+        raw.executemany("INSERT INTO texts VALUES (?, ?)", [[r["id"], r["t"]] for r in rows])
+        connection = DuckDBConnection(raw)
+        table = connection.table("texts")
+        counted = connection.execute(
+            sa.select(table.c.id, sql_non_letter_count(table.c.t, Dialect.of(connection))).order_by(
+                table.c.id
+            )
+        ).all()
+    else:
+        engine_ = sa.create_engine(request.getfixturevalue("postgres_url"))
+        table = sa.Table("texts", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("t", sa.Text))
+        table.create(engine_)
+        with engine_.begin() as connection:
+            connection.execute(table.insert(), rows)
+            counted = connection.execute(
+                sa.select(table.c.id, sql_non_letter_count(table.c.t, Dialect.of(connection))).order_by(
+                    table.c.id
+                )
+            ).all()
+        engine_.dispose()
+    expected, _ = non_letter_counts(pd.Series(texts, dtype=object))
+    assert [count for _, count in counted] == [None if pd.isna(v) else int(v) for v in expected]
