@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.outputs.checks import build_checks
 from airflow_provider_mlprod.outputs.runner import check_sql
+from airflow_provider_mlprod.sql.session import read_only_snapshot
 
 POSTGRES_URL = os.environ.get(
     "MLPROD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -156,6 +157,7 @@ def main() -> int:
         print(f"all checks in SQL, one at a time: {total_sql:.1f} s")
         combined, _ = best_of(1, lambda: _all_in_one(engine, table, checks))
         print(f"all checks in SQL, one aggregate query (what the operator runs): {combined:.1f} s")
+        print(_plan_summary(engine, table, checks))
         print(f"peak RSS: {rss_before:.0f} MB before, {rss_sql:.0f} MB after the SQL path, "
               f"{rss_pandas:.0f} MB after the pandas path")  # fmt: skip
     finally:
@@ -166,8 +168,32 @@ def main() -> int:
 
 
 def _all_in_one(engine: sa.Engine, table: sa.Table, checks) -> None:
-    with engine.connect() as connection:
+    with read_only_snapshot(engine) as connection:
         check_sql(connection, table, checks, dataset="b", sample_size=0)
+
+
+def _plan_summary(engine: sa.Engine, table: sa.Table, checks) -> str:
+    """Whether PostgreSQL scans in parallel under the read-only snapshot (EXPLAIN ANALYZE of the query)."""
+    captured: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        captured.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with read_only_snapshot(engine) as connection:
+            check_sql(connection, table, checks, dataset="b", sample_size=0)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    statement, parameters = next((s, p) for s, p in captured if "count(*)" in s)
+    with read_only_snapshot(engine) as connection:
+        plan = [
+            row[0]
+            for row in connection.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", parameters)
+        ]
+    parallel = any("Parallel Seq Scan" in line for line in plan)
+    workers = "; ".join(line.strip() for line in plan if "Workers" in line) or "no workers"
+    return f"plan of that query under the read-only snapshot: Parallel Seq Scan {parallel}; {workers}"
 
 
 if __name__ == "__main__":

@@ -504,19 +504,29 @@ def sql_regex_found(
     return None
 
 
+REFUSAL_PREFIX_CHARS = 4
+"""Characters of the prefixes that guard the refusal phrases on PostgreSQL."""
+
+
 def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
     if dialect.name == "postgresql":
-        # lower() under the "C" collation lowers ASCII letters only (as Python's ASCII_LOWER), byte-wise;
-        # LIKE ANY lowers the text once and matches bytes: 2x faster than one case-class regex
+        # lower() under the "C" collation lowers ASCII letters only (as Python's ASCII_LOWER), byte-wise, and
+        # LIKE ANY lowers the text once: 2x faster than one case-class regex. Phrases sharing their first
+        # characters are guarded by those first: one LIKE per prefix on most rows (2x faster again).
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        lowered = sa.func.lower(sa.collate(column, "C"))
-        patterns = sa.literal([f"%{_like_escaped(phrase)}%" for phrase in params["phrases"]], ARRAY(sa.Text))
-        found = [lowered.like(sa.any_(patterns))]
+        def contains_any(texts: Sequence[str]) -> sa.ColumnElement[bool]:
+            patterns = sorted({f"%{_like_escaped(text)}%" for text in texts})
+            return sa.func.lower(sa.collate(column, "C")).like(sa.any_(sa.literal(patterns, ARRAY(sa.Text))))
+
+        prefixes = {phrase[:REFUSAL_PREFIX_CHARS] for phrase in params["phrases"]}
+        found = [contains_any(params["phrases"])]
+        if len(prefixes) < len(params["phrases"]):
+            found = [sa.and_(contains_any(sorted(prefixes)), found[0])]
     elif dialect.name == "duckdb":  # one regex scan
         found = [sql_regex_found(column, params["pattern"], dialect)]
     elif dialect.name == "sqlite":  # instr is case-sensitive: compare with lower() of ASCII only
