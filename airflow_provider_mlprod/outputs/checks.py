@@ -13,28 +13,38 @@ is TRUE, so NULL fails there too.
 ====================  =======  =====  ==============================================  ====================
 name                  kinds    rate   passes when                                     SQL form
 ====================  =======  =====  ==============================================  ====================
-``valid_json``        text     1.0    the text is strict JSON (RFC 8259: no NaN)      SQLite, DuckDB
-                                                                                      ``json_valid``; PG 16+
-                                                                                      ``IS JSON``
+``valid_json``        text     1.0    the text is strict JSON (RFC 8259: no NaN)      SQLite ``json_valid``;
+                                                                                      PG 16+ ``IS JSON``
 ``json_schema``       text     1.0    the text is JSON matching ``schema``            none (Python)
 ``allowed_labels``    any      1.0    the value is one of ``labels``                  all dialects
-``numeric_range``     numeric  1.0    ``min_value <= value <= max_value``             all dialects
+``numeric_range``     numeric  1.0    ``min_value <= value <= max_value`` (NaN fails) all dialects
 ``not_empty``         text     0.99   it has a character outside `` \\t\\n\\r\\v\\f``    all dialects
 ``max_length``        text     0.99   at most ``max_chars`` characters                all dialects
-``regex``             text     0.99   ``pattern`` is found (search, DOTALL)           PostgreSQL, for the
-                                                                                      portable subset
-``refusal``           text     0.95   contains none of ``phrases`` (ASCII,            all dialects
-                                      ASCII-case-insensitive)
-``non_letter_share``  text     0.95   share of characters that are neither letters    PostgreSQL
+``regex``             text     0.99   ``pattern`` is found (search, DOTALL)           PostgreSQL, DuckDB,
+                                                                                      for the portable subset
+``refusal``           text     0.95   contains none of ``phrases`` (ASCII,            PostgreSQL, SQLite,
+                                      ASCII-case-insensitive)                         DuckDB
+``non_letter_share``  text     0.95   share of characters that are neither letters    PostgreSQL, DuckDB
                                       nor whitespace is at most ``max_share``
 ``repeated_ngrams``   text     0.95   share of repeated word ``n``-grams is at most   none (Python)
                                       ``max_share``
-``word_count``        text     0.95   ``min_words <= words <= max_words`` (words:     PostgreSQL 15+
-                                      runs of non-whitespace)                         (``regexp_count``)
+``word_count``        text     0.95   ``min_words <= words <= max_words`` (words:     PostgreSQL 15+,
+                                      runs of non-whitespace)                         DuckDB
 ====================  =======  =====  ==============================================  ====================
 
-Portable regex subset (evaluated in PostgreSQL, read alike by Python's ``re`` with DOTALL and ``$``
-as end of text): literal characters, ``.``, ``^``, ``$``, ``*``, ``+``, ``?``, ``{m}``, ``{m,n}``,
+DuckDB's ``json_valid`` accepts ``NaN``, ``Infinity`` and trailing commas (and refuses a lone surrogate
+escape), so ``valid_json`` runs in Python there.
+
+Letters are what Python's ``[^\\W\\d_]`` matches (Unicode letters, plus the numerals of categories Nl and
+No such as Roman numerals and superscripts); DuckDB reads them alike (``[\\p{L}\\p{Nl}\\p{No}]``).
+PostgreSQL's ``[[:alpha:]]`` follows the server's ctype locale: under glibc it also counts non-ASCII
+digits (``٣``) and Indic vowel signs as letters and superscripts and fractions (``²``, ``½``) as
+non-letters, so ``non_letter_share`` may count such texts differently there; for Latin, Greek,
+Cyrillic, CJK, Hangul, Arabic and Hebrew letters, emoji and combining accents it counts like Python.
+
+Portable regex subset (evaluated in PostgreSQL and in DuckDB's RE2 with ``.`` matching a newline,
+read alike by Python's ``re`` with DOTALL and ``$`` as end of text): literal characters, ``.``, ``^``,
+``$``, ``*``, ``+``, ``?``, ``{m}``, ``{m,n}`` (bounds up to 255),
 groups ``( )``, alternation ``|``, bracket expressions without backslashes inside (``[a-z0-9_]``,
 ``[^,]``), and a backslash before punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
 backreferences, ``(?...)``) runs in Python.
@@ -240,6 +250,10 @@ _PORTABLE_TOKEN = re.compile(
 )
 
 
+MAX_PORTABLE_REPEAT = 255
+"""The largest ``{m,n}`` bound PostgreSQL accepts (DuckDB's RE2: 1000); larger bounds run in Python."""
+
+
 def portable_regex(pattern: str) -> str | None:
     """The Python spelling of a portable ``pattern`` (``$`` becomes ``\\Z``); None outside the subset."""
     position, python = 0, []
@@ -248,6 +262,8 @@ def portable_regex(pattern: str) -> str | None:
         if match is None:
             return None
         token = match.group(0)
+        if token.startswith("{") and max(int(n) for n in re.findall(r"\d+", token)) > MAX_PORTABLE_REPEAT:
+            return None
         python.append(r"\Z" if token == "$" else token)
         position = match.end()
     return "".join(python)
