@@ -1,18 +1,9 @@
-"""PagerDuty Events API v2 channel: trigger and resolve incidents with a stable dedup key.
+"""PagerDuty Events API v2: trigger and resolve events keyed by the alert's dedup key.
 
-Trigger event (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/)::
-
-    {"routing_key": "<integration key>", "event_action": "trigger", "dedup_key": "<alert.dedup_key>",
-     "client": "airflow-provider-mlprod",
-     "payload": {"summary": "<title: summary, <= 1024 chars>", "source": "<alert.source>",
-                 "severity": "critical|error|warning|info", "timestamp": "<ISO 8601>",
-                 "component": "<task_id>", "group": "<dag_id>", "class": "mlprod-alert",
-                 "custom_details": {"summary": ..., "facts": {...}, "dag_id": ..., "run_id": ...,
-                                    "task_id": ...}},
-     "links": [{"href": "<url>", "text": "<label>"}, ...]}
-
-A resolve event carries only ``routing_key``, ``event_action: "resolve"`` and ``dedup_key``; it closes
-the incident the trigger with the same key opened. PagerDuty answers 202; 429 and 5xx are retried.
+A trigger carries ``payload`` (summary <= 1024 characters, source, severity, timestamp, component,
+group, ``custom_details`` with summary, facts and ids) and ``links``; a resolve only the routing key,
+``event_action`` and ``dedup_key``. An event over :data:`EVENT_MAX_BYTES` (the API refuses 512 KB)
+has its details cut step by step, and ``custom_details.truncated`` says what was cut.
 """
 
 from __future__ import annotations
@@ -27,15 +18,9 @@ from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert, truncate_t
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 KIND = "pagerduty"
-
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
-
-#: Alert severity -> PagerDuty event severity (override per target with ``severity_map``).
 SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
-
-SUMMARY_MAX = 1024
-#: Largest event sent, in bytes of JSON (the Events API v2 refuses events above 512 KB).
 EVENT_MAX_BYTES = 500_000
 #: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
 SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
@@ -45,19 +30,12 @@ SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
     (5_000, 500, 50),
     (1_000, 100, 10),
 )
-SOURCE_MAX = 255
-CLIENT_NAME = "airflow-provider-mlprod"
 
 
 @dataclass(frozen=True)
 class PagerDutyTarget:
-    """A PagerDuty Events API v2 integration. ``repr`` does not show the routing key.
-
-    :param routing_key: the integration key of the service.
-    :param events_url: the enqueue endpoint (configurable for tests and regional accounts).
-    :param severity_map: alert severity -> PagerDuty severity, replacing :data:`SEVERITY_MAP` entries
-        (e.g. ``{"warning": "error"}``).
-    """
+    """A PagerDuty integration; ``repr`` hides the routing key. ``severity_map`` overrides
+    :data:`SEVERITY_MAP` entries (e.g. ``{"warning": "error"}``)."""
 
     routing_key: str = field(repr=False)
     events_url: str = DEFAULT_EVENTS_URL
@@ -68,35 +46,15 @@ class PagerDutyTarget:
             raise ConfigurationError(f"{KIND} target: routing_key is empty")
         require_http_url(self.events_url, KIND, what="events_url")
         for severity, mapped in self.severity_map.items():
-            if severity not in SEVERITIES:
+            if severity not in SEVERITIES or mapped not in PAGERDUTY_SEVERITIES:
                 raise ConfigurationError(
-                    f"{KIND} target: severity_map key {severity!r} is not one of {SEVERITIES}"
+                    f"{KIND} target: severity_map {severity!r} -> {mapped!r} must map one of {SEVERITIES} "
+                    f"to one of {PAGERDUTY_SEVERITIES}"
                 )
-            if mapped not in PAGERDUTY_SEVERITIES:
-                raise ConfigurationError(
-                    f"{KIND} target: severity_map[{severity!r}] = {mapped!r} "
-                    f"is not one of {PAGERDUTY_SEVERITIES}"
-                )
-
-    def pagerduty_severity(self, severity: str) -> str:
-        """Map an alert severity to the PagerDuty event severity of this target."""
-        return {**SEVERITY_MAP, **self.severity_map}[severity]
 
 
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
-    """Build the Events API v2 event for ``alert`` (trigger or resolve), at most
-    :data:`EVENT_MAX_BYTES` of JSON: when larger, the summary and fact values in ``custom_details``
-    are cut (then facts dropped) step by step, and ``custom_details.truncated`` says what was cut."""
-    for summary_max, value_max, max_facts in SHRINK_STEPS:
-        event = _event(target, alert, summary_max, value_max, max_facts)
-        if len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES:
-            break
-    return event
-
-
-def _event(
-    target: PagerDutyTarget, alert: Alert, summary_max: int, value_max: int, max_facts: int
-) -> dict[str, Any]:
+    """The Events API v2 event for ``alert``, at most :data:`EVENT_MAX_BYTES` of JSON."""
     event: dict[str, Any] = {
         "routing_key": target.routing_key,
         "event_action": alert.action,
@@ -105,35 +63,33 @@ def _event(
     if alert.action == "resolve":
         return event
     headline = f"{alert.title}: {alert.summary}" if alert.summary else alert.title
+    ids = {"dag_id": alert.dag_id, "run_id": alert.run_id, "task_id": alert.task_id}
     payload: dict[str, Any] = {
-        "summary": truncate_text(" ".join(headline.split()), SUMMARY_MAX),
-        "source": truncate_text(alert.source, SOURCE_MAX),
-        "severity": target.pagerduty_severity(alert.severity),
+        "summary": truncate_text(" ".join(headline.split()), 1024),
+        "source": truncate_text(alert.source, 255),
+        "severity": {**SEVERITY_MAP, **target.severity_map}[alert.severity],
         "timestamp": alert.created_at.isoformat(),
         "class": "mlprod-alert",
-        "custom_details": {
-            "summary": truncate_text(alert.summary, summary_max),
-            "facts": {
-                truncate_text(key, 200): truncate_text(value, value_max)
-                for key, value in list(alert.rendered_facts.items())[:max_facts]
-            },
-            "dag_id": alert.dag_id,
-            "run_id": alert.run_id,
-            "task_id": alert.task_id,
-        },
+        **({"component": alert.task_id} if alert.task_id else {}),
+        **({"group": alert.dag_id} if alert.dag_id else {}),
     }
-    if (summary_max, value_max, max_facts) != SHRINK_STEPS[0]:
-        payload["custom_details"]["truncated"] = (
-            f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "
-            f"{summary_max} characters, fact values {value_max}, {min(max_facts, len(alert.facts))} of "
-            f"{len(alert.facts)} facts; the task log has the full alert"
-        )
-    if alert.task_id:
-        payload["component"] = alert.task_id
-    if alert.dag_id:
-        payload["group"] = alert.dag_id
-    event["client"] = CLIENT_NAME
-    event["payload"] = payload
+    event.update(client="airflow-provider-mlprod", payload=payload)
     if alert.links:
         event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
+    for summary_max, value_max, max_facts in SHRINK_STEPS:
+        facts = list(alert.rendered_facts.items())[:max_facts]
+        details = {
+            "summary": truncate_text(alert.summary, summary_max),
+            "facts": {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts},
+            **ids,
+        }
+        if summary_max != SHRINK_STEPS[0][0]:
+            details["truncated"] = (
+                f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "
+                f"{summary_max} characters, fact values {value_max}, {len(facts)} of {len(alert.facts)} "
+                "facts; the task log has the full alert"
+            )
+        payload["custom_details"] = details
+        if len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES:
+            break
     return event

@@ -1,21 +1,10 @@
-"""Generic JSON webhook channel: ``Alert.to_dict()`` as the body, optionally signed with HMAC-SHA256.
+"""Generic JSON webhook: ``Alert.to_dict()`` as the body, an ``Idempotency-Key`` header, and optionally
+an HMAC-SHA256 signature.
 
-Request::
-
-    POST <url>
-    Content-Type: application/json
-    X-Mlprod-Timestamp: <unix seconds, integer>                 (only when signing)
-    X-Mlprod-Signature: sha256=<hex HMAC-SHA256>                (only when signing)
-    Idempotency-Key: <hex digest of dedup key, action, severity and run id>
-    <extra headers from the target>
-
-    <body: the alert as compact JSON, keys sorted, UTF-8>
-
-Signature: ``hex(HMAC_SHA256(key=signing_secret, msg=timestamp + "." + body))``, where ``timestamp``
-is the ASCII value of ``X-Mlprod-Timestamp`` and ``body`` the exact bytes received. A receiver
-recomputes it over the raw body (not a re-serialised parse), compares in constant time
-(:func:`verify_signature` does both) and rejects timestamps older than a few minutes to stop
-replays. Each attempt is signed afresh, so retries carry a current timestamp.
+Signed requests carry ``X-Mlprod-Timestamp`` (unix seconds) and ``X-Mlprod-Signature:
+sha256=hex(HMAC_SHA256(signing_secret, timestamp + "." + body))`` over the exact bytes sent; each
+attempt is signed afresh. A receiver checks it with :func:`verify_signature` and rejects old
+timestamps (replays).
 """
 
 from __future__ import annotations
@@ -23,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,29 +21,18 @@ from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 KIND = "webhook"
-
 SIGNATURE_HEADER = "X-Mlprod-Signature"
 TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
-SIGNATURE_PREFIX = "sha256="
-#: Same value on every attempt and task try of one alert (see ``Alert.idempotency_key``).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: Headers the channel sets itself; extra headers may not override them.
 RESERVED_HEADERS = frozenset(
-    name.lower() for name in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER)
+    h.lower() for h in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER)
 )
-
-#: The generic body carries the alert's own severity unchanged.
 SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
 
 
 @dataclass(frozen=True)
 class JsonWebhookTarget:
-    """A JSON webhook endpoint. ``repr`` shows none of URL, signing secret or headers (they may hold tokens).
-
-    :param url: the endpoint.
-    :param signing_secret: when set, every request carries the HMAC-SHA256 signature headers.
-    :param headers: extra request headers (e.g. an ``Authorization`` token).
-    """
+    """A JSON endpoint; ``repr`` hides URL, signing secret and headers (they may hold tokens)."""
 
     url: str = field(repr=False)
     signing_secret: str | None = field(default=None, repr=False)
@@ -69,10 +47,9 @@ class JsonWebhookTarget:
                 raise ConfigurationError(f"{KIND} target: header names and values must be strings")
             if name.lower() in RESERVED_HEADERS:
                 raise ConfigurationError(f"{KIND} target: header {name!r} is set by the channel itself")
-            if not _is_header_text(name, "ascii") or not name.strip():
+            if not name.strip() or not _is_header_text(name, "ascii"):
                 raise ConfigurationError(f"{KIND} target: a header name is empty or not ASCII")
-            # HTTP sends header values as latin-1; the value may be a token, so it is never quoted.
-            if not _is_header_text(value, "latin-1"):
+            if not _is_header_text(value, "latin-1"):  # the value may be a token: never quoted
                 raise ConfigurationError(
                     f"{KIND} target: the value of header {name!r} is not latin-1 text on one line"
                 )
@@ -90,36 +67,27 @@ def _is_header_text(text: str, encoding: str) -> bool:
 
 
 def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
-    """Return ``sha256=<hex>`` over ``timestamp + "." + body`` keyed with ``signing_secret``."""
+    """``sha256=<hex>`` over ``timestamp + "." + body`` keyed with ``signing_secret``."""
     digest = hmac.new(signing_secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
-    return SIGNATURE_PREFIX + digest.hexdigest()
+    return "sha256=" + digest.hexdigest()
 
 
 def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    """Check a received ``X-Mlprod-Signature`` value in constant time (the timestamp age is the caller's).
-
-    A signature or timestamp that is not ASCII text (it came from a request header, so it may be
-    anything) is a mismatch, not an error.
-    """
-    if not isinstance(signature, str) or not isinstance(timestamp, str):
-        return False
-    if not signature.isascii() or not timestamp.isascii():
+    """Check a received signature in constant time; non-ASCII input is a mismatch, not an error."""
+    if not all(isinstance(text, str) and text.isascii() for text in (signature, timestamp)):
         return False
     return hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
 
 
 def build_webhook_payload(target: JsonWebhookTarget | None, alert: Alert) -> dict[str, Any]:
-    """Return the JSON body as a dict (``Alert.to_dict()``; ``target`` is unused)."""
+    """The JSON body: ``Alert.to_dict()``."""
     return alert.to_dict()
 
 
-def signed_headers(
-    target: JsonWebhookTarget, body: bytes, clock: Callable[[], float] | None = None
-) -> dict[str, str]:
-    """Return the request headers for one attempt, with timestamp and signature when the target signs."""
+def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
+    """The headers of one attempt, with a fresh timestamp and signature when the target signs."""
     headers = {"Content-Type": "application/json; charset=utf-8", **target.headers}
     if target.signing_secret:
-        timestamp = str(int((clock or time.time)()))
-        headers[TIMESTAMP_HEADER] = timestamp
+        timestamp = headers[TIMESTAMP_HEADER] = str(int(time.time()))
         headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
     return headers

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.routing import ChannelSpec, dispatch_alert
+from airflow_provider_mlprod.alerts.routing import AlertHistory, Channel, send_alert
 from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
@@ -30,8 +30,9 @@ def store(db_url: str):
 
 def _send(httpserver: HTTPServer, store, action: str = "trigger"):
     alert = Alert(title="Load failed", severity="critical", action=action, dedup_key="mlprod:task:etl:load")
-    channels = [ChannelSpec("hook", JsonWebhookTarget(httpserver.url_for("/hook")), FAST)]
-    return dispatch_alert(alert, channels, metrics_store=store, dedup_window=COOLDOWN)
+    channels = [Channel("hook", JsonWebhookTarget(httpserver.url_for("/hook")), FAST)]
+    history = AlertHistory(store) if store is not None else None
+    return send_alert(alert, channels, history=history, window=COOLDOWN)
 
 
 def _titles(httpserver: HTTPServer) -> list[str]:
