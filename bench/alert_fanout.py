@@ -85,13 +85,15 @@ def _server(hang_seconds: float, received: dict[str, float], stop: threading.Eve
 
 def fan_out(deadline: float) -> None:
     """Send one alert to four channels, the webhook hanging; print the timings."""
+    from airflow_provider_mlprod.alerts.channels import (
+        JsonWebhookTarget,
+        PagerDutyTarget,
+        SlackWebhookTarget,
+        TeamsWebhookTarget,
+    )
     from airflow_provider_mlprod.alerts.delivery import RetryPolicy
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
     from airflow_provider_mlprod.alerts.routing import Channel, send_alert
-    from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-    from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
-    from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 
     received: dict[str, float] = {}
     stop = threading.Event()

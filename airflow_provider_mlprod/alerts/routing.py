@@ -6,7 +6,7 @@ all-failed rule. :func:`send_alert` is the call the notifier and the alert opera
 - A ``resolve`` goes to the channels of every severity that hold an open trigger for its dedup key
   (their latest delivery of it, any severity, is a trigger), and to ``log``; the others get a
   ``suppressed`` result (:data:`NO_OPEN_TRIGGER`). Without a store it goes to all of them.
-- With a history (the metrics store), a channel that delivered the same alert (dedup key, action,
+- With the metrics store, a channel that delivered the same alert (dedup key, action,
   severity) within the window, with no delivery of the opposite action since, is ``suppressed``
   (:data:`DUPLICATE`) and the repeat counted; the next send after the window is titled
   ``Repeat (N suppressed since ...)``. Only deliveries count, so a task retry re-sends only to the
@@ -61,6 +61,10 @@ class Channel:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigurationError("alert routing: a channel name is empty")
+        if len(self.name) > DEDUP_KEY_COLUMN_CHARS:
+            raise ConfigurationError(
+                f"alert routing: a channel name is longer than {DEDUP_KEY_COLUMN_CHARS} characters"
+            )
         if "://" in self.name:
             raise ConfigurationError(
                 "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
@@ -138,65 +142,33 @@ def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
     )
 
 
-def _stored_channel(channel: str) -> str:
-    return channel if len(channel) <= DEDUP_KEY_COLUMN_CHARS else "sha256:" + sha256(channel)
-
-
-class AlertHistory:
-    """Dedup state and delivery history in the metrics store: one row per delivered or failed send
-    (suppressed repeats in their own table), linked to the sending task run when ``identity`` is set."""
-
-    def __init__(self, store: MetricsStore, identity: RunIdentity | None = None) -> None:
-        self.store = store
-        self.identity = identity
-
-    def deliveries(self, alert_key: str, channel: str) -> dict[tuple[str, str], datetime]:
-        """(action, severity) -> when the alert ``alert_key`` was last delivered on ``channel``."""
-        keys = {stored_dedup_key(alert_key, a, s): (a, s) for a in ACTIONS for s in SEVERITIES}
-        found = self.store.last_alert_deliveries(list(keys), _stored_channel(channel))
-        return {keys[key]: at for key, at in found.items()}
-
-    def record(self, alert: Alert, result: DeliveryResult) -> None:
-        self.store.record_alert_delivery(
-            dedup_key=stored_dedup_key(alert.dedup_key, alert.action, alert.severity),
-            channel=_stored_channel(result.channel),
-            delivered=result.delivered,
-            attempts=result.attempts,
-            status_code=result.status_code,
-            error=result.error or "",
-            identity=self.identity,
-        )
-
-    def record_suppressed(self, alert: Alert, channel: str) -> None:
-        key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
-        self.store.record_alert_suppressed(dedup_key=key, channel=_stored_channel(channel))
-
-    def suppressed_since(self, alert: Alert, channel: str, since: datetime) -> int:
-        key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
-        return self.store.alert_suppressed_count(key, _stored_channel(channel), since)
-
-    def deliveries_of(self, alert: Alert) -> list[dict]:
-        """The recorded rows of ``alert`` (its dedup key, action and severity), oldest first."""
-        return self.store.alert_deliveries(stored_dedup_key(alert.dedup_key, alert.action, alert.severity))
-
-
 class _FailOpen:
-    """Calls the history; after its first error, logs it once and answers ``default`` from then on."""
+    """The metrics store for one alert: its stored key, and calls that fail open (the first error is
+    logged, then the store is left alone and the alert goes out without dedup or history)."""
 
-    def __init__(self, history: AlertHistory | None) -> None:
-        self.history, self.usable = history, history is not None
+    def __init__(self, store: MetricsStore | None, alert: Alert) -> None:
+        self.store, self.usable, self.alert_key = store, store is not None, alert.dedup_key
+        self.key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
 
-    def __call__(self, method: str, *args: Any, default: Any = None) -> Any:
+    def __call__(self, method: str, *args: Any, default: Any = None, **kwargs: Any) -> Any:
         if not self.usable:
             return default
         try:
-            return getattr(self.history, method)(*args)
+            return getattr(self.store, method)(*args, **kwargs)
         except Exception as exc:  # a driver's message may hold the store URL: keep only the type
             self.usable = False
             error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
-            after = "delivery not recorded" if method == "record" else "sending without dedup or history"
+            after = (
+                "delivery not recorded" if method.startswith("record") else "sending without dedup or history"
+            )
             log.warning("alert store unusable (%s); %s", error, after)
             return default
+
+    def deliveries(self, channel: str) -> dict[tuple[str, str], datetime] | None:
+        """(action, severity) -> when this alert was last delivered on ``channel``; ``None``: unknown."""
+        keys = {stored_dedup_key(self.alert_key, a, s): (a, s) for a in ACTIONS for s in SEVERITIES}
+        found = self("last_alert_deliveries", list(keys), channel)
+        return None if found is None else {keys[key]: at for key, at in found.items()}
 
 
 def routed_channels(
@@ -230,10 +202,12 @@ def send_alert(
     channels: Sequence[Channel],
     *,
     rule: Mapping[str, Sequence[str]] | None = None,
-    history: AlertHistory | None = None,
+    store: MetricsStore | None = None,
+    identity: RunIdentity | None = None,
     window: timedelta = DEFAULT_DEDUP_WINDOW,
 ) -> DispatchReport:
-    """Send ``alert`` to the channels ``rule`` picks and return the report.
+    """Send ``alert`` to the channels ``rule`` picks and return the report; ``store`` holds dedup
+    state and history (rows linked to the sending task run ``identity``).
 
     :raises AlertDeliveryError: when no routed channel delivered it and none had it already; the
         results are recorded and the alert logged first.
@@ -248,13 +222,13 @@ def send_alert(
         named[channel.name] = channel
     routed = routed_channels(rule, list(named), alert.severity, alert.action)
     named.setdefault(DEFAULT_CHANNEL_NAME, Channel(DEFAULT_CHANNEL_NAME, LogTarget()))
-    store = _FailOpen(history)
+    store = _FailOpen(store, alert)
     now = datetime.now(timezone.utc)
     results: dict[str, DeliveryResult | None] = {}
     due: dict[str, Alert] = {}
     for name in routed:
         channel = named[name]
-        seen = store("deliveries", alert.dedup_key, name)
+        seen = store.deliveries(name)
         last = {a: max((at for (b, _), at in (seen or {}).items() if b == a), default=None) for a in ACTIONS}
         is_open = last["trigger"] is not None and (
             last["resolve"] is None or last["resolve"] <= last["trigger"]
@@ -274,7 +248,7 @@ def send_alert(
         elif sent is not None and now - window < sent <= now and (opposite is None or opposite <= sent):
             log.info("alert %r: channel %r had it within %s; not sent again", alert.title, name, window)
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=DUPLICATE)
-            store("record_suppressed", alert, name)
+            store("record_alert_suppressed", dedup_key=store.key, channel=name)
         else:
             results[name] = None
             due[name] = alert
@@ -284,7 +258,7 @@ def send_alert(
                 and is_open
                 and not isinstance(channel.target, LogTarget)
             ):
-                count = store("suppressed_since", alert, name, sent, default=0)
+                count = store("alert_suppressed_count", store.key, name, sent, default=0)
                 since = sent.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 facts = {**alert.facts, "Repeats suppressed": count, "Last sent": since}
                 due[name] = replace(
@@ -296,9 +270,17 @@ def send_alert(
                 zip(due, pool.map(lambda item: _send(named[item[0]], item[1]), due.items()), strict=True)
             )
     report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
-    for result in report.results:
-        if result.status != "suppressed":
-            store("record", alert, result)
+    for r in report.results:
+        if r.status != "suppressed":
+            row = {"delivered": r.delivered, "attempts": r.attempts, "status_code": r.status_code}
+            store(
+                "record_alert_delivery",
+                dedup_key=store.key,
+                channel=r.channel,
+                error=r.error or "",
+                identity=identity,
+                **row,
+            )
     if report.all_failed:
         log.error(
             "alert %r reached no channel; its text follows so it is not lost:\n%s",

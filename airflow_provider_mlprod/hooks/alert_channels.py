@@ -109,7 +109,7 @@ class SlackWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_slack", "mlprodslack", "slackwebhook")
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
+        from airflow_provider_mlprod.alerts.channels import SlackWebhookTarget
 
         secret = self.secret()
         if not secret.startswith(("http://", "https://")):
@@ -130,7 +130,7 @@ class TeamsWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_teams", "mlprodteams")  # the old name: accepted for one release
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
+        from airflow_provider_mlprod.alerts.channels import TeamsWebhookTarget
 
         return TeamsWebhookTarget(url=self.secret())
 
@@ -144,7 +144,7 @@ class JsonWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_webhook", "mlprodwebhook")
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+        from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget
 
         headers = self.extra.get("headers") or {}
         if isinstance(headers, str):
@@ -172,7 +172,7 @@ class PagerDutyChannelHook(AlertChannelHook):
     secret_label = "integration (routing) key"
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.pagerduty import DEFAULT_EVENTS_URL, PagerDutyTarget
+        from airflow_provider_mlprod.alerts.channels import DEFAULT_EVENTS_URL, PagerDutyTarget
 
         events_url = self.extra.get("events_url") or DEFAULT_EVENTS_URL
         return PagerDutyTarget(routing_key=self.secret(), events_url=events_url)

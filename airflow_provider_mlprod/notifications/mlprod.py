@@ -115,7 +115,7 @@ def send_alert_via_connections(
     """
     from airflow_provider_mlprod import config
     from airflow_provider_mlprod.alerts.channels import LogTarget
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, AlertHistory, Channel, send_alert
+    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, send_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
     routing = rendered_routing(routing)
@@ -135,8 +135,7 @@ def send_alert_via_connections(
             log.error("alert channel %r cannot be used: %s", conn_id, reason)
             channels.append(Channel(conn_id, error=reason))
     store = _metrics_store_or_none(store_conn_id)
-    history = AlertHistory(store, identity) if store is not None else None
-    return send_alert(alert, channels, rule=routing, history=history, window=dedup_window)
+    return send_alert(alert, channels, rule=routing, store=store, identity=identity, window=dedup_window)
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
@@ -230,7 +229,32 @@ def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
         return None
 
 
-class MlprodNotifier(BaseNotifier):
+class AlertSettings:
+    """Where alerts go and how often: the settings the notifier and ``SendAlertOperator`` share."""
+
+    store_conn_id: str | None
+
+    def _check_settings(
+        self, owner: str, severity: Any, conn_ids: Any, routing: Any, window: Any, repeat: Any
+    ) -> None:
+        self.severity = checked_severity(severity, owner)
+        self.alert_conn_ids = list(conn_ids) if conn_ids is not None else None
+        self.routing = checked_routing(routing, owner)
+        self.dedup_window = checked_window(window, repeat, owner)
+
+    def send(self, alert: Alert, identity: RunIdentity | None) -> DispatchReport:
+        """Send ``alert`` on this task's alert connections (:func:`send_alert_via_connections`)."""
+        return send_alert_via_connections(
+            alert,
+            alert_conn_ids=self.alert_conn_ids,
+            routing=self.routing,
+            dedup_window=self.dedup_window,
+            store_conn_id=self.store_conn_id,
+            identity=identity,
+        )
+
+
+class MlprodNotifier(AlertSettings, BaseNotifier):
     """Send an alert to the mlprod alert channels from a task callback or a deadline alert.
 
     Usable as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` and as the
@@ -271,12 +295,10 @@ class MlprodNotifier(BaseNotifier):
         context: Context | None = None,
     ) -> None:
         super().__init__(context=context)
-        owner = type(self).__name__
         self.title, self.text, self.dedup_key, self.store_conn_id = title, text, dedup_key, store_conn_id
-        self.severity = checked_severity(severity, owner)
-        self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
-        self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_window(dedup_window, repeat_every, owner)
+        self._check_settings(
+            type(self).__name__, severity, alert_conn_ids, routing, dedup_window, repeat_every
+        )
         self.last_report: dict[str, Any] | None = None
         self._template_sources = {name: getattr(self, name) for name in self.template_fields}
 
@@ -289,14 +311,7 @@ class MlprodNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         """Build the alert from ``context`` and send it; raise only when every channel failed."""
         alert = self.build_alert(context)
-        report = send_alert_via_connections(
-            alert,
-            alert_conn_ids=self.alert_conn_ids,
-            routing=self.routing,
-            dedup_window=self.dedup_window,
-            store_conn_id=self.store_conn_id,
-            identity=_identity_or_none(context),
-        )
+        report = self.send(alert, _identity_or_none(context))
         self.last_report = report.to_dict()
         log.info(
             "alert %r: delivered %s, suppressed %s, failed %s",

@@ -13,11 +13,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_mlprod.notifications.mlprod import (
     DEFAULT_DEDUP_WINDOW,
-    checked_routing,
-    checked_severity,
-    checked_window,
+    AlertSettings,
     run_url,
-    send_alert_via_connections,
     summary_alert,
 )
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
@@ -30,7 +27,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.alerts.message import Alert
 
 
-class SendAlertOperator(BaseOperator):
+class SendAlertOperator(AlertSettings, BaseOperator):
     """Send one alert to the mlprod alert channels, with routing, dedup and delivery history.
 
     The alert is either written here (``title``, ``text``, ``severity``, ``facts``, ``links``) or built
@@ -56,20 +53,11 @@ class SendAlertOperator(BaseOperator):
     :param summary_task_id: the task whose XCom holds a validation, drift or gate summary.
     :param summary_kind: ``validation``, ``drift`` or ``gate``; ``None`` guesses from the keys.
     :param summary_xcom_key: the XCom key of the summary.
-    :param alert_conn_ids: alert connection ids; ``None`` reads ``[mlprod] alert_conn_ids``; empty
-        means the task log.
-    :param routing: severity -> connection ids (``"log"`` is the task log).
-    :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
-        channel; state and history live in the metrics store.
-    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
-        each channel at most once per this interval (timedelta or seconds), as a reminder titled
-        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
-        it is unreachable, every alert is sent.
-    :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
+    :param alert_conn_ids: ``routing``, ``dedup_window``, ``repeat_every``, ``dedup_key``,
+        ``store_conn_id``: as for :class:`~airflow_provider_mlprod.notifications.mlprod.MlprodNotifier`.
     :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key);
         default ``trigger``, or the summary's action (``resolve`` when it passed). Given alongside a
         summary, it replaces the summary's action.
-    :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
     """
 
     template_fields: Sequence[str] = (
@@ -115,20 +103,21 @@ class SendAlertOperator(BaseOperator):
             raise ValueError(f"{owner}: give a title, or a summary_task_id to build the alert from")
         if summary_kind is not None and "{{" not in summary_kind and summary_kind not in SUMMARY_KINDS:
             raise ValueError(f"{owner}: summary_kind must be one of {', '.join(SUMMARY_KINDS)}")
-        self.title = title
-        self.text = text
-        self.severity = checked_severity(severity, owner)
+        self.title, self.text, self.dedup_key, self.action, self.store_conn_id = (
+            title,
+            text,
+            dedup_key,
+            action,
+            store_conn_id,
+        )
         self.facts = dict(facts) if facts is not None else {}
         self.links = dict(links) if links is not None else {}
-        self.summary_task_id = summary_task_id
-        self.summary_kind = summary_kind
-        self.summary_xcom_key = summary_xcom_key
-        self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
-        self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_window(dedup_window, repeat_every, owner)
-        self.dedup_key = dedup_key
-        self.action = action
-        self.store_conn_id = store_conn_id
+        self.summary_task_id, self.summary_kind, self.summary_xcom_key = (
+            summary_task_id,
+            summary_kind,
+            summary_xcom_key,
+        )
+        self._check_settings(owner, severity, alert_conn_ids, routing, dedup_window, repeat_every)
         self.delivery_report: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -140,14 +129,7 @@ class SendAlertOperator(BaseOperator):
         with final_errors_fail_the_task():
             alert = self.build_alert(context)
             try:
-                report = send_alert_via_connections(
-                    alert,
-                    alert_conn_ids=self.alert_conn_ids,
-                    routing=self.routing,
-                    dedup_window=self.dedup_window,
-                    store_conn_id=self.store_conn_id,
-                    identity=run_identity(context),
-                )
+                report = self.send(alert, run_identity(context))
             except AlertDeliveryError as exc:
                 self.delivery_report = self._report_dict(alert, exc.report)
                 context["ti"].xcom_push(key="return_value", value=self.delivery_report)

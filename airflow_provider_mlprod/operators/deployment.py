@@ -127,8 +127,8 @@ class WebhookDeployment:
         import hashlib
         import json
 
+        from airflow_provider_mlprod.alerts.channels import signed_headers
         from airflow_provider_mlprod.alerts.delivery import post_with_retries
-        from airflow_provider_mlprod.alerts.webhook import signed_headers
         from airflow_provider_mlprod.hooks.alert_channels import JsonWebhookChannelHook
 
         hook = JsonWebhookChannelHook(self.conn_id)

@@ -10,13 +10,23 @@ import logging
 import pytest
 from pytest_httpserver import HTTPServer
 
-from airflow_provider_mlprod.alerts.channels import CHANNEL_KINDS, LogTarget, channel_kind_of, send_to_target
+from airflow_provider_mlprod.alerts.channels import (
+    CHANNEL_KINDS,
+    JsonWebhookTarget,
+    LogTarget,
+    PagerDutyTarget,
+    SlackWebhookTarget,
+    TeamsWebhookTarget,
+    build_pagerduty_payload,
+    build_slack_payload,
+    build_teams_payload,
+    channel_kind_of,
+    compute_signature,
+    send_to_target,
+    verify_signature,
+)
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert, AlertLink
-from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget, build_pagerduty_payload
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget, build_slack_payload
-from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget, build_teams_payload
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget, compute_signature, verify_signature
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 ROUTING_KEY = "R0UTING0KEY0123456789abcdef0123"
@@ -380,7 +390,7 @@ HOSTILE = "**bold** [click](https://evil.example) _it_ <b>x</b> & `code`\n1. ite
 def test_pagerduty_event_of_a_megabyte_summary_fits_512_kb_and_says_so(
     httpserver: HTTPServer, fast_policy
 ) -> None:
-    from airflow_provider_mlprod.alerts.pagerduty import EVENT_MAX_BYTES
+    from airflow_provider_mlprod.alerts.channels import EVENT_MAX_BYTES
 
     alert = Alert(
         title="Huge",
@@ -427,7 +437,7 @@ def test_teams_card_escapes_markdown_in_every_user_text() -> None:
 
 
 def test_teams_card_shortened_to_fit_says_so(sample_alert: Alert) -> None:
-    from airflow_provider_mlprod.alerts.teams import SHRUNK_NOTE
+    from airflow_provider_mlprod.alerts.channels import SHRUNK_NOTE
 
     big = build_teams_payload(None, _huge_alert())["attachments"][0]["content"]["body"]
     small = build_teams_payload(None, sample_alert)["attachments"][0]["content"]["body"]
@@ -447,7 +457,7 @@ def test_slack_blocks_of_hostile_text_stay_inside_limits_and_escaped() -> None:
             assert len(text) <= 3000
             assert "<b>" not in text
     assert payload["text"].endswith("…")
-    from airflow_provider_mlprod.alerts.slack import SHORTENED_NOTE
+    from airflow_provider_mlprod.alerts.channels import SHORTENED_NOTE
 
     assert payload["blocks"][-1]["elements"][-1]["text"] == SHORTENED_NOTE
     small = build_slack_payload(None, Alert(title="ok", severity="info", summary="fine", facts={"a": 1}))

@@ -14,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mlprod.alerts.channels import send_to_target
+from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget, SlackWebhookTarget, send_to_target
 from airflow_provider_mlprod.alerts.delivery import (
     RetryPolicy,
     backoff_delay,
@@ -24,8 +24,6 @@ from airflow_provider_mlprod.alerts.delivery import (
     secret_fragments,
 )
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 
@@ -307,13 +305,13 @@ def test_single_attempt_policy_never_sleeps(closed_port_url: str, recorded_sleep
 def test_webhook_retry_is_signed_afresh(httpserver: HTTPServer, recorded_sleeps, monkeypatch) -> None:
     import types
 
-    from airflow_provider_mlprod.alerts import webhook
+    from airflow_provider_mlprod.alerts import channels
 
     httpserver.expect_ordered_request("/hook").respond_with_data("", status=502)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
     ticks = iter([1_700_000_000.0, 1_700_000_009.0])
     target = JsonWebhookTarget(httpserver.url_for("/hook"), signing_secret="s1gning-secret-value")
-    monkeypatch.setattr(webhook, "time", types.SimpleNamespace(time=lambda: next(ticks)))
+    monkeypatch.setattr(channels, "time", types.SimpleNamespace(time=lambda: next(ticks)))
 
     result = send_to_target(
         target,

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
+from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.routing import AlertHistory, Channel, send_alert
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+from airflow_provider_mlprod.alerts.routing import Channel, send_alert
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
 FAST = RetryPolicy(timeout_seconds=2.0, max_attempts=1)
@@ -31,8 +31,7 @@ def store(db_url: str):
 def _send(httpserver: HTTPServer, store, action: str = "trigger"):
     alert = Alert(title="Load failed", severity="critical", action=action, dedup_key="mlprod:task:etl:load")
     channels = [Channel("hook", JsonWebhookTarget(httpserver.url_for("/hook")), FAST)]
-    history = AlertHistory(store) if store is not None else None
-    return send_alert(alert, channels, history=history, window=COOLDOWN)
+    return send_alert(alert, channels, store=store, window=COOLDOWN)
 
 
 def _titles(httpserver: HTTPServer) -> list[str]:

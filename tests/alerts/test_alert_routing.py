@@ -12,21 +12,23 @@ import pytest
 import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
-from airflow_provider_mlprod.alerts.channels import LogTarget
+from airflow_provider_mlprod.alerts.channels import (
+    JsonWebhookTarget,
+    LogTarget,
+    PagerDutyTarget,
+    SlackWebhookTarget,
+)
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
 from airflow_provider_mlprod.alerts.routing import (
     DUPLICATE,
     NO_OPEN_TRIGGER,
     AlertDeliveryError,
-    AlertHistory,
     Channel,
     routed_channels,
     send_alert,
+    stored_dedup_key,
 )
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 from airflow_provider_mlprod.store import schema
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
@@ -36,15 +38,15 @@ ROUTING_KEY = "R0UTING0KEY0123456789abcdef0123"
 
 
 @pytest.fixture
-def history(sqlite_url: str) -> AlertHistory:
+def store(sqlite_url: str) -> MetricsStore:
     engine = sa.create_engine(sqlite_url)
-    yield AlertHistory(MetricsStore(engine))
+    yield MetricsStore(engine)
     engine.dispose()
 
 
-def age(history: AlertHistory, minutes: float) -> None:
+def age(store: MetricsStore, minutes: float) -> None:
     """Move every recorded delivery and suppression ``minutes`` into the past."""
-    with history.store.engine.begin() as connection:
+    with store.engine.begin() as connection:
         for table, column in (
             (schema.alert_deliveries, "sent_at"),
             (schema.alert_suppressions, "suppressed_at"),
@@ -52,6 +54,19 @@ def age(history: AlertHistory, minutes: float) -> None:
             for row_id, at in connection.execute(sa.select(table.c.id, table.c[column])).all():
                 moved = {column: at - timedelta(minutes=minutes)}
                 connection.execute(table.update().where(table.c.id == row_id).values(moved))
+
+
+def _rows(store: MetricsStore, alert: Alert) -> list[dict]:
+    return store.alert_deliveries(stored_dedup_key(alert.dedup_key, alert.action, alert.severity))
+
+
+def _deliveries(store: MetricsStore, alert_key: str, channel: str) -> dict:
+    keys = {
+        stored_dedup_key(alert_key, a, s): (a, s)
+        for a in ("trigger", "resolve")
+        for s in ("info", "warning", "critical")
+    }
+    return {keys[key]: at for key, at in store.last_alert_deliveries(list(keys), channel).items()}
 
 
 def _channels(httpserver: HTTPServer, policy: RetryPolicy, **policies: RetryPolicy) -> list[Channel]:
@@ -152,15 +167,15 @@ def test_bad_dedup_window_is_rejected() -> None:
         send_alert(_alert(), [], window=timedelta(0))
 
 
-def test_same_key_within_window_is_sent_once(httpserver: HTTPServer, fast_policy, history) -> None:
+def test_same_key_within_window_is_sent_once(httpserver: HTTPServer, fast_policy, store) -> None:
     httpserver.expect_request("/slack").respond_with_data("ok")
     window = timedelta(minutes=30)
 
-    first = _send(httpserver, fast_policy, _alert("warning"), history=history, window=window)
-    age(history, 10)
-    second = _send(httpserver, fast_policy, _alert("warning"), history=history, window=window)
-    age(history, 25)
-    third = _send(httpserver, fast_policy, _alert("warning"), history=history, window=window)
+    first = _send(httpserver, fast_policy, _alert("warning"), store=store, window=window)
+    age(store, 10)
+    second = _send(httpserver, fast_policy, _alert("warning"), store=store, window=window)
+    age(store, 25)
+    third = _send(httpserver, fast_policy, _alert("warning"), store=store, window=window)
 
     assert first.delivered_channels == ["team"]
     assert second.suppressed_channels == ["team"]
@@ -170,14 +185,14 @@ def test_same_key_within_window_is_sent_once(httpserver: HTTPServer, fast_policy
 
 
 def test_failed_channel_is_not_recorded_so_a_retry_resends_only_there(
-    httpserver: HTTPServer, fast_policy, history
+    httpserver: HTTPServer, fast_policy, store
 ) -> None:
     # Channels are sent concurrently: no order between /pd and /slack, only the first /pd fails.
     httpserver.expect_oneshot_request("/pd").respond_with_data("no", status=400)
     _ok(httpserver)
 
-    partial = _send(httpserver, fast_policy, _alert("critical"), history=history)
-    retried = _send(httpserver, fast_policy, _alert("critical"), history=history)
+    partial = _send(httpserver, fast_policy, _alert("critical"), store=store)
+    retried = _send(httpserver, fast_policy, _alert("critical"), store=store)
 
     assert (partial.delivered_channels, partial.failed_channels) == (["team"], ["oncall"])
     assert partial.results[0].error == "HTTP 400 BAD REQUEST: no"
@@ -186,10 +201,10 @@ def test_failed_channel_is_not_recorded_so_a_retry_resends_only_there(
     httpserver.check_assertions()
 
 
-def test_resolve_is_not_suppressed_by_the_trigger(httpserver: HTTPServer, fast_policy, history) -> None:
+def test_resolve_is_not_suppressed_by_the_trigger(httpserver: HTTPServer, fast_policy, store) -> None:
     _ok(httpserver)
-    _send(httpserver, fast_policy, _alert("warning"), history=history)
-    resolved = _send(httpserver, fast_policy, _alert("warning", action="resolve"), history=history)
+    _send(httpserver, fast_policy, _alert("warning"), store=store)
+    resolved = _send(httpserver, fast_policy, _alert("warning", action="resolve"), store=store)
     assert resolved.delivered_channels == ["team", "log"]
     # oncall never had the trigger: not a dedup suppression, just nothing to close there
     assert [(r.channel, r.reason) for r in resolved.results if r.status == "suppressed"] == [
@@ -198,20 +213,20 @@ def test_resolve_is_not_suppressed_by_the_trigger(httpserver: HTTPServer, fast_p
 
 
 def test_a_new_failure_after_a_resolve_pages_again_within_the_window(
-    httpserver: HTTPServer, fast_policy, history
+    httpserver: HTTPServer, fast_policy, store
 ) -> None:
     # fail -> pass -> fail inside one dedup window: the second failure must page again.
     _ok(httpserver)
 
-    first = _send(httpserver, fast_policy, _alert("critical"), history=history)
-    age(history, 20)
-    resolved = _send(httpserver, fast_policy, _alert("info", action="resolve"), history=history)
-    age(history, 20)
-    again = _send(httpserver, fast_policy, _alert("critical"), history=history)
-    age(history, 5)
-    repeat = _send(httpserver, fast_policy, _alert("critical"), history=history)
-    age(history, 5)
-    resolved_again = _send(httpserver, fast_policy, _alert("info", action="resolve"), history=history)
+    first = _send(httpserver, fast_policy, _alert("critical"), store=store)
+    age(store, 20)
+    resolved = _send(httpserver, fast_policy, _alert("info", action="resolve"), store=store)
+    age(store, 20)
+    again = _send(httpserver, fast_policy, _alert("critical"), store=store)
+    age(store, 5)
+    repeat = _send(httpserver, fast_policy, _alert("critical"), store=store)
+    age(store, 5)
+    resolved_again = _send(httpserver, fast_policy, _alert("info", action="resolve"), store=store)
 
     assert first.delivered_channels == ["oncall", "team"]
     assert resolved.delivered_channels == ["oncall", "team", "log"]
@@ -226,11 +241,11 @@ def test_a_new_failure_after_a_resolve_pages_again_within_the_window(
 
 
 def test_pass_with_no_prior_failure_posts_nothing_but_logs(
-    httpserver: HTTPServer, fast_policy, history, caplog: pytest.LogCaptureFixture
+    httpserver: HTTPServer, fast_policy, store, caplog: pytest.LogCaptureFixture
 ) -> None:
     _ok(httpserver)
     with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
-        report = _send(httpserver, fast_policy, _alert("info", action="resolve"), history=history)
+        report = _send(httpserver, fast_policy, _alert("info", action="resolve"), store=store)
 
     assert httpserver.log == []  # neither PagerDuty nor Slack was called
     assert report.delivered_channels == ["log"]
@@ -243,17 +258,17 @@ def test_pass_with_no_prior_failure_posts_nothing_but_logs(
 
 
 def test_resolve_reaches_exactly_the_channels_that_delivered_the_trigger(
-    httpserver: HTTPServer, fast_policy, history
+    httpserver: HTTPServer, fast_policy, store
 ) -> None:
     # PagerDuty refuses the trigger (400, not retried), Slack takes it: only Slack holds an incident.
     httpserver.expect_request("/pd").respond_with_data("bad routing key", status=400)
     httpserver.expect_request("/slack").respond_with_data("ok")
 
-    failed = _send(httpserver, fast_policy, _alert("critical"), history=history)
-    age(history, 5)
-    resolved = _send(httpserver, fast_policy, _alert("info", action="resolve"), history=history)
-    age(history, 5)
-    passed_again = _send(httpserver, fast_policy, _alert("info", action="resolve"), history=history)
+    failed = _send(httpserver, fast_policy, _alert("critical"), store=store)
+    age(store, 5)
+    resolved = _send(httpserver, fast_policy, _alert("info", action="resolve"), store=store)
+    age(store, 5)
+    passed_again = _send(httpserver, fast_policy, _alert("info", action="resolve"), store=store)
 
     assert (failed.delivered_channels, failed.failed_channels) == (["team"], ["oncall"])
     assert resolved.delivered_channels == ["team", "log"]
@@ -271,36 +286,36 @@ def test_resolve_reaches_exactly_the_channels_that_delivered_the_trigger(
     assert len([r for r, _ in httpserver.log if r.path == "/pd"]) == 1  # the refused trigger
 
 
-def test_open_trigger_is_per_alert_and_channel_and_any_severity(history) -> None:
+def test_open_trigger_is_per_alert_and_channel_and_any_severity(store) -> None:
     def open_on(channel: str, key: str = "mlprod:test") -> bool:
-        seen = history.deliveries(key, channel)
+        seen = _deliveries(store, key, channel)
         trigger = max((at for (action, _), at in seen.items() if action == "trigger"), default=None)
         resolve = max((at for (action, _), at in seen.items() if action == "resolve"), default=None)
         return trigger is not None and (resolve is None or resolve <= trigger)
 
-    send_alert(_alert("warning"), [Channel("team", LogTarget())], history=history)
+    send_alert(_alert("warning"), [Channel("team", LogTarget())], store=store)
     assert open_on("team")
     assert not open_on("oncall")
     assert not open_on("team", "mlprod:other")
-    age(history, 2)
-    send_alert(_alert("info", action="resolve"), [Channel("team", LogTarget())], history=history)
+    age(store, 2)
+    send_alert(_alert("info", action="resolve"), [Channel("team", LogTarget())], store=store)
     assert not open_on("team")
-    age(history, 2)
-    send_alert(_alert("critical"), [Channel("team", LogTarget())], history=history)
+    age(store, 2)
+    send_alert(_alert("critical"), [Channel("team", LogTarget())], store=store)
     assert open_on("team")
 
 
-class UnreadableHistory(AlertHistory):
-    """A history whose lookups fail (the store went away after it was opened)."""
+class UnreadableStore(MetricsStore):
+    """A store whose lookups fail (it went away after it was opened)."""
 
-    def deliveries(self, alert_key: str, channel: str):
+    def last_alert_deliveries(self, dedup_keys, channel):
         raise StoreError("metrics store unreachable")
 
 
-def test_resolve_is_sent_when_the_store_cannot_tell(httpserver: HTTPServer, fast_policy, history) -> None:
+def test_resolve_is_sent_when_the_store_cannot_tell(httpserver: HTTPServer, fast_policy, store) -> None:
     _ok(httpserver)
-    unsure = UnreadableHistory(history.store)
-    report = _send(httpserver, fast_policy, _alert("info", action="resolve"), history=unsure)
+    unsure = UnreadableStore(store.engine)
+    report = _send(httpserver, fast_policy, _alert("info", action="resolve"), store=unsure)
     assert report.delivered_channels == ["oncall", "team", "log"]  # a resolve too many beats one lost
 
 
@@ -319,7 +334,7 @@ def test_resolve_goes_to_every_channel_of_the_rule(httpserver: HTTPServer, fast_
 
 
 def test_every_channel_failing_raises_delivery_error_naming_each(
-    httpserver: HTTPServer, fast_policy, closed_port_url: str, history
+    httpserver: HTTPServer, fast_policy, closed_port_url: str, store
 ) -> None:
     httpserver.expect_request("/slack").respond_with_data("no_service", status=404)
     channels = [
@@ -328,7 +343,7 @@ def test_every_channel_failing_raises_delivery_error_naming_each(
     ]
 
     with pytest.raises(DeliveryError) as caught:
-        send_alert(_alert("critical"), channels, rule=RULE, history=history)
+        send_alert(_alert("critical"), channels, rule=RULE, store=store)
 
     error = caught.value
     assert isinstance(error, AlertDeliveryError)
@@ -338,9 +353,9 @@ def test_every_channel_failing_raises_delivery_error_naming_each(
     assert "channel 'team' (slack): HTTP 404 NOT FOUND: no_service after 1 attempt(s)" in message
     assert error.report.failed_channels == ["oncall", "team"]
     assert error.transient  # the refused connection may pass later
-    rows = history.deliveries_of(_alert("critical"))
+    rows = _rows(store, _alert("critical"))
     assert sorted((row["channel"], row["delivered"]) for row in rows) == [("oncall", False), ("team", False)]
-    assert history.deliveries("mlprod:test", "team") == {}  # failures never count for dedup
+    assert _deliveries(store, "mlprod:test", "team") == {}  # failures never count for dedup
 
 
 def test_partial_failure_returns_report_with_failed_marked(
@@ -361,10 +376,10 @@ def test_partial_failure_returns_report_with_failed_marked(
 def test_unusable_store_still_sends(httpserver: HTTPServer, fast_policy, tmp_path) -> None:
     httpserver.expect_request("/slack").respond_with_data("ok")
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'gone.db'}")
-    history = AlertHistory(MetricsStore(engine))
+    store = MetricsStore(engine)
     with engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE mlprod_alert_deliveries"))
-    assert _send(httpserver, fast_policy, _alert("warning"), history=history).delivered_channels == ["team"]
+    assert _send(httpserver, fast_policy, _alert("warning"), store=store).delivered_channels == ["team"]
 
 
 def test_webhook_channel_in_router(httpserver: HTTPServer, fast_policy) -> None:
@@ -410,7 +425,7 @@ def test_unusable_channel_is_routed_as_a_failure(httpserver: HTTPServer, fast_po
 
 
 def test_history_gets_delivered_and_failed_results_before_the_error(
-    fast_policy, closed_port_url: str, history, caplog: pytest.LogCaptureFixture
+    fast_policy, closed_port_url: str, store, caplog: pytest.LogCaptureFixture
 ) -> None:
     channels = [
         Channel("team", SlackWebhookTarget(closed_port_url), fast_policy),
@@ -418,22 +433,20 @@ def test_history_gets_delivered_and_failed_results_before_the_error(
     ]
     alert = _alert("warning", summary="the text that must not be lost")
     with caplog.at_level(logging.ERROR), pytest.raises(AlertDeliveryError):
-        send_alert(alert, channels, history=history)
-    assert [(row["channel"], row["delivered"]) for row in history.deliveries_of(alert)] == [
+        send_alert(alert, channels, store=store)
+    assert [(row["channel"], row["delivered"]) for row in _rows(store, alert)] == [
         ("team", False),
         ("oncall", False),
     ]
     assert "the text that must not be lost" in caplog.text
 
 
-def test_suppressed_repeats_are_not_deliveries(httpserver: HTTPServer, fast_policy, history) -> None:
+def test_suppressed_repeats_are_not_deliveries(httpserver: HTTPServer, fast_policy, store) -> None:
     httpserver.expect_request("/slack").respond_with_data("ok")
-    _send(httpserver, fast_policy, _alert("warning"), history=history)
-    again = _send(httpserver, fast_policy, _alert("warning"), history=history)
+    _send(httpserver, fast_policy, _alert("warning"), store=store)
+    again = _send(httpserver, fast_policy, _alert("warning"), store=store)
     assert again.suppressed_channels == ["team"]
-    assert [(row["channel"], row["delivered"]) for row in history.deliveries_of(_alert("warning"))] == [
-        ("team", True)
-    ]
+    assert [(row["channel"], row["delivered"]) for row in _rows(store, _alert("warning"))] == [("team", True)]
 
 
 # -- a channel raising an unexpected exception -----------------------------------------------------
@@ -444,18 +457,18 @@ def _raising_sleep(seconds: float) -> None:
 
 
 def test_unexpected_exception_in_one_channel_does_not_stop_the_others(
-    httpserver: HTTPServer, fast_policy, history, caplog: pytest.LogCaptureFixture
+    httpserver: HTTPServer, fast_policy, store, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpserver.expect_request("/pd").respond_with_data("busy", status=503)
     httpserver.expect_request("/slack").respond_with_data("ok")
     channels = _channels(httpserver, fast_policy, oncall=replace(fast_policy, sleep=_raising_sleep))
     with caplog.at_level(logging.WARNING):
-        report = send_alert(_alert("critical"), channels, rule=RULE, history=history)
+        report = send_alert(_alert("critical"), channels, rule=RULE, store=store)
 
     assert report.delivered_channels == ["team"]
     [failed] = [result for result in report.results if result.failed]
     assert (failed.channel, failed.kind, failed.error) == ("oncall", "pagerduty", "RuntimeError")
-    rows = history.deliveries_of(_alert("critical"))
+    rows = _rows(store, _alert("critical"))
     assert [(row["channel"], row["delivered"], row["error"]) for row in rows] == [
         ("oncall", False, "RuntimeError"),
         ("team", True, ""),
@@ -465,18 +478,18 @@ def test_unexpected_exception_in_one_channel_does_not_stop_the_others(
 
 
 def test_unexpected_exception_on_the_only_channel_is_logged_recorded_and_raised(
-    httpserver: HTTPServer, fast_policy, history, caplog: pytest.LogCaptureFixture
+    httpserver: HTTPServer, fast_policy, store, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpserver.expect_request("/pd").respond_with_data("busy", status=503)
     target = PagerDutyTarget(ROUTING_KEY, events_url=httpserver.url_for("/pd"))
     alert = _alert("critical", summary="the text that must not be lost")
     with caplog.at_level(logging.ERROR), pytest.raises(AlertDeliveryError) as caught:
         send_alert(
-            alert, [Channel("oncall", target, replace(fast_policy, sleep=_raising_sleep))], history=history
+            alert, [Channel("oncall", target, replace(fast_policy, sleep=_raising_sleep))], store=store
         )
     assert "channel 'oncall' (pagerduty): RuntimeError" in str(caught.value)
     assert "SECRET0TOKEN" not in str(caught.value)
-    assert [row["channel"] for row in history.deliveries_of(alert)] == ["oncall"]
+    assert [row["channel"] for row in _rows(store, alert)] == ["oncall"]
     assert "reached no channel" in caplog.text
     assert "the text that must not be lost" in caplog.text
 

@@ -10,6 +10,12 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
+from airflow_provider_mlprod.alerts.channels import (
+    JsonWebhookTarget,
+    PagerDutyTarget,
+    SlackWebhookTarget,
+    TeamsWebhookTarget,
+)
 from airflow_provider_mlprod.alerts.delivery import (
     TRANSPORT_LOGGERS,
     post_with_retries,
@@ -17,11 +23,7 @@ from airflow_provider_mlprod.alerts.delivery import (
     transport_log_guarded,
 )
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
 from airflow_provider_mlprod.alerts.routing import Channel, send_alert
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import DeliveryError
 
 SLACK_PATH = "/services/T0SLACKWS/B0SLACKHK/xoxSlackToken1234567890"

@@ -8,18 +8,16 @@ import pytest
 import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
-from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
+from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget, SlackWebhookTarget
+from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert
 from airflow_provider_mlprod.alerts.routing import (
     DEDUP_KEY_COLUMN_CHARS,
     AlertDeliveryError,
-    AlertHistory,
     Channel,
     send_alert,
     stored_dedup_key,
 )
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import ConfigurationError
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
@@ -38,15 +36,27 @@ def _alert(severity: str = "critical", action: str = "trigger", key: str = "mlpr
     return Alert(title=f"{severity} load failed", severity=severity, action=action, dedup_key=key)
 
 
-def _record(history: AlertHistory, alert: Alert, channel: str, delivered: bool = True) -> None:
-    status = "delivered" if delivered else "failed"
-    history.record(
-        alert, DeliveryResult(channel, "slack", status, attempts=1, error=None if delivered else "HTTP 500")
-    )
+def _record(store: MetricsStore, alert: Alert, channel: str, delivered: bool = True, **row) -> None:
+    key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
+    row = {"attempts": 1, "error": "" if delivered else "HTTP 500", **row}
+    store.record_alert_delivery(dedup_key=key, channel=channel, delivered=delivered, **row)
 
 
-def _open(history: AlertHistory, channel: str, key: str = "mlprod:test:etl:load") -> bool:
-    seen = history.deliveries(key, channel)
+def _rows(store: MetricsStore, alert: Alert) -> list[dict]:
+    return store.alert_deliveries(stored_dedup_key(alert.dedup_key, alert.action, alert.severity))
+
+
+def _deliveries(store: MetricsStore, alert_key: str, channel: str) -> dict:
+    keys = {
+        stored_dedup_key(alert_key, a, s): (a, s)
+        for a in ("trigger", "resolve")
+        for s in ("info", "warning", "critical")
+    }
+    return {keys[key]: at for key, at in store.last_alert_deliveries(list(keys), channel).items()}
+
+
+def _open(store: MetricsStore, channel: str, key: str = "mlprod:test:etl:load") -> bool:
+    seen = _deliveries(store, key, channel)
     trigger = max((at for (action, _), at in seen.items() if action == "trigger"), default=None)
     resolve = max((at for (action, _), at in seen.items() if action == "resolve"), default=None)
     return trigger is not None and (resolve is None or resolve <= trigger)
@@ -75,23 +85,22 @@ def test_long_alert_key_is_hashed_to_fit_the_column():
 
 
 def test_deliveries_are_per_channel_action_and_severity(store):
-    history = AlertHistory(store)
-    _record(history, _alert(), "slack_ml")
-    assert set(history.deliveries(_alert().dedup_key, "slack_ml")) == {("trigger", "critical")}
-    assert history.deliveries(_alert().dedup_key, "pagerduty") == {}
-    assert history.deliveries("mlprod:other", "slack_ml") == {}
+    _record(store, _alert(), "slack_ml")
+    assert set(_deliveries(store, _alert().dedup_key, "slack_ml")) == {("trigger", "critical")}
+    assert _deliveries(store, _alert().dedup_key, "pagerduty") == {}
+    assert _deliveries(store, "mlprod:other", "slack_ml") == {}
 
 
-def test_failed_results_are_history_not_dedup(store):
-    history = AlertHistory(store, identity=RunIdentity("etl", "manual__1", "load"))
+def test_failed_results_are_history_not_dedup(httpserver: HTTPServer, store):
+    httpserver.expect_request("/slack").respond_with_data("busy", status=503)
     alert = _alert()
-    history.record(
-        alert, DeliveryResult("slack_ml", "slack", "failed", attempts=3, status_code=503, error="HTTP 503")
-    )
-    assert history.deliveries(alert.dedup_key, "slack_ml") == {}
-    rows = history.deliveries_of(alert)
+    identity = RunIdentity("etl", "manual__1", "load")
+    with pytest.raises(AlertDeliveryError):
+        send_alert(alert, _channels(httpserver)[:1], store=store, identity=identity)
+    assert _deliveries(store, alert.dedup_key, "slack_ml") == {}
+    rows = _rows(store, alert)
     assert [(r["channel"], r["delivered"], r["attempts"], r["status_code"], r["error"]) for r in rows] == [
-        ("slack_ml", False, 3, 503, "HTTP 503")
+        ("slack_ml", False, 2, 503, "HTTP 503 SERVICE UNAVAILABLE: busy")
     ]
     assert rows[0]["run_pk"] is not None
 
@@ -111,17 +120,17 @@ def test_dispatch_records_every_result_and_dedups_from_the_store(httpserver: HTT
     httpserver.expect_request("/hook").respond_with_data("down", status=500)
     alert = _alert()
 
-    first = send_alert(alert, _channels(httpserver), history=AlertHistory(store))
+    first = send_alert(alert, _channels(httpserver), store=store)
     assert first.delivered_channels == ["slack_ml"]
     assert first.failed_channels == ["hook"]
     assert len(httpserver.log) == 3  # one Slack post, two webhook attempts
 
-    second = send_alert(alert, _channels(httpserver), history=AlertHistory(store))
+    second = send_alert(alert, _channels(httpserver), store=store)
     assert second.suppressed_channels == ["slack_ml"]
     assert second.failed_channels == ["hook"]  # a failed channel is tried again
     assert len(httpserver.log) == 5
 
-    rows = AlertHistory(store).deliveries_of(alert)
+    rows = _rows(store, alert)
     assert [(r["channel"], r["delivered"], r["attempts"]) for r in rows] == [
         ("slack_ml", True, 1),
         ("hook", False, 2),
@@ -145,13 +154,13 @@ def test_all_failed_is_recorded_then_raised_naming_each_channel(httpserver: HTTP
     httpserver.expect_request("/hook").respond_with_data("down", status=500)
     alert = _alert()
     with caplog.at_level(logging.ERROR), pytest.raises(AlertDeliveryError) as caught:
-        send_alert(alert, _channels(httpserver), history=AlertHistory(store))
+        send_alert(alert, _channels(httpserver), store=store)
     message = str(caught.value)
     assert "'slack_ml'" in message
     assert "HTTP 404" in message
     assert "'hook'" in message
     assert "HTTP 500" in message
-    rows = AlertHistory(store).deliveries_of(alert)
+    rows = _rows(store, alert)
     assert sorted((r["channel"], r["delivered"]) for r in rows) == [("hook", False), ("slack_ml", False)]
     assert alert.title in caplog.text  # the alert text is logged so it is not lost
 
@@ -163,7 +172,7 @@ def test_unusable_channel_is_a_failure_not_a_silent_drop(httpserver: HTTPServer,
         Channel("pd_oncall", error="connection 'pd_oncall' is not defined"),
     ]
     rule = {"critical": ["slack_ml", "pd_oncall"]}
-    report = send_alert(_alert(), channels, rule=rule, history=AlertHistory(store))
+    report = send_alert(_alert(), channels, rule=rule, store=store)
     assert report.delivered_channels == ["slack_ml"]
     assert report.failed_channels == ["pd_oncall"]
     failed = next(r for r in report.results if r.failed)
@@ -191,22 +200,15 @@ def test_rule_naming_an_unknown_channel_is_refused(httpserver: HTTPServer):
 
 def test_stored_resolve_ends_the_window_of_its_trigger_and_vice_versa(httpserver: HTTPServer, store):
     httpserver.expect_request("/slack").respond_with_data("ok")
-    history = AlertHistory(store)
     slack = _channels(httpserver)[:1]
-    assert send_alert(_alert("critical"), slack, history=history).delivered_channels == ["slack_ml"]
-    _record(history, _alert("info", action="resolve"), "elsewhere")  # another channel changes nothing
-    assert send_alert(_alert("critical"), slack, history=history).suppressed_channels == ["slack_ml"]
-    _record(
-        history, _alert("info", action="resolve"), "slack_ml", delivered=False
-    )  # a failed resolve neither
-    assert send_alert(_alert("critical"), slack, history=history).suppressed_channels == ["slack_ml"]
-    assert send_alert(_alert("info", action="resolve"), slack, history=history).delivered_channels == [
-        "slack_ml"
-    ]
-    assert send_alert(_alert("critical"), slack, history=history).delivered_channels == ["slack_ml"]
-    assert send_alert(_alert("info", action="resolve"), slack, history=history).delivered_channels == [
-        "slack_ml"
-    ]
+    assert send_alert(_alert("critical"), slack, store=store).delivered_channels == ["slack_ml"]
+    _record(store, _alert("info", action="resolve"), "elsewhere")  # another channel changes nothing
+    assert send_alert(_alert("critical"), slack, store=store).suppressed_channels == ["slack_ml"]
+    _record(store, _alert("info", action="resolve"), "slack_ml", delivered=False)  # a failed resolve neither
+    assert send_alert(_alert("critical"), slack, store=store).suppressed_channels == ["slack_ml"]
+    assert send_alert(_alert("info", action="resolve"), slack, store=store).delivered_channels == ["slack_ml"]
+    assert send_alert(_alert("critical"), slack, store=store).delivered_channels == ["slack_ml"]
+    assert send_alert(_alert("info", action="resolve"), slack, store=store).delivered_channels == ["slack_ml"]
 
 
 def test_fail_pass_fail_through_the_store_pages_twice(httpserver: HTTPServer, store):
@@ -216,11 +218,10 @@ def test_fail_pass_fail_through_the_store_pages_twice(httpserver: HTTPServer, st
     failed = _alert("critical")
     passed = _alert("info", action="resolve")
 
-    history = AlertHistory(store)
-    first = send_alert(failed, channels, history=history)
-    resolved = send_alert(passed, channels, history=history)
-    again = send_alert(failed, channels, history=history)
-    repeat = send_alert(failed, channels, history=history)
+    first = send_alert(failed, channels, store=store)
+    resolved = send_alert(passed, channels, store=store)
+    again = send_alert(failed, channels, store=store)
+    repeat = send_alert(failed, channels, store=store)
 
     assert first.delivered_channels == ["slack_ml", "hook"]
     assert resolved.delivered_channels == ["slack_ml", "hook"]
@@ -233,26 +234,24 @@ def test_fail_pass_fail_through_the_store_pages_twice(httpserver: HTTPServer, st
 
 
 def test_open_trigger_in_the_store_is_the_latest_delivered_row(store):
-    history = AlertHistory(store)
-    assert not _open(history, "pd_oncall")
-    _record(history, _alert("critical"), "pd_oncall", delivered=False)  # a failed trigger opens nothing
-    assert not _open(history, "pd_oncall")
-    _record(history, _alert("warning"), "pd_oncall")
-    assert _open(history, "pd_oncall")
-    assert not _open(history, "slack_ml")
-    assert not _open(history, "pd_oncall", "mlprod:other")
-    _record(history, _alert("info", action="resolve"), "pd_oncall")
-    assert not _open(history, "pd_oncall")
-    _record(history, _alert("critical"), "pd_oncall")
-    assert _open(history, "pd_oncall")
+    assert not _open(store, "pd_oncall")
+    _record(store, _alert("critical"), "pd_oncall", delivered=False)  # a failed trigger opens nothing
+    assert not _open(store, "pd_oncall")
+    _record(store, _alert("warning"), "pd_oncall")
+    assert _open(store, "pd_oncall")
+    assert not _open(store, "slack_ml")
+    assert not _open(store, "pd_oncall", "mlprod:other")
+    _record(store, _alert("info", action="resolve"), "pd_oncall")
+    assert not _open(store, "pd_oncall")
+    _record(store, _alert("critical"), "pd_oncall")
+    assert _open(store, "pd_oncall")
 
 
 def test_open_trigger_of_a_long_alert_key_uses_the_hashed_column(store):
-    history = AlertHistory(store)
     long_key = "mlprod:" + "x" * 248
-    _record(history, _alert(key=long_key), "slack_ml")
-    assert _open(history, "slack_ml", long_key)
-    assert not _open(history, "slack_ml", "mlprod:" + "y" * 248)
+    _record(store, _alert(key=long_key), "slack_ml")
+    assert _open(store, "slack_ml", long_key)
+    assert not _open(store, "slack_ml", "mlprod:" + "y" * 248)
 
 
 def test_resolve_through_the_store_reaches_only_channels_with_an_open_trigger(
@@ -264,7 +263,7 @@ def test_resolve_through_the_store_reaches_only_channels_with_an_open_trigger(
     passed = _alert("info", action="resolve")
 
     def send(alert: Alert):
-        return send_alert(alert, _channels(httpserver), rule=rule, history=AlertHistory(store))
+        return send_alert(alert, _channels(httpserver), rule=rule, store=store)
 
     with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
         quiet = send(passed)  # a pass with no failure before it
@@ -290,5 +289,5 @@ def test_resolve_through_the_store_reaches_only_channels_with_an_open_trigger(
     assert closed.delivered_channels == []
     assert closed.suppressed_channels == ["slack_ml", "hook", "log"]
     assert [request.path for request, _ in httpserver.log] == ["/slack", "/slack"]
-    rows = AlertHistory(store).deliveries_of(passed)
+    rows = _rows(store, passed)
     assert sorted(r["channel"] for r in rows) == ["log", "slack_ml"]  # suppressed: not recorded

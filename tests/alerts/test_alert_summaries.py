@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_mlprod.alerts import summaries as build
-from airflow_provider_mlprod.alerts.slack import build_slack_payload
+from airflow_provider_mlprod.alerts.channels import build_slack_payload
 from airflow_provider_mlprod.drift.compare import compare_datasets
 from airflow_provider_mlprod.drift.settings import DriftSettings
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
