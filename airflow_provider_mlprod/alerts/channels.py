@@ -406,7 +406,6 @@ class ChannelKind:
     target_type: type
     build_payload: Callable[[Any, Alert], Any]
     severity_map: Mapping[str, Any]
-    description: str
     url: Callable[[Any], str] | None = lambda target: target.url
     headers: Callable[[Any, Alert, bytes], Mapping[str, str]] = lambda target, alert, body: JSON_HEADERS
     secrets: Callable[[Any], list[str | None]] = lambda target: []
@@ -420,21 +419,18 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             SlackWebhookTarget,
             build_slack_payload,
             SLACK_EMOJI,
-            "Slack incoming webhook, Block Kit message",
         ),
         ChannelKind(
             "teams",
             TeamsWebhookTarget,
             build_teams_payload,
             TEAMS_COLORS,
-            "Microsoft Teams workflow webhook, Adaptive Card",
         ),
         ChannelKind(
             "webhook",
             JsonWebhookTarget,
             lambda target, alert: alert.to_dict(),
             {s: s for s in SEVERITIES},
-            "generic JSON webhook, optional HMAC-SHA256 signature, Idempotency-Key header",
             headers=lambda target, alert, body: {
                 **signed_headers(target, body),
                 IDEMPOTENCY_HEADER: alert.idempotency_key,
@@ -446,7 +442,6 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             PagerDutyTarget,
             build_pagerduty_payload,
             PAGERDUTY_SEVERITY_MAP,
-            "PagerDuty Events API v2, trigger and resolve",
             url=lambda target: target.events_url,
             secrets=lambda target: [target.routing_key],
         ),
@@ -455,7 +450,6 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             LogTarget,
             lambda target, alert: alert.to_text(),
             {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR},
-            "Python logger (the task log); the default channel",
             url=None,
         ),
     )

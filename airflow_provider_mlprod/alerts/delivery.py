@@ -149,24 +149,18 @@ def retry_after_seconds(header: str | None, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
-class _TransportLogGuard(logging.Filter):
-    def __init__(self, fragments: Iterable[str]) -> None:
-        super().__init__()
-        self.fragments = list(fragments)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.DEBUG:
-            return False
-        message = record.getMessage()
-        if (redacted := redact(message, self.fragments)) != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
 @contextmanager
 def transport_log_guarded(fragments: Iterable[str] = ()) -> Iterator[None]:
     """Drop the transport's DEBUG lines and redact ``fragments`` from its others while the block runs."""
-    guard = _TransportLogGuard(fragments)
+    fragments = list(fragments)
+
+    def guard(record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            return False
+        if (redacted := redact(message := record.getMessage(), fragments)) != message:
+            record.msg, record.args = redacted, None
+        return True
+
     loggers = [logging.getLogger(name) for name in TRANSPORT_LOGGERS]
     for logger in loggers:
         logger.addFilter(guard)

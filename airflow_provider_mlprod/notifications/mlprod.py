@@ -184,12 +184,19 @@ def run_url(dag_id: str, run_id: str) -> str | None:
 
 
 def summary_alert(
-    ti: Any, task_id: str, *, key: str = "return_value", kind: str | None = None, **ids: Any
-) -> Alert:
+    ti: Any,
+    task_id: str,
+    *,
+    key: str = "return_value",
+    kind: str | None = None,
+    required: bool = True,
+    **ids: Any,
+) -> Alert | None:
     """The alert of the validation, drift or gate summary ``task_id`` pushed under ``key``, linked to
     its report as the plugin serves it and to the run (both under ``[api] base_url``).
 
-    :raises InputDataError: when nothing was pushed or it is not a readable summary.
+    :raises InputDataError: for a summary that cannot be read, and (when ``required``; else ``None``
+        is returned) when nothing or something else was pushed.
     """
     from airflow_provider_mlprod.alerts.summaries import alert_from_summary
     from airflow_provider_mlprod.exceptions import InputDataError
@@ -199,6 +206,8 @@ def summary_alert(
     map_index = _attribute(ti, "map_index")
     indexes = {"map_indexes": map_index} if isinstance(map_index, int) and map_index >= 0 else {}
     data = ti.xcom_pull(task_ids=task_id, key=key, **indexes)
+    if not required and (data is None or (kind is None and summary_kind_of(data) is None)):
+        return None
     if data is None:
         raise InputDataError(f"task {task_id!r} pushed no summary under XCom key {key!r}")
     if kind is None and summary_kind_of(data) is None:
@@ -348,9 +357,10 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
         alert = None
         if ti is not None and task_id and hasattr(ti, "xcom_pull"):
             try:
-                alert = summary_alert(ti, task_id, log_url=log_url)
-            except Exception as exc:  # no summary, or one that cannot be read: the task's own alert
-                log.info("no summary alert (%s)", exc if isinstance(exc, MlprodError) else type(exc).__name__)
+                alert = summary_alert(ti, task_id, required=False, log_url=log_url)
+            except Exception as exc:  # a summary that cannot be read: the task's own alert instead
+                error = exc if isinstance(exc, MlprodError) else type(exc).__name__
+                log.warning("the summary of task %r is not usable for the alert: %s", task_id, error)
         if alert is None:
             if deadline is not None and not task_id:
                 title, severity = (
