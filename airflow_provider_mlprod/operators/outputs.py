@@ -267,6 +267,7 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         return summary
 
     def _check_sql(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+        from airflow_provider_mlprod.hooks.duckdb import is_duckdb_connection
         from airflow_provider_mlprod.outputs import runner
         from airflow_provider_mlprod.sql.errors import database_errors
         from airflow_provider_mlprod.sql.session import read_only_snapshot
@@ -283,20 +284,51 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         dataset = self.dataset_name or (
             source.qualified_table if source.table is not None else f"{self.task_id} query"
         )
+        if is_duckdb_connection(source.conn_id):
+            return self._check_duckdb(source, dataset, checks)
         # one read-only snapshot: the counts, the samples and the quarantined keys describe the same rows
         with database_errors(source.conn_id), read_only_snapshot(sql_engine(source)) as connection:
             predictions = runner.source_selectable(connection, source)
-            summary = runner.check_sql(
-                connection, predictions, checks, dataset=dataset,
-                sample_size=self.sample_size, chunk_size=self.chunk_size,
-            )  # fmt: skip
-            if self.quarantine_folder is None:
-                return summary
-            critical = [check for check in checks if check.severity == "critical"]
-            failing = runner.failing_sql_rows(
-                connection, predictions, critical, key_columns=self.quarantine_key_columns,
-                chunk_size=self.chunk_size,
-            )  # fmt: skip
+            return self._check_in_database(connection, predictions, dataset, checks)
+
+    def _check_duckdb(
+        self, source: SqlSource, dataset: str, checks: Sequence[CheckSpec]
+    ) -> OutputCheckSummary:
+        """The checks on a DuckDB table or query (connection type ``mlprodduckdb``), read by DuckDB."""
+        from airflow_provider_mlprod.hooks.duckdb import DuckDBHook
+        from airflow_provider_mlprod.outputs import runner
+        from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+
+        raw = DuckDBHook(duckdb_conn_id=source.conn_id).get_conn()
+        try:
+            connection = DuckDBConnection(raw, f"connection {source.conn_id!r}")
+            if source.table is not None:
+                predictions = connection.table(source.table, source.schema)
+            else:
+                predictions = runner.source_selectable(connection, source)  # type: ignore[arg-type]
+            return self._check_in_database(connection, predictions, dataset, checks)
+        finally:
+            raw.close()
+
+    def _check_in_database(
+        self, connection: Any, source: Any, dataset: str, checks: Sequence[CheckSpec]
+    ) -> OutputCheckSummary:
+        from airflow_provider_mlprod.outputs import runner
+
+        summary = runner.check_sql(
+            connection,
+            source,
+            checks,
+            dataset=dataset,
+            sample_size=self.sample_size,
+            chunk_size=self.chunk_size,
+        )
+        if self.quarantine_folder is None:
+            return summary
+        critical = [check for check in checks if check.severity == "critical"]
+        failing = runner.failing_sql_rows(
+            connection, source, critical, key_columns=self.quarantine_key_columns, chunk_size=self.chunk_size
+        )
         return summary.with_quarantine(self._write_sql_quarantine(failing))
 
     def _write_sql_quarantine(self, failing: pd.DataFrame) -> dict[str, Any]:
