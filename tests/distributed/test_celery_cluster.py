@@ -10,10 +10,14 @@ it, instead of keeping a store or reports of its own.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from airflow_provider_mlprod.examples.model_server import is_model_server_process, stop_server_process
 from airflow_provider_mlprod.store.engine import create_store_engine
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 from airflow_provider_mlprod.store.migrations import store_id
@@ -139,7 +143,26 @@ def test_the_canary_release_gates_on_serving_across_the_workers(cluster):
         assert {("metrics", True), ("serving", True)} <= kinds, kinds
     finally:
         engine.dispose()
+    # The teardown stopped both servers (on this one machine, whichever worker ran it).
+    servers = cluster.xcom(CANARY_DAG_ID, run_id, "start_servers")
+    assert tis["stop_servers"]["state"] == "success", tis["stop_servers"]
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in servers["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(is_model_server_process(pid) for pid in servers["pids"]), servers
     print(f"canary release on two workers: {time.monotonic() - started:.0f} s")
+
+
+def test_a_canary_teardown_on_another_machine_leaves_that_pid_alone():
+    """stop_servers gets the servers' pids through XCom; on another worker's machine that number is
+    some other process, which must not be signalled."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert stop_server_process(bystander.pid, timeout=1) is False
+        assert bystander.poll() is None, "an unrelated process with the server's pid was stopped"
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
 
 
 # What each misconfigured worker's task must say: the setting to fix, never a silent local fallback.
