@@ -359,7 +359,7 @@ def bench_postgres(rows: int, url: str, runs: int = 3, shapes: bool = False) -> 
             reference_profile.save(profile_path)
             order = ["per_column", "scan"] * runs
             if shapes:
-                order += ["lateral_width_bucket", "lateral_case", "cross_join_case"]
+                order += ["lateral_split_moments", "lateral_width_bucket", "lateral_case", "cross_join_case"]
             for path in order:
                 child = subprocess.run(
                     [
