@@ -409,26 +409,55 @@ def _split_pairs(columns: list[_Column], rows: Iterable[Sequence[Any]]) -> Itera
 
 
 def _maps_sql(dialect: Any, source: str, columns: list[_Column]) -> str:
-    """DuckDB: one row of per-column ``histogram`` maps (bucket or category -> count) and moments."""
-    inner = _inner_select(dialect, source, columns, "cross_join_case")
-    parts = []
+    """DuckDB: one row of per-column aggregates over the source, no per-value ``CASE`` chain.
+
+    A projection gives each numeric value once as finite-or-NULL and flags it null/NaN, infinite or
+    off the reference's distinct values; then per column ``histogram(finite, boundaries)`` (DuckDB's
+    own binary search, see ``_histogram_boundaries``), the flags' sums and the moments. Categorical
+    columns: ``histogram(text)`` and the null count. (Aggregates with ``FILTER`` clauses were
+    avoided: DuckDB 2.0 took time quadratic in their number, 28 s instead of 1 s for 20 columns.)
+    """
+    inner, parts = [], []
     for column in columns:
         k = column.key
         if column.spec.kind == NUMERIC:
+            value = _value(dialect, column)
+            inner.append(f"CASE WHEN isfinite({value}) THEN {value} END AS f_{k}")
+            inner.append(f"CAST({value} IS NULL OR isnan({value}) AS INTEGER) AS n_{k}")
+            inner.append(f"CAST(isinf({value}) AS INTEGER) AS i_{k}")
             centred = f"(s.f_{k} - {_float(_shift(column))})"
             atoms = column.spec.values
-            off = (
-                f"count(*) FILTER (WHERE s.f_{k} NOT IN ({', '.join(_float(a) for a in atoms)}))"
-                if atoms
-                else f"count(s.f_{k})"
-            )
+            if atoms:
+                listed = ", ".join(f"'{a!r}'" for a in atoms)
+                inner.append(
+                    f"CAST(NOT list_contains(CAST([{listed}] AS DOUBLE[]), {value}) AS INTEGER) AS o_{k}"
+                )
+                off = f"sum(CASE WHEN s.f_{k} IS NOT NULL THEN s.o_{k} END)"
+            else:
+                off = f"count(s.f_{k})"
+            edges = column.spec.edges or ()
+            if edges:
+                boundaries = ", ".join(f"'{b!r}'" for b in _histogram_boundaries(edges))
+                histogram = f"histogram(s.f_{k}, CAST([{boundaries}] AS DOUBLE[]))"
+            else:
+                histogram = f"count(s.f_{k})"
             parts.append(
-                f"histogram(s.b_{k}), {off}, sum({centred}), sum({centred} * {centred}), "
-                f"min(s.f_{k}), max(s.f_{k})"
+                f"{histogram}, sum(s.n_{k}), sum(s.i_{k}), {off}, sum({centred}), "
+                f"sum({centred} * {centred}), min(s.f_{k}), max(s.f_{k})"
             )
         else:
+            inner.append(f"{_category(dialect, column)} AS t_{k}")
             parts.append(f"histogram(s.t_{k}), count(*) - count(s.t_{k})")
-    return f"SELECT {', '.join(parts)} FROM ({inner}) AS s"
+    return f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {source}) AS s"
+
+
+def _histogram_boundaries(edges: tuple[float, ...]) -> list[float]:
+    """Upper bounds of DuckDB's right-closed ``histogram`` bins that give the profile's bins: the
+    float just below each edge but the last (values below ``e0``, then ``[e(i), e(i+1))``), then the
+    last edge (the last interior bin is closed); larger values fall in DuckDB's "other" bin."""
+    import numpy as np
+
+    return [float(np.nextafter(edge, -math.inf)) for edge in edges[:-1]] + [float(edges[-1])]
 
 
 def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
@@ -437,10 +466,18 @@ def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tupl
     for column in columns:
         k = column.key
         if column.spec.kind == NUMERIC:
-            counts, off, total, squares, low, high = row[position : position + 6]
-            position += 6
-            for bucket, rows in (counts or {}).items():
-                yield k, bucket, None, rows, None, None, None, None
+            counts, nulls, infinite, off, total, squares, low, high = row[position : position + 8]
+            position += 8
+            edges = column.spec.edges or ()
+            if not edges:
+                yield k, 0, None, counts, None, None, None, None
+            else:
+                bucket_of = {bound: index for index, bound in enumerate(_histogram_boundaries(edges))}
+                for bound, rows in (counts or {}).items():
+                    bucket = bucket_of.get(bound, len(edges))  # DuckDB's "other" bin: the overflow
+                    yield k, bucket, None, rows, None, None, None, None
+            yield k, MISSING_BUCKET, None, nulls, None, None, None, None
+            yield k, INFINITE_BUCKET, None, infinite, None, None, None, None
             yield k, MOMENTS_BUCKET, None, off, total, squares, low, high
         else:
             counts, nulls = row[position : position + 2]
