@@ -4,27 +4,32 @@
 and specs. One statement returns, for every column at the same time, the row count per bucket
 (numeric columns; null/NaN and +-inf rows get their own buckets) or per category, and the count,
 sum, sum of squares (around ``spec.shift``, for a stable variance), min and max of the finite values.
-Each source row is unpivoted into one row per column (or pair of numeric columns) and a single hash
-aggregate groups them by (column, bucket, category). Only these aggregates leave the database. The
+Each source row is unpivoted into one row per column and a single hash aggregate groups them by
+(column, bucket, category). Only these aggregates leave the database. The
 reads run in ``sql.session.read_only_snapshot`` (one snapshot, read-only), and the user's ``query``
 is checked by ``sql.statements.check_select`` and runs once.
 
-Measured (``bench/drift.py``, a shared 2-core machine under load): on PostgreSQL 15 with 200,000 rows
-x 25 columns the statement took 2.2-4.8 s against 4.7-7.4 s for 0.1.0's one ``GROUP BY`` per column;
-at 10,000,000 rows, three alternating runs each, 130-172 s against 122-175 s (best-of ratio 0.94):
-the unpivot's per-row cost (about 1 us per unpivoted row) then weighs as much as 25 scans of a table
-held in memory. Its memory growth stays about 11 MB.
+Measured (``bench/drift.py``, a shared 2-core machine under load 7-15, so absolute times are
+inflated): on PostgreSQL 15 with 10,000,000 rows x 25 columns, two alternating runs each, the
+``unnest_keys`` statement took 123-163 s against 486-514 s for 0.1.0's one ``GROUP BY`` per column
+(best-of ratio 3.95x), with 1.4 MB of memory growth. Server CPU seconds of one serial backend
+(``max_parallel_workers_per_gather = 0``, load-independent) at 200,000 rows: per column 6.2-6.4 s;
+``unnest_keys`` 2.7-2.8 s (2.2 s without the moments, 3.1 s grouping categories by text instead of
+code); ``LATERAL (VALUES ...)`` unpivot of the same keys 6.9-7.1 s; ``LATERAL unnest`` in ``FROM``
+2.8-3.2 s (its function scan materialises each row's set); pairs of columns per key 3.4 s;
+``lateral_split_moments`` (the previous default) 7.8-7.9 s. At 2,000,000 rows: per column 62 s,
+``unnest_keys`` 24-29 s (JIT on: 24 s, off: 29 s).
 
 SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 
-- PostgreSQL (``lateral_split_moments``): the histograms as ``FROM source CROSS JOIN LATERAL
-  (VALUES (0, bucket_0), (1, bucket_1), ...) v GROUP BY`` with ``width_bucket`` on the reference's
-  edges, and the moments of all numeric columns as plain aggregates, ``UNION ALL``-ed in one
-  statement (a query source is a ``MATERIALIZED`` CTE, so it runs once). Carrying the moments
-  through the unpivot (``lateral_width_bucket``) was about 2-3x slower. The table is read twice
-  (histograms, moments) within the one statement;
-- DuckDB (``aggregate_maps``): one row of per-column ``histogram`` maps and moments, see
-  ``duckdb_profile``;
+- PostgreSQL (``unnest_keys``, see ``_unnest_sql``): per source row one integer key per column
+  (``width_bucket`` on thresholds that also separate -inf, +inf and NaN, so no ``CASE`` per
+  value), unnested in lockstep with the numeric values from ``SELECT unnest(ARRAY[...])``, and one
+  hash aggregate per key: the row count and per-bucket mean, variance, min and max, merged per
+  column in Python. The table is read once; the parallel workers aggregate partially (see
+  ``_price_unnested_rows``). The older shapes stay selectable for comparison;
+- DuckDB (``aggregate_maps``): one row of per-column ``histogram(value, boundaries)`` maps and
+  moments, see ``_maps_sql`` and ``duckdb_profile``;
 - other databases (SQLite, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
   ``CASE keys.k`` per output column and a ``CASE`` binary search over the edges (about log2(bins)
   comparisons per value).
