@@ -7,7 +7,7 @@ sum, sum of squares (around ``spec.shift``, for a stable variance), min and max 
 Each source row is unpivoted into one row per column and a single hash aggregate groups them by
 (column, bucket, category). Only these aggregates leave the database. The
 reads run in ``sql.session.read_only_snapshot`` (one snapshot, read-only), and the user's ``query``
-is checked by ``sql.statements.check_select`` and runs once.
+is checked once, by ``sql.source.SqlSource`` (one read-only SELECT), and runs once.
 
 Measured (``bench/drift.py``, a shared 2-core machine under load 7-15, so absolute times are
 inflated): on PostgreSQL 15 with 10,000,000 rows x 25 columns, two alternating runs each, the
@@ -74,10 +74,9 @@ from airflow_provider_mlprod.drift.profile import (
 )
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, SpecError
 from airflow_provider_mlprod.sql.errors import is_final_database_error
-from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.identifiers import check_identifier
 from airflow_provider_mlprod.sql.session import read_only_snapshot
 from airflow_provider_mlprod.sql.source import SqlSource
-from airflow_provider_mlprod.sql.statements import check_select
 
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
@@ -113,6 +112,7 @@ def profile_sql(
     schema: str | None = None,
     query: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    source: SqlSource | None = None,
     n_bins: int = DEFAULT_BINS,
     top_k: int | None = DEFAULT_TOP_K,
     shape: str | None = None,
@@ -126,6 +126,7 @@ def profile_sql(
     :param query: a ``SELECT`` whose result is profiled (instead of ``table``).
     :param parameters: values of the query's ``:name`` placeholders, bound by the driver (never
         interpolated into the SQL).
+    :param source: or the table or query as a checked ``SqlSource`` (instead of the four above).
     :param n_bins: equal-width bins for numeric columns without edges.
     :param top_k: categories kept for categorical columns without a category list (``None``: all).
     :param shape: the SQL shape (``SHAPES``; default: ``default_shape`` of the dialect).
@@ -139,24 +140,20 @@ def profile_sql(
         check_identifier(name, "column", SpecError)
         if not isinstance(spec, ColumnSpec):
             raise SpecError(f"column {name!r}: spec must be a ColumnSpec, got {type(spec).__name__}")
-    if (table is None) == (query is None):
-        raise ConfigurationError("profile_sql: give exactly one of table and query")
-    bound: SqlSource | None = None
-    if query is not None:
-        if not isinstance(query, str):
-            raise ConfigurationError("profile_sql: query must be a single SELECT (or WITH) statement")
+    if source is None:
         try:
-            query = check_select(query, "profile_sql: query")
+            source = SqlSource.from_arguments(table=table, schema=schema, query=query, parameters=parameters)
         except ConfigurationError as exc:
-            raise ConfigurationError(f"{exc} (a single SELECT statement without ';')") from None
-        bound = SqlSource.from_arguments(query=query, parameters=parameters, role="profile_sql: query")
+            if query is None:
+                raise ConfigurationError(f"profile_sql: {exc}") from None
+            raise ConfigurationError(f"profile_sql: {exc} (a single SELECT statement without ';')") from None
+    elif any(value is not None for value in (table, schema, query, parameters)):
+        raise ConfigurationError("profile_sql: give a source or table/schema/query/parameters, not both")
+    table, schema, query = source.table, source.schema, source.query
+    bound = source if query is not None else None
+    if query is not None:
         label = "query"
-    elif parameters:
-        raise ConfigurationError(
-            f"profile_sql: parameters {sorted(parameters)} apply to a query; a table has no placeholders"
-        )
     else:
-        schema, table = split_table_name(table, schema)
         label = f"table {table!r}" if schema is None else f"table {schema!r}.{table!r}"
     try:
         with read_only_snapshot(engine) as conn:
