@@ -9,7 +9,7 @@ healthy channels in their normal time and the total within the hanging channel's
 
 ``--lines``: the non-blank, non-comment line count of all alert-path code (``alerts/``,
 ``notifications/``, ``operators/alerts.py``, ``hooks/alert_channels.py``), as formatted by
-``ruff format``. The same count in shell::
+``ruff format``, and the same count without docstring lines. The first count in shell::
 
     cat $(find airflow_provider_mlprod/alerts airflow_provider_mlprod/notifications \\
         airflow_provider_mlprod/operators/alerts.py airflow_provider_mlprod/hooks/alert_channels.py \\
@@ -22,6 +22,7 @@ Run from the repository root: ``python bench/alert_fanout.py`` (fan-out) or
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import threading
 import time
@@ -38,16 +39,26 @@ ALERT_PATH = (
 _BLANK_OR_COMMENT = re.compile(r"^\s*(#.*)?$")
 
 
-def alert_path_lines(root: Path = ROOT) -> dict[str, int]:
-    """Non-blank, non-comment lines per alert-path file (run ``ruff format`` first)."""
-    counts: dict[str, int] = {}
+def alert_path_lines(root: Path = ROOT) -> dict[str, tuple[int, int]]:
+    """Per alert-path file: (non-blank non-comment lines, the same without docstring lines), after
+    ``ruff format``."""
+    counts: dict[str, tuple[int, int]] = {}
     for entry in ALERT_PATH:
         path = root / entry
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            lines = file.read_text(encoding="utf-8").splitlines()
-            counts[str(file.relative_to(root))] = sum(
-                1 for line in lines if not _BLANK_OR_COMMENT.match(line)
-            )
+            text = file.read_text(encoding="utf-8")
+            code = {n for n, line in enumerate(text.splitlines(), 1) if not _BLANK_OR_COMMENT.match(line)}
+            docstrings: set[int] = set()
+            for node in ast.walk(ast.parse(text)):
+                body = getattr(node, "body", None)
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and (
+                    body
+                    and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)
+                ):
+                    docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+            counts[str(file.relative_to(root))] = (len(code), len(code - docstrings))
     return counts
 
 
@@ -74,13 +85,15 @@ def _server(hang_seconds: float, received: dict[str, float], stop: threading.Eve
 
 def fan_out(deadline: float) -> None:
     """Send one alert to four channels, the webhook hanging; print the timings."""
+    from airflow_provider_mlprod.alerts.channels import (
+        JsonWebhookTarget,
+        PagerDutyTarget,
+        SlackWebhookTarget,
+        TeamsWebhookTarget,
+    )
     from airflow_provider_mlprod.alerts.delivery import RetryPolicy
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
-    from airflow_provider_mlprod.alerts.routing import ChannelSpec, dispatch_alert
-    from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-    from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
-    from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+    from airflow_provider_mlprod.alerts.routing import Channel, send_alert
 
     received: dict[str, float] = {}
     stop = threading.Event()
@@ -93,12 +106,10 @@ def fan_out(deadline: float) -> None:
     normal = RetryPolicy(timeout_seconds=10, max_attempts=3, total_seconds=30)
     hung_policy = RetryPolicy(timeout_seconds=deadline, max_attempts=1, total_seconds=deadline)
     channels = [
-        ChannelSpec("slack", SlackWebhookTarget(url(healthy[0], "/slack")), normal),
-        ChannelSpec("teams", TeamsWebhookTarget(url(healthy[1], "/teams")), normal),
-        ChannelSpec(
-            "pagerduty", PagerDutyTarget("r" * 32, events_url=url(healthy[2], "/v2/enqueue")), normal
-        ),
-        ChannelSpec("webhook", JsonWebhookTarget(url(hanging, "/hook")), hung_policy),
+        Channel("slack", SlackWebhookTarget(url(healthy[0], "/slack")), normal),
+        Channel("teams", TeamsWebhookTarget(url(healthy[1], "/teams")), normal),
+        Channel("pagerduty", PagerDutyTarget("r" * 32, events_url=url(healthy[2], "/v2/enqueue")), normal),
+        Channel("webhook", JsonWebhookTarget(url(hanging, "/hook")), hung_policy),
     ]
     alert = Alert(title="Validation failed: orders", severity="critical", facts={"failed": 2}, run_id="r1")
     import_started = time.monotonic()
@@ -107,12 +118,12 @@ def fan_out(deadline: float) -> None:
 
     print(f"first-use import of requests and tenacity {time.monotonic() - import_started:.3f} s")
     started = time.monotonic()
-    dispatch_alert(alert, channels[:3])
+    send_alert(alert, channels[:3])
     print(f"normal time, the three healthy channels alone: {time.monotonic() - started:.3f} s")
     received.clear()
     alert = Alert(title="Validation failed: customers", severity="critical", run_id="r1")
     started = time.monotonic()
-    report = dispatch_alert(alert, channels)
+    report = send_alert(alert, channels)
     total = time.monotonic() - started
     stop.set()
     for path, name in (("/slack", "slack"), ("/teams", "teams"), ("/v2/enqueue", "pagerduty")):
@@ -131,9 +142,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.lines:
         counts = alert_path_lines()
-        for name, count in counts.items():
-            print(f"{count:6d}  {name}")
-        print(f"{sum(counts.values()):6d}  total")
+        print(" lines  without docstrings")
+        for name, (count, code) in counts.items():
+            print(f"{count:6d}  {code:6d}  {name}")
+        print(f"{sum(c for c, _ in counts.values()):6d}  {sum(c for _, c in counts.values()):6d}  total")
     else:
         fan_out(args.deadline)
 

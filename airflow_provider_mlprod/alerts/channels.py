@@ -1,53 +1,404 @@
-"""The registry of alert channel kinds, and the one sender every channel goes through.
+"""The alert channels: one payload builder per kind, the registry of kinds, and the one send.
 
-Each channel module (``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log_channel``) holds a target
-dataclass and a payload builder; its :class:`ChannelKind` entry says where the payload goes (``url``),
-with which headers and which strings are secrets. :func:`send_to_target` builds the payload with the
-registry and posts it once through :func:`~airflow_provider_mlprod.alerts.delivery.post_with_retries`
-(retries, deadline, redaction); the log channel writes it to a logger instead. Adding a channel is
-adding one module and one entry in :data:`CHANNEL_KINDS`.
+Each kind is a target (its secrets hidden from ``repr``), a payload builder and a row of
+:data:`CHANNEL_KINDS` (endpoint, headers per attempt, secrets). :func:`send_to_target` builds the
+payload and posts it with :func:`~airflow_provider_mlprod.alerts.delivery.post_with_retries`; the
+``log`` kind writes the alert's text to a logger (the task log). Payloads stay within each service's
+limits and say when they were shortened; user text is escaped for each format. Adding a channel is
+adding a target, a builder and a row.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import re
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlprod.alerts import log_channel, pagerduty, slack, teams, webhook
-from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, DeliveryResult, post_with_retries
-from airflow_provider_mlprod.alerts.message import Alert
+from airflow_provider_mlprod.alerts.delivery import (
+    DeliveryResult,
+    RetryPolicy,
+    post_with_retries,
+    require_http_url,
+)
+from airflow_provider_mlprod.alerts.message import SEVERITIES, Alert, truncate_text
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
-ChannelTarget = (
-    slack.SlackWebhookTarget
-    | teams.TeamsWebhookTarget
-    | webhook.JsonWebhookTarget
-    | pagerduty.PagerDutyTarget
-    | log_channel.LogTarget
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LogTarget:
+    """A Python logger to write alerts to (the task log under Airflow); the default channel."""
+
+    logger_name: str = "airflow_provider_mlprod.alerts"
+
+
+# -- Slack incoming webhook: Block Kit ------------------------------------------------------------
+
+SLACK_EMOJI: dict[str, str] = {
+    "info": ":information_source:",
+    "warning": ":warning:",
+    "critical": ":rotating_light:",
+}
+HEADER_TEXT_MAX, SECTION_TEXT_MAX, FIELD_TEXT_MAX, FIELDS_PER_SECTION = 150, 3000, 2000, 10
+BUTTON_TEXT_MAX, BUTTON_URL_MAX, BUTTONS_MAX, SLACK_MAX_FACTS = 75, 3000, 25, 40
+SHORTENED_NOTE = "_Shortened to fit Slack's limits; the task log has the full alert._"
+
+
+@dataclass(frozen=True)
+class SlackWebhookTarget:
+    """A Slack incoming webhook; the URL is the secret and ``repr`` hides it."""
+
+    url: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        require_http_url(self.url, "slack")
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate_mrkdwn(text: str, limit: int) -> str:
+    """:func:`truncate_text` for escaped mrkdwn: a cut never splits an ``&amp;``/``&lt;``/``&gt;``."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    amp = cut.rfind("&")
+    return (cut[:amp] if amp != -1 and ";" not in cut[amp:] else cut) + "…"
+
+
+def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": truncate_mrkdwn(text, limit)}
+
+
+def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict[str, Any]:
+    """The Block Kit message (header, summary, fact fields, context, link buttons) and a ``text``
+    fallback, within Slack's limits; one that leaves part of the alert out says so
+    (:data:`SHORTENED_NOTE`). User text is escaped for mrkdwn."""
+    emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
+    summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
+    header = {
+        "type": "plain_text",
+        "text": truncate_text(f"{emoji} {alert.title}", HEADER_TEXT_MAX),
+        "emoji": True,
+    }
+    facts = [
+        _mrkdwn(f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}", FIELD_TEXT_MAX)
+        for key, value in list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
+    ]
+    if len(alert.facts) > SLACK_MAX_FACTS:
+        facts[-1] = _mrkdwn(f"*…*\n{len(alert.facts) - SLACK_MAX_FACTS + 1} more facts not shown")
+    shortened = (
+        len(alert.title) + 2 > HEADER_TEXT_MAX
+        or len(summary) > SECTION_TEXT_MAX
+        or len(alert.facts) > SLACK_MAX_FACTS
+        or any(
+            len(escape_mrkdwn(key)) + len(escape_mrkdwn(value)) + 3 > FIELD_TEXT_MAX
+            for key, value in alert.rendered_facts.items()
+        )
+    )
+    context = [escape_mrkdwn(alert.run_context)] if alert.run_context else []
+    context += [f"source `{escape_mrkdwn(alert.source)}`", *([SHORTENED_NOTE] if shortened else [])]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": header},
+        {"type": "section", "text": _mrkdwn(summary)},
+        *(
+            {"type": "section", "fields": facts[at : at + FIELDS_PER_SECTION]}
+            for at in range(0, len(facts), FIELDS_PER_SECTION)
+        ),
+        {"type": "context", "elements": [_mrkdwn(text) for text in context]},
+    ]
+    buttons = []
+    for index, link in enumerate(alert.links):
+        if len(link.url) > BUTTON_URL_MAX:
+            log.warning(
+                "slack: link %r is longer than %d characters and is left out", link.label, BUTTON_URL_MAX
+            )
+            continue
+        text = {"type": "plain_text", "text": truncate_text(link.label, BUTTON_TEXT_MAX)}
+        buttons.append({"type": "button", "text": text, "url": link.url, "action_id": f"mlprod_link_{index}"})
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons[:BUTTONS_MAX]})
+    fallback = f"[{alert.label}] {escape_mrkdwn(alert.title)}"
+    fallback += f": {escape_mrkdwn(alert.summary)}" if alert.summary else ""
+    return {"text": truncate_mrkdwn(fallback, SECTION_TEXT_MAX), "blocks": blocks}
+
+
+# -- Microsoft Teams workflow webhook: Adaptive Card -----------------------------------------------
+
+TEAMS_COLORS: dict[str, str] = {"info": "Accent", "warning": "Warning", "critical": "Attention"}
+TEAMS_PAYLOAD_MAX_BYTES = 25_000
+SHRUNK_NOTE = "Shortened to fit the Teams message size limit; the task log has the full alert."
+#: (text, fact title, fact value, facts, links) limits, tried in order until the payload fits.
+TEAMS_SHRINK_STEPS: tuple[tuple[int, int, int, int, int], ...] = (
+    (3000, 200, 1000, 40, 6),
+    (3000, 200, 400, 40, 6),
+    (3000, 100, 200, 30, 6),
+    (1500, 100, 100, 20, 6),
+    (800, 60, 60, 10, 3),
+    (300, 40, 40, 5, 1),
+    (200, 200, 1000, 0, 0),
+)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")
+_LINE_START_MARKUP = re.compile(r"^(\s*)([-+#>]|\d+\.)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class TeamsWebhookTarget:
+    """A Teams workflow webhook; its URL carries a signature, so ``repr`` hides it."""
+
+    url: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        require_http_url(self.url, "teams")
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape emphasis and link characters, and list, heading and quote markers at a line
+    start, so ``[x](https://evil)`` or ``**x**`` shows as written."""
+
+    def marker(match: re.Match[str]) -> str:
+        indent, mark = match.groups()
+        return indent + (mark[:-1] + "\\." if mark.endswith(".") else "\\" + mark)
+
+    return _LINE_START_MARKUP.sub(marker, _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+
+
+def _text_block(text: str, limit: int, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": escape_markdown(truncate_text(text, limit)), "wrap": True, **style}
+
+
+def _card(
+    alert: Alert, text_max: int, title_max: int, value_max: int, max_facts: int, max_links: int
+) -> dict:
+    color = "Good" if alert.action == "resolve" else TEAMS_COLORS[alert.severity]
+    status = "Resolved" if alert.action == "resolve" else f"Severity: {alert.severity}"
+    body = [
+        _text_block(alert.title, text_max, size="Large", weight="Bolder", color=color),
+        _text_block(status, text_max, color=color, isSubtle=True, spacing="None"),
+        *([_text_block(alert.summary, text_max)] if alert.summary else []),
+    ]
+    facts = list(alert.rendered_facts.items())
+    if facts:
+        shown = [
+            {
+                "title": escape_markdown(truncate_text(key, title_max)),
+                "value": escape_markdown(truncate_text(value, value_max)),
+            }
+            for key, value in facts[:max_facts]
+        ]
+        if len(facts) > max_facts:
+            shown.append({"title": "…", "value": f"{len(facts) - max_facts} more facts not shown"})
+        body.append({"type": "FactSet", "facts": shown})
+    footer = " · ".join(part for part in (alert.run_context, f"source {alert.source}") if part)
+    body.append(_text_block(footer, 1000, isSubtle=True, size="Small"))
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "msteams": {"width": "Full"},
+        "body": body,
+    }
+    actions = [
+        {"type": "Action.OpenUrl", "title": truncate_text(link.label, 100), "url": link.url}
+        for link in alert.links[:max_links]
+    ]
+    return {**card, "actions": actions} if actions else card
+
+
+def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict[str, Any]:
+    """An Adaptive Card (1.4) in a workflow message, severity as the title colour, user text escaped
+    for Markdown; rebuilt with :data:`TEAMS_SHRINK_STEPS` until its JSON fits
+    :data:`TEAMS_PAYLOAD_MAX_BYTES` (Teams refuses ~28 KB), then ending with :data:`SHRUNK_NOTE`."""
+    for step, limits in enumerate(TEAMS_SHRINK_STEPS):
+        card = _card(alert, *limits)
+        if step:
+            card["body"].append(
+                {"type": "TextBlock", "text": SHRUNK_NOTE, "isSubtle": True, "size": "Small", "wrap": True}
+            )
+        attachment = {
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": None,
+            "content": card,
+        }
+        payload = {"type": "message", "attachments": [attachment]}
+        if len(json.dumps(payload).encode("utf-8")) <= TEAMS_PAYLOAD_MAX_BYTES:
+            break
+    return payload
+
+
+# -- PagerDuty Events API v2 ----------------------------------------------------------------------
+
+DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
+PAGERDUTY_SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
+EVENT_MAX_BYTES = 500_000
+#: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
+PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
+    (10**9, 10**9, 10**9),
+    (100_000, 10_000, 1_000),
+    (20_000, 2_000, 200),
+    (5_000, 500, 50),
+    (1_000, 100, 10),
 )
 
+
+@dataclass(frozen=True)
+class PagerDutyTarget:
+    """A PagerDuty integration; ``repr`` hides the routing key. ``severity_map`` overrides
+    :data:`PAGERDUTY_SEVERITY_MAP` entries (e.g. ``{"warning": "error"}``)."""
+
+    routing_key: str = field(repr=False)
+    events_url: str = DEFAULT_EVENTS_URL
+    severity_map: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.routing_key, str) or not self.routing_key.strip():
+            raise ConfigurationError("pagerduty target: routing_key is empty")
+        require_http_url(self.events_url, "pagerduty", what="events_url")
+        for severity, mapped in self.severity_map.items():
+            if severity not in SEVERITIES or mapped not in PAGERDUTY_SEVERITIES:
+                raise ConfigurationError(
+                    f"pagerduty target: severity_map {severity!r} -> {mapped!r} must map one of {SEVERITIES} "
+                    f"to one of {PAGERDUTY_SEVERITIES}"
+                )
+
+
+def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
+    """The Events API v2 event: a trigger with ``payload`` (summary <= 1024 characters, source,
+    severity, ``custom_details``) and ``links``; a resolve with only the key fields. Over
+    :data:`EVENT_MAX_BYTES` (the API refuses 512 KB) the details are cut step by step and
+    ``custom_details.truncated`` says what was cut."""
+    event: dict[str, Any] = {
+        "routing_key": target.routing_key,
+        "event_action": alert.action,
+        "dedup_key": alert.dedup_key,
+    }
+    if alert.action == "resolve":
+        return event
+    headline = f"{alert.title}: {alert.summary}" if alert.summary else alert.title
+    ids = {"dag_id": alert.dag_id, "run_id": alert.run_id, "task_id": alert.task_id}
+    payload: dict[str, Any] = {
+        "summary": truncate_text(" ".join(headline.split()), 1024),
+        "source": truncate_text(alert.source, 255),
+        "severity": {**PAGERDUTY_SEVERITY_MAP, **target.severity_map}[alert.severity],
+        "timestamp": alert.created_at.isoformat(),
+        "class": "mlprod-alert",
+        **({"component": alert.task_id} if alert.task_id else {}),
+        **({"group": alert.dag_id} if alert.dag_id else {}),
+    }
+    event.update(client="airflow-provider-mlprod", payload=payload)
+    if alert.links:
+        event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
+    for summary_max, value_max, max_facts in PAGERDUTY_SHRINK_STEPS:
+        facts = list(alert.rendered_facts.items())[:max_facts]
+        details = {
+            "summary": truncate_text(alert.summary, summary_max),
+            "facts": {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts},
+            **ids,
+        }
+        if summary_max != PAGERDUTY_SHRINK_STEPS[0][0]:
+            details["truncated"] = (
+                f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "
+                f"{summary_max} characters, fact values {value_max}, {len(facts)} of {len(alert.facts)} "
+                "facts; the task log has the full alert"
+            )
+        payload["custom_details"] = details
+        if len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES:
+            break
+    return event
+
+
+# -- generic JSON webhook: Alert.to_dict(), Idempotency-Key, optional HMAC-SHA256 signature ---------
+
+SIGNATURE_HEADER = "X-Mlprod-Signature"
+TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RESERVED_HEADERS = frozenset(
+    h.lower() for h in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER)
+)
+
+
+@dataclass(frozen=True)
+class JsonWebhookTarget:
+    """A JSON endpoint; ``repr`` hides URL, signing secret and headers (they may hold tokens)."""
+
+    url: str = field(repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        require_http_url(self.url, "webhook")
+        if self.signing_secret is not None and not self.signing_secret:
+            raise ConfigurationError("webhook target: signing_secret is empty; use None to send unsigned")
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ConfigurationError("webhook target: header names and values must be strings")
+            if name.lower() in RESERVED_HEADERS:
+                raise ConfigurationError(f"webhook target: header {name!r} is set by the channel itself")
+            if not name.strip() or not _is_header_text(name, "ascii"):
+                raise ConfigurationError("webhook target: a header name is empty or not ASCII")
+            if not _is_header_text(value, "latin-1"):  # the value may be a token: never quoted
+                raise ConfigurationError(
+                    f"webhook target: the value of header {name!r} is not latin-1 text on one line"
+                )
+
+
+def _is_header_text(text: str, encoding: str) -> bool:
+    """Whether ``text`` encodes as ``encoding`` and holds no line break (header injection)."""
+    if "\r" in text or "\n" in text:
+        return False
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` over ``timestamp + "." + body`` keyed with ``signing_secret``."""
+    digest = hmac.new(signing_secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """Check a received signature in constant time; non-ASCII input is a mismatch, not an error."""
+    if not all(isinstance(text, str) and text.isascii() for text in (signature, timestamp)):
+        return False
+    return hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
+
+
+def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
+    """The headers of one attempt; a signing target adds ``X-Mlprod-Timestamp`` (unix seconds) and
+    ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``, fresh per
+    attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
+    headers = {"Content-Type": "application/json; charset=utf-8", **target.headers}
+    if target.signing_secret:
+        timestamp = headers[TIMESTAMP_HEADER] = str(int(time.time()))
+        headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
+    return headers
+
+
+ChannelTarget = SlackWebhookTarget | TeamsWebhookTarget | JsonWebhookTarget | PagerDutyTarget | LogTarget
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
-
-
-def _json_headers(target: Any, alert: Alert, body: bytes) -> Mapping[str, str]:
-    return JSON_HEADERS
 
 
 @dataclass(frozen=True)
 class ChannelKind:
-    """One channel kind.
+    """One row of the registry.
 
-    :param kind: the kind's name (``slack``, ``teams``, ``webhook``, ``pagerduty``, ``log``).
-    :param target_type: the config dataclass of a target of this kind.
-    :param build_payload: ``(target, alert) -> payload`` (a JSON-safe dict, or text for ``log``).
-    :param severity_map: alert severity -> the channel's own level (emoji, card color, PagerDuty
-        severity, logging level).
-    :param description: one line for docs and connection forms.
-    :param url: ``target -> endpoint`` (a secret); ``None`` for the log channel, which posts nothing.
-    :param headers: ``(target, alert, body) -> headers``, called for each attempt (to re-sign).
+    :param build_payload: ``(target, alert) -> JSON-safe payload`` (text for ``log``).
+    :param severity_map: alert severity -> the channel's own level.
+    :param url: ``target -> endpoint`` (a secret); ``None`` for ``log``.
+    :param headers: ``(target, alert, body) -> headers`` for each attempt.
     :param secrets: ``target -> strings`` kept out of results and logs besides the URL.
     """
 
@@ -55,104 +406,87 @@ class ChannelKind:
     target_type: type
     build_payload: Callable[[Any, Alert], Any]
     severity_map: Mapping[str, Any]
-    description: str
-    url: Callable[[Any], str] | None = None
-    headers: Callable[[Any, Alert, bytes], Mapping[str, str]] = _json_headers
+    url: Callable[[Any], str] | None = lambda target: target.url
+    headers: Callable[[Any, Alert, bytes], Mapping[str, str]] = lambda target, alert, body: JSON_HEADERS
     secrets: Callable[[Any], list[str | None]] = lambda target: []
 
 
 CHANNEL_KINDS: dict[str, ChannelKind] = {
-    entry.kind: entry
-    for entry in (
+    row.kind: row
+    for row in (
         ChannelKind(
-            slack.KIND,
-            slack.SlackWebhookTarget,
-            slack.build_slack_payload,
-            slack.SEVERITY_MAP,
-            "Slack incoming webhook, Block Kit message",
-            url=lambda target: target.url,
+            "slack",
+            SlackWebhookTarget,
+            build_slack_payload,
+            SLACK_EMOJI,
         ),
         ChannelKind(
-            teams.KIND,
-            teams.TeamsWebhookTarget,
-            teams.build_teams_payload,
-            teams.SEVERITY_MAP,
-            "Microsoft Teams workflow webhook, Adaptive Card",
-            url=lambda target: target.url,
+            "teams",
+            TeamsWebhookTarget,
+            build_teams_payload,
+            TEAMS_COLORS,
         ),
         ChannelKind(
-            webhook.KIND,
-            webhook.JsonWebhookTarget,
-            webhook.build_webhook_payload,
-            webhook.SEVERITY_MAP,
-            "generic JSON webhook, optional HMAC-SHA256 signature, Idempotency-Key header",
-            url=lambda target: target.url,
+            "webhook",
+            JsonWebhookTarget,
+            lambda target, alert: alert.to_dict(),
+            {s: s for s in SEVERITIES},
             headers=lambda target, alert, body: {
-                **webhook.signed_headers(target, body),
-                webhook.IDEMPOTENCY_HEADER: alert.idempotency_key,
+                **signed_headers(target, body),
+                IDEMPOTENCY_HEADER: alert.idempotency_key,
             },
             secrets=lambda target: [target.signing_secret, *target.headers.values()],
         ),
         ChannelKind(
-            pagerduty.KIND,
-            pagerduty.PagerDutyTarget,
-            pagerduty.build_pagerduty_payload,
-            pagerduty.SEVERITY_MAP,
-            "PagerDuty Events API v2, trigger and resolve",
+            "pagerduty",
+            PagerDutyTarget,
+            build_pagerduty_payload,
+            PAGERDUTY_SEVERITY_MAP,
             url=lambda target: target.events_url,
             secrets=lambda target: [target.routing_key],
         ),
         ChannelKind(
-            log_channel.KIND,
-            log_channel.LogTarget,
-            log_channel.build_log_payload,
-            log_channel.SEVERITY_MAP,
-            "Python logger (the task log); the default channel",
+            "log",
+            LogTarget,
+            lambda target, alert: alert.to_text(),
+            {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR},
+            url=None,
         ),
     )
 }
 
 
 def channel_kind_of(target: object) -> ChannelKind:
-    """Return the registry entry for ``target``'s type; :class:`ConfigurationError` if none matches."""
-    for entry in CHANNEL_KINDS.values():
-        if type(target) is entry.target_type:
-            return entry
+    """The registry row of ``target``'s type; :class:`ConfigurationError` if none matches."""
+    for row in CHANNEL_KINDS.values():
+        if type(target) is row.target_type:
+            return row
     raise ConfigurationError(
         f"alert channel target of type {type(target).__name__} is not a known channel kind "
         f"({', '.join(sorted(CHANNEL_KINDS))})"
     )
 
 
-def payload_body(payload: Any) -> bytes:
-    """The bytes sent for a JSON payload: compact JSON, keys sorted, UTF-8."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def send_to_target(
-    target: ChannelTarget,
-    alert: Alert,
-    *,
-    channel: str | None = None,
-    options: DeliveryOptions | None = None,
+    target: ChannelTarget, alert: Alert, *, channel: str | None = None, policy: RetryPolicy | None = None
 ) -> DeliveryResult:
-    """Build ``alert``'s payload for ``target`` and deliver it; ``channel`` names it in the result.
+    """Build ``alert``'s payload for ``target`` and deliver it; never raises for network or HTTP failures.
 
-    Never raises for a network or HTTP failure (see :func:`post_with_retries`).
+    :param channel: the channel's name in the result (default: the kind).
     """
-    entry = channel_kind_of(target)
-    channel = channel or entry.kind
-    payload = entry.build_payload(target, alert)
-    if entry.url is None:
-        logging.getLogger(target.logger_name).log(entry.severity_map[alert.severity], "%s", payload)
-        return DeliveryResult(channel=channel, kind=entry.kind, status="delivered", attempts=1)
-    body = payload_body(payload)
+    row = channel_kind_of(target)
+    channel = channel or row.kind
+    payload = row.build_payload(target, alert)
+    if row.url is None:
+        logging.getLogger(target.logger_name).log(row.severity_map[alert.severity], "%s", payload)
+        return DeliveryResult(channel=channel, kind=row.kind, status="delivered", attempts=1)
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return post_with_retries(
         channel=channel,
-        kind=entry.kind,
-        url=entry.url(target),
+        kind=row.kind,
+        url=row.url(target),
         body=body,
-        headers=lambda: entry.headers(target, alert, body),
-        secrets=entry.secrets(target),
-        options=options,
+        headers=lambda: row.headers(target, alert, body),
+        secrets=row.secrets(target),
+        policy=policy,
     )

@@ -1,9 +1,4 @@
-"""The alert message every channel renders: title, severity, summary, facts, links and run ids.
-
-An :class:`Alert` is channel-neutral. Each channel module turns it into its own payload (Slack Block
-Kit, Teams Adaptive Card, PagerDuty event, generic JSON, log text). ``Alert.to_dict()`` is JSON-safe
-and is the body of the generic webhook channel.
-"""
+"""The channel-neutral alert: title, severity, summary, facts, links and run ids, and its plain text."""
 
 from __future__ import annotations
 
@@ -19,29 +14,21 @@ from airflow_provider_mlprod.exceptions import SpecError
 
 #: Severity levels, lowest first.
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
-
-#: Event actions. ``resolve`` closes what an earlier ``trigger`` with the same dedup key opened
-#: (PagerDuty); other channels show it as an ordinary message.
+#: ``resolve`` closes what a ``trigger`` with the same dedup key opened.
 ACTIONS: tuple[str, ...] = ("trigger", "resolve")
-
-FactValue = str | int | float | bool | None
-
 #: Longest dedup key kept as given (PagerDuty's limit); a longer one is replaced by its SHA-256.
 DEDUP_KEY_MAX_CHARS = 255
+FactValue = str | int | float | bool | None
 
 
-def _sha256(text: str) -> str:
+def sha256(text: str) -> str:
+    """Hex SHA-256 of ``text`` (UTF-8)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class AlertLink:
-    """A labelled link shown with an alert (report, task log, dashboard).
-
-    :param label: short button or link text, e.g. ``"Report"``.
-    :param url: an ``http://`` or ``https://`` address; it is shown to readers, so it must not
-        carry a secret.
-    """
+    """A labelled ``http(s)`` link shown with an alert (report, run, task log); never a secret."""
 
     label: str
     url: str
@@ -53,41 +40,31 @@ class AlertLink:
             raise SpecError(f"alert link {self.label!r}: url must start with http:// or https://")
 
     def to_dict(self) -> dict[str, str]:
-        """Return the link as a JSON-safe dict with keys ``label`` and ``url``."""
         return {"label": self.label, "url": self.url}
 
 
 def truncate_text(text: str, limit: int) -> str:
     """Cut ``text`` to at most ``limit`` characters, ending with an ellipsis when it was cut."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - 1, 0)] + "…"
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def render_fact_value(value: FactValue) -> str:
-    """Render one fact value as text: floats to 4 significant digits, ``None`` as ``"n/a"``."""
+    """One fact value as text: floats to 4 significant digits, ``None`` as ``n/a``, bools as yes/no."""
     if value is None:
         return "n/a"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-#: Longest text :func:`readable_fact` tries to read as a literal.
-_LITERAL_MAX_CHARS = 20_000
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def readable_fact(value: Any) -> FactValue:
-    """A fact value as an alert shows it: scalars are kept; a mapping or a sequence, or its Python or
-    JSON text (what a Jinja template renders a dict or list to), becomes ``"key value, ..."`` text;
-    the text ``None`` is no value."""
+    """A fact as an alert shows it: a mapping or sequence, or the Python or JSON text a template renders
+    one to, becomes ``"key value, ..."``; the text ``None`` is no value; other scalars are kept."""
     if isinstance(value, str):
         text = value.strip()
         if text == "None":
             return None
-        if not text.startswith(("{", "[", "(")) or len(text) > _LITERAL_MAX_CHARS:
+        if not text.startswith(("{", "[", "(")) or len(text) > 20_000:
             return value
         try:
             value = ast.literal_eval(text)
@@ -100,29 +77,17 @@ def readable_fact(value: Any) -> FactValue:
         return ", ".join(f"{key} {render_fact_value(readable_fact(item))}" for key, item in value.items())
     if isinstance(value, list | tuple | set):
         return ", ".join(render_fact_value(readable_fact(item)) for item in value)
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
 @dataclass(frozen=True)
 class Alert:
     """One alert, independent of the channel that carries it.
 
-    :param title: one-line headline, e.g. ``"Validation failed: orders (3 of 12 expectations)"``.
-    :param severity: ``"info"``, ``"warning"`` or ``"critical"``.
-    :param summary: a few lines of plain text saying what happened.
-    :param facts: ordered key -> value pairs (the key numbers); values are rendered as text.
-    :param links: labelled links (report, task log).
-    :param dag_id: DAG id of the run that raised the alert, if any.
-    :param run_id: run id, if any.
-    :param task_id: task id, if any.
-    :param dedup_key: stable key of "the same alert"; repeats within the dedup window are sent once
-        and PagerDuty groups events by it. Derived from title and ids when not given; a key longer
-        than :data:`DEDUP_KEY_MAX_CHARS` is replaced by ``sha256:<hex digest>`` (never refused).
-    :param action: ``"trigger"`` (default) or ``"resolve"``.
-    :param source: what raised the alert (PagerDuty ``source``); defaults to ``dag_id.task_id``.
-    :param created_at: timezone-aware creation time; defaults to now (UTC).
+    :param dedup_key: what makes two alerts "the same" (dedup, PagerDuty incidents); derived from
+        title, dag and task when empty; a key over :data:`DEDUP_KEY_MAX_CHARS` becomes ``sha256:<hex>``.
+    :param action: ``trigger`` or ``resolve``.
+    :param source: what raised it (PagerDuty ``source``); default ``dag_id.task_id``.
     """
 
     title: str
@@ -155,47 +120,44 @@ class Alert:
                     f"alert {self.title!r}: fact {key!r} has type {type(value).__name__}; "
                     "use str, int, float, bool or None"
                 )
-        links = tuple(self.links)
-        for link in links:
-            if not isinstance(link, AlertLink):
-                raise SpecError(f"alert {self.title!r}: links must be AlertLink objects")
-        object.__setattr__(self, "links", links)
+        if not all(isinstance(link, AlertLink) for link in self.links):
+            raise SpecError(f"alert {self.title!r}: links must be AlertLink objects")
+        object.__setattr__(self, "links", tuple(self.links))
         object.__setattr__(self, "facts", dict(self.facts))
-        if not self.dedup_key:
-            object.__setattr__(self, "dedup_key", self._derived_dedup_key())
-        if len(self.dedup_key) > DEDUP_KEY_MAX_CHARS:
-            object.__setattr__(self, "dedup_key", "sha256:" + _sha256(self.dedup_key))
-        if not self.source:
-            ids = ".".join(part for part in (self.dag_id, self.task_id) if part)
-            object.__setattr__(self, "source", ids or "airflow-provider-mlprod")
-
-    def _derived_dedup_key(self) -> str:
-        return "mlprod:" + _sha256("\x1f".join((self.title, self.dag_id or "", self.task_id or "")))[:32]
+        key = (
+            self.dedup_key
+            or "mlprod:" + sha256(f"{self.title}\x1f{self.dag_id or ''}\x1f{self.task_id or ''}")[:32]
+        )
+        object.__setattr__(
+            self, "dedup_key", key if len(key) <= DEDUP_KEY_MAX_CHARS else "sha256:" + sha256(key)
+        )
+        ids = ".".join(part for part in (self.dag_id, self.task_id) if part)
+        object.__setattr__(self, "source", self.source or ids or "airflow-provider-mlprod")
 
     @property
     def idempotency_key(self) -> str:
-        """The same for every attempt and every task try that sends this alert of this run: a digest of
-        the dedup key, action, severity and run id (creation time when there is no run id)."""
+        """The same for every attempt and task try of this alert of this run (dedup key, action,
+        severity, run id or creation time)."""
         run = self.run_id or self.created_at.isoformat()
-        return _sha256("\x1f".join((self.dedup_key, self.action, self.severity, run)))
+        return sha256("\x1f".join((self.dedup_key, self.action, self.severity, run)))
 
     @property
     def rendered_facts(self) -> dict[str, str]:
-        """The facts with every value rendered as text, in their original order."""
         return {key: render_fact_value(value) for key, value in self.facts.items()}
 
     @property
+    def label(self) -> str:
+        """``RESOLVED`` for a resolve, else the severity in capitals."""
+        return "RESOLVED" if self.action == "resolve" else self.severity.upper()
+
+    @property
     def run_context(self) -> str:
-        """``dag / run / task`` ids as one line, or an empty string when none is set."""
-        parts = [
-            f"{label} {value}"
-            for label, value in (("dag", self.dag_id), ("run", self.run_id), ("task", self.task_id))
-            if value
-        ]
-        return " · ".join(parts)
+        """``dag … · run … · task …`` for the ids that are set."""
+        ids = (("dag", self.dag_id), ("run", self.run_id), ("task", self.task_id))
+        return " · ".join(f"{label} {value}" for label, value in ids if value)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the alert as a JSON-safe dict (the generic webhook body)."""
+        """The alert as a JSON-safe dict (the generic webhook body)."""
         return {
             "title": self.title,
             "severity": self.severity,
@@ -210,3 +172,11 @@ class Alert:
             "source": self.source,
             "created_at": self.created_at.isoformat(),
         }
+
+    def to_text(self) -> str:
+        """The alert as a few lines of plain text (the task-log channel)."""
+        lines = [f"[{self.label}] {self.title}", *([self.summary] if self.summary else [])]
+        lines += [f"  {key}: {value}" for key, value in self.rendered_facts.items()]
+        lines += [f"  {link.label}: {link.url}" for link in self.links]
+        trailer = [part for part in (self.run_context, f"source {self.source}") if part]
+        return "\n".join([*lines, " · ".join([*trailer, f"dedup key {self.dedup_key}"])])

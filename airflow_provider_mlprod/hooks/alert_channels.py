@@ -53,13 +53,7 @@ class AlertChannelHook(BaseHook):
 
     @cached_property
     def extra(self) -> dict[str, Any]:
-        """The connection's extra fields."""
         return connection_extra(self.connection)
-
-    @property
-    def channel_name(self) -> str:
-        """The name this channel goes by in logs, results and the store: its connection id."""
-        return self.alert_conn_id
 
     def secret(self) -> str:
         """The connection's password, which must be set."""
@@ -78,34 +72,28 @@ class AlertChannelHook(BaseHook):
             raise ConnectionConfigError(self.alert_conn_id, str(exc)) from None
 
     def get_retry_policy(self) -> RetryPolicy:
-        """Timeouts and attempts from the connection's extra (``timeout``, ``total_timeout``,
-        ``max_attempts``)."""
+        """Timeouts and attempts from the extra fields ``timeout``, ``total_timeout``, ``max_attempts``."""
         from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 
-        defaults = RetryPolicy()
-        attempts = optional_number(self.connection, self.extra, "max_attempts", defaults.max_attempts)
+        default = RetryPolicy()
+        number = lambda key, value: optional_number(self.connection, self.extra, key, value)  # noqa: E731
+        attempts = number("max_attempts", default.max_attempts)
         if attempts != int(attempts):
             raise ConnectionConfigError(
                 self.alert_conn_id, "extra field 'max_attempts' must be a whole number"
             )
         return RetryPolicy(
-            timeout_seconds=optional_number(self.connection, self.extra, "timeout", defaults.timeout_seconds),
+            timeout_seconds=number("timeout", default.timeout_seconds),
             max_attempts=int(attempts),
-            total_seconds=optional_number(
-                self.connection, self.extra, "total_timeout", defaults.total_seconds
-            ),
+            total_seconds=number("total_timeout", default.total_seconds),
         )
 
     def send(self, alert: Alert) -> DeliveryResult:
-        """Send ``alert`` on this channel, with retries; the result names the channel by its conn id."""
+        """Send ``alert`` on this channel alone, with retries; the result is named by the conn id."""
         from airflow_provider_mlprod.alerts.channels import send_to_target
-        from airflow_provider_mlprod.alerts.delivery import DeliveryOptions
 
         return send_to_target(
-            self.get_target(),
-            alert,
-            channel=self.channel_name,
-            options=DeliveryOptions(policy=self.get_retry_policy()),
+            self.get_target(), alert, channel=self.alert_conn_id, policy=self.get_retry_policy()
         )
 
     def _build_target(self) -> Any:
@@ -121,7 +109,7 @@ class SlackWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_slack", "mlprodslack", "slackwebhook")
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
+        from airflow_provider_mlprod.alerts.channels import SlackWebhookTarget
 
         secret = self.secret()
         if not secret.startswith(("http://", "https://")):
@@ -139,10 +127,10 @@ class TeamsWebhookChannelHook(AlertChannelHook):
     conn_type = "mlprodteams"
     default_conn_name = "mlprod_teams_default"
     hook_name = "Microsoft Teams workflow webhook (mlprod alerts)"
-    accepted_conn_types = ("mlprod_teams", "mlprodteams")  # the old name first: accepted for one release
+    accepted_conn_types = ("mlprod_teams", "mlprodteams")  # the old name: accepted for one release
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
+        from airflow_provider_mlprod.alerts.channels import TeamsWebhookTarget
 
         return TeamsWebhookTarget(url=self.secret())
 
@@ -153,10 +141,10 @@ class JsonWebhookChannelHook(AlertChannelHook):
     conn_type = "mlprodwebhook"
     default_conn_name = "mlprod_webhook_default"
     hook_name = "JSON webhook (mlprod alerts)"
-    accepted_conn_types = ("mlprod_webhook", "mlprodwebhook")  # the old name first: accepted for one release
+    accepted_conn_types = ("mlprod_webhook", "mlprodwebhook")
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+        from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget
 
         headers = self.extra.get("headers") or {}
         if isinstance(headers, str):
@@ -180,14 +168,11 @@ class PagerDutyChannelHook(AlertChannelHook):
     conn_type = "mlprodpagerduty"
     default_conn_name = "mlprod_pagerduty_default"
     hook_name = "PagerDuty Events API v2 (mlprod alerts)"
-    accepted_conn_types = (
-        "mlprod_pagerduty",
-        "mlprodpagerduty",
-    )  # the old name first: accepted for one release
+    accepted_conn_types = ("mlprod_pagerduty", "mlprodpagerduty")  # the old name: accepted for one release
     secret_label = "integration (routing) key"
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.pagerduty import DEFAULT_EVENTS_URL, PagerDutyTarget
+        from airflow_provider_mlprod.alerts.channels import DEFAULT_EVENTS_URL, PagerDutyTarget
 
         events_url = self.extra.get("events_url") or DEFAULT_EVENTS_URL
         return PagerDutyTarget(routing_key=self.secret(), events_url=events_url)

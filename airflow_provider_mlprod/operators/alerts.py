@@ -11,17 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mlprod.alerts.summaries import SUMMARY_KINDS
 from airflow_provider_mlprod.notifications.mlprod import (
     DEFAULT_DEDUP_WINDOW,
-    checked_dedup_window,
-    checked_routing,
-    checked_severity,
+    AlertSettings,
     run_url,
-    send_alert_via_connections,
+    summary_alert,
 )
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.run_context import run_identity
+from airflow_provider_mlprod.summaries import SUMMARY_KINDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.alerts.message import Alert
 
 
-class SendAlertOperator(BaseOperator):
+class SendAlertOperator(AlertSettings, BaseOperator):
     """Send one alert to the mlprod alert channels, with routing, dedup and delivery history.
 
     The alert is either written here (``title``, ``text``, ``severity``, ``facts``, ``links``) or built
@@ -55,20 +53,11 @@ class SendAlertOperator(BaseOperator):
     :param summary_task_id: the task whose XCom holds a validation, drift or gate summary.
     :param summary_kind: ``validation``, ``drift`` or ``gate``; ``None`` guesses from the keys.
     :param summary_xcom_key: the XCom key of the summary.
-    :param alert_conn_ids: alert connection ids; ``None`` reads ``[mlprod] alert_conn_ids``; empty
-        means the task log.
-    :param routing: severity -> connection ids (``"log"`` is the task log).
-    :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per
-        channel; state and history live in the metrics store.
-    :param repeat_every: while the same alert keeps coming (a failing task on every run), send it on
-        each channel at most once per this interval (timedelta or seconds), as a reminder titled
-        "Repeat (N suppressed since ...)"; replaces ``dedup_window`` when given. Needs the store: when
-        it is unreachable, every alert is sent.
-    :param dedup_key: what makes two alerts "the same" (templated); default from title, dag and task.
+    :param alert_conn_ids: ``routing``, ``dedup_window``, ``repeat_every``, ``dedup_key``,
+        ``store_conn_id``: as for :class:`~airflow_provider_mlprod.notifications.mlprod.MlprodNotifier`.
     :param action: ``trigger`` or ``resolve`` (closes the PagerDuty incident of the same dedup key);
         default ``trigger``, or the summary's action (``resolve`` when it passed). Given alongside a
         summary, it replaces the summary's action.
-    :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
     """
 
     template_fields: Sequence[str] = (
@@ -114,25 +103,21 @@ class SendAlertOperator(BaseOperator):
             raise ValueError(f"{owner}: give a title, or a summary_task_id to build the alert from")
         if summary_kind is not None and "{{" not in summary_kind and summary_kind not in SUMMARY_KINDS:
             raise ValueError(f"{owner}: summary_kind must be one of {', '.join(SUMMARY_KINDS)}")
-        self.title = title
-        self.text = text
-        self.severity = checked_severity(severity, owner)
+        self.title, self.text, self.dedup_key, self.action, self.store_conn_id = (
+            title,
+            text,
+            dedup_key,
+            action,
+            store_conn_id,
+        )
         self.facts = dict(facts) if facts is not None else {}
         self.links = dict(links) if links is not None else {}
-        self.summary_task_id = summary_task_id
-        self.summary_kind = summary_kind
-        self.summary_xcom_key = summary_xcom_key
-        self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
-        self.routing = checked_routing(routing, owner)
-        # repeat_every is the cooldown of a repeating alert; given, it replaces dedup_window.
-        self.dedup_window = checked_dedup_window(
-            dedup_window if repeat_every is None else repeat_every,
-            owner,
-            "dedup_window" if repeat_every is None else "repeat_every",
+        self.summary_task_id, self.summary_kind, self.summary_xcom_key = (
+            summary_task_id,
+            summary_kind,
+            summary_xcom_key,
         )
-        self.dedup_key = dedup_key
-        self.action = action
-        self.store_conn_id = store_conn_id
+        self._check_settings(owner, severity, alert_conn_ids, routing, dedup_window, repeat_every)
         self.delivery_report: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -144,14 +129,7 @@ class SendAlertOperator(BaseOperator):
         with final_errors_fail_the_task():
             alert = self.build_alert(context)
             try:
-                report = send_alert_via_connections(
-                    alert,
-                    alert_conn_ids=self.alert_conn_ids,
-                    routing=self.routing,
-                    dedup_window=self.dedup_window,
-                    store_conn_id=self.store_conn_id,
-                    identity=run_identity(context),
-                )
+                report = self.send(alert, run_identity(context))
             except AlertDeliveryError as exc:
                 self.delivery_report = self._report_dict(alert, exc.report)
                 context["ti"].xcom_push(key="return_value", value=self.delivery_report)
@@ -166,70 +144,47 @@ class SendAlertOperator(BaseOperator):
         import dataclasses
 
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink, readable_fact
-        from airflow_provider_mlprod.exceptions import InputDataError, SpecError
+        from airflow_provider_mlprod.exceptions import SpecError
 
         ti = context["ti"]
-        ids = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
         if not isinstance(self.facts, Mapping) or not isinstance(self.links, Mapping):
             raise SpecError(f"task {ti.task_id!r}: facts and links must render to dicts")
-        links = [AlertLink(str(label), str(url)) for label, url in self.links.items()]
-        url = run_url(ti.dag_id, ti.run_id)
-        if url and all(link.url != url for link in links):
-            links.append(AlertLink("Run", url))
-        facts = {str(key): readable_fact(value) for key, value in self.facts.items()}
         if self.action is not None and self.action not in ("trigger", "resolve"):
             raise SpecError(f"task {ti.task_id!r}: action {self.action!r} is not 'trigger' or 'resolve'")
+        links = [AlertLink(str(label), str(url)) for label, url in self.links.items()]
+        facts = {str(key): readable_fact(value) for key, value in self.facts.items()}
         if not self.summary_task_id:
+            url = run_url(ti.dag_id, ti.run_id)
             return Alert(
                 title=str(self.title),
                 severity=self.severity or "warning",
                 summary=str(self.text or ""),
                 facts=facts,
-                links=links,
+                links=[
+                    *links,
+                    *([AlertLink("Run", url)] if url and url not in {x.url for x in links} else []),
+                ],
                 dedup_key=str(self.dedup_key or ""),
                 action=self.action or "trigger",
-                **ids,
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
             )
-
-        from airflow_provider_mlprod.alerts.summaries import alert_from_summary, summary_kind_of
-
-        summary = ti.xcom_pull(task_ids=self.summary_task_id, key=self.summary_xcom_key)
-        if summary is None:
-            raise InputDataError(
-                f"task {self.summary_task_id!r} pushed no summary under XCom key {self.summary_xcom_key!r}"
-            )
-        kind = self.summary_kind or summary_kind_of(summary)
-        if kind is None:
-            raise InputDataError(
-                f"the XCom of task {self.summary_task_id!r} is not a validation, drift or gate summary; "
-                "set summary_kind"
-            )
-        alert = alert_from_summary(
-            summary,
-            kind,
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=self.summary_task_id,
-        )
+        alert = summary_alert(ti, self.summary_task_id, key=self.summary_xcom_key, kind=self.summary_kind)
         changes: dict[str, Any] = {"facts": {**alert.facts, **facts}, "links": [*alert.links, *links]}
-        for field, value in (
-            ("title", self.title),
-            ("summary", self.text),
-            ("severity", self.severity),
-            ("dedup_key", self.dedup_key),
-        ):
-            if value:
-                changes[field] = str(value)
-        if self.action:
-            changes["action"] = self.action
+        fields = {
+            "title": self.title,
+            "summary": self.text,
+            "severity": self.severity,
+            "dedup_key": self.dedup_key,
+        }
+        changes.update({field: str(value) for field, value in fields.items() if value})
+        changes.update({"action": self.action} if self.action else {})
         return dataclasses.replace(alert, **changes)
 
     @staticmethod
     def _report_dict(alert: Alert, report: Any) -> dict[str, Any]:
-        from airflow_provider_mlprod.alerts.store_dedup import stored_dedup_key
+        from airflow_provider_mlprod.alerts.routing import stored_dedup_key
 
-        return {
-            "title": alert.title,
-            **report.to_dict(),
-            "store_dedup_key": stored_dedup_key(alert.dedup_key, alert.action, alert.severity),
-        }
+        key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
+        return {"title": alert.title, **report.to_dict(), "store_dedup_key": key}

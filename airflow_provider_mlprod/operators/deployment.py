@@ -127,8 +127,8 @@ class WebhookDeployment:
         import hashlib
         import json
 
-        from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, post_with_retries
-        from airflow_provider_mlprod.alerts.webhook import signed_headers
+        from airflow_provider_mlprod.alerts.channels import signed_headers
+        from airflow_provider_mlprod.alerts.delivery import post_with_retries
         from airflow_provider_mlprod.hooks.alert_channels import JsonWebhookChannelHook
 
         hook = JsonWebhookChannelHook(self.conn_id)
@@ -153,7 +153,7 @@ class WebhookDeployment:
             body=payload,
             headers=lambda: {**signed_headers(target, payload), IDEMPOTENCY_HEADER: key},
             secrets=[target.signing_secret, *target.headers.values()],
-            options=DeliveryOptions(policy=hook.get_retry_policy()),
+            policy=hook.get_retry_policy(),
         )
         if result.status != "delivered":
             raise DeliveryError(f"deploy webhook {self.conn_id!r} failed: {result.error}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from airflow_provider_mlprod.exceptions import ConfigurationError
@@ -176,7 +177,9 @@ def _create_sqlite_engine(url: URL, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SE
         # compare-and-swap, schema creation) then never interleave between processes. A read (see
         # read_connection) reads a WAL snapshot and waits for nobody.
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        _retry_while_locked(
+            lambda: connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE"), busy_timeout
+        )
 
     return engine
 
@@ -188,18 +191,32 @@ def _switch_to_wal(dbapi_connection, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S
     timeout, so the first use of a new file by several processes at once would fail without a retry.
     WAL is persistent: once one connection switched, the others find it set and change nothing.
     """
+
+    def switch() -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+        finally:
+            cursor.close()
+
+    _retry_while_locked(switch, busy_timeout)
+
+
+def _retry_while_locked(action, busy_timeout: float) -> None:
+    """Run ``action``, retried with jitter while SQLite reports the file locked, up to ``busy_timeout``.
+
+    SQLite answers "database is locked" without calling its busy handler in some states (a journal-mode
+    change or a WAL recovery under way in another process, as on the first use of a new file by many
+    processes), so the busy timeout alone does not cover them.
+    """
     deadline = time.monotonic() + busy_timeout
     while True:
         try:
-            cursor = dbapi_connection.cursor()
-            try:
-                mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    cursor.execute("PRAGMA journal_mode=WAL")
-            finally:
-                cursor.close()
+            action()
             return
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sa_exc.OperationalError) as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(random.uniform(0.005, 0.05))

@@ -8,7 +8,7 @@ JSON-safe values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -411,13 +411,13 @@ class MetricsStore:
         with read_connection(self.engine) as connection:
             return bool(connection.execute(select(func.count()).select_from(a).where(condition)).scalar())
 
-    def last_alert_delivery(self, dedup_key: str, channel: str) -> datetime | None:
-        """When an alert with ``dedup_key`` was last delivered on ``channel`` (UTC), or ``None``."""
+    def last_alert_deliveries(self, dedup_keys: Sequence[str], channel: str) -> dict[str, datetime]:
+        """When each of ``dedup_keys`` was last delivered on ``channel`` (UTC); others are left out."""
         a = schema.alert_deliveries
-        condition = and_(a.c.dedup_key == dedup_key, a.c.channel == channel, a.c.delivered.is_(True))
+        condition = and_(a.c.dedup_key.in_(list(dedup_keys)), a.c.channel == channel, a.c.delivered.is_(True))
+        query = select(a.c.dedup_key, func.max(a.c.sent_at)).where(condition).group_by(a.c.dedup_key)
         with read_connection(self.engine) as connection:
-            sent_at = connection.execute(select(func.max(a.c.sent_at)).where(condition)).scalar()
-        return as_utc(sent_at)
+            return {key: as_utc(sent_at) for key, sent_at in connection.execute(query).all()}
 
     def record_alert_suppressed(self, *, dedup_key: str, channel: str) -> None:
         """Record that an alert with ``dedup_key`` was not sent on ``channel`` (a repeat in its cooldown)."""

@@ -1,4 +1,4 @@
-"""Fixtures for the alert engine tests: fast delivery options, a sample alert, a closed port."""
+"""Fixtures for the alert engine tests: a fast retry policy, a sample alert, a closed port."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_mlprod.alerts.delivery import DeliveryOptions, RetryPolicy
+from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 
 
@@ -19,10 +19,16 @@ def recorded_sleeps() -> list[float]:
 
 
 @pytest.fixture
-def fast_options(recorded_sleeps: list[float]) -> DeliveryOptions:
-    """Delivery options that record waits instead of sleeping, with a seeded jitter source."""
-    policy = RetryPolicy(timeout_seconds=2.0, max_attempts=3, base_delay_seconds=0.5, max_delay_seconds=5.0)
-    return DeliveryOptions(policy=policy, sleep=recorded_sleeps.append, rng=random.Random(7))
+def fast_policy(recorded_sleeps: list[float]) -> RetryPolicy:
+    """A retry policy that records waits instead of sleeping, with a seeded jitter source."""
+    return RetryPolicy(
+        timeout_seconds=2.0,
+        max_attempts=3,
+        base_delay_seconds=0.5,
+        max_delay_seconds=5.0,
+        sleep=recorded_sleeps.append,
+        rng=random.Random(7),
+    )
 
 
 @pytest.fixture

@@ -10,14 +10,23 @@ import logging
 import pytest
 from pytest_httpserver import HTTPServer
 
-from airflow_provider_mlprod.alerts.channels import CHANNEL_KINDS, channel_kind_of, send_to_target
-from airflow_provider_mlprod.alerts.delivery import DeliveryOptions
-from airflow_provider_mlprod.alerts.log_channel import LogTarget
+from airflow_provider_mlprod.alerts.channels import (
+    CHANNEL_KINDS,
+    JsonWebhookTarget,
+    LogTarget,
+    PagerDutyTarget,
+    SlackWebhookTarget,
+    TeamsWebhookTarget,
+    build_pagerduty_payload,
+    build_slack_payload,
+    build_teams_payload,
+    channel_kind_of,
+    compute_signature,
+    send_to_target,
+    verify_signature,
+)
+from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert, AlertLink
-from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget, build_pagerduty_payload
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget, build_slack_payload
-from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget, build_teams_payload
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget, compute_signature, verify_signature
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 ROUTING_KEY = "R0UTING0KEY0123456789abcdef0123"
@@ -63,11 +72,11 @@ def _assert_slack_blocks_valid(payload: dict) -> None:
             pytest.fail(f"unexpected block type {kind}")
 
 
-def test_slack_delivers_block_kit_message(httpserver: HTTPServer, sample_alert: Alert, fast_options) -> None:
+def test_slack_delivers_block_kit_message(httpserver: HTTPServer, sample_alert: Alert, fast_policy) -> None:
     httpserver.expect_request("/services/T0/B0/token", method="POST").respond_with_data("ok")
     target = SlackWebhookTarget(httpserver.url_for("/services/T0/B0/token"))
 
-    result = send_to_target(target, sample_alert, channel="team-slack", options=fast_options)
+    result = send_to_target(target, sample_alert, channel="team-slack", policy=fast_policy)
 
     assert (result.delivered, result.attempts, result.status_code, result.error) == (True, 1, 200, None)
     assert result.channel == "team-slack"
@@ -104,11 +113,11 @@ def test_slack_respects_block_limits_and_escapes_mrkdwn() -> None:
     assert "6 more facts not shown" in fact_sections[-1]["fields"][-1]["text"]
 
 
-def test_teams_delivers_adaptive_card(httpserver: HTTPServer, sample_alert: Alert, fast_options) -> None:
+def test_teams_delivers_adaptive_card(httpserver: HTTPServer, sample_alert: Alert, fast_policy) -> None:
     httpserver.expect_request("/workflows/abc/triggers/manual/paths/invoke").respond_with_data("", status=202)
     target = TeamsWebhookTarget(httpserver.url_for("/workflows/abc/triggers/manual/paths/invoke"))
 
-    result = send_to_target(target, sample_alert, options=fast_options)
+    result = send_to_target(target, sample_alert, policy=fast_policy)
 
     assert (result.delivered, result.status_code, result.kind, result.channel) == (
         True,
@@ -139,7 +148,7 @@ def test_teams_delivers_adaptive_card(httpserver: HTTPServer, sample_alert: Aler
 
 
 def test_webhook_sends_alert_dict_with_verifiable_signature(
-    httpserver: HTTPServer, sample_alert: Alert, fast_options
+    httpserver: HTTPServer, sample_alert: Alert, fast_policy
 ) -> None:
     httpserver.expect_request("/hook").respond_with_data("accepted")
     secret = "s1gning-secret-value"
@@ -147,7 +156,7 @@ def test_webhook_sends_alert_dict_with_verifiable_signature(
         httpserver.url_for("/hook"), signing_secret=secret, headers={"X-Team": "ml-platform"}
     )
 
-    result = send_to_target(target, sample_alert, options=fast_options)
+    result = send_to_target(target, sample_alert, policy=fast_policy)
 
     assert result.delivered
     request, _ = httpserver.log[0]
@@ -179,13 +188,13 @@ def test_webhook_rejects_reserved_headers_and_empty_secret() -> None:
         JsonWebhookTarget("https://a.example/h", signing_secret="")
 
 
-def test_pagerduty_trigger_has_v2_fields(httpserver: HTTPServer, sample_alert: Alert, fast_options) -> None:
+def test_pagerduty_trigger_has_v2_fields(httpserver: HTTPServer, sample_alert: Alert, fast_policy) -> None:
     httpserver.expect_request("/v2/enqueue", method="POST").respond_with_json(
         {"status": "success", "message": "Event processed", "dedup_key": sample_alert.dedup_key}, status=202
     )
     target = PagerDutyTarget(ROUTING_KEY, events_url=httpserver.url_for("/v2/enqueue"))
 
-    result = send_to_target(target, sample_alert, channel="oncall", options=fast_options)
+    result = send_to_target(target, sample_alert, channel="oncall", policy=fast_policy)
 
     assert (result.delivered, result.status_code) == (True, 202)
     event = _only_request_json(httpserver)
@@ -272,12 +281,12 @@ def test_targets_reject_bad_urls_without_echoing_them(url: str) -> None:
         assert url not in str(caught.value)
 
 
-def test_default_options_work(httpserver: HTTPServer) -> None:
+def test_default_policy_works(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook").respond_with_data("ok")
     result = send_to_target(
         JsonWebhookTarget(httpserver.url_for("/hook")),
         Alert(title="x", severity="info"),
-        options=DeliveryOptions(),
+        policy=RetryPolicy(),
     )
     assert result.delivered
 
@@ -302,7 +311,7 @@ def _huge_alert(**kwargs) -> Alert:
 
 @pytest.mark.parametrize("filler", ["x", "é☃"])
 def test_teams_payload_of_a_huge_alert_stays_under_the_size_limit(
-    httpserver: HTTPServer, fast_options, filler: str
+    httpserver: HTTPServer, fast_policy, filler: str
 ) -> None:
     alert = _huge_alert()
     if filler != "x":  # non-ASCII text is escaped by json.dumps and takes six bytes a character
@@ -315,7 +324,7 @@ def test_teams_payload_of_a_huge_alert_stays_under_the_size_limit(
     httpserver.expect_request("/workflows/big").respond_with_data("", status=202)
 
     result = send_to_target(
-        TeamsWebhookTarget(httpserver.url_for("/workflows/big")), alert, options=fast_options
+        TeamsWebhookTarget(httpserver.url_for("/workflows/big")), alert, policy=fast_policy
     )
 
     assert result.delivered
@@ -379,9 +388,9 @@ HOSTILE = "**bold** [click](https://evil.example) _it_ <b>x</b> & `code`\n1. ite
 
 
 def test_pagerduty_event_of_a_megabyte_summary_fits_512_kb_and_says_so(
-    httpserver: HTTPServer, fast_options
+    httpserver: HTTPServer, fast_policy
 ) -> None:
-    from airflow_provider_mlprod.alerts.pagerduty import EVENT_MAX_BYTES
+    from airflow_provider_mlprod.alerts.channels import EVENT_MAX_BYTES
 
     alert = Alert(
         title="Huge",
@@ -394,7 +403,7 @@ def test_pagerduty_event_of_a_megabyte_summary_fits_512_kb_and_says_so(
     result = send_to_target(
         PagerDutyTarget(ROUTING_KEY, events_url=httpserver.url_for("/v2/enqueue")),
         alert,
-        options=fast_options,
+        policy=fast_policy,
     )
 
     assert result.delivered
@@ -428,7 +437,7 @@ def test_teams_card_escapes_markdown_in_every_user_text() -> None:
 
 
 def test_teams_card_shortened_to_fit_says_so(sample_alert: Alert) -> None:
-    from airflow_provider_mlprod.alerts.teams import SHRUNK_NOTE
+    from airflow_provider_mlprod.alerts.channels import SHRUNK_NOTE
 
     big = build_teams_payload(None, _huge_alert())["attachments"][0]["content"]["body"]
     small = build_teams_payload(None, sample_alert)["attachments"][0]["content"]["body"]
@@ -448,7 +457,7 @@ def test_slack_blocks_of_hostile_text_stay_inside_limits_and_escaped() -> None:
             assert len(text) <= 3000
             assert "<b>" not in text
     assert payload["text"].endswith("…")
-    from airflow_provider_mlprod.alerts.slack import SHORTENED_NOTE
+    from airflow_provider_mlprod.alerts.channels import SHORTENED_NOTE
 
     assert payload["blocks"][-1]["elements"][-1]["text"] == SHORTENED_NOTE
     small = build_slack_payload(None, Alert(title="ok", severity="info", summary="fine", facts={"a": 1}))

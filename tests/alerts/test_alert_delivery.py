@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -13,9 +14,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mlprod.alerts.channels import send_to_target
+from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget, SlackWebhookTarget, send_to_target
 from airflow_provider_mlprod.alerts.delivery import (
-    DeliveryOptions,
     RetryPolicy,
     backoff_delay,
     post_with_retries,
@@ -24,8 +24,6 @@ from airflow_provider_mlprod.alerts.delivery import (
     secret_fragments,
 )
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
 from airflow_provider_mlprod.exceptions import ConfigurationError
 
 
@@ -39,22 +37,22 @@ def threaded_server() -> Iterator[HTTPServer]:
     server.stop()
 
 
-def _post(url: str, options: DeliveryOptions):
+def _post(url: str, policy: RetryPolicy):
     return post_with_retries(
         channel="ch",
         kind="webhook",
         url=url,
         body=b"{}",
         headers={"Content-Type": "application/json"},
-        options=options,
+        policy=policy,
     )
 
 
-def test_500_then_200_is_retried_and_delivered(httpserver: HTTPServer, fast_options, recorded_sleeps) -> None:
+def test_500_then_200_is_retried_and_delivered(httpserver: HTTPServer, fast_policy, recorded_sleeps) -> None:
     httpserver.expect_ordered_request("/hook").respond_with_data("boom", status=500)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok", status=200)
 
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
 
     assert (result.delivered, result.attempts, result.status_code, result.error) == (True, 2, 200, None)
     assert len(httpserver.log) == 2
@@ -69,7 +67,7 @@ def test_persistent_503_uses_all_attempts_with_growing_backoff_caps(
     httpserver.expect_request("/hook").respond_with_data("down", status=503)
     policy = RetryPolicy(timeout_seconds=2, max_attempts=4, base_delay_seconds=1.0, max_delay_seconds=3.0)
 
-    result = _post(httpserver.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append))
+    result = _post(httpserver.url_for("/hook"), replace(policy, sleep=recorded_sleeps.append))
 
     assert (result.delivered, result.attempts, result.status_code) == (False, 4, 503)
     assert result.error == "HTTP 503 SERVICE UNAVAILABLE: down"
@@ -80,20 +78,20 @@ def test_persistent_503_uses_all_attempts_with_growing_backoff_caps(
     assert result.waits == recorded_sleeps
 
 
-def test_429_retry_after_seconds_is_honoured(httpserver: HTTPServer, fast_options, recorded_sleeps) -> None:
+def test_429_retry_after_seconds_is_honoured(httpserver: HTTPServer, fast_policy, recorded_sleeps) -> None:
     httpserver.expect_ordered_request("/hook").respond_with_data(
         "slow down", status=429, headers={"Retry-After": "3"}
     )
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
 
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
 
     assert (result.delivered, result.attempts) == (True, 2)
     assert recorded_sleeps == [3.0]
 
 
 def test_429_retry_after_beyond_max_delay_is_honoured_within_the_deadline(
-    httpserver: HTTPServer, fast_options, recorded_sleeps
+    httpserver: HTTPServer, fast_policy, recorded_sleeps
 ) -> None:
     # max_delay_seconds bounds backoff only: the server's 40 s fits the 60 s deadline and is kept.
     httpserver.expect_ordered_request("/hook").respond_with_data(
@@ -101,43 +99,43 @@ def test_429_retry_after_beyond_max_delay_is_honoured_within_the_deadline(
     )
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
 
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
 
     assert result.delivered
-    assert fast_options.policy.max_delay_seconds < 40
+    assert fast_policy.max_delay_seconds < 40
     assert recorded_sleeps == [40.0]
 
 
 def test_429_retry_after_past_the_deadline_is_not_shortened(
-    httpserver: HTTPServer, fast_options, recorded_sleeps
+    httpserver: HTTPServer, fast_policy, recorded_sleeps
 ) -> None:
     httpserver.expect_request("/hook").respond_with_data("", status=429, headers={"Retry-After": "3600"})
 
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
 
     assert (result.delivered, result.attempts, result.transient) == (False, 1, True)
     assert "deadline" in result.error
     assert recorded_sleeps == []
 
 
-def test_429_retry_after_http_date_is_honoured(httpserver: HTTPServer, fast_options, recorded_sleeps) -> None:
+def test_429_retry_after_http_date_is_honoured(httpserver: HTTPServer, fast_policy, recorded_sleeps) -> None:
     when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=4), usegmt=True)
     httpserver.expect_ordered_request("/hook").respond_with_data(
         "", status=429, headers={"Retry-After": when}
     )
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
 
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
 
     assert result.delivered
     (wait,) = recorded_sleeps
     assert 2.0 <= wait <= 4.0
 
 
-def test_400_is_not_retried(httpserver: HTTPServer, fast_options, recorded_sleeps) -> None:
+def test_400_is_not_retried(httpserver: HTTPServer, fast_policy, recorded_sleeps) -> None:
     httpserver.expect_request("/hook").respond_with_data("invalid_payload", status=400)
 
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
 
     assert (result.delivered, result.attempts, result.status_code) == (False, 1, 400)
     assert result.error == "HTTP 400 BAD REQUEST: invalid_payload"
@@ -145,9 +143,9 @@ def test_400_is_not_retried(httpserver: HTTPServer, fast_options, recorded_sleep
     assert recorded_sleeps == []
 
 
-def test_redirect_is_not_followed(httpserver: HTTPServer, fast_options) -> None:
+def test_redirect_is_not_followed(httpserver: HTTPServer, fast_policy) -> None:
     httpserver.expect_request("/hook").respond_with_data("", status=302, headers={"Location": "/elsewhere"})
-    result = _post(httpserver.url_for("/hook"), fast_options)
+    result = _post(httpserver.url_for("/hook"), fast_policy)
     assert (result.delivered, result.attempts, result.status_code) == (False, 1, 302)
     assert len(httpserver.log) == 1
 
@@ -164,9 +162,7 @@ def test_handler_hanging_past_timeout_is_a_retried_timeout(
     threaded_server.expect_request("/hook").respond_with_handler(hang)
     policy = RetryPolicy(timeout_seconds=0.2, max_attempts=2, base_delay_seconds=0.0)
     try:
-        result = _post(
-            threaded_server.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append)
-        )
+        result = _post(threaded_server.url_for("/hook"), replace(policy, sleep=recorded_sleeps.append))
     finally:
         release.set()
 
@@ -185,7 +181,7 @@ def test_retry_after_past_the_deadline_gives_up_without_waiting(
     url = httpserver.url_for("/hook/s3cret-path")
 
     started = time.monotonic()
-    result = _post(url, DeliveryOptions(policy=policy, sleep=recorded_sleeps.append))
+    result = _post(url, replace(policy, sleep=recorded_sleeps.append))
     elapsed = time.monotonic() - started
 
     assert elapsed < 1.0
@@ -205,7 +201,7 @@ def test_waits_that_fit_the_deadline_are_taken(httpserver: HTTPServer, recorded_
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
     policy = RetryPolicy(timeout_seconds=2, total_seconds=5)
 
-    result = _post(httpserver.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append))
+    result = _post(httpserver.url_for("/hook"), replace(policy, sleep=recorded_sleeps.append))
 
     assert (result.delivered, result.attempts) == (True, 2)
     assert recorded_sleeps == [2.0]
@@ -218,7 +214,7 @@ def test_backoff_past_the_deadline_gives_up(httpserver: HTTPServer, recorded_sle
 
     result = _post(
         httpserver.url_for("/hook"),
-        DeliveryOptions(policy=policy, sleep=recorded_sleeps.append, rng=random.Random(seed)),
+        replace(policy, sleep=recorded_sleeps.append, rng=random.Random(seed)),
     )
 
     assert (result.failed, result.attempts) == (True, 1)
@@ -237,9 +233,7 @@ def test_handler_hanging_past_the_deadline_fails_fast(threaded_server: HTTPServe
     policy = RetryPolicy(timeout_seconds=10, max_attempts=4, base_delay_seconds=0.0, total_seconds=0.5)
     started = time.monotonic()
     try:
-        result = _post(
-            threaded_server.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append)
-        )
+        result = _post(threaded_server.url_for("/hook"), replace(policy, sleep=recorded_sleeps.append))
     finally:
         elapsed = time.monotonic() - started
         release.set()
@@ -271,9 +265,7 @@ def test_error_body_trickling_past_the_deadline_is_cut_off(
     policy = RetryPolicy(timeout_seconds=10, max_attempts=4, total_seconds=0.5)
 
     started = time.monotonic()
-    result = _post(
-        threaded_server.url_for("/hook"), DeliveryOptions(policy=policy, sleep=recorded_sleeps.append)
-    )
+    result = _post(threaded_server.url_for("/hook"), replace(policy, sleep=recorded_sleeps.append))
     elapsed = time.monotonic() - started
 
     assert elapsed < 1.5
@@ -288,16 +280,16 @@ def test_success_with_a_trickling_body_is_delivered_without_reading_it(threaded_
     policy = RetryPolicy(timeout_seconds=10, total_seconds=0.5)
 
     started = time.monotonic()
-    result = _post(threaded_server.url_for("/hook"), DeliveryOptions(policy=policy))
+    result = _post(threaded_server.url_for("/hook"), policy)
 
     assert time.monotonic() - started < 1.5
     assert (result.delivered, result.attempts, result.status_code) == (True, 1, 200)
 
 
 def test_refused_connection_is_retried_then_reported(
-    closed_port_url: str, fast_options, recorded_sleeps
+    closed_port_url: str, fast_policy, recorded_sleeps
 ) -> None:
-    result = _post(closed_port_url, fast_options)
+    result = _post(closed_port_url, fast_policy)
 
     assert (result.delivered, result.attempts, result.status_code) == (False, 3, None)
     assert result.error == "connection failed (ConnectionError)"
@@ -306,25 +298,25 @@ def test_refused_connection_is_retried_then_reported(
 
 def test_single_attempt_policy_never_sleeps(closed_port_url: str, recorded_sleeps) -> None:
     policy = RetryPolicy(max_attempts=1)
-    result = _post(closed_port_url, DeliveryOptions(policy=policy, sleep=recorded_sleeps.append))
+    result = _post(closed_port_url, replace(policy, sleep=recorded_sleeps.append))
     assert (result.attempts, recorded_sleeps) == (1, [])
 
 
 def test_webhook_retry_is_signed_afresh(httpserver: HTTPServer, recorded_sleeps, monkeypatch) -> None:
     import types
 
-    from airflow_provider_mlprod.alerts import webhook
+    from airflow_provider_mlprod.alerts import channels
 
     httpserver.expect_ordered_request("/hook").respond_with_data("", status=502)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
     ticks = iter([1_700_000_000.0, 1_700_000_009.0])
     target = JsonWebhookTarget(httpserver.url_for("/hook"), signing_secret="s1gning-secret-value")
-    monkeypatch.setattr(webhook, "time", types.SimpleNamespace(time=lambda: next(ticks)))
+    monkeypatch.setattr(channels, "time", types.SimpleNamespace(time=lambda: next(ticks)))
 
     result = send_to_target(
         target,
         Alert(title="x", severity="info"),
-        options=DeliveryOptions(policy=RetryPolicy(base_delay_seconds=0), sleep=recorded_sleeps.append),
+        policy=RetryPolicy(base_delay_seconds=0, sleep=recorded_sleeps.append),
     )
 
     assert result.delivered
@@ -345,7 +337,7 @@ def test_session_is_used_when_given(httpserver: HTTPServer) -> None:
         result = send_to_target(
             SlackWebhookTarget(httpserver.url_for("/services/a")),
             Alert(title="x", severity="info"),
-            options=DeliveryOptions(session=session),
+            policy=RetryPolicy(session=session),
         )
     assert result.delivered
     assert httpserver.log[0][0].headers["X-From-Session"] == "yes"

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
+from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.routing import ChannelSpec, dispatch_alert
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+from airflow_provider_mlprod.alerts.routing import Channel, send_alert
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
 FAST = RetryPolicy(timeout_seconds=2.0, max_attempts=1)
@@ -30,8 +30,8 @@ def store(db_url: str):
 
 def _send(httpserver: HTTPServer, store, action: str = "trigger"):
     alert = Alert(title="Load failed", severity="critical", action=action, dedup_key="mlprod:task:etl:load")
-    channels = [ChannelSpec("hook", JsonWebhookTarget(httpserver.url_for("/hook")), FAST)]
-    return dispatch_alert(alert, channels, metrics_store=store, dedup_window=COOLDOWN)
+    channels = [Channel("hook", JsonWebhookTarget(httpserver.url_for("/hook")), FAST)]
+    return send_alert(alert, channels, store=store, window=COOLDOWN)
 
 
 def _titles(httpserver: HTTPServer) -> list[str]:

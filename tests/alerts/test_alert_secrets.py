@@ -10,6 +10,12 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
+from airflow_provider_mlprod.alerts.channels import (
+    JsonWebhookTarget,
+    PagerDutyTarget,
+    SlackWebhookTarget,
+    TeamsWebhookTarget,
+)
 from airflow_provider_mlprod.alerts.delivery import (
     TRANSPORT_LOGGERS,
     post_with_retries,
@@ -17,11 +23,7 @@ from airflow_provider_mlprod.alerts.delivery import (
     transport_log_guarded,
 )
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.pagerduty import PagerDutyTarget
-from airflow_provider_mlprod.alerts.routing import AlertRouter
-from airflow_provider_mlprod.alerts.slack import SlackWebhookTarget
-from airflow_provider_mlprod.alerts.teams import TeamsWebhookTarget
-from airflow_provider_mlprod.alerts.webhook import JsonWebhookTarget
+from airflow_provider_mlprod.alerts.routing import Channel, send_alert
 from airflow_provider_mlprod.exceptions import DeliveryError
 
 SLACK_PATH = "/services/T0SLACKWS/B0SLACKHK/xoxSlackToken1234567890"
@@ -61,7 +63,7 @@ def _secrets(httpserver: HTTPServer, closed_port_url: str) -> list[str]:
 @pytest.mark.parametrize("status", [400, 500])
 def test_no_secret_in_logs_errors_or_results(
     httpserver: HTTPServer,
-    fast_options,
+    fast_policy,
     closed_port_url: str,
     caplog: pytest.LogCaptureFixture,
     status: int,
@@ -80,10 +82,12 @@ def test_no_secret_in_logs_errors_or_results(
         "oncall": PagerDutyTarget(ROUTING_KEY, events_url=httpserver.url_for("/v2/enqueue")),
         "unreachable": SlackWebhookTarget(closed_port_url),
     }
-    router = AlertRouter(channels, options=fast_options)
+    named = [Channel(name, target, fast_policy) for name, target in channels.items()]
 
     with pytest.raises(DeliveryError) as caught:
-        router.dispatch(Alert(title="Data drift: orders", severity="critical", dag_id="etl", task_id="drift"))
+        send_alert(
+            Alert(title="Data drift: orders", severity="critical", dag_id="etl", task_id="drift"), named
+        )
 
     error = caught.value
     assert len(httpserver.log) >= 4  # the servers were really reached and echoed the secrets back
@@ -101,7 +105,7 @@ def test_no_secret_in_logs_errors_or_results(
                 if record.name != "werkzeug"
             ),
             repr(channels),
-            repr(router.channels),
+            repr(named),
         ]
     )
     assert "rejected ***" in captured  # the echoed body is kept, redacted
@@ -137,7 +141,7 @@ def _transport_text(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def test_direct_post_keeps_the_webhook_path_out_of_transport_debug_lines(
-    httpserver: HTTPServer, fast_options, caplog: pytest.LogCaptureFixture
+    httpserver: HTTPServer, fast_policy, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every caller of ``post_with_retries`` (e.g. a deployment webhook) is guarded, not only the router."""
     httpserver.expect_request(SLACK_PATH).respond_with_data("ok")
@@ -149,7 +153,7 @@ def test_direct_post_keeps_the_webhook_path_out_of_transport_debug_lines(
     caplog.clear()
 
     result = post_with_retries(
-        channel="deploy", kind="webhook", url=url, body=b"{}", headers={}, options=fast_options
+        channel="deploy", kind="webhook", url=url, body=b"{}", headers={}, policy=fast_policy
     )
 
     assert result.delivered

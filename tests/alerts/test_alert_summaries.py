@@ -3,24 +3,43 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pandas as pd
 import pytest
 
-from airflow_provider_mlprod.alerts.slack import build_slack_payload
-from airflow_provider_mlprod.alerts.summaries import (
-    alert_from_drift,
-    alert_from_gate,
-    alert_from_summary,
-    alert_from_validation,
-    summary_kind_of,
-)
+from airflow_provider_mlprod.alerts import summaries as build
+from airflow_provider_mlprod.alerts.channels import build_slack_payload
 from airflow_provider_mlprod.drift.compare import compare_datasets
 from airflow_provider_mlprod.drift.settings import DriftSettings
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.gates import evaluate_gate
+from airflow_provider_mlprod.summaries import (
+    DriftResultSummary,
+    GateResultSummary,
+    ValidationResultSummary,
+    summary_from_dict,
+    summary_kind_of,
+)
 from airflow_provider_mlprod.validation.summary import ExpectationOutcome, ValidationSummary
+
+
+def alert_from_validation(data, **ids):
+    return build.alert_from_validation(ValidationResultSummary.from_dict(data), **ids)
+
+
+def alert_from_drift(data, **ids):
+    return build.alert_from_drift(DriftResultSummary.from_dict(data), **ids)
+
+
+def alert_from_gate(data, **ids):
+    return build.alert_from_gate(GateResultSummary.from_dict(data), **ids)
+
+
+def alert_from_summary(data, kind=None):
+    return build.alert_from_summary(summary_from_dict(data, kind))
+
 
 RUN = {"dag_id": "etl", "run_id": "scheduled__1", "task_id": "check", "report_url": "https://r.example/1"}
 
@@ -450,3 +469,22 @@ def test_bad_severity_parameters_are_rejected() -> None:
         alert_from_drift(DRIFT, severity_on_drift="loud")
     with pytest.raises(SpecError, match="severity_on_failure"):
         alert_from_gate(GATE_REJECTED, severity_on_failure="loud")
+
+
+@pytest.mark.parametrize("data", [VALIDATION_FAILED, DRIFT, GATE_REJECTED])
+def test_typed_summaries_round_trip_through_their_dicts(data: dict) -> None:
+    summary = summary_from_dict(data)
+    assert type(summary).from_dict(summary.to_dict()) == summary
+    assert json.loads(json.dumps(summary.to_dict())) == summary.to_dict()
+
+
+def test_a_report_and_a_run_link_come_after_each_other() -> None:
+    alert = alert_from_validation(
+        VALIDATION_FAILED,
+        report_url="https://af.example/mlprod/reports/x.html",
+        run_url="https://af.example/run",
+    )
+    assert [(link.label, link.url) for link in alert.links] == [
+        ("Report", "https://af.example/mlprod/reports/x.html"),
+        ("Run", "https://af.example/run"),
+    ]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from airflow_provider_mlprod.alerts.channels import DEFAULT_EVENTS_URL
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.alerts.pagerduty import DEFAULT_EVENTS_URL
 from airflow_provider_mlprod.exceptions import ConnectionConfigError
 from airflow_provider_mlprod.hooks.alert_channels import (
     JsonWebhookChannelHook,

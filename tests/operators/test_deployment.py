@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_mlprod.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
+from airflow_provider_mlprod.alerts.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
 from airflow_provider_mlprod.exceptions import DeliveryError
 from airflow_provider_mlprod.operators.deployment import CopyArtifactDeployment, WebhookDeployment
 from airflow_provider_mlprod.store.registry import ModelVersion

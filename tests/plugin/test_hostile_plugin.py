@@ -384,3 +384,52 @@ def test_with_multi_team_each_dag_is_decided_with_its_team(airflow_db, monkeypat
         _AuthManagerState.instance = previous
         with create_session() as session:
             session.execute(dag_bundle_team_association_table.delete())
+
+
+class _SummaryTaskInstance:
+    """A task instance whose XCom is a validation summary with a report under the report folder."""
+
+    dag_id, run_id, task_id, map_index = "etl", "run_1", "alert", -1
+
+    def __init__(self, folder: Path) -> None:
+        self.summary = {
+            "success": False,
+            "suite_name": "orders_suite",
+            "dataset": "orders",
+            "counts": {"evaluated": 2, "passed": 1, "failed_critical": 1, "failed_warning": 0},
+            "failures": [{"expectation_type": "expect_column_values_to_not_be_null", "column": "id"}],
+            "report_location": f"file://{folder}/validation/etl/run_1/validate.html",
+        }
+
+    def xcom_pull(self, task_ids: str, key: str) -> dict:
+        return self.summary
+
+
+def test_a_summary_alert_links_to_its_report_and_the_link_opens_it(client, store, httpserver, monkeypatch):
+    """The alert's report link is the plugin's address under ``[api] base_url``; the channel receives
+    exactly that URL, and the route it names serves the report (to a user allowed to read the DAG)."""
+    from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget
+    from airflow_provider_mlprod.alerts.delivery import RetryPolicy
+    from airflow_provider_mlprod.alerts.routing import Channel, send_alert
+    from airflow_provider_mlprod.notifications.mlprod import summary_alert
+
+    _, folder = store
+    base = "http://airflow.example:8080/sub"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", base)
+    httpserver.expect_request("/hook").respond_with_data("ok")
+
+    alert = summary_alert(_SummaryTaskInstance(folder), "validate")
+    report = send_alert(
+        alert, [Channel("hook", JsonWebhookTarget(httpserver.url_for("/hook")), RetryPolicy())]
+    )
+
+    assert report.delivered_channels == ["hook"]
+    [(request, _)] = httpserver.log
+    links = {link["label"]: link["url"] for link in json.loads(request.get_data())["links"]}
+    assert links == {
+        "Report": f"{base}/mlprod/reports/validation/etl/run_1/validate.html",
+        "Run": f"{base}/dags/etl/runs/run_1",
+    }
+    served = client.get(links["Report"].removeprefix(f"{base}/mlprod"))
+    assert served.status_code == 200
+    assert served.text == "<html>report of etl</html>"
