@@ -1,0 +1,377 @@
+"""A lean HTTP/1.1 keep-alive client for the load generator, on asyncio protocols.
+
+A load generator measures the server only as far as its own time per response is small: a
+response that arrives while the client is busy with others waits, and that wait shows as latency.
+This client therefore does the least per request:
+
+- the request bytes are built once per body from a head prepared per endpoint (request line,
+  ``Host``, ``Content-Type``, the endpoint's own headers such as its auth, ``Content-Length``);
+- the reply is parsed by llhttp (Node's C parser, through ``httptools``: chunked bodies, keep-alive
+  and ``Connection: close`` are its business), fed from the protocol's ``data_received``;
+- the latency clock stops in that callback when the reply is complete, and the caller's completion
+  callback runs right there, so a closed loop writes its next request without a coroutine hop.
+
+Each endpoint has one :class:`EndpointClient`: a pool of keep-alive connections (one request in flight
+on each; no pipelining), opened as needed, dropped when the server closes them or answers
+``Connection: close``. A request sent on a reused connection that the server closed before any byte
+of the reply (it closed an idle connection as the request went out) is sent once more on a new
+connection, the clock still running; any other loss is a connection error. Every request is bounded
+by the timeout, connecting included (``loop.call_later``; the connection is aborted when it fires).
+``https://`` endpoints use the default ``ssl`` context (system CAs, or ``SSL_CERT_FILE``).
+
+Redirects are not followed (a 3xx is an outcome of its own) and no cookies are kept; the client
+asks for uncompressed replies and still inflates a gzip or deflate reply, so output checks see the
+body a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import ssl
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from urllib.parse import quote, unquote, urlsplit
+
+import httptools
+
+from airflow_provider_mlprod.exceptions import SpecError
+
+#: The failure kinds a request can end with (``None``: a reply arrived).
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+
+#: ``on_done(status, body, failure, error_name, end)``: called exactly once per request, with
+#: ``failure`` None for a reply (then ``status`` and ``body`` are set), ``TIMEOUT`` or
+#: ``CONNECTION_ERROR`` (then ``error_name`` names the kind of error); ``end`` is the
+#: ``time.perf_counter()`` at which the reply completed or the request failed.
+OnDone = Callable[[int, bytes, "str | None", "str | None", float], None]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to send: the address, TLS settings and the prepared request head."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None = field(repr=False)
+    head: bytes = field(repr=False)
+
+    def request(self, body: bytes) -> bytes:
+        """The complete request carrying ``body``."""
+        return b"%s%d\r\n\r\n%s" % (self.head, len(body), body)
+
+
+def prepare_target(url: str, headers: Mapping[str, str], *, label: str) -> Target:
+    """The target of a POST of JSON bodies to ``url`` with ``headers`` (they override the defaults).
+
+    Raises SpecError naming ``label`` (and a header by name, never its value) for a URL that is not
+    http(s) with a host, a header name or value that cannot be sent, or a framing header
+    (``Content-Length``, ``Transfer-Encoding``: the client frames the body itself).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SpecError(f"endpoint {label}: the URL must be an http(s) URL with a host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SpecError(f"endpoint {label}: the URL's port is not a valid port number") from None
+    default_port = 443 if parts.scheme == "https" else 80
+    port = port or default_port
+    host = parts.hostname
+    host_header = f"[{host}]" if ":" in host else host
+    if port != default_port:
+        host_header += f":{port}"
+    target = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_QUERY_SAFE)
+    fields: dict[str, tuple[str, str]] = {}
+
+    def put(name: str, value: str) -> None:
+        fields[name.lower()] = (name, value)
+
+    put("Host", host_header)
+    put("User-Agent", "airflow-provider-mlprod")
+    put("Accept", "*/*")
+    put("Accept-Encoding", "identity")
+    put("Content-Type", "application/json")
+    if parts.username is not None or parts.password is not None:
+        user_info = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        put("Authorization", "Basic " + base64.b64encode(user_info.encode()).decode())
+    for name, value in headers.items():
+        name, value = str(name), str(value)
+        if not _TOKEN.fullmatch(name):
+            raise SpecError(f"endpoint {label}: header name {name!r} is not a valid HTTP header name")
+        if any(c in value for c in "\r\n\0"):
+            raise SpecError(f"endpoint {label}: the value of header {name!r} holds a line break or NUL")
+        if name.lower() in _FRAMING_HEADERS:
+            raise SpecError(f"endpoint {label}: header {name!r} cannot be set; the client frames the body")
+        put(name, value.strip())
+    lines = [f"POST {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in fields.values()]
+    head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("utf-8")
+    context = ssl.create_default_context() if parts.scheme == "https" else None
+    return Target(host=host, port=port, ssl_context=context, head=head)
+
+
+class _Exchange:
+    """One request: its bytes, its completion callback, its timer and where it is being sent."""
+
+    __slots__ = ("client", "connect_task", "connection", "done", "on_done", "request", "retried", "timer")
+
+    def __init__(self, client: EndpointClient, request: bytes, on_done: OnDone) -> None:
+        self.client = client
+        self.request = request
+        self.on_done = on_done
+        self.timer: asyncio.TimerHandle | None = None
+        self.connection: _Connection | None = None
+        self.connect_task: asyncio.Task | None = None
+        self.done = False
+        self.retried = False
+
+    def reply(self, status: int, body: bytes, end: float) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.timer.cancel()
+        self.on_done(status, body, None, None, end)
+
+    def fail(self, failure: str, error_name: str | None, end: float) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.timer.cancel()
+        self.on_done(0, b"", failure, error_name, end)
+
+    def time_out(self) -> None:
+        if self.done:
+            return
+        end = time.perf_counter()
+        if self.connection is not None:
+            self.connection.abandon(self)
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+        self.done = True
+        self.on_done(0, b"", TIMEOUT, None, end)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: at most one request in flight, its reply parsed by llhttp."""
+
+    def __init__(self, client: EndpointClient) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: _Exchange | None = None
+        self.closed = False
+        self.replies = 0  # replies read so far: a connection with one or more is a reused one
+        self.got_bytes = False  # a byte of the current reply arrived
+        self.in_message = False
+        self.headers_done = False
+        self.framed = False  # the reply has a Content-Length or Transfer-Encoding
+        self.encoding: bytes | None = None
+        self.body_parts: list[bytes] = []
+        self.complete_at: float | None = None
+        self.keep_alive = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:  # bytes nobody asked for: the connection is out of step
+            self.drop()
+            return
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.exchange = None
+            self.drop()
+            exchange.fail(CONNECTION_ERROR, "InvalidHttpReply", time.perf_counter())
+            return
+        if self.complete_at is None:
+            return
+        end, self.complete_at = self.complete_at, None
+        status = self.parser.get_status_code()
+        body = self.body_parts[0] if len(self.body_parts) == 1 else b"".join(self.body_parts)
+        if self.encoding is not None:
+            body = _inflate(body, self.encoding)
+        self.exchange = None
+        self.replies += 1
+        if self.keep_alive and not self.in_message:
+            self.client.release(self)
+        else:
+            self.drop()
+        exchange.reply(status, body, end)
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes; connection_lost reports the loss
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.client.forget(self)
+        exchange, self.exchange = self.exchange, None
+        if exchange is None:
+            return
+        end = time.perf_counter()
+        if self.headers_done and not self.framed and self.in_message:
+            # A reply without Content-Length or chunked framing ends where the connection does.
+            body = b"".join(self.body_parts)
+            exchange.reply(self.parser.get_status_code(), _inflate(body, self.encoding), end)
+        elif not self.got_bytes and self.replies > 0 and not exchange.retried:
+            # The server closed this idle keep-alive connection as the request went out.
+            exchange.retried = True
+            exchange.connection = None
+            self.client.open(exchange)
+        else:
+            exchange.fail(CONNECTION_ERROR, type(exc).__name__ if exc else "ServerDisconnected", end)
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.in_message = True
+        self.headers_done = False
+        self.framed = False
+        self.encoding = None
+        self.body_parts = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+        elif lowered == b"content-encoding":
+            self.encoding = value.strip().lower()
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body_parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_message = False
+        if self.parser.get_status_code() >= 200:  # an informational reply precedes the real one
+            self.complete_at = time.perf_counter()
+            self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once the message ends
+
+    # used by the client and the exchange
+
+    def start(self, exchange: _Exchange) -> None:
+        self.exchange = exchange
+        exchange.connection = self
+        self.got_bytes = False
+        self.transport.write(exchange.request)
+
+    def abandon(self, exchange: _Exchange) -> None:
+        """Give up ``exchange`` (it timed out): its reply may still come, so the connection goes."""
+        if self.exchange is exchange:
+            self.exchange = None
+            self.closed = True
+            self.transport.abort()
+
+    def drop(self) -> None:
+        self.closed = True
+        self.client.forget(self)
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _inflate(body: bytes, encoding: bytes | None) -> bytes:
+    """The body decoded from gzip or deflate; as it came when not encoded or not decodable."""
+    if encoding in (b"gzip", b"x-gzip", b"deflate"):
+        try:
+            return zlib.decompress(body, 47 if encoding != b"deflate" else 15)
+        except zlib.error:
+            try:
+                return zlib.decompress(body, -15)  # raw deflate, as some servers send
+            except zlib.error:
+                return body
+    return body
+
+
+class EndpointClient:
+    """The keep-alive connection pool of one endpoint; :meth:`send` one request at a time per connection.
+
+    Must be created and used on the running event loop.
+    """
+
+    def __init__(self, target: Target, timeout_s: float) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self.loop = asyncio.get_running_loop()
+        self.idle: list[_Connection] = []
+        self.connections: set[_Connection] = set()
+        self.opened = 0  # connections opened so far
+
+    def send(self, body: bytes, on_done: OnDone) -> None:
+        """Send ``body``; ``on_done`` is called once, from the event loop, never before this returns."""
+        exchange = _Exchange(self, self.target.request(body), on_done)
+        exchange.timer = self.loop.call_later(self.timeout_s, exchange.time_out)
+        idle = self.idle
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and not connection.transport.is_closing():
+                connection.start(exchange)
+                return
+        self.open(exchange)
+
+    def open(self, exchange: _Exchange) -> None:
+        """Send ``exchange`` on a new connection."""
+        task = self.loop.create_task(self._connect())
+        exchange.connect_task = task
+        task.add_done_callback(partial(self._connected, exchange))
+
+    async def _connect(self) -> _Connection:
+        target = self.target
+        _, connection = await self.loop.create_connection(
+            partial(_Connection, self),
+            target.host,
+            target.port,
+            ssl=target.ssl_context,
+            server_hostname=target.host if target.ssl_context is not None else None,
+        )
+        return connection
+
+    def _connected(self, exchange: _Exchange, task: asyncio.Task) -> None:
+        exchange.connect_task = None
+        if task.cancelled():  # the request timed out while connecting
+            return
+        error = task.exception()
+        if error is not None:
+            exchange.fail(CONNECTION_ERROR, type(error).__name__, time.perf_counter())
+            return
+        connection: _Connection = task.result()
+        self.opened += 1
+        self.connections.add(connection)
+        if exchange.done:
+            self.release(connection)
+        else:
+            connection.start(exchange)
+
+    def release(self, connection: _Connection) -> None:
+        """``connection`` is free for the next request."""
+        self.idle.append(connection)
+
+    def forget(self, connection: _Connection) -> None:
+        """``connection`` is closed: never hand it out again."""
+        self.connections.discard(connection)
+        if connection in self.idle:
+            self.idle.remove(connection)
+
+    def close(self) -> None:
+        """Close every connection (requests still in flight are abandoned)."""
+        for connection in list(self.connections):
+            connection.exchange = None
+            connection.drop()
+        self.idle.clear()
