@@ -90,21 +90,17 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
         "text": truncate_text(f"{emoji} {alert.title}", HEADER_TEXT_MAX),
         "emoji": True,
     }
-    facts = [
-        _mrkdwn(f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}", FIELD_TEXT_MAX)
-        for key, value in list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
-    ]
+    shown = list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
+    fields = [f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}" for key, value in shown]
+    shortened = (
+        len(alert.facts) > SLACK_MAX_FACTS
+        or len(header["text"]) < len(f"{emoji} {alert.title}")
+        or len(summary) > SECTION_TEXT_MAX
+        or any(len(text) > FIELD_TEXT_MAX for text in fields)
+    )
+    facts = [_mrkdwn(text, FIELD_TEXT_MAX) for text in fields]
     if len(alert.facts) > SLACK_MAX_FACTS:
         facts[-1] = _mrkdwn(f"*…*\n{len(alert.facts) - SLACK_MAX_FACTS + 1} more facts not shown")
-    shortened = (
-        len(alert.title) + 2 > HEADER_TEXT_MAX
-        or len(summary) > SECTION_TEXT_MAX
-        or len(alert.facts) > SLACK_MAX_FACTS
-        or any(
-            len(escape_mrkdwn(key)) + len(escape_mrkdwn(value)) + 3 > FIELD_TEXT_MAX
-            for key, value in alert.rendered_facts.items()
-        )
-    )
     context = [escape_mrkdwn(alert.run_context)] if alert.run_context else []
     context += [f"source `{escape_mrkdwn(alert.source)}`", *([SHORTENED_NOTE] if shortened else [])]
     blocks: list[dict[str, Any]] = [
@@ -149,6 +145,7 @@ TEAMS_SHRINK_STEPS: tuple[tuple[int, int, int, int, int], ...] = (
 )
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")
 _LINE_START_MARKUP = re.compile(r"^(\s*)([-+#>]|\d+\.)", re.MULTILINE)
+_LINE_BREAK = re.compile(r"[\r\n]")  # in a header value: header injection
 
 
 @dataclass(frozen=True)
@@ -239,7 +236,7 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
-PAGERDUTY_SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
+PAGERDUTY_SEVERITY_MAP: dict[str, str] = {severity: severity for severity in SEVERITIES}
 EVENT_MAX_BYTES = 500_000
 #: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
 PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
@@ -319,6 +316,7 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
 
 # -- generic JSON webhook: Alert.to_dict(), Idempotency-Key, optional HMAC-SHA256 signature ---------
 
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 SIGNATURE_HEADER = "X-Mlprod-Signature"
 TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -344,23 +342,12 @@ class JsonWebhookTarget:
                 raise ConfigurationError("webhook target: header names and values must be strings")
             if name.lower() in RESERVED_HEADERS:
                 raise ConfigurationError(f"webhook target: header {name!r} is set by the channel itself")
-            if not name.strip() or not _is_header_text(name, "ascii"):
+            if not name.strip() or not name.isascii() or _LINE_BREAK.search(name):
                 raise ConfigurationError("webhook target: a header name is empty or not ASCII")
-            if not _is_header_text(value, "latin-1"):  # the value may be a token: never quoted
+            if max(map(ord, value), default=0) > 0xFF or _LINE_BREAK.search(value):  # never quote a token
                 raise ConfigurationError(
                     f"webhook target: the value of header {name!r} is not latin-1 text on one line"
                 )
-
-
-def _is_header_text(text: str, encoding: str) -> bool:
-    """Whether ``text`` encodes as ``encoding`` and holds no line break (header injection)."""
-    if "\r" in text or "\n" in text:
-        return False
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -380,7 +367,7 @@ def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
     """The headers of one attempt; a signing target adds ``X-Mlprod-Timestamp`` (unix seconds) and
     ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``, fresh per
     attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
-    headers = {"Content-Type": "application/json; charset=utf-8", **target.headers}
+    headers = {**JSON_HEADERS, **target.headers}
     if target.signing_secret:
         timestamp = headers[TIMESTAMP_HEADER] = str(int(time.time()))
         headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
@@ -388,7 +375,7 @@ def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
 
 
 ChannelTarget = SlackWebhookTarget | TeamsWebhookTarget | JsonWebhookTarget | PagerDutyTarget | LogTarget
-JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 
 
 @dataclass(frozen=True)
@@ -414,23 +401,13 @@ class ChannelKind:
 CHANNEL_KINDS: dict[str, ChannelKind] = {
     row.kind: row
     for row in (
-        ChannelKind(
-            "slack",
-            SlackWebhookTarget,
-            build_slack_payload,
-            SLACK_EMOJI,
-        ),
-        ChannelKind(
-            "teams",
-            TeamsWebhookTarget,
-            build_teams_payload,
-            TEAMS_COLORS,
-        ),
+        ChannelKind("slack", SlackWebhookTarget, build_slack_payload, SLACK_EMOJI),
+        ChannelKind("teams", TeamsWebhookTarget, build_teams_payload, TEAMS_COLORS),
         ChannelKind(
             "webhook",
             JsonWebhookTarget,
             lambda target, alert: alert.to_dict(),
-            {s: s for s in SEVERITIES},
+            PAGERDUTY_SEVERITY_MAP,  # the alert's own severities
             headers=lambda target, alert, body: {
                 **signed_headers(target, body),
                 IDEMPOTENCY_HEADER: alert.idempotency_key,
@@ -445,13 +422,7 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             url=lambda target: target.events_url,
             secrets=lambda target: [target.routing_key],
         ),
-        ChannelKind(
-            "log",
-            LogTarget,
-            lambda target, alert: alert.to_text(),
-            {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR},
-            url=None,
-        ),
+        ChannelKind("log", LogTarget, lambda target, alert: alert.to_text(), LOG_LEVELS, url=None),
     )
 }
 

@@ -196,7 +196,7 @@ def post_with_retries(
     policy = policy or RetryPolicy()
     rng = policy.rng or random.Random()
     post = policy.session.post if policy.session is not None else requests.post
-    fragments = secret_fragments(url, secrets)
+    fragments, name = secret_fragments(url, secrets), f"alert channel {channel!r} ({kind})"
     deadline = time.monotonic() + policy.total_seconds
     result = DeliveryResult(channel=channel, kind=kind, status="failed")
     retry_after: list[float | None] = [None]
@@ -220,14 +220,14 @@ def post_with_retries(
                     stream=True,
                 )
         except requests.RequestException as exc:
-            result.status_code, name = None, type(exc).__name__
+            result.status_code, error = None, type(exc).__name__
             result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)
             if isinstance(exc, requests.Timeout):
-                result.error = f"timed out after {round(timeout, 2):g} s ({name})"
+                result.error = f"timed out after {round(timeout, 2):g} s ({error})"
             elif isinstance(exc, requests.ConnectionError):
-                result.error = f"connection failed ({name})"
+                result.error = f"connection failed ({error})"
             else:
-                result.error = f"request could not be sent ({name})"
+                result.error = f"request could not be sent ({error})"
             return result.transient
         with response:
             code = result.status_code = response.status_code
@@ -254,8 +254,8 @@ def post_with_retries(
 
     def before_sleep(state: Any) -> None:
         log.warning(
-            "alert channel %r (%s): attempt %d of %d failed: %s; retrying in %.2f s",
-            *(channel, kind, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep),
+            "%s: attempt %d of %d failed: %s; retrying in %.2f s",
+            *(name, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep),
         )
         result.waits.append(state.upcoming_sleep)
 
@@ -271,21 +271,9 @@ def post_with_retries(
         retry_error_callback=lambda state: False,
     )(attempt)
     if result.delivered:
-        log.info(
-            "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
-            channel,
-            kind,
-            result.status_code,
-            result.attempts,
-        )
+        log.info("%s: delivered, HTTP %s after %d attempt(s)", name, result.status_code, result.attempts)
     else:
-        log.error(
-            "alert channel %r (%s): not delivered after %d attempt(s): %s",
-            channel,
-            kind,
-            result.attempts,
-            result.error,
-        )
+        log.error("%s: not delivered after %d attempt(s): %s", name, result.attempts, result.error)
     return result
 
 

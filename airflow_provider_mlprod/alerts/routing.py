@@ -86,24 +86,13 @@ class DispatchReport:
     action: str
     results: list[DeliveryResult] = field(default_factory=list)
 
-    def _names(self, status: str) -> list[str]:
+    def channels(self, status: str) -> list[str]:
+        """The names of the channels whose result has ``status``."""
         return [result.channel for result in self.results if result.status == status]
 
-    @property
-    def delivered_channels(self) -> list[str]:
-        return self._names("delivered")
-
-    @property
-    def failed_channels(self) -> list[str]:
-        return self._names("failed")
-
-    @property
-    def suppressed_channels(self) -> list[str]:
-        return self._names("suppressed")
-
-    @property
-    def all_failed(self) -> bool:
-        return bool(self.results) and all(result.failed for result in self.results)
+    delivered_channels = property(lambda self: self.channels("delivered"))
+    failed_channels = property(lambda self: self.channels("failed"))
+    suppressed_channels = property(lambda self: self.channels("suppressed"))
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-safe dict (no URL, no secret)."""
@@ -171,6 +160,20 @@ class _FailOpen:
         return None if found is None else {keys[key]: at for key, at in found.items()}
 
 
+def checked_rule(rule: Any) -> Mapping[str, Sequence[str]] | None:
+    """A routing rule (severity -> channel names) checked for shape; ``None`` is no rule."""
+    if rule is not None and not isinstance(rule, Mapping):
+        raise ConfigurationError("alert routing: routing must map a severity to a list of connection ids")
+    for key, routed in (rule or {}).items():
+        if key not in SEVERITIES:
+            raise ConfigurationError(
+                f"alert routing: routing key {key!r} is not one of {', '.join(SEVERITIES)}"
+            )
+        if isinstance(routed, str) or not isinstance(routed, Sequence):
+            raise ConfigurationError(f"alert routing: routing for {key!r} must be a list of connection ids")
+    return rule
+
+
 def routed_channels(
     rule: Mapping[str, Sequence[str]] | None,
     configured: Sequence[str],
@@ -178,19 +181,13 @@ def routed_channels(
     action: str = "trigger",
 ) -> list[str]:
     """The channel names an alert goes to under ``rule`` (see the module docstring)."""
-    if rule is None:
+    if checked_rule(rule) is None:
         return list(configured) or [DEFAULT_CHANNEL_NAME]
     names = [*configured, DEFAULT_CHANNEL_NAME]
     for key, routed in rule.items():
-        if key not in SEVERITIES:
-            raise ConfigurationError(f"alert routing: rule key {key!r} is not one of {SEVERITIES}")
-        if isinstance(routed, str):
-            raise ConfigurationError(
-                f"alert routing: rule for {key!r} must be a list of channel names, not a string"
-            )
         if unknown := [name for name in routed if name not in names]:
             raise ConfigurationError(
-                f"alert routing: rule for {key!r} names unknown channel(s) {unknown}; "
+                f"alert routing: routing for {key!r} names unknown channel(s) {unknown}; "
                 f"configured: {sorted(names)}"
             )
     levels = list(reversed(SEVERITIES)) if action == "resolve" else [severity]
@@ -227,20 +224,15 @@ def send_alert(
     results: dict[str, DeliveryResult | None] = {}
     due: dict[str, Alert] = {}
     for name in routed:
-        channel = named[name]
-        seen = store.deliveries(name)
-        last = {a: max((at for (b, _), at in (seen or {}).items() if b == a), default=None) for a in ACTIONS}
-        is_open = last["trigger"] is not None and (
-            last["resolve"] is None or last["resolve"] <= last["trigger"]
-        )
+        channel, seen = named[name], store.deliveries(name)
+        at = {
+            a: max((when for (b, _), when in (seen or {}).items() if b == a), default=None) for a in ACTIONS
+        }
+        is_open = at["trigger"] is not None and (at["resolve"] is None or at["resolve"] <= at["trigger"])
         sent = (seen or {}).get((alert.action, alert.severity))
-        opposite = last["resolve" if alert.action == "trigger" else "trigger"]
-        if (
-            alert.action == "resolve"
-            and seen is not None
-            and not is_open
-            and not isinstance(channel.target, LogTarget)
-        ):
+        opposite = at["resolve" if alert.action == "trigger" else "trigger"]
+        task_log = isinstance(channel.target, LogTarget)  # gets every resolve, never a "Repeat" title
+        if alert.action == "resolve" and seen is not None and not is_open and not task_log:
             log.info("alert %r: channel %r has no open trigger; resolve not sent", alert.title, name)
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=NO_OPEN_TRIGGER)
         elif channel.error is not None:
@@ -250,20 +242,13 @@ def send_alert(
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=DUPLICATE)
             store("record_alert_suppressed", dedup_key=store.key, channel=name)
         else:
-            results[name] = None
-            due[name] = alert
-            if (
-                alert.action == "trigger"
-                and sent is not None
-                and is_open
-                and not isinstance(channel.target, LogTarget)
-            ):
+            results[name], due[name] = None, alert
+            if alert.action == "trigger" and sent is not None and is_open and not task_log:
                 count = store("alert_suppressed_count", store.key, name, sent, default=0)
                 since = sent.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 facts = {**alert.facts, "Repeats suppressed": count, "Last sent": since}
-                due[name] = replace(
-                    alert, title=f"Repeat ({count} suppressed since {since}): {alert.title}", facts=facts
-                )
+                title = f"Repeat ({count} suppressed since {since}): {alert.title}"
+                due[name] = replace(alert, title=title, facts=facts)
     if due:  # each channel in its own thread under its own deadline: a hanging one delays no other
         with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
             results.update(
@@ -272,16 +257,20 @@ def send_alert(
     report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
     for r in report.results:
         if r.status != "suppressed":
-            row = {"delivered": r.delivered, "attempts": r.attempts, "status_code": r.status_code}
+            row = {
+                "channel": r.channel,
+                "delivered": r.delivered,
+                "attempts": r.attempts,
+                "error": r.error or "",
+            }
             store(
                 "record_alert_delivery",
                 dedup_key=store.key,
-                channel=r.channel,
-                error=r.error or "",
+                status_code=r.status_code,
                 identity=identity,
                 **row,
             )
-    if report.all_failed:
+    if all(result.failed for result in report.results):
         log.error(
             "alert %r reached no channel; its text follows so it is not lost:\n%s",
             alert.title,
