@@ -225,9 +225,12 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         import sqlalchemy as sa
 
         from airflow_provider_mlprod.exceptions import InputDataError
+        from airflow_provider_mlprod.hooks.duckdb import is_duckdb_connection
         from airflow_provider_mlprod.outputs import runner
         from airflow_provider_mlprod.validation.identifiers import split_table_name
 
+        if is_duckdb_connection(self.sql_conn_id):
+            return self._check_duckdb(checks)
         engine = sql_engine(self.sql_conn_id)
         try:
             with engine.connect() as connection, connection.begin():
@@ -243,20 +246,52 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
                 else:
                     source = runner.query_selectable(connection, self.query)
                     dataset = self.dataset_name or f"{self.task_id} query"
-                summary = runner.check_sql(
-                    connection, source, checks, dataset=dataset,
-                    sample_size=self.sample_size, chunk_size=self.chunk_size,
-                )  # fmt: skip
-                if self.quarantine_folder is None:
-                    return summary
-                critical = [check for check in checks if check.severity == "critical"]
-                failing = runner.failing_sql_rows(
-                    connection, source, critical, key_columns=self.quarantine_key_columns,
-                    chunk_size=self.chunk_size,
-                )  # fmt: skip
-                return summary.with_quarantine(self._write_sql_quarantine(failing))
+                return self._check_in_database(connection, source, dataset, checks)
         finally:
             engine.dispose()
+
+    def _check_duckdb(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+        """The checks on a DuckDB table or query (connection type ``mlprodduckdb``), read by DuckDB."""
+        from airflow_provider_mlprod.hooks.duckdb import DuckDBHook
+        from airflow_provider_mlprod.outputs import runner
+        from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+        from airflow_provider_mlprod.sql.statements import check_select
+
+        raw = DuckDBHook(duckdb_conn_id=self.sql_conn_id).get_conn()
+        try:
+            connection = DuckDBConnection(raw, f"connection {self.sql_conn_id!r}")
+            if self.table is not None:
+                source = connection.table(self.table, self.schema)
+                dataset = self.dataset_name or (
+                    f"{source.schema}.{source.name}" if source.schema else source.name
+                )
+            else:
+                source = runner.query_selectable(connection, check_select(self.query, "query"))
+                dataset = self.dataset_name or f"{self.task_id} query"
+            return self._check_in_database(connection, source, dataset, checks)
+        finally:
+            raw.close()
+
+    def _check_in_database(
+        self, connection: Any, source: Any, dataset: str, checks: Sequence[CheckSpec]
+    ) -> OutputCheckSummary:
+        from airflow_provider_mlprod.outputs import runner
+
+        summary = runner.check_sql(
+            connection,
+            source,
+            checks,
+            dataset=dataset,
+            sample_size=self.sample_size,
+            chunk_size=self.chunk_size,
+        )
+        if self.quarantine_folder is None:
+            return summary
+        critical = [check for check in checks if check.severity == "critical"]
+        failing = runner.failing_sql_rows(
+            connection, source, critical, key_columns=self.quarantine_key_columns, chunk_size=self.chunk_size
+        )
+        return summary.with_quarantine(self._write_sql_quarantine(failing))
 
     def _write_sql_quarantine(self, failing: pd.DataFrame) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath

@@ -6,14 +6,15 @@ Per row of a text column ``c``, the descriptors are:
 column                   value                                                              SQL form
 =======================  =================================================================  ===============
 ``c.length``             characters                                                         all dialects
-``c.word_count``         words (runs of non-whitespace, see ``checks.WHITESPACE``)          PostgreSQL 15+
-``c.non_letter_share``   share of characters that are neither letters nor whitespace (0     PostgreSQL
-                         for an empty text)
+``c.word_count``         words (runs of non-whitespace, see ``checks.WHITESPACE``)          PostgreSQL 15+,
+                                                                                            DuckDB
+``c.non_letter_share``   share of characters that are neither letters nor whitespace (0     PostgreSQL,
+                         for an empty text)                                                 DuckDB
 ``c.oov_share``          share of the text's letter-words (ASCII-lower-cased runs of        PostgreSQL
                          letters) absent from the reference vocabulary (0 without words)
 ``c.refusal``            1 when the text contains a refusal phrase, else 0 (its mean is     PostgreSQL,
-                         the refusal share)                                                 SQLite
-``c.json_valid``         1 when the text is strict JSON, else 0 (mean: JSON-valid share)    SQLite, DuckDB,
+                         the refusal share)                                                 SQLite, DuckDB
+``c.json_valid``         1 when the text is strict JSON, else 0 (mean: JSON-valid share)    SQLite,
                                                                                             PostgreSQL 16+
 =======================  =================================================================  ===============
 

@@ -319,3 +319,40 @@ def test_emit_asset_emits_outputs_checked_only_on_success(task_context, isolated
     with pytest.raises(AirflowFailException):
         failing.execute(context)
     assert not any(context["outlet_events"].values())
+
+
+def test_duckdb_table_and_query_are_checked_in_duckdb(monkeypatch, task_context, isolated_store, tmp_path):
+    import duckdb
+
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.register("frame", outputs(gibberish=2, broken_json=3, refusals=1))
+        connection.execute("CREATE TABLE predictions AS SELECT * FROM frame")
+    monkeypatch.setenv("AIRFLOW_CONN_DUCK", json.dumps({"conn_type": "mlprodduckdb", "host": str(database)}))
+    result = operator(
+        sql_conn_id="duck", table="predictions", on_failure="continue",
+        quarantine_folder=str(tmp_path / "q"), quarantine_key_columns=["id"], quarantine_format="csv",
+    ).execute(task_context())  # fmt: skip
+    checks = {c["check"]: c for c in result["checks"]}
+    assert {name: c["ran_in"] for name, c in checks.items()} == {
+        "valid_json": "python",  # DuckDB's json_valid is lenient
+        "non_letter_share": "sql",
+        "refusal": "sql",
+    }
+    assert {name: c["failed_rows"] for name, c in checks.items()} == {
+        "valid_json": 3,
+        "non_letter_share": 2,
+        "refusal": 1,
+    }
+    failing = pd.read_csv(read_output_manifest(tmp_path / "q")["locations"]["failing"]).sort_values("id")
+    assert failing["id"].tolist() == [0, 1, 5, 6, 7]
+    query = operator(
+        sql_conn_id="duck", query="SELECT * FROM predictions WHERE id >= 10", on_failure="continue"
+    ).execute(task_context())
+    assert query["rows_checked"] == 10
+    with pytest.raises(AirflowFailException, match=r"connection 'duck': .*missing"):
+        operator(sql_conn_id="duck", table="missing").execute(task_context())
+    with pytest.raises(AirflowFailException, match="2 statements; give exactly one SELECT"):
+        operator(sql_conn_id="duck", query="SELECT * FROM predictions; DROP TABLE predictions").execute(
+            task_context()
+        )

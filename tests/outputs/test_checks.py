@@ -148,7 +148,7 @@ def test_missing_column_fails_before_any_row_is_read(sqlite_url, corpus):
 @pytest.mark.parametrize(
     ("pattern", "portable"),
     [("^[A-Z].*[.]$", r"^[A-Z].*[.]\Z"), (r"a\.b{2,3}(x|y)", r"a\.b{2,3}(x|y)"), (r"\d+", None),
-     ("(?i)x", None), ("[\\w]", None), (r"(a)\1", None)],
+     ("(?i)x", None), ("[\\w]", None), (r"(a)\1", None), ("a{255}", "a{255}"), ("a{2,256}", None)],
 )  # fmt: skip
 def test_portable_regex_subset(pattern, portable):
     assert portable_regex(pattern) == portable
