@@ -1,11 +1,6 @@
-"""The alert channels: one payload builder per kind, the registry of kinds, and the one send.
-
-Each kind is a target (its secrets hidden from ``repr``), a payload builder and a row of
-:data:`CHANNEL_KINDS` (endpoint, headers per attempt, secrets). :func:`send_to_target` builds the
-payload and posts it with :func:`~airflow_provider_mlprod.alerts.delivery.post_with_retries`; the
-``log`` kind writes the alert's text to a logger (the task log). Payloads stay within each service's
-limits and say when they were shortened; user text is escaped for each format. Adding a channel is
-adding a target, a builder and a row.
+"""The alert channels: a target (secrets hidden from ``repr``) and a payload builder per kind, the
+registry :data:`CHANNEL_KINDS`, and :func:`send_to_target`. Payloads stay within each service's
+limits and say when they were shortened; user text is escaped for each format.
 """
 
 from __future__ import annotations
@@ -85,16 +80,13 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     (:data:`SHORTENED_NOTE`). User text is escaped for mrkdwn."""
     emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
     summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
-    header = {
-        "type": "plain_text",
-        "text": truncate_text(f"{emoji} {alert.title}", HEADER_TEXT_MAX),
-        "emoji": True,
-    }
+    headline = f"{emoji} {alert.title}"
+    header = {"type": "plain_text", "text": truncate_text(headline, HEADER_TEXT_MAX), "emoji": True}
     shown = list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
     fields = [f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}" for key, value in shown]
     shortened = (
         len(alert.facts) > SLACK_MAX_FACTS
-        or len(header["text"]) < len(f"{emoji} {alert.title}")
+        or len(header["text"]) < len(headline)
         or len(summary) > SECTION_TEXT_MAX
         or any(len(text) > FIELD_TEXT_MAX for text in fields)
     )
@@ -115,9 +107,7 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     buttons = []
     for index, link in enumerate(alert.links):
         if len(link.url) > BUTTON_URL_MAX:
-            log.warning(
-                "slack: link %r is longer than %d characters and is left out", link.label, BUTTON_URL_MAX
-            )
+            log.warning("slack: link %r is over %d characters; left out", link.label, BUTTON_URL_MAX)
             continue
         text = {"type": "plain_text", "text": truncate_text(link.label, BUTTON_TEXT_MAX)}
         buttons.append({"type": "button", "text": text, "url": link.url, "action_id": f"mlprod_link_{index}"})
@@ -218,9 +208,7 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
     for step, limits in enumerate(TEAMS_SHRINK_STEPS):
         card = _card(alert, *limits)
         if step:
-            card["body"].append(
-                {"type": "TextBlock", "text": SHRUNK_NOTE, "isSubtle": True, "size": "Small", "wrap": True}
-            )
+            card["body"].append(_text_block(SHRUNK_NOTE, 1000, isSubtle=True, size="Small"))
         attachment = {
             "contentType": "application/vnd.microsoft.card.adaptive",
             "contentUrl": None,

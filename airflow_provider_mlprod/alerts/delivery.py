@@ -1,14 +1,10 @@
 """The one HTTP sender: POST a prepared body with timeouts, retries (tenacity), a deadline, no secret out.
 
-:func:`post_with_retries` never raises for a network or HTTP failure; it returns a
-:class:`DeliveryResult`. Connection errors, timeouts, 429 and 5xx are retried with full-jitter
-backoff (a ``Retry-After`` on 429/503 is honoured as given); other 4xx and 3xx fail at once. One
-delivery has a deadline (:attr:`RetryPolicy.total_seconds`): request timeouts are capped at the time
-left, a wait that would end past it is not started, and an error body is read only until it. Error
-texts come from the exception type and HTTP status, never from exception messages (requests puts
-the URL there); a short body excerpt is kept with every known secret replaced by ``***``. While a
-request is on the wire the transport's DEBUG lines (which show a webhook's secret path) are dropped
-and its other lines redacted.
+:func:`post_with_retries` returns a :class:`DeliveryResult`, never raising for a network or HTTP
+failure. Connection errors, timeouts, 429 and 5xx are retried (full-jitter backoff, or ``Retry-After``
+as given), other 4xx and 3xx fail at once, all within :attr:`RetryPolicy.total_seconds`. Error texts
+come from exception types and HTTP status (requests puts the URL in messages), body excerpts are
+redacted, and the transport's DEBUG lines (a webhook's secret path) are dropped while sending.
 """
 
 from __future__ import annotations
@@ -62,14 +58,12 @@ class RetryPolicy:
     session: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        attempts_ok = isinstance(self.max_attempts, int) and self.max_attempts >= 1
         checks = {
             "timeout_seconds must be > 0": self.timeout_seconds > 0,
-            "max_attempts must be an integer >= 1": isinstance(self.max_attempts, int)
-            and self.max_attempts >= 1,
-            "base_delay_seconds must be >= 0": self.base_delay_seconds >= 0,
-            "max_delay_seconds must be >= 0": self.max_delay_seconds >= 0,
-            "total_seconds must be a finite number > 0": self.total_seconds > 0
-            and math.isfinite(self.total_seconds),
+            "max_attempts must be an integer >= 1": attempts_ok,
+            "delays must be >= 0": min(self.base_delay_seconds, self.max_delay_seconds) >= 0,
+            "total_seconds must be a finite number > 0": 0 < self.total_seconds < math.inf,
         }
         for problem, ok in checks.items():
             if not ok:
@@ -132,15 +126,10 @@ def redact(text: str, fragments: Iterable[str]) -> str:
 
 
 def retry_after_seconds(header: str | None, now: datetime | None = None) -> float | None:
-    """A ``Retry-After`` value (seconds or HTTP-date) in seconds; ``None`` if absent or unreadable."""
+    """A ``Retry-After`` value (whole seconds or HTTP-date) in seconds; ``None`` if absent or unreadable."""
     header = (header or "").strip()
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-        return seconds if seconds >= 0 and seconds == seconds else None
-    except ValueError:
-        pass
+    if header.isascii() and header.isdigit():
+        return float(header)
     try:
         when = parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):

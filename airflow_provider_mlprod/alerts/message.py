@@ -115,7 +115,7 @@ class Alert:
         for key, value in self.facts.items():
             if not isinstance(key, str) or not key:
                 raise SpecError(f"alert {self.title!r}: fact key {key!r} is not a non-empty string")
-            if not isinstance(value, str | int | float | bool | type(None)):
+            if not isinstance(value, FactValue):
                 raise SpecError(
                     f"alert {self.title!r}: fact {key!r} has type {type(value).__name__}; "
                     "use str, int, float, bool or None"
@@ -158,18 +158,12 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         """The alert as a JSON-safe dict (the generic webhook body)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        links = [link.to_dict() for link in self.links]
         return {
-            "title": self.title,
-            "severity": self.severity,
-            "action": self.action,
-            "summary": self.summary,
+            **data,
             "facts": self.rendered_facts,
-            "links": [link.to_dict() for link in self.links],
-            "dag_id": self.dag_id,
-            "run_id": self.run_id,
-            "task_id": self.task_id,
-            "dedup_key": self.dedup_key,
-            "source": self.source,
+            "links": links,
             "created_at": self.created_at.isoformat(),
         }
 

@@ -1,20 +1,13 @@
-"""The one router: which channels get an alert, dedup and cooldown, concurrent sends, history, and the
-all-failed rule. :func:`send_alert` is the call the notifier and the alert operator make.
+"""The one router (:func:`send_alert`): where an alert goes, dedup and cooldown, concurrent sends, history.
 
-- No rule: every channel gets every alert; no channel: the task log (``log``, always available). A
-  severity the rule leaves out, or maps to nothing, goes to ``log``: nothing is dropped silently.
-- A ``resolve`` goes to the channels of every severity that hold an open trigger for its dedup key
-  (their latest delivery of it, any severity, is a trigger), and to ``log``; the others get a
-  ``suppressed`` result (:data:`NO_OPEN_TRIGGER`). Without a store it goes to all of them.
-- With the metrics store, a channel that delivered the same alert (dedup key, action,
-  severity) within the window, with no delivery of the opposite action since, is ``suppressed``
-  (:data:`DUPLICATE`) and the repeat counted; the next send after the window is titled
-  ``Repeat (N suppressed since ...)``. Only deliveries count, so a task retry re-sends only to the
-  channels that failed. Store trouble is logged once and the alert goes out without it (fail open).
-- Due channels are sent at once (at most :data:`MAX_PARALLEL_CHANNELS` threads), each under its own
-  deadline; a channel that could not be configured is a failed result each time it is routed.
-- Delivered and failed results are recorded; when none delivered and none was suppressed, the
-  alert's full text is logged at ERROR and :class:`AlertDeliveryError` is raised.
+- No rule: every channel gets every alert; no channel, or a severity the rule leaves out: the task
+  log (``log``). A ``resolve`` goes only where a trigger of its dedup key is open (and to ``log``).
+- With the metrics store, a channel that delivered the same alert within the window (and nothing
+  opposite since) is ``suppressed`` and the repeat counted; the next send after the window is titled
+  ``Repeat (N suppressed since ...)``. A task retry re-sends only where delivery failed. Store
+  trouble is logged once and the alert goes out without it (fail open).
+- Due channels are sent at once (a bounded pool), each under its own deadline. When none delivered
+  and none was suppressed, the alert's text is logged at ERROR and :class:`AlertDeliveryError` raised.
 """
 
 from __future__ import annotations
@@ -63,12 +56,10 @@ class Channel:
             raise ConfigurationError("alert routing: a channel name is empty")
         if len(self.name) > DEDUP_KEY_COLUMN_CHARS:
             raise ConfigurationError(
-                f"alert routing: a channel name is longer than {DEDUP_KEY_COLUMN_CHARS} characters"
+                f"alert routing: a channel name is over {DEDUP_KEY_COLUMN_CHARS} characters"
             )
         if "://" in self.name:
-            raise ConfigurationError(
-                "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
-            )
+            raise ConfigurationError("alert routing: a channel name looks like a URL; keep URLs in targets")
         if self.error is None:
             channel_kind_of(self.target)
 
@@ -124,11 +115,9 @@ class AlertDeliveryError(DeliveryError):
 def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
     """The store's ``dedup_key`` value: ``<alert key>|<action>|<severity>``, the alert key hashed if long."""
     value = f"{alert_dedup_key}|{action}|{severity}"
-    return (
-        value
-        if len(value) <= DEDUP_KEY_COLUMN_CHARS
-        else f"sha256:{sha256(alert_dedup_key)}|{action}|{severity}"
-    )
+    if len(value) > DEDUP_KEY_COLUMN_CHARS:
+        value = f"sha256:{sha256(alert_dedup_key)}|{action}|{severity}"
+    return value
 
 
 class _FailOpen:
@@ -166,9 +155,7 @@ def checked_rule(rule: Any) -> Mapping[str, Sequence[str]] | None:
         raise ConfigurationError("alert routing: routing must map a severity to a list of connection ids")
     for key, routed in (rule or {}).items():
         if key not in SEVERITIES:
-            raise ConfigurationError(
-                f"alert routing: routing key {key!r} is not one of {', '.join(SEVERITIES)}"
-            )
+            raise ConfigurationError(f"alert routing: routing key {key!r} is not one of {SEVERITIES}")
         if isinstance(routed, str) or not isinstance(routed, Sequence):
             raise ConfigurationError(f"alert routing: routing for {key!r} must be a list of connection ids")
     return rule

@@ -64,19 +64,13 @@ def _check_severity(severity: str, parameter: str) -> None:
 def alert_from_validation(summary: ValidationResultSummary, **ids: Any) -> Alert:
     """Critical when a critical expectation failed, warning for warnings only, else a resolve."""
     s, failed = summary, summary.failed_critical + summary.failed_warning
+    counted = f"{failed} of {s.evaluated} expectations"
     if failed == 0:
         outcome = ("info", "resolve", f"Validation passed: {s.dataset} ({s.evaluated} expectations)")
     elif s.success:
-        title = (
-            f"Validation passed with warnings: {s.dataset} ({failed} of {s.evaluated} expectations failed)"
-        )
-        outcome = ("warning", "trigger", title)
+        outcome = ("warning", "trigger", f"Validation passed with warnings: {s.dataset} ({counted} failed)")
     else:
-        outcome = (
-            "critical",
-            "trigger",
-            f"Validation failed: {s.dataset} ({failed} of {s.evaluated} expectations)",
-        )
+        outcome = ("critical", "trigger", f"Validation failed: {s.dataset} ({counted})")
     head = f"Suite '{s.suite_name}' on {s.dataset}: {s.passed} passed, {failed} failed of {s.evaluated}."
     head += f" {s.failed_critical} critical, {s.failed_warning} warning." if s.failed_warning else ""
     lines = []
@@ -131,15 +125,11 @@ def alert_from_drift(summary: DriftResultSummary, *, severity_on_drift: str = "w
     lines = [_drift_line(column) for column in s.columns if column.drifted]
     count = len(lines)
     share = s.drifted_share if s.drifted_share is not None else count / total
+    counted = f"{count} of {total} columns"
     if s.dataset_drift:
-        outcome = (
-            severity_on_drift,
-            "trigger",
-            f"Data drift: {s.dataset} ({count} of {total} columns drifted)",
-        )
+        outcome = (severity_on_drift, "trigger", f"Data drift: {s.dataset} ({counted} drifted)")
     elif count:
-        title = f"Column drift below the dataset threshold: {s.dataset} ({count} of {total} columns)"
-        outcome = ("info", "trigger", title)
+        outcome = ("info", "trigger", f"Column drift below the dataset threshold: {s.dataset} ({counted})")
     else:
         outcome = ("info", "resolve", f"No drift: {s.dataset} ({total} columns compared)")
     threshold = s.drift_share_threshold

@@ -8,7 +8,7 @@ field, the webhook signing secret in a password-type extra field; no message eve
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook
@@ -66,11 +66,8 @@ class AlertChannelHook(BaseHook):
 
     def secret(self) -> str:
         """The connection's password, which must be set."""
-        value = (self.connection.password or "").strip()
-        if not value:
-            raise ConnectionConfigError(
-                self.alert_conn_id, f"has no {self.secret_label}; put it in the connection's password field"
-            )
+        if not (value := (self.connection.password or "").strip()):
+            raise ConfigurationError(f"has no {self.secret_label}; put it in the connection's password field")
         return value
 
     def get_target(self) -> Any:
@@ -83,9 +80,8 @@ class AlertChannelHook(BaseHook):
     def get_retry_policy(self) -> RetryPolicy:
         """Timeouts and attempts from the extra fields ``timeout``, ``total_timeout``, ``max_attempts``."""
         default = RetryPolicy()
-        number = lambda key, value: optional_number(self.connection, self.extra, key, value)  # noqa: E731
-        attempts = number("max_attempts", default.max_attempts)
-        if attempts != int(attempts):
+        number = partial(optional_number, self.connection, self.extra)
+        if (attempts := number("max_attempts", default.max_attempts)) != int(attempts):
             raise ConnectionConfigError(
                 self.alert_conn_id, "extra field 'max_attempts' must be a whole number"
             )

@@ -1,9 +1,5 @@
-"""MlprodNotifier, and the Airflow side of every alert: connections to channels, the store, summaries.
-
-:class:`AlertSettings` holds the arguments the notifier and ``SendAlertOperator`` share and sends
-through :func:`send_alert_via_connections` (alert connections to channels, the metrics store with
-short timeouts or none, the router); :func:`summary_alert` builds the alert of a summary a task
-pushed. Only ``airflow.sdk`` is imported at module level.
+"""MlprodNotifier, and the Airflow side of every alert: :class:`AlertSettings` (shared with
+``SendAlertOperator``), :func:`send_alert_via_connections` and :func:`summary_alert`.
 
 .. seealso:: README section "Alerts".
 """
@@ -128,8 +124,9 @@ def _attribute(holder: Any, name: str) -> Any:
         return None
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _text(*found: Any) -> str | None:
+    """The first non-empty string of ``found``."""
+    return next((value for value in found if isinstance(value, str) and value), None)
 
 
 def _http(url: Any) -> str | None:
@@ -168,14 +165,11 @@ def summary_alert(
     map_index = _attribute(ti, "map_index")
     indexes = {"map_indexes": map_index} if isinstance(map_index, int) and map_index >= 0 else {}
     data = ti.xcom_pull(task_ids=task_id, key=key, **indexes)
-    if not required and (data is None or (kind is None and summary_kind_of(data) is None)):
-        return None
-    if data is None:
-        raise InputDataError(f"task {task_id!r} pushed no summary under XCom key {key!r}")
-    if kind is None and summary_kind_of(data) is None:
-        raise InputDataError(
-            f"the XCom of task {task_id!r} is not a validation, drift or gate summary; set summary_kind"
-        )
+    if data is None or (kind is None and summary_kind_of(data) is None):
+        if not required:
+            return None
+        what = "no summary" if data is None else "no validation, drift or gate summary (set summary_kind)"
+        raise InputDataError(f"task {task_id!r} pushed {what} under XCom key {key!r}")
     summary = summary_from_dict(data, kind)
     return alert_from_summary(
         summary,
@@ -191,10 +185,9 @@ def summary_alert(
 def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
     from airflow_provider_mlprod.store.identity import RunIdentity
 
-    ti = context.get("ti")
-    map_index = _attribute(ti, "map_index")
+    ti, map_index = context.get("ti"), _attribute(context.get("ti"), "map_index")
+    ids = {name: _attribute(ti, name) for name in ("dag_id", "run_id", "task_id")}
     try:
-        ids = {name: _attribute(ti, name) for name in ("dag_id", "run_id", "task_id")}
         return RunIdentity(**ids, map_index=map_index if isinstance(map_index, int) else -1)
     except ConfigurationError:
         return None
@@ -312,15 +305,11 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
         """The alert for ``context``; missing context pieces or an unreadable summary never raise."""
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 
-        ti, dag_run, deadline = context.get("ti"), context.get("dag_run"), context.get("deadline")
-        dag_id = _text(
-            _attribute(ti, "dag_id")
-            or _attribute(dag_run, "dag_id")
-            or _attribute(context.get("dag"), "dag_id")
-        )
+        ti, dag_run, dag, deadline = (context.get(key) for key in ("ti", "dag_run", "dag", "deadline"))
+        dag_id = _text(_attribute(ti, "dag_id"), _attribute(dag_run, "dag_id"), _attribute(dag, "dag_id"))
         # a deadline's dag_run is the REST API's run model: its run id is under "dag_run_id"
         run_id = _text(
-            _attribute(ti, "run_id") or _attribute(dag_run, "run_id") or _attribute(dag_run, "dag_run_id")
+            _attribute(ti, "run_id"), _attribute(dag_run, "run_id"), _attribute(dag_run, "dag_run_id")
         )
         task_id, log_url = _text(_attribute(ti, "task_id")), _http(_attribute(ti, "log_url"))
         state = str(_attribute(ti, "state") or "").rsplit(".", 1)[-1].lower() or None

@@ -30,25 +30,19 @@ if TYPE_CHECKING:
 class SendAlertOperator(AlertSettings, BaseOperator):
     """Send one alert to the mlprod alert channels, with routing, dedup and delivery history.
 
-    The alert is either written here (``title``, ``text``, ``severity``, ``facts``, ``links``) or built
-    from the summary an upstream task pushed (``summary_task_id``); ``title``, ``text``, ``severity``,
-    ``dedup_key`` and ``action`` given alongside a summary replace the built ones.
+    The alert is written here (``title``, ``text``, ``severity``, ``facts``, ``links``) or built from
+    the summary an upstream task pushed (``summary_task_id``); fields given alongside a summary
+    replace the built ones. Returns the delivery report (no URL, no secret). Fails only when every
+    routed channel failed: retryable when a failure was transient (connection, timeout, 429, 5xx),
+    final when all were deterministic (401, 403, 404, bad configuration).
 
-    Returns (to XCom) the delivery report: per channel ``status`` (delivered / failed / suppressed),
-    attempts, HTTP status and error; no URL and no secret. The task fails only when every routed
-    channel failed, after the alert was written in full to the task log and the failures recorded:
-    retryable when a failure was transient (connection, timeout, 429, 5xx), final when every failure
-    was deterministic (401, 403, 404, bad configuration).
-
-    :param facts: key -> value pairs shown with the alert (templated); a dict or list, or the text a
+    :param facts: key -> value shown with the alert (templated); a dict or list, or the text a
         template renders one to (``{'passed': 9}``), is shown as ``passed 9``.
-    :param links: label -> http(s) URL (templated), never secrets; a "Run" link is added when
-        ``[api] base_url`` is an http(s) address.
+    :param links: label -> http(s) URL (templated), never secrets; a "Run" link is added.
     :param summary_task_id: the task whose XCom holds a validation, drift or gate summary.
     :param summary_kind: ``validation``, ``drift`` or ``gate``; ``None`` guesses from the keys.
     :param summary_xcom_key: the XCom key of the summary.
-    :param action: ``trigger`` or ``resolve`` (closes what a trigger of the same dedup key opened);
-        default ``trigger``, or the summary's (``resolve`` when it passed).
+    :param action: ``trigger`` or ``resolve``; default ``trigger``, or the summary's.
     Other arguments: see :class:`~airflow_provider_mlprod.notifications.mlprod.AlertSettings`.
     """
 
@@ -77,19 +71,13 @@ class SendAlertOperator(AlertSettings, BaseOperator):
     ) -> None:
         super().__init__(text=text, **kwargs)
         if not self.title and not summary_task_id:
-            raise ValueError(
-                f"task {self.task_id!r}: give a title, or a summary_task_id to build the alert from"
-            )
+            raise ValueError(f"task {self.task_id!r}: give a title, or a summary_task_id to alert from")
         if summary_kind is not None and not is_template(summary_kind) and summary_kind not in SUMMARY_KINDS:
             raise ValueError(f"task {self.task_id!r}: summary_kind must be one of {', '.join(SUMMARY_KINDS)}")
         self.facts = dict(facts) if facts is not None else {}
         self.links = dict(links) if links is not None else {}
-        self.summary_task_id, self.summary_kind, self.summary_xcom_key = (
-            summary_task_id,
-            summary_kind,
-            summary_xcom_key,
-        )
-        self.action = action
+        self.summary_task_id, self.summary_kind = summary_task_id, summary_kind
+        self.summary_xcom_key, self.action = summary_xcom_key, action
         self.delivery_report: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
