@@ -159,8 +159,12 @@ def escape_markdown(text: str) -> str:
     return _LINE_START_MARKUP.sub(marker, _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
+def _md(text: str, limit: int) -> str:
+    return escape_markdown(truncate_text(text, limit))
+
+
 def _text_block(text: str, limit: int, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": escape_markdown(truncate_text(text, limit)), "wrap": True, **style}
+    return {"type": "TextBlock", "text": _md(text, limit), "wrap": True, **style}
 
 
 def _card(
@@ -176,11 +180,7 @@ def _card(
     facts = list(alert.rendered_facts.items())
     if facts:
         shown = [
-            {
-                "title": escape_markdown(truncate_text(key, title_max)),
-                "value": escape_markdown(truncate_text(value, value_max)),
-            }
-            for key, value in facts[:max_facts]
+            {"title": _md(key, title_max), "value": _md(value, value_max)} for key, value in facts[:max_facts]
         ]
         if len(facts) > max_facts:
             shown.append({"title": "…", "value": f"{len(facts) - max_facts} more facts not shown"})
@@ -333,9 +333,7 @@ class JsonWebhookTarget:
             if not name.strip() or not name.isascii() or _LINE_BREAK.search(name):
                 raise ConfigurationError("webhook target: a header name is empty or not ASCII")
             if max(map(ord, value), default=0) > 0xFF or _LINE_BREAK.search(value):  # never quote a token
-                raise ConfigurationError(
-                    f"webhook target: the value of header {name!r} is not latin-1 text on one line"
-                )
+                raise ConfigurationError(f"webhook target: header {name!r} is not latin-1 text on one line")
 
 
 def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -346,9 +344,8 @@ def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
 
 def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     """Check a received signature in constant time; non-ASCII input is a mismatch, not an error."""
-    if not all(isinstance(text, str) and text.isascii() for text in (signature, timestamp)):
-        return False
-    return hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
+    readable = all(isinstance(text, str) and text.isascii() for text in (signature, timestamp))
+    return readable and hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
 
 
 def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:

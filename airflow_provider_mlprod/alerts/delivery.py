@@ -162,9 +162,8 @@ def transport_log_guarded(fragments: Iterable[str] = ()) -> Iterator[None]:
 
 def backoff_delay(retry_number: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Full jitter: uniform in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]`` for retry ``n``."""
-    return rng.uniform(
-        0.0, min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (retry_number - 1))
-    )
+    high = min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (retry_number - 1))
+    return rng.uniform(0.0, high)
 
 
 def post_with_retries(
@@ -198,15 +197,11 @@ def post_with_retries(
             result.error = _deadline_error(result.attempts, policy, result.error)
             return False
         result.attempts += 1
+        sent = dict(headers() if callable(headers) else headers)
         try:
-            with transport_log_guarded(fragments):
+            with transport_log_guarded(fragments):  # one timeout: for the connect and for each read
                 response = post(
-                    url,
-                    data=body,
-                    headers=dict(headers() if callable(headers) else headers),
-                    timeout=(timeout, timeout),
-                    allow_redirects=False,
-                    stream=True,
+                    url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True
                 )
         except requests.RequestException as exc:
             result.status_code, error = None, type(exc).__name__

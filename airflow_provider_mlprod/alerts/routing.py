@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, LogTarget, channel_kind_of, send_to_target
 from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
-from airflow_provider_mlprod.alerts.message import ACTIONS, SEVERITIES, Alert, sha256
+from airflow_provider_mlprod.alerts.message import ACTIONS, DEFAULT_DEDUP_WINDOW, SEVERITIES, Alert, sha256
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 from airflow_provider_mlprod.store import schema
 
@@ -33,11 +34,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_NAME = "log"
 MAX_PARALLEL_CHANNELS = 8
-DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 UNUSABLE_KIND = "unusable"
 DUPLICATE = "already sent within the dedup window"
 NO_OPEN_TRIGGER = "no open trigger"
 DEDUP_KEY_COLUMN_CHARS: int = schema.alert_deliveries.c.dedup_key.type.length
+#: A routing rule: severity -> the names of the channels that get alerts of that severity.
+Rule = Mapping[str, Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -87,15 +89,9 @@ class DispatchReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-safe dict (no URL, no secret)."""
-        return {
-            "dedup_key": self.dedup_key,
-            "severity": self.severity,
-            "action": self.action,
-            "delivered": self.delivered_channels,
-            "failed": self.failed_channels,
-            "suppressed": self.suppressed_channels,
-            "results": [result.to_dict() for result in self.results],
-        }
+        data = {"dedup_key": self.dedup_key, "severity": self.severity, "action": self.action}
+        data.update({status: self.channels(status) for status in ("delivered", "failed", "suppressed")})
+        return {**data, "results": [result.to_dict() for result in self.results]}
 
 
 class AlertDeliveryError(DeliveryError):
@@ -149,7 +145,7 @@ class _FailOpen:
         return None if found is None else {keys[key]: at for key, at in found.items()}
 
 
-def checked_rule(rule: Any) -> Mapping[str, Sequence[str]] | None:
+def checked_rule(rule: Any) -> Rule | None:
     """A routing rule (severity -> channel names) checked for shape; ``None`` is no rule."""
     if rule is not None and not isinstance(rule, Mapping):
         raise ConfigurationError("alert routing: routing must map a severity to a list of connection ids")
@@ -162,10 +158,7 @@ def checked_rule(rule: Any) -> Mapping[str, Sequence[str]] | None:
 
 
 def routed_channels(
-    rule: Mapping[str, Sequence[str]] | None,
-    configured: Sequence[str],
-    severity: str,
-    action: str = "trigger",
+    rule: Rule | None, configured: Sequence[str], severity: str, action: str = "trigger"
 ) -> list[str]:
     """The channel names an alert goes to under ``rule`` (see the module docstring)."""
     if checked_rule(rule) is None:
@@ -185,7 +178,7 @@ def send_alert(
     alert: Alert,
     channels: Sequence[Channel],
     *,
-    rule: Mapping[str, Sequence[str]] | None = None,
+    rule: Rule | None = None,
     store: MetricsStore | None = None,
     identity: RunIdentity | None = None,
     window: timedelta = DEFAULT_DEDUP_WINDOW,
@@ -199,11 +192,9 @@ def send_alert(
     """
     if window <= timedelta(0):
         raise ConfigurationError(f"alert routing: dedup_window must be positive, got {window}")
-    named: dict[str, Channel] = {}
-    for channel in channels:
-        if channel.name in named:
-            raise ConfigurationError(f"alert routing: channel {channel.name!r} configured more than once")
-        named[channel.name] = channel
+    named = {channel.name: channel for channel in channels}
+    if twice := [name for name, count in Counter(c.name for c in channels).items() if count > 1]:
+        raise ConfigurationError(f"alert routing: channel(s) {twice} configured more than once")
     routed = routed_channels(rule, list(named), alert.severity, alert.action)
     named.setdefault(DEFAULT_CHANNEL_NAME, Channel(DEFAULT_CHANNEL_NAME, LogTarget()))
     store = _FailOpen(store, alert)
@@ -212,11 +203,10 @@ def send_alert(
     due: dict[str, Alert] = {}
     for name in routed:
         channel, seen = named[name], store.deliveries(name)
-        at = {
-            a: max((when for (b, _), when in (seen or {}).items() if b == a), default=None) for a in ACTIONS
-        }
+        known = seen or {}
+        at = {a: max((when for (b, _), when in known.items() if b == a), default=None) for a in ACTIONS}
         is_open = at["trigger"] is not None and (at["resolve"] is None or at["resolve"] <= at["trigger"])
-        sent = (seen or {}).get((alert.action, alert.severity))
+        sent = known.get((alert.action, alert.severity))
         opposite = at["resolve" if alert.action == "trigger" else "trigger"]
         task_log = isinstance(channel.target, LogTarget)  # gets every resolve, never a "Repeat" title
         if alert.action == "resolve" and seen is not None and not is_open and not task_log:
@@ -238,9 +228,8 @@ def send_alert(
                 due[name] = replace(alert, title=title, facts=facts)
     if due:  # each channel in its own thread under its own deadline: a hanging one delays no other
         with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
-            results.update(
-                zip(due, pool.map(lambda item: _send(named[item[0]], item[1]), due.items()), strict=True)
-            )
+            outcomes = pool.map(_send, [named[name] for name in due], due.values())
+        results.update(zip(due, outcomes, strict=True))
     report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
     for r in report.results:
         if r.status != "suppressed":
@@ -277,7 +266,5 @@ def _send(channel: Channel, alert: Alert) -> DeliveryResult:
     try:
         return send_to_target(channel.target, alert, channel=channel.name, policy=channel.policy)
     except Exception as exc:  # its message may quote a header, URL or secret
-        log.warning(
-            "alert %r: channel %r raised %s while sending", alert.title, channel.name, type(exc).__name__
-        )
+        log.warning("alert %r: channel %r raised %s", alert.title, channel.name, type(exc).__name__)
         return DeliveryResult(channel.name, channel.kind, "failed", error=type(exc).__name__)

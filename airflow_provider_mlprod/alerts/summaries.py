@@ -29,6 +29,8 @@ def _alert(
 ) -> Alert:
     """The alert of ``outcome`` (severity, action, title), linked and keyed from ``ids``: ``dag_id``,
     ``run_id``, ``task_id``, ``report_url``, ``run_url``, ``log_url`` (each optional)."""
+    if unknown := set(ids) - {"dag_id", "run_id", "task_id", "report_url", "run_url", "log_url"}:
+        raise TypeError(f"alert from a {typed.kind} summary: unexpected argument(s) {sorted(unknown)}")
     location = typed.report_location or ""
     report_url = ids.get("report_url") or (location if location.startswith(("http://", "https://")) else None)
     labelled = (("Report", report_url), ("Run", ids.get("run_url")), ("Task log", ids.get("log_url")))
@@ -154,12 +156,10 @@ def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "w
     """``severity_on_failure`` when the gate rejected the model, else a resolve."""
     _check_severity(severity_on_failure, "severity_on_failure")
     s = summary
-    facts: dict[str, FactValue] = {"Model": s.model_name}
     champion = s.champion_version if s.champion_version != s.baseline_version else ""
-    shown = {"Version": s.model_version, "Baseline version": s.baseline_version, "Champion version": champion}
-    facts.update(
-        {key: value for key, value in {**shown, "Metrics source": s.metrics_source}.items() if value}
-    )
+    shown = {"Model": s.model_name, "Version": s.model_version, "Baseline version": s.baseline_version}
+    shown.update({"Champion version": champion, "Metrics source": s.metrics_source})
+    facts: dict[str, FactValue] = {key: value for key, value in shown.items() if value}
     failed = []
     for index, metric in enumerate(s.metrics):
         versus = f" vs baseline {metric.baseline:.4g}" if metric.baseline is not None else ""

@@ -93,9 +93,8 @@ class AlertChannelHook(BaseHook):
 
     def send(self, alert: Alert) -> DeliveryResult:
         """Send ``alert`` on this channel alone, with retries; the result is named by the conn id."""
-        return send_to_target(
-            self.get_target(), alert, channel=self.alert_conn_id, policy=self.get_retry_policy()
-        )
+        target, policy = self.get_target(), self.get_retry_policy()
+        return send_to_target(target, alert, channel=self.alert_conn_id, policy=policy)
 
     def _build_target(self) -> Any:
         raise NotImplementedError

@@ -17,19 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_mlprod.alerts.message import SEVERITIES
+from airflow_provider_mlprod.alerts.message import DEFAULT_DEDUP_WINDOW, SEVERITIES
 from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError, MlprodError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.alerts.routing import DispatchReport
+    from airflow_provider_mlprod.alerts.routing import DispatchReport, Rule
     from airflow_provider_mlprod.store.identity import RunIdentity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 #: Longest the alert path waits on the metrics store per connect or statement (a lock included).
 STORE_TIMEOUT_SECONDS = 3.0
 #: Task state -> (phrase in the default title, default severity).
@@ -46,7 +45,7 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def rendered_routing(value: Any) -> Mapping[str, Sequence[str]] | None:
+def rendered_routing(value: Any) -> Rule | None:
     """The routing rule after rendering (a string is parsed as JSON); ConfigurationError names it."""
     from airflow_provider_mlprod.alerts.routing import checked_rule
 
@@ -243,9 +242,8 @@ class AlertSettings:
         self.routing, self.store_conn_id = routing, store_conn_id
         if severity is not None and not is_template(severity) and severity not in SEVERITIES:
             raise ValueError(f"{owner}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
-        name, window = (
-            ("dedup_window", dedup_window) if repeat_every is None else ("repeat_every", repeat_every)
-        )
+        name = "dedup_window" if repeat_every is None else "repeat_every"
+        window = dedup_window if repeat_every is None else repeat_every
         if isinstance(window, bool) or not isinstance(window, timedelta | int | float):
             raise ValueError(f"{owner}: {name} must be a timedelta or seconds, got {window!r}")
         self.dedup_window = window if isinstance(window, timedelta) else timedelta(seconds=window)
@@ -259,8 +257,8 @@ class AlertSettings:
 
     def overridden(self, alert: Alert, severity: str | None, action: str | None = None) -> Alert:
         """``alert`` with the title, text, severity, dedup key and action that were given (not blank)."""
-        given = {"title": self.title, "summary": self.text, "severity": severity, "dedup_key": self.dedup_key}
-        given["action"] = action
+        given = {"title": self.title, "summary": self.text, "severity": severity}
+        given.update(dedup_key=self.dedup_key, action=action)
         changes = {key: str(value).strip() for key, value in given.items() if value and str(value).strip()}
         return dataclasses.replace(alert, **changes)
 
@@ -329,10 +327,13 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 log.warning("the summary of task %r is not usable for the alert: %s", task_id, error)
         if alert is None:
             phrase, severity = STATE_WORDING.get(state or "", ("needs attention", "warning"))
-            dag = dag_id or "unknown DAG"
-            title = f"{f'Task {task_id}' if task_id else 'A task'} {phrase} in DAG {dag}"
+            dag_name = dag_id or "unknown DAG"
+            title = f"{f'Task {task_id}' if task_id else 'A task'} {phrase} in DAG {dag_name}"
             if deadline is not None and not task_id:
-                title, severity = f"DAG {dag}: run {run_id or '(unknown)'} missed its deadline", "warning"
+                title, severity = (
+                    f"DAG {dag_name}: run {run_id or '(unknown)'} missed its deadline",
+                    "warning",
+                )
             deadline_run = run_url(dag_id, run_id) if deadline is not None and dag_id and run_id else None
             labelled = (("Task log", log_url), ("Run", deadline_run))
             alert = Alert(
@@ -349,12 +350,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             )
         else:
             alert = dataclasses.replace(alert, facts={**alert.facts, **facts})
-        return self.overridden(alert, self._rendered_severity())
-
-    def _rendered_severity(self) -> str | None:
-        if self.severity and self.severity not in SEVERITIES:
-            log.error(
-                "severity %r is not one of %s; sending as critical", self.severity, ", ".join(SEVERITIES)
-            )
-            return "critical"
-        return self.severity
+        if (severity := self.severity) and severity not in SEVERITIES:  # a template rendered it
+            log.error("severity %r is not one of %s; sending as critical", severity, ", ".join(SEVERITIES))
+            severity = "critical"
+        return self.overridden(alert, severity)
