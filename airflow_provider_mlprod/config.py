@@ -62,7 +62,8 @@ OPTIONS: tuple[ConfigOption, ...] = (
         description=(
             "Where HTML reports are written: a local folder or any object storage URI that Airflow's "
             "ObjectStoragePath understands (``s3://``, ``gs://``, ...). Empty means "
-            "``$AIRFLOW_HOME/mlprod/reports``."
+            "``$AIRFLOW_HOME/mlprod/reports``, used only where every task shares one machine (the "
+            "LocalExecutor, ``dag.test()``); elsewhere a task writing a report fails until this is set."
         ),
         example="s3://ml-reports/mlprod",
     ),

@@ -188,11 +188,18 @@ def mlprod_canary_release():
 
     @task(trigger_rule="all_done")
     def stop_servers(ti=None) -> None:
-        """Stop the servers the setup task started."""
+        """Stop the servers the setup task started (on this machine: a pid means nothing elsewhere)."""
+        import logging
+
         from airflow_provider_mlprod.examples.model_server import stop_server_process
 
         for pid in (ti.xcom_pull(task_ids="start_servers") or {}).get("pids", []):
-            stop_server_process(pid)
+            if not stop_server_process(pid):
+                logging.getLogger(__name__).warning(
+                    "No model server with pid %s on this machine (started on another worker?); "
+                    "it stops itself after its max_seconds",
+                    pid,
+                )
 
     approve = ReleaseApprovalOperator(
         task_id="approve",

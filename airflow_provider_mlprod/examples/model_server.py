@@ -317,10 +317,32 @@ class ModelServerProcess:
         self.stop()
 
 
-def stop_server_process(pid: int, timeout: float = 5.0) -> None:
-    """Stop a model server started earlier by pid (e.g. by a setup task): SIGTERM, then SIGKILL."""
+def is_model_server_process(pid: int) -> bool:
+    """Whether ``pid`` is, on this machine, a running example model server (read from ``/proc``).
+
+    A pid names a process on one machine only: a teardown task that another worker runs must not
+    signal whatever process holds that number there.
+    """
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().split(b"\0")
+    except OSError:
+        return False
+    return b"airflow_provider_mlprod.examples.model_server" in argv
+
+
+def stop_server_process(pid: int, timeout: float = 5.0) -> bool:
+    """Stop a model server started earlier by pid (e.g. by a setup task): SIGTERM, then SIGKILL.
+
+    Only a model server is signalled: on another machine than the one that started it (a teardown on
+    another Celery worker), or once the number was reused, the pid is left alone and ``False`` is
+    returned; the server then stops itself after its ``max_seconds``.
+    """
     import os
     import signal
+
+    if not is_model_server_process(pid):
+        return False
 
     def gone() -> bool:
         try:
@@ -336,14 +358,15 @@ def stop_server_process(pid: int, timeout: float = 5.0) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if gone():
-            return
+            return True
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from airflow_provider_mlprod.hooks.connections import (
     connection_extra,
     get_connection,
 )
+from airflow_provider_mlprod.hooks.placement import single_machine
 from airflow_provider_mlprod.store.engine import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
@@ -43,7 +44,8 @@ class MetricsStoreHook(BaseHook):
     but only where every task shares one machine: the task runs on the LocalExecutor or under
     ``dag.test()``, or ``[mlprod] embedded_store = true``. Anywhere else the hook fails, naming the
     missing connection, rather than letting each worker keep a champion of its own. A connection id
-    given explicitly must exist.
+    given explicitly must exist. A connection to a SQLite file is refused where the embedded store
+    would be (a task on several machines), unless ``[mlprod] embedded_store = true``.
 
     The connection is either of type ``mlprod_store`` (extra ``sqlalchemy_url``; the password field, if
     set, is merged into the URL so the secret stays out of the extra) or any Airflow SQL connection.
@@ -51,7 +53,8 @@ class MetricsStoreHook(BaseHook):
 
     :param store_conn_id: connection id of the store; ``None`` reads ``[mlprod] store_conn_id``.
     :param executor: the executor running the task (default: the running task's own, else
-        ``[core] executor``); decides whether the embedded store may be used.
+        ``[core] executor``; a Celery worker's task is on the CeleryExecutor); decides whether a
+        SQLite store (embedded or through the connection) may be used.
     """
 
     conn_name_attr = "store_conn_id"
@@ -74,7 +77,10 @@ class MetricsStoreHook(BaseHook):
             return embedded_store_url(config.embedded_store_path())
         conn = get_connection(conn_id)
         self._timeouts = store_timeouts_of(conn)
-        return store_url_of(conn)
+        url = store_url_of(conn)
+        if url.get_backend_name() == "sqlite":
+            _check_sqlite_store_allowed(conn_id, url, self.executor)
+        return url
 
     @property
     def location(self) -> str:
@@ -154,41 +160,6 @@ def store_timeouts_of(conn: Connection) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def running_executor() -> tuple[str, bool]:
-    """The executor of the running task, and whether it runs in-process under ``dag.test()``.
-
-    Read from the running task's ``executor`` argument, else ``[core] executor`` (its first entry).
-    """
-    task_executor = None
-    in_dag_test = False
-    try:
-        from airflow.sdk import get_current_context
-
-        context = get_current_context()
-    except Exception:  # not inside a running task
-        context = None
-    if context is not None:
-        task = getattr(context.get("ti"), "task", None)
-        task_executor = getattr(task, "executor", None)
-        try:
-            from airflow.sdk.execution_time import task_runner
-
-            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-            in_dag_test = type(comms).__name__ == "InProcessSupervisorComms"
-        except ImportError:
-            in_dag_test = False
-    if not task_executor:
-        from airflow.sdk import conf
-
-        task_executor = (conf.get("core", "executor", fallback="LocalExecutor") or "").split(",")[0]
-    return task_executor.strip() or "LocalExecutor", in_dag_test
-
-
-def _is_local(executor: str) -> bool:
-    name = executor.split(":")[-1].strip().rsplit(".", 1)[-1]
-    return name == "LocalExecutor"
-
-
 def _check_embedded_store_allowed(conn_id: str, executor: str | None) -> None:
     policy = config.embedded_store_policy()
     if policy == "true":
@@ -199,10 +170,8 @@ def _check_embedded_store_allowed(conn_id: str, executor: str | None) -> None:
             "is not defined and [mlprod] embedded_store = false: create the store connection "
             "(an mlprod_store connection with a sqlalchemy_url, or any SQL connection)",
         )
-    in_dag_test = False
-    if executor is None:
-        executor, in_dag_test = running_executor()
-    if in_dag_test or _is_local(executor):
+    shared, executor = single_machine(executor)
+    if shared:
         return
     raise ConnectionConfigError(
         conn_id,
@@ -210,6 +179,22 @@ def _check_embedded_store_allowed(conn_id: str, executor: str | None) -> None:
         f"on {executor}, whose workers would each keep a store (and a champion) of their own. Create "
         "the store connection pointing at a shared database, or set [mlprod] embedded_store = true if "
         "every worker shares the file",
+    )
+
+
+def _check_sqlite_store_allowed(conn_id: str, url: URL, executor: str | None) -> None:
+    """Refuse a store connection to a SQLite file where tasks run on several machines."""
+    if config.embedded_store_policy() == "true":
+        return
+    shared, executor = single_machine(executor)
+    if shared:
+        return
+    raise ConnectionConfigError(
+        conn_id,
+        f"points at {describe_url(url)}, and this task runs on {executor}, whose workers "
+        "would each keep that file (a store and a champion) on their own disk. Point the connection at a "
+        "shared database such as PostgreSQL, or set [mlprod] embedded_store = true if every worker "
+        "shares the file",
     )
 
 

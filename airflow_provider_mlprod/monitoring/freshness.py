@@ -2,7 +2,8 @@
 
 Two probes, each run once per call (a sensor or trigger calls them repeatedly):
 
-- :class:`TableFreshnessProbe` reads the latest ``<timestamp_column>`` and the number of rows that have
+- :class:`TableFreshnessProbe` reads, from a table or a query (a ``SqlSource``, its parameters bound),
+  in one read-only snapshot, the latest ``<timestamp_column>`` and the number of rows that have
   one (the count restricted to ``<timestamp_column> >= :bound`` when a bound is given; with the
   optional exclusive upper bound ``older_than``, both restricted to ``<timestamp_column> < :older_than``)
   with SQLAlchemy Core, on any database SQLAlchemy reaches. Table, schema and column names are checked
@@ -41,7 +42,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
-from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.identifiers import check_identifier
+from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.timestamps import parse_timestamp
 
 UTC = dt.timezone.utc
@@ -163,6 +166,14 @@ def observe(
     )
 
 
+_POSTGRESQL_TIMESTAMP_TYPES: dict[int, Any] = {
+    1114: sa.DateTime(timezone=False),
+    1184: sa.DateTime(timezone=True),
+    1082: sa.Date(),
+}
+"""PostgreSQL type OIDs of a query's timestamp column, as its result description reports them."""
+
+
 class TimestampColumn:
     """A table's timestamp column, looked up in the catalog, compared with bounds the way its database can.
 
@@ -230,6 +241,29 @@ class TimestampColumn:
             label=label,
         )
         return column
+
+    @classmethod
+    def of_query(
+        cls, connection: sa.Connection, source: SqlSource, rows: sa.FromClause, column_name: str, role: str
+    ) -> TimestampColumn:
+        """A query's timestamp column ``rows.c[column_name]``, typed from the result's description.
+
+        PostgreSQL reports the column's type in an empty result (``timestamp`` or ``timestamp with time
+        zone``); elsewhere, and for other types, bounds are sent as UTC instants.
+
+        :raises InputDataError: the query fails, naming it and its connection (a lost connection stays
+            retryable).
+        """
+        expression = rows.c[column_name]
+        column_type = None
+        if connection.dialect.name == "postgresql":
+            probe = sa.select(expression).select_from(rows).where(sa.false())
+            result = source.run(connection, lambda: connection.execute(probe))
+            description = result.cursor.description if result.cursor is not None else None
+            result.close()
+            if description:
+                column_type = _POSTGRESQL_TIMESTAMP_TYPES.get(description[0][1])
+        return cls.of_type(connection.dialect.name, expression, column_type, role, source.label)
 
     def _setup(
         self, *, sqlite: bool, expression: sa.ColumnElement[Any], column_type: Any, role: str, label: str
@@ -304,71 +338,96 @@ def reflected_column_types(connection: sa.Connection, schema: str | None, table:
 
 @dataclass(frozen=True)
 class TableFreshnessProbe:
-    """Wait condition on a table: its latest timestamp is at or after ``newer_than`` and/or it has
-    at least ``min_new_rows`` rows (at or after ``newer_than`` when given, else in all).
+    """Wait condition on a table or query: its latest timestamp is at or after ``newer_than`` and/or it
+    has at least ``min_new_rows`` rows (at or after ``newer_than`` when given, else in all).
 
     With ``older_than`` (exclusive), rows at or after it are ignored: the latest timestamp and the
     counts are those of the rows before it, so a wait for an old window is not satisfied by the rows
     of later windows.
 
-    Names are checked when the probe is built, before any SQL. ``table`` may be qualified
-    (``"sales.orders"``) instead of passing ``schema``.
+    Give ``table`` (optionally qualified, ``"sales.orders"``, or with ``schema``) or a ``source``
+    (:class:`~airflow_provider_mlprod.sql.source.SqlSource`: a table, or a query with its bound
+    parameters). Names are checked when the probe is built, before any SQL. Every run reads in one
+    read-only snapshot; database errors are classified by ``sql.errors`` (a failing query is final and
+    names the source and its connection, a lost connection is retryable).
     """
 
-    table: str
-    timestamp_column: str
+    table: str | None = None
+    timestamp_column: str | None = None
     schema: str | None = None
     newer_than: dt.datetime | str | None = None
     min_new_rows: int | None = None
     older_than: dt.datetime | str | None = None
+    source: SqlSource | None = None
 
     def __post_init__(self) -> None:
-        schema, table = split_table_name(self.table, self.schema)
-        object.__setattr__(self, "schema", schema)
-        object.__setattr__(self, "table", table)
+        if self.source is None:
+            source = SqlSource.from_arguments(table=self.table, schema=self.schema)
+        elif not isinstance(self.source, SqlSource):
+            raise ConfigurationError(f"source must be a SqlSource, got {type(self.source).__name__}")
+        elif self.table is not None or self.schema is not None:
+            raise ConfigurationError("give a table (and schema) or a source, not both")
+        else:
+            source = self.source
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "schema", source.schema)
+        object.__setattr__(self, "table", source.table)
         check_identifier(self.timestamp_column, "timestamp column")
         _set_bounds(self)
         check_positive_count(self.min_new_rows, "min_new_rows")
         if self.newer_than is None and self.min_new_rows is None:
             raise ConfigurationError(
-                f"table {self.label!r}: give newer_than and/or min_new_rows, "
-                "else there is nothing to wait for"
+                f"{source.label}: give newer_than and/or min_new_rows, else there is nothing to wait for"
             )
 
     @property
     def label(self) -> str:
-        """``schema.table`` or ``table``."""
-        return qualified_name(self.schema, self.table)
+        """The source as messages name it: ``table 'sales.orders'`` or ``query '...'``."""
+        return self.source.label  # type: ignore[union-attr]
 
     def run(self, engine: sa.Engine) -> FreshnessObservation:
-        """Read the latest timestamp and the row counts; decide whether the wait is over.
+        """Read the latest timestamp and the row counts in one read-only snapshot; decide.
 
-        :raises InputDataError: the table or column is missing, or not a timestamp, or holds text that
-            is not a timestamp.
+        :raises InputDataError: the table, query or column is missing or fails, the column is not a
+            timestamp, or it holds text that is not a timestamp.
+        :raises DatabaseUnavailableError: a transient failure (retryable).
         """
-        table = sa.table(self.table, sa.column(self.timestamp_column), schema=self.schema)
-        with engine.connect() as connection:
-            column = TimestampColumn(connection, table, self.timestamp_column, "timestamp column")
+        source: SqlSource = self.source  # type: ignore[assignment]
+        name = str(self.timestamp_column)
+        with read_only_snapshot(engine) as connection:
+            if source.query is None:
+                source.check_names(connection.dialect)
+                rows: sa.FromClause = sa.table(source.table, sa.column(name), schema=source.schema)
+                column = source.run(
+                    connection, lambda: TimestampColumn(connection, rows, name, "timestamp column")
+                )
+            else:
+                rows = source.selectable(source.column_names(connection), "mlprod_rows")
+                if name not in rows.c:
+                    raise InputDataError(f"{source.label} has no column {name!r} (timestamp column)")
+                column = TimestampColumn.of_query(connection, source, rows, name, "timestamp column")
             scope = [column.present()]
             if self.older_than is not None:
                 scope.append(column.before(self.older_than))
-            latest_raw = connection.execute(column.latest(table, *scope)).scalar()
-            total = connection.execute(
-                sa.select(sa.func.count()).select_from(table).where(*scope)
-            ).scalar_one()
+
+            def scalar(statement: sa.Select[Any]) -> Any:
+                return source.run(connection, lambda: connection.execute(statement).scalar())
+
+            latest_raw = scalar(column.latest(rows, *scope))
+            total = scalar(sa.select(sa.func.count()).select_from(rows).where(*scope))
             new_count = total
             if self.newer_than is not None:
-                new_count = connection.execute(
+                new_count = scalar(
                     sa.select(sa.func.count())
-                    .select_from(table)
+                    .select_from(rows)
                     .where(column.at_or_after(self.newer_than), *scope)
-                ).scalar_one()
+                )
         return observe(
-            source=f"table {self.label!r}",
+            source=self.label,
             unit="rows",
             latest=column.to_datetime(latest_raw),
             total=int(total),
-            newer_than=self.newer_than,
+            newer_than=self.newer_than,  # type: ignore[arg-type]
             new_count=int(new_count),
             min_new=self.min_new_rows,
             older_than=self.older_than,  # type: ignore[arg-type]

@@ -29,10 +29,11 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataErro
 from airflow_provider_mlprod.monitoring.freshness import (
     TimestampColumn,
     parse_timestamp,
-    qualified_name,
     reflected_column_types,
 )
-from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
+from airflow_provider_mlprod.sql.identifiers import check_identifier
+from airflow_provider_mlprod.sql.session import read_only_snapshot
+from airflow_provider_mlprod.sql.source import SqlSource
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,27 @@ class LabelCoverageObservation:
         }
 
 
-def _split(table: str, schema: str | None) -> tuple[str | None, str]:
-    """A qualified table keeps its own schema; a plain one takes ``schema``."""
-    if isinstance(table, str) and "." in table:
-        return split_table_name(table, None)
-    return split_table_name(table, schema)
+def _source(role: str, table: str | None, schema: str | None, source: SqlSource | None) -> SqlSource:
+    """A side's source: ``source``, or ``table`` (a qualified table keeps its own schema; a plain one
+    takes ``schema``)."""
+    if source is not None:
+        if not isinstance(source, SqlSource):
+            raise ConfigurationError(f"{role}_source must be a SqlSource, got {type(source).__name__}")
+        if table is not None:
+            raise ConfigurationError(f"give {role}_table or {role}_source, not both")
+        return source
+    if not isinstance(table, str) or not table:
+        raise ConfigurationError(f"{role} table {table!r} must be a non-empty name (or give {role}_source)")
+    return SqlSource.from_arguments(table=table, schema=None if "." in table else schema)
 
 
 @dataclass(frozen=True)
 class LabelCoverageProbe:
     """Wait condition: at least ``min_label_share`` of the window's predictions have a label.
+
+    Each side is a table (``predictions_table``, ``labels_table``, optionally ``schema.table``) or a
+    ``SqlSource`` (``predictions_source``, ``labels_source``: a table, or a query with its bound
+    parameters). Every run reads in one read-only snapshot.
 
     :param predictions_table: the predictions (optionally ``schema.table``).
     :param labels_table: the ground-truth labels (optionally ``schema.table``).
@@ -99,24 +111,28 @@ class LabelCoverageProbe:
     :param schema: schema of tables given without one.
     :param labels_key_column: the key's name in the labels table (default ``key_column``).
     :param label_column: when given, a label row counts only if this column is not null.
+    :param predictions_source: the predictions as a ``SqlSource`` instead of ``predictions_table``.
+    :param labels_source: the labels as a ``SqlSource`` instead of ``labels_table``.
     """
 
-    predictions_table: str
-    labels_table: str
-    key_column: str
-    timestamp_column: str
-    window_start: dt.datetime | str
-    window_end: dt.datetime | str
-    min_label_share: float
+    predictions_table: str | None = None
+    labels_table: str | None = None
+    key_column: str | None = None
+    timestamp_column: str | None = None
+    window_start: dt.datetime | str | None = None
+    window_end: dt.datetime | str | None = None
+    min_label_share: float | None = None
     schema: str | None = None
     labels_key_column: str | None = None
     label_column: str | None = None
+    predictions_source: SqlSource | None = None
+    labels_source: SqlSource | None = None
 
     def __post_init__(self) -> None:
-        predictions_schema, predictions_table = _split(self.predictions_table, self.schema)
-        labels_schema, labels_table = _split(self.labels_table, self.schema)
-        object.__setattr__(self, "_predictions", (predictions_schema, predictions_table))
-        object.__setattr__(self, "_labels", (labels_schema, labels_table))
+        predictions = _source("predictions", self.predictions_table, self.schema, self.predictions_source)
+        labels = _source("labels", self.labels_table, self.schema, self.labels_source)
+        object.__setattr__(self, "predictions_source", predictions)
+        object.__setattr__(self, "labels_source", labels)
         check_identifier(self.key_column, "key column")
         check_identifier(self.timestamp_column, "timestamp column")
         if self.labels_key_column is None:
@@ -143,64 +159,74 @@ class LabelCoverageProbe:
 
     @property
     def predictions_label(self) -> str:
-        """The predictions table as ``schema.table`` or ``table``."""
-        return qualified_name(*self._predictions)  # type: ignore[attr-defined]
+        """The predictions as ``schema.table``, ``table`` or the query's label."""
+        return _name(self.predictions_source)  # type: ignore[arg-type]
 
     @property
     def labels_label(self) -> str:
-        """The labels table as ``schema.table`` or ``table``."""
-        return qualified_name(*self._labels)  # type: ignore[attr-defined]
+        """The labels as ``schema.table``, ``table`` or the query's label."""
+        return _name(self.labels_source)  # type: ignore[arg-type]
 
     def run(self, engine: sa.Engine) -> LabelCoverageObservation:
-        """Count the window's predictions and those with a label, in the database; decide.
+        """Count the window's predictions and those with a label, in one read-only snapshot; decide.
 
-        :raises InputDataError: a table or column is missing, or the key columns cannot be compared.
+        :raises InputDataError: a table, query or column is missing, or the key columns cannot be compared.
+        :raises DatabaseUnavailableError: a transient failure (retryable).
         """
-        predictions_schema, predictions_name = self._predictions  # type: ignore[attr-defined]
-        labels_schema, labels_name = self._labels  # type: ignore[attr-defined]
-        predictions = sa.table(
-            predictions_name,
-            sa.column(self.key_column),
-            sa.column(self.timestamp_column),
-            schema=predictions_schema,
-        )
-        label_columns = [self.labels_key_column] + ([self.label_column] if self.label_column else [])
-        labels = sa.table(labels_name, *(sa.column(name) for name in label_columns), schema=labels_schema)
-        with engine.connect() as connection:
-            timestamp = TimestampColumn(connection, predictions, self.timestamp_column, "timestamp column")
-            self._check_columns(connection, predictions_schema, predictions_name, [self.key_column])
-            self._check_columns(connection, labels_schema, labels_name, label_columns)
-            predictions_alias, labels_alias = predictions.alias("p"), labels.alias("l")
-            has_label = sa.exists().where(
-                labels_alias.c[self.labels_key_column] == predictions_alias.c[self.key_column]
-            )
+        predictions_source: SqlSource = self.predictions_source  # type: ignore[assignment]
+        labels_source: SqlSource = self.labels_source  # type: ignore[assignment]
+        key, labels_key = str(self.key_column), str(self.labels_key_column)
+        label_columns = [labels_key] + ([self.label_column] if self.label_column else [])
+        with read_only_snapshot(engine) as connection:
+            predictions = _rows(connection, predictions_source, [key, str(self.timestamp_column)], "p")
+            labels = _rows(connection, labels_source, label_columns, "l")
+            if predictions_source.query is None:
+                table = sa.table(
+                    str(predictions_source.table),
+                    sa.column(str(self.timestamp_column)),
+                    schema=predictions_source.schema,
+                )
+                timestamp = predictions_source.run(
+                    connection,
+                    lambda: TimestampColumn(
+                        connection,
+                        table,
+                        str(self.timestamp_column),
+                        "timestamp column",
+                        expression=predictions.c[str(self.timestamp_column)],
+                    ),
+                )
+            else:
+                timestamp = TimestampColumn.of_query(
+                    connection,
+                    predictions_source,
+                    predictions,
+                    str(self.timestamp_column),
+                    "timestamp column",
+                )
+            has_label = sa.exists().where(labels.c[labels_key] == predictions.c[key])
             if self.label_column:
-                has_label = has_label.where(labels_alias.c[self.label_column].is_not(None))
-            in_window = _rebind(timestamp, predictions_alias)
+                has_label = has_label.where(labels.c[self.label_column].is_not(None))
             statement = (
                 sa.select(
                     sa.func.count(),
                     sa.func.coalesce(sa.func.sum(sa.case((has_label, 1), else_=0)), 0),
                 )
-                .select_from(predictions_alias)
-                .where(in_window.at_or_after(self.window_start), in_window.before(self.window_end))
+                .select_from(predictions)
+                .where(timestamp.at_or_after(self.window_start), timestamp.before(self.window_end))  # type: ignore[arg-type]
             )
-            try:
-                total, labelled = connection.execute(statement).one()
-            except sa.exc.ProgrammingError as exc:
-                raise InputDataError(
-                    f"predictions {self.predictions_label!r} and labels {self.labels_label!r} cannot be "
-                    f"joined on {self.key_column!r} = {self.labels_key_column!r}: {_first_line(exc.orig)}"
-                ) from None
-        return self._observe(int(total), int(labelled))
 
-    def _check_columns(
-        self, connection: sa.Connection, schema: str | None, table: str, columns: list[str]
-    ) -> None:
-        present = reflected_column_types(connection, schema, table)
-        for name in columns:
-            if name not in present:
-                raise InputDataError(f"table {qualified_name(schema, table)!r} has no column {name!r}")
+            def counts() -> Any:
+                try:
+                    return connection.execute(statement).one()
+                except sa.exc.ProgrammingError as exc:
+                    raise InputDataError(
+                        f"predictions {self.predictions_label!r} and labels {self.labels_label!r} cannot "
+                        f"be joined on {key!r} = {labels_key!r}: {_first_line(exc.orig)}"
+                    ) from None
+
+            total, labelled = predictions_source.run(connection, counts)
+        return self._observe(int(total), int(labelled))
 
     def _observe(self, total: int, labelled: int) -> LabelCoverageObservation:
         share = labelled / total if total else None
@@ -228,12 +254,25 @@ class LabelCoverageProbe:
         )
 
 
-def _rebind(column: TimestampColumn, alias: sa.FromClause) -> TimestampColumn:
-    """The same timestamp column, read through ``alias`` instead of the bare table."""
-    column.expression = alias.c[column.expression.name]
-    return column
-
-
 def _first_line(exc: BaseException | None) -> str:
     text = str(exc).strip() if exc is not None else ""
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _name(source: SqlSource) -> str:
+    return source.qualified_table if source.table is not None else source.label
+
+
+def _rows(connection: sa.Connection, source: SqlSource, needed: list[str], alias: str) -> sa.FromClause:
+    """``source`` as a FROM clause under ``alias``, after checking it has the ``needed`` columns."""
+    if source.query is None:
+        source.check_names(connection.dialect)
+        present = list(reflected_column_types(connection, source.schema, str(source.table)))
+        where = f"table {source.qualified_table!r}"
+    else:
+        present = source.column_names(connection)
+        where = source.label
+    for name in needed:
+        if name not in present:
+            raise InputDataError(f"{where} has no column {name!r}")
+    return source.selectable(present, alias)

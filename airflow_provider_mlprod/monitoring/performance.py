@@ -431,14 +431,6 @@ class _JoinedWindow:
             )
 
 
-# PostgreSQL type OIDs of a query's timestamp column, as its result description reports them.
-_POSTGRESQL_TIMESTAMP_TYPES: dict[int, Any] = {
-    1114: sa.DateTime(timezone=False),
-    1184: sa.DateTime(timezone=True),
-    1082: sa.Date(),
-}
-
-
 def _timestamp_column(
     connection: sa.Connection, source: PerformanceSource, predictions: sa.FromClause
 ) -> TimestampColumn:
@@ -453,25 +445,8 @@ def _timestamp_column(
         return TimestampColumn(
             connection, table, source.timestamp_column, "timestamp column", expression=expression
         )
-    dialect = connection.dialect.name
-    column_type = None
-    if dialect == "postgresql":
-        probe = sa.select(expression).select_from(predictions).where(sa.false())
-        try:
-            result = connection.execute(probe)
-        except sa.exc.DBAPIError as exc:
-            if not is_final_database_error(exc):
-                raise  # a lost connection or a timeout: a retry may succeed
-            raise InputDataError(
-                f"{source.predictions.label}: timestamp column {source.timestamp_column!r} cannot be read: "
-                f"{_first_line(exc.orig)}"
-            ) from None
-        description = result.cursor.description if result.cursor is not None else None
-        result.close()
-        if description:
-            column_type = _POSTGRESQL_TIMESTAMP_TYPES.get(description[0][1])
-    return TimestampColumn.of_type(
-        dialect, expression, column_type, "timestamp column", source.predictions.label
+    return TimestampColumn.of_query(
+        connection, source.predictions, predictions, source.timestamp_column, "timestamp column"
     )
 
 

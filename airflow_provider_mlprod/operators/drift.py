@@ -17,6 +17,12 @@ from airflow_provider_mlprod.assets import add_outlet, dataset_drift_asset
 from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
+from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +32,14 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.drift.results import DriftResult
     from airflow_provider_mlprod.drift.settings import DriftSettings
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.sql.source import SqlSource
     from airflow_provider_mlprod.store.identity import RunIdentity
+
+CURRENT_SQL = ArgumentNames()
+"""The drift operator's names of its current batch's SQL arguments (``sql_conn_id``, ``table``...)."""
+
+REFERENCE_SQL = ArgumentNames.prefixed("reference_")
+"""... and of its reference's (``reference_sql_conn_id``, ``reference_table``...)."""
 
 
 class DataDriftOperator(BaseOperator):
@@ -38,13 +51,16 @@ class DataDriftOperator(BaseOperator):
       ``save_reference_profile_as``);
     - ``reference_profile_path``: a profile JSON file (``DatasetProfile.save``) at any ObjectStoragePath URI;
     - raw data: ``reference_sql_conn_id`` with ``reference_table`` (and ``reference_schema``) or
-      ``reference_query`` (its ``:name`` placeholders bound from ``reference_parameters``), or
-      ``reference_file_path``, or ``reference_dataframe_callable``.
+      ``reference_query`` (its ``:name`` placeholders bound from ``reference_parameters``;
+      ``reference_hook_params`` go to the connection's hook), or a ready ``reference_sql_source``
+      (:class:`~airflow_provider_mlprod.sql.source.SqlSource`), or ``reference_file_path``, or
+      ``reference_dataframe_callable``.
 
     Current batch, exactly one of:
 
     - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (``:name`` placeholders bound from
-      ``parameters``, templated: never put values into the SQL with Jinja): any Airflow SQL connection. The
+      ``parameters``, templated: never put values into the SQL with Jinja; ``hook_params`` go to the
+      connection's hook), or a ready ``sql_source``: any Airflow SQL connection. The
       per-bin and per-category counts are computed inside the database (``GROUP BY`` on a bucket
       expression over the reference profile's bin edges and categories); no row is fetched;
     - ``file_path``: CSV, Parquet or JSON lines at any ObjectStoragePath URI;
@@ -160,6 +176,8 @@ class DataDriftOperator(BaseOperator):
         reference_schema: str | None = None,
         reference_query: str | None = None,
         reference_parameters: Mapping[str, Any] | None = None,
+        reference_hook_params: Mapping[str, Any] | None = None,
+        reference_sql_source: SqlSource | None = None,
         reference_file_path: str | None = None,
         reference_dataframe_callable: Callable[..., Any] | None = None,
         reference_dataframe_kwargs: Mapping[str, Any] | None = None,
@@ -169,6 +187,8 @@ class DataDriftOperator(BaseOperator):
         schema: str | None = None,
         query: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        hook_params: Mapping[str, Any] | None = None,
+        sql_source: SqlSource | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
         file_reader: str = "pandas",
@@ -195,111 +215,78 @@ class DataDriftOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         if emit_asset:
-            if not dataset_name or "{{" in dataset_name:
-                raise ValueError(
-                    f"task {kwargs.get('task_id')!r}: emit_asset needs a fixed dataset_name (not templated): "
-                    "it names the Asset mlprod://datasets/<dataset_name>/drift"
-                )
-            add_outlet(kwargs, dataset_drift_asset(dataset_name))
+            add_outlet(kwargs, dataset_drift_asset(_fixed_dataset_name(dataset_name, kwargs.get("task_id"))))
         super().__init__(**kwargs)
-        _check_exactly_one(
+        sql_sides = {
+            side: check_sql_source_arguments(self.task_id, names, required=False, **arguments)
+            for side, names, arguments in (
+                ("reference", REFERENCE_SQL, {"source": reference_sql_source, "source_argument":
+                 "reference_sql_source", "conn_id": reference_sql_conn_id, "table": reference_table, "schema":
+                 reference_schema, "query": reference_query, "parameters": reference_parameters,
+                 "hook_params": reference_hook_params}),
+                ("current", CURRENT_SQL, {"source": sql_source, "conn_id": sql_conn_id, "table": table,
+                 "schema": schema, "query": query, "parameters": parameters, "hook_params": hook_params}),
+            )
+        }  # fmt: skip
+        _check_exactly_one(self.task_id, "reference", {
+            "reference_profile": reference_profile, "reference_profile_path": reference_profile_path,
+            "reference_sql_conn_id (or reference_sql_source)": sql_sides["reference"] or None,
+            "reference_file_path": reference_file_path,
+            "reference_dataframe_callable": reference_dataframe_callable,
+        })  # fmt: skip
+        _check_exactly_one(self.task_id, "current", {
+            "sql_conn_id (or sql_source)": sql_sides["current"] or None, "file_path": file_path,
+            "dataframe_callable": dataframe_callable,
+        })  # fmt: skip
+        self.drift_settings = _parse_settings(
             self.task_id,
-            "reference",
-            {
-                "reference_profile": reference_profile,
-                "reference_profile_path": reference_profile_path,
-                "reference_sql_conn_id": reference_sql_conn_id,
-                "reference_file_path": reference_file_path,
-                "reference_dataframe_callable": reference_dataframe_callable,
-            },
-        )
-        _check_exactly_one(
-            self.task_id,
-            "current",
-            {"sql_conn_id": sql_conn_id, "file_path": file_path, "dataframe_callable": dataframe_callable},
-        )
-        _check_sql_source(self.task_id, "", sql_conn_id, table, schema, query)
-        _check_sql_source(
-            self.task_id,
-            "reference_",
-            reference_sql_conn_id,
-            reference_table,
-            reference_schema,
-            reference_query,
-        )
+            {"columns": columns, "column_kinds": column_kinds, "column_tests": column_tests,
+             "column_thresholds": column_thresholds, "drift_share_threshold": drift_share_threshold,
+             "must_not_drift": must_not_drift, "missing_rate_threshold": missing_rate_threshold,
+             "unseen_share_threshold": unseen_share_threshold, "n_bins": n_bins, "top_k": top_k,
+             "small_reference_rows": small_reference_rows},
+            kinds_declared_for_query=reference_query is not None or (
+                reference_sql_source is not None and reference_sql_source.query is not None),
+        )  # fmt: skip
+        self.file_reader = _check_file_reader(self.task_id, file_reader, file_format)
         self.on_failure = check_on_failure(on_failure, self.task_id)
-        given_settings = {
-            name: value
-            for name, value in {
-                "columns": columns,
-                "column_kinds": column_kinds,
-                "column_tests": column_tests,
-                "column_thresholds": column_thresholds,
-                "drift_share_threshold": drift_share_threshold,
-                "must_not_drift": must_not_drift,
-                "missing_rate_threshold": missing_rate_threshold,
-                "unseen_share_threshold": unseen_share_threshold,
-                "n_bins": n_bins,
-                "top_k": top_k,
-                "small_reference_rows": small_reference_rows,
-            }.items()
-            if value is not None
-        }
-        self.drift_settings = _parse_settings(self.task_id, given_settings)
-        if reference_query is not None:
-            undeclared = [
-                c for c in self.drift_settings.columns or () if c not in self.drift_settings.column_kinds
-            ]
-            if self.drift_settings.columns is None or undeclared:
-                raise ValueError(
-                    f"task {self.task_id!r}: with reference_query give columns and declare the kind of "
-                    f"each in column_kinds (undeclared: {undeclared or 'no columns given'})"
-                )
-        self.reference_profile = reference_profile
-        self.reference_profile_path = reference_profile_path
-        self.reference_sql_conn_id = reference_sql_conn_id
-        self.reference_table = reference_table
-        self.reference_schema = reference_schema
-        self.reference_query = reference_query
-        self.reference_parameters = reference_parameters
+        self.reference_profile, self.reference_profile_path = reference_profile, reference_profile_path
+        self.reference_sql_conn_id, self.reference_sql_source = reference_sql_conn_id, reference_sql_source
+        self.reference_table, self.reference_schema = reference_table, reference_schema
+        self.reference_query, self.reference_parameters = (
+            reference_query,
+            mapping_argument(reference_parameters),
+        )
+        self.reference_hook_params = mapping_argument(reference_hook_params)
         self.reference_file_path = reference_file_path
         self.reference_dataframe_callable = reference_dataframe_callable
         self.reference_dataframe_kwargs = dict(reference_dataframe_kwargs or {})
         self.save_reference_profile_as = save_reference_profile_as
-        self.sql_conn_id = sql_conn_id
-        self.table = table
-        self.schema = schema
-        self.query = query
-        self.parameters = parameters
-        for role, given, sql in (
-            ("parameters", parameters, query),
-            ("reference_parameters", reference_parameters, reference_query),
-        ):
-            if given and sql is None:
-                raise ValueError(
-                    f"task {self.task_id!r}: {role} bind the placeholders of a query; give "
-                    f"{'query' if role == 'parameters' else 'reference_query'} with :name placeholders"
-                )
-        self.file_path = file_path
-        self.file_format = file_format
-        if file_reader not in ("pandas", "duckdb"):
-            raise ValueError(
-                f"task {self.task_id!r}: file_reader must be 'pandas' or 'duckdb', got {file_reader!r}"
-            )
-        if file_reader == "duckdb" and file_format not in (None, "csv", "parquet"):
-            raise ValueError(
-                f"task {self.task_id!r}: file_reader 'duckdb' reads csv or parquet files, not {file_format!r}"
-            )
-        self.file_reader = file_reader
-        self.delimiter = delimiter
+        self.sql_conn_id, self.sql_source, self.table, self.schema = sql_conn_id, sql_source, table, schema
+        self.query, self.parameters = query, mapping_argument(parameters)
+        self.hook_params = mapping_argument(hook_params)
+        self.file_path, self.file_format, self.delimiter = file_path, file_format, delimiter
         self.encoding = encoding
-        self.dataframe_callable = dataframe_callable
-        self.dataframe_kwargs = dict(dataframe_kwargs or {})
-        self.dataset_name = dataset_name
-        self.emit_asset = emit_asset
-        self.report_folder = report_folder
-        self.store_conn_id = store_conn_id
+        self.dataframe_callable, self.dataframe_kwargs = dataframe_callable, dict(dataframe_kwargs or {})
+        self.dataset_name, self.emit_asset = dataset_name, emit_asset
+        self.report_folder, self.store_conn_id = report_folder, store_conn_id
         self.drift_summary: dict[str, Any] | None = None
+
+    def _current_source(self) -> SqlSource:
+        """The current batch's SQL source, from the rendered arguments (or ``sql_source``)."""
+        return build_sql_source(
+            CURRENT_SQL, source=self.sql_source, conn_id=self.sql_conn_id, table=self.table,
+            schema=self.schema, query=self.query, parameters=self.parameters or None,
+            hook_params=self.hook_params or None,
+        )  # fmt: skip
+
+    def _reference_source(self) -> SqlSource:
+        """The reference's SQL source, from the rendered arguments (or ``reference_sql_source``)."""
+        return build_sql_source(
+            REFERENCE_SQL, source=self.reference_sql_source, conn_id=self.reference_sql_conn_id,
+            table=self.reference_table, schema=self.reference_schema, query=self.reference_query,
+            parameters=self.reference_parameters or None, hook_params=self.reference_hook_params or None,
+        )  # fmt: skip
 
     @cached_property
     def store_hook(self) -> MetricsStoreHook:
@@ -352,7 +339,7 @@ class DataDriftOperator(BaseOperator):
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(str(exc)) from exc
-        if self.reference_sql_conn_id is not None:
+        if self.reference_sql_conn_id is not None or self.reference_sql_source is not None:
             return self._profile_reference_sql()
         if self.reference_file_path is not None:
             return self._read_file(self.reference_file_path)
@@ -361,43 +348,36 @@ class DataDriftOperator(BaseOperator):
     def _profile_reference_sql(self) -> DatasetProfile:
         from airflow_provider_mlprod.drift.profile import ColumnSpec
         from airflow_provider_mlprod.drift.sql_profile import profile_sql
-        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_source
         from airflow_provider_mlprod.sql.errors import database_errors
 
-        engine = engine_for_connection(self.reference_sql_conn_id)
-        try:
-            with database_errors(self.reference_sql_conn_id):
-                kinds = self._reference_column_kinds(engine)
-                return profile_sql(
-                    engine,
-                    {name: ColumnSpec(kind) for name, kind in kinds.items()},
-                    table=self.reference_table,
-                    schema=self.reference_schema,
-                    query=self.reference_query,
-                    parameters=self.reference_parameters,
-                    n_bins=self.drift_settings.n_bins,
-                    top_k=self.drift_settings.top_k,
-                )
-        finally:
-            engine.dispose()
+        source = self._reference_source()
+        engine = engine_for_source(source)
+        with database_errors(source.conn_id):
+            kinds = self._reference_column_kinds(engine, source)
+            return profile_sql(
+                engine,
+                {name: ColumnSpec(kind) for name, kind in kinds.items()},
+                source=source,
+                n_bins=self.drift_settings.n_bins,
+                top_k=self.drift_settings.top_k,
+            )
 
-    def _reference_column_kinds(self, engine: Any) -> dict[str, str]:
+    def _reference_column_kinds(self, engine: Any, source: SqlSource) -> dict[str, str]:
         """Kinds of the compared reference columns: declared, else from the table's column types."""
         declared = dict(self.drift_settings.column_kinds)
-        if self.reference_query is not None:
+        if source.query is not None:
             return {name: declared[name] for name in self.drift_settings.columns}
         import sqlalchemy as sa
 
         from airflow_provider_mlprod.exceptions import InputDataError
-        from airflow_provider_mlprod.validation.identifiers import split_table_name
 
-        schema, table = split_table_name(self.reference_table, self.reference_schema)
-        try:
-            table_columns = {
-                c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table, schema=schema)
-            }
-        except sa.exc.NoSuchTableError:
-            raise InputDataError(f"reference table {self.reference_table!r} does not exist") from None
+        with engine.connect() as connection:
+            source.check_names(connection.dialect)
+            found = source.run(
+                connection, lambda: sa.inspect(connection).get_columns(source.table, schema=source.schema)
+            )
+        table_columns = {column["name"]: column["type"] for column in found}
         names = (
             list(self.drift_settings.columns)
             if self.drift_settings.columns is not None
@@ -406,8 +386,7 @@ class DataDriftOperator(BaseOperator):
         absent = [name for name in names if name not in table_columns]
         if absent:
             raise InputDataError(
-                f"columns {absent} are not in reference table {self.reference_table!r} "
-                f"(it has {list(table_columns)})"
+                f"columns {absent} are not in reference {source.label} (it has {list(table_columns)})"
             )
         return {name: declared.get(name) or _kind_of_sql_type(table_columns[name], name) for name in names}
 
@@ -442,11 +421,11 @@ class DataDriftOperator(BaseOperator):
     # -- current batch -------------------------------------------------------------------------
 
     def _current(self, reference: pd.DataFrame | DatasetProfile) -> pd.DataFrame | DatasetProfile:
-        if self.sql_conn_id is not None:
+        if self.sql_conn_id is not None or self.sql_source is not None:
             return self._profile_current_sql(self._as_profile(reference))
         if self.file_path is not None:
             if self.file_reader == "duckdb":
-                return self._profile_current_duckdb(self._as_profile(reference), self.file_path)
+                return self._profile_current_duckdb(self._as_profile(reference), None)
             return self._read_file(self.file_path)
         return self.dataframe_callable(**self.dataframe_kwargs)
 
@@ -460,29 +439,28 @@ class DataDriftOperator(BaseOperator):
             raise InputDataError(f"columns {absent} are not in the reference (it has {list(specs)})")
         return {name: specs[name] for name in names}
 
-    def _profile_current_duckdb(self, reference: DatasetProfile, location: str | None) -> DatasetProfile:
-        """Profile the current DuckDB table/query (``sql_conn_id``) or file (``location``) in DuckDB."""
+    def _profile_current_duckdb(self, reference: DatasetProfile, source: SqlSource | None) -> DatasetProfile:
+        """Profile the current DuckDB table/query (``source``) or file (``file_path``) in DuckDB."""
         from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+        from airflow_provider_mlprod.exceptions import ConfigurationError
         from airflow_provider_mlprod.hooks.duckdb import DuckDBHook
 
         specs = self._current_specs(reference)
         settings = {"n_bins": self.drift_settings.n_bins, "top_k": self.drift_settings.top_k}
-        from airflow_provider_mlprod.exceptions import ConfigurationError
-
-        if self.parameters:
-            raise ConfigurationError(
-                f"task {self.task_id!r}: parameters are not supported on a DuckDB connection yet; "
-                "profile a table or a query without placeholders"
-            )
-        if location is None:
-            connection = DuckDBHook(duckdb_conn_id=self.sql_conn_id).get_conn()
-            sources = {"table": self.table, "schema": self.schema, "query": self.query}
+        if source is not None:
+            if source.parameters:
+                raise ConfigurationError(
+                    f"task {self.task_id!r}: parameters are not supported on a DuckDB connection yet; "
+                    "profile a table or a query without placeholders"
+                )
+            connection = DuckDBHook(duckdb_conn_id=source.conn_id).get_conn()
+            sources = {"table": source.table, "schema": source.schema, "query": source.query}
         else:
             import duckdb
             from airflow.sdk import ObjectStoragePath
 
             connection = duckdb.connect()
-            path = ObjectStoragePath(location)
+            path = ObjectStoragePath(self.file_path)
             local = path.protocol in ("", "file", "local")
             sources = {
                 "file": path.path,
@@ -498,28 +476,21 @@ class DataDriftOperator(BaseOperator):
         """Profile the current table or query inside the database on the reference's bins and categories."""
         from airflow_provider_mlprod.drift.sql_profile import profile_sql
         from airflow_provider_mlprod.hooks.duckdb import is_duckdb_connection
-        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
-
-        if is_duckdb_connection(self.sql_conn_id):
-            return self._profile_current_duckdb(reference, None)
-        current_specs = self._current_specs(reference)
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_source
         from airflow_provider_mlprod.sql.errors import database_errors
 
-        engine = engine_for_connection(self.sql_conn_id)
-        try:
-            with database_errors(self.sql_conn_id):
-                return profile_sql(
-                    engine,
-                    current_specs,
-                    table=self.table,
-                    schema=self.schema,
-                    query=self.query,
-                    parameters=self.parameters,
-                    n_bins=self.drift_settings.n_bins,
-                    top_k=self.drift_settings.top_k,
-                )
-        finally:
-            engine.dispose()
+        source = self._current_source()
+        if is_duckdb_connection(source.conn_id):
+            return self._profile_current_duckdb(reference, source)
+        current_specs = self._current_specs(reference)
+        with database_errors(source.conn_id):
+            return profile_sql(
+                engine_for_source(source),
+                current_specs,
+                source=source,
+                n_bins=self.drift_settings.n_bins,
+                top_k=self.drift_settings.top_k,
+            )
 
     def _read_file(self, location: str) -> pd.DataFrame:
         from airflow.sdk import ObjectStoragePath
@@ -540,6 +511,8 @@ class DataDriftOperator(BaseOperator):
             return self.dataset_name
         if self.table:
             return f"{self.schema}.{self.table}" if self.schema else self.table
+        if self.sql_source is not None and self.sql_source.table is not None:
+            return self.sql_source.qualified_table
         return self.task_id
 
     def _log_summary(self, summary: Mapping[str, Any]) -> None:
@@ -693,27 +666,44 @@ def _check_exactly_one(task_id: str, side: str, sources: Mapping[str, Any]) -> N
         )
 
 
-def _check_sql_source(
-    task_id: str, prefix: str, conn_id: str | None, table: str | None, schema: str | None, query: str | None
-) -> None:
-    if conn_id is None:
-        stray = [name for name, value in (("table", table), ("schema", schema), ("query", query)) if value]
-        if stray:
-            raise ValueError(
-                f"task {task_id!r}: {', '.join(prefix + name for name in stray)} need {prefix}sql_conn_id"
-            )
-    elif (table is None) == (query is None):
+def _fixed_dataset_name(dataset_name: str | None, task_id: str | None) -> str:
+    if not dataset_name or "{{" in dataset_name:
         raise ValueError(
-            f"task {task_id!r}: with {prefix}sql_conn_id give exactly one of {prefix}table or {prefix}query"
+            f"task {task_id!r}: emit_asset needs a fixed dataset_name (not templated): "
+            "it names the Asset mlprod://datasets/<dataset_name>/drift"
         )
+    return dataset_name
 
 
-def _parse_settings(task_id: str, given: Mapping[str, Any]) -> DriftSettings:
-    """Build ``DriftSettings`` at parse time, so a bad test name or threshold fails the DAG import."""
+def _check_file_reader(task_id: str, file_reader: str, file_format: str | None) -> str:
+    if file_reader not in ("pandas", "duckdb"):
+        raise ValueError(f"task {task_id!r}: file_reader must be 'pandas' or 'duckdb', got {file_reader!r}")
+    if file_reader == "duckdb" and file_format not in (None, "csv", "parquet"):
+        raise ValueError(
+            f"task {task_id!r}: file_reader 'duckdb' reads csv or parquet files, not {file_format!r}"
+        )
+    return file_reader
+
+
+def _parse_settings(
+    task_id: str, given: Mapping[str, Any], *, kinds_declared_for_query: bool
+) -> DriftSettings:
+    """Build ``DriftSettings`` at parse time, so a bad test name or threshold fails the DAG import.
+
+    :param kinds_declared_for_query: the reference is a query, whose columns' kinds must all be declared.
+    """
     from airflow_provider_mlprod.drift.settings import DriftSettings
     from airflow_provider_mlprod.exceptions import SpecError
 
     try:
-        return DriftSettings(**given)
+        settings = DriftSettings(**{name: value for name, value in given.items() if value is not None})
     except (SpecError, TypeError) as exc:
         raise ValueError(f"task {task_id!r}: {exc}") from exc
+    if kinds_declared_for_query:
+        undeclared = [c for c in settings.columns or () if c not in settings.column_kinds]
+        if settings.columns is None or undeclared:
+            raise ValueError(
+                f"task {task_id!r}: with reference_query give columns and declare the kind of "
+                f"each in column_kinds (undeclared: {undeclared or 'no columns given'})"
+            )
+    return settings

@@ -55,6 +55,7 @@ class _ModelGate(BaseOperator):
         metrics_file: str | None = None,
         metrics_sql: str | None = None,
         metrics_sql_parameters: Mapping[str, Any] | None = None,
+        metrics_sql_hook_params: Mapping[str, Any] | None = None,
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         store_conn_id: str | None = None,
@@ -93,6 +94,7 @@ class _ModelGate(BaseOperator):
             metrics_file=metrics_file,
             metrics_sql=metrics_sql,
             metrics_sql_parameters=metrics_sql_parameters,
+            metrics_sql_hook_params=metrics_sql_hook_params,
             sql_conn_id=sql_conn_id,
             metrics_key=metrics_key,
         ).check(self.task_id, allow_none=True)

@@ -15,6 +15,17 @@ from airflow_provider_mlprod.metric_sources import (
     metrics_from_mapping,
     metrics_from_rows,
 )
+from airflow_provider_mlprod.operators.sql_arguments import build_sql_source, check_sql_source_arguments
+from airflow_provider_mlprod.sql.source import ArgumentNames
+
+METRICS_SQL = ArgumentNames(
+    table=None,
+    schema=None,
+    query="metrics_sql",
+    parameters="metrics_sql_parameters",
+    hook_params="metrics_sql_hook_params",
+)
+"""The names of a metrics query's arguments."""
 
 SOURCE_ARGUMENTS = ("metrics", "metrics_task_id", "metrics_file", "metrics_sql")
 MAX_METRIC_ROWS = 10_000
@@ -25,7 +36,8 @@ class MetricsSource:
     """One of: ``metrics`` (a mapping), ``metrics_task_id`` (an upstream task's XCom),
     ``metrics_file`` (a JSON file at any ObjectStoragePath URI) or ``metrics_sql`` on ``sql_conn_id``
     (one row with a column per metric, or ``(name, value)`` rows; ``metrics_sql_parameters`` are its
-    bind parameters, written ``:name`` in the SQL). ``metrics_key`` selects a nested object (dotted)
+    bind parameters, written ``:name`` in the SQL; ``metrics_sql_hook_params`` go to the connection's
+    hook). ``metrics_key`` selects a nested object (dotted)
     inside a mapping, XCom value or file. The query is checked to be one read-only SELECT and runs in a
     read-only session.
     """
@@ -50,6 +62,7 @@ class MetricsSource:
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         metrics_sql_parameters: Mapping[str, Any] | None = None,
+        metrics_sql_hook_params: Mapping[str, Any] | None = None,
     ) -> None:
         self.metrics = metrics
         self.metrics_task_id = metrics_task_id
@@ -59,6 +72,7 @@ class MetricsSource:
         self.sql_conn_id = sql_conn_id
         self.metrics_key = metrics_key
         self.metrics_sql_parameters = dict(metrics_sql_parameters or {})
+        self.metrics_sql_hook_params = metrics_sql_hook_params or {}
 
     @property
     def given(self) -> list[str]:
@@ -73,8 +87,15 @@ class MetricsSource:
                 f"task {task_id!r}: give {'at most' if allow_none else 'exactly'} one metrics source out of "
                 f"{', '.join(SOURCE_ARGUMENTS)}; got {given or 'none'}"
             )
-        if self.metrics_sql_parameters and self.metrics_sql is None:
-            raise ValueError(f"task {task_id!r}: metrics_sql_parameters are bound into metrics_sql")
+        if self.metrics_sql is not None or self.metrics_sql_parameters or self.metrics_sql_hook_params:
+            check_sql_source_arguments(
+                task_id,
+                METRICS_SQL,
+                conn_id=self.sql_conn_id,
+                query=self.metrics_sql,
+                parameters=self.metrics_sql_parameters,
+                hook_params=self.metrics_sql_hook_params,
+            )
         return self
 
     def read(self, context: Any) -> tuple[dict[str, Any], str]:
@@ -124,13 +145,13 @@ class MetricsSource:
         from airflow_provider_mlprod.hooks.sql_sources import engine_for_source
         from airflow_provider_mlprod.sql.errors import database_errors
         from airflow_provider_mlprod.sql.session import read_only_snapshot
-        from airflow_provider_mlprod.sql.source import SqlSource
 
-        source = SqlSource.from_arguments(
+        source = build_sql_source(
+            METRICS_SQL,
+            conn_id=self.sql_conn_id,
             query=self.metrics_sql,
             parameters=self.metrics_sql_parameters or None,
-            conn_id=self.sql_conn_id,
-            role="metrics_sql",
+            hook_params=self.metrics_sql_hook_params or None,
         )
         engine = engine_for_source(source)
         # A failure to connect or a lost connection is retryable; a failing query is final, naming it.

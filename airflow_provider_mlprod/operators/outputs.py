@@ -17,6 +17,12 @@ from airflow.sdk import BaseOperator
 from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
+from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,17 +32,32 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
     from airflow_provider_mlprod.outputs.checks import CheckSpec
     from airflow_provider_mlprod.outputs.runner import OutputCheckSummary
+    from airflow_provider_mlprod.sql.source import SqlSource
     from airflow_provider_mlprod.store.identity import RunIdentity
 
 OUTPUT_CHECKS_SUITE = "output_checks"
 """The ``suite`` name output-check results are recorded under in the validation results table."""
 
 
-def sql_engine(conn_id: str) -> Engine:
-    """The one place this module gets a SQL engine from an Airflow connection."""
-    from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+OUTPUT_SQL = ArgumentNames()
+"""The output-check operator's names of its SQL source's arguments (``sql_conn_id``, ``table``...)."""
 
-    return engine_for_connection(conn_id)
+GOLDEN_SQL = ArgumentNames(
+    conn_id="golden_sql_conn_id",
+    table=None,
+    schema=None,
+    query="golden_query",
+    parameters="golden_parameters",
+    hook_params="golden_hook_params",
+)
+"""The golden-set gate's names of its SQL golden set's arguments."""
+
+
+def sql_engine(source: SqlSource) -> Engine:
+    """The one place this module gets a SQL engine: the source's connection, built by its Airflow hook."""
+    from airflow_provider_mlprod.hooks.sql_sources import engine_for_source
+
+    return engine_for_source(source)
 
 
 class _StoreMixin:
@@ -53,9 +74,11 @@ class _StoreMixin:
 class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
     """Check a batch of predictions (structured or text) with the output-check registry.
 
-    Exactly one source: ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (checks run in the
-    database where they have a SQL form, nothing is written there); ``file_path`` (CSV, Parquet, JSON
-    lines at any ObjectStoragePath URI); or ``dataframe_callable`` (called in ``execute()``).
+    Exactly one source: ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` with its bind
+    ``parameters`` (written ``:name`` in the SQL; ``hook_params`` go to the connection's hook): checks
+    run in the database where they have a SQL form, in one read-only snapshot, nothing is written
+    there; ``file_path`` (CSV, Parquet, JSON lines at any ObjectStoragePath URI); or
+    ``dataframe_callable`` (called in ``execute()``).
 
     Each check's pass rate is compared with its ``min_pass_rate``; a failed ``critical`` check fails
     the batch, a failed ``warning`` check is reported. The task writes an HTML report (extra link
@@ -66,6 +89,9 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
     :param checks: list of check specs, e.g. ``[{"check": "valid_json", "column": "output"}]``; see
         ``airflow_provider_mlprod.outputs.checks`` for the registry and parameters.
     :param default_column: the column of specs that name none.
+    :param query: one read-only SELECT returning the predictions (templated, or a ``.sql`` file).
+    :param parameters: the query's bind parameters (templated: never put values into the SQL with Jinja).
+    :param hook_params: arguments for the SQL connection's Airflow hook when the engine is built.
     :param quarantine_folder: files and DataFrames: receives ``passing.<fmt>`` and ``failing.<fmt>``;
         failing rows list the critical checks they failed in ``failed_checks``. SQL sources (nothing is
         written to the database): receives ``failing.<fmt>`` with the ``quarantine_key_columns`` of the
@@ -85,6 +111,7 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         "table",
         "schema",
         "query",
+        "parameters",
         "file_path",
         "quarantine_folder",
         "dataset_name",
@@ -92,7 +119,12 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         "dataframe_kwargs",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"query": "sql", "checks": "json", "dataframe_kwargs": "json"}
+    template_fields_renderers = {
+        "query": "sql",
+        "parameters": "json",
+        "checks": "json",
+        "dataframe_kwargs": "json",
+    }
     operator_extra_links = (ReportLink(),)
     ui_color = "#d6c8f0"
 
@@ -105,6 +137,8 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         table: str | None = None,
         schema: str | None = None,
         query: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        hook_params: Mapping[str, Any] | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
         dataframe_callable: Callable[..., Any] | None = None,
@@ -141,8 +175,17 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
                 f"task {self.task_id!r}: give exactly one source out of {', '.join(sources)}; "
                 f"got {given or 'none'}"
             )
-        if sql_conn_id is not None and (table is None) == (query is None):
-            raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
+        check_sql_source_arguments(
+            self.task_id,
+            OUTPUT_SQL,
+            conn_id=sql_conn_id,
+            table=table,
+            schema=schema,
+            query=query,
+            parameters=parameters,
+            hook_params=hook_params,
+            required=False,
+        )
         if quarantine_folder is not None and sql_conn_id is not None and not quarantine_key_columns:
             raise ValueError(
                 f"task {self.task_id!r}: with a SQL source, quarantine_folder needs quarantine_key_columns"
@@ -153,6 +196,8 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         self.table = table
         self.schema = schema
         self.query = query
+        self.parameters = mapping_argument(parameters)
+        self.hook_params = mapping_argument(hook_params)
         self.file_path = file_path
         self.file_format = file_format
         self.dataframe_callable = dataframe_callable
@@ -222,53 +267,46 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         return summary
 
     def _check_sql(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
-        import sqlalchemy as sa
-
-        from airflow_provider_mlprod.exceptions import InputDataError
         from airflow_provider_mlprod.hooks.duckdb import is_duckdb_connection
         from airflow_provider_mlprod.outputs import runner
-        from airflow_provider_mlprod.validation.identifiers import split_table_name
+        from airflow_provider_mlprod.sql.errors import database_errors
+        from airflow_provider_mlprod.sql.session import read_only_snapshot
 
-        if is_duckdb_connection(self.sql_conn_id):
-            return self._check_duckdb(checks)
-        engine = sql_engine(self.sql_conn_id)
-        try:
-            with engine.connect() as connection, connection.begin():
-                if engine.dialect.name == "postgresql":
-                    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if self.table is not None:
-                    schema, table = split_table_name(self.table, self.schema)
-                    try:
-                        source = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=connection)
-                    except sa.exc.NoSuchTableError:
-                        raise InputDataError(f"predictions table {self.table!r} does not exist") from None
-                    dataset = self.dataset_name or (f"{schema}.{table}" if schema else table)
-                else:
-                    source = runner.query_selectable(connection, self.query)
-                    dataset = self.dataset_name or f"{self.task_id} query"
-                return self._check_in_database(connection, source, dataset, checks)
-        finally:
-            engine.dispose()
+        source = build_sql_source(
+            OUTPUT_SQL,
+            conn_id=self.sql_conn_id,
+            table=self.table,
+            schema=self.schema,
+            query=self.query,
+            parameters=self.parameters or None,
+            hook_params=self.hook_params or None,
+        )
+        dataset = self.dataset_name or (
+            source.qualified_table if source.table is not None else f"{self.task_id} query"
+        )
+        if is_duckdb_connection(source.conn_id):
+            return self._check_duckdb(source, dataset, checks)
+        # one read-only snapshot: the counts, the samples and the quarantined keys describe the same rows
+        with database_errors(source.conn_id), read_only_snapshot(sql_engine(source)) as connection:
+            predictions = runner.source_selectable(connection, source)
+            return self._check_in_database(connection, predictions, dataset, checks)
 
-    def _check_duckdb(self, checks: Sequence[CheckSpec]) -> OutputCheckSummary:
+    def _check_duckdb(
+        self, source: SqlSource, dataset: str, checks: Sequence[CheckSpec]
+    ) -> OutputCheckSummary:
         """The checks on a DuckDB table or query (connection type ``mlprodduckdb``), read by DuckDB."""
         from airflow_provider_mlprod.hooks.duckdb import DuckDBHook
         from airflow_provider_mlprod.outputs import runner
         from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
-        from airflow_provider_mlprod.sql.statements import check_select
 
-        raw = DuckDBHook(duckdb_conn_id=self.sql_conn_id).get_conn()
+        raw = DuckDBHook(duckdb_conn_id=source.conn_id).get_conn()
         try:
-            connection = DuckDBConnection(raw, f"connection {self.sql_conn_id!r}")
-            if self.table is not None:
-                source = connection.table(self.table, self.schema)
-                dataset = self.dataset_name or (
-                    f"{source.schema}.{source.name}" if source.schema else source.name
-                )
+            connection = DuckDBConnection(raw, f"connection {source.conn_id!r}")
+            if source.table is not None:
+                predictions = connection.table(source.table, source.schema)
             else:
-                source = runner.query_selectable(connection, check_select(self.query, "query"))
-                dataset = self.dataset_name or f"{self.task_id} query"
-            return self._check_in_database(connection, source, dataset, checks)
+                predictions = runner.source_selectable(connection, source)  # type: ignore[arg-type]
+            return self._check_in_database(connection, predictions, dataset, checks)
         finally:
             raw.close()
 
@@ -356,8 +394,8 @@ class PredictionOutputCheckOperator(_StoreMixin, BaseOperator):
         # Atomic: this try's files go to a folder of their own, published by the folder's manifest.
         target = FileQuarantine(folder=folder, file_format=file_format, reason_column="failed_checks")
         critical = {check.name for check in checks if check.severity == "critical"}
-        inputs = [ObjectStoragePath(self.file_path)] if self.file_path is not None else []
-        return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target, inputs)
+        # the folder was checked against the input before any row was read (_check_quarantine_folder)
+        return quarantine_frame(frame, {k: v for k, v in positions.items() if k in critical}, target)
 
 
 OUTPUTS_GATE_KIND = "outputs"
@@ -393,7 +431,8 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
     """Gate a candidate model on a golden set: score its answers, compare with thresholds and the champion.
 
     The golden set (``golden_set``: a list of items, or a CSV/Parquet/JSON-lines file path; or the rows
-    of ``golden_query`` on the SQL connection ``golden_sql_conn_id``; see
+    of ``golden_query`` on the SQL connection ``golden_sql_conn_id``, with its bind ``golden_parameters``
+    and ``golden_hook_params`` for the connection's hook, read in a read-only session; see
     ``airflow_provider_mlprod.outputs.golden`` for the item format and match kinds) is validated before
     any answer is produced. The candidate's answers come from a column of the golden set
     (``answers_column``) or from calling its endpoint over an Airflow HTTP connection
@@ -409,17 +448,22 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
 
     :param if_no_champion: ``"pass"`` (gate on ``min_pass_rate`` alone) or ``"fail"`` when no champion
         pass rate on this golden set is known. No default: a decision to make.
+    :param golden_query: one read-only SELECT whose rows are the golden items (templated).
+    :param golden_parameters: its bind parameters, written ``:name`` in the SQL (templated).
+    :param golden_hook_params: arguments for the ``golden_sql_conn_id`` connection's Airflow hook.
     """
 
     template_fields: Sequence[str] = (
         "golden_set",
         "golden_sql_conn_id",
         "golden_query",
+        "golden_parameters",
         "model_name",
         "candidate_version",
         "endpoint",
     )
-    template_fields_renderers = {"golden_set": "json", "golden_query": "sql"}
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"golden_set": "json", "golden_query": "sql", "golden_parameters": "json"}
     ui_color = "#f0d6c8"
 
     def __init__(
@@ -431,6 +475,8 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         golden_set: str | Sequence[Mapping[str, Any]] | None = None,
         golden_sql_conn_id: str | None = None,
         golden_query: str | None = None,
+        golden_parameters: Mapping[str, Any] | None = None,
+        golden_hook_params: Mapping[str, Any] | None = None,
         min_pass_rate: float = 1.0,
         max_drop: float = 0.0,
         answers_column: str | None = None,
@@ -445,9 +491,16 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (golden_set is None) == (golden_sql_conn_id is None) or (golden_sql_conn_id is None) != (
-            golden_query is None
-        ):
+        from_sql = check_sql_source_arguments(
+            self.task_id,
+            GOLDEN_SQL,
+            conn_id=golden_sql_conn_id,
+            query=golden_query,
+            parameters=golden_parameters,
+            hook_params=golden_hook_params,
+            required=False,
+        )
+        if (golden_set is None) == (not from_sql):
             raise ValueError(
                 f"task {self.task_id!r}: give golden_set (items or a file) or golden_sql_conn_id with "
                 "golden_query"
@@ -465,6 +518,8 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         self.golden_set = golden_set
         self.golden_sql_conn_id = golden_sql_conn_id
         self.golden_query = golden_query
+        self.golden_parameters = mapping_argument(golden_parameters)
+        self.golden_hook_params = mapping_argument(golden_hook_params)
         self.model_name = model_name
         self.candidate_version = candidate_version
         self.if_no_champion = if_no_champion
@@ -546,15 +601,16 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
 
     def _golden_rows(self) -> list[dict[str, Any]]:
         if self.golden_sql_conn_id is not None:
-            import sqlalchemy as sa
+            from airflow_provider_mlprod.outputs.golden import golden_rows_from_sql
 
-            engine = sql_engine(self.golden_sql_conn_id)
-            try:
-                with engine.connect() as connection:
-                    rows = connection.execute(sa.text(self.golden_query)).mappings().all()
-            finally:
-                engine.dispose()
-            return [{key: value for key, value in row.items() if value is not None} for row in rows]
+            source = build_sql_source(
+                GOLDEN_SQL,
+                conn_id=self.golden_sql_conn_id,
+                query=self.golden_query,
+                parameters=self.golden_parameters or None,
+                hook_params=self.golden_hook_params or None,
+            )
+            return golden_rows_from_sql(sql_engine(source), source)
         if not isinstance(self.golden_set, str):
             return [dict(row) for row in self.golden_set]
         from airflow.sdk import ObjectStoragePath

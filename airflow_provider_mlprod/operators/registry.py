@@ -99,6 +99,7 @@ class RegisterModelOperator(_RegistryOperator):
         metrics_file: str | None = None,
         metrics_sql: str | None = None,
         metrics_sql_parameters: Mapping[str, Any] | None = None,
+        metrics_sql_hook_params: Mapping[str, Any] | None = None,
         sql_conn_id: str | None = None,
         metrics_key: str | None = None,
         check_artifact_exists: bool = True,
@@ -114,6 +115,7 @@ class RegisterModelOperator(_RegistryOperator):
             metrics_file=metrics_file,
             metrics_sql=metrics_sql,
             metrics_sql_parameters=metrics_sql_parameters,
+            metrics_sql_hook_params=metrics_sql_hook_params,
             sql_conn_id=sql_conn_id,
             metrics_key=metrics_key,
         ).check(self.task_id, allow_none=True)

@@ -1,7 +1,9 @@
 """Where an operator's HTML report goes, and the extra link that opens it from the task.
 
 Reports land under ``[mlprod] report_folder`` (a folder or any ObjectStoragePath URI) as
-``<kind>/<dag_id>/<run_id>/<task_id>[.<map_index>].html``, so a retry overwrites its own report.
+``<kind>/<dag_id>/<run_id>/<task_id>[.<map_index>].html``, so a retry overwrites its own report. The
+default folder, under ``$AIRFLOW_HOME``, is used only where every task shares one machine (the
+LocalExecutor, ``dag.test()``); elsewhere a task writing a report fails until the folder is set.
 
 The extra link "mlprod report" is a same-origin address of the provider's plugin in the API server
 (``<[api] base_url>/mlprod/reports/<kind>/<dag_id>/<run_id>/<file>``), which serves the report
@@ -43,9 +45,32 @@ def report_path(kind: str, identity: RunIdentity, folder: str | None = None) -> 
     """The report location of this task instance (folder: the argument, else ``[mlprod] report_folder``)."""
     from airflow.sdk import ObjectStoragePath
 
-    root = ObjectStoragePath(folder or config.report_folder())
+    root = ObjectStoragePath(folder or _report_folder_of_this_task())
     name = _safe(identity.task_id) + (f".{identity.map_index}" if identity.map_index >= 0 else "")
     return root / kind / _dag_folder(identity.dag_id) / _safe(identity.run_id) / f"{name}.html"
+
+
+def _report_folder_of_this_task() -> str:
+    """``[mlprod] report_folder``; its default under ``$AIRFLOW_HOME`` only where every task shares this disk.
+
+    Off the LocalExecutor each worker would write its reports into its own ``$AIRFLOW_HOME``, where the
+    API server cannot read them and the task's link would silently lead nowhere: the task fails instead.
+    """
+    if config.get_option("report_folder"):
+        return config.report_folder()
+    from airflow_provider_mlprod.hooks.placement import single_machine
+
+    shared, executor = single_machine()
+    if not shared:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"[mlprod] report_folder is not set, and this task runs on {executor}: its report would land "
+            f"in this worker's own {config.report_folder()}, which the API server cannot read. Set "
+            "[mlprod] report_folder (AIRFLOW__MLPROD__REPORT_FOLDER) to one shared folder or object "
+            "storage URI on every worker and on the API server"
+        )
+    return config.report_folder()
 
 
 def report_url(path: Any) -> str:

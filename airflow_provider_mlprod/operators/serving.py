@@ -19,6 +19,12 @@ from airflow_provider_mlprod.exceptions import ConfigurationError, SpecError
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
+from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,6 +40,10 @@ SERVING_GATE_KIND = "serving"
 #: The store's dataset label of the load-test metrics time series.
 LOAD_TEST_DATASET = "serving_load_test"
 CHAMPION_ALIAS = "champion"
+REQUESTS_SQL = ArgumentNames(
+    table=None, schema=None, query="requests_sql", parameters="requests_sql_parameters"
+)
+"""The load test's names of its SQL request set's arguments."""
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password|signature", re.IGNORECASE)
 
 
@@ -164,9 +174,13 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
     :param champion_http_conn_id: ``http`` connection of the champion's server, to compare with.
     :param champion_endpoint: its path (default: ``endpoint``).
     :param requests_path: JSON-lines request set (templated).
-    :param requests_sql: or a query whose rows are the requests (templated); a ``body`` column holds
-        the JSON body, otherwise the row is the body.
+    :param requests_sql: or a query whose rows are the requests (templated, or a ``.sql`` file); a
+        ``body`` column holds the JSON body, otherwise the row is the body. One read-only SELECT, read in
+        a read-only session.
+    :param requests_sql_parameters: the query's bind parameters, written ``:name`` in the SQL
+        (templated: never put values into the SQL with Jinja).
     :param sql_conn_id: the SQL connection of ``requests_sql``.
+    :param hook_params: arguments for that connection's Airflow hook when the engine is built.
     :param mode: ``closed`` or ``open``.
     :param requests: measured requests per endpoint (the set is read again when shorter).
     :param duration_s: or stop after this many seconds (warm-up included); both: whichever first.
@@ -194,9 +208,11 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         "champion_endpoint_url",
         "requests_path",
         "requests_sql",
+        "requests_sql_parameters",
+        "sql_conn_id",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"requests_sql": "sql"}
+    template_fields_renderers = {"requests_sql": "sql", "requests_sql_parameters": "json"}
     operator_extra_links = (ReportLink(),)
     ui_color = "#f9c784"
 
@@ -214,7 +230,9 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         champion_endpoint: str | None = None,
         requests_path: str | None = None,
         requests_sql: str | None = None,
+        requests_sql_parameters: Mapping[str, Any] | None = None,
         sql_conn_id: str | None = None,
+        hook_params: Mapping[str, Any] | None = None,
         mode: str = "closed",
         requests: int | None = 1000,
         duration_s: float | None = None,
@@ -262,8 +280,15 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
             raise invalid("give at most one of champion_http_conn_id and champion_endpoint_url")
         if (requests_path is None) == (requests_sql is None):
             raise invalid("give exactly one request set: requests_path or requests_sql")
-        if requests_sql is not None and not sql_conn_id:
-            raise invalid("requests_sql needs sql_conn_id")
+        check_sql_source_arguments(
+            self.task_id,
+            REQUESTS_SQL,
+            conn_id=sql_conn_id,
+            query=requests_sql,
+            parameters=requests_sql_parameters,
+            hook_params=hook_params,
+            required=False,
+        )
         self.model_name = model_name
         self.model_version = model_version
         self.http_conn_id = http_conn_id
@@ -274,7 +299,9 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         self.champion_endpoint = champion_endpoint
         self.requests_path = requests_path
         self.requests_sql = requests_sql
+        self.requests_sql_parameters = mapping_argument(requests_sql_parameters)
         self.sql_conn_id = sql_conn_id
+        self.hook_params = mapping_argument(hook_params)
         self.output_checks = list(output_checks) if output_checks is not None else None
         self.thresholds = dict(thresholds)
         self.if_no_baseline = if_no_baseline
@@ -291,9 +318,16 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
 
             path = ObjectStoragePath(str(self.requests_path))
             return json_lines_request_set(str(self.requests_path), lambda: path.open("rb"))
-        from airflow_provider_mlprod.hooks.sql_sources import engine_for_connection
+        from airflow_provider_mlprod.hooks.sql_sources import engine_for_source
 
-        return sql_request_set(engine_for_connection(str(self.sql_conn_id)), str(self.requests_sql))
+        source = build_sql_source(
+            REQUESTS_SQL,
+            conn_id=self.sql_conn_id,
+            query=self.requests_sql,
+            parameters=self.requests_sql_parameters or None,
+            hook_params=self.hook_params or None,
+        )
+        return sql_request_set(engine_for_source(source), source)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_mlprod.serving.evaluation import CANDIDATE, CHAMPION, evaluate_serving

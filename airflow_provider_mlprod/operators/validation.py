@@ -13,13 +13,23 @@ from airflow.sdk import BaseOperator
 from airflow_provider_mlprod.operators.outcome import check_on_failure, final_errors_fail_the_task, settle
 from airflow_provider_mlprod.operators.reports import ReportLink, push_report_link, report_path, report_url
 from airflow_provider_mlprod.operators.run_context import run_identity
+from airflow_provider_mlprod.operators.sql_arguments import (
+    build_sql_source,
+    check_sql_source_arguments,
+    mapping_argument,
+)
+from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.sql.source import SqlSource
     from airflow_provider_mlprod.validation.quarantine import FileQuarantine
     from airflow_provider_mlprod.validation.summary import ValidationSummary
+
+VALIDATION_SQL = ArgumentNames()
+"""The validation operator's names of its SQL source's arguments (``sql_conn_id``, ``table``...)."""
 
 
 class DataValidationOperator(BaseOperator):
@@ -28,8 +38,10 @@ class DataValidationOperator(BaseOperator):
     Exactly one source:
 
     - ``sql_conn_id`` with ``table`` (and ``schema``) or ``query`` (with its bind ``parameters``,
-      written ``:name`` in the SQL): any Airflow SQL connection (``hook_params`` go to its hook); every
-      expectation runs inside the database, only capped samples of failing values come back;
+      written ``:name`` in the SQL), or a ready ``sql_source``
+      (:class:`~airflow_provider_mlprod.sql.source.SqlSource`): any Airflow SQL connection
+      (``hook_params`` go to its hook); every expectation runs inside the database, only capped
+      samples of failing values come back;
     - ``file_path``: CSV, Parquet or JSON lines at any ObjectStoragePath URI (``file://``, ``s3://``...);
     - ``dataframe_callable``: called in ``execute()`` (never at parse time) and returning a DataFrame.
 
@@ -76,6 +88,7 @@ class DataValidationOperator(BaseOperator):
         "schema",
         "query",
         "parameters",
+        "hook_params",
         "file_path",
         "quarantine_folder",
         "quarantine_table",
@@ -87,6 +100,7 @@ class DataValidationOperator(BaseOperator):
     template_fields_renderers = {
         "query": "sql",
         "parameters": "json",
+        "hook_params": "json",
         "suite": "json",
         "dataframe_kwargs": "json",
     }
@@ -103,6 +117,7 @@ class DataValidationOperator(BaseOperator):
         query: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         hook_params: Mapping[str, Any] | None = None,
+        sql_source: SqlSource | None = None,
         file_path: str | None = None,
         file_format: str | None = None,
         delimiter: str | None = None,
@@ -133,8 +148,20 @@ class DataValidationOperator(BaseOperator):
 
             add_outlet(kwargs, dataset_validated_alias(dataset_name))
         super().__init__(**kwargs)
+        from_sql = check_sql_source_arguments(
+            self.task_id,
+            VALIDATION_SQL,
+            source=sql_source,
+            conn_id=sql_conn_id,
+            table=table,
+            schema=schema,
+            query=query,
+            parameters=parameters,
+            hook_params=hook_params,
+            required=False,
+        )
         sources = {
-            "sql_conn_id": sql_conn_id,
+            "sql_conn_id (or sql_source)": from_sql or None,
             "file_path": file_path,
             "dataframe_callable": dataframe_callable,
         }
@@ -144,17 +171,11 @@ class DataValidationOperator(BaseOperator):
                 f"task {self.task_id!r}: give exactly one source out of {', '.join(sources)}; "
                 f"got {given or 'none'}"
             )
-        if sql_conn_id is not None and (table is None) == (query is None):
-            raise ValueError(f"task {self.task_id!r}: with sql_conn_id give exactly one of table or query")
-        if (parameters or hook_params) and sql_conn_id is None:
-            raise ValueError(f"task {self.task_id!r}: parameters and hook_params are for SQL sources")
-        if parameters and query is None:
-            raise ValueError(f"task {self.task_id!r}: parameters are bound into query; a table takes none")
-        if quarantine_table is not None and sql_conn_id is None:
+        if quarantine_table is not None and not from_sql:
             raise ValueError(
                 f"task {self.task_id!r}: quarantine_table is for SQL sources; use quarantine_folder"
             )
-        if quarantine_folder is not None and sql_conn_id is not None:
+        if quarantine_folder is not None and from_sql:
             raise ValueError(f"task {self.task_id!r}: quarantine_folder is for files and DataFrames")
         if quarantine_table is not None and not quarantine_key_columns:
             raise ValueError(f"task {self.task_id!r}: quarantine_table needs quarantine_key_columns")
@@ -168,12 +189,13 @@ class DataValidationOperator(BaseOperator):
                 f"got {default_severity!r}"
             )
         self.suite = suite
+        self.sql_source = sql_source
         self.sql_conn_id = sql_conn_id
         self.table = table
         self.schema = schema
         self.query = query
-        self.parameters = dict(parameters or {})
-        self.hook_params = dict(hook_params or {})
+        self.parameters = mapping_argument(parameters)
+        self.hook_params = mapping_argument(hook_params)
         self.file_path = file_path
         self.file_format = file_format
         self.delimiter = delimiter
@@ -234,15 +256,16 @@ class DataValidationOperator(BaseOperator):
         from airflow_provider_mlprod.validation import runner
         from airflow_provider_mlprod.validation.quarantine import SqlQuarantine
 
-        if self.sql_conn_id is not None:
+        if self.sql_source is not None or self.sql_conn_id is not None:
             from airflow_provider_mlprod.hooks.sql_sources import (
                 engine_for_source,
                 sqlalchemy_url_for_connection,
             )
             from airflow_provider_mlprod.sql.errors import database_errors
-            from airflow_provider_mlprod.sql.source import SqlSource
 
-            source = SqlSource.from_arguments(
+            source = build_sql_source(
+                VALIDATION_SQL,
+                source=self.sql_source,
                 conn_id=self.sql_conn_id,
                 table=self.table,
                 schema=self.schema,
@@ -259,10 +282,10 @@ class DataValidationOperator(BaseOperator):
                     key_columns=self.quarantine_key_columns,
                     batch_id=f"{identity.dag_id}/{identity.run_id}/{identity.task_id}/{identity.map_index}",
                 )
-            url = sqlalchemy_url_for_connection(self.sql_conn_id)
+            url = sqlalchemy_url_for_connection(source.conn_id)
             if source.table is not None:
                 self._lineage_dataset = _sql_dataset(url, source.table, source.schema)
-            with database_errors(self.sql_conn_id):
+            with database_errors(source.conn_id):
                 return runner.validate_sql(
                     url,
                     suite,

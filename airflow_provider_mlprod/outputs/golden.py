@@ -39,9 +39,17 @@ import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import SpecError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.sql.source import SqlSource
+
+MAX_GOLDEN_ROWS = 100_000
+"""Rows of a SQL golden set read at most (one more is fetched to notice an excess)."""
 
 MATCH_KINDS = ("exact", "normalized", "regex", "contains", "numeric", "json_field")
 _ITEM_KEYS = {"id", "input", "expected", "expected_json", "match", "field", "abs_tol", "rel_tol"}
@@ -127,6 +135,25 @@ def _item(position: int, raw: Any) -> GoldenItem:
             raise SpecError(f"{where}: match 'json_field' needs 'field' (a dotted path such as 'a.b.0')")
         path = tuple(dotted.split("."))
     return GoldenItem(str(item_id), raw.get("input"), expected, match, path, abs_tol, rel_tol)
+
+
+def golden_rows_from_sql(engine: sa.Engine, source: SqlSource) -> list[dict[str, Any]]:
+    """The rows of a SQL golden set (null fields left out), read in one read-only snapshot.
+
+    :raises InputDataError: the query fails (naming it and its connection) or returns more than
+        :data:`MAX_GOLDEN_ROWS` rows; a lost connection is retryable (``sql.errors``).
+    """
+    from airflow_provider_mlprod.exceptions import InputDataError
+    from airflow_provider_mlprod.sql.errors import database_errors
+    from airflow_provider_mlprod.sql.session import read_only_snapshot
+
+    statement = source.statement() if source.query is not None else source.selectable([], "golden").select()
+    with database_errors(source.conn_id), read_only_snapshot(engine) as connection:
+        result = source.run(connection, lambda: connection.execute(statement))
+        rows = source.run(connection, lambda: result.mappings().fetchmany(MAX_GOLDEN_ROWS + 1))
+    if len(rows) > MAX_GOLDEN_ROWS:
+        raise InputDataError(f"{source.where} returns more than {MAX_GOLDEN_ROWS} golden items")
+    return [{key: value for key, value in row.items() if value is not None} for row in rows]
 
 
 def load_golden_set(items: Sequence[Mapping[str, Any]]) -> tuple[GoldenItem, ...]:

@@ -7,7 +7,7 @@ their column in chunks of ``chunk_size`` rows and run in Python. Nothing is writ
 table, no DDL, so the same code runs on a read-only transaction. ``OutputCheckResult.ran_in`` says
 where each check ran (``"sql"`` or ``"python"``).
 
-Public API: :func:`check_frame`, :func:`check_sql`, :func:`query_selectable`,
+Public API: :func:`check_frame`, :func:`check_sql`, :func:`source_selectable`,
 :class:`OutputCheckSummary`, :class:`OutputCheckResult`.
 """
 
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError
 from airflow_provider_mlprod.outputs.checks import CRITICAL, CheckSpec, Dialect
+from airflow_provider_mlprod.sql.source import SqlSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -205,11 +206,21 @@ def check_frame(
     return OutputCheckSummary(dataset, len(frame), tuple(tally.results())), positions
 
 
-def query_selectable(connection: sa.Connection, query: str, name: str = "predictions") -> sa.Subquery:
-    """A selectable over a user query, with its columns read from an empty result (``WHERE 1 = 0``)."""
-    probe = sa.text(query).columns().subquery(name)
-    keys = list(connection.execute(sa.select(sa.text("*")).select_from(probe).where(sa.false())).keys())
-    return sa.text(query).columns(*[sa.column(key) for key in keys]).subquery(name)
+def source_selectable(
+    connection: sa.Connection, source: SqlSource, name: str = "predictions"
+) -> sa.FromClause:
+    """The predictions of ``source`` as a FROM clause: a table with its reflected column types, or the
+    query (its parameters bound) with the columns of an empty result (``WHERE 1 = 0``).
+
+    :raises InputDataError: the table does not exist or the query fails, naming it and its connection.
+    """
+    if source.query is not None:
+        return source.selectable(source.column_names(connection), name)
+    source.check_names(connection.dialect)
+    return source.run(
+        connection,
+        lambda: sa.Table(source.table, sa.MetaData(), schema=source.schema, autoload_with=connection),
+    )
 
 
 def check_sql(
@@ -224,7 +235,7 @@ def check_sql(
     """Run ``checks`` on the rows of ``source`` (a Table or subquery) through ``connection``; read only.
 
     :param connection: an open SQLAlchemy Connection (the caller owns its transaction).
-    :param source: the predictions: a ``Table`` or a subquery (see :func:`query_selectable`).
+    :param source: the predictions: a ``Table`` or a subquery (see :func:`source_selectable`).
     """
     require_columns(checks, source.c.keys(), dataset)
     dialect = Dialect.of(connection)

@@ -15,19 +15,24 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_mlprod.exceptions import ConfigurationError
 from airflow_provider_mlprod.operators.outcome import final_errors_fail_the_task
+from airflow_provider_mlprod.operators.sql_arguments import (
+    check_sql_source_arguments,
+    is_templated,
+    mapping_argument,
+)
+from airflow_provider_mlprod.sql.source import ArgumentNames
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_mlprod.sql.source import SqlSource
     from airflow_provider_mlprod.triggers.freshness import ProbePollingTrigger
+
+FRESHNESS_SQL = ArgumentNames()
+"""The freshness sensor's names of its SQL source's arguments (``sql_conn_id``, ``table``, ``query``...)."""
 
 DEFERRAL_GRACE_SECONDS = 60.0
 """How long past its own deadline a trigger may take to report before Airflow times the task out."""
-
-
-def is_templated(value: object) -> bool:
-    """Whether ``value`` is a Jinja template (checked only after rendering)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def check_at_parse_time(task_id: str, check: Any, *args: Any) -> None:
@@ -136,9 +141,12 @@ class DataFreshnessSensor(ProbeSensor):
 
     Source, exactly one of:
 
-    - ``table`` (optionally ``schema.table``, or with ``schema``) on the SQL connection ``sql_conn_id``
-      (any Airflow SQL connection), with its ``timestamp_column``: the probe reads
-      ``max(timestamp_column)`` and ``count(*)`` (counted from ``newer_than`` when given) in the database;
+    - ``table`` (optionally ``schema.table``, or with ``schema``) or ``query`` (one read-only SELECT with
+      its bind ``parameters``) on the SQL connection ``sql_conn_id`` (any Airflow SQL connection;
+      ``hook_params`` go to its hook), or a ready ``source``
+      (:class:`~airflow_provider_mlprod.sql.source.SqlSource`), with its ``timestamp_column``: the probe
+      reads ``max(timestamp_column)`` and ``count(*)`` (counted from ``newer_than`` when given) in the
+      database, in one read-only snapshot;
     - ``location``: a folder or file at any ObjectStoragePath URI (``file://``, ``s3://``...): the probe
       reads the modification times of the files below it.
 
@@ -158,8 +166,13 @@ class DataFreshnessSensor(ProbeSensor):
     Names are checked to be plain identifiers before any SQL runs (when the DAG is parsed, or after
     rendering when templated); a missing table or column fails the task without retry.
 
-    :param sql_conn_id: the SQL connection of ``table``.
+    :param sql_conn_id: the SQL connection of ``table`` or ``query`` (templated).
     :param table: the table to watch (templated).
+    :param query: or a read-only SELECT whose rows are watched (templated, or a ``.sql`` file).
+    :param parameters: the query's bind parameters, written ``:name`` in the SQL (templated: never put
+        values into the SQL with Jinja).
+    :param source: or a ready ``SqlSource`` instead of ``sql_conn_id``, ``table``/``query``,
+        ``parameters`` and ``hook_params`` (not templated).
     :param timestamp_column: the column holding each row's time (templated).
     :param schema: the table's schema (templated).
     :param location: a file location URI instead of a table (templated).
@@ -178,10 +191,14 @@ class DataFreshnessSensor(ProbeSensor):
         "table",
         "timestamp_column",
         "schema",
+        "query",
+        "parameters",
         "location",
         "newer_than",
         "older_than",
     )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"query": "sql", "parameters": "json"}
     ui_color = "#d9ecf2"
 
     def __init__(
@@ -197,11 +214,17 @@ class DataFreshnessSensor(ProbeSensor):
         min_new_files: int | None = None,
         older_than: str | dt.datetime | None = None,
         hook_params: dict[str, Any] | None = None,
+        query: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        source: SqlSource | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.table = table
+        self.query = query
+        self.parameters = mapping_argument(parameters)
+        self.source = source
         self.timestamp_column = timestamp_column
         self.schema = schema
         self.location = location
@@ -209,37 +232,49 @@ class DataFreshnessSensor(ProbeSensor):
         self.min_new_rows = min_new_rows
         self.min_new_files = min_new_files
         self.older_than = older_than
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = mapping_argument(hook_params)
         self._check_arguments()
 
     def _check_arguments(self) -> None:
         from airflow_provider_mlprod.monitoring.freshness import check_positive_count, parse_timestamp
-        from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
+        from airflow_provider_mlprod.sql.identifiers import check_identifier
 
         task = f"task {self.task_id!r}"
-        if (self.table is None) == (self.location is None):
+        from_sql = check_sql_source_arguments(
+            self.task_id,
+            FRESHNESS_SQL,
+            source=self.source,
+            source_argument="source",
+            conn_id=self.sql_conn_id,
+            table=self.table,
+            schema=self.schema,
+            query=self.query,
+            parameters=self.parameters,
+            hook_params=self.hook_params,
+            required=False,
+        )
+        if from_sql == (self.location is not None):
             raise ValueError(
-                f"{task}: give exactly one of table (with sql_conn_id and timestamp_column) and location"
+                f"{task}: give exactly one of a SQL source (sql_conn_id with table or query, or source, "
+                "and timestamp_column) and location"
             )
-        if self.table is not None:
-            if not self.sql_conn_id or not self.timestamp_column:
-                raise ValueError(f"{task}: a table needs sql_conn_id and timestamp_column")
+        if from_sql:
+            if not self.timestamp_column:
+                raise ValueError(f"{task}: a table or query needs timestamp_column")
             if self.min_new_files is not None:
-                raise ValueError(f"{task}: min_new_files applies to a location; use min_new_rows for a table")
-            if not is_templated(self.table) and not is_templated(self.schema):
-                check_at_parse_time(self.task_id, split_table_name, self.table, self.schema)
+                raise ValueError(
+                    f"{task}: min_new_files applies to a location; use min_new_rows for a table or query"
+                )
             if not is_templated(self.timestamp_column):
                 check_at_parse_time(self.task_id, check_identifier, self.timestamp_column, "timestamp column")
         else:
-            if self.sql_conn_id or self.timestamp_column or self.schema:
-                raise ValueError(
-                    f"{task}: sql_conn_id, timestamp_column and schema apply to a table, not a location"
-                )
+            if self.timestamp_column:
+                raise ValueError(f"{task}: timestamp_column applies to a table or query, not a location")
             if self.min_new_rows is not None:
                 raise ValueError(f"{task}: min_new_rows applies to a table; use min_new_files for a location")
         if self.newer_than is None and self.min_new_rows is None and self.min_new_files is None:
             raise ValueError(
-                f"{task}: give newer_than and/or {'min_new_rows' if self.table else 'min_new_files'}, "
+                f"{task}: give newer_than and/or {'min_new_rows' if from_sql else 'min_new_files'}, "
                 "else there is nothing to wait for"
             )
         check_at_parse_time(self.task_id, check_positive_count, self.min_new_rows, "min_new_rows")
@@ -264,11 +299,14 @@ class DataFreshnessSensor(ProbeSensor):
         with final_errors_fail_the_task():
             newer_than = timestamp_text(self.newer_than, "newer_than")
             older_than = timestamp_text(self.older_than, "older_than")
+        source = self.source
         return DataFreshnessTrigger(
-            conn_id=self.sql_conn_id,
-            table=self.table,
+            conn_id=source.conn_id if source else self.sql_conn_id,
+            table=source.table if source else self.table,
+            schema=source.schema if source else (self.schema or None),
+            query=source.query if source else self.query,
+            parameters=dict(source.parameters if source else self.parameters) or None,
             timestamp_column=self.timestamp_column,
-            schema=self.schema or None,
             location=self.location,
             newer_than=newer_than,
             min_new_rows=self.min_new_rows,
@@ -276,5 +314,5 @@ class DataFreshnessSensor(ProbeSensor):
             poll_interval=self.poke_interval,
             deadline=deadline,
             older_than=older_than,
-            hook_params=self.hook_params or None,
+            hook_params=dict(source.hook_params if source else self.hook_params) or None,
         )

@@ -10,9 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import InputDataError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.sql.source import SqlSource
 
 
 @dataclass(frozen=True)
@@ -110,18 +115,33 @@ def rows_request_set(name: str, open_rows: Callable[[], Iterable[Any]], *, body_
     return RequestSet(name, read)
 
 
-def sql_request_set(engine: Any, query: str, *, body_column: str = "body", chunk_rows: int = 1000):
-    """The request set of a SQL query's rows on a SQLAlchemy engine, streamed in chunks."""
-    from sqlalchemy import text
+def sql_request_set(
+    engine: sa.Engine, source: SqlSource, *, body_column: str = "body", chunk_rows: int = 1000
+) -> RequestSet:
+    """The request set of a SQL source's rows (a query with its bound parameters, or a table), streamed.
+
+    Each pass reads in a read-only session on one snapshot (``sql.session.read_only_snapshot``),
+    ``chunk_rows`` rows at a time; a failing query is a final error naming the source and its
+    connection, a lost connection a retryable one (``sql.errors``).
+    """
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.sql.session import read_only_snapshot
+
+    statement = (
+        source.statement()
+        if source.query is not None
+        else sa.select(sa.text("*")).select_from(source.selectable([], "mlprod_requests"))
+    )
 
     def rows() -> Iterator[Any]:
-        with engine.connect() as connection:
-            result = connection.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-                text(query)
-            )
-            yield from result.mappings()
+        with read_only_snapshot(engine) as connection:
+            source.check_names(connection.dialect)
+            result = source.run(connection, lambda: connection.execute(statement))
+            while chunk := source.run(connection, lambda: result.fetchmany(chunk_rows)):
+                yield from (row._mapping for row in chunk)
 
-    return rows_request_set("from the SQL query", rows, body_column=body_column)
+    return rows_request_set(source.where, rows, body_column=body_column)
 
 
 def _json_scalar(value: Any) -> Any:

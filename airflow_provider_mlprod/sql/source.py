@@ -21,7 +21,8 @@ one snapshot. Database errors are classified by
 :func:`~airflow_provider_mlprod.sql.errors.classify_database_error`: final ones name the source and the
 connection, transient ones stay retryable.
 
-Public API: :class:`SqlSource`, :data:`QUERY_LABEL_LENGTH`.
+Public API: :class:`SqlSource`, :class:`ArgumentNames`, :func:`check_argument_shape`,
+:data:`QUERY_LABEL_LENGTH`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import decimal
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,68 @@ TEXT_PLACEHOLDER = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)", re.UNICODE)
 
 PARAMETER_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime, datetime.time)
 """Types a bind parameter's value may have (None too)."""
+
+
+@dataclass(frozen=True)
+class ArgumentNames:
+    """How a caller calls the arguments that build a :class:`SqlSource`, so messages use its words.
+
+    An operator with a second source prefixes them (``reference_table``, ``reference_query``...); an
+    argument the caller does not take is None (a query-only operator has no ``table``).
+    """
+
+    conn_id: str = "sql_conn_id"
+    table: str | None = "table"
+    schema: str | None = "schema"
+    query: str = "query"
+    parameters: str = "parameters"
+    hook_params: str = "hook_params"
+
+    @classmethod
+    def prefixed(cls, prefix: str) -> ArgumentNames:
+        """The default names with ``prefix`` (``"reference_"`` gives ``reference_sql_conn_id``...)."""
+        return cls(*(prefix + name for name in astuple(cls())))
+
+
+def check_argument_shape(
+    names: ArgumentNames,
+    *,
+    table: object = None,
+    schema: object = None,
+    query: object = None,
+    parameters: object = None,
+    hook_params: object = None,
+) -> None:
+    """Check which arguments of a SQL source are given together (their values are checked when built).
+
+    Exactly one of table and query; ``schema`` only with a table; ``parameters`` only with a query;
+    ``parameters`` and ``hook_params`` mappings (or, before rendering, a template text).
+
+    :raises ConfigurationError: naming the arguments by ``names``.
+    """
+    if table is not None and names.table is None:
+        raise ConfigurationError(f"a table applies to no SQL source here; give {names.query}")
+    if (table is None) == (query is None):
+        if names.table is None:
+            raise ConfigurationError(f"give {names.query} for the SQL source")
+        raise ConfigurationError(f"give exactly one of {names.table} and {names.query} for a SQL source")
+    if query is not None and schema is not None:
+        raise ConfigurationError(f"{names.schema} applies to a table; {names.query} names its own tables")
+    if table is not None and parameters:
+        shown = sorted(parameters) if isinstance(parameters, Mapping) else parameters
+        raise ConfigurationError(
+            f"{names.parameters} {shown} apply to a query; {names.table} {table!r} has no placeholders"
+        )
+    for role, value, kind in (
+        (names.parameters, parameters, "a mapping of name to value"),
+        (names.hook_params, hook_params, "a mapping"),
+    ):
+        if value is not None and not isinstance(value, Mapping) and not _is_template(value):
+            raise ConfigurationError(f"{role} must be {kind}, got {type(value).__name__}")
+
+
+def _is_template(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 @dataclass(frozen=True)
@@ -85,28 +148,29 @@ class SqlSource:
         conn_id: str | None = None,
         hook_params: Mapping[str, Any] | None = None,
         role: str = "query",
+        names: ArgumentNames | None = None,
     ) -> SqlSource:
         """Build a source from exactly one of ``table`` and ``query``, checking everything before any SQL.
 
         :param role: what the query is called in messages (``"predictions_query"``, ``"metrics_sql"``...).
+        :param names: the caller's names of all the arguments, for messages (default: ``table``,
+            ``schema``, ``parameters``, ``hook_params`` and ``role`` for the query).
         :raises ConfigurationError: both or neither of table and query, a hostile name, a query that is not
             one read-only SELECT, parameters that do not match the query's ``:name`` placeholders.
         """
-        if (table is None) == (query is None):
-            raise ConfigurationError(f"give exactly one of table and {role} for a SQL source")
+        names = names or ArgumentNames(query=role)
+        check_argument_shape(
+            names, table=table, schema=schema, query=query, parameters=parameters, hook_params=hook_params
+        )
         if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
-            raise ConfigurationError(f"connection id {conn_id!r} must be a non-empty string")
-        hook_params = _check_hook_params(hook_params)
-        if query is not None:
-            if schema is not None:
-                raise ConfigurationError(f"schema applies to a table; {role} names its own tables")
-            checked = check_select(query, role)
-            bound = _check_parameters(checked, parameters, role)
-            return cls(conn_id=conn_id, query=checked, parameters=bound, hook_params=hook_params)
-        if parameters:
             raise ConfigurationError(
-                f"parameters {sorted(parameters)} apply to a query; table {table!r} has no placeholders"
+                f"connection id {conn_id!r} must be a non-empty string ({names.conn_id})"
             )
+        hook_params = _check_hook_params(hook_params, names.hook_params)
+        if query is not None:
+            checked = check_select(query, names.query)
+            bound = _check_parameters(checked, parameters, names.query, names.parameters)
+            return cls(conn_id=conn_id, query=checked, parameters=bound, hook_params=hook_params)
         schema, table = split_table_name(table, schema)
         return cls(conn_id=conn_id, table=table, schema=schema, hook_params=hook_params)
 
@@ -177,7 +241,8 @@ class SqlSource:
         """The query with its parameters rendered as SQL literals by ``dialect`` (quotes escaped).
 
         For a library that accepts only SQL text (GX's query asset). The result is checked again to be
-        one read-only SELECT; the provider's own reads bind the parameters instead.
+        one read-only SELECT; the provider's own reads bind the parameters instead. A ``%`` comes back
+        as written (not doubled for the driver): the library compiles the text for its driver itself.
         """
         if self.query is None:
             raise ConfigurationError(f"{self.label} is a table, not a query")
@@ -185,14 +250,6 @@ class SqlSource:
         text = str(compiled).rstrip("\n")
         if dialect.paramstyle in ("pyformat", "format"):
             text = text.replace("%%", "%")  # compiled for a driver that doubles '%'; nothing is bound now
-            if "%" in text:
-                # GX compiles a query asset's text once more than the driver reads it back: the server would
-                # get '%%' (a modulo that fails, a LIKE or a text literal that means something else)
-                raise ConfigurationError(
-                    f"{self.label}: GX passes a query's '%' to the {dialect.driver} driver doubled, which "
-                    "changes the query; write mod(a, b) instead of a % b, use strpos() or a view for text "
-                    "holding '%', or validate a table"
-                )
         # GX reads the text with SQLAlchemy's text() again (more than once): a ':word' that a value or an
         # escaped '\\:' brought in would become a placeholder there, so it is refused here, by name
         found = TEXT_PLACEHOLDER.search(text)
@@ -244,12 +301,14 @@ class SqlSource:
             raise InputDataError(f"{self.where} fails: {detail}") from None
 
 
-def _check_parameters(query: str, parameters: Mapping[str, Any] | None, role: str) -> dict[str, Any]:
+def _check_parameters(
+    query: str, parameters: Mapping[str, Any] | None, role: str, argument: str = "parameters"
+) -> dict[str, Any]:
     if parameters is None:
         parameters = {}
     if not isinstance(parameters, Mapping):
         raise ConfigurationError(
-            f"parameters of {role} must be a mapping of name to value, got {type(parameters).__name__}"
+            f"{argument} of {role} must be a mapping of name to value, got {type(parameters).__name__}"
         )
     placeholders = set(sa.text(query).compile().params)
     given = {}
@@ -265,29 +324,27 @@ def _check_parameters(query: str, parameters: Mapping[str, Any] | None, role: st
     if missing:
         wanted = ", ".join(f"{name!r}: ..." for name in missing)
         raise ConfigurationError(
-            f"{role} uses {', '.join(':' + name for name in missing)} but parameters give no value for "
-            f"{'it' if len(missing) == 1 else 'them'}; pass parameters={{{wanted}}} (a ':' before a word "
+            f"{role} uses {', '.join(':' + name for name in missing)} but {argument} give no value for "
+            f"{'it' if len(missing) == 1 else 'them'}; pass {argument}={{{wanted}}} (a ':' before a word "
             "inside quoted text is read as a placeholder too: write it as '\\:')"
         )
     unused = sorted(set(given) - placeholders)
     if unused:
         raise ConfigurationError(
-            f"parameters {unused} are not used by {role}: write them as :name in the SQL, or remove them"
+            f"{argument} {unused} are not used by {role}: write them as :name in the SQL, or remove them"
         )
     return given
 
 
-def _check_hook_params(hook_params: Mapping[str, Any] | None) -> dict[str, Any]:
+def _check_hook_params(hook_params: Mapping[str, Any] | None, role: str = "hook_params") -> dict[str, Any]:
     if hook_params is None:
         return {}
     if not isinstance(hook_params, Mapping):
-        raise ConfigurationError(f"hook_params must be a mapping, got {type(hook_params).__name__}")
+        raise ConfigurationError(f"{role} must be a mapping, got {type(hook_params).__name__}")
     try:
         json.dumps(dict(hook_params), sort_keys=True)
     except (TypeError, ValueError):
-        raise ConfigurationError(
-            "hook_params must hold JSON values (text, numbers, lists, mappings)"
-        ) from None
+        raise ConfigurationError(f"{role} must hold JSON values (text, numbers, lists, mappings)") from None
     return dict(hook_params)
 
 

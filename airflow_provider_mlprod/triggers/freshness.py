@@ -13,8 +13,9 @@ Every trigger ends with exactly one event:
   deadline bounds a poll in progress too: a probe still running at the deadline (say, a query stuck
   behind a lock) is no longer waited for, and the event reports the previous poll;
 - ``{"status": "error", "message": ...}`` on an input no retry can fix (a hostile or missing table or
-  column, a bad timestamp, a missing connection). Database or network errors propagate, so Airflow
-  retries the task per its ``retries``.
+  column, a failing query, a bad timestamp, a missing connection). Database or network errors that a
+  retry can fix (as ``sql.errors`` classifies them) propagate, so Airflow retries the task per its
+  ``retries``.
 
 ``serialize()`` returns only JSON-safe keyword arguments (ids, names, ISO timestamps, numbers).
 """
@@ -31,6 +32,13 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_mlprod.exceptions import MlprodError
 
 UTC = dt.timezone.utc
+
+
+def is_final(exc: MlprodError) -> bool:
+    """Whether a retry cannot fix ``exc`` (a transient database error can be fixed by one)."""
+    from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError
+
+    return not isinstance(exc, DatabaseUnavailableError)
 
 
 class ProbePollingTrigger(BaseTrigger):
@@ -93,6 +101,8 @@ class ProbePollingTrigger(BaseTrigger):
                             return
                     done, observation = await _in_thread_until(deadline, self.observe, probe, resource)
                 except MlprodError as exc:
+                    if not is_final(exc):
+                        raise  # the database could not answer this time: Airflow retries the task
                     yield TriggerEvent({"status": "error", "message": str(exc)})
                     return
                 if not done:
@@ -150,8 +160,10 @@ async def _in_thread_until(deadline: dt.datetime | None, function: Any, *args: A
         try:
             return True, await asyncio.wait_for(asyncio.shield(work), max(remaining, 0.0))
         except asyncio.TimeoutError:
-            if work.done():  # the function itself raised TimeoutError (e.g. a socket timeout)
-                raise
+            if work.done():
+                # it finished just as the deadline passed (its result counts), or it raised its own
+                # TimeoutError, e.g. a socket timeout (re-raised by result())
+                return True, work.result()
             return False, None
     finally:
         if not work.done():
@@ -180,11 +192,14 @@ class SqlProbeTrigger(ProbePollingTrigger):
 class DataFreshnessTrigger(SqlProbeTrigger):
     """Wait until a table, or a file location, holds data at or after ``newer_than`` and/or enough new data.
 
-    Give ``conn_id`` with ``table`` and ``timestamp_column`` (and optionally ``schema``), or
-    ``location`` (any ObjectStoragePath URI; ``conn_id`` is then unused).
+    Give ``conn_id`` with ``table`` (and optionally ``schema``) or ``query`` (with its bind
+    ``parameters``) and ``timestamp_column``, or ``location`` (any ObjectStoragePath URI; ``conn_id`` is
+    then unused).
 
     :param conn_id: an Airflow SQL connection.
     :param table: the table, optionally ``schema.table``.
+    :param query: or a read-only SELECT whose rows are watched.
+    :param parameters: the query's bind parameters (``:name`` in the SQL).
     :param timestamp_column: the column holding each row's time.
     :param schema: the table's schema.
     :param location: a file location URI instead of a table.
@@ -209,11 +224,15 @@ class DataFreshnessTrigger(SqlProbeTrigger):
         deadline: str | None = None,
         older_than: str | None = None,
         hook_params: dict[str, Any] | None = None,
+        query: str | None = None,
+        parameters: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(  # type: ignore[arg-type]
             conn_id=conn_id, hook_params=hook_params, poll_interval=poll_interval, deadline=deadline
         )
         self.table = table
+        self.query = query
+        self.parameters = dict(parameters or {})
         self.timestamp_column = timestamp_column
         self.schema = schema
         self.location = location
@@ -235,29 +254,39 @@ class DataFreshnessTrigger(SqlProbeTrigger):
             "min_new_files": self.min_new_files,
             "older_than": self.older_than,
             "hook_params": self.hook_params,
+            "query": self.query,
+            "parameters": self.parameters,
             **self.common_kwargs(),
         }
 
     def build_probe(self) -> Any:
-        """A table or a file probe from the arguments; raises ConfigurationError on bad ones."""
+        """A table, query or file probe from the arguments; raises ConfigurationError on bad ones."""
         from airflow_provider_mlprod.exceptions import ConfigurationError
         from airflow_provider_mlprod.monitoring.freshness import FileFreshnessProbe, TableFreshnessProbe
+        from airflow_provider_mlprod.sql.source import SqlSource
 
         if self.location is not None:
-            if self.table is not None:
-                raise ConfigurationError("give a table or a location to probe, not both")
+            if self.table is not None or self.query is not None:
+                raise ConfigurationError("give a table or query, or a location to probe, not both")
             return FileFreshnessProbe(
                 self.location, self.newer_than, self.min_new_files, older_than=self.older_than
             )
         if not self.conn_id:
             raise ConfigurationError(f"table {self.table!r}: no SQL connection id given")
-        return TableFreshnessProbe(
-            self.table,  # type: ignore[arg-type]
-            self.timestamp_column,  # type: ignore[arg-type]
+        source = SqlSource.from_arguments(
+            conn_id=self.conn_id,
+            table=self.table,
             schema=self.schema,
+            query=self.query,
+            parameters=self.parameters or None,
+            hook_params=self.hook_params or None,
+        )
+        return TableFreshnessProbe(
+            timestamp_column=self.timestamp_column,
             newer_than=self.newer_than,
             min_new_rows=self.min_new_rows,
             older_than=self.older_than,
+            source=source,
         )
 
     def open_resource(self) -> Any:
@@ -294,13 +323,15 @@ class LabelCoverageTrigger(SqlProbeTrigger):
     :param schema: schema of tables given without one.
     :param labels_key_column: the key's name in the labels table (default ``key_column``).
     :param label_column: when given, a label counts only if this column is not null.
+    :param predictions_query: or a read-only SELECT returning the predictions (instead of the table).
+    :param predictions_parameters: its bind parameters (``:name`` in the SQL).
     """
 
     def __init__(
         self,
         *,
         conn_id: str,
-        predictions_table: str,
+        predictions_table: str | None,
         labels_table: str,
         key_column: str,
         timestamp_column: str,
@@ -313,11 +344,15 @@ class LabelCoverageTrigger(SqlProbeTrigger):
         poll_interval: float = 60.0,
         deadline: str | None = None,
         hook_params: dict[str, Any] | None = None,
+        predictions_query: str | None = None,
+        predictions_parameters: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             conn_id=conn_id, hook_params=hook_params, poll_interval=poll_interval, deadline=deadline
         )
         self.predictions_table = predictions_table
+        self.predictions_query = predictions_query
+        self.predictions_parameters = dict(predictions_parameters or {})
         self.labels_table = labels_table
         self.key_column = key_column
         self.timestamp_column = timestamp_column
@@ -343,15 +378,29 @@ class LabelCoverageTrigger(SqlProbeTrigger):
             "labels_key_column": self.labels_key_column,
             "label_column": self.label_column,
             "hook_params": self.hook_params,
+            "predictions_query": self.predictions_query,
+            "predictions_parameters": self.predictions_parameters,
             **self.common_kwargs(),
         }
 
     def build_probe(self) -> Any:
         """The label-coverage probe; raises ConfigurationError on bad arguments."""
         from airflow_provider_mlprod.monitoring.labels import LabelCoverageProbe
+        from airflow_provider_mlprod.sql.source import SqlSource
 
+        predictions = None
+        if self.predictions_query is not None or self.predictions_parameters:
+            predictions = SqlSource.from_arguments(
+                conn_id=self.conn_id,
+                table=self.predictions_table,
+                query=self.predictions_query,
+                parameters=self.predictions_parameters or None,
+                hook_params=self.hook_params or None,
+                role="predictions_query",
+            )
         return LabelCoverageProbe(
-            predictions_table=self.predictions_table,
+            predictions_table=self.predictions_table if predictions is None else None,
+            predictions_source=predictions,
             labels_table=self.labels_table,
             key_column=self.key_column,
             timestamp_column=self.timestamp_column,

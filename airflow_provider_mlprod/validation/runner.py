@@ -307,6 +307,7 @@ def validate_sql(
             except sa.exc.DBAPIError as exc:
                 raise _connect_error(exc, source, url) from None
             rows_checked = _read_shape(suite, source, connection, quarantine)
+            query_text = source.rendered_query(own_engine.dialect) if source.query is not None else None
             context = gx_context()
             with _temporary_datasource(context) as name, warnings.catch_warnings():
                 # GX suggests dialect-specific datasources and deprecates schema_name; both work as used.
@@ -328,8 +329,9 @@ def validate_sql(
                     with ExitStack() as sharing:
                         for each in gx_engines:
                             sharing.enter_context(sharing_snapshot(each, snapshot))
+                            sharing.enter_context(_query_text_passed_once(each, query_text))
                         summary, unexpected = _validate_sql_batch(
-                            suite, source, datasource, own_engine, rows_checked, sample_size, quarantine
+                            suite, source, query_text, datasource, rows_checked, sample_size, quarantine
                         )
                 finally:
                     for each in gx_engines:
@@ -386,16 +388,16 @@ def _read_shape(
 def _validate_sql_batch(
     suite: ValidationSuite,
     source: SqlSource,
+    query_text: str | None,
     datasource: Any,
-    engine: sa.Engine,
     rows_checked: int,
     sample_size: int,
     quarantine: SqlQuarantine | None,
 ) -> tuple[ValidationSummary, dict[int, int]]:
     """Run the suite through GX; return the summary and GX's unexpected count per quarantined expectation."""
     dataset = source.label
-    if source.query is not None:
-        asset = datasource.add_query_asset("batch", query=source.rendered_query(engine.dialect))
+    if query_text is not None:
+        asset = datasource.add_query_asset("batch", query=query_text)
     else:
         asset = datasource.add_table_asset("batch", table_name=source.table, schema_name=source.schema)
     batch = asset.add_batch_definition_whole_table("whole").get_batch()
@@ -409,6 +411,33 @@ def _validate_sql_batch(
             for spec in quarantine.select(suite)
         }
     return summary, unexpected
+
+
+@contextmanager
+def _query_text_passed_once(engine: sa.Engine, query_text: str | None) -> Iterator[None]:
+    """Let the server read a query asset's ``%`` as written, on drivers that double ``%`` (psycopg...).
+
+    GX compiles a query asset's text twice before the driver reads it (the asset as a ``text()``
+    subquery, rendered with ``literal_binds``, then that text wrapped in ``text()`` again): every ``%``
+    reaches the driver as ``%%%%`` and the server as ``%%``, so ``id % 2`` becomes a syntax error and
+    ``LIKE 'a%'`` or ``= '50%'`` another pattern or value. While this context is open, a statement on
+    ``engine`` that holds the query escaped twice gets it back escaped once, which the driver turns into
+    exactly the text the parser checked. Nothing else of the statement is touched; a statement GX built
+    without the double escape holds no such text and is left alone.
+    """
+    if query_text is None or "%" not in query_text or engine.dialect.paramstyle not in ("pyformat", "format"):
+        yield
+        return
+    twice, once = query_text.replace("%", "%%%%"), query_text.replace("%", "%%")
+
+    def escape_once(connection, cursor, statement, parameters, context, executemany):
+        return statement.replace(twice, once), parameters
+
+    sa.event.listen(engine, "before_cursor_execute", escape_once, retval=True)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", escape_once)
 
 
 @contextmanager

@@ -9,11 +9,16 @@
   metadata database (dropped at the end; it is also Celery's result backend);
 - two Celery workers, ``worker-a`` and ``worker-b``, each with its own AIRFLOW_HOME (its own copy of
   the DAGs, its own logs) and host name (``[core] hostname_callable``), and with the store and warehouse
-  connections in its environment (a third, ``worker-c``, on its own queue, has none).
+  connections in its environment (the misconfigured workers of ``MISCONFIGURED_WORKERS``, each on a
+  queue of its own, lack one setting each: the store connection, the executor, a server store, the
+  report folder).
 
 The only folder they share is ``shared/``, standing in for object storage: reports
 (``[mlprod] report_folder``), model artifacts, the landing and the serving locations. The metrics store
-and the warehouse are two more fresh PostgreSQL databases.
+and the warehouse are two more fresh PostgreSQL databases. Each worker runs in a mount namespace of its
+own in which the control plane's home and the other workers' homes are empty folders, and its TMPDIR is
+in its home: a file that one worker writes outside ``shared/`` is not there for another, as on separate
+machines. Workers import the provider from this checkout.
 
 Failure detection is shortened for the tests: ``[scheduler] task_instance_heartbeat_timeout`` 20 s (a
 task whose worker died is failed and retried after it) and ``task_queued_timeout`` 180 s (a task
@@ -22,8 +27,8 @@ ends (``task_acks_late``), one message per worker process at a time (``worker_pr
 1); the broker's ``visibility_timeout`` (3600 s) is longer than any task, so a running task is never
 handed to a second worker while the first still runs it: a dead worker's task is retried by Airflow.
 
-Under CI=true a missing ``redis-server`` or an unreachable PostgreSQL fails the tests; elsewhere they
-are skipped.
+Under CI=true a missing ``redis-server``, an unreachable PostgreSQL (``MLPROD_TEST_POSTGRES_URL``, else
+the local server) or no ``unshare`` for the mount namespaces fails the tests; elsewhere they are skipped.
 """
 
 from __future__ import annotations
@@ -43,45 +48,72 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 CONTROL_PLANE = ("api-server", "scheduler", "dag-processor", "triggerer")
 WORKERS = ("worker-a", "worker-b")
 WORKER_CONCURRENCY = 2
 HEARTBEAT_TIMEOUT_SECONDS = 20
 QUEUED_TIMEOUT_SECONDS = 180
 VISIBILITY_TIMEOUT_SECONDS = 3600
-NO_STORE_QUEUE = "no_store_conn"
-PROBE_DAG_ID = "mlprod_dist_store_probe"
+PROBE_DAG_ID = "mlprod_dist_misconfigured_workers"
 
-PROBE_DAG_SOURCE = f'''"""Register a model on queue {NO_STORE_QUEUE!r}, served by a worker with no store."""
+# Misconfigured workers, each on a queue of its own (its name), each with what is wrong with it. None of
+# them may fall back to a store or a report folder of its own: each task must fail at once, naming the
+# setting to fix.
+MISCONFIGURED_WORKERS = {
+    "worker-c": "no connection at all; the store connection is defined on the scheduler only",
+    "worker-typo": "store connection and [core] executor in misspelt variables (so it reads LocalExecutor)",
+    "worker-sqlite": "a store connection whose URL is a SQLite file in the worker's own home",
+    "worker-noreports": "the store connection, but no [mlprod] report_folder",
+}
+PROBE_TASKS = {  # task id -> the worker (queue) that runs it
+    "register_without_store": "worker-c",
+    "register_with_misspelt_settings": "worker-typo",
+    "register_on_a_sqlite_store": "worker-sqlite",
+    "check_outputs_without_report_folder": "worker-noreports",
+}
+
+PROBE_DAG_SOURCE = '''"""Tasks for misconfigured workers: a registration and an output check with a report."""
 
 import pendulum
 from airflow.sdk import dag
 
+from airflow_provider_mlprod.operators.outputs import PredictionOutputCheckOperator
 from airflow_provider_mlprod.operators.registry import RegisterModelOperator
+
+SHARED = "%(shared)s"
 
 
 @dag(
-    dag_id="{PROBE_DAG_ID}",
+    dag_id="%(dag_id)s",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    default_args={"retries": 2},
 )
-def store_probe():
-    RegisterModelOperator(
-        task_id="register_without_store",
-        queue="{NO_STORE_QUEUE}",
-        model_name="probe_model",
-        model_version="1",
-        artifact_uri="file:///nonexistent/probe.pkl",
-        retries=2,
+def misconfigured_workers():
+    # A real artifact and a real file: with a silent local store or report folder these tasks succeed.
+    for task_id, queue in %(registrations)r:
+        RegisterModelOperator(
+            task_id=task_id,
+            queue=queue,
+            model_name="probe_model",
+            model_version=task_id,
+            artifact_uri=f"file://{SHARED}/probe/model.bin",
+        )
+    PredictionOutputCheckOperator(
+        task_id="check_outputs_without_report_folder",
+        queue="worker-noreports",
+        checks=[{"check": "not_empty", "column": "answer"}],
+        file_path=f"{SHARED}/probe/answers.jsonl",
+        dataset_name="probe_answers",
     )
 
 
-store_probe()
+misconfigured_workers()
 '''
 
 
@@ -207,23 +239,37 @@ port_is_open = runtime.port_is_open
 session_members = runtime.session_members
 
 
-def _postgres_admin():
-    import psycopg
+postgres_admin = runtime.postgres_admin
+POSTGRES = sqlalchemy.make_url(runtime.POSTGRES_URL)  # MLPROD_TEST_POSTGRES_URL, else the local server
 
-    return psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES)
+
+# Each worker runs in a mount namespace of its own (as root, else in a user namespace mapped to root),
+# where HIDE_FOLDERS mounts an empty tmpfs over each folder given before "--", then runs the worker.
+ISOLATE = (
+    ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() == 0
+    else ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
+)
+HIDE_FOLDERS = (
+    'while [ "$1" != -- ]; do mount -t tmpfs -o size=1m tmpfs "$1" || exit 97; shift; done; shift; exec "$@"'
+)
 
 
 def require_services() -> None:
-    """Skip (fail under CI=true) when redis-server or PostgreSQL is not there."""
+    """Skip (fail under CI=true) when redis-server, PostgreSQL or mount namespaces are not there."""
     missing = []
     if shutil.which("redis-server") is None:
         missing.append("redis-server is not installed (Debian package redis-server)")
-    try:
-        _postgres_admin().close()
-    except Exception as exc:
+    probe = subprocess.run([*ISOLATE, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
         missing.append(
-            f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} unreachable ({type(exc).__name__})"
+            f"cannot give a worker a private mount namespace ({' '.join(ISOLATE)}: {probe.stderr.strip()})"
         )
+    try:
+        with postgres_admin():
+            pass
+    except Exception as exc:
+        missing.append(f"PostgreSQL at {POSTGRES.host}:{POSTGRES.port} unreachable ({type(exc).__name__})")
     if missing:
         message = "; ".join(missing)
         if os.environ.get("CI", "").lower() == "true":
@@ -235,8 +281,9 @@ class CeleryCluster(runtime.AirflowRuntime):
     """Redis, the Airflow control plane and Celery workers, each process tree in its own session."""
 
     WORKERS = WORKERS
-    NO_STORE_QUEUE = NO_STORE_QUEUE
+    MISCONFIGURED_WORKERS = MISCONFIGURED_WORKERS
     PROBE_DAG_ID = PROBE_DAG_ID
+    PROBE_TASKS = PROBE_TASKS
     RELEASE_ALERT_DAG_ID = RELEASE_ALERT_DAG_ID
     RELEASE_ALERT_MODEL = RELEASE_ALERT_MODEL
     ALERT_CONN_ID = ALERT_CONN_ID
@@ -246,7 +293,7 @@ class CeleryCluster(runtime.AirflowRuntime):
         self.root = root
         self.shared = root / "shared"
         self.redis_port = free_port()
-        self.worker_log_ports = {name: free_port() for name in (*WORKERS, "worker-c")}
+        self.worker_log_ports = {name: free_port() for name in (*WORKERS, *MISCONFIGURED_WORKERS)}
         suffix = uuid.uuid4().hex[:10]
         self.databases = {kind: f"mlprod_dist_{kind}_{suffix}" for kind in ("meta", "store", "warehouse")}
         self.jwt_secret = secrets.token_urlsafe(32)
@@ -264,8 +311,9 @@ class CeleryCluster(runtime.AirflowRuntime):
     def worker_home(self, name: str) -> Path:
         return self.root / name
 
-    def database_url(self, kind: str, driver: str = "postgresql+psycopg") -> str:
-        return f"{driver}://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{self.databases[kind]}"
+    def database_url(self, kind: str) -> str:
+        """The URL of the cluster's ``kind`` database (``meta``, ``store``, ``warehouse``)."""
+        return runtime.metadata_database_url(self.databases[kind])
 
     def store_connection(self) -> str:
         return json.dumps(
@@ -276,9 +324,10 @@ class CeleryCluster(runtime.AirflowRuntime):
         return json.dumps(
             {
                 "conn_type": "postgres",
-                "host": POSTGRES["host"],
-                "port": POSTGRES["port"],
-                "login": POSTGRES["user"],
+                "host": POSTGRES.host,
+                "port": POSTGRES.port or 5432,
+                "login": POSTGRES.username,
+                "password": POSTGRES.password,
                 "schema": self.databases["warehouse"],
             }
         )
@@ -295,7 +344,8 @@ class CeleryCluster(runtime.AirflowRuntime):
         environment = {
             **inherited,
             "PATH": f"{AIRFLOW.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PYTHONPATH": str(Path(__file__).parent),
+            # worker_identity.py, and the provider of this checkout (not another installed copy)
+            "PYTHONPATH": os.pathsep.join((str(Path(__file__).parent), str(REPO_ROOT))),
             "MLPROD_TEST_HOSTNAME": component if is_worker else f"control-{component}",
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
@@ -329,16 +379,27 @@ class CeleryCluster(runtime.AirflowRuntime):
             ),
             "AIRFLOW__MLPROD__REPORT_FOLDER": str(self.shared / "reports"),
         }
-        # The connections live in the environment of worker-a and worker-b only. Workers look a
-        # connection up in their own environment first, then through the API server's execution API,
-        # which answers from its environment and the metadata DB: neither holds these, so worker-c,
-        # the misconfigured worker, has no store connection at all.
-        if component in WORKERS:
+        # The connections live in the environment of worker-a and worker-b (and of the scheduler, which
+        # gives them to nobody). Workers look a connection up in their own environment first, then
+        # through the API server's execution API, which answers from its environment and the metadata
+        # DB: neither holds these, so worker-c has no store connection at all.
+        if component in (*WORKERS, "scheduler", "worker-noreports"):
             environment["AIRFLOW_CONN_MLPROD_STORE_DEFAULT"] = self.store_connection()
+        if component in WORKERS:
             environment["AIRFLOW_CONN_MLPROD_WAREHOUSE"] = self.warehouse_connection()
             environment[f"AIRFLOW_CONN_{ALERT_CONN_ID.upper()}"] = json.dumps(
                 {"conn_type": "mlprod_webhook", "password": self.alerts.url}
             )
+        if component == "worker-typo":  # a letter swapped in each name: neither setting takes effect
+            environment["AIRFLOW_CONN_MLPROD_STORE_DEFUALT"] = self.store_connection()
+            environment["AIRFLOW__CORE__EXECUTRO"] = environment.pop("AIRFLOW__CORE__EXECUTOR")
+        if component == "worker-sqlite":
+            sqlite_store = {"sqlalchemy_url": f"sqlite:///{self.worker_home(component)}/mlprod/store.db"}
+            environment["AIRFLOW_CONN_MLPROD_STORE_DEFAULT"] = json.dumps(
+                {"conn_type": "mlprodstore", "extra": sqlite_store}
+            )
+        if component == "worker-noreports":
+            del environment["AIRFLOW__MLPROD__REPORT_FOLDER"]
         return environment
 
     def shared_uris(self, model_name: str) -> dict[str, str]:
@@ -353,14 +414,16 @@ class CeleryCluster(runtime.AirflowRuntime):
 
     def prepare(self) -> None:
         """Create the databases and homes, copy the DAGs into every home, migrate the metadata DB."""
-        with _postgres_admin() as admin:
+        with postgres_admin() as admin:
             for name in self.databases.values():
-                admin.execute(f'CREATE DATABASE "{name}"')
+                admin.exec_driver_sql(f'CREATE DATABASE "{name}"')
                 self.created_databases.append(name)
-        for home in (self.home, *(self.worker_home(name) for name in (*WORKERS, "worker-c"))):
+        registrations = [(task, queue) for task, queue in PROBE_TASKS.items() if task.startswith("register")]
+        for home in (self.home, *(self.worker_home(name) for name in (*WORKERS, *MISCONFIGURED_WORKERS))):
             home.mkdir(parents=True)
             shutil.copytree(REPO_ROOT / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-            (home / "dags" / f"{PROBE_DAG_ID}.py").write_text(PROBE_DAG_SOURCE)
+            probe = {"shared": self.shared, "dag_id": PROBE_DAG_ID, "registrations": registrations}
+            (home / "dags" / f"{PROBE_DAG_ID}.py").write_text(PROBE_DAG_SOURCE % probe)
             (home / "dags" / f"{RELEASE_ALERT_DAG_ID}.py").write_text(
                 RELEASE_ALERT_DAG_SOURCE
                 % {
@@ -372,6 +435,9 @@ class CeleryCluster(runtime.AirflowRuntime):
                 }
             )
         self.shared.mkdir()
+        (self.shared / "probe").mkdir()
+        (self.shared / "probe" / "model.bin").write_bytes(b"probe model")
+        (self.shared / "probe" / "answers.jsonl").write_text('{"answer": "yes"}\n{"answer": "no"}\n')
         (self.root / "redis").mkdir()
         (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}))
         migrate = subprocess.run(
@@ -417,15 +483,27 @@ class CeleryCluster(runtime.AirflowRuntime):
         self.stopped.append(process)
         self.start_redis()
 
-    def start_worker(self, name: str, queues: str = "default") -> None:
+    def start_worker(self, name: str, queues: str = "default", concurrency: int = WORKER_CONCURRENCY) -> None:
         arguments = [
             str(AIRFLOW), "celery", "worker",
-            "--concurrency", str(WORKER_CONCURRENCY),
+            "--concurrency", str(concurrency),
             "--celery-hostname", f"{name}@mlprod",
             "--queues", queues,
             "--without-mingle", "--without-gossip",
         ]  # fmt: skip
-        self._spawn(name, arguments, self.environment(name), self.worker_home(name))
+        environment = self.environment(name)
+        environment["TMPDIR"] = str(self.worker_home(name) / "tmp")
+        (self.worker_home(name) / "tmp").mkdir(exist_ok=True)
+        self._spawn(name, [*self.private_view(name), *arguments], environment, self.worker_home(name))
+
+    def private_view(self, name: str) -> list[str]:
+        """The command prefix that runs worker ``name`` in a mount namespace of its own, where the homes of
+        the control plane and of every other worker are empty: like a separate machine, it sees only
+        its own home, the shared folder and the installed software. A file one worker writes outside
+        ``shared/`` and another reads then fails the test instead of passing on one disk."""
+        hidden = [self.home, self.root / "redis"]
+        hidden += [self.worker_home(other) for other in (*WORKERS, *MISCONFIGURED_WORKERS) if other != name]
+        return [*ISOLATE, "sh", "-c", HIDE_FOLDERS, "hide", *map(str, hidden), "--"]
 
     def stop_worker(self, name: str) -> None:
         """SIGTERM the worker (Celery's warm shutdown: running tasks finish first) and wait for it."""
@@ -510,9 +588,9 @@ class CeleryCluster(runtime.AirflowRuntime):
         return {process.pid for process in (*self.processes.values(), *self.stopped)}
 
     def drop_databases(self) -> None:
-        with _postgres_admin() as admin:
+        with postgres_admin() as admin:
             for name in self.created_databases:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     # -- diagnostics --------------------------------------------------------------------------
 
@@ -528,7 +606,7 @@ class CeleryCluster(runtime.AirflowRuntime):
         """The task's log files in every worker home (logs stay on the worker that ran the try)."""
         return sorted(
             path
-            for name in (*WORKERS, "worker-c")
+            for name in (*WORKERS, *MISCONFIGURED_WORKERS)
             for path in self.worker_home(name).glob(
                 f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"
             )
@@ -550,6 +628,19 @@ class CeleryCluster(runtime.AirflowRuntime):
         )
 
     # -- REST helpers -------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, body: Any = None, authenticated: bool = True, token: str | None = None
+    ) -> tuple[int, Any]:
+        """As ``AirflowRuntime.request``; a GET that times out (a loaded machine) is asked once more."""
+        import urllib.error
+
+        try:
+            return super().request(method, path, body, authenticated, token)
+        except (TimeoutError, urllib.error.URLError):
+            if method != "GET":
+                raise
+            return super().request(method, path, body, authenticated, token)
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         payload = self.api("GET", f"{self.run_path(dag_id, run_id)}/taskInstances")

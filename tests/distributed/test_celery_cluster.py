@@ -4,17 +4,23 @@ Both DAGs are triggered through the REST API with no logical date and run on ``w
 ``worker-b`` (see conftest.py), which share nothing local but the ``shared/`` folder. The test checks
 which worker ran each task, that both wrote to the one PostgreSQL metrics store (champion, blessings,
 history), that the reports written by a worker open through the API server, and that a worker without
-the store connection fails closed, naming the connection, instead of keeping a store of its own.
+a setting (the store connection, the executor, a server store, the report folder) fails closed, naming
+it, instead of keeping a store or reports of its own.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from airflow_provider_mlprod.examples.model_server import is_model_server_process, stop_server_process
 from airflow_provider_mlprod.store.engine import create_store_engine
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
+from airflow_provider_mlprod.store.migrations import store_id
 from airflow_provider_mlprod.store.registry import ModelRegistry
 
 pytestmark = pytest.mark.distributed
@@ -51,20 +57,22 @@ def test_flagship_and_release_path_run_across_two_celery_workers(cluster):
     print(f"worker per task: {hosts}")
     assert set(hosts.values()) == set(cluster.WORKERS), f"tasks did not run on both workers: {hosts}"
 
-    # Both workers wrote to the one store: the same store id in every summary that names one.
-    store_ids = {
-        ti["hostname"]: summary["store_id"]
+    # Both workers wrote to the one store: every summary that names a store names the shared one.
+    store_ids = [
+        (ti["hostname"], task, summary["store_id"])
         for dag_id, run_id, tis in (
             (FLAGSHIP_DAG_ID, flagship_run, flagship),
             (RELEASE_DAG_ID, release_run, release),
         )
         for task, ti in tis.items()
         if isinstance(summary := cluster.xcom(dag_id, run_id, task), dict) and "store_id" in summary
-    }
-    assert len(set(store_ids.values())) == 1, store_ids
-
+    ]
     engine = create_store_engine(cluster.database_url("store"))
     try:
+        shared_store_id = store_id(engine)
+        assert {host for host, _, _ in store_ids} == set(cluster.WORKERS), store_ids
+        assert {sid for _, _, sid in store_ids} == {shared_store_id}, (shared_store_id, store_ids)
+
         registry = ModelRegistry(engine)
         for dag_id, model, run_id in (
             (FLAGSHIP_DAG_ID, FLAGSHIP_MODEL, flagship_run),
@@ -135,25 +143,82 @@ def test_the_canary_release_gates_on_serving_across_the_workers(cluster):
         assert {("metrics", True), ("serving", True)} <= kinds, kinds
     finally:
         engine.dispose()
+    # The teardown stopped both servers (on this one machine, whichever worker ran it).
+    servers = cluster.xcom(CANARY_DAG_ID, run_id, "start_servers")
+    assert tis["stop_servers"]["state"] == "success", tis["stop_servers"]
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in servers["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(is_model_server_process(pid) for pid in servers["pids"]), servers
     print(f"canary release on two workers: {time.monotonic() - started:.0f} s")
 
 
-def test_a_worker_without_the_store_connection_fails_closed(cluster):
-    """worker-c has no store connection: the task fails at once, naming it, and writes no local store."""
-    cluster.start_worker("worker-c", queues=cluster.NO_STORE_QUEUE)
-    cluster.wait_for_workers(("worker-c",))
+def test_a_canary_teardown_on_another_machine_leaves_that_pid_alone():
+    """stop_servers gets the servers' pids through XCom; on another worker's machine that number is
+    some other process, which must not be signalled."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert stop_server_process(bystander.pid, timeout=1) is False
+        assert bystander.poll() is None, "an unrelated process with the server's pid was stopped"
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
+
+
+# What each misconfigured worker's task must say: the setting to fix, never a silent local fallback.
+PROBE_MESSAGES = {
+    "register_without_store": [
+        "connection 'mlprod_store_default': is not defined, and the embedded SQLite store is only used by "
+        "the LocalExecutor; this task runs on CeleryExecutor",
+    ],
+    "register_with_misspelt_settings": [
+        "connection 'mlprod_store_default': is not defined, and the embedded SQLite store is only used by "
+        "the LocalExecutor; this task runs on CeleryExecutor",
+    ],
+    "register_on_a_sqlite_store": [
+        "connection 'mlprod_store_default': points at SQLite file ",
+        "this task runs on CeleryExecutor, whose workers would each keep that file",
+    ],
+    "check_outputs_without_report_folder": [
+        "[mlprod] report_folder is not set, and this task runs on CeleryExecutor",
+        "which the API server cannot read",
+    ],
+}
+
+
+def test_misconfigured_workers_fail_closed_naming_the_setting(cluster):
+    """Each misconfigured worker's task fails at once (no retry), naming what to fix, and leaves no local
+    store or report behind: no connection (defined on the scheduler only), misspelt variables (the
+    worker's executor then reads LocalExecutor), a SQLite store URL, no report folder."""
+    started = time.monotonic()
+    for name in cluster.MISCONFIGURED_WORKERS:
+        cluster.start_worker(name, queues=name, concurrency=1)
+    cluster.wait_for_workers(tuple(cluster.MISCONFIGURED_WORKERS))
     cluster.wait_for_dag(cluster.PROBE_DAG_ID)
     run_id = cluster.trigger(cluster.PROBE_DAG_ID, {})
-    assert cluster.wait_until_ended(cluster.PROBE_DAG_ID, [run_id], timeout=180) == {run_id: "failed"}
+    assert cluster.wait_until_ended(cluster.PROBE_DAG_ID, [run_id], timeout=240) == {run_id: "failed"}
 
-    tries = cluster.tries(cluster.PROBE_DAG_ID, run_id, "register_without_store")
-    # retries=2, but a missing connection is final: one try, on worker-c.
-    assert [(t["try_number"], t["state"], t["hostname"]) for t in tries] == [(1, "failed", "worker-c")], tries
-    logs = cluster.task_log_files(cluster.PROBE_DAG_ID, run_id, "register_without_store")
-    assert logs, "no log of the failed try"
-    assert all(str(cluster.worker_home("worker-c")) in str(path) for path in logs), logs
-    text = "\n".join(path.read_text(errors="replace") for path in logs)
-    assert "mlprod_store_default" in text, text[-3000:]
-    assert "is not defined, and the embedded SQLite store is only used by the LocalExecutor" in text
-    assert "CeleryExecutor" in text
-    assert list(cluster.worker_home("worker-c").rglob("*.db")) == [], "worker-c created a local store"
+    for task_id, worker in cluster.PROBE_TASKS.items():
+        tries = cluster.tries(cluster.PROBE_DAG_ID, run_id, task_id)
+        # retries=2, but a misconfiguration is final: one try, on the worker of its queue.
+        assert [(t["try_number"], t["state"], t["hostname"]) for t in tries] == [(1, "failed", worker)], (
+            task_id,
+            tries,
+        )
+        logs = cluster.task_log_files(cluster.PROBE_DAG_ID, run_id, task_id)
+        assert logs, f"no log of the failed try of {task_id}"
+        assert all(str(cluster.worker_home(worker)) in str(path) for path in logs), logs
+        text = "\n".join(path.read_text(errors="replace") for path in logs)
+        for expected in PROBE_MESSAGES[task_id]:
+            assert expected in text, (task_id, expected, text[-3000:])
+        home = cluster.worker_home(worker)
+        assert list(home.rglob("*.db")) == [], f"{worker} created a local store"
+        assert list(home.rglob("*.html")) == [], f"{worker} wrote a report into its own home"
+    engine = create_store_engine(cluster.database_url("store"))
+    try:  # nothing reached the shared store either: every probe failed before registering
+        assert ModelRegistry(engine).events("probe_model") == []
+    finally:
+        engine.dispose()
+    for name in cluster.MISCONFIGURED_WORKERS:
+        cluster.stop_worker(name)
+    print(f"misconfigured workers: {time.monotonic() - started:.0f} s")

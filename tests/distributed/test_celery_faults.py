@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_mlprod.store.engine import create_store_engine
+from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 from airflow_provider_mlprod.store.registry import ModelRegistry
 
@@ -54,14 +54,13 @@ def wait_for(condition, what: str, timeout: float, cluster) -> None:
     pytest.fail(f"{what}: not seen within {timeout} s\n{cluster.log_tails()}")
 
 
-def test_a_worker_killed_mid_promotion_is_retried_on_the_other_and_promotes_once(cluster, store):
-    started = time.monotonic()
-    dag_id, model = cluster.RELEASE_ALERT_DAG_ID, cluster.RELEASE_ALERT_MODEL
-    cluster.wait_for_dag(dag_id)
-    run_id = cluster.trigger(dag_id, {})
-    registry = ModelRegistry(store)
+def kill_the_worker_of_promote_once_the_alias_moved(cluster, registry: ModelRegistry, run_id: str) -> tuple:
+    """Wait until the run's promote task moved the alias and deploys (slowly); SIGKILL its worker.
 
-    # Kill the worker running promote once the alias has moved and the slow deployment is under way.
+    Returns the version it promoted and the killed worker's name.
+    """
+    dag_id, model = cluster.RELEASE_ALERT_DAG_ID, cluster.RELEASE_ALERT_MODEL
+
     def promote_moved_the_alias() -> bool:
         promote = cluster.task_instances(dag_id, run_id).get("promote", {})
         trained = cluster.xcom(dag_id, run_id, "train")
@@ -76,6 +75,18 @@ def test_a_worker_killed_mid_promotion_is_retried_on_the_other_and_promotes_once
     victim = cluster.task_instances(dag_id, run_id)["promote"]["hostname"]
     assert victim in cluster.WORKERS, victim
     cluster.kill_worker(victim)
+    return version, victim
+
+
+def test_a_worker_killed_mid_promotion_is_retried_on_the_other_and_promotes_once(cluster, store):
+    started = time.monotonic()
+    dag_id, model = cluster.RELEASE_ALERT_DAG_ID, cluster.RELEASE_ALERT_MODEL
+    cluster.wait_for_dag(dag_id)
+    run_id = cluster.trigger(dag_id, {})
+    registry = ModelRegistry(store)
+
+    # Kill the worker running promote once the alias has moved and the slow deployment is under way.
+    version, victim = kill_the_worker_of_promote_once_the_alias_moved(cluster, registry, run_id)
     killed_at = time.monotonic()
 
     assert cluster.wait_until_ended(dag_id, [run_id], timeout=240) == {run_id: "success"}
@@ -101,6 +112,71 @@ def test_a_worker_killed_mid_promotion_is_retried_on_the_other_and_promotes_once
     cluster.start_worker(victim)  # back to two workers for the next tests
     cluster.wait_for_workers((victim,))
     print(f"worker kill test: {time.monotonic() - started:.0f} s")
+
+
+def test_a_promote_retried_after_another_release_promoted_fails_and_keeps_that_promotion(cluster, store):
+    """Try 1 of promote moves the alias, then its worker dies while deploying. Before the retry starts on
+    the other worker, another release promotes a version gated against the new champion. The retry must
+    fail at once naming that release: no second promotion, the other release's champion kept, its
+    serving copy not overwritten, and no announcement of the dead try's version."""
+    started = time.monotonic()
+    dag_id, model = cluster.RELEASE_ALERT_DAG_ID, cluster.RELEASE_ALERT_MODEL
+    run_id = cluster.trigger(dag_id, {})
+    registry = ModelRegistry(store)
+    alerts_before = len(cluster.alerts.received)
+    version, victim = kill_the_worker_of_promote_once_the_alias_moved(cluster, registry, run_id)
+
+    # Another release (its own DAG run, outside this cluster's DAGs) gates a version against the new
+    # champion and promotes it, while the dead worker's try still counts as running.
+    other_version = f"other-{version}"
+    other_artifact = cluster.shared / "models" / f"{model}-{other_version}.bin"
+    other_artifact.write_bytes(other_version.encode())
+    other = {"dag_id": "mlprod_other_release", "run_id": f"manual__{other_version}", "map_index": -1}
+    registry.register(
+        RunIdentity(task_id="register", **other),
+        name=model,
+        version=other_version,
+        artifact_uri=f"file://{other_artifact}",
+        metrics={"roc_auc": 0.95},
+    )
+    registry.record_blessing(
+        RunIdentity(task_id="gate", **other),
+        name=model,
+        version=other_version,
+        passed=True,
+        baseline_version=version,
+        summary={"passed": True},
+    )
+    registry.promote(RunIdentity(task_id="promote", **other), name=model, version=other_version)
+    serving = cluster.shared / "serving" / f"{model}.bin"
+    serving.write_bytes(other_version.encode())  # the other release's deployment
+    assert [t["state"] for t in cluster.tries(dag_id, run_id, "promote")] == ["running"], "retry too early"
+
+    assert cluster.wait_until_ended(dag_id, [run_id], timeout=240) == {run_id: "failed"}
+    survivor = next(name for name in cluster.WORKERS if name != victim)
+    tries = cluster.tries(dag_id, run_id, "promote")
+    print(f"promote tries: {[(t['try_number'], t['state'], t['hostname']) for t in tries]}")
+    print(f"hosts per task: {cluster.hostnames(dag_id, run_id)}")
+    assert [(t["hostname"], t["state"]) for t in tries] == [(victim, "failed"), (survivor, "failed")], tries
+    log = "\n".join(
+        path.read_text(errors="replace")
+        for path in cluster.task_log_files(dag_id, run_id, "promote")
+        if survivor in str(path)
+    )
+    assert "an earlier try of this task promoted" in log, log[-3000:]
+    assert f"run 'manual__{other_version}' task 'promote' promoted '{other_version}'" in log, log[-3000:]
+
+    promotions = [(e["version"], e["run_id"]) for e in registry.events(model) if e["event"] == "promoted"]
+    assert promotions[-2:] == [(version, run_id), (other_version, other["run_id"])], promotions
+    assert [e for e in registry.events(model) if e["event"] == "promotion_reverted"] == []
+    assert registry.alias_version(model) == other_version
+    assert serving.read_bytes() == other_version.encode()
+    assert cluster.task_instances(dag_id, run_id)["announce"]["state"] == "upstream_failed"
+    assert [b for b in cluster.alerts.received[alerts_before:] if version in str(b.get("title"))] == []
+
+    cluster.start_worker(victim)
+    cluster.wait_for_workers((victim,))
+    print(f"promote retried after another release: {time.monotonic() - started:.0f} s")
 
 
 def test_a_worker_killed_while_sending_an_alert_sends_it_again_once_then_dedup_holds(cluster, store):
@@ -130,6 +206,7 @@ def test_a_worker_killed_while_sending_an_alert_sends_it_again_once_then_dedup_h
     assert len(this_runs_alerts()) == 2, this_runs_alerts()  # the killed try's request, and the retry's
     report = cluster.xcom(dag_id, run_id, "announce")
     print(f"announce report after the kill: {report}")
+    assert [(r["channel"], r["status"]) for r in report["results"]] == [(cluster.ALERT_CONN_ID, "delivered")]
 
     # Run the alert step again: the delivery the retry recorded suppresses it.
     cluster.api(
@@ -144,7 +221,7 @@ def test_a_worker_killed_while_sending_an_alert_sends_it_again_once_then_dedup_h
     rerun = cluster.xcom(dag_id, run_id, "announce")
     print(f"announce report on the re-run: {rerun}")
     assert len(this_runs_alerts()) == 2, this_runs_alerts()
-    assert "suppressed" in json.dumps(rerun), rerun
+    assert [(r["channel"], r["status"]) for r in rerun["results"]] == [(cluster.ALERT_CONN_ID, "suppressed")]
 
     cluster.start_worker(victim)
     cluster.wait_for_workers((victim,))

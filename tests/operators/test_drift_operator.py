@@ -17,6 +17,7 @@ from airflow_provider_mlprod.drift.compare import compare_datasets
 from airflow_provider_mlprod.drift.profile import DatasetProfile, profile_dataframe
 from airflow_provider_mlprod.operators.drift import DataDriftOperator
 from airflow_provider_mlprod.operators.reports import ReportLink
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.store.engine import create_store_engine, embedded_store_url
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
@@ -468,6 +469,41 @@ def test_sql_reference_and_current_both_profiled_in_the_database(airflow_sql_con
         ), queries
 
 
+def test_sql_sources_bind_parameters_and_take_a_source_object(
+    airflow_sql_connection, db_url, store_path, statements
+):
+    """A reference SqlSource and a current query whose hostile value stays a value; '%' is a modulo."""
+    schema = airflow_sql_connection(db_url)
+    prefix = f"{schema}." if schema else ""
+    _create_orders_table(db_url, "orders_reference", REFERENCE)
+    _create_orders_table(db_url, "orders_today", DRIFTED)
+    statements.clear()
+    reference = SqlSource.from_arguments(
+        conn_id="warehouse",
+        query=f"SELECT amount, segment FROM {prefix}orders_reference WHERE length(segment) % :one = 0",
+        parameters={"one": 1},
+        hook_params={"log_sql": False},
+    )
+    operator = DataDriftOperator(
+        task_id="sql_drift",
+        reference_sql_source=reference,
+        sql_conn_id="warehouse",
+        query=f"SELECT amount, segment FROM {prefix}orders_today WHERE segment <> :excluded",
+        parameters={"excluded": "x' OR '1'='1"},
+        hook_params={"log_sql": False},
+        columns=["amount", "segment"],
+        column_kinds={"amount": "numeric", "segment": "categorical"},
+        dataset_name="orders",
+        on_failure="continue",
+    )
+    summary = operator.execute(make_context())
+    assert (summary["reference_rows"], summary["current_rows"]) == (ROWS, ROWS)
+    assert summary["drifted_columns"] == ["amount", "segment"]
+    current_queries = _data_queries(statements, "orders_today")
+    assert current_queries
+    assert all("x' OR" not in statement for statement in current_queries)
+
+
 def test_sql_empty_current_table_fails_closed(airflow_sql_connection, db_url, store_path):
     schema = airflow_sql_connection(db_url)
     _create_orders_table(db_url, "orders_today", REFERENCE.iloc[0:0])
@@ -515,7 +551,7 @@ def test_sql_missing_column_fails_naming_the_source(airflow_sql_connection, sqli
             "exactly one reference source",
         ),
         ({"reference_profile": "a"}, "exactly one current source"),
-        ({"reference_profile": "a", "sql_conn_id": "w"}, "give exactly one of table or query"),
+        ({"reference_profile": "a", "sql_conn_id": "w"}, "give exactly one of table and query"),
         (
             {"reference_profile": "a", "table": "t", "dataframe_callable": stable_frame},
             "table need sql_conn_id",
@@ -541,6 +577,30 @@ def test_sql_missing_column_fails_naming_the_source(airflow_sql_connection, sqli
                 "columns": ["x"],
             },
             r"declare the kind of each in column_kinds \(undeclared: \['x'\]\)",
+        ),
+        (
+            {"reference_profile": "a", "dataframe_callable": stable_frame, "reference_parameters": {"x": 1}},
+            "reference_parameters need reference_sql_conn_id",
+        ),
+        (
+            {"reference_sql_source": "SELECT 1", "dataframe_callable": stable_frame},
+            "reference_sql_source must be a SqlSource",
+        ),
+        (
+            {
+                "reference_sql_source": SqlSource.from_arguments(conn_id="w", table="t"),
+                "reference_sql_conn_id": "w",
+                "dataframe_callable": stable_frame,
+            },
+            "give reference_sql_source or reference_sql_conn_id, not both",
+        ),
+        (
+            {"reference_profile": "a", "sql_conn_id": "w", "query": "SELECT 1) AS t; DROP TABLE t; --"},
+            "query holds 2 statements",
+        ),
+        (
+            {"reference_profile": "a", "sql_conn_id": "w", "table": "t", "parameters": {"day": "1"}},
+            r"parameters \['day'\] apply to a query",
         ),
     ],
 )

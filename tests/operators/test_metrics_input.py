@@ -107,7 +107,9 @@ def test_metrics_sql_binds_its_parameters_and_runs_read_only(sql_conn):
     hostile = {"metric": "auc' OR '1'='1"}
     with pytest.raises(InputDataError, match="returned no rows"):
         read_metrics({}, metrics_sql=query, metrics_sql_parameters=hostile, sql_conn_id=conn_id)
-    with pytest.raises(ConfigurationError, match="metrics_sql uses :metric but parameters give no value"):
+    with pytest.raises(
+        ConfigurationError, match="metrics_sql uses :metric but metrics_sql_parameters give no value"
+    ):
         read_metrics({}, metrics_sql=query, sql_conn_id=conn_id)
     with pytest.raises(ConfigurationError, match="metrics_sql is a DELETE statement"):
         read_metrics({}, metrics_sql=f"DELETE FROM {table}", sql_conn_id=conn_id)
@@ -115,5 +117,14 @@ def test_metrics_sql_binds_its_parameters_and_runs_read_only(sql_conn):
         "auc": 0.9,
         "f1": 0.7,
     }  # nothing was deleted
-    with pytest.raises(ValueError, match="metrics_sql_parameters are bound into metrics_sql"):
+    with pytest.raises(ValueError, match="metrics_sql_parameters need sql_conn_id"):
         MetricsSource(metrics={"a": 1}, metrics_sql_parameters={"x": 1}).check("gate", allow_none=True)
+    with pytest.raises(ValueError, match="metrics_sql holds 2 statements"):
+        MetricsSource(metrics_sql="SELECT 1; DROP TABLE t", sql_conn_id="w").check("gate")
+    with pytest.raises(ValueError, match="metrics_sql_hook_params must be a mapping"):
+        MetricsSource(metrics_sql="SELECT 1", sql_conn_id="w", metrics_sql_hook_params=[1]).check("gate")
+    with_hook_params = read_metrics(
+        {}, metrics_sql=query, metrics_sql_parameters={"metric": "f1"}, sql_conn_id=conn_id,
+        metrics_sql_hook_params={"log_sql": False},
+    )  # fmt: skip
+    assert with_hook_params[0] == {"f1": 0.7}

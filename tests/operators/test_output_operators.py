@@ -139,6 +139,56 @@ def test_constructor_rejects_two_sources():
         operator(dataframe_callable=outputs, file_path="x.csv")
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"sql_conn_id": "w", "table": "p", "parameters": {"a": 1}}, "parameters \\['a'\\] apply to a query"),
+        (
+            {"sql_conn_id": "w", "query": "SELECT * FROM p WHERE id = :id"},
+            "query uses :id but parameters give no value",
+        ),
+        ({"sql_conn_id": "w", "query": "SELECT 1; DELETE FROM p"}, "query holds 2 statements"),
+        ({"sql_conn_id": "w", "query": "SELECT * FROM p", "schema": "s"}, "schema applies to a table"),
+        ({"file_path": "x.csv", "query": "SELECT 1"}, "query need sql_conn_id"),
+    ],
+)
+def test_constructor_checks_the_sql_source(arguments, message):
+    with pytest.raises(ValueError, match=f"task 'check_outputs': {message}"):
+        operator(**arguments)
+
+
+def test_sql_query_with_bound_parameters_in_one_read_only_snapshot(
+    db_url, airflow_sql_connection, task_context, isolated_store, tmp_path
+):
+    """The value is bound, never SQL; a '%' in the query means modulo on every driver."""
+    schema = airflow_sql_connection(db_url)
+    engine = sa.create_engine(db_url)
+    frame = outputs(gibberish=2, broken_json=3)
+    frame.assign(batch=["b' OR '1'='1" if i < 10 else "other" for i in range(len(frame))]).to_sql(
+        "predictions", engine, index=False
+    )
+    engine.dispose()
+    table = f"{schema}.predictions" if schema else "predictions"
+    task = operator(
+        sql_conn_id="warehouse",
+        query=f"SELECT * FROM {table} WHERE batch = :batch AND id % 2 = 1",
+        parameters={"batch": "b' OR '1'='1"},
+        on_failure="continue",
+        quarantine_folder=str(tmp_path / "q"),
+        quarantine_key_columns=["id"],
+        quarantine_format="csv",
+    )
+    assert task.template_fields_renderers["parameters"] == "json"
+    assert "parameters" in task.template_fields
+    result = task.execute(task_context())
+    assert result["rows_checked"] == 5  # ids 1, 3, 5, 7, 9
+    failing = pd.read_csv(read_output_manifest(tmp_path / "q")["locations"]["failing"]).sort_values("id")
+    assert failing["id"].tolist() == [1, 5, 7]  # gibberish 0-1 and broken JSON 5-7, odd ids of the batch
+    missing = operator(sql_conn_id="warehouse", query="SELECT * FROM no_such_predictions")
+    with pytest.raises(AirflowFailException, match="on connection 'warehouse' fails"):
+        missing.execute(task_context())
+
+
 # --- golden-set gate --------------------------------------------------------------------------------
 
 GOLDEN = [
@@ -267,6 +317,33 @@ def test_golden_set_from_a_sql_query(task_context, isolated_store, db_url, airfl
         candidate_version="v1", answers_column="answer",
     ).execute(task_context())  # fmt: skip
     assert (result["candidate"]["items"], result["candidate"]["passed"]) == (3, 3)
+    task = gate(
+        golden_set=None, golden_sql_conn_id="warehouse", golden_query=f"SELECT * FROM {table} WHERE id = :id",
+        golden_parameters={"id": rows[0]["id"]}, candidate_version="v1", answers_column="answer",
+    )  # fmt: skip
+    assert task.template_fields_renderers["golden_parameters"] == "json"
+    result = task.execute(task_context())
+    assert (result["candidate"]["items"], result["candidate"]["passed"]) == (1, 1)
+    hostile = gate(
+        golden_set=None, golden_sql_conn_id="warehouse", golden_query=f"SELECT * FROM {table} WHERE id = :id",
+        golden_parameters={"id": "x' OR '1'='1"}, candidate_version="v1", answers_column="answer",
+    )  # fmt: skip
+    # a value, never SQL: no row matches (SQLite), or PostgreSQL refuses the text as an integer
+    with pytest.raises(
+        AirflowFailException, match=r"golden set is empty|invalid input syntax for type integer"
+    ):
+        hostile.execute(task_context())
+
+
+def test_golden_query_arguments_are_checked_at_parse_time():
+    base = {"golden_set": None, "golden_sql_conn_id": "warehouse", "candidate_version": "v1",
+            "answers_column": "answer"}  # fmt: skip
+    with pytest.raises(ValueError, match="golden_query uses :id but golden_parameters give no value"):
+        gate(**base, golden_query="SELECT * FROM golden WHERE id = :id")
+    with pytest.raises(ValueError, match="golden_query holds 2 statements"):
+        gate(**base, golden_query="SELECT 1; DROP TABLE golden")
+    with pytest.raises(ValueError, match="golden_query, golden_parameters need golden_sql_conn_id"):
+        gate(**{**base, "golden_sql_conn_id": None}, golden_query="SELECT :a", golden_parameters={"a": 1})
 
 
 def test_sql_quarantine_writes_failing_keys_without_writing_to_the_database(
@@ -350,9 +427,14 @@ def test_duckdb_table_and_query_are_checked_in_duckdb(monkeypatch, task_context,
         sql_conn_id="duck", query="SELECT * FROM predictions WHERE id >= 10", on_failure="continue"
     ).execute(task_context())
     assert query["rows_checked"] == 10
+    bound = operator(
+        sql_conn_id="duck",
+        query="SELECT * FROM predictions WHERE id >= :first AND id % 2 = 0",
+        parameters={"first": 10},
+        on_failure="continue",
+    ).execute(task_context())
+    assert bound["rows_checked"] == 5
     with pytest.raises(AirflowFailException, match=r"connection 'duck': .*missing"):
         operator(sql_conn_id="duck", table="missing").execute(task_context())
-    with pytest.raises(AirflowFailException, match="2 statements; give exactly one SELECT"):
-        operator(sql_conn_id="duck", query="SELECT * FROM predictions; DROP TABLE predictions").execute(
-            task_context()
-        )
+    with pytest.raises(ValueError, match="2 statements; give exactly one SELECT"):
+        operator(sql_conn_id="duck", query="SELECT * FROM predictions; DROP TABLE predictions")

@@ -247,6 +247,86 @@ def test_parse_time_errors_name_the_argument(requests_file):
         gate(requests_file, output_checks=[{"check": "vibes"}])
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"requests_sql": "SELECT 1"}, "requests_sql need sql_conn_id"),
+        (
+            {"requests_sql": "SELECT body FROM r) AS t; DROP TABLE r; --", "sql_conn_id": "w"},
+            "requests_sql holds 2 statements",
+        ),
+        (
+            {"requests_sql": "SELECT body FROM r WHERE b = :batch", "sql_conn_id": "w"},
+            r"requests_sql uses :batch but requests_sql_parameters give no value",
+        ),
+        (
+            {"requests_sql": "SELECT body FROM r", "sql_conn_id": "w", "requests_sql_parameters": {"b": 1}},
+            r"requests_sql_parameters \['b'\] are not used by requests_sql",
+        ),
+        (
+            {"requests_sql": "SELECT body FROM r", "sql_conn_id": "w", "hook_params": ["x"]},
+            "hook_params must be a mapping",
+        ),
+    ],
+)
+def test_request_sql_arguments_are_checked_at_parse_time(arguments, message):
+    with pytest.raises(ValueError, match=f"task 'load_test': {message}"):
+        gate(None, requests_path=None, **arguments)
+
+
+def test_request_sql_parameters_are_templated_and_checked_after_rendering():
+    operator = gate(
+        None,
+        requests_path=None,
+        requests_sql="SELECT body FROM r WHERE b = :batch",
+        requests_sql_parameters={"batch": "{{ run_id }}"},
+        sql_conn_id="{{ params.warehouse }}",
+    )
+    assert {"requests_sql", "requests_sql_parameters", "sql_conn_id"} <= set(operator.template_fields)
+    assert operator.template_fields_renderers["requests_sql_parameters"] == "json"
+
+
+def test_requests_read_from_sql_with_bound_parameters(
+    monkeypatch, registered, scorer_file, task_context, db_url, airflow_sql_connection
+):
+    """Only the rows of the bound batch are sent: the other batch's bodies would fail the gate."""
+    import sqlalchemy as sa
+
+    schema = airflow_sql_connection(db_url, "warehouse")
+    table = f"{schema}.load_requests" if schema else "load_requests"
+    good = {
+        "tenure_months": 7,
+        "monthly_charges": 55.0,
+        "support_calls": 1,
+        "usage_gb": 12.5,
+        "plan": "basic",
+    }
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE load_requests (batch VARCHAR(40), body TEXT)"))
+        connection.execute(
+            sa.text("INSERT INTO load_requests VALUES (:batch, :body)"),
+            [{"batch": "b' OR '1'='1", "body": json.dumps(good)}] * 5
+            + [{"batch": "other", "body": json.dumps({"unexpected": "shape"})}] * 5,
+        )
+    engine.dispose()
+    with ModelServerProcess(mode="healthy", scorer=scorer_file) as candidate:
+        http_connection(monkeypatch, "candidate", candidate.url)
+        operator = gate(
+            None,
+            requests_path=None,
+            requests_sql=f"SELECT body FROM {table} WHERE batch = :batch",
+            requests_sql_parameters={"batch": "b' OR '1'='1"},
+            sql_conn_id="warehouse",
+            requests=20,
+        )
+        summary = operator.execute(task_context())
+    assert summary["passed"] is True
+    (endpoint,) = summary["load_test"]["endpoints"]
+    assert endpoint["requests"] == 20
+    assert (endpoint["outcomes"], endpoint["output_check_pass_rate"]) == ({"2xx": 20}, 1.0)
+
+
 class OutletEvents(dict):
     """Records what a task adds to its outlet aliases."""
 

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 from airflow_provider_mlprod.operators.reports import ReportLink
 from airflow_provider_mlprod.operators.validation import DataValidationOperator
+from airflow_provider_mlprod.sql.source import SqlSource
 from airflow_provider_mlprod.validation.output_folder import read_output_manifest
 
 SUITE = {
@@ -268,6 +269,19 @@ def test_a_query_with_bound_parameters_validates_only_its_rows(task_context, iso
         hostile.execute(task_context())
 
 
+def test_a_ready_sql_source_with_bound_parameters_is_validated(task_context, isolated_store, warehouse):
+    _, schema = warehouse
+    table = f"{schema}.orders" if schema else "orders"
+    source = SqlSource.from_arguments(
+        conn_id="warehouse", query=f"SELECT * FROM {table} WHERE order_id < :last", parameters={"last": 6}
+    )
+    task = operator(sql_source=source, on_failure="continue")
+    result = task.execute(task_context())
+    # rows 0..3 carry the bad amounts: 6 rows checked, the 4 bad ones among them
+    assert (result["success"], result["rows_checked"]) == (False, 6)
+    assert [f["unexpected_count"] for f in result["failures"]] == [4]
+
+
 def test_a_query_that_writes_through_a_function_is_refused_by_the_read_only_session(
     task_context, isolated_store, postgres_url, airflow_sql_connection
 ):
@@ -289,7 +303,6 @@ def test_a_query_that_writes_through_a_function_is_refused_by_the_read_only_sess
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"table": "orders; DROP TABLE orders"}, "orders; DROP TABLE orders"),
         ({"table": "no_such_table"}, "no_such_table"),
         ({"query": "SELECT * FROM nowhere"}, "query"),
     ],
@@ -320,14 +333,35 @@ def test_bad_suites_fail_and_name_the_problem(task_context, isolated_store, suit
     [
         ({}, "give exactly one source"),
         ({"file_path": "a.csv", "dataframe_callable": orders}, "give exactly one source"),
-        ({"sql_conn_id": "w"}, "exactly one of table or query"),
+        ({"sql_conn_id": "w"}, "give exactly one of table and query"),
         ({"file_path": "a.csv", "quarantine_table": "q"}, "quarantine_table is for SQL sources"),
         ({"sql_conn_id": "w", "table": "t", "quarantine_table": "q"}, "needs quarantine_key_columns"),
         ({"file_path": "a.csv", "on_failure": "explode"}, "on_failure must be one of fail, skip, continue"),
         ({"file_path": "a.csv", "default_severity": "info"}, "default_severity must be"),
         ({"file_path": "a.csv", "ragged_rows": "skip"}, "ragged_rows must be 'error' or 'fail'"),
-        ({"file_path": "a.csv", "parameters": {"a": 1}}, "parameters and hook_params are for SQL sources"),
-        ({"sql_conn_id": "w", "table": "t", "parameters": {"a": 1}}, "a table takes none"),
+        ({"file_path": "a.csv", "parameters": {"a": 1}}, "parameters need sql_conn_id"),
+        ({"file_path": "a.csv", "hook_params": {"a": 1}}, "hook_params need sql_conn_id"),
+        ({"sql_conn_id": "w", "table": "t", "parameters": {"a": 1}}, "table 't' has no placeholders"),
+        (
+            {"sql_conn_id": "w", "table": "orders; DROP TABLE orders"},
+            "'orders; DROP TABLE orders' is not a plain",
+        ),
+        ({"sql_conn_id": "w", "query": "DELETE FROM t"}, "query"),
+        ({"sql_conn_id": "w", "query": "SELECT * FROM t WHERE a = :a"}, "'a'"),
+        ({"sql_conn_id": "w", "query": "SELECT 1; DROP TABLE t"}, "query"),
+        ({"sql_source": "w.t"}, "sql_source must be a SqlSource"),
+        (
+            {"sql_source": SqlSource.from_arguments(conn_id="w", table="t"), "sql_conn_id": "w"},
+            "give sql_source or sql_conn_id, not both",
+        ),
+        (
+            {"sql_source": SqlSource.from_arguments(conn_id="w", table="t"), "file_path": "a.csv"},
+            "give exactly one source",
+        ),
+        (
+            {"sql_source": SqlSource.from_arguments(table="t")},
+            "sql_source names no connection",
+        ),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs, message):

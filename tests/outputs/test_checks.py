@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.outputs.checks import OUTPUT_CHECKS, build_checks, evaluate_value, portable_regex
-from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, query_selectable
+from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, source_selectable
+from airflow_provider_mlprod.sql.source import SqlSource
 
 SCHEMA = {
     "type": "object",
@@ -86,7 +87,10 @@ def test_sql_on_a_query_reads_its_columns(sqlite_url, corpus):
     engine, _ = load(sqlite_url, corpus)
     checks = build_checks([{"check": "allowed_labels", "column": "label", "labels": ["churn", "stay"]}])
     with engine.connect() as connection:
-        source = query_selectable(connection, "SELECT label FROM predictions WHERE id < 100")
+        query = SqlSource.from_arguments(
+            query="SELECT label FROM predictions WHERE id < :below", parameters={"below": 100}
+        )
+        source = source_selectable(connection, query)
         summary = check_sql(connection, source, checks, dataset="q")
     assert summary.rows == 100
     assert summary.results[0].failed_rows == sum(

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError
 from airflow_provider_mlprod.outputs.checks import OUTPUT_CHECKS, Dialect, build_checks
-from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, failing_sql_rows, query_selectable
+from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, failing_sql_rows, source_selectable
 from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+from airflow_provider_mlprod.sql.source import SqlSource
 from tests.outputs.conftest import generate_edge_corpus
 from tests.outputs.test_checks import ALL_CHECKS, load
 
@@ -151,7 +152,10 @@ def test_duckdb_json_valid_is_lenient_so_valid_json_runs_in_python():
 def test_duckdb_reads_a_query_and_names_a_missing_table():
     connection = load_duckdb(generate_edge_corpus())
     checks = build_checks([{"check": "allowed_labels", "column": "label", "labels": ["churn", "stay"]}])
-    source = query_selectable(connection, "SELECT label FROM predictions WHERE id < 100")
+    query = SqlSource.from_arguments(
+        query="SELECT label FROM predictions WHERE id < :below AND id % 1 = 0", parameters={"below": 100}
+    )
+    source = source_selectable(connection, query)
     summary = check_sql(connection, source, checks, dataset="q")
     assert summary.rows == 100
     with pytest.raises(InputDataError, match=r"DuckDB test database: .*nowhere"):

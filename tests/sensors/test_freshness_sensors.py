@@ -110,6 +110,59 @@ def test_poke_mode_execute_returns_the_observation(warehouse):
     assert freshness_sensor(schema).execute({})["satisfied"] is True
 
 
+ODD_EVENTS = "SELECT * FROM {prefix}events WHERE id % 2 = :odd AND CAST(id AS VARCHAR(10)) <> :excluded"
+"""Events 1 and 3 (a '%' modulo; a hostile value that must stay a value)."""
+
+
+def test_freshness_watches_a_query_with_bound_parameters(warehouse):
+    _conn, schema, _engine = warehouse
+    query = ODD_EVENTS.format(prefix=f"{schema}." if schema else "")
+    parameters = {"odd": 1, "excluded": "x' OR '1'='1"}
+    sensor = freshness_sensor(None, table=None, query=query, parameters=parameters, min_new_rows=1)
+    assert sensor.template_fields_renderers["parameters"] == "json"
+    seen = sensor.poke({})
+    assert seen.is_done
+    assert (seen.xcom_value["total"], seen.xcom_value["new_count"]) == (2, 1)  # the table has 3 and 2
+    assert seen.xcom_value["source"].startswith("query 'SELECT * FROM")
+    assert not freshness_sensor(None, table=None, query=query, parameters=parameters, min_new_rows=2).poke({})
+
+
+def test_freshness_takes_a_source_object_in_poke_and_deferrable_mode(warehouse):
+    from airflow_provider_mlprod.sql.source import SqlSource
+
+    _conn, schema, _engine = warehouse
+    source = SqlSource.from_arguments(
+        conn_id="warehouse",
+        query=ODD_EVENTS.format(prefix=f"{schema}." if schema else ""),
+        parameters={"odd": 1, "excluded": "3"},
+        hook_params={"log_sql": False},
+    )
+    sensor = freshness_sensor(None, sql_conn_id=None, table=None, source=source, min_new_rows=1)
+    assert sensor.poke({}).xcom_value["total"] == 1  # event 1 only: 3 is excluded
+    sensor.deferrable = True
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    kwargs = rebuilt(deferred.value.trigger).serialize()[1]
+    assert (kwargs["conn_id"], kwargs["query"], kwargs["parameters"]) == (
+        "warehouse",
+        source.query,
+        source.parameters,
+    )
+    assert kwargs["hook_params"] == {"log_sql": False}
+    with pytest.raises(ValueError, match="give source or sql_conn_id, table, not both"):
+        freshness_sensor(None, source=source)
+    with pytest.raises(ValueError, match="source must be a SqlSource"):
+        freshness_sensor(None, sql_conn_id=None, table=None, source="events")
+
+
+def test_a_failing_query_is_final_and_names_the_source(warehouse):
+    sensor = freshness_sensor(None, table=None, query="SELECT * FROM no_such_events")
+    with pytest.raises(
+        AirflowFailException, match="query 'SELECT \\* FROM no_such_events' on connection 'warehouse' fails"
+    ):
+        sensor.poke({})
+
+
 def test_ground_truth_poke(warehouse):
     _conn, schema, _engine = warehouse
     done = ground_truth_sensor(schema).poke({})
@@ -118,6 +171,29 @@ def test_ground_truth_poke(warehouse):
     waiting = ground_truth_sensor(schema, label_column="outcome").poke({})
     assert not waiting.is_done
     assert waiting.xcom_value["share"] == 0.5
+
+
+def test_ground_truth_reads_predictions_from_a_query_or_a_source(warehouse):
+    from airflow_provider_mlprod.sql.source import SqlSource
+
+    _conn, schema, _engine = warehouse
+    prefix = f"{schema}." if schema else ""
+    query = f"SELECT * FROM {prefix}predictions WHERE prediction_id % 2 = :odd"  # predictions 1 and 3
+    sensor = ground_truth_sensor(
+        schema, predictions_table=None, predictions_query=query, predictions_parameters={"odd": 1}
+    )
+    seen = sensor.poke({})
+    assert (seen.xcom_value["labelled"], seen.xcom_value["predictions"]) == (2, 2)
+    source = SqlSource.from_arguments(conn_id="warehouse", query=query, parameters={"odd": 0})
+    sensor = ground_truth_sensor(schema, sql_conn_id=None, predictions_table=None, predictions_source=source)
+    seen = sensor.poke({})  # predictions 2 and 4: only 2 is labelled
+    assert (seen.xcom_value["labelled"], seen.xcom_value["predictions"], seen.is_done) == (1, 2, False)
+    sensor.deferrable = True
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    kwargs = rebuilt(deferred.value.trigger).serialize()[1]
+    assert (kwargs["predictions_query"], kwargs["predictions_parameters"]) == (source.query, {"odd": 0})
+    assert rebuilt(deferred.value.trigger).build_probe().run(_engine).labelled == 1
 
 
 def test_older_than_keeps_a_cleared_old_window_waiting(warehouse):
@@ -205,9 +281,17 @@ def test_hostile_rendered_identifiers_fail_before_sql(warehouse):
     ("overrides", "message"),
     [
         ({"newer_than": None}, "task 'wait_for_events': give newer_than and/or min_new_rows"),
-        ({"table": None}, "give exactly one of table .* and location"),
-        ({"location": "file:///data"}, "give exactly one of table .* and location"),
-        ({"sql_conn_id": None}, "a table needs sql_conn_id and timestamp_column"),
+        ({"table": None}, "give exactly one of table and query for a SQL source"),
+        ({"location": "file:///data"}, "give exactly one of a SQL source .* and location"),
+        ({"sql_conn_id": None}, "table need sql_conn_id"),
+        ({"timestamp_column": None}, "a table or query needs timestamp_column"),
+        ({"parameters": {"day": "1"}}, r"parameters \['day'\] apply to a query"),
+        ({"table": None, "query": "SELECT * FROM events; DROP TABLE events"}, "query holds 2 statements"),
+        ({"table": None, "query": "SELECT * FROM events WHERE kind = :kind"}, "parameters give no value"),
+        (
+            {"table": None, "query": "SELECT * FROM events", "parameters": [1]},
+            "parameters must be a mapping of name to value, got list",
+        ),
         ({"min_new_files": 2}, "min_new_files applies to a location"),
         ({"min_new_rows": 0}, "min_new_rows must be an integer of at least 1"),
         ({"newer_than": "yesterday"}, "newer_than 'yesterday' is not an ISO 8601 timestamp"),
@@ -227,7 +311,19 @@ def test_freshness_arguments_checked_at_parse_time(overrides, message):
         ({"window_end": "2024-02-01"}, "must be before window_end"),
         ({"key_column": "id;"}, "key column 'id;' is not a plain"),
         ({"window_start": "{{ ds }}", "window_end": "soon"}, "window_end 'soon' is not"),
-        ({"sql_conn_id": ""}, "sql_conn_id is required"),
+        ({"sql_conn_id": ""}, "predictions_table need sql_conn_id"),
+        (
+            {
+                "predictions_table": None,
+                "predictions_query": "SELECT * FROM predictions WHERE scored_at > :d",
+            },
+            "predictions_query uses :d but predictions_parameters give no value",
+        ),
+        (
+            {"predictions_table": None, "predictions_query": "SELECT 1; DROP TABLE labels"},
+            "predictions_query holds 2 statements",
+        ),
+        ({"predictions_parameters": {"d": 1}}, r"predictions_parameters \['d'\] apply to a query"),
     ],
 )
 def test_ground_truth_arguments_checked_at_parse_time(overrides, message):

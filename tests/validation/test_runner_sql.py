@@ -222,14 +222,57 @@ def test_a_query_with_parameters_reaches_gx_intact(orders_table):
         )
 
 
-@pytest.mark.parametrize("parameters", [None, {"one": 1}])
-def test_a_query_with_percent_signs_is_validated_or_refused_before_gx(orders_table, parameters):
-    """SQLite: GX runs the text as written. psycopg: GX would hand the server '%%', so it is refused first."""
-    where = "id % 2 = :one" if parameters else "id % 2 = 1"
-    query = f"SELECT * FROM orders WHERE {where} AND status LIKE '%a%'"
-    if orders_table.startswith("sqlite"):
-        summary = validate_sql(orders_table, [AMOUNT_NOT_NULL], query=query, parameters=parameters)
-        assert (summary.rows_checked, summary.success) == (1, True)  # id 5, 'paid'
-    else:
-        with pytest.raises(ConfigurationError, match="GX passes a query's '%' to the psycopg driver doubled"):
-            validate_sql(orders_table, [AMOUNT_NOT_NULL], query=query, parameters=parameters)
+PERCENT_NAMES = ["abc", "a%x", "b", "a%%y", "%(name)s"]
+"""Names holding '%' as a LIKE wildcard would, a literal '%%' and text that looks like a placeholder."""
+
+AMOUNT_UP_TO_3 = {
+    "type": "expect_column_values_to_be_between",
+    "kwargs": {"column": "amount", "min_value": 0, "max_value": 3},
+}
+
+
+@pytest.mark.parametrize(
+    ("where", "parameters", "rows", "names_outside_set"),
+    [
+        ("name LIKE 'a%'", None, ["abc", "a%x", "a%%y"], 1),
+        ("id % 2 = 0", None, ["a%x", "a%%y"], 1),
+        ("name = 'a%%y'", None, ["a%%y"], 1),
+        ("name = '%(name)s'", None, ["%(name)s"], 1),
+        ("name = 'a%x'", None, ["a%x"], 0),
+        ("name LIKE :pattern AND id % :modulus = 0", {"pattern": "a%", "modulus": 2}, ["a%x", "a%%y"], 1),
+    ],
+)
+def test_a_query_with_percent_signs_is_validated_as_written(
+    db_url, where, parameters, rows, names_outside_set
+):
+    """'%' in a query means what it says on every driver: GX's own queries see the rows the parser saw.
+
+    On psycopg GX used to hand the server every '%' doubled: the modulo failed, and the literals matched
+    other rows (or none) than the provider's own count.
+    """
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE names (id integer, name varchar(20), amount float)"))
+        connection.execute(
+            sa.text("INSERT INTO names VALUES (:id, :name, :amount)"),
+            [{"id": i, "name": name, "amount": float(i)} for i, name in enumerate(PERCENT_NAMES, start=1)],
+        )
+    engine.dispose()
+    in_set = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "name", "value_set": ["abc", "a%x", "b"]},
+    }
+    summary = validate_sql(
+        db_url,
+        [AMOUNT_NOT_NULL, AMOUNT_UP_TO_3, in_set],
+        query=f"SELECT * FROM names WHERE {where}",
+        parameters=parameters,
+    )
+    assert summary.rows_checked == len(rows)
+    expected_amounts = [PERCENT_NAMES.index(name) + 1 for name in rows]
+    unexpected = {outcome.expectation_type: outcome.unexpected_count for outcome in summary.outcomes}
+    assert unexpected == {
+        "expect_column_values_to_not_be_null": 0,
+        "expect_column_values_to_be_between": sum(1 for amount in expected_amounts if amount > 3),
+        "expect_column_values_to_be_in_set": names_outside_set,
+    }
