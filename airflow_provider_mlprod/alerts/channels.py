@@ -1,11 +1,6 @@
-"""The alert channels: one payload builder per kind, the registry of kinds, and the one send.
-
-Each kind is a target (its secrets hidden from ``repr``), a payload builder and a row of
-:data:`CHANNEL_KINDS` (endpoint, headers per attempt, secrets). :func:`send_to_target` builds the
-payload and posts it with :func:`~airflow_provider_mlprod.alerts.delivery.post_with_retries`; the
-``log`` kind writes the alert's text to a logger (the task log). Payloads stay within each service's
-limits and say when they were shortened; user text is escaped for each format. Adding a channel is
-adding a target, a builder and a row.
+"""The alert channels: a target (secrets hidden from ``repr``) and a payload builder per kind, the
+registry :data:`CHANNEL_KINDS`, and :func:`send_to_target`. Payloads stay within each service's
+limits and say when they were shortened; user text is escaped for each format.
 """
 
 from __future__ import annotations
@@ -85,26 +80,19 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     (:data:`SHORTENED_NOTE`). User text is escaped for mrkdwn."""
     emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
     summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
-    header = {
-        "type": "plain_text",
-        "text": truncate_text(f"{emoji} {alert.title}", HEADER_TEXT_MAX),
-        "emoji": True,
-    }
-    facts = [
-        _mrkdwn(f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}", FIELD_TEXT_MAX)
-        for key, value in list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
-    ]
+    headline = f"{emoji} {alert.title}"
+    header = {"type": "plain_text", "text": truncate_text(headline, HEADER_TEXT_MAX), "emoji": True}
+    shown = list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
+    fields = [f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}" for key, value in shown]
+    shortened = (
+        len(alert.facts) > SLACK_MAX_FACTS
+        or len(header["text"]) < len(headline)
+        or len(summary) > SECTION_TEXT_MAX
+        or any(len(text) > FIELD_TEXT_MAX for text in fields)
+    )
+    facts = [_mrkdwn(text, FIELD_TEXT_MAX) for text in fields]
     if len(alert.facts) > SLACK_MAX_FACTS:
         facts[-1] = _mrkdwn(f"*…*\n{len(alert.facts) - SLACK_MAX_FACTS + 1} more facts not shown")
-    shortened = (
-        len(alert.title) + 2 > HEADER_TEXT_MAX
-        or len(summary) > SECTION_TEXT_MAX
-        or len(alert.facts) > SLACK_MAX_FACTS
-        or any(
-            len(escape_mrkdwn(key)) + len(escape_mrkdwn(value)) + 3 > FIELD_TEXT_MAX
-            for key, value in alert.rendered_facts.items()
-        )
-    )
     context = [escape_mrkdwn(alert.run_context)] if alert.run_context else []
     context += [f"source `{escape_mrkdwn(alert.source)}`", *([SHORTENED_NOTE] if shortened else [])]
     blocks: list[dict[str, Any]] = [
@@ -119,9 +107,7 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     buttons = []
     for index, link in enumerate(alert.links):
         if len(link.url) > BUTTON_URL_MAX:
-            log.warning(
-                "slack: link %r is longer than %d characters and is left out", link.label, BUTTON_URL_MAX
-            )
+            log.warning("slack: link %r is over %d characters; left out", link.label, BUTTON_URL_MAX)
             continue
         text = {"type": "plain_text", "text": truncate_text(link.label, BUTTON_TEXT_MAX)}
         buttons.append({"type": "button", "text": text, "url": link.url, "action_id": f"mlprod_link_{index}"})
@@ -149,6 +135,7 @@ TEAMS_SHRINK_STEPS: tuple[tuple[int, int, int, int, int], ...] = (
 )
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~])")
 _LINE_START_MARKUP = re.compile(r"^(\s*)([-+#>]|\d+\.)", re.MULTILINE)
+_LINE_BREAK = re.compile(r"[\r\n]")  # in a header value: header injection
 
 
 @dataclass(frozen=True)
@@ -172,8 +159,12 @@ def escape_markdown(text: str) -> str:
     return _LINE_START_MARKUP.sub(marker, _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
+def _md(text: str, limit: int) -> str:
+    return escape_markdown(truncate_text(text, limit))
+
+
 def _text_block(text: str, limit: int, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": escape_markdown(truncate_text(text, limit)), "wrap": True, **style}
+    return {"type": "TextBlock", "text": _md(text, limit), "wrap": True, **style}
 
 
 def _card(
@@ -189,11 +180,7 @@ def _card(
     facts = list(alert.rendered_facts.items())
     if facts:
         shown = [
-            {
-                "title": escape_markdown(truncate_text(key, title_max)),
-                "value": escape_markdown(truncate_text(value, value_max)),
-            }
-            for key, value in facts[:max_facts]
+            {"title": _md(key, title_max), "value": _md(value, value_max)} for key, value in facts[:max_facts]
         ]
         if len(facts) > max_facts:
             shown.append({"title": "…", "value": f"{len(facts) - max_facts} more facts not shown"})
@@ -221,9 +208,7 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
     for step, limits in enumerate(TEAMS_SHRINK_STEPS):
         card = _card(alert, *limits)
         if step:
-            card["body"].append(
-                {"type": "TextBlock", "text": SHRUNK_NOTE, "isSubtle": True, "size": "Small", "wrap": True}
-            )
+            card["body"].append(_text_block(SHRUNK_NOTE, 1000, isSubtle=True, size="Small"))
         attachment = {
             "contentType": "application/vnd.microsoft.card.adaptive",
             "contentUrl": None,
@@ -239,7 +224,7 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
-PAGERDUTY_SEVERITY_MAP: dict[str, str] = {"info": "info", "warning": "warning", "critical": "critical"}
+PAGERDUTY_SEVERITY_MAP: dict[str, str] = {severity: severity for severity in SEVERITIES}
 EVENT_MAX_BYTES = 500_000
 #: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
 PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
@@ -319,6 +304,7 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
 
 # -- generic JSON webhook: Alert.to_dict(), Idempotency-Key, optional HMAC-SHA256 signature ---------
 
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 SIGNATURE_HEADER = "X-Mlprod-Signature"
 TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -344,23 +330,10 @@ class JsonWebhookTarget:
                 raise ConfigurationError("webhook target: header names and values must be strings")
             if name.lower() in RESERVED_HEADERS:
                 raise ConfigurationError(f"webhook target: header {name!r} is set by the channel itself")
-            if not name.strip() or not _is_header_text(name, "ascii"):
+            if not name.strip() or not name.isascii() or _LINE_BREAK.search(name):
                 raise ConfigurationError("webhook target: a header name is empty or not ASCII")
-            if not _is_header_text(value, "latin-1"):  # the value may be a token: never quoted
-                raise ConfigurationError(
-                    f"webhook target: the value of header {name!r} is not latin-1 text on one line"
-                )
-
-
-def _is_header_text(text: str, encoding: str) -> bool:
-    """Whether ``text`` encodes as ``encoding`` and holds no line break (header injection)."""
-    if "\r" in text or "\n" in text:
-        return False
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True
+            if max(map(ord, value), default=0) > 0xFF or _LINE_BREAK.search(value):  # never quote a token
+                raise ConfigurationError(f"webhook target: header {name!r} is not latin-1 text on one line")
 
 
 def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -371,16 +344,15 @@ def compute_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
 
 def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     """Check a received signature in constant time; non-ASCII input is a mismatch, not an error."""
-    if not all(isinstance(text, str) and text.isascii() for text in (signature, timestamp)):
-        return False
-    return hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
+    readable = all(isinstance(text, str) and text.isascii() for text in (signature, timestamp))
+    return readable and hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
 
 
 def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
     """The headers of one attempt; a signing target adds ``X-Mlprod-Timestamp`` (unix seconds) and
     ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``, fresh per
     attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
-    headers = {"Content-Type": "application/json; charset=utf-8", **target.headers}
+    headers = {**JSON_HEADERS, **target.headers}
     if target.signing_secret:
         timestamp = headers[TIMESTAMP_HEADER] = str(int(time.time()))
         headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
@@ -388,7 +360,7 @@ def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
 
 
 ChannelTarget = SlackWebhookTarget | TeamsWebhookTarget | JsonWebhookTarget | PagerDutyTarget | LogTarget
-JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 
 
 @dataclass(frozen=True)
@@ -414,23 +386,13 @@ class ChannelKind:
 CHANNEL_KINDS: dict[str, ChannelKind] = {
     row.kind: row
     for row in (
-        ChannelKind(
-            "slack",
-            SlackWebhookTarget,
-            build_slack_payload,
-            SLACK_EMOJI,
-        ),
-        ChannelKind(
-            "teams",
-            TeamsWebhookTarget,
-            build_teams_payload,
-            TEAMS_COLORS,
-        ),
+        ChannelKind("slack", SlackWebhookTarget, build_slack_payload, SLACK_EMOJI),
+        ChannelKind("teams", TeamsWebhookTarget, build_teams_payload, TEAMS_COLORS),
         ChannelKind(
             "webhook",
             JsonWebhookTarget,
             lambda target, alert: alert.to_dict(),
-            {s: s for s in SEVERITIES},
+            PAGERDUTY_SEVERITY_MAP,  # the alert's own severities
             headers=lambda target, alert, body: {
                 **signed_headers(target, body),
                 IDEMPOTENCY_HEADER: alert.idempotency_key,
@@ -445,13 +407,7 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             url=lambda target: target.events_url,
             secrets=lambda target: [target.routing_key],
         ),
-        ChannelKind(
-            "log",
-            LogTarget,
-            lambda target, alert: alert.to_text(),
-            {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR},
-            url=None,
-        ),
+        ChannelKind("log", LogTarget, lambda target, alert: alert.to_text(), LOG_LEVELS, url=None),
     )
 }
 

@@ -1,14 +1,10 @@
 """The one HTTP sender: POST a prepared body with timeouts, retries (tenacity), a deadline, no secret out.
 
-:func:`post_with_retries` never raises for a network or HTTP failure; it returns a
-:class:`DeliveryResult`. Connection errors, timeouts, 429 and 5xx are retried with full-jitter
-backoff (a ``Retry-After`` on 429/503 is honoured as given); other 4xx and 3xx fail at once. One
-delivery has a deadline (:attr:`RetryPolicy.total_seconds`): request timeouts are capped at the time
-left, a wait that would end past it is not started, and an error body is read only until it. Error
-texts come from the exception type and HTTP status, never from exception messages (requests puts
-the URL there); a short body excerpt is kept with every known secret replaced by ``***``. While a
-request is on the wire the transport's DEBUG lines (which show a webhook's secret path) are dropped
-and its other lines redacted.
+:func:`post_with_retries` returns a :class:`DeliveryResult`, never raising for a network or HTTP
+failure. Connection errors, timeouts, 429 and 5xx are retried (full-jitter backoff, or ``Retry-After``
+as given), other 4xx and 3xx fail at once, all within :attr:`RetryPolicy.total_seconds`. Error texts
+come from exception types and HTTP status (requests puts the URL in messages), body excerpts are
+redacted, and the transport's DEBUG lines (a webhook's secret path) are dropped while sending.
 """
 
 from __future__ import annotations
@@ -62,14 +58,12 @@ class RetryPolicy:
     session: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        attempts_ok = isinstance(self.max_attempts, int) and self.max_attempts >= 1
         checks = {
             "timeout_seconds must be > 0": self.timeout_seconds > 0,
-            "max_attempts must be an integer >= 1": isinstance(self.max_attempts, int)
-            and self.max_attempts >= 1,
-            "base_delay_seconds must be >= 0": self.base_delay_seconds >= 0,
-            "max_delay_seconds must be >= 0": self.max_delay_seconds >= 0,
-            "total_seconds must be a finite number > 0": self.total_seconds > 0
-            and math.isfinite(self.total_seconds),
+            "max_attempts must be an integer >= 1": attempts_ok,
+            "delays must be >= 0": min(self.base_delay_seconds, self.max_delay_seconds) >= 0,
+            "total_seconds must be a finite number > 0": 0 < self.total_seconds < math.inf,
         }
         for problem, ok in checks.items():
             if not ok:
@@ -132,15 +126,10 @@ def redact(text: str, fragments: Iterable[str]) -> str:
 
 
 def retry_after_seconds(header: str | None, now: datetime | None = None) -> float | None:
-    """A ``Retry-After`` value (seconds or HTTP-date) in seconds; ``None`` if absent or unreadable."""
+    """A ``Retry-After`` value (whole seconds or HTTP-date) in seconds; ``None`` if absent or unreadable."""
     header = (header or "").strip()
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-        return seconds if seconds >= 0 and seconds == seconds else None
-    except ValueError:
-        pass
+    if header.isascii() and header.isdigit():
+        return float(header)
     try:
         when = parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):
@@ -173,9 +162,8 @@ def transport_log_guarded(fragments: Iterable[str] = ()) -> Iterator[None]:
 
 def backoff_delay(retry_number: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Full jitter: uniform in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]`` for retry ``n``."""
-    return rng.uniform(
-        0.0, min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (retry_number - 1))
-    )
+    high = min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (retry_number - 1))
+    return rng.uniform(0.0, high)
 
 
 def post_with_retries(
@@ -196,7 +184,7 @@ def post_with_retries(
     policy = policy or RetryPolicy()
     rng = policy.rng or random.Random()
     post = policy.session.post if policy.session is not None else requests.post
-    fragments = secret_fragments(url, secrets)
+    fragments, name = secret_fragments(url, secrets), f"alert channel {channel!r} ({kind})"
     deadline = time.monotonic() + policy.total_seconds
     result = DeliveryResult(channel=channel, kind=kind, status="failed")
     retry_after: list[float | None] = [None]
@@ -209,25 +197,21 @@ def post_with_retries(
             result.error = _deadline_error(result.attempts, policy, result.error)
             return False
         result.attempts += 1
+        sent = dict(headers() if callable(headers) else headers)
         try:
-            with transport_log_guarded(fragments):
+            with transport_log_guarded(fragments):  # one timeout: for the connect and for each read
                 response = post(
-                    url,
-                    data=body,
-                    headers=dict(headers() if callable(headers) else headers),
-                    timeout=(timeout, timeout),
-                    allow_redirects=False,
-                    stream=True,
+                    url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True
                 )
         except requests.RequestException as exc:
-            result.status_code, name = None, type(exc).__name__
+            result.status_code, error = None, type(exc).__name__
             result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)
             if isinstance(exc, requests.Timeout):
-                result.error = f"timed out after {round(timeout, 2):g} s ({name})"
+                result.error = f"timed out after {round(timeout, 2):g} s ({error})"
             elif isinstance(exc, requests.ConnectionError):
-                result.error = f"connection failed ({name})"
+                result.error = f"connection failed ({error})"
             else:
-                result.error = f"request could not be sent ({name})"
+                result.error = f"request could not be sent ({error})"
             return result.transient
         with response:
             code = result.status_code = response.status_code
@@ -254,8 +238,8 @@ def post_with_retries(
 
     def before_sleep(state: Any) -> None:
         log.warning(
-            "alert channel %r (%s): attempt %d of %d failed: %s; retrying in %.2f s",
-            *(channel, kind, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep),
+            "%s: attempt %d of %d failed: %s; retrying in %.2f s",
+            *(name, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep),
         )
         result.waits.append(state.upcoming_sleep)
 
@@ -271,21 +255,9 @@ def post_with_retries(
         retry_error_callback=lambda state: False,
     )(attempt)
     if result.delivered:
-        log.info(
-            "alert channel %r (%s): delivered, HTTP %s after %d attempt(s)",
-            channel,
-            kind,
-            result.status_code,
-            result.attempts,
-        )
+        log.info("%s: delivered, HTTP %s after %d attempt(s)", name, result.status_code, result.attempts)
     else:
-        log.error(
-            "alert channel %r (%s): not delivered after %d attempt(s): %s",
-            channel,
-            kind,
-            result.attempts,
-            result.error,
-        )
+        log.error("%s: not delivered after %d attempt(s): %s", name, result.attempts, result.error)
     return result
 
 

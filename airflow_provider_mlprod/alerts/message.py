@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_mlprod.exceptions import SpecError
@@ -18,6 +18,8 @@ SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 ACTIONS: tuple[str, ...] = ("trigger", "resolve")
 #: Longest dedup key kept as given (PagerDuty's limit); a longer one is replaced by its SHA-256.
 DEDUP_KEY_MAX_CHARS = 255
+#: The same alert is sent once per channel within this window, unless a notifier or operator says otherwise.
+DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 FactValue = str | int | float | bool | None
 
 
@@ -38,9 +40,6 @@ class AlertLink:
             raise SpecError("alert link: label is empty")
         if not self.url.startswith(("http://", "https://")):
             raise SpecError(f"alert link {self.label!r}: url must start with http:// or https://")
-
-    def to_dict(self) -> dict[str, str]:
-        return {"label": self.label, "url": self.url}
 
 
 def truncate_text(text: str, limit: int) -> str:
@@ -115,7 +114,7 @@ class Alert:
         for key, value in self.facts.items():
             if not isinstance(key, str) or not key:
                 raise SpecError(f"alert {self.title!r}: fact key {key!r} is not a non-empty string")
-            if not isinstance(value, str | int | float | bool | type(None)):
+            if not isinstance(value, FactValue):
                 raise SpecError(
                     f"alert {self.title!r}: fact {key!r} has type {type(value).__name__}; "
                     "use str, int, float, bool or None"
@@ -158,18 +157,12 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         """The alert as a JSON-safe dict (the generic webhook body)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        links = [{"label": link.label, "url": link.url} for link in self.links]
         return {
-            "title": self.title,
-            "severity": self.severity,
-            "action": self.action,
-            "summary": self.summary,
+            **data,
             "facts": self.rendered_facts,
-            "links": [link.to_dict() for link in self.links],
-            "dag_id": self.dag_id,
-            "run_id": self.run_id,
-            "task_id": self.task_id,
-            "dedup_key": self.dedup_key,
-            "source": self.source,
+            "links": links,
             "created_at": self.created_at.isoformat(),
         }
 

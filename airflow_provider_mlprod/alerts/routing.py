@@ -1,25 +1,19 @@
-"""The one router: which channels get an alert, dedup and cooldown, concurrent sends, history, and the
-all-failed rule. :func:`send_alert` is the call the notifier and the alert operator make.
+"""The one router (:func:`send_alert`): where an alert goes, dedup and cooldown, concurrent sends, history.
 
-- No rule: every channel gets every alert; no channel: the task log (``log``, always available). A
-  severity the rule leaves out, or maps to nothing, goes to ``log``: nothing is dropped silently.
-- A ``resolve`` goes to the channels of every severity that hold an open trigger for its dedup key
-  (their latest delivery of it, any severity, is a trigger), and to ``log``; the others get a
-  ``suppressed`` result (:data:`NO_OPEN_TRIGGER`). Without a store it goes to all of them.
-- With the metrics store, a channel that delivered the same alert (dedup key, action,
-  severity) within the window, with no delivery of the opposite action since, is ``suppressed``
-  (:data:`DUPLICATE`) and the repeat counted; the next send after the window is titled
-  ``Repeat (N suppressed since ...)``. Only deliveries count, so a task retry re-sends only to the
-  channels that failed. Store trouble is logged once and the alert goes out without it (fail open).
-- Due channels are sent at once (at most :data:`MAX_PARALLEL_CHANNELS` threads), each under its own
-  deadline; a channel that could not be configured is a failed result each time it is routed.
-- Delivered and failed results are recorded; when none delivered and none was suppressed, the
-  alert's full text is logged at ERROR and :class:`AlertDeliveryError` is raised.
+- No rule: every channel gets every alert; no channel, or a severity the rule leaves out: the task
+  log (``log``). A ``resolve`` goes only where a trigger of its dedup key is open (and to ``log``).
+- With the metrics store, a channel that delivered the same alert within the window (and nothing
+  opposite since) is ``suppressed`` and the repeat counted; the next send after the window is titled
+  ``Repeat (N suppressed since ...)``. A task retry re-sends only where delivery failed. Store
+  trouble is logged once and the alert goes out without it (fail open).
+- Due channels are sent at once (a bounded pool), each under its own deadline. When none delivered
+  and none was suppressed, the alert's text is logged at ERROR and :class:`AlertDeliveryError` raised.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -28,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, LogTarget, channel_kind_of, send_to_target
 from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
-from airflow_provider_mlprod.alerts.message import ACTIONS, SEVERITIES, Alert, sha256
+from airflow_provider_mlprod.alerts.message import ACTIONS, DEFAULT_DEDUP_WINDOW, SEVERITIES, Alert, sha256
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 from airflow_provider_mlprod.store import schema
 
@@ -40,11 +34,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_NAME = "log"
 MAX_PARALLEL_CHANNELS = 8
-DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 UNUSABLE_KIND = "unusable"
 DUPLICATE = "already sent within the dedup window"
 NO_OPEN_TRIGGER = "no open trigger"
 DEDUP_KEY_COLUMN_CHARS: int = schema.alert_deliveries.c.dedup_key.type.length
+#: A routing rule: severity -> the names of the channels that get alerts of that severity.
+Rule = Mapping[str, Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -63,12 +58,10 @@ class Channel:
             raise ConfigurationError("alert routing: a channel name is empty")
         if len(self.name) > DEDUP_KEY_COLUMN_CHARS:
             raise ConfigurationError(
-                f"alert routing: a channel name is longer than {DEDUP_KEY_COLUMN_CHARS} characters"
+                f"alert routing: a channel name is over {DEDUP_KEY_COLUMN_CHARS} characters"
             )
         if "://" in self.name:
-            raise ConfigurationError(
-                "alert routing: a channel name looks like a URL; name channels, keep URLs in targets"
-            )
+            raise ConfigurationError("alert routing: a channel name looks like a URL; keep URLs in targets")
         if self.error is None:
             channel_kind_of(self.target)
 
@@ -86,36 +79,19 @@ class DispatchReport:
     action: str
     results: list[DeliveryResult] = field(default_factory=list)
 
-    def _names(self, status: str) -> list[str]:
+    def channels(self, status: str) -> list[str]:
+        """The names of the channels whose result has ``status``."""
         return [result.channel for result in self.results if result.status == status]
 
-    @property
-    def delivered_channels(self) -> list[str]:
-        return self._names("delivered")
-
-    @property
-    def failed_channels(self) -> list[str]:
-        return self._names("failed")
-
-    @property
-    def suppressed_channels(self) -> list[str]:
-        return self._names("suppressed")
-
-    @property
-    def all_failed(self) -> bool:
-        return bool(self.results) and all(result.failed for result in self.results)
+    delivered_channels = property(lambda self: self.channels("delivered"))
+    failed_channels = property(lambda self: self.channels("failed"))
+    suppressed_channels = property(lambda self: self.channels("suppressed"))
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-safe dict (no URL, no secret)."""
-        return {
-            "dedup_key": self.dedup_key,
-            "severity": self.severity,
-            "action": self.action,
-            "delivered": self.delivered_channels,
-            "failed": self.failed_channels,
-            "suppressed": self.suppressed_channels,
-            "results": [result.to_dict() for result in self.results],
-        }
+        data = {"dedup_key": self.dedup_key, "severity": self.severity, "action": self.action}
+        data.update({status: self.channels(status) for status in ("delivered", "failed", "suppressed")})
+        return {**data, "results": [result.to_dict() for result in self.results]}
 
 
 class AlertDeliveryError(DeliveryError):
@@ -135,11 +111,9 @@ class AlertDeliveryError(DeliveryError):
 def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
     """The store's ``dedup_key`` value: ``<alert key>|<action>|<severity>``, the alert key hashed if long."""
     value = f"{alert_dedup_key}|{action}|{severity}"
-    return (
-        value
-        if len(value) <= DEDUP_KEY_COLUMN_CHARS
-        else f"sha256:{sha256(alert_dedup_key)}|{action}|{severity}"
-    )
+    if len(value) > DEDUP_KEY_COLUMN_CHARS:
+        value = f"sha256:{sha256(alert_dedup_key)}|{action}|{severity}"
+    return value
 
 
 class _FailOpen:
@@ -171,26 +145,29 @@ class _FailOpen:
         return None if found is None else {keys[key]: at for key, at in found.items()}
 
 
+def checked_rule(rule: Any) -> Rule | None:
+    """A routing rule (severity -> channel names) checked for shape; ``None`` is no rule."""
+    if rule is not None and not isinstance(rule, Mapping):
+        raise ConfigurationError("alert routing: routing must map a severity to a list of connection ids")
+    for key, routed in (rule or {}).items():
+        if key not in SEVERITIES:
+            raise ConfigurationError(f"alert routing: routing key {key!r} is not one of {SEVERITIES}")
+        if isinstance(routed, str) or not isinstance(routed, Sequence):
+            raise ConfigurationError(f"alert routing: routing for {key!r} must be a list of connection ids")
+    return rule
+
+
 def routed_channels(
-    rule: Mapping[str, Sequence[str]] | None,
-    configured: Sequence[str],
-    severity: str,
-    action: str = "trigger",
+    rule: Rule | None, configured: Sequence[str], severity: str, action: str = "trigger"
 ) -> list[str]:
     """The channel names an alert goes to under ``rule`` (see the module docstring)."""
-    if rule is None:
+    if checked_rule(rule) is None:
         return list(configured) or [DEFAULT_CHANNEL_NAME]
     names = [*configured, DEFAULT_CHANNEL_NAME]
     for key, routed in rule.items():
-        if key not in SEVERITIES:
-            raise ConfigurationError(f"alert routing: rule key {key!r} is not one of {SEVERITIES}")
-        if isinstance(routed, str):
-            raise ConfigurationError(
-                f"alert routing: rule for {key!r} must be a list of channel names, not a string"
-            )
         if unknown := [name for name in routed if name not in names]:
             raise ConfigurationError(
-                f"alert routing: rule for {key!r} names unknown channel(s) {unknown}; "
+                f"alert routing: routing for {key!r} names unknown channel(s) {unknown}; "
                 f"configured: {sorted(names)}"
             )
     levels = list(reversed(SEVERITIES)) if action == "resolve" else [severity]
@@ -201,7 +178,7 @@ def send_alert(
     alert: Alert,
     channels: Sequence[Channel],
     *,
-    rule: Mapping[str, Sequence[str]] | None = None,
+    rule: Rule | None = None,
     store: MetricsStore | None = None,
     identity: RunIdentity | None = None,
     window: timedelta = DEFAULT_DEDUP_WINDOW,
@@ -215,11 +192,9 @@ def send_alert(
     """
     if window <= timedelta(0):
         raise ConfigurationError(f"alert routing: dedup_window must be positive, got {window}")
-    named: dict[str, Channel] = {}
-    for channel in channels:
-        if channel.name in named:
-            raise ConfigurationError(f"alert routing: channel {channel.name!r} configured more than once")
-        named[channel.name] = channel
+    named = {channel.name: channel for channel in channels}
+    if twice := [name for name, count in Counter(c.name for c in channels).items() if count > 1]:
+        raise ConfigurationError(f"alert routing: channel(s) {twice} configured more than once")
     routed = routed_channels(rule, list(named), alert.severity, alert.action)
     named.setdefault(DEFAULT_CHANNEL_NAME, Channel(DEFAULT_CHANNEL_NAME, LogTarget()))
     store = _FailOpen(store, alert)
@@ -227,20 +202,14 @@ def send_alert(
     results: dict[str, DeliveryResult | None] = {}
     due: dict[str, Alert] = {}
     for name in routed:
-        channel = named[name]
-        seen = store.deliveries(name)
-        last = {a: max((at for (b, _), at in (seen or {}).items() if b == a), default=None) for a in ACTIONS}
-        is_open = last["trigger"] is not None and (
-            last["resolve"] is None or last["resolve"] <= last["trigger"]
-        )
-        sent = (seen or {}).get((alert.action, alert.severity))
-        opposite = last["resolve" if alert.action == "trigger" else "trigger"]
-        if (
-            alert.action == "resolve"
-            and seen is not None
-            and not is_open
-            and not isinstance(channel.target, LogTarget)
-        ):
+        channel, seen = named[name], store.deliveries(name)
+        known = seen or {}
+        at = {a: max((when for (b, _), when in known.items() if b == a), default=None) for a in ACTIONS}
+        is_open = at["trigger"] is not None and (at["resolve"] is None or at["resolve"] <= at["trigger"])
+        sent = known.get((alert.action, alert.severity))
+        opposite = at["resolve" if alert.action == "trigger" else "trigger"]
+        task_log = isinstance(channel.target, LogTarget)  # gets every resolve, never a "Repeat" title
+        if alert.action == "resolve" and seen is not None and not is_open and not task_log:
             log.info("alert %r: channel %r has no open trigger; resolve not sent", alert.title, name)
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=NO_OPEN_TRIGGER)
         elif channel.error is not None:
@@ -250,38 +219,34 @@ def send_alert(
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=DUPLICATE)
             store("record_alert_suppressed", dedup_key=store.key, channel=name)
         else:
-            results[name] = None
-            due[name] = alert
-            if (
-                alert.action == "trigger"
-                and sent is not None
-                and is_open
-                and not isinstance(channel.target, LogTarget)
-            ):
+            results[name], due[name] = None, alert
+            if alert.action == "trigger" and sent is not None and is_open and not task_log:
                 count = store("alert_suppressed_count", store.key, name, sent, default=0)
                 since = sent.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 facts = {**alert.facts, "Repeats suppressed": count, "Last sent": since}
-                due[name] = replace(
-                    alert, title=f"Repeat ({count} suppressed since {since}): {alert.title}", facts=facts
-                )
+                title = f"Repeat ({count} suppressed since {since}): {alert.title}"
+                due[name] = replace(alert, title=title, facts=facts)
     if due:  # each channel in its own thread under its own deadline: a hanging one delays no other
         with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
-            results.update(
-                zip(due, pool.map(lambda item: _send(named[item[0]], item[1]), due.items()), strict=True)
-            )
+            outcomes = pool.map(_send, [named[name] for name in due], due.values())
+        results.update(zip(due, outcomes, strict=True))
     report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
     for r in report.results:
         if r.status != "suppressed":
-            row = {"delivered": r.delivered, "attempts": r.attempts, "status_code": r.status_code}
+            row = {
+                "channel": r.channel,
+                "delivered": r.delivered,
+                "attempts": r.attempts,
+                "error": r.error or "",
+            }
             store(
                 "record_alert_delivery",
                 dedup_key=store.key,
-                channel=r.channel,
-                error=r.error or "",
+                status_code=r.status_code,
                 identity=identity,
                 **row,
             )
-    if report.all_failed:
+    if all(result.failed for result in report.results):
         log.error(
             "alert %r reached no channel; its text follows so it is not lost:\n%s",
             alert.title,
@@ -301,7 +266,5 @@ def _send(channel: Channel, alert: Alert) -> DeliveryResult:
     try:
         return send_to_target(channel.target, alert, channel=channel.name, policy=channel.policy)
     except Exception as exc:  # its message may quote a header, URL or secret
-        log.warning(
-            "alert %r: channel %r raised %s while sending", alert.title, channel.name, type(exc).__name__
-        )
+        log.warning("alert %r: channel %r raised %s", alert.title, channel.name, type(exc).__name__)
         return DeliveryResult(channel.name, channel.kind, "failed", error=type(exc).__name__)

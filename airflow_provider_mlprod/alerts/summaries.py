@@ -25,30 +25,26 @@ MAX_LISTED_ITEMS = 10
 
 
 def _alert(
-    kind: str,
-    typed: TypedSummary,
-    subject: str,
-    /,
-    *,
-    dag_id: str | None = None,
-    run_id: str | None = None,
-    task_id: str | None = None,
-    report_url: str | None = None,
-    run_url: str | None = None,
-    log_url: str | None = None,
-    **fields: Any,
+    typed: TypedSummary, subject: str, outcome: tuple[str, str, str], text: str, facts: dict, ids: dict
 ) -> Alert:
+    """The alert of ``outcome`` (severity, action, title), linked and keyed from ``ids``: ``dag_id``,
+    ``run_id``, ``task_id``, ``report_url``, ``run_url``, ``log_url`` (each optional)."""
+    if unknown := set(ids) - {"dag_id", "run_id", "task_id", "report_url", "run_url", "log_url"}:
+        raise TypeError(f"alert from a {typed.kind} summary: unexpected argument(s) {sorted(unknown)}")
     location = typed.report_location or ""
-    report_url = report_url or (location if location.startswith(("http://", "https://")) else None)
-    labelled = (("Report", report_url), ("Run", run_url), ("Task log", log_url))
-    key = f"mlprod:{kind}:{dag_id or '-'}:{task_id or '-'}:{subject}"
+    report_url = ids.get("report_url") or (location if location.startswith(("http://", "https://")) else None)
+    labelled = (("Report", report_url), ("Run", ids.get("run_url")), ("Task log", ids.get("log_url")))
+    key = f"mlprod:{typed.kind}:{ids.get('dag_id') or '-'}:{ids.get('task_id') or '-'}:{subject}"
+    severity, action, title = outcome
     return Alert(
+        title=title,
+        severity=severity,
+        action=action,
+        summary=text,
+        facts=facts,
         links=[AlertLink(label, url) for label, url in labelled if url],
-        dag_id=dag_id,
-        run_id=run_id,
-        task_id=task_id,
-        dedup_key=key if len(key) <= 255 else f"mlprod:{kind}:" + sha256(key),
-        **fields,
+        dedup_key=key if len(key) <= 255 else f"mlprod:{typed.kind}:" + sha256(key),
+        **{name: ids.get(name) for name in ("dag_id", "run_id", "task_id")},
     )
 
 
@@ -70,20 +66,13 @@ def _check_severity(severity: str, parameter: str) -> None:
 def alert_from_validation(summary: ValidationResultSummary, **ids: Any) -> Alert:
     """Critical when a critical expectation failed, warning for warnings only, else a resolve."""
     s, failed = summary, summary.failed_critical + summary.failed_warning
+    counted = f"{failed} of {s.evaluated} expectations"
     if failed == 0:
-        severity, action, title = (
-            "info",
-            "resolve",
-            f"Validation passed: {s.dataset} ({s.evaluated} expectations)",
-        )
+        outcome = ("info", "resolve", f"Validation passed: {s.dataset} ({s.evaluated} expectations)")
     elif s.success:
-        severity, action = "warning", "trigger"
-        title = (
-            f"Validation passed with warnings: {s.dataset} ({failed} of {s.evaluated} expectations failed)"
-        )
+        outcome = ("warning", "trigger", f"Validation passed with warnings: {s.dataset} ({counted} failed)")
     else:
-        severity, action = "critical", "trigger"
-        title = f"Validation failed: {s.dataset} ({failed} of {s.evaluated} expectations)"
+        outcome = ("critical", "trigger", f"Validation failed: {s.dataset} ({counted})")
     head = f"Suite '{s.suite_name}' on {s.dataset}: {s.passed} passed, {failed} failed of {s.evaluated}."
     head += f" {s.failed_critical} critical, {s.failed_warning} warning." if s.failed_warning else ""
     lines = []
@@ -108,18 +97,7 @@ def alert_from_validation(summary: ValidationResultSummary, **ids: Any) -> Alert
         }
     )
     facts.update({"Quarantined rows": s.quarantined_rows} if s.quarantined_rows is not None else {})
-    text = "\n".join([head, *_listed(lines, failed)])
-    return _alert(
-        "validation",
-        s,
-        s.suite_name,
-        title=title,
-        severity=severity,
-        action=action,
-        summary=text,
-        facts=facts,
-        **ids,
-    )
+    return _alert(s, s.suite_name, outcome, "\n".join([head, *_listed(lines, failed)]), facts, ids)
 
 
 def _drift_line(column: ColumnVerdict) -> str:
@@ -149,17 +127,13 @@ def alert_from_drift(summary: DriftResultSummary, *, severity_on_drift: str = "w
     lines = [_drift_line(column) for column in s.columns if column.drifted]
     count = len(lines)
     share = s.drifted_share if s.drifted_share is not None else count / total
+    counted = f"{count} of {total} columns"
     if s.dataset_drift:
-        severity, action, title = (
-            severity_on_drift,
-            "trigger",
-            f"Data drift: {s.dataset} ({count} of {total} columns drifted)",
-        )
+        outcome = (severity_on_drift, "trigger", f"Data drift: {s.dataset} ({counted} drifted)")
     elif count:
-        severity, action = "info", "trigger"
-        title = f"Column drift below the dataset threshold: {s.dataset} ({count} of {total} columns)"
+        outcome = ("info", "trigger", f"Column drift below the dataset threshold: {s.dataset} ({counted})")
     else:
-        severity, action, title = "info", "resolve", f"No drift: {s.dataset} ({total} columns compared)"
+        outcome = ("info", "resolve", f"No drift: {s.dataset} ({total} columns compared)")
     threshold = s.drift_share_threshold
     head = f"{count} of {total} columns drifted (share {share:.1%})"
     head += f", dataset threshold {threshold:.1%}." if threshold is not None else "."
@@ -175,22 +149,17 @@ def alert_from_drift(summary: DriftResultSummary, *, severity_on_drift: str = "w
     facts.update({"Must-not-drift columns drifted": protected} if protected else {})
     if s.reference_rows is not None and s.current_rows is not None:
         facts["Rows (reference / current)"] = f"{s.reference_rows} / {s.current_rows}"
-    text = "\n".join([head, *_listed(lines, count)])
-    return _alert(
-        "drift", s, s.dataset, title=title, severity=severity, action=action, summary=text, facts=facts, **ids
-    )
+    return _alert(s, s.dataset, outcome, "\n".join([head, *_listed(lines, count)]), facts, ids)
 
 
 def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "warning", **ids: Any) -> Alert:
     """``severity_on_failure`` when the gate rejected the model, else a resolve."""
     _check_severity(severity_on_failure, "severity_on_failure")
     s = summary
-    facts: dict[str, FactValue] = {"Model": s.model_name}
     champion = s.champion_version if s.champion_version != s.baseline_version else ""
-    shown = {"Version": s.model_version, "Baseline version": s.baseline_version, "Champion version": champion}
-    facts.update(
-        {key: value for key, value in {**shown, "Metrics source": s.metrics_source}.items() if value}
-    )
+    shown = {"Model": s.model_name, "Version": s.model_version, "Baseline version": s.baseline_version}
+    shown.update({"Champion version": champion, "Metrics source": s.metrics_source})
+    facts: dict[str, FactValue] = {key: value for key, value in shown.items() if value}
     failed = []
     for index, metric in enumerate(s.metrics):
         versus = f" vs baseline {metric.baseline:.4g}" if metric.baseline is not None else ""
@@ -203,23 +172,14 @@ def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "w
                 else f"• {metric.metric} = {_number(metric.value)}{versus}"
             )
     subject, total = f"{s.model_name} {s.model_version}".strip(), len(s.metrics)
-    if s.passed:
-        severity, action, title = "info", "resolve", f"Model gate passed: {subject}"
-    else:
-        severity, action = severity_on_failure, "trigger"
-        title = f"Model gate rejected: {subject} ({len(failed)} of {total} metrics failed)"
-    text = "\n".join([f"{total - len(failed)} of {total} metrics passed.", *_listed(failed, len(failed))])
-    return _alert(
-        "gate",
-        s,
-        s.model_name,
-        title=title,
-        severity=severity,
-        action=action,
-        summary=text,
-        facts=facts,
-        **ids,
+    title = f"Model gate rejected: {subject} ({len(failed)} of {total} metrics failed)"
+    outcome = (
+        ("info", "resolve", f"Model gate passed: {subject}")
+        if s.passed
+        else (severity_on_failure, "trigger", title)
     )
+    text = "\n".join([f"{total - len(failed)} of {total} metrics passed.", *_listed(failed, len(failed))])
+    return _alert(s, s.model_name, outcome, text, facts, ids)
 
 
 BUILDERS = {"validation": alert_from_validation, "drift": alert_from_drift, "gate": alert_from_gate}

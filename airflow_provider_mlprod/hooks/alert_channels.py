@@ -8,11 +8,20 @@ field, the webhook signing secret in a password-type extra field; no message eve
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_mlprod.alerts.channels import (
+    DEFAULT_EVENTS_URL,
+    JsonWebhookTarget,
+    PagerDutyTarget,
+    SlackWebhookTarget,
+    TeamsWebhookTarget,
+    send_to_target,
+)
+from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError
 from airflow_provider_mlprod.hooks.connections import (
     connection_extra,
@@ -24,7 +33,7 @@ from airflow_provider_mlprod.hooks.connections import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
+    from airflow_provider_mlprod.alerts.delivery import DeliveryResult
     from airflow_provider_mlprod.alerts.message import Alert
 
 SLACK_DEFAULT_BASE_URL = "https://hooks.slack.com/services"
@@ -57,11 +66,8 @@ class AlertChannelHook(BaseHook):
 
     def secret(self) -> str:
         """The connection's password, which must be set."""
-        value = (self.connection.password or "").strip()
-        if not value:
-            raise ConnectionConfigError(
-                self.alert_conn_id, f"has no {self.secret_label}; put it in the connection's password field"
-            )
+        if not (value := (self.connection.password or "").strip()):
+            raise ConfigurationError(f"has no {self.secret_label}; put it in the connection's password field")
         return value
 
     def get_target(self) -> Any:
@@ -73,12 +79,9 @@ class AlertChannelHook(BaseHook):
 
     def get_retry_policy(self) -> RetryPolicy:
         """Timeouts and attempts from the extra fields ``timeout``, ``total_timeout``, ``max_attempts``."""
-        from airflow_provider_mlprod.alerts.delivery import RetryPolicy
-
         default = RetryPolicy()
-        number = lambda key, value: optional_number(self.connection, self.extra, key, value)  # noqa: E731
-        attempts = number("max_attempts", default.max_attempts)
-        if attempts != int(attempts):
+        number = partial(optional_number, self.connection, self.extra)
+        if (attempts := number("max_attempts", default.max_attempts)) != int(attempts):
             raise ConnectionConfigError(
                 self.alert_conn_id, "extra field 'max_attempts' must be a whole number"
             )
@@ -90,11 +93,8 @@ class AlertChannelHook(BaseHook):
 
     def send(self, alert: Alert) -> DeliveryResult:
         """Send ``alert`` on this channel alone, with retries; the result is named by the conn id."""
-        from airflow_provider_mlprod.alerts.channels import send_to_target
-
-        return send_to_target(
-            self.get_target(), alert, channel=self.alert_conn_id, policy=self.get_retry_policy()
-        )
+        target, policy = self.get_target(), self.get_retry_policy()
+        return send_to_target(target, alert, channel=self.alert_conn_id, policy=policy)
 
     def _build_target(self) -> Any:
         raise NotImplementedError
@@ -109,8 +109,6 @@ class SlackWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_slack", "mlprodslack", "slackwebhook")
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.channels import SlackWebhookTarget
-
         secret = self.secret()
         if not secret.startswith(("http://", "https://")):
             # slackwebhook connections may hold only the token part, with the base URL in host.
@@ -130,8 +128,6 @@ class TeamsWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_teams", "mlprodteams")  # the old name: accepted for one release
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.channels import TeamsWebhookTarget
-
         return TeamsWebhookTarget(url=self.secret())
 
 
@@ -144,17 +140,12 @@ class JsonWebhookChannelHook(AlertChannelHook):
     accepted_conn_types = ("mlprod_webhook", "mlprodwebhook")
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.channels import JsonWebhookTarget
-
         headers = self.extra.get("headers") or {}
-        if isinstance(headers, str):
-            try:
-                headers = json.loads(headers)
-            except ValueError:
-                raise ConfigurationError("extra field 'headers' is not valid JSON") from None
-        if not isinstance(headers, dict) or not all(
-            isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
-        ):
+        try:
+            headers = json.loads(headers) if isinstance(headers, str) else headers
+        except ValueError:
+            raise ConfigurationError("extra field 'headers' is not valid JSON") from None
+        if not isinstance(headers, dict) or not all(isinstance(value, str) for value in headers.values()):
             raise ConfigurationError("extra field 'headers' must be a JSON object of strings")
         signing_secret = self.extra.get("signing_secret") or None
         if signing_secret is not None and not isinstance(signing_secret, str):
@@ -172,8 +163,6 @@ class PagerDutyChannelHook(AlertChannelHook):
     secret_label = "integration (routing) key"
 
     def _build_target(self) -> Any:
-        from airflow_provider_mlprod.alerts.channels import DEFAULT_EVENTS_URL, PagerDutyTarget
-
         events_url = self.extra.get("events_url") or DEFAULT_EVENTS_URL
         return PagerDutyTarget(routing_key=self.secret(), events_url=events_url)
 

@@ -1,9 +1,5 @@
-"""MlprodNotifier, and the Airflow side of every alert: connections to channels, the store, summaries.
-
-:func:`send_alert_via_connections` turns alert connections into channels, opens the metrics store
-with short timeouts (or goes on without it) and calls the router; :func:`summary_alert` builds the
-alert of a summary a task pushed, linked to its served report, the run and the task log. The
-notifier and ``SendAlertOperator`` use both. Only ``airflow.sdk`` is imported at module level.
+"""MlprodNotifier, and the Airflow side of every alert: :class:`AlertSettings` (shared with
+``SendAlertOperator``), :func:`send_alert_via_connections` and :func:`summary_alert`.
 
 .. seealso:: README section "Alerts".
 """
@@ -21,19 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_mlprod.alerts.message import SEVERITIES
+from airflow_provider_mlprod.alerts.message import DEFAULT_DEDUP_WINDOW, SEVERITIES
 from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError, MlprodError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.alerts.routing import DispatchReport
+    from airflow_provider_mlprod.alerts.routing import DispatchReport, Rule
     from airflow_provider_mlprod.store.identity import RunIdentity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
 #: Longest the alert path waits on the metrics store per connect or statement (a lock included).
 STORE_TIMEOUT_SECONDS = 3.0
 #: Task state -> (phrase in the default title, default severity).
@@ -45,72 +40,32 @@ STATE_WORDING: dict[str, tuple[str, str]] = {
 }
 
 
-def checked_window(dedup_window: Any, repeat_every: Any, owner: str) -> timedelta:
-    """The cooldown: ``repeat_every`` when given, else ``dedup_window`` (a timedelta or seconds, > 0)."""
-    name, value = ("dedup_window", dedup_window) if repeat_every is None else ("repeat_every", repeat_every)
-    if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
-        raise ValueError(f"{owner}: {name} must be a timedelta or seconds, got {value!r}")
-    window = value if isinstance(value, timedelta) else timedelta(seconds=value)
-    if window <= timedelta(0):
-        raise ValueError(f"{owner}: {name} must be positive, got {window}")
-    return window
+def is_template(value: Any) -> bool:
+    """Whether ``value`` is Jinja text, checked only after rendering."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def checked_severity(value: str | None, owner: str) -> str | None:
-    """A severity checked at DAG parse time, unless it is a template (checked after rendering)."""
-    if value is not None and "{{" not in value and "{%" not in value and value not in SEVERITIES:
-        raise ValueError(f"{owner}: severity {value!r} is not one of {', '.join(SEVERITIES)}")
-    return value
-
-
-def checked_routing(value: Any, owner: str) -> Any:
-    """A routing rule (severity -> list of connection ids) checked for shape; a template string passes."""
-    if value is None or isinstance(value, str):
-        return value
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{owner}: routing must map a severity to a list of connection ids")
-    for severity, conn_ids in value.items():
-        if severity not in SEVERITIES:
-            raise ValueError(f"{owner}: routing key {severity!r} is not one of {', '.join(SEVERITIES)}")
-        if isinstance(conn_ids, str) or not isinstance(conn_ids, Sequence):
-            raise ValueError(f"{owner}: routing for {severity!r} must be a list of connection ids")
-    return value
-
-
-def rendered_routing(value: Any, owner: str = "alert") -> Mapping[str, Sequence[str]] | None:
+def rendered_routing(value: Any) -> Rule | None:
     """The routing rule after rendering (a string is parsed as JSON); ConfigurationError names it."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ConfigurationError(
-                f"{owner}: parameter 'routing' rendered to text that is not JSON; "
-                'give a mapping such as {"critical": ["pd_oncall"]}'
-            ) from None
-        if not isinstance(value, Mapping):
-            raise ConfigurationError(f"{owner}: parameter 'routing' must render to a JSON object")
+    from airflow_provider_mlprod.alerts.routing import checked_rule
+
     try:
-        return checked_routing(value, owner)
-    except ValueError as exc:
+        return checked_rule(json.loads(value) if isinstance(value, str) else value)
+    except ValueError:
+        raise ConfigurationError(
+            "alert: parameter 'routing' rendered to text that is not JSON; "
+            'give a mapping such as {"critical": ["pd_oncall"]}'
+        ) from None
+    except ConfigurationError as exc:
         raise ConfigurationError(f"{exc} (parameter 'routing')") from None
 
 
 def send_alert_via_connections(
-    alert: Alert,
-    *,
-    alert_conn_ids: Sequence[str] | None = None,
-    routing: Any = None,
-    dedup_window: timedelta = DEFAULT_DEDUP_WINDOW,
-    store_conn_id: str | None = None,
-    identity: RunIdentity | None = None,
+    alert: Alert, settings: AlertSettings, identity: RunIdentity | None = None
 ) -> DispatchReport:
-    """Send ``alert`` on the channels of its alert connections, with dedup and history in the store.
+    """Send ``alert`` on the channels of the alert connections of ``settings`` (connections named in
+    its routing are added), with dedup and history in its metrics store when that can be reached.
 
-    :param alert_conn_ids: ``None`` reads ``[mlprod] alert_conn_ids``; ``"log"`` is the task log;
-        connections named in ``routing`` are added.
-    :param routing: severity -> connection ids (a rendered JSON string is parsed); ``None``: all.
-    :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``. When it
-        cannot be reached the alert is sent without dedup or history.
     :raises AlertDeliveryError: when every routed channel failed (recorded first).
     """
     from airflow_provider_mlprod import config
@@ -118,8 +73,8 @@ def send_alert_via_connections(
     from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, send_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
-    routing = rendered_routing(routing)
-    conn_ids = list(config.alert_conn_ids() if alert_conn_ids is None else alert_conn_ids)
+    routing = rendered_routing(settings.routing)
+    conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
     for conn_id in dict.fromkeys(conn_ids):
@@ -134,8 +89,10 @@ def send_alert_via_connections(
             reason = reason or f"connection {conn_id!r} could not be read ({type(exc).__name__})"
             log.error("alert channel %r cannot be used: %s", conn_id, reason)
             channels.append(Channel(conn_id, error=reason))
-    store = _metrics_store_or_none(store_conn_id)
-    return send_alert(alert, channels, rule=routing, store=store, identity=identity, window=dedup_window)
+    store = _metrics_store_or_none(settings.store_conn_id)
+    return send_alert(
+        alert, channels, rule=routing, store=store, identity=identity, window=settings.dedup_window
+    )
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
@@ -166,8 +123,9 @@ def _attribute(holder: Any, name: str) -> Any:
         return None
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _text(*found: Any) -> str | None:
+    """The first non-empty string of ``found``."""
+    return next((value for value in found if isinstance(value, str) and value), None)
 
 
 def _http(url: Any) -> str | None:
@@ -206,14 +164,11 @@ def summary_alert(
     map_index = _attribute(ti, "map_index")
     indexes = {"map_indexes": map_index} if isinstance(map_index, int) and map_index >= 0 else {}
     data = ti.xcom_pull(task_ids=task_id, key=key, **indexes)
-    if not required and (data is None or (kind is None and summary_kind_of(data) is None)):
-        return None
-    if data is None:
-        raise InputDataError(f"task {task_id!r} pushed no summary under XCom key {key!r}")
-    if kind is None and summary_kind_of(data) is None:
-        raise InputDataError(
-            f"the XCom of task {task_id!r} is not a validation, drift or gate summary; set summary_kind"
-        )
+    if data is None or (kind is None and summary_kind_of(data) is None):
+        if not required:
+            return None
+        what = "no summary" if data is None else "no validation, drift or gate summary (set summary_kind)"
+        raise InputDataError(f"task {task_id!r} pushed {what} under XCom key {key!r}")
     summary = summary_from_dict(data, kind)
     return alert_from_summary(
         summary,
@@ -229,38 +184,83 @@ def summary_alert(
 def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
     from airflow_provider_mlprod.store.identity import RunIdentity
 
-    ti = context.get("ti")
-    map_index = _attribute(ti, "map_index")
+    ti, map_index = context.get("ti"), _attribute(context.get("ti"), "map_index")
+    ids = {name: _attribute(ti, name) for name in ("dag_id", "run_id", "task_id")}
     try:
-        ids = {name: _attribute(ti, name) for name in ("dag_id", "run_id", "task_id")}
         return RunIdentity(**ids, map_index=map_index if isinstance(map_index, int) else -1)
     except ConfigurationError:
         return None
 
 
 class AlertSettings:
-    """Where alerts go and how often: the settings the notifier and ``SendAlertOperator`` share."""
+    """The arguments the notifier and ``SendAlertOperator`` share, checked at DAG parse time (a
+    template after rendering), and the send.
 
-    store_conn_id: str | None
+    :param title: headline (Jinja); default the summary's, else one naming the task and its state.
+    :param text: body text (Jinja).
+    :param severity: ``info``, ``warning`` or ``critical`` (Jinja); default the summary's, else by
+        the task's state (notifier) or ``warning`` (operator).
+    :param alert_conn_ids: alert connection ids; ``None`` reads ``[mlprod] alert_conn_ids``; empty:
+        the task log (``log``, also usable beside other connections).
+    :param routing: severity -> connection ids, e.g. ``{"critical": ["pd_oncall", "slack_ml"]}``.
+    :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per channel.
+    :param repeat_every: while the same alert keeps coming, at most one reminder per channel per this
+        interval, titled "Repeat (N suppressed since ...)"; replaces ``dedup_window``. Needs the
+        store: without it every alert is sent.
+    :param dedup_key: what makes two alerts "the same" (Jinja).
+    :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
+    """
 
-    def _check_settings(
-        self, owner: str, severity: Any, conn_ids: Any, routing: Any, window: Any, repeat: Any
+    template_fields: Sequence[str] = (
+        "title",
+        "text",
+        "severity",
+        "dedup_key",
+        "alert_conn_ids",
+        "routing",
+        "store_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        title: str | None = None,
+        text: str | None = None,
+        severity: str | None = None,
+        alert_conn_ids: Sequence[str] | None = None,
+        routing: Mapping[str, Sequence[str]] | str | None = None,
+        dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
+        repeat_every: timedelta | float | None = None,
+        dedup_key: str | None = None,
+        store_conn_id: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.severity = checked_severity(severity, owner)
-        self.alert_conn_ids = list(conn_ids) if conn_ids is not None else None
-        self.routing = checked_routing(routing, owner)
-        self.dedup_window = checked_window(window, repeat, owner)
+        super().__init__(**kwargs)
+        owner = f"task {self.task_id!r}" if hasattr(self, "task_id") else type(self).__name__
+        self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
+        self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
+        self.routing, self.store_conn_id = routing, store_conn_id
+        if severity is not None and not is_template(severity) and severity not in SEVERITIES:
+            raise ValueError(f"{owner}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+        name = "dedup_window" if repeat_every is None else "repeat_every"
+        window = dedup_window if repeat_every is None else repeat_every
+        if isinstance(window, bool) or not isinstance(window, timedelta | int | float):
+            raise ValueError(f"{owner}: {name} must be a timedelta or seconds, got {window!r}")
+        self.dedup_window = window if isinstance(window, timedelta) else timedelta(seconds=window)
+        if self.dedup_window <= timedelta(0):
+            raise ValueError(f"{owner}: {name} must be positive, got {self.dedup_window}")
+        if not isinstance(routing, str):
+            try:
+                rendered_routing(routing)
+            except ConfigurationError as exc:
+                raise ValueError(f"{owner}: {exc}") from None
 
-    def send(self, alert: Alert, identity: RunIdentity | None) -> DispatchReport:
-        """Send ``alert`` on this task's alert connections (:func:`send_alert_via_connections`)."""
-        return send_alert_via_connections(
-            alert,
-            alert_conn_ids=self.alert_conn_ids,
-            routing=self.routing,
-            dedup_window=self.dedup_window,
-            store_conn_id=self.store_conn_id,
-            identity=identity,
-        )
+    def overridden(self, alert: Alert, severity: str | None, action: str | None = None) -> Alert:
+        """``alert`` with the title, text, severity, dedup key and action that were given (not blank)."""
+        given = {"title": self.title, "summary": self.text, "severity": severity}
+        given.update(dedup_key=self.dedup_key, action=action)
+        changes = {key: str(value).strip() for key, value in given.items() if value and str(value).strip()}
+        return dataclasses.replace(alert, **changes)
 
 
 class MlprodNotifier(AlertSettings, BaseNotifier):
@@ -271,43 +271,11 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
     is the task's whatever its state, and a success is a ``resolve``: the same notifier as
     ``on_success_callback`` closes what a failure opened, where it is open. When the task pushed a
     validation, drift or gate summary, the alert is built from it; ``title``, ``text``, ``severity``
-    and ``dedup_key``, when given, replace the built ones.
-
-    :param title: headline (Jinja); default "Task <task> failed in DAG <dag>" or the summary's.
-    :param text: body text (Jinja).
-    :param severity: ``info``, ``warning`` or ``critical`` (Jinja); default the summary's, else by state.
-    :param alert_conn_ids: alert connection ids; ``None`` reads ``[mlprod] alert_conn_ids``; empty:
-        the task log.
-    :param routing: severity -> connection ids, e.g. ``{"critical": ["pd_oncall", "slack_ml"]}``.
-    :param dedup_window: the same alert within this window (timedelta or seconds) is sent once per channel.
-    :param repeat_every: while the same alert keeps coming, at most one reminder per channel per this
-        interval, titled "Repeat (N suppressed since ...)"; replaces ``dedup_window``. Needs the
-        store: without it every alert is sent.
-    :param dedup_key: what makes two alerts "the same" (Jinja).
-    :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
+    and ``dedup_key``, when given, replace the built ones. Arguments: see :class:`AlertSettings`.
     """
 
-    template_fields = ("title", "text", "severity", "dedup_key", "alert_conn_ids", "routing", "store_conn_id")
-
-    def __init__(
-        self,
-        *,
-        title: str | None = None,
-        text: str | None = None,
-        severity: str | None = None,
-        alert_conn_ids: Sequence[str] | None = None,
-        routing: Mapping[str, Sequence[str]] | None = None,
-        dedup_window: timedelta | float = DEFAULT_DEDUP_WINDOW,
-        repeat_every: timedelta | float | None = None,
-        dedup_key: str | None = None,
-        store_conn_id: str | None = None,
-        context: Context | None = None,
-    ) -> None:
-        super().__init__(context=context)
-        self.title, self.text, self.dedup_key, self.store_conn_id = title, text, dedup_key, store_conn_id
-        self._check_settings(
-            type(self).__name__, severity, alert_conn_ids, routing, dedup_window, repeat_every
-        )
+    def __init__(self, *, context: Context | None = None, **settings: Any) -> None:
+        super().__init__(context=context, **settings)
         self.last_report: dict[str, Any] | None = None
         self._template_sources = {name: getattr(self, name) for name in self.template_fields}
 
@@ -320,7 +288,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
     def notify(self, context: Context) -> None:
         """Build the alert from ``context`` and send it; raise only when every channel failed."""
         alert = self.build_alert(context)
-        report = self.send(alert, _identity_or_none(context))
+        report = send_alert_via_connections(alert, self, _identity_or_none(context))
         self.last_report = report.to_dict()
         log.info(
             "alert %r: delivered %s, suppressed %s, failed %s",
@@ -335,15 +303,11 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
         """The alert for ``context``; missing context pieces or an unreadable summary never raise."""
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 
-        ti, dag_run, deadline = context.get("ti"), context.get("dag_run"), context.get("deadline")
-        dag_id = _text(
-            _attribute(ti, "dag_id")
-            or _attribute(dag_run, "dag_id")
-            or _attribute(context.get("dag"), "dag_id")
-        )
+        ti, dag_run, dag, deadline = (context.get(key) for key in ("ti", "dag_run", "dag", "deadline"))
+        dag_id = _text(_attribute(ti, "dag_id"), _attribute(dag_run, "dag_id"), _attribute(dag, "dag_id"))
         # a deadline's dag_run is the REST API's run model: its run id is under "dag_run_id"
         run_id = _text(
-            _attribute(ti, "run_id") or _attribute(dag_run, "run_id") or _attribute(dag_run, "dag_run_id")
+            _attribute(ti, "run_id"), _attribute(dag_run, "run_id"), _attribute(dag_run, "dag_run_id")
         )
         task_id, log_url = _text(_attribute(ti, "task_id")), _http(_attribute(ti, "log_url"))
         state = str(_attribute(ti, "state") or "").rsplit(".", 1)[-1].lower() or None
@@ -362,15 +326,13 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 error = exc if isinstance(exc, MlprodError) else type(exc).__name__
                 log.warning("the summary of task %r is not usable for the alert: %s", task_id, error)
         if alert is None:
+            phrase, severity = STATE_WORDING.get(state or "", ("needs attention", "warning"))
+            dag_name = dag_id or "unknown DAG"
+            title = f"{f'Task {task_id}' if task_id else 'A task'} {phrase} in DAG {dag_name}"
             if deadline is not None and not task_id:
                 title, severity = (
-                    f"DAG {dag_id or 'unknown DAG'}: run {run_id or '(unknown)'} missed its deadline",
+                    f"DAG {dag_name}: run {run_id or '(unknown)'} missed its deadline",
                     "warning",
-                )
-            else:
-                phrase, severity = STATE_WORDING.get(state or "", ("needs attention", "warning"))
-                title = (
-                    f"{f'Task {task_id}' if task_id else 'A task'} {phrase} in DAG {dag_id or 'unknown DAG'}"
                 )
             deadline_run = run_url(dag_id, run_id) if deadline is not None and dag_id and run_id else None
             labelled = (("Task log", log_url), ("Run", deadline_run))
@@ -388,16 +350,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             )
         else:
             alert = dataclasses.replace(alert, facts={**alert.facts, **facts})
-        changes = {"title": self.title, "summary": self.text, "severity": self._rendered_severity()}
-        changes["dedup_key"] = self.dedup_key
-        return dataclasses.replace(
-            alert, **{k: str(v).strip() for k, v in changes.items() if v and str(v).strip()}
-        )
-
-    def _rendered_severity(self) -> str | None:
-        if self.severity and self.severity not in SEVERITIES:
-            log.error(
-                "severity %r is not one of %s; sending as critical", self.severity, ", ".join(SEVERITIES)
-            )
-            return "critical"
-        return self.severity
+        if (severity := self.severity) and severity not in SEVERITIES:  # a template rendered it
+            log.error("severity %r is not one of %s; sending as critical", severity, ", ".join(SEVERITIES))
+            severity = "critical"
+        return self.overridden(alert, severity)

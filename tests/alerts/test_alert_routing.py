@@ -139,8 +139,8 @@ def test_severity_missing_from_rule_falls_back_to_log() -> None:
     ("channels", "rule", "message"),
     [
         ([], {"critical": ["nowhere"]}, "unknown channel"),
-        ([], {"fatal": ["log"]}, "rule key 'fatal'"),
-        ([], {"critical": "log"}, "not a string"),
+        ([], {"fatal": ["log"]}, "routing key 'fatal'"),
+        ([], {"critical": "log"}, "list of connection ids"),
         ([Channel("a", LogTarget()), Channel("a", LogTarget())], None, "configured more than once"),
     ],
 )

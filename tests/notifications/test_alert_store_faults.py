@@ -15,7 +15,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from airflow_provider_mlprod.alerts.message import Alert
-from airflow_provider_mlprod.notifications.mlprod import STORE_TIMEOUT_SECONDS, send_alert_via_connections
+from airflow_provider_mlprod.notifications.mlprod import (
+    STORE_TIMEOUT_SECONDS,
+    AlertSettings,
+    send_alert_via_connections,
+)
 
 HOOK_PATH = "/hooks/store-fault-hook"
 #: The store's own waits (connect, statement, SQLite lock) plus sending, with room for a busy machine.
@@ -52,7 +56,8 @@ def silent_store_port() -> Iterator[int]:
 def _send(hook: str, store_conn_id: str, title: str = "Orders late") -> tuple[object, float]:
     started = time.monotonic()
     report = send_alert_via_connections(
-        Alert(title=title, severity="critical"), alert_conn_ids=[hook], store_conn_id=store_conn_id
+        Alert(title=title, severity="critical"),
+        AlertSettings(alert_conn_ids=[hook], store_conn_id=store_conn_id),
     )
     return report, time.monotonic() - started
 

@@ -339,31 +339,29 @@ def test_templated_routing_string_is_parsed_after_rendering(httpserver, alert_ho
     ("routing", "match"),
     [
         ("not json {", "parameter 'routing' rendered to text that is not JSON"),
-        ('["alert_hook"]', "parameter 'routing' must render to a JSON object"),
+        ('["alert_hook"]', r"routing must map a severity.*\(parameter 'routing'\)"),
         ('{"page": ["alert_hook"]}', r"routing key 'page'.*\(parameter 'routing'\)"),
     ],
 )
 def test_bad_rendered_routing_is_a_configuration_error_naming_it(store_url, routing, match):
     from airflow_provider_mlprod.alerts.message import Alert
     from airflow_provider_mlprod.exceptions import ConfigurationError
-    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+    from airflow_provider_mlprod.notifications.mlprod import AlertSettings, send_alert_via_connections
 
     with pytest.raises(ConfigurationError, match=match):
         send_alert_via_connections(
-            Alert(title="x failed", severity="critical"), alert_conn_ids=[], routing=routing
+            Alert(title="x failed", severity="critical"), AlertSettings(alert_conn_ids=[], routing=routing)
         )
 
 
 def test_log_in_alert_conn_ids_is_the_builtin_task_log(caplog, store_url):
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+    from airflow_provider_mlprod.notifications.mlprod import AlertSettings, send_alert_via_connections
 
     with caplog.at_level(logging.INFO):
         report = send_alert_via_connections(
             Alert(title="load failed", severity="critical"),
-            alert_conn_ids=["log"],
-            routing={"critical": ["log"]},
-            store_conn_id="alert_store",
+            AlertSettings(alert_conn_ids=["log"], routing={"critical": ["log"]}, store_conn_id="alert_store"),
         )
     assert (report.delivered_channels, report.failed_channels) == (["log"], [])
     assert "is not defined" not in caplog.text
@@ -374,7 +372,7 @@ def test_a_channel_that_cannot_be_built_never_stops_the_others(
 ):
     from airflow_provider_mlprod.alerts.message import Alert
     from airflow_provider_mlprod.hooks import connections
-    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+    from airflow_provider_mlprod.notifications.mlprod import AlertSettings, send_alert_via_connections
 
     httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
     for conn_id, extra in (
@@ -399,8 +397,9 @@ def test_a_channel_that_cannot_be_built_never_stops_the_others(
     with caplog.at_level(logging.ERROR):
         report = send_alert_via_connections(
             Alert(title="load failed", severity="critical"),
-            alert_conn_ids=["vaulted", "bad_header", "endless", "alert_hook"],
-            store_conn_id="alert_store",
+            AlertSettings(
+                alert_conn_ids=["vaulted", "bad_header", "endless", "alert_hook"], store_conn_id="alert_store"
+            ),
         )
 
     assert report.delivered_channels == ["alert_hook"]
@@ -421,7 +420,7 @@ def test_a_channel_that_cannot_be_built_never_stops_the_others(
 
 def test_a_resolve_goes_only_where_a_trigger_is_open(httpserver, alert_hook, store_url, caplog):
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.notifications.mlprod import send_alert_via_connections
+    from airflow_provider_mlprod.notifications.mlprod import AlertSettings, send_alert_via_connections
 
     httpserver.expect_request(HOOK_PATH).respond_with_data("ok")
     routing = {"critical": ["alert_hook"], "info": ["log"]}
@@ -429,7 +428,7 @@ def test_a_resolve_goes_only_where_a_trigger_is_open(httpserver, alert_hook, sto
     def send(severity: str, action: str):
         alert = Alert(title="load", severity=severity, action=action, dedup_key="mlprod:notifier:load")
         return send_alert_via_connections(
-            alert, alert_conn_ids=[], routing=routing, store_conn_id="alert_store"
+            alert, AlertSettings(alert_conn_ids=[], routing=routing, store_conn_id="alert_store")
         )
 
     with caplog.at_level(logging.INFO, logger="airflow_provider_mlprod.alerts"):
