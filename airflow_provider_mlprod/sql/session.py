@@ -11,9 +11,12 @@
 - Other dialects: one transaction at REPEATABLE READ where the dialect supports it, with the parser and
   the driver as the remaining barriers.
 
-Drivers and several statements: psycopg (3) and psycopg2 with bound parameters use the extended protocol,
-which refuses several statements; without parameters they send the text as one simple query, which is why
-the parser and the read-only session must hold on their own. sqlite3's ``execute`` always refuses a
+Drivers and several statements: psycopg (3) with bound parameters uses the extended protocol, which
+refuses several statements; without parameters it sends the text as one simple query. psycopg2 always
+interpolates on the client and sends one simple query, parameters or not. A simple query that holds
+``BEGIN READ WRITE`` leaves the read-only default, so on PostgreSQL the parser barrier
+(:mod:`airflow_provider_mlprod.sql.statements`) is the one that must hold; the session stops what a
+single statement can do (``DELETE``, DDL, ``nextval``, ``FOR UPDATE``). sqlite3's ``execute`` always refuses a
 second statement ("You can only execute one statement at a time"). MySQL drivers refuse several
 statements unless the client flag ``MULTI_STATEMENTS`` is set (off by default).
 
