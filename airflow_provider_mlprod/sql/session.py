@@ -5,7 +5,8 @@
 - PostgreSQL: the session is made read-only (``SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL
   REPEATABLE READ, READ ONLY``), so even a ``COMMIT;`` smuggled into the text only starts another
   read-only transaction; the reads run inside one ``REPEATABLE READ READ ONLY`` transaction, so they all
-  see one snapshot. The session characteristics are reset before the connection returns to the pool.
+  see one snapshot. The session characteristics are reset, and session-level advisory locks a query
+  took (``pg_advisory_lock``) released, before the connection returns to the pool.
 - SQLite: ``PRAGMA query_only = ON`` refuses every write, and the reads run inside one explicit
   transaction (one snapshot); the pragma is reset to OFF before the connection returns to the pool.
 - Other dialects: one transaction at REPEATABLE READ where the dialect supports it, with the parser and
@@ -59,7 +60,10 @@ def read_only_snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
                 yield connection  # its first statement opens one REPEATABLE READ READ ONLY transaction
             finally:
                 _reset(
-                    connection, "RESET default_transaction_read_only", "RESET default_transaction_isolation"
+                    connection,
+                    "RESET default_transaction_read_only",
+                    "RESET default_transaction_isolation",
+                    "SELECT pg_advisory_unlock_all()",  # a user's session lock survives the rollback
                 )
         elif dialect == "sqlite":
             connection.exec_driver_sql("PRAGMA query_only = ON")
