@@ -65,6 +65,22 @@ def test_a_hostile_parameter_value_stays_a_value(engine):
         ),
         ({"query": "SELECT 1", "parameters": ["x"]}, "must be a mapping of name to value, got list"),
         (
+            {"query": "SELECT * FROM orders WHERE id = :id", "parameters": {"id": 10**400}},
+            r"parameter 'id' of query is 10000000000000000000… \(401 digits\), outside the 64-bit",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE id = :id", "parameters": {"id": 2**63}},
+            "parameter 'id' of query is 9223372036854775808, outside the 64-bit integer range",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE amount > :low", "parameters": {"low": float("nan")}},
+            "parameter 'low' of query is NaN",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE day = :day", "parameters": {"day": "2026\x00"}},
+            "parameter 'day' of query holds a NUL character",
+        ),
+        (
             {"table": "orders", "parameters": {"day": "x"}},
             r"apply to a query; table 'orders' has no placeholders",
         ),
@@ -144,3 +160,12 @@ def test_a_colon_inside_quoted_text_is_named_and_can_be_escaped(engine):
         assert escaped.row_count(connection) == 3
     with pytest.raises(ConfigurationError, match="holds ':b' inside a value or quoted text"):
         escaped.rendered_query(engine.dialect)  # GX reads the text twice: the escape would not survive
+
+
+def test_the_largest_bound_integers_are_read_back(engine):
+    source = SqlSource.from_arguments(
+        query="SELECT count(*) AS n FROM orders WHERE id < :high AND id > :low",
+        parameters={"high": 2**63 - 1, "low": -(2**63)},
+    )
+    with read_only_snapshot(engine) as connection:
+        assert connection.execute(source.statement()).scalar_one() == 3
