@@ -281,9 +281,13 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     header_line = 0
     ragged: list[RaggedRow] = []
     ragged_count = 0
+    full_rows = 0
+    blank_lines: list[int] = []  # whitespace-only lines: pandas skips them unless the spaces are quoted
     try:
         for record in reader:
-            if not record or (len(record) == 1 and not record[0].strip()):
+            if _is_blank(record):
+                if record and header is not None:
+                    blank_lines.append(reader.line_num - record_line_span(record))
                 continue  # blank lines are skipped, as pandas does
             if header is None:
                 header, header_line = record, reader.line_num
@@ -301,6 +305,7 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
                 if len(ragged) < MAX_REPORTED_RAGGED_ROWS:
                     ragged.append(RaggedRow(line=line, fields=len(record)))
                 continue
+            full_rows += 1
     except csv.Error as exc:
         raise InputDataError(f"file {name!r} line {reader.line_num}: {exc}") from None
     if header is None:
@@ -309,6 +314,7 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     if not ragged_count:
         handle.seek(0)
         frame = pd.read_csv(handle, sep=delimiter, encoding=encoding, encoding_errors="strict")
+        _check_row_count(frame, full_rows, len(header), blank_lines, name)
         return TableRead(frame, expected_fields=len(header))
     # Some rows were left out: parse the header and the well-formed rows again, as pandas would have.
     # Reading the file twice keeps pandas' type inference the same as for a clean file.
@@ -319,7 +325,7 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     text = io.TextIOWrapper(handle, encoding=encoding, errors="strict", newline="")
     seen_header = False
     for record in csv.reader(text, delimiter=delimiter):
-        if not record or (len(record) == 1 and not record[0].strip()):
+        if _is_blank(record):
             continue
         if not seen_header:
             seen_header = True
@@ -330,6 +336,25 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     rewritten.seek(0)
     frame = pd.read_csv(rewritten, sep=delimiter)
     return TableRead(frame, expected_fields=len(header), ragged_rows=tuple(ragged), ragged_count=ragged_count)
+
+
+def _is_blank(record: list[str]) -> bool:
+    """An empty line, or one of spaces and tabs only (the lines pandas skips); a quoted ``""`` is a row."""
+    return not record or (len(record) == 1 and record[0] != "" and not record[0].strip(" \t"))
+
+
+def _check_row_count(
+    frame: pd.DataFrame, full_rows: int, fields: int, blank_lines: list[int], name: str
+) -> None:
+    """Refuse a file where pandas read a row the structure check took for a blank line (``"  "`` quoted):
+    it would be padded with nulls to the header's width and validated as a row."""
+    if len(frame) == full_rows or fields == 1:
+        return
+    shown = ", ".join(map(str, blank_lines[:10])) or "unknown"
+    raise InputDataError(
+        f"file {name!r}: a line holding only quoted whitespace is read as a row of 1 field where the header "
+        f"has {fields} (whitespace-only lines: {shown}); remove such lines or fill the row"
+    )
 
 
 def record_line_span(record: list[str]) -> int:

@@ -171,6 +171,8 @@ def test_repeated_header_after_blank_lines_names_its_line(tmp_path):
         ("id,amount\n1\n", 2, 1),  # the first row is short
         ('id,note\n1,"two\nlines"\n2,"x",extra\n', 4, 3),  # a quoted line break does not shift lines
         ("a,b\n1,2,3\n", 2, 3),  # pandas would take the first column as the index
+        ('id,amount\n1,2\n""\n3,4\n', 3, 1),  # a quoted empty line is a row to pandas, padded with nulls
+        ("id,amount\n1,2\n\x0c\n3,4\n", 3, 1),  # so is a form feed (pandas skips only spaces and tabs)
     ],
 )
 def test_ragged_rows_are_refused_naming_the_line(tmp_path, content, line, fields):
@@ -178,6 +180,16 @@ def test_ragged_rows_are_refused_naming_the_line(tmp_path, content, line, fields
     path.write_text(content)
     with pytest.raises(InputDataError, match=rf"orders\.csv' line {line}: {fields} fields where the header"):
         read_table_file(path)
+
+
+def test_a_quoted_blank_line_is_not_read_as_a_padded_row(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text('id,amount\n1,2\n   \n"  "\n3,4\n')  # pandas skips the unquoted spaces only
+    message = r"orders\.csv': a line holding only quoted whitespace .* \(whitespace-only lines: 3, 4\)"
+    with pytest.raises(InputDataError, match=message):
+        read_table_file(path)
+    path.write_text("id,amount\n1,2\n   \n\t\n3,4\n")  # unquoted blank lines stay skipped
+    assert read_table_file(path)["id"].tolist() == [1, 3]
 
 
 def test_ragged_rows_can_be_left_out_and_counted(tmp_path):
