@@ -14,7 +14,8 @@ PostgreSQL's and SQLite's standard strings and quoted names keep the backslash a
 to sqlparse and is four statements to PostgreSQL (which runs them all in one simple query, where
 ``BEGIN READ WRITE`` leaves any read-only default). Likewise ``# `` starts a comment for sqlparse (MySQL)
 but is an operator in PostgreSQL (``SELECT 1 # 1; DROP TABLE t``). A backslash directly before a quote,
-and a ``#`` comment, are therefore refused: write a quote inside text as ``''``, or bind the value.
+and a ``#`` comment, are therefore refused: write a quote inside text as ``''``, or bind the value. So is
+a MySQL/MariaDB executable comment (``/*! INTO OUTFILE '/tmp/x' */``), whose text those servers run.
 
 Public API: :func:`check_select`.
 """
@@ -66,6 +67,11 @@ def check_select(query: object, role: str = "query") -> str:
         label = "an unrecognised" if kind == "UNKNOWN" else f"a {kind}"
         raise ConfigurationError(f"{role} is {label} statement; only a SELECT (or WITH ... SELECT) is read")
     for token in statement.flatten():
+        if token.ttype in T.Comment and token.value.startswith(("/*!", "/*M!")):
+            raise ConfigurationError(
+                f"{role} holds {token.value[:40]!r}: MySQL and MariaDB run the text of a '/*!' comment as "
+                "SQL, unseen by this check; use -- or plain /* */ comments"
+            )
         if token.ttype in T.Comment and token.value.startswith("#"):
             raise ConfigurationError(
                 f"{role} holds a '#' comment ({token.value.strip()!r}); '#' starts a comment only in MySQL "

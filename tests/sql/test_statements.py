@@ -19,6 +19,7 @@ from airflow_provider_mlprod.sql.statements import check_select
         ("SELECT 1 -- ; DROP TABLE t", "SELECT 1 -- ; DROP TABLE t"),
         ("SELECT 'it''s' AS a, '\\d+' AS b", "SELECT 'it''s' AS a, '\\d+' AS b"),
         ("SELECT data #> '{a}' AS a FROM t", "SELECT data #> '{a}' AS a FROM t"),
+        ("SELECT 1 /*+ hint */ /* note */", "SELECT 1 /*+ hint */ /* note */"),
     ],
 )
 def test_one_select_passes(query, expected):
@@ -44,6 +45,8 @@ def test_one_select_passes(query, expected):
         ('SELECT 1 AS "\\"; DROP TABLE victim; --"', "a backslash before a quote"),
         ("SELECT E'it\\'s' AS a", "a backslash before a quote"),
         ("SELECT 1 # 1 ; DROP TABLE victim", "'#' comment"),
+        ("SELECT * FROM t /*!50000 INTO OUTFILE '/tmp/x' */", "run the text of a '/\\*!' comment"),
+        ("SELECT 1 /*M! , sleep(5) */", "run the text of a '/\\*!' comment"),
     ],
 )
 def test_anything_else_is_refused_naming_why(query, message):
