@@ -333,6 +333,12 @@ def _check_parameters(
             "inside quoted text is read as a placeholder too: write it as '\\:')"
         )
     unused = sorted(set(given) - placeholders)
+    cast = next((name for name in unused if re.search(rf"(?<![:\w\x5c]):{re.escape(name)}::", query)), None)
+    if cast is not None:
+        raise ConfigurationError(
+            f"{role} writes :{cast}:: (a cast right after a placeholder), not read as a placeholder; "
+            f"write CAST(:{cast} AS type) instead"
+        )
     if unused:
         raise ConfigurationError(
             f"{argument} {unused} are not used by {role}: write them as :name in the SQL, or remove them"

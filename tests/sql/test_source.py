@@ -65,6 +65,10 @@ def test_a_hostile_parameter_value_stays_a_value(engine):
         ),
         ({"query": "SELECT 1", "parameters": ["x"]}, "must be a mapping of name to value, got list"),
         (
+            {"query": "SELECT * FROM orders WHERE day = :day::date", "parameters": {"day": "2026-01-01"}},
+            r"query writes :day:: \(a cast right after a placeholder\).*write CAST\(:day AS type\)",
+        ),
+        (
             {"query": "SELECT * FROM orders WHERE id = :id", "parameters": {"id": 10**400}},
             r"parameter 'id' of query is 10000000000000000000… \(401 digits\), outside the 64-bit",
         ),
