@@ -10,7 +10,7 @@ SQL runs:
 - ``parameters`` are the query's bind parameters, written ``:name`` in the SQL and bound by SQLAlchemy
   for every dialect (the driver receives them apart from the text, so a value can never become SQL).
   Every ``:name`` of the query needs a parameter and every parameter must be used; values are scalars
-  (text, numbers, booleans, None, dates and datetimes);
+  (text, numbers, booleans, None, dates and datetimes; a datetime with an offset is converted to UTC);
 - ``hook_params`` go to the connection's Airflow hook when the engine is built (shell side, see
   ``airflow_provider_mlprod.hooks.sql_sources.engine_for_source``).
 
@@ -323,6 +323,10 @@ def _check_parameters(
                 "number, boolean, date or datetime): use one parameter per value"
             )
         _check_parameter_value(name, value, role)
+        if isinstance(value, datetime.datetime) and value.utcoffset() is not None:
+            # SQLite (and other dialects without a zone-aware type) would drop the offset and compare the
+            # local wall clock; database timestamps without offset are UTC here, as everywhere in the provider
+            value = value.astimezone(datetime.timezone.utc)
         given[name] = value
     missing = sorted(placeholders - set(given))
     if missing:

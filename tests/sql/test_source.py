@@ -173,3 +173,22 @@ def test_the_largest_bound_integers_are_read_back(engine):
     )
     with read_only_snapshot(engine) as connection:
         assert connection.execute(source.statement()).scalar_one() == 3
+
+
+def test_a_datetime_with_an_offset_compares_as_the_same_instant(db_url):
+    # naive database timestamps are UTC; SQLite would drop the offset and compare 10:00 instead of 05:00
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE events (id INTEGER, happened_at TIMESTAMP)")
+            connection.exec_driver_sql(
+                "INSERT INTO events VALUES (1, '2026-01-01 04:00:00'), (2, '2026-01-01 06:00:00')"
+            )
+        since = datetime.datetime(2026, 1, 1, 10, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+        source = SqlSource.from_arguments(
+            query="SELECT id FROM events WHERE happened_at > :since", parameters={"since": since}
+        )
+        with read_only_snapshot(engine) as connection:
+            assert connection.execute(source.statement()).scalars().all() == [2]
+    finally:
+        engine.dispose()
