@@ -166,7 +166,11 @@ def read_table(
         delimiter = "\t" if name.lower().endswith(".tsv") else ","
     read = None
     with _open_for_reading(location, name) as handle:
-        start = handle.read(3)
+        try:
+            start = handle.read(3)
+        except Exception as exc:
+            _raise_if_transient(exc, name)
+            raise
         if not start:
             raise InputDataError(f"file {name!r} is empty")
         handle.seek(0)
@@ -190,10 +194,7 @@ def read_table(
         except pd.errors.EmptyDataError:
             raise InputDataError(f"file {name!r} is empty (no header and no rows)") from None
         except Exception as exc:  # pandas ParserError/ValueError, pyarrow's own classes for bad Parquet
-            if is_transient_storage_error(exc):  # a reset connection or a timeout while reading
-                raise StorageUnavailableError(
-                    f"file {name!r} could not be read this time ({type(exc).__name__}); a retry may succeed"
-                ) from exc
+            _raise_if_transient(exc, name)  # a reset connection or a timeout while reading
             raise InputDataError(
                 f"file {name!r} cannot be read as {file_format}: {_first_line(exc)}"
             ) from None
@@ -260,10 +261,25 @@ def _open_for_reading(location: Any, name: str) -> IO[bytes]:
         raise InputDataError(f"file {name!r} is a directory") from None
     except PermissionError:
         raise InputDataError(f"file {name!r} cannot be read: permission denied") from None
+    except Exception as exc:
+        _raise_if_transient(exc, name)
+        raise
     if not handle.seekable():
         with handle:
-            return io.BytesIO(handle.read())
+            try:
+                return io.BytesIO(handle.read())
+            except Exception as exc:
+                _raise_if_transient(exc, name)
+                raise
     return handle
+
+
+def _raise_if_transient(exc: BaseException, name: str) -> None:
+    """Raise a retryable error naming the file when ``exc`` is a reset connection, a timeout, no space..."""
+    if is_transient_storage_error(exc):
+        raise StorageUnavailableError(
+            f"file {name!r} could not be read this time ({type(exc).__name__}); a retry may succeed"
+        ) from exc
 
 
 def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragged_rows: str) -> TableRead:

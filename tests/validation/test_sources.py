@@ -249,20 +249,23 @@ def test_json_lines_with_blank_lines_and_crlf_read(tmp_path):
 class ResettingLocation:
     """An object-store file whose connection resets after the first byte was read."""
 
-    def __init__(self, data: bytes, name: str):
-        self.data, self.name = data, name
+    def __init__(self, data: bytes, name: str, fail_at: str = "read"):
+        self.data, self.name, self.fail_at = data, name, fail_at
 
     def open(self, mode):
         import io
 
+        if self.fail_at == "open":
+            raise ConnectionResetError(104, "Connection reset by peer")
         data = self.data
+        first_read_fails = self.fail_at == "first read"
 
         class Resetting(io.BytesIO):
             reads = 0
 
             def read(self, size=-1):
                 Resetting.reads += 1
-                if Resetting.reads > 1:
+                if Resetting.reads > (0 if first_read_fails else 1):
                     raise ConnectionResetError(104, "Connection reset by peer")
                 return super().read(size)
 
@@ -275,8 +278,9 @@ class ResettingLocation:
         return f"s3://bucket/{self.name}"
 
 
+@pytest.mark.parametrize("fail_at", ["open", "first read", "read"])
 @pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl", "orders.parquet"])
-def test_a_connection_reset_while_reading_is_retryable(name):
+def test_a_connection_reset_while_reading_is_retryable(name, fail_at):
     import io
 
     from airflow_provider_mlprod.operators.outcome import FINAL_ERRORS
@@ -285,7 +289,7 @@ def test_a_connection_reset_while_reading_is_retryable(name):
     parquet = io.BytesIO()
     pd.DataFrame({"id": [1, 2]}).to_parquet(parquet)
     data = {"csv": b"id\n1\n", "jsonl": b'{"id": 1}\n', "parquet": parquet.getvalue()}[name.split(".")[1]]
-    location = ResettingLocation(data, name)
+    location = ResettingLocation(data, name, fail_at)
     with pytest.raises(
         StorageUnavailableError, match=rf"s3://bucket/{name}' could not be read this time"
     ) as raised:
