@@ -40,6 +40,7 @@ Public API: :func:`read_only_snapshot`, :func:`read_only_url`, :func:`export_sna
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -94,7 +95,9 @@ def read_only_url(url: sa.URL) -> sa.URL:
     if backend == "sqlite" and url.database and url.database != ":memory:":
         database = url.database
         if not database.startswith("file:"):
-            database = f"file:{database}"
+            # as a URI, '?', '#' and '%' in a file name would start the query, a fragment (dropping
+            # mode=ro: SQLite then creates an empty file) or an escape: quote them
+            database = f"file:{urllib.parse.quote(database, safe='/:')}"
         query = dict(url.query)
         query.update({"mode": "ro", "uri": "true"})
         return url.set(database=database, query=query)

@@ -192,3 +192,23 @@ def test_a_datetime_with_an_offset_compares_as_the_same_instant(db_url):
             assert connection.execute(source.statement()).scalars().all() == [2]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["orders#1.db", "orders 100%.db", "orders?.db"])
+def test_a_read_only_sqlite_url_opens_the_file_whose_name_holds_uri_characters(tmp_path, name):
+    path = tmp_path / name
+    writer = sa.create_engine(sa.URL.create("sqlite", database=str(path)))
+    with writer.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE orders (id INTEGER)")
+        connection.exec_driver_sql("INSERT INTO orders VALUES (1)")
+    writer.dispose()
+    url = read_only_url(sa.URL.create("sqlite", database=str(path)))
+    reader = sa.create_engine(url.render_as_string(hide_password=False))  # as GX receives it
+    try:
+        with reader.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM orders").scalar_one() == 1
+            with pytest.raises(sa.exc.OperationalError, match="readonly"):
+                connection.exec_driver_sql("DELETE FROM orders")
+    finally:
+        reader.dispose()
+    assert sorted(child.name for child in tmp_path.iterdir()) == [name]  # no stray file was created
