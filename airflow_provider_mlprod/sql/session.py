@@ -5,15 +5,19 @@
 - PostgreSQL: the session is made read-only (``SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL
   REPEATABLE READ, READ ONLY``), so even a ``COMMIT;`` smuggled into the text only starts another
   read-only transaction; the reads run inside one ``REPEATABLE READ READ ONLY`` transaction, so they all
-  see one snapshot. The session characteristics are reset before the connection returns to the pool.
+  see one snapshot. The session characteristics are reset, and session-level advisory locks a query
+  took (``pg_advisory_lock``) released, before the connection returns to the pool.
 - SQLite: ``PRAGMA query_only = ON`` refuses every write, and the reads run inside one explicit
   transaction (one snapshot); the pragma is reset to OFF before the connection returns to the pool.
 - Other dialects: one transaction at REPEATABLE READ where the dialect supports it, with the parser and
   the driver as the remaining barriers.
 
-Drivers and several statements: psycopg (3) and psycopg2 with bound parameters use the extended protocol,
-which refuses several statements; without parameters they send the text as one simple query, which is why
-the parser and the read-only session must hold on their own. sqlite3's ``execute`` always refuses a
+Drivers and several statements: psycopg (3) with bound parameters uses the extended protocol, which
+refuses several statements; without parameters it sends the text as one simple query. psycopg2 always
+interpolates on the client and sends one simple query, parameters or not. A simple query that holds
+``BEGIN READ WRITE`` leaves the read-only default, so on PostgreSQL the parser barrier
+(:mod:`airflow_provider_mlprod.sql.statements`) is the one that must hold; the session stops what a
+single statement can do (``DELETE``, DDL, ``nextval``, ``FOR UPDATE``). sqlite3's ``execute`` always refuses a
 second statement ("You can only execute one statement at a time"). MySQL drivers refuse several
 statements unless the client flag ``MULTI_STATEMENTS`` is set (off by default).
 
@@ -36,6 +40,7 @@ Public API: :func:`read_only_snapshot`, :func:`read_only_url`, :func:`export_sna
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,7 +61,10 @@ def read_only_snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
                 yield connection  # its first statement opens one REPEATABLE READ READ ONLY transaction
             finally:
                 _reset(
-                    connection, "RESET default_transaction_read_only", "RESET default_transaction_isolation"
+                    connection,
+                    "RESET default_transaction_read_only",
+                    "RESET default_transaction_isolation",
+                    "SELECT pg_advisory_unlock_all()",  # a user's session lock survives the rollback
                 )
         elif dialect == "sqlite":
             connection.exec_driver_sql("PRAGMA query_only = ON")
@@ -87,7 +95,9 @@ def read_only_url(url: sa.URL) -> sa.URL:
     if backend == "sqlite" and url.database and url.database != ":memory:":
         database = url.database
         if not database.startswith("file:"):
-            database = f"file:{database}"
+            # as a URI, '?', '#' and '%' in a file name would start the query, a fragment (dropping
+            # mode=ro: SQLite then creates an empty file) or an escape: quote them
+            database = f"file:{urllib.parse.quote(database, safe='/:')}"
         query = dict(url.query)
         query.update({"mode": "ro", "uri": "true"})
         return url.set(database=database, query=query)

@@ -10,7 +10,7 @@ SQL runs:
 - ``parameters`` are the query's bind parameters, written ``:name`` in the SQL and bound by SQLAlchemy
   for every dialect (the driver receives them apart from the text, so a value can never become SQL).
   Every ``:name`` of the query needs a parameter and every parameter must be used; values are scalars
-  (text, numbers, booleans, None, dates and datetimes);
+  (text, numbers, booleans, None, dates and datetimes; a datetime with an offset is converted to UTC);
 - ``hook_params`` go to the connection's Airflow hook when the engine is built (shell side, see
   ``airflow_provider_mlprod.hooks.sql_sources.engine_for_source``).
 
@@ -51,6 +51,9 @@ QUERY_LABEL_LENGTH = 120
 
 TEXT_PLACEHOLDER = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)", re.UNICODE)
 """What SQLAlchemy's ``text()`` reads as a ``:name`` placeholder (its own rule)."""
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The integers every driver binds (SQLite INTEGER, PostgreSQL bigint)."""
 
 PARAMETER_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime, datetime.time)
 """Types a bind parameter's value may have (None too)."""
@@ -319,6 +322,11 @@ def _check_parameters(
                 f"parameter {name!r} of {role} is a {type(value).__name__}; give a single value (text, "
                 "number, boolean, date or datetime): use one parameter per value"
             )
+        _check_parameter_value(name, value, role)
+        if isinstance(value, datetime.datetime) and value.utcoffset() is not None:
+            # SQLite (and other dialects without a zone-aware type) would drop the offset and compare the
+            # local wall clock; database timestamps without offset are UTC here, as everywhere in the provider
+            value = value.astimezone(datetime.timezone.utc)
         given[name] = value
     missing = sorted(placeholders - set(given))
     if missing:
@@ -329,11 +337,41 @@ def _check_parameters(
             "inside quoted text is read as a placeholder too: write it as '\\:')"
         )
     unused = sorted(set(given) - placeholders)
+    cast = next((name for name in unused if re.search(rf"(?<![:\w\x5c]):{re.escape(name)}::", query)), None)
+    if cast is not None:
+        raise ConfigurationError(
+            f"{role} writes :{cast}:: (a cast right after a placeholder), not read as a placeholder; "
+            f"write CAST(:{cast} AS type) instead"
+        )
     if unused:
         raise ConfigurationError(
             f"{argument} {unused} are not used by {role}: write them as :name in the SQL, or remove them"
         )
     return given
+
+
+def _check_parameter_value(name: str, value: object, role: str) -> None:
+    """Refuse a value no driver binds faithfully, before any SQL runs (the drivers fail late and raw).
+
+    An integer outside 64 bits (sqlite3 raises ``OverflowError``, psycopg "bigint out of range"), a NaN
+    (PostgreSQL sorts it above every number, SQLite reads it as NULL: a comparison silently selects
+    nothing) and a NUL character (PostgreSQL text cannot hold it; psycopg2 raises ``ValueError``).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        shown = str(value) if len(str(value)) <= 30 else f"{str(value)[:20]}… ({len(str(value))} digits)"
+        raise ConfigurationError(
+            f"parameter {name!r} of {role} is {shown}, outside the 64-bit integer range databases bind; "
+            "pass it as a decimal.Decimal or as text"
+        )
+    if isinstance(value, (float, decimal.Decimal)) and value != value:
+        raise ConfigurationError(
+            f"parameter {name!r} of {role} is NaN, which databases compare differently (PostgreSQL: above "
+            "every number; SQLite: NULL); give a number or None"
+        )
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigurationError(
+            f"parameter {name!r} of {role} holds a NUL character (\\x00), which SQL text cannot hold"
+        )
 
 
 def _check_hook_params(hook_params: Mapping[str, Any] | None, role: str = "hook_params") -> dict[str, Any]:

@@ -7,6 +7,16 @@ independent barriers (the driver refuses several statements with bound parameter
 read-only: see :mod:`airflow_provider_mlprod.sql.session`); it also refuses any writing keyword
 (``INSERT``, ``SELECT ... INTO``, DDL, transaction control) anywhere in the statement.
 
+Where sqlparse and the database would split the text differently, the text is refused before it is split:
+sqlparse reads a backslash before a quote as an escape in every quoted text (MySQL's rule), while
+PostgreSQL's and SQLite's standard strings and quoted names keep the backslash and end at the quote, so
+``SELECT '\\' AS a; COMMIT; BEGIN READ WRITE; DROP TABLE t; --'`` looks like one SELECT holding one string
+to sqlparse and is four statements to PostgreSQL (which runs them all in one simple query, where
+``BEGIN READ WRITE`` leaves any read-only default). Likewise ``# `` starts a comment for sqlparse (MySQL)
+but is an operator in PostgreSQL (``SELECT 1 # 1; DROP TABLE t``). A backslash directly before a quote,
+and a ``#`` comment, are therefore refused: write a quote inside text as ``''``, or bind the value. So is
+a MySQL/MariaDB executable comment (``/*! INTO OUTFILE '/tmp/x' */``), whose text those servers run.
+
 Public API: :func:`check_select`.
 """
 
@@ -36,6 +46,14 @@ def check_select(query: object, role: str = "query") -> str:
     """
     if not isinstance(query, str) or not query.strip():
         raise ConfigurationError(f"{role} {query!r} is empty; give one SELECT statement")
+    for escaped_quote in ("\\'", '\\"'):
+        if escaped_quote in query:
+            raise ConfigurationError(
+                f"{role} holds {escaped_quote} (a backslash before a quote), which databases read "
+                "differently (an escape in MySQL, a plain character in PostgreSQL and SQLite), so where its "
+                "quoted text ends is ambiguous; write a quote inside text as '' or pass the value as a "
+                "bound parameter"
+            )
     statements = [
         s for s in sqlparse.parse(query) if sqlparse.format(str(s), strip_comments=True).strip(" \t\r\n;")
     ]
@@ -49,6 +67,16 @@ def check_select(query: object, role: str = "query") -> str:
         label = "an unrecognised" if kind == "UNKNOWN" else f"a {kind}"
         raise ConfigurationError(f"{role} is {label} statement; only a SELECT (or WITH ... SELECT) is read")
     for token in statement.flatten():
+        if token.ttype in T.Comment and token.value.startswith(("/*!", "/*M!")):
+            raise ConfigurationError(
+                f"{role} holds {token.value[:40]!r}: MySQL and MariaDB run the text of a '/*!' comment as "
+                "SQL, unseen by this check; use -- or plain /* */ comments"
+            )
+        if token.ttype in T.Comment and token.value.startswith("#"):
+            raise ConfigurationError(
+                f"{role} holds a '#' comment ({token.value.strip()!r}); '#' starts a comment only in MySQL "
+                "and is an operator elsewhere, so the rest of the line may be SQL: use -- or /* */ comments"
+            )
         word = token.normalized.upper()
         if token.ttype in T.Keyword.DML and word != "SELECT":
             raise ConfigurationError(f"{role} contains {word}; only a read-only SELECT is run")

@@ -11,7 +11,10 @@ manifest is written to a temporary file and renamed over the old one. So:
 - a try that fails removes its own folder and leaves the manifest, hence the previous outputs, intact;
 - after the manifest is written, the folders of older tries are removed (never those of newer tries: a
   stale try that finishes late leaves a later try's published files in place, and does not replace a
-  manifest that points at a newer try: it discards its own folder and fails).
+  manifest that points at a newer try: it discards its own folder and fails). Each try also copies its
+  manifest into its own folder before publishing; a stale try that published in the same moment as a
+  newer one finds the newer try's copy afterwards and publishes it again, so the last manifest written
+  never points at an older try whose folder the newer one removed.
 
 An output folder that is, or contains, an input of the task is refused before anything is written
 (:func:`check_output_not_input`), so an output can never overwrite the data being read.
@@ -213,13 +216,48 @@ class OutputFolder:
                 f"output folder {describe(self.folder)!r}: a newer try ({published}) already published its "
                 f"outputs; this try's ({self.try_id}) were discarded"
             )
+        payload = self._manifest_payload()
         try:
+            own_copy = self.try_folder / MANIFEST_NAME  # marks this try complete
+            with self._classified(describe(own_copy)), own_copy.open("wb") as handle:
+                handle.write(payload)
             with self._classified(self.manifest_location):
-                self._write_manifest()
+                self._write_manifest(payload)
         except Exception:
             self._remove(self.try_folder)
             raise
+        newer = self._newest_complete_try()
+        if newer is not None:
+            # a newer try published between the check above and this manifest (and its clean-up may have
+            # removed this try's folder): publish the newer try again, so the manifest never points at
+            # an older or a removed try; a newer try marks itself complete before it publishes, so one
+            # of the two always sees the other
+            newer_copy = self.folder / TRIES_FOLDER / newer / MANIFEST_NAME
+            with self._classified(self.manifest_location), newer_copy.open("rb") as handle:
+                self._write_manifest(handle.read())
+            self._remove(self.try_folder)
+            raise InputDataError(
+                f"output folder {describe(self.folder)!r}: a newer try ({newer}) published its outputs "
+                f"while this one ({self.try_id}) finished; this try's were discarded"
+            )
         self._remove_older_tries()
+
+    def _newest_complete_try(self) -> str | None:
+        """The newest try after this one that marked itself complete, or None."""
+        if not TRY_ID.fullmatch(self.try_id):
+            return None
+        try:
+            children = list((self.folder / TRIES_FOLDER).iterdir())
+        except Exception:
+            return None
+        newer = sorted(
+            (name for name in map(_name_of, children) if TRY_ID.fullmatch(name) and name > self.try_id),
+            reverse=True,
+        )
+        for name in newer:
+            if (self.folder / TRIES_FOLDER / name / MANIFEST_NAME).exists():
+                return name
+        return None
 
     def _published_try(self) -> str | None:
         """The try id the current manifest points at, or None (no manifest, or one that cannot be read)."""
@@ -245,7 +283,7 @@ class OutputFolder:
         self.locations[key] = text
         return text
 
-    def _write_manifest(self) -> None:
+    def _manifest_payload(self) -> bytes:
         manifest = {
             "version": MANIFEST_VERSION,
             "try": self.try_id,
@@ -253,7 +291,9 @@ class OutputFolder:
             "files": dict(self.files),
             **self.extra,
         }
-        payload = json.dumps(manifest, sort_keys=True, indent=1).encode("utf-8")
+        return json.dumps(manifest, sort_keys=True, indent=1).encode("utf-8")
+
+    def _write_manifest(self, payload: bytes) -> None:
         target = self.folder / MANIFEST_NAME
         local = _local_path(self.folder)
         if local is not None:

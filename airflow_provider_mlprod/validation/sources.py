@@ -166,7 +166,11 @@ def read_table(
         delimiter = "\t" if name.lower().endswith(".tsv") else ","
     read = None
     with _open_for_reading(location, name) as handle:
-        start = handle.read(3)
+        try:
+            start = handle.read(3)
+        except Exception as exc:
+            _raise_if_transient(exc, name)
+            raise
         if not start:
             raise InputDataError(f"file {name!r} is empty")
         handle.seek(0)
@@ -190,10 +194,7 @@ def read_table(
         except pd.errors.EmptyDataError:
             raise InputDataError(f"file {name!r} is empty (no header and no rows)") from None
         except Exception as exc:  # pandas ParserError/ValueError, pyarrow's own classes for bad Parquet
-            if is_transient_storage_error(exc):  # a reset connection or a timeout while reading
-                raise StorageUnavailableError(
-                    f"file {name!r} could not be read this time ({type(exc).__name__}); a retry may succeed"
-                ) from exc
+            _raise_if_transient(exc, name)  # a reset connection or a timeout while reading
             raise InputDataError(
                 f"file {name!r} cannot be read as {file_format}: {_first_line(exc)}"
             ) from None
@@ -260,10 +261,25 @@ def _open_for_reading(location: Any, name: str) -> IO[bytes]:
         raise InputDataError(f"file {name!r} is a directory") from None
     except PermissionError:
         raise InputDataError(f"file {name!r} cannot be read: permission denied") from None
+    except Exception as exc:
+        _raise_if_transient(exc, name)
+        raise
     if not handle.seekable():
         with handle:
-            return io.BytesIO(handle.read())
+            try:
+                return io.BytesIO(handle.read())
+            except Exception as exc:
+                _raise_if_transient(exc, name)
+                raise
     return handle
+
+
+def _raise_if_transient(exc: BaseException, name: str) -> None:
+    """Raise a retryable error naming the file when ``exc`` is a reset connection, a timeout, no space..."""
+    if is_transient_storage_error(exc):
+        raise StorageUnavailableError(
+            f"file {name!r} could not be read this time ({type(exc).__name__}); a retry may succeed"
+        ) from exc
 
 
 def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragged_rows: str) -> TableRead:
@@ -281,9 +297,13 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     header_line = 0
     ragged: list[RaggedRow] = []
     ragged_count = 0
+    full_rows = 0
+    blank_lines: list[int] = []  # whitespace-only lines: pandas skips them unless the spaces are quoted
     try:
         for record in reader:
-            if not record or (len(record) == 1 and not record[0].strip()):
+            if _is_blank(record):
+                if record and header is not None:
+                    blank_lines.append(reader.line_num - record_line_span(record))
                 continue  # blank lines are skipped, as pandas does
             if header is None:
                 header, header_line = record, reader.line_num
@@ -301,6 +321,7 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
                 if len(ragged) < MAX_REPORTED_RAGGED_ROWS:
                     ragged.append(RaggedRow(line=line, fields=len(record)))
                 continue
+            full_rows += 1
     except csv.Error as exc:
         raise InputDataError(f"file {name!r} line {reader.line_num}: {exc}") from None
     if header is None:
@@ -309,6 +330,7 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     if not ragged_count:
         handle.seek(0)
         frame = pd.read_csv(handle, sep=delimiter, encoding=encoding, encoding_errors="strict")
+        _check_row_count(frame, full_rows, len(header), blank_lines, name)
         return TableRead(frame, expected_fields=len(header))
     # Some rows were left out: parse the header and the well-formed rows again, as pandas would have.
     # Reading the file twice keeps pandas' type inference the same as for a clean file.
@@ -319,7 +341,7 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     text = io.TextIOWrapper(handle, encoding=encoding, errors="strict", newline="")
     seen_header = False
     for record in csv.reader(text, delimiter=delimiter):
-        if not record or (len(record) == 1 and not record[0].strip()):
+        if _is_blank(record):
             continue
         if not seen_header:
             seen_header = True
@@ -330,6 +352,25 @@ def _read_csv(handle: IO[bytes], name: str, delimiter: str, encoding: str, ragge
     rewritten.seek(0)
     frame = pd.read_csv(rewritten, sep=delimiter)
     return TableRead(frame, expected_fields=len(header), ragged_rows=tuple(ragged), ragged_count=ragged_count)
+
+
+def _is_blank(record: list[str]) -> bool:
+    """An empty line, or one of spaces and tabs only (the lines pandas skips); a quoted ``""`` is a row."""
+    return not record or (len(record) == 1 and record[0] != "" and not record[0].strip(" \t"))
+
+
+def _check_row_count(
+    frame: pd.DataFrame, full_rows: int, fields: int, blank_lines: list[int], name: str
+) -> None:
+    """Refuse a file where pandas read a row the structure check took for a blank line (``"  "`` quoted):
+    it would be padded with nulls to the header's width and validated as a row."""
+    if len(frame) == full_rows or fields == 1:
+        return
+    shown = ", ".join(map(str, blank_lines[:10])) or "unknown"
+    raise InputDataError(
+        f"file {name!r}: a line holding only quoted whitespace is read as a row of 1 field where the header "
+        f"has {fields} (whitespace-only lines: {shown}); remove such lines or fill the row"
+    )
 
 
 def record_line_span(record: list[str]) -> int:

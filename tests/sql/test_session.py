@@ -63,3 +63,20 @@ def test_reads_share_one_snapshot(engine):
             writer.dispose()
         after = connection.exec_driver_sql("SELECT count(*) FROM victim").scalar_one()
     assert before == after == 1
+
+
+def test_a_session_lock_taken_by_a_query_is_released_before_the_connection_is_reused(postgres_url):
+    # pg_advisory_lock in a user's SELECT survives the rollback; the store serialises promotions on
+    # advisory locks, so a pooled connection must not keep one after the read
+    engine = sa.create_engine(postgres_url, pool_size=1, max_overflow=0)
+    other = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    try:
+        with read_only_snapshot(engine) as connection:
+            connection.exec_driver_sql("SELECT pg_advisory_lock(4242)").all()
+        with engine.connect() as connection:  # the pooled connection is still open
+            assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+            with other.connect() as contender:
+                assert contender.exec_driver_sql("SELECT pg_try_advisory_lock(4242)").scalar_one() is True
+    finally:
+        other.dispose()
+        engine.dispose()

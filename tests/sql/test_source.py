@@ -65,6 +65,26 @@ def test_a_hostile_parameter_value_stays_a_value(engine):
         ),
         ({"query": "SELECT 1", "parameters": ["x"]}, "must be a mapping of name to value, got list"),
         (
+            {"query": "SELECT * FROM orders WHERE day = :day::date", "parameters": {"day": "2026-01-01"}},
+            r"query writes :day:: \(a cast right after a placeholder\).*write CAST\(:day AS type\)",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE id = :id", "parameters": {"id": 10**400}},
+            r"parameter 'id' of query is 10000000000000000000… \(401 digits\), outside the 64-bit",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE id = :id", "parameters": {"id": 2**63}},
+            "parameter 'id' of query is 9223372036854775808, outside the 64-bit integer range",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE amount > :low", "parameters": {"low": float("nan")}},
+            "parameter 'low' of query is NaN",
+        ),
+        (
+            {"query": "SELECT * FROM orders WHERE day = :day", "parameters": {"day": "2026\x00"}},
+            "parameter 'day' of query holds a NUL character",
+        ),
+        (
             {"table": "orders", "parameters": {"day": "x"}},
             r"apply to a query; table 'orders' has no placeholders",
         ),
@@ -144,3 +164,51 @@ def test_a_colon_inside_quoted_text_is_named_and_can_be_escaped(engine):
         assert escaped.row_count(connection) == 3
     with pytest.raises(ConfigurationError, match="holds ':b' inside a value or quoted text"):
         escaped.rendered_query(engine.dialect)  # GX reads the text twice: the escape would not survive
+
+
+def test_the_largest_bound_integers_are_read_back(engine):
+    source = SqlSource.from_arguments(
+        query="SELECT count(*) AS n FROM orders WHERE id < :high AND id > :low",
+        parameters={"high": 2**63 - 1, "low": -(2**63)},
+    )
+    with read_only_snapshot(engine) as connection:
+        assert connection.execute(source.statement()).scalar_one() == 3
+
+
+def test_a_datetime_with_an_offset_compares_as_the_same_instant(db_url):
+    # naive database timestamps are UTC; SQLite would drop the offset and compare 10:00 instead of 05:00
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE events (id INTEGER, happened_at TIMESTAMP)")
+            connection.exec_driver_sql(
+                "INSERT INTO events VALUES (1, '2026-01-01 04:00:00'), (2, '2026-01-01 06:00:00')"
+            )
+        since = datetime.datetime(2026, 1, 1, 10, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+        source = SqlSource.from_arguments(
+            query="SELECT id FROM events WHERE happened_at > :since", parameters={"since": since}
+        )
+        with read_only_snapshot(engine) as connection:
+            assert connection.execute(source.statement()).scalars().all() == [2]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["orders#1.db", "orders 100%.db", "orders?.db"])
+def test_a_read_only_sqlite_url_opens_the_file_whose_name_holds_uri_characters(tmp_path, name):
+    path = tmp_path / name
+    writer = sa.create_engine(sa.URL.create("sqlite", database=str(path)))
+    with writer.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE orders (id INTEGER)")
+        connection.exec_driver_sql("INSERT INTO orders VALUES (1)")
+    writer.dispose()
+    url = read_only_url(sa.URL.create("sqlite", database=str(path)))
+    reader = sa.create_engine(url.render_as_string(hide_password=False))  # as GX receives it
+    try:
+        with reader.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM orders").scalar_one() == 1
+            with pytest.raises(sa.exc.OperationalError, match="readonly"):
+                connection.exec_driver_sql("DELETE FROM orders")
+    finally:
+        reader.dispose()
+    assert sorted(child.name for child in tmp_path.iterdir()) == [name]  # no stray file was created

@@ -82,6 +82,33 @@ def test_a_stale_try_finishing_late_leaves_a_newer_trys_files_in_place(tmp_path)
     assert read_output_manifest(folder)["try"] == newer.try_id  # the manifest still points at it
 
 
+class PublishingInBetween(OutputFolder):
+    """A stale try during which a newer try publishes, just after the stale one checked the manifest:
+    the interleaving two processes produce when a retry races a try Airflow gave up on."""
+
+    def __init__(self, *args, newer: OutputFolder, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.newer = newer
+
+    def _write_manifest(self, payload):
+        if self.newer is not None:
+            newer, self.newer = self.newer, None
+            write_two_files(newer)  # publishes, then removes older tries: this one's folder too
+        super()._write_manifest(payload)
+
+
+def test_a_stale_try_publishing_in_the_same_moment_as_a_newer_one_leaves_the_newer_published(tmp_path):
+    folder = tmp_path / "quarantine"
+    newer = OutputFolder(folder, try_id="20260101T000001000000Z-bbbbbbbb")
+    stale = PublishingInBetween(folder, try_id="20260101T000000000000Z-aaaaaaaa", newer=newer)
+    with pytest.raises(InputDataError, match=r"a newer try \(20260101T000001000000Z-bbbbbbbb\) published"):
+        write_two_files(stale)
+    manifest = read_output_manifest(folder)
+    assert manifest["try"] == newer.try_id
+    assert all(Path(location).is_file() for location in manifest["locations"].values())
+    assert tries(folder) == [newer.try_id]
+
+
 def test_a_full_disk_mid_try_is_retryable_and_leaves_the_published_outputs(tmp_path):
     folder = tmp_path / "quarantine"
     first = publish(folder)

@@ -171,6 +171,8 @@ def test_repeated_header_after_blank_lines_names_its_line(tmp_path):
         ("id,amount\n1\n", 2, 1),  # the first row is short
         ('id,note\n1,"two\nlines"\n2,"x",extra\n', 4, 3),  # a quoted line break does not shift lines
         ("a,b\n1,2,3\n", 2, 3),  # pandas would take the first column as the index
+        ('id,amount\n1,2\n""\n3,4\n', 3, 1),  # a quoted empty line is a row to pandas, padded with nulls
+        ("id,amount\n1,2\n\x0c\n3,4\n", 3, 1),  # so is a form feed (pandas skips only spaces and tabs)
     ],
 )
 def test_ragged_rows_are_refused_naming_the_line(tmp_path, content, line, fields):
@@ -178,6 +180,16 @@ def test_ragged_rows_are_refused_naming_the_line(tmp_path, content, line, fields
     path.write_text(content)
     with pytest.raises(InputDataError, match=rf"orders\.csv' line {line}: {fields} fields where the header"):
         read_table_file(path)
+
+
+def test_a_quoted_blank_line_is_not_read_as_a_padded_row(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text('id,amount\n1,2\n   \n"  "\n3,4\n')  # pandas skips the unquoted spaces only
+    message = r"orders\.csv': a line holding only quoted whitespace .* \(whitespace-only lines: 3, 4\)"
+    with pytest.raises(InputDataError, match=message):
+        read_table_file(path)
+    path.write_text("id,amount\n1,2\n   \n\t\n3,4\n")  # unquoted blank lines stay skipped
+    assert read_table_file(path)["id"].tolist() == [1, 3]
 
 
 def test_ragged_rows_can_be_left_out_and_counted(tmp_path):
@@ -237,20 +249,23 @@ def test_json_lines_with_blank_lines_and_crlf_read(tmp_path):
 class ResettingLocation:
     """An object-store file whose connection resets after the first byte was read."""
 
-    def __init__(self, data: bytes, name: str):
-        self.data, self.name = data, name
+    def __init__(self, data: bytes, name: str, fail_at: str = "read"):
+        self.data, self.name, self.fail_at = data, name, fail_at
 
     def open(self, mode):
         import io
 
+        if self.fail_at == "open":
+            raise ConnectionResetError(104, "Connection reset by peer")
         data = self.data
+        first_read_fails = self.fail_at == "first read"
 
         class Resetting(io.BytesIO):
             reads = 0
 
             def read(self, size=-1):
                 Resetting.reads += 1
-                if Resetting.reads > 1:
+                if Resetting.reads > (0 if first_read_fails else 1):
                     raise ConnectionResetError(104, "Connection reset by peer")
                 return super().read(size)
 
@@ -263,8 +278,9 @@ class ResettingLocation:
         return f"s3://bucket/{self.name}"
 
 
+@pytest.mark.parametrize("fail_at", ["open", "first read", "read"])
 @pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl", "orders.parquet"])
-def test_a_connection_reset_while_reading_is_retryable(name):
+def test_a_connection_reset_while_reading_is_retryable(name, fail_at):
     import io
 
     from airflow_provider_mlprod.operators.outcome import FINAL_ERRORS
@@ -273,7 +289,7 @@ def test_a_connection_reset_while_reading_is_retryable(name):
     parquet = io.BytesIO()
     pd.DataFrame({"id": [1, 2]}).to_parquet(parquet)
     data = {"csv": b"id\n1\n", "jsonl": b'{"id": 1}\n', "parquet": parquet.getvalue()}[name.split(".")[1]]
-    location = ResettingLocation(data, name)
+    location = ResettingLocation(data, name, fail_at)
     with pytest.raises(
         StorageUnavailableError, match=rf"s3://bucket/{name}' could not be read this time"
     ) as raised:
