@@ -8,7 +8,14 @@ flag exactly those 5.
 First section (default): 1,000,000 rows x 25 columns per side, 3 runs each of the production path
 (a stored reference profile vs the raw current batch; goal <= 0.3 s) and the exact raw-vs-raw
 comparison (goal <= 1.2 s on 2 cores), each with its peak RSS growth (VmHWM reset before the run)
-against the size of the data (goal: peak under 1.2x the data, i.e. growth under 0.2x).
+against the size of the data (goal: peak under 1.2x the data, i.e. growth under 0.2x). Each figure
+comes with the CPU seconds of the process (``time.process_time``, all threads), which the load of
+other processes does not distort, and the load average. Last runs (2 cores shared with other work):
+production path 0.50-0.59 s wall, 0.60-0.78 s CPU at load 4.1, 0.50 s CPU alone on one thread (before
+the one-pass column scan: 1.6-2.1 s wall, 1.0 s CPU); exact 1.03-2.09 s wall, 1.7-1.8 s CPU at load
+3.9, 1.5 s CPU at load 5.7 (before: 3.1-4.2 s wall, 2.8 s CPU). The exact path is bounded by sorting
+40 columns of 1M floats (about 24 ms each, 1 s CPU); categorical columns cost about 27 ms each
+(pyarrow's hash count of 1M strings).
 
 Second section (``--postgres-rows N``, ``--postgres-only`` to skip the first): an N-row current table
 and a 1,000,000-row reference table made with ``generate_series`` in a scratch schema (dropped at
