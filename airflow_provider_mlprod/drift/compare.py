@@ -223,9 +223,9 @@ def _current_sample(
     series = current[name]
     if name in settings.column_kinds:
         resolve_kind(series, name, settings.column_kinds)
-    elif not series.isna().all():  # an all-null column's dtype says nothing about its kind
+    else:
         detected = detect_kind(series, name)
-        if detected != kind:
+        if detected != kind and not series.isna().all():  # an all-null column's dtype says nothing
             raise InputDataError(
                 f"column {name!r} is {kind} in the reference but {detected} (dtype {series.dtype}) in the "
                 "current batch"

@@ -43,7 +43,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -496,21 +496,22 @@ def bin_counts(finite: np.ndarray, edges: tuple[float, ...], is_sorted: bool = F
     """Counts of finite values in the underflow, interior and overflow bins of ``edges``."""
     import numpy as np
 
+    from airflow_provider_mlprod.drift.binning import EdgeBinner
+
     if not edges:
         return (int(finite.size),)
-    edge_array = np.asarray(edges)
     if is_sorted:
+        edge_array = np.asarray(edges)
         cumulative = np.searchsorted(finite, edge_array, side="left")
         cumulative[-1] = np.searchsorted(finite, edge_array[-1], side="right")
         counts = np.diff(cumulative, prepend=0, append=finite.size)
         return tuple(int(c) for c in counts)
-    underflow = int(np.count_nonzero(finite < edge_array[0]))
-    overflow = int(np.count_nonzero(finite > edge_array[-1]))
-    if edge_array[0] == edge_array[-1]:
-        interior = [int(finite.size) - underflow - overflow]
-    else:
-        interior = np.histogram(finite, bins=edge_array)[0].tolist()
-    return (underflow, *interior, overflow)
+    binner = EdgeBinner(edges)
+    counts = np.zeros(binner.n_counts, dtype=np.int64)
+    work = np.empty(min(finite.size, 32_768))
+    for start in range(0, finite.size, work.size or 1):
+        binner.add_counts(finite[start : start + work.size], counts, work)
+    return tuple(int(c) for c in counts)
 
 
 def profile_numeric_array(
@@ -525,54 +526,51 @@ def profile_numeric_array(
 
     Reference edges (``edges=None``) need the values sorted, and the exact tests reuse that sorted
     array, so it is returned rather than thrown away; ``keep_sorted`` sorts for fixed edges too.
-    Otherwise nothing is sorted and ``None`` is returned. With fixed ``edges`` and the reference's
+    Otherwise nothing is sorted: one pass in chunks bins the values and sums them
+    (``binning.scan_numeric``), and ``None`` is returned. With fixed ``edges`` and the reference's
     distinct values ``atoms``, the profile keeps ``atoms`` when every finite value lies on them.
     Values so large that their mean or standard deviation overflows raise ``InputDataError``.
     """
     import numpy as np
 
-    finite_mask = np.isfinite(values)
-    finite = values[finite_mask] if not finite_mask.all() else values
-    del finite_mask
-    null_count = int(np.count_nonzero(np.isnan(values))) if finite.size < values.size else 0
-    infinite_count = int(values.size - finite.size - null_count)
-    sorted_finite = None
-    keep_sorted = keep_sorted or edges is None
-    if keep_sorted or atoms is not None:
-        # with the reference's distinct values, sorting (fast on few distinct values) tells from the
-        # sorted bins whether every value lies on them, which a binary search per value does slower
-        sorted_finite = np.sort(finite)
+    from airflow_provider_mlprod.drift.binning import scan_numeric
+
+    if edges is not None and not keep_sorted:
+        scan = scan_numeric(values, edges, atoms)
+        counts = scan.counts
+        atoms = atoms if scan.on_atoms else None
+        sorted_finite = None
+    else:
+        # one sort of the whole column puts -inf first, then the finite values, +inf, and NaN last:
+        # the finite values are a slice of it, and the nulls and infinite values are counted by search
+        ordered = np.sort(values)
+        first_null = int(np.searchsorted(ordered, np.nan, side="left"))
+        first_finite = int(np.searchsorted(ordered[:first_null], -np.inf, side="right"))
+        end_finite = int(np.searchsorted(ordered[:first_null], np.inf, side="left"))
+        sorted_finite = ordered[first_finite:end_finite]
+        scan = scan_numeric(sorted_finite, ())
+        scan = replace(
+            scan, null_count=values.size - first_null, infinite_count=first_null - sorted_finite.size
+        )
         if edges is None:
             with np.errstate(over="ignore", invalid="ignore"):
                 edges, atoms = reference_edges(sorted_finite, n_bins)
         counts = bin_counts(sorted_finite, edges, is_sorted=True)
         if atoms is not None and not _sorted_on(sorted_finite, counts, atoms):
             atoms = None
-        if not keep_sorted:
-            sorted_finite = None
-    else:
-        counts = bin_counts(finite, edges)
-    if finite.size:
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = float(finite.mean())
-            deviations = finite - mean
-            std = math.sqrt(float(np.dot(deviations, deviations)) / finite.size)
-            del deviations
-        if not (math.isfinite(mean) and math.isfinite(std)):
-            raise InputDataError(f"column {column!r}: values too large to summarise (mean or std overflows)")
-        low, high = float(finite.min()), float(finite.max())
-    else:
-        mean = std = low = high = None
+    mean, std = scan.mean, scan.std
+    if scan.count and not (math.isfinite(mean) and math.isfinite(std)):
+        raise InputDataError(f"column {column!r}: values too large to summarise (mean or std overflows)")
     profile = NumericColumnProfile(
         edges=tuple(edges),
         counts=counts,
-        null_count=null_count,
-        infinite_count=infinite_count,
-        count=int(finite.size),
+        null_count=scan.null_count,
+        infinite_count=scan.infinite_count,
+        count=scan.count,
         mean=mean,
         std=std,
-        min=low,
-        max=high,
+        min=scan.low,
+        max=scan.high,
         values=atoms,
     )
     return profile, sorted_finite

@@ -3,6 +3,8 @@ inside that range is reported as ``within_binning_error``; multiplicative shifts
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,3 +95,30 @@ def test_fast_ks_statistic_equals_scipy_with_ties_and_unequal_sizes():
         ):
             expected = stats.ks_2samp(a, b).statistic
             assert ks_statistic_sorted(np.sort(a), np.sort(b)) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.02, 0.1, 1.0])
+def test_two_sample_p_value_from_the_bins_equals_the_exact_one(shift):
+    """A clear shift is decided from the bins' lower bound of KS without searching the samples;
+    the p-value is the one the exact statistic gives, and a small shift still gets the exact one."""
+    from scipy import stats
+
+    from airflow_provider_mlprod.drift.profile import profile_numeric_array
+    from airflow_provider_mlprod.drift.stattests import (
+        ColumnSample,
+        _cell_counts,
+        _two_sample_p_value,
+        homogeneity_p_value,
+    )
+
+    rng = np.random.default_rng(5)
+    reference, current = rng.normal(size=60_000), rng.normal(shift, 1, 50_000)
+    ref_profile, ref_sorted = profile_numeric_array(reference, None, 50)
+    cur_profile, cur_sorted = profile_numeric_array(current, ref_profile.edges, keep_sorted=True)
+    ref_sample, cur_sample = ColumnSample(ref_profile, ref_sorted), ColumnSample(cur_profile, cur_sorted)
+    ks = stats.ks_2samp(reference, current, method="asymp")
+    ks_p = float(stats.kstwobign.sf(ks.statistic * math.sqrt(60_000 * 50_000 / 110_000)))
+    bins_p = homogeneity_p_value(*_cell_counts(ref_sample, cur_sample))
+    assert _two_sample_p_value(ref_sample, cur_sample) == pytest.approx(
+        min(1.0, 2 * min(ks_p, bins_p)), rel=1e-9, abs=0.0
+    )
