@@ -32,6 +32,10 @@ name                  kinds    rate   passes when                               
                                       runs of non-whitespace)                         DuckDB
 ====================  =======  =====  ==============================================  ====================
 
+``json_schema`` never fetches anything: a ``$ref`` that does not resolve within the schema (a URL, a
+file) and a loop of ``$ref`` keywords are ``SpecError`` before any row is read; a document nested too deep to
+check fails its row.
+
 DuckDB's ``json_valid`` accepts ``NaN``, ``Infinity`` and trailing commas (and refuses a lone surrogate
 escape), so ``valid_json`` runs in Python there.
 
@@ -192,6 +196,7 @@ def _no_params(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 
 def _prepare_json_schema(params: Mapping[str, Any]) -> dict[str, Any]:
     import jsonschema
+    import referencing
 
     _only(params, "json_schema", ("schema",))
     schema = params.get("schema")
@@ -207,7 +212,86 @@ def _prepare_json_schema(params: Mapping[str, Any]) -> dict[str, Any]:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise SpecError(f"check 'json_schema': malformed JSON schema: {exc.message}") from None
-    return {"schema": schema, "validator": validator_class(schema)}
+    # no retrieval: a $ref outside the schema (a URL, a file) is never fetched; it is an error
+    validator = validator_class(schema, registry=referencing.Registry(retrieve=_refuse_retrieval))
+    for ref in _schema_refs(schema):
+        _follow_ref_chain(validator, ref)
+    for probe in (None, True, 0, "", [], {}):  # a $ref loop or an unresolvable $ref reached at the top
+        _validate_with_schema(validator, probe, probing=True)
+    return {"schema": schema, "validator": validator}
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    import referencing.exceptions
+
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+def _schema_refs(schema: Any) -> list[str]:
+    """Every ``$ref`` string of ``schema`` (at any depth), when the schema has no nested ``$id``.
+
+    With a nested ``$id`` a relative reference resolves against that subschema's URI; such refs are
+    then checked as rows reach them (:func:`_validate_with_schema`), not here.
+    """
+    refs: list[str] = []
+    nested_ids = False
+
+    def walk(node: Any, depth: int) -> None:
+        nonlocal nested_ids
+        if isinstance(node, dict):
+            if depth and isinstance(node.get("$id"), str):
+                nested_ids = True
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for key, value in node.items():
+                if key not in ("const", "enum", "default", "examples"):
+                    walk(value, depth + 1)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, depth + 1)
+
+    walk(schema, 0)
+    return [] if nested_ids else refs
+
+
+def _follow_ref_chain(validator: Any, ref: str) -> None:
+    """Resolve ``ref`` from the schema's root and every ``$ref`` it leads to; fail on a missing target or
+    a loop (a chain of references back to itself never reaches a keyword that checks the document)."""
+    import referencing.exceptions
+
+    resolver = validator._resolver  # jsonschema's resolver of this schema's registry (no retrieval)
+    seen: list[str] = []
+    while ref not in seen:
+        seen.append(ref)
+        try:
+            resolved = resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable:
+            raise SpecError(
+                f"check 'json_schema': $ref {ref!r} does not resolve within the schema "
+                "(references outside it, such as URLs, are not fetched)"
+            ) from None
+        target = resolved.contents
+        if not isinstance(target, dict) or not isinstance(target.get("$ref"), str):
+            return
+        resolver, ref = resolved.resolver, target["$ref"]
+    raise SpecError(f"check 'json_schema': $ref loop {' -> '.join([*seen, ref])}")
+
+
+def _validate_with_schema(validator: Any, document: Any, *, probing: bool = False) -> bool:
+    """Whether ``document`` matches; a $ref the schema cannot resolve or a $ref loop is a ``SpecError``."""
+    import referencing.exceptions
+
+    try:
+        return validator.is_valid(document)
+    except referencing.exceptions.Unresolvable as exc:
+        raise SpecError(
+            f"check 'json_schema': a $ref does not resolve within the schema ({exc}); references "
+            "outside it, such as URLs, are not fetched"
+        ) from None
+    except RecursionError:
+        if probing:
+            raise SpecError("check 'json_schema': the schema's $refs loop back to themselves") from None
+        return False  # a document nested too deep to check: it fails
 
 
 def _prepare_labels(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -379,7 +463,7 @@ def _py_json_schema(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
             document = parse_strict_json(text)
         except (ValueError, RecursionError):
             return False
-        return validator.is_valid(document)
+        return _validate_with_schema(validator, document)
 
     return values.map(ok, na_action="ignore")
 
