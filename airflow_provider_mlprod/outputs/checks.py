@@ -475,6 +475,11 @@ def _py_labels(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
 def _py_range(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
     import pandas as pd
 
+    if values.dtype == object:  # a number written as text is text, as in SQL: it fails (a bool too)
+        import numpy as np
+
+        not_numbers = values.map(lambda v: isinstance(v, (str, bytes, bool, np.bool_))).astype(bool)
+        values = values.where(~not_numbers)
     numbers = pd.to_numeric(values, errors="coerce")
     mask = numbers.notna()
     if params["min_value"] is not None:

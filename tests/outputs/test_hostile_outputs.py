@@ -5,11 +5,16 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from decimal import Decimal
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 
-from airflow_provider_mlprod.exceptions import SpecError
+from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.outputs.checks import build_checks, evaluate_value
+from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, failing_sql_rows, source_selectable
+from airflow_provider_mlprod.sql.source import SqlSource
 
 
 @pytest.fixture
@@ -88,3 +93,79 @@ def test_recursive_schemas_that_descend_still_work_and_deep_documents_fail_their
     }
     checks = build_checks([{"check": "json_schema", "column": "p", "schema": nested_id}])
     assert [evaluate_value(checks, doc)["json_schema(p)"] for doc in ("1", '"x"')] == [True, False]
+
+
+KIND_MISMATCHES = [
+    ({"check": "allowed_labels", "column": "code", "labels": ["1", "2"]}, "needs a text column, 'code' is"),
+    (
+        {"check": "allowed_labels", "column": "answer", "labels": [1, 2]},
+        "needs a numeric column, 'answer' is",
+    ),
+    (
+        {"check": "numeric_range", "column": "answer", "min_value": 0, "max_value": 10},
+        "needs a numeric column",
+    ),
+    ({"check": "not_empty", "column": "code"}, r"not_empty\(code\) needs a text column, 'code' is"),
+    ({"check": "max_length", "column": "code", "max_chars": 3}, "needs a text column, 'code' is"),
+]
+ROWS = [{"code": 1, "answer": "5"}, {"code": 2, "answer": "50"}, {"code": 3, "answer": "abc"}]
+
+
+def _kind_tables(engine_name: str, url: str | None):
+    """(connection, table, query subquery or None) holding ``ROWS`` on a real engine."""
+    import duckdb
+
+    from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+
+    if engine_name == "duckdb":
+        raw = duckdb.connect()
+        raw.execute("CREATE TABLE predictions (code INTEGER, answer VARCHAR)")
+        raw.executemany("INSERT INTO predictions VALUES (?, ?)", [[r["code"], r["answer"]] for r in ROWS])
+        connection = DuckDBConnection(raw, "duckdb test")
+        return connection, connection.table("predictions"), None
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE predictions (code INTEGER, answer VARCHAR(20))"))
+        connection.execute(sa.text("INSERT INTO predictions VALUES (:code, :answer)"), ROWS)
+    connection = engine.connect()
+    table = sa.Table("predictions", sa.MetaData(), autoload_with=connection)
+    query = None
+    if engine_name == "postgresql":
+        source = SqlSource(conn_id="wh", query="SELECT code, answer FROM predictions")
+        query = source_selectable(connection, source)
+    return connection, table, query
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb"])
+@pytest.mark.parametrize(("spec", "message"), KIND_MISMATCHES)
+def test_a_check_on_a_column_of_the_wrong_kind_fails_naming_it(request, engine_name, spec, message):
+    """Without the kind check, PostgreSQL refused the comparison (an unclear ProgrammingError) and SQLite
+    and DuckDB cast it: ``1 IN ('1')`` passed there and failed in Python."""
+    url = (
+        None
+        if engine_name == "duckdb"
+        else request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[engine_name])
+    )
+    checks = build_checks([spec])
+    connection, table, query = _kind_tables(engine_name, url)
+    try:
+        for source in (table, query):
+            if source is None:
+                continue
+            with pytest.raises(InputDataError, match=message):
+                check_sql(connection, source, checks, dataset="predictions")
+            with pytest.raises(InputDataError, match=message):
+                failing_sql_rows(connection, source, checks, key_columns=["code"])
+    finally:
+        (connection.raw if engine_name == "duckdb" else connection).close()
+    frame = pd.DataFrame({"code": [1, 2, 3], "answer": pd.Series(["5", "50", "abc"], dtype="string")})
+    with pytest.raises(InputDataError, match=message):
+        check_frame(frame, checks)
+
+
+def test_numbers_written_as_text_fail_numeric_range_in_python_as_in_sql():
+    checks = build_checks([{"check": "numeric_range", "column": "s", "min_value": 0, "max_value": 10}])
+    values = pd.Series(["5", 5, 5.0, True, Decimal("3"), None, float("nan"), float("inf")], dtype=object)
+    summary, positions = check_frame(pd.DataFrame({"s": values}), checks)
+    assert summary.results[0].passed_rows == 3
+    assert list(positions["numeric_range(s)"]) == [0, 3, 5, 6, 7]
