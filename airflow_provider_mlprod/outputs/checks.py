@@ -50,7 +50,7 @@ Portable regex subset (evaluated in PostgreSQL and in DuckDB's RE2 with ``.`` ma
 read alike by Python's ``re`` with DOTALL and ``$`` as end of text): literal characters, ``.``, ``^``,
 ``$``, ``*``, ``+``, ``?``, ``{m}``, ``{m,n}`` (bounds up to 255),
 groups ``( )``, alternation ``|``, bracket expressions without backslashes inside (``[a-z0-9_]``,
-``[^,]``), and a backslash before punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
+``[^,]``), and a backslash before ASCII punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
 backreferences, ``(?...)``) runs in Python.
 """
 
@@ -325,7 +325,7 @@ def _prepare_max_length(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _PORTABLE_TOKEN = re.compile(
-    r"\\[^A-Za-z0-9]"  # escaped punctuation
+    r"\\[ -/:-@\[-`{-~]"  # escaped ASCII punctuation (RE2 refuses an escaped non-ASCII letter)
     r"|\[\^?\]?[^\]\\\[]*\]"  # bracket expression without backslashes or nested brackets
     r"|\{\d+(,\d*)?\}"  # bounds
     r"|\((?!\?)"  # a plain group

@@ -169,3 +169,41 @@ def test_numbers_written_as_text_fail_numeric_range_in_python_as_in_sql():
     summary, positions = check_frame(pd.DataFrame({"s": values}), checks)
     assert summary.results[0].passed_rows == 3
     assert list(positions["numeric_range(s)"]) == [0, 3, 5, 6, 7]
+
+
+def _text_tables(request, engine_name: str, texts: list):
+    """(connection, table, closer) holding ``texts`` in column ``answer`` on a real engine."""
+    import duckdb
+
+    from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+
+    if engine_name == "duckdb":
+        raw = duckdb.connect()
+        raw.execute("CREATE TABLE predictions (answer VARCHAR)")
+        raw.executemany("INSERT INTO predictions VALUES (?)", [[text] for text in texts])
+        connection = DuckDBConnection(raw, "duckdb test")
+        return connection, connection.table("predictions"), raw.close
+    url = request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[engine_name])
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE predictions (answer TEXT)"))
+        connection.execute(sa.text("INSERT INTO predictions VALUES (:a)"), [{"a": text} for text in texts])
+    connection = engine.connect()
+    return connection, sa.Table("predictions", sa.MetaData(), autoload_with=connection), connection.close
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb"])
+def test_an_escaped_non_ascii_character_in_a_regex_runs_in_python_and_counts_alike(request, engine_name):
+    """DuckDB's RE2 refused ``\\é`` (an escaped non-ASCII letter) and the check crashed there."""
+    texts = ["é", "x_y", "a`b", "a b", "~", "٣", "plain", None]
+    patterns = [r"\é", r"\٣", r"\_", r"\`", r"a\ b", r"\~"]
+    checks = build_checks([{"check": "regex", "column": "answer", "pattern": p, "name": p} for p in patterns])
+    expected, _ = check_frame(pd.DataFrame({"answer": pd.Series(texts, dtype=object)}), checks)
+    connection, table, close = _text_tables(request, engine_name, texts)
+    try:
+        summary = check_sql(connection, table, checks, dataset="predictions")
+    finally:
+        close()
+    assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in expected.results] == [1] * 6
+    ran_in = {r.name: r.ran_in for r in summary.results}
+    assert ran_in[r"\é"] == ran_in[r"\٣"] == "python"
