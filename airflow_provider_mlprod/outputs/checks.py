@@ -8,7 +8,8 @@ verdict compares the check's pass rate with ``min_pass_rate``. Adding a check is
 boolean expression on the column).
 
 A NULL (or NaN) value fails every check. The SQL form counts a row as passing only when its condition
-is TRUE, so NULL fails there too.
+is TRUE, so NULL fails there too. A text holding a NUL character (``\\x00``: corrupt output; PostgreSQL
+cannot store one and SQLite's ``length`` and ``json_valid`` stop at it) fails every text check.
 
 ====================  =======  =====  ==============================================  ====================
 name                  kinds    rate   passes when                                     SQL form
@@ -77,6 +78,8 @@ ANY = frozenset({TEXT, NUMERIC})
 CRITICAL, WARNING = "critical", "warning"
 SEVERITIES = (CRITICAL, WARNING)
 
+NUL = "\x00"
+"""A text holding this character fails every text check, in Python and in every database alike."""
 WHITESPACE = " \t\n\r\x0b\x0c"
 """What "whitespace" means in every check and descriptor, in Python and in SQL alike."""
 
@@ -152,15 +155,25 @@ class CheckSpec:
         return self.label or f"{self.check.name}({self.column})"
 
     def passes(self, values: pd.Series) -> pd.Series:
-        """Boolean Series: which values pass (NULL fails)."""
-        mask = self.check.python(values, self.params)
-        return mask.fillna(False).astype(bool) & values.notna()
+        """Boolean Series: which values pass (NULL fails; a text with a NUL character fails a text check)."""
+        mask = self.check.python(values, self.params).fillna(False).astype(bool) & values.notna()
+        if self.check.kinds == {TEXT}:
+            mask &= ~_text(values).str.contains(NUL, regex=False).fillna(False).astype(bool)
+        return mask
 
     def sql_condition(self, column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[bool] | None:
         """The SQL condition of a passing row on ``dialect``, or None when this check runs in Python there."""
         if self.check.sql is None:
             return None
-        return self.check.sql(column, self.params, dialect)
+        condition = self.check.sql(column, self.params, dialect)
+        if condition is None or self.check.kinds != {TEXT}:
+            return condition
+        if dialect.name == "sqlite":  # length(), trim() and json_valid() stop at a NUL: look at the bytes
+            nul = sa.literal(NUL.encode(), sa.LargeBinary)
+            return sa.and_(condition, sa.func.instr(sa.cast(column, sa.LargeBinary), nul) == 0)
+        if dialect.name == "duckdb":
+            return sa.and_(condition, sa.func.strpos(column, sa.func.chr(0)) == 0)
+        return condition  # PostgreSQL text cannot hold a NUL
 
 
 # --- parameters -----------------------------------------------------------------------------------

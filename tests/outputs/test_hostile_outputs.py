@@ -207,3 +207,32 @@ def test_an_escaped_non_ascii_character_in_a_regex_runs_in_python_and_counts_ali
     assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in expected.results] == [1] * 6
     ran_in = {r.name: r.ran_in for r in summary.results}
     assert ran_in[r"\é"] == ran_in[r"\٣"] == "python"
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "duckdb"])
+def test_a_text_with_a_nul_character_fails_every_text_check_on_every_engine(request, engine_name):
+    """SQLite's length(), trim() and json_valid() stop at a NUL: ``"a\\x00" + 5000 * "b"`` passed
+    ``max_length(5)`` and ``"{}\\x00garbage"`` passed ``valid_json`` there while Python failed them."""
+    texts = ["a\x00" + "b" * 5000, '{"a": 1}\x00garbage', " \x00 ", "\x00", '{"a": 1}', "fine text", None]
+    specs = [
+        {"check": "max_length", "max_chars": 10},
+        {"check": "not_empty"},
+        {"check": "valid_json"},
+        {"check": "refusal"},
+        {"check": "regex", "pattern": "^[^0-9]*$"},
+        {"check": "word_count", "min_words": 1},
+        {"check": "non_letter_share", "max_share": 1.0},
+        {"check": "repeated_ngrams"},
+    ]
+    checks = build_checks(specs, default_column="answer")
+    expected, positions = check_frame(pd.DataFrame({"answer": pd.Series(texts, dtype=object)}), checks)
+    for name, failing in positions.items():
+        assert {0, 1, 2, 3, 6} <= set(failing), name
+    connection, table, close = _text_tables(request, engine_name, texts)
+    try:
+        summary = check_sql(connection, table, checks, dataset="predictions")
+        quarantined = failing_sql_rows(connection, table, checks[:2], key_columns=["answer"])
+    finally:
+        close()
+    assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in expected.results]
+    assert len(quarantined) == 5
