@@ -53,6 +53,9 @@ read alike by Python's ``re`` with DOTALL and ``$`` as end of text): literal cha
 groups ``( )``, alternation ``|``, bracket expressions without backslashes inside (``[a-z0-9_]``,
 ``[^,]``), and a backslash before ASCII punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
 backreferences, ``(?...)``) runs in Python.
+
+A pattern that repeats without bound a part that itself repeats without bound (``(a+)+``) is refused
+(:func:`nested_unbounded_repetition`): Python's backtracking engine can take exponential time on it.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -366,6 +369,53 @@ def portable_regex(pattern: str) -> str | None:
     return "".join(python)
 
 
+def nested_unbounded_repetition(pattern: str) -> bool:
+    """Whether ``pattern`` repeats without bound a part that itself repeats without bound (``(a+)+``,
+    ``(\\w+\\s*)*``, ``(.*x)+``): Python's backtracking engine can take exponential time on such a
+    pattern (``(a+)+$`` on 40 ``a`` and a ``!`` runs for days). A possessive inner repetition (``a++``)
+    or an atomic group (``(?>...)``) does not backtrack and is not counted. ``pattern`` must compile."""
+    from re import _constants as sre
+    from re import _parser
+
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT)
+
+    def children(argument: Any) -> Iterator[Any]:
+        if isinstance(argument, _parser.SubPattern):
+            yield argument
+        elif isinstance(argument, (tuple, list)):
+            for part in argument:
+                yield from children(part)
+
+    def unbounded_inside(subpattern: Any) -> bool:
+        for op, argument in subpattern:
+            if op in repeats and argument[1] == sre.MAXREPEAT:
+                return True
+            if op != sre.ATOMIC_GROUP and any(unbounded_inside(child) for child in children(argument)):
+                return True
+        return False
+
+    def nested(subpattern: Any) -> bool:
+        for op, argument in subpattern:
+            if op in repeats and argument[1] == sre.MAXREPEAT and unbounded_inside(argument[2]):
+                return True
+            if any(nested(child) for child in children(argument)):
+                return True
+        return False
+
+    return nested(_parser.parse(pattern))
+
+
+def check_backtracking(pattern: str, where: str) -> None:
+    """``SpecError`` naming ``where`` when ``pattern`` nests unbounded repetition (see
+    :func:`nested_unbounded_repetition`); ``pattern`` must compile."""
+    if nested_unbounded_repetition(pattern):
+        raise SpecError(
+            f"{where}: regex {pattern!r} repeats a part that itself repeats without bound (such as "
+            "'(a+)+'): matching it can take exponential time on a long text; write it without the "
+            "nesting, or make the inner repetition possessive ('a++') or an atomic group ('(?>...)')"
+        )
+
+
 def _prepare_regex(params: Mapping[str, Any]) -> dict[str, Any]:
     _only(params, "regex", ("pattern",))
     pattern = params.get("pattern")
@@ -375,6 +425,7 @@ def _prepare_regex(params: Mapping[str, Any]) -> dict[str, Any]:
         re.compile(pattern)
     except re.error as exc:
         raise SpecError(f"check 'regex': invalid regex {pattern!r}: {exc}") from None
+    check_backtracking(pattern, "check 'regex'")
     portable = portable_regex(pattern)
     python = re.compile(portable if portable is not None else pattern, re.DOTALL)
     return {"pattern": pattern, "portable": portable is not None, "compiled": python}

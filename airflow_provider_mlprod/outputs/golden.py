@@ -121,6 +121,9 @@ def _item(position: int, raw: Any) -> GoldenItem:
             re.compile(expected)
         except re.error as exc:
             raise SpecError(f"{where}: invalid regex {expected!r}: {exc}") from None
+        from airflow_provider_mlprod.outputs.checks import check_backtracking
+
+        check_backtracking(expected, where)
     if match == "numeric":
         if not _is_number(expected):
             raise SpecError(f"{where}: match 'numeric' needs a finite number expected, got {expected!r}")

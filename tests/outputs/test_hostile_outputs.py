@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.outputs.checks import build_checks, evaluate_value
+from airflow_provider_mlprod.outputs.golden import load_golden_set
 from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, failing_sql_rows, source_selectable
 from airflow_provider_mlprod.sql.source import SqlSource
 
@@ -236,3 +237,25 @@ def test_a_text_with_a_nul_character_fails_every_text_check_on_every_engine(requ
         close()
     assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in expected.results]
     assert len(quarantined) == 5
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a*)*b", r"(\w+\s*)+$", "(.*x)+", "(a|b+)*c", "(x+x+)+y"])
+def test_a_regex_that_can_backtrack_exponentially_is_refused_before_any_row(pattern):
+    """``(a+)+$`` on a 40-character text ran for days in Python (DataFrames, SQLite, served responses,
+    golden answers): each extra character doubled the time (0.9 s at 22 characters)."""
+    with pytest.raises(SpecError, match="repeats a part that itself repeats without bound"):
+        build_checks([{"check": "regex", "column": "answer", "pattern": pattern}])
+    with pytest.raises(SpecError, match=r"golden item 'q1'.*repeats a part"):
+        load_golden_set([{"id": "q1", "expected": pattern, "match": "regex"}])
+
+
+def test_possessive_and_atomic_rewrites_are_accepted_and_finish_on_long_texts():
+    checks = build_checks(
+        [
+            {"check": "regex", "column": "answer", "pattern": p, "name": p}
+            for p in ("(?:a++)+$", "(?>a+)+$", r"(\d{1,3}\.){3}\d{1,3}", "^[A-Z].*[.]$")
+        ]
+    )
+    texts = ["a" * 5000 + "!", "a" * 5000, "10.0.0.1", "A sentence."]
+    summary, _ = check_frame(pd.DataFrame({"answer": texts}), checks)
+    assert [r.passed_rows for r in summary.results] == [1, 1, 1, 1]
