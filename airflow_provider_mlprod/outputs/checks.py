@@ -318,6 +318,9 @@ def _prepare_labels(params: Mapping[str, Any]) -> dict[str, Any]:
     kinds = {type(label) for label in labels}
     if not kinds <= {str} and not kinds <= {int, float}:
         raise SpecError("check 'allowed_labels': labels must be all strings or all numbers")
+    if kinds <= {int, float} and not all(math.isfinite(label) for label in labels):
+        # NaN = NaN is true in PostgreSQL and DuckDB (a NaN would pass there and fail in Python)
+        raise SpecError("check 'allowed_labels': numeric labels must be finite (no NaN or infinity)")
     return {"labels": sorted(set(labels))}
 
 
@@ -626,7 +629,16 @@ def _sql_valid_json(column: sa.ColumnElement[Any], _: Mapping[str, Any], dialect
 
 
 def _sql_labels(column: sa.ColumnElement[Any], params: Mapping[str, Any], _: Dialect):
-    return column.in_(params["labels"])
+    # each label bound with its own type: an expanding IN takes one type for all, and psycopg casts
+    # [1, 2.5] on a float column to INTEGER (2.5 became 2: 2.0 passed, 2.5 failed)
+    labels = params["labels"]
+    if isinstance(labels[0], str):
+        label_type: sa.types.TypeEngine[Any] = sa.String()
+    elif all(isinstance(label, int) for label in labels):
+        label_type = sa.BigInteger()
+    else:
+        label_type = sa.Float()
+    return column.in_([sa.literal(label, label_type) for label in labels])
 
 
 def _sql_range(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 from airflow_provider_mlprod.outputs.checks import build_checks, evaluate_value
-from airflow_provider_mlprod.outputs.golden import load_golden_set
+from airflow_provider_mlprod.outputs.golden import load_golden_set, score_answers
 from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, failing_sql_rows, source_selectable
 from airflow_provider_mlprod.sql.source import SqlSource
 
@@ -259,3 +259,91 @@ def test_possessive_and_atomic_rewrites_are_accepted_and_finish_on_long_texts():
     texts = ["a" * 5000 + "!", "a" * 5000, "10.0.0.1", "A sentence."]
     summary, _ = check_frame(pd.DataFrame({"answer": texts}), checks)
     assert [r.passed_rows for r in summary.results] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("labels", [[float("nan"), 1], [1, float("inf")], [float("-inf")]])
+def test_non_finite_numeric_labels_are_refused(labels):
+    """``NaN = NaN`` is true in PostgreSQL and DuckDB: a NaN prediction passed there and failed in Python
+    (and PostgreSQL refused to bind infinity as an integer)."""
+    with pytest.raises(SpecError, match="numeric labels must be finite"):
+        build_checks([{"check": "allowed_labels", "column": "score", "labels": labels}])
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb"])
+def test_nan_predictions_fail_finite_labels_on_every_engine(request, engine_name):
+    checks = build_checks([{"check": "allowed_labels", "column": "score", "labels": [1, 2.5]}])
+    values = [float("nan"), 1.0, 2.5, 3.0, None]
+    expected, _ = check_frame(pd.DataFrame({"score": values}), checks)
+    if engine_name == "duckdb":
+        import duckdb
+
+        from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+
+        raw = duckdb.connect()
+        raw.execute("CREATE TABLE predictions (score DOUBLE)")
+        raw.executemany("INSERT INTO predictions VALUES (?)", [[v] for v in values])
+        connection = DuckDBConnection(raw, "duckdb test")
+        summary = check_sql(connection, connection.table("predictions"), checks, dataset="predictions")
+        raw.close()
+    else:
+        url = request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[engine_name])
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE predictions (score DOUBLE PRECISION)"))
+            connection.execute(sa.text("INSERT INTO predictions VALUES (:v)"), [{"v": v} for v in values])
+        with engine.connect() as connection:
+            table = sa.Table("predictions", sa.MetaData(), autoload_with=connection)
+            summary = check_sql(connection, table, checks, dataset="predictions")
+    assert summary.results[0].passed_rows == expected.results[0].passed_rows == 2
+
+
+def test_a_boolean_or_underscored_answer_is_not_a_number_for_the_golden_gate():
+    items = load_golden_set(
+        [{"id": "one", "expected": 1, "match": "numeric"}, {"id": "ten", "expected": 10, "match": "numeric"}]
+    )
+    assert score_answers(items, {"one": True, "ten": "1_0"}).passed == 0
+    assert score_answers(items, {"one": 1, "ten": " 10.0 "}).passed == 2
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb"])
+@pytest.mark.parametrize(
+    ("column_type", "labels", "values", "passing"),
+    [
+        ("DOUBLE PRECISION", [1, 2.5], [1.0, 2.0, 2.5, 3.0], [1.0, 2.5]),
+        ("INTEGER", [1, 2.5], [1, 2, 3], [1]),
+        ("DOUBLE PRECISION", [1, 2], [1.0, 1.5, 2.0], [1.0, 2.0]),
+        ("BIGINT", [3_000_000_000], [3_000_000_000, 1], [3_000_000_000]),
+    ],
+)
+def test_numeric_labels_pass_the_same_rows_as_python(
+    request, engine_name, column_type, labels, values, passing
+):
+    """psycopg bound ``IN (1, 2.5)`` as ``::INTEGER`` on a float column: 2.0 passed and 2.5 failed."""
+    checks = build_checks([{"check": "allowed_labels", "column": "score", "labels": labels}])
+    frame = pd.DataFrame({"score": values})
+    expected, _ = check_frame(frame, checks)
+    assert expected.results[0].passed_rows == len(passing)
+    if engine_name == "duckdb":
+        import duckdb
+
+        from airflow_provider_mlprod.sql.duckdb import DuckDBConnection
+
+        raw = duckdb.connect()
+        raw.execute(f"CREATE TABLE predictions (score {column_type.replace('DOUBLE PRECISION', 'DOUBLE')})")
+        raw.executemany("INSERT INTO predictions VALUES (?)", [[v] for v in values])
+        connection = DuckDBConnection(raw, "duckdb test")
+        table = connection.table("predictions")
+        quarantined = failing_sql_rows(connection, table, checks, key_columns=["score"])
+        raw.close()
+    else:
+        url = request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[engine_name])
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"CREATE TABLE predictions (score {column_type})"))
+            connection.execute(sa.text("INSERT INTO predictions VALUES (:v)"), [{"v": v} for v in values])
+        with engine.connect() as connection:
+            table = sa.Table("predictions", sa.MetaData(), autoload_with=connection)
+            quarantined = failing_sql_rows(connection, table, checks, key_columns=["score"])
+    assert sorted(float(v) for v in quarantined["score"]) == sorted(
+        float(v) for v in values if v not in passing
+    )
