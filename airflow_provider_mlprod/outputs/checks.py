@@ -24,7 +24,8 @@ name                  kinds    rate   passes when                               
 ``regex``             text     0.99   ``pattern`` is found (search, DOTALL)           PostgreSQL, DuckDB,
                                                                                       for the portable subset
 ``refusal``           text     0.95   contains none of ``phrases`` (ASCII,            PostgreSQL, SQLite,
-                                      ASCII-case-insensitive)                         DuckDB
+                                      ASCII-case-insensitive, ``'`` also matches      DuckDB
+                                      ``\u2019``)
 ``non_letter_share``  text     0.95   share of characters that are neither letters    PostgreSQL, DuckDB
                                       nor whitespace is at most ``max_share``
 ``repeated_ngrams``   text     0.95   share of repeated word ``n``-grams is at most   none (Python)
@@ -441,18 +442,38 @@ def _prepare_refusal(params: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError("check 'refusal': phrases must be a non-empty list of non-empty strings")
     if not all(phrase.isascii() for phrase in phrases):
         raise SpecError("check 'refusal': phrases must be ASCII (they are matched ASCII-case-insensitively)")
-    lowered = tuple(sorted({phrase.translate(ASCII_LOWER) for phrase in phrases}))
-    return {"phrases": lowered, "pattern": ascii_caseless_pattern(lowered)}
+    lowered = {phrase.translate(ASCII_LOWER) for phrase in phrases}
+    variants = tuple(sorted({variant for phrase in lowered for variant in _apostrophe_variants(phrase)}))
+    return {"phrases": variants, "pattern": ascii_caseless_pattern(variants)}
+
+
+APOSTROPHES = ("'", "\u2019")
+"""An apostrophe in a refusal phrase also matches the typographic one (``I\u2019m sorry``), which models
+write as often as the ASCII one."""
+
+
+def _apostrophe_variants(phrase: str) -> list[str]:
+    """``phrase`` with each apostrophe straight or typographic (all alike beyond three apostrophes)."""
+    if phrase.count("'") > 3:
+        return [phrase, phrase.replace("'", APOSTROPHES[1])]
+    variants = [""]
+    for char in phrase:
+        options = APOSTROPHES if char == "'" else (char,)
+        variants = [variant + option for variant in variants for option in options]
+    return variants
 
 
 def ascii_caseless_pattern(phrases: Sequence[str]) -> str:
-    """One regex finding any of the ASCII ``phrases``, ASCII-case-insensitively, read alike by PostgreSQL
-    and Python (each letter a two-letter class, every other character escaped or literal)."""
+    """One regex finding any of the ``phrases``, ASCII-case-insensitively, read alike by PostgreSQL, DuckDB
+    and Python (each ASCII letter a two-letter class, other ASCII characters escaped or literal, the
+    rest literal: RE2 refuses an escaped non-ASCII character)."""
     alternatives = []
     for phrase in phrases:
         parts = []
         for char in phrase:
-            if char.isalpha():
+            if not char.isascii():
+                parts.append(char)
+            elif char.isalpha():
                 parts.append(f"[{char.lower()}{char.upper()}]")
             elif char.isalnum() or char == " ":
                 parts.append(char)

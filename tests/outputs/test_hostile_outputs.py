@@ -347,3 +347,27 @@ def test_numeric_labels_pass_the_same_rows_as_python(
     assert sorted(float(v) for v in quarantined["score"]) == sorted(
         float(v) for v in values if v not in passing
     )
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb"])
+def test_refusals_with_a_typographic_apostrophe_are_caught_on_every_engine(request, engine_name):
+    """``I\u2019m sorry, but`` (as models often write it) passed the default refusal check everywhere."""
+    texts = [
+        "I\u2019m sorry, but no",
+        "I CAN\u2019T HELP WITH that",
+        "i'm sorry, but",
+        "I\u2019M UNABLE TO",
+        "fine",
+    ]
+    checks = build_checks(
+        [{"check": "refusal"}, {"check": "refusal", "phrases": ["won't do", "n/a"], "name": "custom"}],
+        default_column="answer",
+    )
+    expected, _ = check_frame(pd.DataFrame({"answer": texts}), checks)
+    assert [r.passed_rows for r in expected.results] == [1, 5]
+    connection, table, close = _text_tables(request, engine_name, [*texts, "We won\u2019t do it"])
+    try:
+        summary = check_sql(connection, table, checks, dataset="predictions")
+    finally:
+        close()
+    assert [(r.passed_rows, r.ran_in) for r in summary.results] == [(2, "sql"), (5, "sql")]
