@@ -422,6 +422,8 @@ def numeric_values(series: pd.Series, column: str) -> np.ndarray:
         values = seconds.astype(np.int64).astype(np.float64) / 1e9
         values[np.isnat(seconds)] = np.nan
         return values
+    if series.dtype == np.float64:  # NaN is already the null: a view of the column, not a copy
+        return series.to_numpy()
     try:
         return series.to_numpy(dtype="float64", na_value=np.nan)
     except (TypeError, ValueError):
@@ -443,6 +445,11 @@ def reference_edges(
 
     if sorted_finite.size == 0:
         return (), None
+    run = sorted_finite.size // n_bins
+    if run >= 2 and not np.any(sorted_finite[run - 1 :] == sorted_finite[: sorted_finite.size - run + 1]):
+        # no value fills ``run`` places, so none is heavy and there are more than n_bins distinct values:
+        # the quantile edges below, without counting the distinct values of a continuous column
+        return quantile_edges(sorted_finite, n_bins), None
     starts = np.flatnonzero(np.r_[True, sorted_finite[1:] != sorted_finite[:-1]])
     distinct = sorted_finite[starts]
     if distinct.size <= n_bins:
@@ -526,23 +533,31 @@ def profile_numeric_array(
 
     finite_mask = np.isfinite(values)
     finite = values[finite_mask] if not finite_mask.all() else values
-    null_count = int(np.count_nonzero(np.isnan(values)))
+    del finite_mask
+    null_count = int(np.count_nonzero(np.isnan(values))) if finite.size < values.size else 0
     infinite_count = int(values.size - finite.size - null_count)
     sorted_finite = None
-    if edges is None or keep_sorted:
+    keep_sorted = keep_sorted or edges is None
+    if keep_sorted or atoms is not None:
+        # with the reference's distinct values, sorting (fast on few distinct values) tells from the
+        # sorted bins whether every value lies on them, which a binary search per value does slower
         sorted_finite = np.sort(finite)
         if edges is None:
             with np.errstate(over="ignore", invalid="ignore"):
                 edges, atoms = reference_edges(sorted_finite, n_bins)
         counts = bin_counts(sorted_finite, edges, is_sorted=True)
+        if atoms is not None and not _sorted_on(sorted_finite, counts, atoms):
+            atoms = None
+        if not keep_sorted:
+            sorted_finite = None
     else:
         counts = bin_counts(finite, edges)
-    if atoms is not None and not _all_on(finite, np.asarray(atoms)):
-        atoms = None
     if finite.size:
         with np.errstate(over="ignore", invalid="ignore"):
             mean = float(finite.mean())
-            std = float(np.sqrt(np.mean(np.square(finite - mean))))
+            deviations = finite - mean
+            std = math.sqrt(float(np.dot(deviations, deviations)) / finite.size)
+            del deviations
         if not (math.isfinite(mean) and math.isfinite(std)):
             raise InputDataError(f"column {column!r}: values too large to summarise (mean or std overflows)")
         low, high = float(finite.min()), float(finite.max())
@@ -563,14 +578,17 @@ def profile_numeric_array(
     return profile, sorted_finite
 
 
-def _all_on(values: np.ndarray, atoms: np.ndarray) -> bool:
-    """Whether every value is one of the sorted ``atoms`` (a binary search per value, no sort)."""
-    import numpy as np
-
-    if values.size == 0:
-        return True
-    index = np.minimum(np.searchsorted(atoms, values), atoms.size - 1)
-    return bool(np.array_equal(atoms[index], values))
+def _sorted_on(sorted_finite: np.ndarray, counts: tuple[int, ...], atoms: tuple[float, ...]) -> bool:
+    """Whether every sorted value is one of ``atoms``, each bin holding only its own atom: no value
+    outside the edges, and each interior bin's first and last value equal to its atom."""
+    if counts[0] or counts[-1]:
+        return False
+    start = 0
+    for atom, count in zip(atoms, counts[1:-1], strict=True):
+        if count and not (sorted_finite[start] == atom == sorted_finite[start + count - 1]):
+            return False
+        start += count
+    return True
 
 
 def category_text(value: Any) -> str:

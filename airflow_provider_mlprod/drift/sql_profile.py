@@ -4,27 +4,32 @@
 and specs. One statement returns, for every column at the same time, the row count per bucket
 (numeric columns; null/NaN and +-inf rows get their own buckets) or per category, and the count,
 sum, sum of squares (around ``spec.shift``, for a stable variance), min and max of the finite values.
-Each source row is unpivoted into one row per column (or pair of numeric columns) and a single hash
-aggregate groups them by (column, bucket, category). Only these aggregates leave the database. The
+Each source row is unpivoted into one row per column and a single hash aggregate groups them by
+(column, bucket, category). Only these aggregates leave the database. The
 reads run in ``sql.session.read_only_snapshot`` (one snapshot, read-only), and the user's ``query``
 is checked once, by ``sql.source.SqlSource`` (one read-only SELECT), and runs once.
 
-Measured (``bench/drift.py``, a shared 2-core machine under load): on PostgreSQL 15 with 200,000 rows
-x 25 columns the statement took 2.2-4.8 s against 4.7-7.4 s for 0.1.0's one ``GROUP BY`` per column;
-at 10,000,000 rows, three alternating runs each, 130-172 s against 122-175 s (best-of ratio 0.94):
-the unpivot's per-row cost (about 1 us per unpivoted row) then weighs as much as 25 scans of a table
-held in memory. Its memory growth stays about 11 MB.
+Measured (``bench/drift.py``, a shared 2-core machine under load 7-15, so absolute times are
+inflated): on PostgreSQL 15 with 10,000,000 rows x 25 columns, two alternating runs each, the
+``unnest_keys`` statement took 123-163 s against 486-514 s for 0.1.0's one ``GROUP BY`` per column
+(best-of ratio 3.95x), with 1.4 MB of memory growth. Server CPU seconds of one serial backend
+(``max_parallel_workers_per_gather = 0``, load-independent) at 200,000 rows: per column 6.2-6.4 s;
+``unnest_keys`` 2.7-2.8 s (2.2 s without the moments, 3.1 s grouping categories by text instead of
+code); ``LATERAL (VALUES ...)`` unpivot of the same keys 6.9-7.1 s; ``LATERAL unnest`` in ``FROM``
+2.8-3.2 s (its function scan materialises each row's set); pairs of columns per key 3.4 s;
+``lateral_split_moments`` (the previous default) 7.8-7.9 s. At 2,000,000 rows: per column 62 s,
+``unnest_keys`` 24-29 s (JIT on: 24 s, off: 29 s).
 
 SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 
-- PostgreSQL (``lateral_split_moments``): the histograms as ``FROM source CROSS JOIN LATERAL
-  (VALUES (0, bucket_0), (1, bucket_1), ...) v GROUP BY`` with ``width_bucket`` on the reference's
-  edges, and the moments of all numeric columns as plain aggregates, ``UNION ALL``-ed in one
-  statement (a query source is a ``MATERIALIZED`` CTE, so it runs once). Carrying the moments
-  through the unpivot (``lateral_width_bucket``) was about 2-3x slower. The table is read twice
-  (histograms, moments) within the one statement;
-- DuckDB (``aggregate_maps``): one row of per-column ``histogram`` maps and moments, see
-  ``duckdb_profile``;
+- PostgreSQL (``unnest_keys``, see ``_unnest_sql``): per source row one integer key per column
+  (``width_bucket`` on thresholds that also separate -inf, +inf and NaN, so no ``CASE`` per
+  value), unnested in lockstep with the numeric values from ``SELECT unnest(ARRAY[...])``, and one
+  hash aggregate per key: the row count and per-bucket mean, variance, min and max, merged per
+  column in Python. The table is read once; the parallel workers aggregate partially (see
+  ``_price_unnested_rows``). The older shapes stay selectable for comparison;
+- DuckDB (``aggregate_maps``): one row of per-column ``histogram(value, boundaries)`` maps and
+  moments, see ``_maps_sql`` and ``duckdb_profile``;
 - other databases (SQLite, ...): ``FROM source CROSS JOIN (0, 1, ...) keys`` with one
   ``CASE keys.k`` per output column and a ``CASE`` binary search over the edges (about log2(bins)
   comparisons per value).
@@ -48,6 +53,7 @@ rejected before any SQL runs, and names are quoted by the dialect.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -165,6 +171,8 @@ def profile_sql(
                 return conn.execute(bound.bind(clause) if bound is not None else clause)
 
             columns = _with_edges(conn.dialect, run, source, columns, n_bins)
+            if conn.dialect.name == "postgresql" and (shape or default_shape("postgresql")) == "unnest_keys":
+                _price_unnested_rows(conn, len(columns))
             return _scan(conn.dialect, run, source, columns, top_k, shape)
     except sa.exc.DBAPIError as exc:
         if not is_final_database_error(exc):
@@ -237,6 +245,7 @@ def _infinite(dialect: sa.Dialect, value: str) -> str:
 
 
 SHAPES = (
+    "unnest_keys",
     "lateral_split_moments",
     "lateral_width_bucket",
     "lateral_case",
@@ -250,7 +259,7 @@ def default_shape(dialect_name: str) -> str:
     """The measured fastest shape for a dialect (``bench/drift.py --postgres-rows``)."""
     if dialect_name == "duckdb":
         return "aggregate_maps"
-    return "lateral_split_moments" if dialect_name == "postgresql" else "cross_join_case"
+    return "unnest_keys" if dialect_name == "postgresql" else "cross_join_case"
 
 
 def _bin_index(value: str, edges: tuple[float, ...], width_bucket: bool) -> str:
@@ -402,26 +411,55 @@ def _split_pairs(columns: list[_Column], rows: Iterable[Sequence[Any]]) -> Itera
 
 
 def _maps_sql(dialect: Any, source: str, columns: list[_Column]) -> str:
-    """DuckDB: one row of per-column ``histogram`` maps (bucket or category -> count) and moments."""
-    inner = _inner_select(dialect, source, columns, "cross_join_case")
-    parts = []
+    """DuckDB: one row of per-column aggregates over the source, no per-value ``CASE`` chain.
+
+    A projection gives each numeric value once as finite-or-NULL and flags it null/NaN, infinite or
+    off the reference's distinct values; then per column ``histogram(finite, boundaries)`` (DuckDB's
+    own binary search, see ``_histogram_boundaries``), the flags' sums and the moments. Categorical
+    columns: ``histogram(text)`` and the null count. (Aggregates with ``FILTER`` clauses were
+    avoided: DuckDB 2.0 took time quadratic in their number, 28 s instead of 1 s for 20 columns.)
+    """
+    inner, parts = [], []
     for column in columns:
         k = column.key
         if column.spec.kind == NUMERIC:
+            value = _value(dialect, column)
+            inner.append(f"CASE WHEN isfinite({value}) THEN {value} END AS f_{k}")
+            inner.append(f"CAST({value} IS NULL OR isnan({value}) AS INTEGER) AS n_{k}")
+            inner.append(f"CAST(isinf({value}) AS INTEGER) AS i_{k}")
             centred = f"(s.f_{k} - {_float(_shift(column))})"
             atoms = column.spec.values
-            off = (
-                f"count(*) FILTER (WHERE s.f_{k} NOT IN ({', '.join(_float(a) for a in atoms)}))"
-                if atoms
-                else f"count(s.f_{k})"
-            )
+            if atoms:
+                listed = ", ".join(f"'{a!r}'" for a in atoms)
+                inner.append(
+                    f"CAST(NOT list_contains(CAST([{listed}] AS DOUBLE[]), {value}) AS INTEGER) AS o_{k}"
+                )
+                off = f"sum(CASE WHEN s.f_{k} IS NOT NULL THEN s.o_{k} END)"
+            else:
+                off = f"count(s.f_{k})"
+            edges = column.spec.edges or ()
+            if edges:
+                boundaries = ", ".join(f"'{b!r}'" for b in _histogram_boundaries(edges))
+                histogram = f"histogram(s.f_{k}, CAST([{boundaries}] AS DOUBLE[]))"
+            else:
+                histogram = f"count(s.f_{k})"
             parts.append(
-                f"histogram(s.b_{k}), {off}, sum({centred}), sum({centred} * {centred}), "
-                f"min(s.f_{k}), max(s.f_{k})"
+                f"{histogram}, sum(s.n_{k}), sum(s.i_{k}), {off}, sum({centred}), "
+                f"sum({centred} * {centred}), min(s.f_{k}), max(s.f_{k})"
             )
         else:
+            inner.append(f"{_category(dialect, column)} AS t_{k}")
             parts.append(f"histogram(s.t_{k}), count(*) - count(s.t_{k})")
-    return f"SELECT {', '.join(parts)} FROM ({inner}) AS s"
+    return f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {source}) AS s"
+
+
+def _histogram_boundaries(edges: tuple[float, ...]) -> list[float]:
+    """Upper bounds of DuckDB's right-closed ``histogram`` bins that give the profile's bins: the
+    float just below each edge but the last (values below ``e0``, then ``[e(i), e(i+1))``), then the
+    last edge (the last interior bin is closed); larger values fall in DuckDB's "other" bin."""
+    import numpy as np
+
+    return [float(np.nextafter(edge, -math.inf)) for edge in edges[:-1]] + [float(edges[-1])]
 
 
 def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
@@ -430,10 +468,18 @@ def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tupl
     for column in columns:
         k = column.key
         if column.spec.kind == NUMERIC:
-            counts, off, total, squares, low, high = row[position : position + 6]
-            position += 6
-            for bucket, rows in (counts or {}).items():
-                yield k, bucket, None, rows, None, None, None, None
+            counts, nulls, infinite, off, total, squares, low, high = row[position : position + 8]
+            position += 8
+            edges = column.spec.edges or ()
+            if not edges:
+                yield k, 0, None, counts, None, None, None, None
+            else:
+                bucket_of = {bound: index for index, bound in enumerate(_histogram_boundaries(edges))}
+                for bound, rows in (counts or {}).items():
+                    bucket = bucket_of.get(bound, len(edges))  # DuckDB's "other" bin: the overflow
+                    yield k, bucket, None, rows, None, None, None, None
+            yield k, MISSING_BUCKET, None, nulls, None, None, None, None
+            yield k, INFINITE_BUCKET, None, infinite, None, None, None, None
             yield k, MOMENTS_BUCKET, None, off, total, squares, low, high
         else:
             counts, nulls = row[position : position + 2]
@@ -452,6 +498,8 @@ def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: s
         return _split_moments_sql(dialect, source, columns)
     if shape == "aggregate_maps":
         return _maps_sql(dialect, source, columns)
+    if shape == "unnest_keys":
+        return _unnest_sql(dialect, source, columns)
     inner = _inner_select(dialect, source, columns, shape)
     null_int, null_float, null_text = (
         "CAST(NULL AS INTEGER)",
@@ -485,6 +533,153 @@ def _scan_sql(dialect: sa.Dialect, source: str, columns: list[_Column], shape: s
         f"FROM ({inner}) AS s CROSS JOIN ({keys}) AS keys"
     )
     return f"SELECT v.k, v.b, v.t, {aggregates} FROM ({unpivoted}) AS v GROUP BY v.k, v.b, v.t"
+
+
+# --- PostgreSQL: one integer key per value, unnested in lockstep with the values ------------------
+
+MAX_CODED_CATEGORIES = 64
+"""Categorical columns with a category list up to this long are counted by integer code (the list's
+position of the value); longer lists, and columns without a list, are grouped by their text."""
+OTHER_CATEGORY = "\x00other"
+"""Where integer-coded columns count the values outside their category list (never a category)."""
+
+
+def _thresholds(edges: tuple[float, ...]) -> list[float]:
+    """``width_bucket`` thresholds on which each outcome of a value is one bucket of the result.
+
+    ``[-DBL_MAX, e0, ..., e(L-1), next float above eL, +inf, NaN]``: ``width_bucket`` (the number of
+    thresholds at or below the value) gives 0 for -inf, 1 for values below ``e0``, ``i + 2`` for the
+    interior bin ``i`` (the last one closed at ``eL``), ``L + 2`` above ``eL``, ``L + 3`` for +inf and
+    ``L + 4`` for NaN (PostgreSQL orders NaN above everything). So a profile bucket is the result
+    minus 1, and no ``CASE`` runs per value. Without edges every finite value is bucket 0.
+    """
+    import numpy as np
+
+    if not edges:
+        return [-sys.float_info.max, math.inf, math.nan]
+    above = float(np.nextafter(edges[-1], math.inf))
+    return [-sys.float_info.max, *edges[:-1], above, math.inf, math.nan]
+
+
+def _float_array(values: Sequence[float]) -> str:
+    def literal(value: float) -> str:
+        if math.isnan(value):
+            return "'NaN'"
+        if math.isinf(value):
+            return "'Infinity'" if value > 0 else "'-Infinity'"
+        return _float(value)
+
+    return f"CAST(ARRAY[{', '.join(literal(v) for v in values)}] AS DOUBLE PRECISION[])"
+
+
+def _coded(column: _Column) -> bool:
+    """Whether a categorical column is counted by integer code: a short category list, a text column
+    whose database text is its category text (booleans' ``True``/``true`` are not)."""
+    categories = column.spec.categories
+    return (
+        categories is not None
+        and len(categories) <= MAX_CODED_CATEGORIES
+        and column.python_type is str
+        and not {"true", "false", OTHER_CATEGORY} & set(categories)
+    )
+
+
+def _key_width(columns: list[_Column]) -> int:
+    """The stride of the integer keys: more than any column's bucket or category code."""
+    widest = 0
+    for column in columns:
+        if column.spec.kind == NUMERIC:
+            widest = max(widest, len(_thresholds(column.spec.edges or ())))
+        elif _coded(column):
+            widest = max(widest, len(column.spec.categories))
+    return widest + 2
+
+
+def _unnest_sql(dialect: sa.Dialect, source: str, columns: list[_Column]) -> str:
+    """PostgreSQL: each source row unnested into one row per column, in one scan.
+
+    Each row's keys (``column * width + bucket`` from ``width_bucket`` on ``_thresholds``; for a coded
+    categorical column ``column * width + position in its list``, 0 for other values), its numeric
+    values and, for the other categorical columns, their text, become three arrays unnested in
+    lockstep (numeric columns first), and one hash aggregate groups them by key (and text): per
+    group the row count and ``avg``/``var_pop`` (one shared transition, Youngs-Cramer), ``min`` and
+    ``max`` of the value, merged per column in Python (Chan's formula). Null, NaN and +-inf land in
+    groups of their own, so no per-value ``CASE`` is needed. A query source is a ``MATERIALIZED``
+    CTE, so it runs once.
+    """
+    prefix = ""
+    if source.startswith("("):
+        prefix = f"WITH profiled AS MATERIALIZED {source.removesuffix(f' AS {SOURCE_ALIAS}')} "
+        source = f"profiled AS {SOURCE_ALIAS}"
+    width = _key_width(columns)
+    big = width * len(columns) >= 2**31
+    keys, values, texts = [], [], []
+    for column in sorted(columns, key=lambda c: c.spec.kind != NUMERIC):
+        base = f"CAST({column.key * width} AS BIGINT)" if big else str(column.key * width)
+        if column.spec.kind == NUMERIC:
+            value = _value(dialect, column)
+            thresholds = _float_array(_thresholds(column.spec.edges or ()))
+            keys.append(f"{base} + coalesce(width_bucket({value}, {thresholds}), {width - 1})")
+            values.append(value)
+        elif _coded(column):
+            text = _category(dialect, column)
+            categories = ", ".join(_text_literal(c) for c in column.spec.categories)
+            position = f"array_position(CAST(ARRAY[{categories}] AS VARCHAR[]), {text})"
+            missing = f"CASE WHEN {text} IS NULL THEN {width - 1} ELSE 0 END"
+            keys.append(f"{base} + coalesce({position}, {missing})")
+        else:
+            keys.append(base)
+            texts.append((len(keys) - 1, _category(dialect, column)))
+    unnested = [f"unnest(ARRAY[{', '.join(keys)}]) AS x"]
+    aggregates = "count(*)"
+    if values:
+        unnested.append(f"unnest(ARRAY[{', '.join(values)}]) AS v")
+        aggregates += ", avg(u.v), var_pop(u.v), min(u.v), max(u.v)"
+    else:
+        aggregates += ", NULL, NULL, NULL, NULL"
+    group = "u.x"
+    if texts:  # text only at the positions of the text columns (NULL elsewhere)
+        slots = ["CAST(NULL AS VARCHAR)"] * (texts[-1][0] + 1)
+        for position, text in texts:
+            slots[position] = text
+        unnested.append(f"unnest(ARRAY[{', '.join(slots)}]) AS t")
+        group += ", u.t"
+    text_column = "u.t" if texts else "CAST(NULL AS VARCHAR)"
+    return (
+        f"{prefix}SELECT u.x, {text_column}, {aggregates} "
+        f"FROM (SELECT {', '.join(unnested)} FROM {source}) AS u GROUP BY {group}"
+    )
+
+
+def _text_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _unnest_groups(columns: list[_Column], rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``_unnest_sql`` as (column key, kind, bucket or category, rows, mean, var, min, max):
+    kind ``"bucket"`` (a numeric bucket, ``MISSING_BUCKET`` or ``INFINITE_BUCKET``) or ``"text"``."""
+    width = _key_width(columns)
+    by_key = {column.key: column for column in columns}
+    for x, text, rows_in_group, mean, variance, low, high in rows:
+        key, code = divmod(int(x), width)
+        column = by_key[key]
+        if column.spec.kind == NUMERIC:
+            last = len(_thresholds(column.spec.edges or ())) - 1
+            if code == width - 1 or code == last + 1:  # SQL NULL, or NaN: counted as nulls
+                bucket = MISSING_BUCKET
+            elif code in (0, last):
+                bucket = INFINITE_BUCKET
+            else:
+                bucket = code - 1
+            yield key, "bucket", bucket, rows_in_group, mean, variance, low, high
+        elif _coded(column):
+            if code == width - 1:
+                label = None
+            else:
+                label = OTHER_CATEGORY if code == 0 else column.spec.categories[code - 1]
+            yield key, "label", label, rows_in_group, None, None, None, None
+        else:
+            yield key, "text", text, rows_in_group, None, None, None, None
 
 
 # --- running it -------------------------------------------------------------------------------------
@@ -533,6 +728,10 @@ class _NumericTally:
     low: float | None = None
     high: float | None = None
     on_values: bool = True
+    mean: float | None = None
+    """Set by ``_merge_group`` (the ``unnest_keys`` shape): the mean and the sum of squared
+    deviations of the finite values merged so far; ``total``/``squares`` are then unused."""
+    deviations: float = 0.0
 
 
 def _scan(
@@ -548,11 +747,22 @@ def _scan(
         else:
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
+    shape = shape or default_shape(dialect.name)
     statement = _scan_sql(dialect, source, columns, shape)
     result = run(statement)
-    if (shape or default_shape(dialect.name)) == "lateral_split_moments":
+    if shape == "unnest_keys":
+        for key, kind, bucket, rows, mean, variance, low, high in _unnest_groups(columns, result):
+            if kind == "bucket":
+                _merge_group(numeric[key], by_key[key], bucket, rows, mean, variance, low, high)
+            elif bucket is None:
+                nulls[key] += rows
+            else:
+                label = bucket if kind == "label" else _category_label(bucket, by_key[key])
+                categories[key][label] = categories[key].get(label, 0) + rows
+        result = ()
+    elif shape == "lateral_split_moments":
         result = _split_pairs(columns, result)
-    if shape == "aggregate_maps":
+    elif shape == "aggregate_maps":
         result = _rows_from_maps(columns, next(iter(result)))
     for key, bucket, text, rows, bucket_sum, bucket_squares, low, high in result:
         key = int(key)
@@ -612,9 +822,64 @@ def _tally(
         tally.on_values = False
 
 
+def _price_unnested_rows(conn: sa.Connection, per_source_row: int) -> None:
+    """Make PostgreSQL's planner aggregate in its parallel workers (for this transaction only).
+
+    PostgreSQL 15 prices the rows a ``Gather`` passes as the source's rows, not the ``unnest``-ed ones
+    (``per_source_row`` times more), so it gathers every unnested row into the leader and aggregates
+    there, single-threaded. Scaling ``parallel_tuple_cost`` by that factor prices the gathered rows
+    right, and the workers then aggregate partially and pass only their groups.
+    """
+    setting = (
+        "SELECT set_config('parallel_tuple_cost', "
+        f"CAST(CAST(current_setting('parallel_tuple_cost') AS DOUBLE PRECISION) * {int(per_source_row)} "
+        "AS VARCHAR), true)"
+    )
+    conn.exec_driver_sql(setting)
+
+
+def _merge_group(
+    tally: _NumericTally,
+    column: _Column,
+    bucket: int,
+    rows: int,
+    mean: Any,
+    variance: Any,
+    low: Any,
+    high: Any,
+) -> None:
+    """Add one group of ``_unnest_sql`` (a bucket of one column) to its tally: counts, then the
+    group's mean and variance merged by Chan's formula, min and max, and whether it lies on an atom."""
+    if bucket == MISSING_BUCKET:
+        tally.null_count += rows
+        return
+    if bucket == INFINITE_BUCKET:
+        tally.infinite_count += rows
+        return
+    tally.counts[bucket] += rows
+    low, high = float(low), float(high)
+    # a group of one value has no spread: its mean is that value and no rounding may suggest otherwise
+    mean, deviations = (low, 0.0) if low == high else (float(mean), float(variance) * rows)
+    if tally.mean is None:
+        tally.mean, tally.deviations = mean, deviations
+    else:
+        delta = mean - tally.mean
+        merged = tally.finite_count + rows
+        tally.mean += delta * rows / merged
+        tally.deviations += deviations + delta * delta * tally.finite_count * rows / merged
+    tally.finite_count += rows
+    tally.low = low if tally.low is None else min(tally.low, low)
+    tally.high = high if tally.high is None else max(tally.high, high)
+    atoms = column.spec.values
+    if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
+        tally.on_values = False
+
+
 def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProfile:
     shift = _shift(column)
-    if tally.finite_count:
+    if tally.finite_count and tally.mean is not None:
+        mean, std = tally.mean, math.sqrt(max(tally.deviations, 0.0) / tally.finite_count)
+    elif tally.finite_count:
         mean_offset = tally.total / tally.finite_count
         squares = max(tally.squares - tally.total * mean_offset, 0.0)
         mean, std = shift + mean_offset, math.sqrt(squares / tally.finite_count)

@@ -552,16 +552,31 @@ def wasserstein_test(reference: ColumnSample, current: ColumnSample) -> TestOutc
 
 def ks_statistic_sorted(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
     """The two-sample KS statistic of sorted samples (as ``ks_2samp``): the ECDF gap is largest at a
-    sample point, so each sample is looked up in the other once (half of ``ks_2samp``'s searches)."""
+    sample point, so each sample is looked up in the other once (a quarter of ``ks_2samp``'s
+    searches); a sample's own ECDF at its points is its rank (the last of equal values)."""
     import numpy as np
 
     n, m = u_sorted.size, v_sorted.size
     if n == 0 or m == 0:
         return 0.0
-    u_at_u = np.searchsorted(u_sorted, u_sorted, side="right") / n
-    gap = float(np.max(np.abs(u_at_u - np.searchsorted(v_sorted, u_sorted, side="right") / m)))
-    v_at_v = np.searchsorted(v_sorted, v_sorted, side="right") / m
-    return max(gap, float(np.max(np.abs(np.searchsorted(u_sorted, v_sorted, side="right") / n - v_at_v))))
+    gap = np.searchsorted(v_sorted, u_sorted, side="right") / m
+    np.subtract(_upper_ranks(u_sorted) / n, gap, out=gap)
+    largest = float(np.max(np.abs(gap)))
+    gap = np.searchsorted(u_sorted, v_sorted, side="right") / n
+    np.subtract(gap, _upper_ranks(v_sorted) / m, out=gap)
+    return max(largest, float(np.max(np.abs(gap))))
+
+
+def _upper_ranks(values: np.ndarray) -> np.ndarray:
+    """For sorted values, how many are at or below each one (1, 2, ... without ties)."""
+    import numpy as np
+
+    ranks = np.arange(1, values.size + 1, dtype=np.float64)
+    last_of_run = values[1:] != values[:-1]
+    if last_of_run.all():
+        return ranks
+    ranks[:-1][~last_of_run] = np.inf  # within a run of equal values: the run's last rank, below
+    return np.minimum.accumulate(ranks[::-1])[::-1]
 
 
 def _two_sample_p_value(reference: ColumnSample, current: ColumnSample) -> float:

@@ -18,7 +18,12 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.drift.compare import compare_datasets
 from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
-from airflow_provider_mlprod.drift.profile import DatasetProfile, NumericColumnProfile, profile_dataframe
+from airflow_provider_mlprod.drift.profile import (
+    ColumnSpec,
+    DatasetProfile,
+    NumericColumnProfile,
+    profile_dataframe,
+)
 from airflow_provider_mlprod.drift.sql_profile import profile_sql
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError
 
@@ -171,3 +176,31 @@ def test_duckdb_errors_name_the_source(tmp_path):
         profile_duckdb(connection, spec, query="SELECT 1; DROP TABLE t")
     with pytest.raises(ConfigurationError, match="format 'txt'"):
         profile_duckdb(connection, spec, file="data.txt")
+
+
+def test_values_on_and_next_to_every_edge_fall_in_the_same_bins_on_every_engine(db_url):
+    """Each engine bins without a per-value CASE (PostgreSQL ``width_bucket``, DuckDB ``histogram``
+    on shifted boundaries): values on each edge, one float either side, beyond both ends, and the
+    missing and infinite values must land where pandas puts them."""
+    edges = (-2.5, -1.0, 0.0, 0.1, 3.0)
+    around = (
+        [np.nextafter(e, -np.inf) for e in edges] + list(edges) + [np.nextafter(e, np.inf) for e in edges]
+    )
+    values = np.array([*around, -1e6, 1e6, np.nan, np.inf, -np.inf, 0.05, 2.0] * 3)
+    frame = pd.DataFrame({"x": values})
+    spec = {"x": ColumnSpec("numeric", edges=edges, shift=0.2)}
+    expected = profile_dataframe(frame, specs=spec)
+    assert expected.columns["x"].counts == (6, 9, 9, 12, 15, 6)  # [e(i), e(i+1)), the last bin closed
+    engine = sa.create_engine(db_url)
+    try:
+        metadata = sa.MetaData()
+        table = sa.Table("edges_now", metadata, sa.Column("x", sa.Double()))
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"x": None if np.isnan(v) else float(v)} for v in values])
+        assert_same(profile_sql(engine, spec, table="edges_now"), expected, engine.dialect.name)
+    finally:
+        engine.dispose()
+    connection = duckdb.connect()
+    connection.register("edges_frame", frame)
+    assert_same(profile_duckdb(connection, spec, table="edges_frame"), expected, "duckdb")
