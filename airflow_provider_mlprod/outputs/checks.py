@@ -8,7 +8,8 @@ verdict compares the check's pass rate with ``min_pass_rate``. Adding a check is
 boolean expression on the column).
 
 A NULL (or NaN) value fails every check. The SQL form counts a row as passing only when its condition
-is TRUE, so NULL fails there too.
+is TRUE, so NULL fails there too. A text holding a NUL character (``\\x00``: corrupt output; PostgreSQL
+cannot store one and SQLite's ``length`` and ``json_valid`` stop at it) fails every text check.
 
 ====================  =======  =====  ==============================================  ====================
 name                  kinds    rate   passes when                                     SQL form
@@ -23,7 +24,8 @@ name                  kinds    rate   passes when                               
 ``regex``             text     0.99   ``pattern`` is found (search, DOTALL)           PostgreSQL, DuckDB,
                                                                                       for the portable subset
 ``refusal``           text     0.95   contains none of ``phrases`` (ASCII,            PostgreSQL, SQLite,
-                                      ASCII-case-insensitive)                         DuckDB
+                                      ASCII-case-insensitive, ``'`` also matches      DuckDB
+                                      ``\u2019``)
 ``non_letter_share``  text     0.95   share of characters that are neither letters    PostgreSQL, DuckDB
                                       nor whitespace is at most ``max_share``
 ``repeated_ngrams``   text     0.95   share of repeated word ``n``-grams is at most   none (Python)
@@ -31,6 +33,10 @@ name                  kinds    rate   passes when                               
 ``word_count``        text     0.95   ``min_words <= words <= max_words`` (words:     PostgreSQL 15+,
                                       runs of non-whitespace)                         DuckDB
 ====================  =======  =====  ==============================================  ====================
+
+``json_schema`` never fetches anything: a ``$ref`` that does not resolve within the schema (a URL, a
+file) and a loop of ``$ref`` keywords are ``SpecError`` before any row is read; a document nested too deep to
+check fails its row.
 
 DuckDB's ``json_valid`` accepts ``NaN``, ``Infinity`` and trailing commas (and refuses a lone surrogate
 escape), so ``valid_json`` runs in Python there.
@@ -46,8 +52,11 @@ Portable regex subset (evaluated in PostgreSQL and in DuckDB's RE2 with ``.`` ma
 read alike by Python's ``re`` with DOTALL and ``$`` as end of text): literal characters, ``.``, ``^``,
 ``$``, ``*``, ``+``, ``?``, ``{m}``, ``{m,n}`` (bounds up to 255),
 groups ``( )``, alternation ``|``, bracket expressions without backslashes inside (``[a-z0-9_]``,
-``[^,]``), and a backslash before punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
+``[^,]``), and a backslash before ASCII punctuation (``\\.``). Anything else (``\\d``, ``\\w``, lookarounds,
 backreferences, ``(?...)``) runs in Python.
+
+A pattern that repeats without bound a part that itself repeats without bound (``(a+)+``) is refused
+(:func:`nested_unbounded_repetition`): Python's backtracking engine can take exponential time on it.
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +82,8 @@ ANY = frozenset({TEXT, NUMERIC})
 CRITICAL, WARNING = "critical", "warning"
 SEVERITIES = (CRITICAL, WARNING)
 
+NUL = "\x00"
+"""A text holding this character fails every text check, in Python and in every database alike."""
 WHITESPACE = " \t\n\r\x0b\x0c"
 """What "whitespace" means in every check and descriptor, in Python and in SQL alike."""
 
@@ -148,15 +159,25 @@ class CheckSpec:
         return self.label or f"{self.check.name}({self.column})"
 
     def passes(self, values: pd.Series) -> pd.Series:
-        """Boolean Series: which values pass (NULL fails)."""
-        mask = self.check.python(values, self.params)
-        return mask.fillna(False).astype(bool) & values.notna()
+        """Boolean Series: which values pass (NULL fails; a text with a NUL character fails a text check)."""
+        mask = self.check.python(values, self.params).fillna(False).astype(bool) & values.notna()
+        if self.check.kinds == {TEXT}:
+            mask &= ~_text(values).str.contains(NUL, regex=False).fillna(False).astype(bool)
+        return mask
 
     def sql_condition(self, column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[bool] | None:
         """The SQL condition of a passing row on ``dialect``, or None when this check runs in Python there."""
         if self.check.sql is None:
             return None
-        return self.check.sql(column, self.params, dialect)
+        condition = self.check.sql(column, self.params, dialect)
+        if condition is None or self.check.kinds != {TEXT}:
+            return condition
+        if dialect.name == "sqlite":  # length(), trim() and json_valid() stop at a NUL: look at the bytes
+            nul = sa.literal(NUL.encode(), sa.LargeBinary)
+            return sa.and_(condition, sa.func.instr(sa.cast(column, sa.LargeBinary), nul) == 0)
+        if dialect.name == "duckdb":
+            return sa.and_(condition, sa.func.strpos(column, sa.func.chr(0)) == 0)
+        return condition  # PostgreSQL text cannot hold a NUL
 
 
 # --- parameters -----------------------------------------------------------------------------------
@@ -192,6 +213,7 @@ def _no_params(name: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 
 def _prepare_json_schema(params: Mapping[str, Any]) -> dict[str, Any]:
     import jsonschema
+    import referencing
 
     _only(params, "json_schema", ("schema",))
     schema = params.get("schema")
@@ -207,7 +229,86 @@ def _prepare_json_schema(params: Mapping[str, Any]) -> dict[str, Any]:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise SpecError(f"check 'json_schema': malformed JSON schema: {exc.message}") from None
-    return {"schema": schema, "validator": validator_class(schema)}
+    # no retrieval: a $ref outside the schema (a URL, a file) is never fetched; it is an error
+    validator = validator_class(schema, registry=referencing.Registry(retrieve=_refuse_retrieval))
+    for ref in _schema_refs(schema):
+        _follow_ref_chain(validator, ref)
+    for probe in (None, True, 0, "", [], {}):  # a $ref loop or an unresolvable $ref reached at the top
+        _validate_with_schema(validator, probe, probing=True)
+    return {"schema": schema, "validator": validator}
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    import referencing.exceptions
+
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+def _schema_refs(schema: Any) -> list[str]:
+    """Every ``$ref`` string of ``schema`` (at any depth), when the schema has no nested ``$id``.
+
+    With a nested ``$id`` a relative reference resolves against that subschema's URI; such refs are
+    then checked as rows reach them (:func:`_validate_with_schema`), not here.
+    """
+    refs: list[str] = []
+    nested_ids = False
+
+    def walk(node: Any, depth: int) -> None:
+        nonlocal nested_ids
+        if isinstance(node, dict):
+            if depth and isinstance(node.get("$id"), str):
+                nested_ids = True
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for key, value in node.items():
+                if key not in ("const", "enum", "default", "examples"):
+                    walk(value, depth + 1)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, depth + 1)
+
+    walk(schema, 0)
+    return [] if nested_ids else refs
+
+
+def _follow_ref_chain(validator: Any, ref: str) -> None:
+    """Resolve ``ref`` from the schema's root and every ``$ref`` it leads to; fail on a missing target or
+    a loop (a chain of references back to itself never reaches a keyword that checks the document)."""
+    import referencing.exceptions
+
+    resolver = validator._resolver  # jsonschema's resolver of this schema's registry (no retrieval)
+    seen: list[str] = []
+    while ref not in seen:
+        seen.append(ref)
+        try:
+            resolved = resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable:
+            raise SpecError(
+                f"check 'json_schema': $ref {ref!r} does not resolve within the schema "
+                "(references outside it, such as URLs, are not fetched)"
+            ) from None
+        target = resolved.contents
+        if not isinstance(target, dict) or not isinstance(target.get("$ref"), str):
+            return
+        resolver, ref = resolved.resolver, target["$ref"]
+    raise SpecError(f"check 'json_schema': $ref loop {' -> '.join([*seen, ref])}")
+
+
+def _validate_with_schema(validator: Any, document: Any, *, probing: bool = False) -> bool:
+    """Whether ``document`` matches; a $ref the schema cannot resolve or a $ref loop is a ``SpecError``."""
+    import referencing.exceptions
+
+    try:
+        return validator.is_valid(document)
+    except referencing.exceptions.Unresolvable as exc:
+        raise SpecError(
+            f"check 'json_schema': a $ref does not resolve within the schema ({exc}); references "
+            "outside it, such as URLs, are not fetched"
+        ) from None
+    except RecursionError:
+        if probing:
+            raise SpecError("check 'json_schema': the schema's $refs loop back to themselves") from None
+        return False  # a document nested too deep to check: it fails
 
 
 def _prepare_labels(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,6 +319,9 @@ def _prepare_labels(params: Mapping[str, Any]) -> dict[str, Any]:
     kinds = {type(label) for label in labels}
     if not kinds <= {str} and not kinds <= {int, float}:
         raise SpecError("check 'allowed_labels': labels must be all strings or all numbers")
+    if kinds <= {int, float} and not all(math.isfinite(label) for label in labels):
+        # NaN = NaN is true in PostgreSQL and DuckDB (a NaN would pass there and fail in Python)
+        raise SpecError("check 'allowed_labels': numeric labels must be finite (no NaN or infinity)")
     return {"labels": sorted(set(labels))}
 
 
@@ -241,7 +345,7 @@ def _prepare_max_length(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _PORTABLE_TOKEN = re.compile(
-    r"\\[^A-Za-z0-9]"  # escaped punctuation
+    r"\\[ -/:-@\[-`{-~]"  # escaped ASCII punctuation (RE2 refuses an escaped non-ASCII letter)
     r"|\[\^?\]?[^\]\\\[]*\]"  # bracket expression without backslashes or nested brackets
     r"|\{\d+(,\d*)?\}"  # bounds
     r"|\((?!\?)"  # a plain group
@@ -269,6 +373,53 @@ def portable_regex(pattern: str) -> str | None:
     return "".join(python)
 
 
+def nested_unbounded_repetition(pattern: str) -> bool:
+    """Whether ``pattern`` repeats without bound a part that itself repeats without bound (``(a+)+``,
+    ``(\\w+\\s*)*``, ``(.*x)+``): Python's backtracking engine can take exponential time on such a
+    pattern (``(a+)+$`` on 40 ``a`` and a ``!`` runs for days). A possessive inner repetition (``a++``)
+    or an atomic group (``(?>...)``) does not backtrack and is not counted. ``pattern`` must compile."""
+    from re import _constants as sre
+    from re import _parser
+
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT)
+
+    def children(argument: Any) -> Iterator[Any]:
+        if isinstance(argument, _parser.SubPattern):
+            yield argument
+        elif isinstance(argument, (tuple, list)):
+            for part in argument:
+                yield from children(part)
+
+    def unbounded_inside(subpattern: Any) -> bool:
+        for op, argument in subpattern:
+            if op in repeats and argument[1] == sre.MAXREPEAT:
+                return True
+            if op != sre.ATOMIC_GROUP and any(unbounded_inside(child) for child in children(argument)):
+                return True
+        return False
+
+    def nested(subpattern: Any) -> bool:
+        for op, argument in subpattern:
+            if op in repeats and argument[1] == sre.MAXREPEAT and unbounded_inside(argument[2]):
+                return True
+            if any(nested(child) for child in children(argument)):
+                return True
+        return False
+
+    return nested(_parser.parse(pattern))
+
+
+def check_backtracking(pattern: str, where: str) -> None:
+    """``SpecError`` naming ``where`` when ``pattern`` nests unbounded repetition (see
+    :func:`nested_unbounded_repetition`); ``pattern`` must compile."""
+    if nested_unbounded_repetition(pattern):
+        raise SpecError(
+            f"{where}: regex {pattern!r} repeats a part that itself repeats without bound (such as "
+            "'(a+)+'): matching it can take exponential time on a long text; write it without the "
+            "nesting, or make the inner repetition possessive ('a++') or an atomic group ('(?>...)')"
+        )
+
+
 def _prepare_regex(params: Mapping[str, Any]) -> dict[str, Any]:
     _only(params, "regex", ("pattern",))
     pattern = params.get("pattern")
@@ -278,6 +429,7 @@ def _prepare_regex(params: Mapping[str, Any]) -> dict[str, Any]:
         re.compile(pattern)
     except re.error as exc:
         raise SpecError(f"check 'regex': invalid regex {pattern!r}: {exc}") from None
+    check_backtracking(pattern, "check 'regex'")
     portable = portable_regex(pattern)
     python = re.compile(portable if portable is not None else pattern, re.DOTALL)
     return {"pattern": pattern, "portable": portable is not None, "compiled": python}
@@ -290,18 +442,38 @@ def _prepare_refusal(params: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError("check 'refusal': phrases must be a non-empty list of non-empty strings")
     if not all(phrase.isascii() for phrase in phrases):
         raise SpecError("check 'refusal': phrases must be ASCII (they are matched ASCII-case-insensitively)")
-    lowered = tuple(sorted({phrase.translate(ASCII_LOWER) for phrase in phrases}))
-    return {"phrases": lowered, "pattern": ascii_caseless_pattern(lowered)}
+    lowered = {phrase.translate(ASCII_LOWER) for phrase in phrases}
+    variants = tuple(sorted({variant for phrase in lowered for variant in _apostrophe_variants(phrase)}))
+    return {"phrases": variants, "pattern": ascii_caseless_pattern(variants)}
+
+
+APOSTROPHES = ("'", "\u2019")
+"""An apostrophe in a refusal phrase also matches the typographic one (``I\u2019m sorry``), which models
+write as often as the ASCII one."""
+
+
+def _apostrophe_variants(phrase: str) -> list[str]:
+    """``phrase`` with each apostrophe straight or typographic (all alike beyond three apostrophes)."""
+    if phrase.count("'") > 3:
+        return [phrase, phrase.replace("'", APOSTROPHES[1])]
+    variants = [""]
+    for char in phrase:
+        options = APOSTROPHES if char == "'" else (char,)
+        variants = [variant + option for variant in variants for option in options]
+    return variants
 
 
 def ascii_caseless_pattern(phrases: Sequence[str]) -> str:
-    """One regex finding any of the ASCII ``phrases``, ASCII-case-insensitively, read alike by PostgreSQL
-    and Python (each letter a two-letter class, every other character escaped or literal)."""
+    """One regex finding any of the ``phrases``, ASCII-case-insensitively, read alike by PostgreSQL, DuckDB
+    and Python (each ASCII letter a two-letter class, other ASCII characters escaped or literal, the
+    rest literal: RE2 refuses an escaped non-ASCII character)."""
     alternatives = []
     for phrase in phrases:
         parts = []
         for char in phrase:
-            if char.isalpha():
+            if not char.isascii():
+                parts.append(char)
+            elif char.isalpha():
                 parts.append(f"[{char.lower()}{char.upper()}]")
             elif char.isalnum() or char == " ":
                 parts.append(char)
@@ -379,7 +551,7 @@ def _py_json_schema(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
             document = parse_strict_json(text)
         except (ValueError, RecursionError):
             return False
-        return validator.is_valid(document)
+        return _validate_with_schema(validator, document)
 
     return values.map(ok, na_action="ignore")
 
@@ -391,6 +563,11 @@ def _py_labels(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
 def _py_range(values: pd.Series, params: Mapping[str, Any]) -> pd.Series:
     import pandas as pd
 
+    if values.dtype == object:  # a number written as text is text, as in SQL: it fails (a bool too)
+        import numpy as np
+
+        not_numbers = values.map(lambda v: isinstance(v, (str, bytes, bool, np.bool_))).astype(bool)
+        values = values.where(~not_numbers)
     numbers = pd.to_numeric(values, errors="coerce")
     mask = numbers.notna()
     if params["min_value"] is not None:
@@ -473,7 +650,16 @@ def _sql_valid_json(column: sa.ColumnElement[Any], _: Mapping[str, Any], dialect
 
 
 def _sql_labels(column: sa.ColumnElement[Any], params: Mapping[str, Any], _: Dialect):
-    return column.in_(params["labels"])
+    # each label bound with its own type: an expanding IN takes one type for all, and psycopg casts
+    # [1, 2.5] on a float column to INTEGER (2.5 became 2: 2.0 passed, 2.5 failed)
+    labels = params["labels"]
+    if isinstance(labels[0], str):
+        label_type: sa.types.TypeEngine[Any] = sa.String()
+    elif all(isinstance(label, int) for label in labels):
+        label_type = sa.BigInteger()
+    else:
+        label_type = sa.Float()
+    return column.in_([sa.literal(label, label_type) for label in labels])
 
 
 def _sql_range(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):

@@ -12,7 +12,7 @@ match             expected                    passes when the answer ...
                                               whitespace and stripping surrounding punctuation/space
 ``regex``         string (a valid regex)      contains a match (``re.search``)
 ``contains``      string                      contains ``expected`` (case-sensitive)
-``numeric``       number                      is a number within ``abs_tol`` (default 0) or ``rel_tol``
+``numeric``       number                      is a number (not a boolean) within ``abs_tol`` or ``rel_tol``
 ``json_field``    any JSON value + ``field``  is JSON whose ``field`` (dotted path, list indexes as
                                               digits) equals ``expected``
 ================  ==========================  ===========================================================
@@ -121,6 +121,9 @@ def _item(position: int, raw: Any) -> GoldenItem:
             re.compile(expected)
         except re.error as exc:
             raise SpecError(f"{where}: invalid regex {expected!r}: {exc}") from None
+        from airflow_provider_mlprod.outputs.checks import check_backtracking
+
+        check_backtracking(expected, where)
     if match == "numeric":
         if not _is_number(expected):
             raise SpecError(f"{where}: match 'numeric' needs a finite number expected, got {expected!r}")
@@ -190,6 +193,8 @@ def matches(item: GoldenItem, answer: Any) -> bool:
     if answer is None:
         return False
     if item.match == "numeric":
+        if isinstance(answer, bool) or (isinstance(answer, str) and "_" in answer):
+            return False  # True is not the number 1, nor "1_0" the number 10
         try:
             number = float(answer)
         except (TypeError, ValueError):

@@ -7,20 +7,25 @@ their column in chunks of ``chunk_size`` rows and run in Python. Nothing is writ
 table, no DDL, so the same code runs on a read-only transaction. ``OutputCheckResult.ran_in`` says
 where each check ran (``"sql"`` or ``"python"``).
 
+Before any check is evaluated, each check's column must be of a kind it applies to (text, numeric; the
+labels' kind for ``allowed_labels``): the reflected type of a table's column, ``pg_typeof``/DuckDB
+``typeof`` of a query's, a DataFrame's dtype (an ``object`` column is read value by value). A number
+in a text column is text: ``numeric_range`` fails it, as the database would not compare it as a number.
+
 Public API: :func:`check_frame`, :func:`check_sql`, :func:`source_selectable`,
 :class:`OutputCheckSummary`, :class:`OutputCheckResult`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError
-from airflow_provider_mlprod.outputs.checks import CRITICAL, CheckSpec, Dialect
+from airflow_provider_mlprod.outputs.checks import CRITICAL, NUMERIC, TEXT, CheckSpec, Dialect
 from airflow_provider_mlprod.sql.source import SqlSource
 
 if TYPE_CHECKING:
@@ -141,6 +146,87 @@ def require_columns(checks: Sequence[CheckSpec], available: Iterable[str], where
         )
 
 
+_TEXT_TYPE_NAMES = ("char", "text", "string", "name", "citext", "clob")
+_NUMERIC_TYPE_NAMES = ("int", "numeric", "decimal", "double", "real", "float")
+
+
+def _kind_of_type_name(type_name: str) -> str:
+    """``text``, ``numeric`` or ``other`` for a database type name (``character varying``, ``DOUBLE``)."""
+    lowered = type_name.lower()
+    if lowered.startswith("interval") or "[]" in lowered:
+        return "other"
+    if any(part in lowered for part in _TEXT_TYPE_NAMES):
+        return TEXT
+    if any(part in lowered for part in _NUMERIC_TYPE_NAMES):
+        return NUMERIC
+    return "other"
+
+
+def _sql_column_types(connection: Any, source: sa.FromClause, columns: Sequence[str]) -> dict[str, str]:
+    """Each column's type name: the reflected type, else the database's own (``pg_typeof``, DuckDB
+    ``typeof`` on the first row, for a query's columns); a column of unknown type is left out."""
+    types: dict[str, str] = {}
+    untyped = []
+    for name in columns:
+        column_type = source.c[name].type
+        if isinstance(column_type, sa.types.NullType):
+            untyped.append(name)
+        elif isinstance(column_type, sa.Boolean):
+            types[name] = "boolean"
+        elif isinstance(column_type, sa.String):
+            types[name] = "text"
+        elif isinstance(column_type, (sa.Integer, sa.Numeric)):
+            types[name] = "numeric"
+        else:
+            types[name] = column_type.__class__.__name__
+    typeof = {"postgresql": "pg_typeof", "duckdb": "typeof"}.get(connection.dialect.name)
+    if untyped and typeof is not None:
+        names = [sa.cast(getattr(sa.func, typeof)(source.c[name]), sa.Text) for name in untyped]
+        for first in connection.execute(sa.select(*names).select_from(source).limit(1)).all():
+            types.update({name: str(value) for name, value in zip(untyped, first, strict=True)})
+    return types
+
+
+def _frame_column_types(frame: pd.DataFrame, checks: Sequence[CheckSpec]) -> dict[str, str]:
+    """The dtype of each checked column that holds one kind only (an ``object`` column is left out)."""
+    from pandas.api import types
+
+    kinds = {}
+    for name in dict.fromkeys(check.column for check in checks):
+        dtype = frame[name].dtype
+        if types.is_bool_dtype(dtype):
+            kinds[name] = f"boolean ({dtype})"
+        elif types.is_numeric_dtype(dtype):
+            kinds[name] = f"numeric ({dtype})"
+        elif types.is_string_dtype(dtype) and not types.is_object_dtype(dtype):
+            kinds[name] = f"text ({dtype})"
+        elif not types.is_object_dtype(dtype):
+            kinds[name] = str(dtype)
+    return kinds
+
+
+def require_column_kinds(checks: Sequence[CheckSpec], column_types: Mapping[str, str], where: str) -> None:
+    """Fail naming every check on a column of a kind it does not apply to (a text check on a number, a
+    number range on text, string labels on a number column...), before any check is evaluated: a
+    database would otherwise cast or refuse the comparison, and count unlike the Python form."""
+    wrong = []
+    for check in checks:
+        type_name = column_types.get(check.column)
+        if type_name is None:
+            continue
+        kind = _kind_of_type_name(type_name)
+        kinds = check.check.kinds
+        if check.check.name == "allowed_labels":
+            kinds = frozenset({TEXT if isinstance(check.params["labels"][0], str) else NUMERIC})
+        if kind not in kinds:
+            wanted = " or ".join(sorted(kinds))
+            wrong.append(f"{check.name} needs a {wanted} column, {check.column!r} is {type_name}")
+    if wrong:
+        raise InputDataError(
+            f"{where}: {'; '.join(wrong)} (convert or cast the column to check it as another kind)"
+        )
+
+
 class _Tally:
     """Running counts, examples and failing positions of each check over chunks."""
 
@@ -196,6 +282,7 @@ def check_frame(
     import numpy as np
 
     require_columns(checks, frame.columns, dataset)
+    require_column_kinds(checks, _frame_column_types(frame, checks), dataset)
     tally = _Tally(checks, sample_size, keep_positions=True)
     for start in range(0, len(frame), chunk_size):
         tally.add(frame.iloc[start : start + chunk_size], start)
@@ -238,6 +325,8 @@ def check_sql(
     :param source: the predictions: a ``Table`` or a subquery (see :func:`source_selectable`).
     """
     require_columns(checks, source.c.keys(), dataset)
+    columns = list(dict.fromkeys(check.column for check in checks))
+    require_column_kinds(checks, _sql_column_types(connection, source, columns), dataset)
     dialect = Dialect.of(connection)
     in_sql = {check.name: check.sql_condition(source.c[check.column], dialect) for check in checks}
     sql_checks = [check for check in checks if in_sql[check.name] is not None]
@@ -309,6 +398,8 @@ def failing_sql_rows(
     for key in key_columns:
         check_identifier(key, "quarantine key column", InputDataError)
     require_columns(checks, source.c.keys(), "quarantine")
+    columns = list(dict.fromkeys(check.column for check in checks))
+    require_column_kinds(checks, _sql_column_types(connection, source, columns), "quarantine")
     missing = [key for key in key_columns if key not in source.c]
     if missing or not key_columns:
         raise InputDataError(f"quarantine key column(s) {missing or '(none)'} not found in the predictions")
