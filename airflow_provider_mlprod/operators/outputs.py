@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -652,6 +654,10 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         return history[-1].value if history else None
 
 
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
+"""Largest answer read from a golden-set endpoint for one item; a larger one fails the task."""
+
+
 def endpoint_answers(
     conn_id: str, endpoint: str, items: Sequence[Any], response_field: str | None, timeout: float
 ) -> dict[str, Any]:
@@ -659,10 +665,13 @@ def endpoint_answers(
 
     The URL is the connection's host (with ``http``/``https`` from its schema, or a scheme in the host)
     and port, plus ``endpoint``; extra ``headers`` are sent; login/password as basic auth. A 4xx
-    answer is final (``InputDataError``), a 5xx or network error retryable. Messages name the
-    connection and status, never a header or credential.
+    answer is final (``InputDataError``), a 5xx or network error retryable. Each answer is read within
+    ``timeout`` seconds in all (a server that drips bytes is cut off, retryable) and up to
+    :data:`MAX_ANSWER_BYTES` (more is final). Messages name the connection and status, never a header or
+    credential.
     """
     import requests
+    import urllib3
     from airflow.sdk.exceptions import AirflowException
 
     from airflow_provider_mlprod.exceptions import InputDataError
@@ -679,27 +688,38 @@ def endpoint_answers(
     answers: dict[str, Any] = {}
     with requests.Session() as session:
         for item in items:
+            where = f"connection {conn_id!r}: {endpoint!r}"
             try:
-                response = session.post(url, json={"input": item.input}, headers=headers, auth=auth,
-                                        timeout=timeout)  # fmt: skip
-            except requests.RequestException as exc:
-                raise AirflowException(
-                    f"connection {conn_id!r}: calling {endpoint!r} failed ({type(exc).__name__})"
-                ) from None
-            if response.status_code >= 500:
-                raise AirflowException(
-                    f"connection {conn_id!r}: {endpoint!r} answered {response.status_code}"
-                )
-            if response.status_code >= 400:
-                raise InputDataError(
-                    f"connection {conn_id!r}: {endpoint!r} answered {response.status_code} for golden item "
-                    f"{item.id!r}"
-                )
+                deadline = time.monotonic() + timeout
+                with session.post(url, json={"input": item.input}, headers=headers, auth=auth,
+                                  timeout=timeout, stream=True) as response:  # fmt: skip
+                    if response.status_code >= 500:
+                        raise AirflowException(f"{where} answered {response.status_code}")
+                    if response.status_code >= 400:
+                        raise InputDataError(
+                            f"{where} answered {response.status_code} for golden item {item.id!r}"
+                        )
+                    body = bytearray()
+                    # read1: whatever arrived (at most one read), so a dripping server meets the deadline
+                    while chunk := response.raw.read1(65536, decode_content=True):
+                        body += chunk
+                        if len(body) > MAX_ANSWER_BYTES:
+                            raise InputDataError(
+                                f"{where} answered golden item {item.id!r} with more than "
+                                f"{MAX_ANSWER_BYTES:,} bytes"
+                            )
+                        if time.monotonic() > deadline:
+                            raise AirflowException(
+                                f"{where} took longer than {timeout:g} s to answer golden item {item.id!r}"
+                            )
+                    text = body.decode(response.encoding or "utf-8", errors="replace")
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                raise AirflowException(f"{where}: the call failed ({type(exc).__name__})") from None
             if response_field is None:
-                answers[item.id] = response.text
+                answers[item.id] = text
                 continue
             try:
-                answers[item.id] = response.json().get(response_field)
+                answers[item.id] = json.loads(text).get(response_field)
             except (ValueError, AttributeError):
                 answers[item.id] = None
     return answers

@@ -438,3 +438,72 @@ def test_duckdb_table_and_query_are_checked_in_duckdb(monkeypatch, task_context,
         operator(sql_conn_id="duck", table="missing").execute(task_context())
     with pytest.raises(ValueError, match="2 statements; give exactly one SELECT"):
         operator(sql_conn_id="duck", query="SELECT * FROM predictions; DROP TABLE predictions")
+
+
+def _dripping_server(body_bytes: int, pause: float):
+    """A loopback HTTP server that answers every POST with ``body_bytes`` bytes, one every ``pause`` s."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with client:
+                client.recv(65536)
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+                client.sendall(f"Content-Length: {body_bytes}\r\n\r\n".encode())
+                try:
+                    for _ in range(body_bytes):
+                        if stop.wait(pause):
+                            return
+                        client.sendall(b"x")
+                except OSError:
+                    continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        listener.close()
+
+    return listener.getsockname()[1], close
+
+
+def test_golden_gate_cuts_off_an_endpoint_that_drips_its_answer(task_context, isolated_store, monkeypatch):
+    import time
+
+    from airflow.sdk.exceptions import AirflowException
+
+    register(["v1"], task_context)
+    port, close = _dripping_server(body_bytes=1000, pause=0.2)
+    fields = {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"}
+    monkeypatch.setenv("AIRFLOW_CONN_DRIPPING_MODEL", json.dumps(fields))
+    try:
+        started = time.monotonic()
+        task = gate(candidate_version="v1", candidate_http_conn_id="dripping_model", request_timeout=1)
+        with pytest.raises(AirflowException, match="took longer than 1 s to answer golden item") as caught:
+            task.execute(task_context())
+        assert not isinstance(caught.value, AirflowFailException)  # retryable: the server may recover
+        assert time.monotonic() - started < 10  # every byte arrives within the read timeout: no stall
+    finally:
+        close()
+
+
+def test_golden_gate_refuses_an_oversized_answer(task_context, isolated_store, httpserver, monkeypatch):
+    from airflow_provider_mlprod.operators.outputs import MAX_ANSWER_BYTES
+
+    register(["v1"], task_context)
+    httpserver.expect_request("/predict", method="POST").respond_with_data("x" * (MAX_ANSWER_BYTES + 1))
+    http_connection(monkeypatch, httpserver, "candidate_model")
+    task = gate(candidate_version="v1", candidate_http_conn_id="candidate_model", endpoint="/predict")
+    with pytest.raises(AirflowFailException, match="with more than 10,485,760 bytes"):
+        task.execute(task_context())
