@@ -1,4 +1,4 @@
-"""Fixtures for the alert engine tests: a fast retry policy, a sample alert, a closed port."""
+"""Fixtures for the alert engine tests: a fast retry policy, a sample alert, a closed port; store readers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
 from airflow_provider_mlprod.alerts.message import Alert, AlertLink
+from airflow_provider_mlprod.alerts.routing import stored_dedup_key
+from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
 
 @pytest.fixture
@@ -58,3 +60,18 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/services/T0CLOSED/B0CLOSED/closed-port-token"
+
+
+def delivery_rows(store: MetricsStore, alert: Alert) -> list[dict]:
+    """The store's delivery rows of ``alert`` (its dedup key, action and severity)."""
+    return store.alert_deliveries(stored_dedup_key(alert.dedup_key, alert.action, alert.severity))
+
+
+def last_deliveries(store: MetricsStore, alert_key: str, channel: str) -> dict:
+    """(action, severity) -> last delivery time of ``alert_key`` on ``channel``."""
+    keys = {
+        stored_dedup_key(alert_key, a, s): (a, s)
+        for a in ("trigger", "resolve")
+        for s in ("info", "warning", "critical")
+    }
+    return {keys[key]: at for key, at in store.last_alert_deliveries(list(keys), channel).items()}

@@ -27,11 +27,11 @@ from airflow_provider_mlprod.alerts.routing import (
     Channel,
     routed_channels,
     send_alert,
-    stored_dedup_key,
 )
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 from airflow_provider_mlprod.store import schema
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
+from tests.alerts.conftest import delivery_rows, last_deliveries
 
 RULE = {"critical": ["oncall", "team"], "warning": ["team"], "info": ["log"]}
 ROUTING_KEY = "R0UTING0KEY0123456789abcdef0123"
@@ -54,19 +54,6 @@ def age(store: MetricsStore, minutes: float) -> None:
             for row_id, at in connection.execute(sa.select(table.c.id, table.c[column])).all():
                 moved = {column: at - timedelta(minutes=minutes)}
                 connection.execute(table.update().where(table.c.id == row_id).values(moved))
-
-
-def _rows(store: MetricsStore, alert: Alert) -> list[dict]:
-    return store.alert_deliveries(stored_dedup_key(alert.dedup_key, alert.action, alert.severity))
-
-
-def _deliveries(store: MetricsStore, alert_key: str, channel: str) -> dict:
-    keys = {
-        stored_dedup_key(alert_key, a, s): (a, s)
-        for a in ("trigger", "resolve")
-        for s in ("info", "warning", "critical")
-    }
-    return {keys[key]: at for key, at in store.last_alert_deliveries(list(keys), channel).items()}
 
 
 def _channels(httpserver: HTTPServer, policy: RetryPolicy, **policies: RetryPolicy) -> list[Channel]:
@@ -288,7 +275,7 @@ def test_resolve_reaches_exactly_the_channels_that_delivered_the_trigger(
 
 def test_open_trigger_is_per_alert_and_channel_and_any_severity(store) -> None:
     def open_on(channel: str, key: str = "mlprod:test") -> bool:
-        seen = _deliveries(store, key, channel)
+        seen = last_deliveries(store, key, channel)
         trigger = max((at for (action, _), at in seen.items() if action == "trigger"), default=None)
         resolve = max((at for (action, _), at in seen.items() if action == "resolve"), default=None)
         return trigger is not None and (resolve is None or resolve <= trigger)
@@ -353,9 +340,9 @@ def test_every_channel_failing_raises_delivery_error_naming_each(
     assert "channel 'team' (slack): HTTP 404 NOT FOUND: no_service after 1 attempt(s)" in message
     assert error.report.failed_channels == ["oncall", "team"]
     assert error.transient  # the refused connection may pass later
-    rows = _rows(store, _alert("critical"))
+    rows = delivery_rows(store, _alert("critical"))
     assert sorted((row["channel"], row["delivered"]) for row in rows) == [("oncall", False), ("team", False)]
-    assert _deliveries(store, "mlprod:test", "team") == {}  # failures never count for dedup
+    assert last_deliveries(store, "mlprod:test", "team") == {}  # failures never count for dedup
 
 
 def test_partial_failure_returns_report_with_failed_marked(
@@ -434,7 +421,7 @@ def test_history_gets_delivered_and_failed_results_before_the_error(
     alert = _alert("warning", summary="the text that must not be lost")
     with caplog.at_level(logging.ERROR), pytest.raises(AlertDeliveryError):
         send_alert(alert, channels, store=store)
-    assert [(row["channel"], row["delivered"]) for row in _rows(store, alert)] == [
+    assert [(row["channel"], row["delivered"]) for row in delivery_rows(store, alert)] == [
         ("team", False),
         ("oncall", False),
     ]
@@ -446,7 +433,8 @@ def test_suppressed_repeats_are_not_deliveries(httpserver: HTTPServer, fast_poli
     _send(httpserver, fast_policy, _alert("warning"), store=store)
     again = _send(httpserver, fast_policy, _alert("warning"), store=store)
     assert again.suppressed_channels == ["team"]
-    assert [(row["channel"], row["delivered"]) for row in _rows(store, _alert("warning"))] == [("team", True)]
+    rows = delivery_rows(store, _alert("warning"))
+    assert [(row["channel"], row["delivered"]) for row in rows] == [("team", True)]
 
 
 # -- a channel raising an unexpected exception -----------------------------------------------------
@@ -468,7 +456,7 @@ def test_unexpected_exception_in_one_channel_does_not_stop_the_others(
     assert report.delivered_channels == ["team"]
     [failed] = [result for result in report.results if result.failed]
     assert (failed.channel, failed.kind, failed.error) == ("oncall", "pagerduty", "RuntimeError")
-    rows = _rows(store, _alert("critical"))
+    rows = delivery_rows(store, _alert("critical"))
     assert [(row["channel"], row["delivered"], row["error"]) for row in rows] == [
         ("oncall", False, "RuntimeError"),
         ("team", True, ""),
@@ -489,7 +477,7 @@ def test_unexpected_exception_on_the_only_channel_is_logged_recorded_and_raised(
         )
     assert "channel 'oncall' (pagerduty): RuntimeError" in str(caught.value)
     assert "SECRET0TOKEN" not in str(caught.value)
-    assert [row["channel"] for row in _rows(store, alert)] == ["oncall"]
+    assert [row["channel"] for row in delivery_rows(store, alert)] == ["oncall"]
     assert "reached no channel" in caplog.text
     assert "the text that must not be lost" in caplog.text
 

@@ -21,6 +21,7 @@ from airflow_provider_mlprod.alerts.routing import (
 from airflow_provider_mlprod.exceptions import ConfigurationError
 from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
+from tests.alerts.conftest import delivery_rows, last_deliveries
 
 FAST = RetryPolicy(timeout_seconds=2.0, max_attempts=2, base_delay_seconds=0.0, max_delay_seconds=0.0)
 
@@ -42,21 +43,8 @@ def _record(store: MetricsStore, alert: Alert, channel: str, delivered: bool = T
     store.record_alert_delivery(dedup_key=key, channel=channel, delivered=delivered, **row)
 
 
-def _rows(store: MetricsStore, alert: Alert) -> list[dict]:
-    return store.alert_deliveries(stored_dedup_key(alert.dedup_key, alert.action, alert.severity))
-
-
-def _deliveries(store: MetricsStore, alert_key: str, channel: str) -> dict:
-    keys = {
-        stored_dedup_key(alert_key, a, s): (a, s)
-        for a in ("trigger", "resolve")
-        for s in ("info", "warning", "critical")
-    }
-    return {keys[key]: at for key, at in store.last_alert_deliveries(list(keys), channel).items()}
-
-
 def _open(store: MetricsStore, channel: str, key: str = "mlprod:test:etl:load") -> bool:
-    seen = _deliveries(store, key, channel)
+    seen = last_deliveries(store, key, channel)
     trigger = max((at for (action, _), at in seen.items() if action == "trigger"), default=None)
     resolve = max((at for (action, _), at in seen.items() if action == "resolve"), default=None)
     return trigger is not None and (resolve is None or resolve <= trigger)
@@ -86,9 +74,9 @@ def test_long_alert_key_is_hashed_to_fit_the_column():
 
 def test_deliveries_are_per_channel_action_and_severity(store):
     _record(store, _alert(), "slack_ml")
-    assert set(_deliveries(store, _alert().dedup_key, "slack_ml")) == {("trigger", "critical")}
-    assert _deliveries(store, _alert().dedup_key, "pagerduty") == {}
-    assert _deliveries(store, "mlprod:other", "slack_ml") == {}
+    assert set(last_deliveries(store, _alert().dedup_key, "slack_ml")) == {("trigger", "critical")}
+    assert last_deliveries(store, _alert().dedup_key, "pagerduty") == {}
+    assert last_deliveries(store, "mlprod:other", "slack_ml") == {}
 
 
 def test_failed_results_are_history_not_dedup(httpserver: HTTPServer, store):
@@ -97,8 +85,8 @@ def test_failed_results_are_history_not_dedup(httpserver: HTTPServer, store):
     identity = RunIdentity("etl", "manual__1", "load")
     with pytest.raises(AlertDeliveryError):
         send_alert(alert, _channels(httpserver)[:1], store=store, identity=identity)
-    assert _deliveries(store, alert.dedup_key, "slack_ml") == {}
-    rows = _rows(store, alert)
+    assert last_deliveries(store, alert.dedup_key, "slack_ml") == {}
+    rows = delivery_rows(store, alert)
     assert [(r["channel"], r["delivered"], r["attempts"], r["status_code"], r["error"]) for r in rows] == [
         ("slack_ml", False, 2, 503, "HTTP 503 SERVICE UNAVAILABLE: busy")
     ]
@@ -130,7 +118,7 @@ def test_dispatch_records_every_result_and_dedups_from_the_store(httpserver: HTT
     assert second.failed_channels == ["hook"]  # a failed channel is tried again
     assert len(httpserver.log) == 5
 
-    rows = _rows(store, alert)
+    rows = delivery_rows(store, alert)
     assert [(r["channel"], r["delivered"], r["attempts"]) for r in rows] == [
         ("slack_ml", True, 1),
         ("hook", False, 2),
@@ -160,7 +148,7 @@ def test_all_failed_is_recorded_then_raised_naming_each_channel(httpserver: HTTP
     assert "HTTP 404" in message
     assert "'hook'" in message
     assert "HTTP 500" in message
-    rows = _rows(store, alert)
+    rows = delivery_rows(store, alert)
     assert sorted((r["channel"], r["delivered"]) for r in rows) == [("hook", False), ("slack_ml", False)]
     assert alert.title in caplog.text  # the alert text is logged so it is not lost
 
@@ -289,5 +277,5 @@ def test_resolve_through_the_store_reaches_only_channels_with_an_open_trigger(
     assert closed.delivered_channels == []
     assert closed.suppressed_channels == ["slack_ml", "hook", "log"]
     assert [request.path for request, _ in httpserver.log] == ["/slack", "/slack"]
-    rows = _rows(store, passed)
+    rows = delivery_rows(store, passed)
     assert sorted(r["channel"] for r in rows) == ["log", "slack_ml"]  # suppressed: not recorded
