@@ -298,19 +298,29 @@ def _category(dialect: sa.Dialect, column: _Column) -> str:
     return f"CAST({ref} AS VARCHAR)"
 
 
+def _bucket(dialect: sa.Dialect, column: _Column, width_bucket: bool) -> str:
+    """A numeric value's bucket: ``MISSING_BUCKET`` (null, NaN), ``INFINITE_BUCKET`` or its bin."""
+    value = _value(dialect, column)
+    bin_index = _bin_index(value, column.spec.edges or (), width_bucket)
+    return (
+        f"CASE WHEN {_missing(dialect, value)} THEN {MISSING_BUCKET} "
+        f"WHEN {_infinite(dialect, value)} THEN {INFINITE_BUCKET} ELSE {bin_index} END"
+    )
+
+
+def _finite(dialect: sa.Dialect, column: _Column) -> str:
+    """A numeric value if it is finite, else NULL."""
+    value = _value(dialect, column)
+    return f"CASE WHEN {_missing(dialect, value)} OR {_infinite(dialect, value)} THEN NULL ELSE {value} END"
+
+
 def _inner_select(dialect: sa.Dialect, source: str, columns: list[_Column], shape: str) -> str:
     """Per source row: each numeric column's bucket and centred/finite value, each category's text."""
     parts = []
     for column in columns:
         if column.spec.kind == NUMERIC:
-            value = _value(dialect, column)
-            missing, infinite = _missing(dialect, value), _infinite(dialect, value)
-            edges = column.spec.edges or ()
-            parts.append(
-                f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
-                f"ELSE {_bin_index(value, edges, shape == 'lateral_width_bucket')} END AS b_{column.key}"
-            )
-            parts.append(f"CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END AS f_{column.key}")
+            parts.append(f"{_bucket(dialect, column, shape == 'lateral_width_bucket')} AS b_{column.key}")
+            parts.append(f"{_finite(dialect, column)} AS f_{column.key}")
         else:
             parts.append(f"{_category(dialect, column)} AS t_{column.key}")
     return f"SELECT {', '.join(parts)} FROM {source}"
@@ -338,13 +348,8 @@ def _split_moments_sql(dialect: sa.Dialect, source: str, columns: list[_Column])
     for column in columns:
         k = column.key
         if column.spec.kind == NUMERIC:
-            value = _value(dialect, column)
-            missing, infinite = _missing(dialect, value), _infinite(dialect, value)
-            parts.append(
-                f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
-                f"ELSE {_bin_index(value, column.spec.edges or (), True)} END AS b_{k}"
-            )
-            finite = f"(CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END)"
+            parts.append(f"{_bucket(dialect, column, True)} AS b_{k}")
+            finite = f"({_finite(dialect, column)})"
             centred = f"({finite} - {_float(_shift(column))})"
             atoms = column.spec.values
             off = (
@@ -694,10 +699,7 @@ def _with_edges(dialect: Any, run: Runner, source: str, columns: list[_Column], 
         return columns
     parts = []
     for column in open_columns:
-        value = _value(dialect, column)
-        finite = (
-            f"CASE WHEN {_missing(dialect, value)} OR {_infinite(dialect, value)} THEN NULL ELSE {value} END"
-        )
+        finite = _finite(dialect, column)
         parts.append(f"min({finite}), max({finite})")
     bounds = next(iter(run(f"SELECT {', '.join(parts)} FROM {source}")))
     result = {c.key: c for c in columns}
@@ -732,6 +734,24 @@ class _NumericTally:
     """Set by ``_merge_group`` (the ``unnest_keys`` shape): the mean and the sum of squared
     deviations of the finite values merged so far; ``total``/``squares`` are then unused."""
     deviations: float = 0.0
+
+    def counted_apart(self, bucket: int, rows: int) -> bool:
+        """Count a group of null/NaN or infinite values; False for a group of finite values."""
+        if bucket == MISSING_BUCKET:
+            self.null_count += rows
+        elif bucket == INFINITE_BUCKET:
+            self.infinite_count += rows
+        else:
+            return False
+        return True
+
+    def widen(self, column: _Column, bucket: int, low: float, high: float) -> None:
+        """Take in the range of a group of finite values in ``bucket``, and whether it lies on an atom."""
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+        atoms = column.spec.values
+        if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
+            self.on_values = False
 
 
 def _scan(
@@ -796,11 +816,7 @@ def _tally(
     high: Any,
 ) -> None:
     bucket = int(bucket)
-    if bucket == MISSING_BUCKET:
-        tally.null_count += rows
-        return
-    if bucket == INFINITE_BUCKET:
-        tally.infinite_count += rows
+    if tally.counted_apart(bucket, rows):
         return
     if bucket == MOMENTS_BUCKET:  # the split shape: moments of all finite values, ``rows`` off the atoms
         if low is not None:
@@ -814,12 +830,7 @@ def _tally(
         return
     tally.total += float(bucket_sum)
     tally.squares += float(squares)
-    low, high = float(low), float(high)
-    tally.low = low if tally.low is None else min(tally.low, low)
-    tally.high = high if tally.high is None else max(tally.high, high)
-    atoms = column.spec.values
-    if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
-        tally.on_values = False
+    tally.widen(column, bucket, float(low), float(high))
 
 
 def _price_unnested_rows(conn: sa.Connection, per_source_row: int) -> None:
@@ -850,11 +861,7 @@ def _merge_group(
 ) -> None:
     """Add one group of ``_unnest_sql`` (a bucket of one column) to its tally: counts, then the
     group's mean and variance merged by Chan's formula, min and max, and whether it lies on an atom."""
-    if bucket == MISSING_BUCKET:
-        tally.null_count += rows
-        return
-    if bucket == INFINITE_BUCKET:
-        tally.infinite_count += rows
+    if tally.counted_apart(bucket, rows):
         return
     tally.counts[bucket] += rows
     low, high = float(low), float(high)
@@ -868,11 +875,7 @@ def _merge_group(
         tally.mean += delta * rows / merged
         tally.deviations += deviations + delta * delta * tally.finite_count * rows / merged
     tally.finite_count += rows
-    tally.low = low if tally.low is None else min(tally.low, low)
-    tally.high = high if tally.high is None else max(tally.high, high)
-    atoms = column.spec.values
-    if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
-        tally.on_values = False
+    tally.widen(column, bucket, low, high)
 
 
 def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProfile:
