@@ -122,6 +122,8 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
 
 TEAMS_COLORS: dict[str, str] = {"info": "Accent", "warning": "Warning", "critical": "Attention"}
 TEAMS_PAYLOAD_MAX_BYTES = 25_000
+ADAPTIVE_CARD = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard"}
+ADAPTIVE_CARD.update(version="1.4", msteams={"width": "Full"})
 SHRUNK_NOTE = "Shortened to fit the Teams message size limit; the task log has the full alert."
 #: (text, fact title, fact value, facts, links) limits, tried in order until the payload fits.
 TEAMS_SHRINK_STEPS: tuple[tuple[int, int, int, int, int], ...] = (
@@ -187,13 +189,7 @@ def _card(
         body.append({"type": "FactSet", "facts": shown})
     footer = " · ".join(part for part in (alert.run_context, f"source {alert.source}") if part)
     body.append(_text_block(footer, 1000, isSubtle=True, size="Small"))
-    card: dict[str, Any] = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "msteams": {"width": "Full"},
-        "body": body,
-    }
+    card: dict[str, Any] = {**ADAPTIVE_CARD, "body": body}
     actions = [
         {"type": "Action.OpenUrl", "title": truncate_text(link.label, 100), "url": link.url}
         for link in alert.links[:max_links]
@@ -209,12 +205,8 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
         card = _card(alert, *limits)
         if step:
             card["body"].append(_text_block(SHRUNK_NOTE, 1000, isSubtle=True, size="Small"))
-        attachment = {
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "contentUrl": None,
-            "content": card,
-        }
-        payload = {"type": "message", "attachments": [attachment]}
+        attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None}
+        payload = {"type": "message", "attachments": [{**attachment, "content": card}]}
         if len(json.dumps(payload).encode("utf-8")) <= TEAMS_PAYLOAD_MAX_BYTES:
             break
     return payload
@@ -224,7 +216,6 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
-PAGERDUTY_SEVERITY_MAP: dict[str, str] = {severity: severity for severity in SEVERITIES}
 EVENT_MAX_BYTES = 500_000
 #: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
 PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
@@ -238,8 +229,8 @@ PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
 
 @dataclass(frozen=True)
 class PagerDutyTarget:
-    """A PagerDuty integration; ``repr`` hides the routing key. ``severity_map`` overrides
-    :data:`PAGERDUTY_SEVERITY_MAP` entries (e.g. ``{"warning": "error"}``)."""
+    """A PagerDuty integration; ``repr`` hides the routing key. ``severity_map`` maps an alert severity
+    to another PagerDuty one (e.g. ``{"warning": "error"}``)."""
 
     routing_key: str = field(repr=False)
     events_url: str = DEFAULT_EVENTS_URL
@@ -274,7 +265,7 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
     payload: dict[str, Any] = {
         "summary": truncate_text(" ".join(headline.split()), 1024),
         "source": truncate_text(alert.source, 255),
-        "severity": {**PAGERDUTY_SEVERITY_MAP, **target.severity_map}[alert.severity],
+        "severity": target.severity_map.get(alert.severity, alert.severity),
         "timestamp": alert.created_at.isoformat(),
         "class": "mlprod-alert",
         **({"component": alert.task_id} if alert.task_id else {}),
@@ -365,19 +356,13 @@ LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logg
 
 @dataclass(frozen=True)
 class ChannelKind:
-    """One row of the registry.
-
-    :param build_payload: ``(target, alert) -> JSON-safe payload`` (text for ``log``).
-    :param severity_map: alert severity -> the channel's own level.
-    :param url: ``target -> endpoint`` (a secret); ``None`` for ``log``.
-    :param headers: ``(target, alert, body) -> headers`` for each attempt.
-    :param secrets: ``target -> strings`` kept out of results and logs besides the URL.
-    """
+    """One row of the registry: ``build_payload(target, alert)`` (text for ``log``), ``url(target)``
+    (a secret; ``None`` for ``log``), ``headers(target, alert, body)`` per attempt, and ``secrets(target)``
+    kept out of results and logs besides the URL."""
 
     kind: str
     target_type: type
     build_payload: Callable[[Any, Alert], Any]
-    severity_map: Mapping[str, Any]
     url: Callable[[Any], str] | None = lambda target: target.url
     headers: Callable[[Any, Alert, bytes], Mapping[str, str]] = lambda target, alert, body: JSON_HEADERS
     secrets: Callable[[Any], list[str | None]] = lambda target: []
@@ -386,13 +371,12 @@ class ChannelKind:
 CHANNEL_KINDS: dict[str, ChannelKind] = {
     row.kind: row
     for row in (
-        ChannelKind("slack", SlackWebhookTarget, build_slack_payload, SLACK_EMOJI),
-        ChannelKind("teams", TeamsWebhookTarget, build_teams_payload, TEAMS_COLORS),
+        ChannelKind("slack", SlackWebhookTarget, build_slack_payload),
+        ChannelKind("teams", TeamsWebhookTarget, build_teams_payload),
         ChannelKind(
             "webhook",
             JsonWebhookTarget,
             lambda target, alert: alert.to_dict(),
-            PAGERDUTY_SEVERITY_MAP,  # the alert's own severities
             headers=lambda target, alert, body: {
                 **signed_headers(target, body),
                 IDEMPOTENCY_HEADER: alert.idempotency_key,
@@ -403,38 +387,34 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             "pagerduty",
             PagerDutyTarget,
             build_pagerduty_payload,
-            PAGERDUTY_SEVERITY_MAP,
             url=lambda target: target.events_url,
             secrets=lambda target: [target.routing_key],
         ),
-        ChannelKind("log", LogTarget, lambda target, alert: alert.to_text(), LOG_LEVELS, url=None),
+        ChannelKind("log", LogTarget, lambda target, alert: alert.to_text(), url=None),
     )
 }
 
 
 def channel_kind_of(target: object) -> ChannelKind:
     """The registry row of ``target``'s type; :class:`ConfigurationError` if none matches."""
-    for row in CHANNEL_KINDS.values():
-        if type(target) is row.target_type:
-            return row
+    if row := next((row for row in CHANNEL_KINDS.values() if type(target) is row.target_type), None):
+        return row
+    kinds = ", ".join(sorted(CHANNEL_KINDS))
     raise ConfigurationError(
-        f"alert channel target of type {type(target).__name__} is not a known channel kind "
-        f"({', '.join(sorted(CHANNEL_KINDS))})"
+        f"alert channel target of type {type(target).__name__} is not a known channel kind ({kinds})"
     )
 
 
 def send_to_target(
     target: ChannelTarget, alert: Alert, *, channel: str | None = None, policy: RetryPolicy | None = None
 ) -> DeliveryResult:
-    """Build ``alert``'s payload for ``target`` and deliver it; never raises for network or HTTP failures.
-
-    :param channel: the channel's name in the result (default: the kind).
-    """
+    """Build ``alert``'s payload for ``target`` and deliver it as ``channel`` (default: the kind);
+    never raises for network or HTTP failures."""
     row = channel_kind_of(target)
     channel = channel or row.kind
     payload = row.build_payload(target, alert)
     if row.url is None:
-        logging.getLogger(target.logger_name).log(row.severity_map[alert.severity], "%s", payload)
+        logging.getLogger(target.logger_name).log(LOG_LEVELS[alert.severity], "%s", payload)
         return DeliveryResult(channel=channel, kind=row.kind, status="delivered", attempts=1)
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return post_with_retries(

@@ -36,17 +36,10 @@ TRANSPORT_LOGGERS: tuple[str, ...] = ("urllib3.connectionpool", "urllib3.util.re
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try one delivery.
-
-    :param timeout_seconds: connect and read timeout of each request.
-    :param max_attempts: attempts in all (1: no retry).
-    :param base_delay_seconds: backoff base; retry *n* waits up to ``base * 2 ** (n - 1)``.
-    :param max_delay_seconds: cap of one backoff wait (not of a ``Retry-After``).
-    :param total_seconds: deadline of all attempts and waits together.
-    :param sleep: called with each wait (inject a recorder in tests).
-    :param rng: jitter source; a fresh ``random.Random()`` when ``None``.
-    :param session: a ``requests.Session`` to reuse connections; ``requests.post`` when ``None``.
-    """
+    """How hard to try one delivery: ``timeout_seconds`` to connect and per read, ``max_attempts`` in
+    all, retry *n* after a full-jitter wait of up to ``base_delay_seconds * 2 ** (n - 1)`` capped at
+    ``max_delay_seconds`` (a ``Retry-After`` is not capped), all within ``total_seconds``. ``sleep``,
+    ``rng`` and ``session`` (a ``requests.Session``, else ``requests.post``) can be injected."""
 
     timeout_seconds: float = 10.0
     max_attempts: int = 4
@@ -204,14 +197,10 @@ def post_with_retries(
                     url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True
                 )
         except requests.RequestException as exc:
-            result.status_code, error = None, type(exc).__name__
             result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)
-            if isinstance(exc, requests.Timeout):
-                result.error = f"timed out after {round(timeout, 2):g} s ({error})"
-            elif isinstance(exc, requests.ConnectionError):
-                result.error = f"connection failed ({error})"
-            else:
-                result.error = f"request could not be sent ({error})"
+            what = "connection failed" if result.transient else "request could not be sent"
+            what = f"timed out after {round(timeout, 2):g} s" if isinstance(exc, requests.Timeout) else what
+            result.status_code, result.error = None, f"{what} ({type(exc).__name__})"
             return result.transient
         with response:
             code = result.status_code = response.status_code

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -146,15 +147,26 @@ class _FailOpen:
 
 
 def checked_rule(rule: Any) -> Rule | None:
-    """A routing rule (severity -> channel names) checked for shape; ``None`` is no rule."""
+    """A routing rule (severity -> channel names, or its JSON text) checked for shape; ``None`` is no rule."""
+    try:
+        rule = json.loads(rule) if isinstance(rule, str) else rule
+    except ValueError:
+        raise ConfigurationError(
+            "alert routing: parameter 'routing' rendered to text that is not JSON; "
+            'give a mapping such as {"critical": ["pd_oncall"]}'
+        ) from None
     if rule is not None and not isinstance(rule, Mapping):
-        raise ConfigurationError("alert routing: routing must map a severity to a list of connection ids")
+        raise _bad_rule("routing must map a severity to a list of connection ids")
     for key, routed in (rule or {}).items():
         if key not in SEVERITIES:
-            raise ConfigurationError(f"alert routing: routing key {key!r} is not one of {SEVERITIES}")
+            raise _bad_rule(f"routing key {key!r} is not one of {SEVERITIES}")
         if isinstance(routed, str) or not isinstance(routed, Sequence):
-            raise ConfigurationError(f"alert routing: routing for {key!r} must be a list of connection ids")
+            raise _bad_rule(f"routing for {key!r} must be a list of connection ids")
     return rule
+
+
+def _bad_rule(problem: str) -> ConfigurationError:
+    return ConfigurationError(f"alert routing: {problem} (parameter 'routing')")
 
 
 def routed_channels(
@@ -231,26 +243,14 @@ def send_alert(
             outcomes = pool.map(_send, [named[name] for name in due], due.values())
         results.update(zip(due, outcomes, strict=True))
     report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
-    for r in report.results:
-        if r.status != "suppressed":
-            row = {
-                "channel": r.channel,
-                "delivered": r.delivered,
-                "attempts": r.attempts,
-                "error": r.error or "",
-            }
-            store(
-                "record_alert_delivery",
-                dedup_key=store.key,
-                status_code=r.status_code,
-                identity=identity,
-                **row,
-            )
+    for r in (result for result in report.results if result.status != "suppressed"):
+        row = {"channel": r.channel, "delivered": r.delivered, "attempts": r.attempts, "error": r.error or ""}
+        store(
+            "record_alert_delivery", dedup_key=store.key, status_code=r.status_code, identity=identity, **row
+        )
     if all(result.failed for result in report.results):
         log.error(
-            "alert %r reached no channel; its text follows so it is not lost:\n%s",
-            alert.title,
-            alert.to_text(),
+            "alert %r reached no channel; in full, so it is not lost:\n%s", alert.title, alert.to_text()
         )
         raise AlertDeliveryError(alert.title, report)
     if report.failed_channels:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.alerts.routing import DispatchReport, Rule
+    from airflow_provider_mlprod.alerts.routing import DispatchReport
     from airflow_provider_mlprod.store.identity import RunIdentity
 
 log = logging.getLogger(__name__)
@@ -45,21 +44,6 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def rendered_routing(value: Any) -> Rule | None:
-    """The routing rule after rendering (a string is parsed as JSON); ConfigurationError names it."""
-    from airflow_provider_mlprod.alerts.routing import checked_rule
-
-    try:
-        return checked_rule(json.loads(value) if isinstance(value, str) else value)
-    except ValueError:
-        raise ConfigurationError(
-            "alert: parameter 'routing' rendered to text that is not JSON; "
-            'give a mapping such as {"critical": ["pd_oncall"]}'
-        ) from None
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{exc} (parameter 'routing')") from None
-
-
 def send_alert_via_connections(
     alert: Alert, settings: AlertSettings, identity: RunIdentity | None = None
 ) -> DispatchReport:
@@ -70,10 +54,10 @@ def send_alert_via_connections(
     """
     from airflow_provider_mlprod import config
     from airflow_provider_mlprod.alerts.channels import LogTarget
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, send_alert
+    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, checked_rule, send_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
-    routing = rendered_routing(settings.routing)
+    routing = checked_rule(settings.routing)
     conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
@@ -235,6 +219,8 @@ class AlertSettings:
         store_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_mlprod.alerts.routing import checked_rule
+
         super().__init__(**kwargs)
         owner = f"task {self.task_id!r}" if hasattr(self, "task_id") else type(self).__name__
         self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
@@ -249,18 +235,19 @@ class AlertSettings:
         self.dedup_window = window if isinstance(window, timedelta) else timedelta(seconds=window)
         if self.dedup_window <= timedelta(0):
             raise ValueError(f"{owner}: {name} must be positive, got {self.dedup_window}")
-        if not isinstance(routing, str):
-            try:
-                rendered_routing(routing)
-            except ConfigurationError as exc:
-                raise ValueError(f"{owner}: {exc}") from None
+        try:
+            checked_rule(None if isinstance(routing, str) else routing)  # a string: after rendering
+        except ConfigurationError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
 
-    def overridden(self, alert: Alert, severity: str | None, action: str | None = None) -> Alert:
-        """``alert`` with the title, text, severity, dedup key and action that were given (not blank)."""
+    def overridden(self, alert: Alert, severity: str | None, action: str | None = None, **add: Any) -> Alert:
+        """``alert`` with the ``facts`` and ``links`` in ``add`` added, and the title, text, severity,
+        dedup key and action that were given (not blank)."""
         given = {"title": self.title, "summary": self.text, "severity": severity}
         given.update(dedup_key=self.dedup_key, action=action)
         changes = {key: str(value).strip() for key, value in given.items() if value and str(value).strip()}
-        return dataclasses.replace(alert, **changes)
+        facts, links = {**alert.facts, **add.get("facts", {})}, [*alert.links, *add.get("links", ())]
+        return dataclasses.replace(alert, facts=facts, links=links, **changes)
 
 
 class MlprodNotifier(AlertSettings, BaseNotifier):
@@ -339,7 +326,6 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             alert = Alert(
                 title=title,
                 severity=severity,
-                facts=facts,
                 links=[AlertLink(label, url) for label, url in labelled if url],
                 dag_id=dag_id,
                 run_id=run_id,
@@ -348,9 +334,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 dedup_key=f"mlprod:task:{dag_id}:{task_id}" if dag_id and task_id else "",
                 action="resolve" if state == "success" else "trigger",
             )
-        else:
-            alert = dataclasses.replace(alert, facts={**alert.facts, **facts})
         if (severity := self.severity) and severity not in SEVERITIES:  # a template rendered it
             log.error("severity %r is not one of %s; sending as critical", severity, ", ".join(SEVERITIES))
             severity = "critical"
-        return self.overridden(alert, severity)
+        return self.overridden(alert, severity, facts=facts)
