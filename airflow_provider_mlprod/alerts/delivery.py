@@ -1,10 +1,7 @@
-"""The one HTTP sender: POST a prepared body with timeouts, retries (tenacity), a deadline, no secret out.
-
-:func:`post_with_retries` returns a :class:`DeliveryResult`, never raising for a network or HTTP
-failure. Connection errors, timeouts, 429 and 5xx are retried (full-jitter backoff, or ``Retry-After``
-as given), other 4xx and 3xx fail at once, all within :attr:`RetryPolicy.total_seconds`. Error texts
-come from exception types and HTTP status (requests puts the URL in messages), body excerpts are
-redacted, and the transport's DEBUG lines (a webhook's secret path) are dropped while sending.
+"""The one HTTP sender, :func:`post_with_retries`: a :class:`DeliveryResult`, never an exception, for
+network and HTTP failures. Connection errors, timeouts, 429 and 5xx are retried (tenacity), other 4xx
+and 3xx fail at once. Errors name exception types and HTTP status, never the URL (requests puts it in
+messages); body excerpts are redacted; the transport's DEBUG lines (a webhook's secret path) dropped.
 """
 
 from __future__ import annotations
@@ -74,11 +71,8 @@ def require_http_url(url: object, kind: str, what: str = "webhook URL") -> None:
 
 @dataclass
 class DeliveryResult:
-    """The outcome of one alert on one channel; holds no URL and no secret.
-
-    :param status: ``delivered``, ``failed`` or ``suppressed`` (not sent; ``reason`` says why).
-    :param transient: the last failure may pass on a later try (connection, timeout, 429, 5xx).
-    """
+    """The outcome of one alert on one channel (no URL, no secret): ``status`` is ``delivered``,
+    ``failed`` or ``suppressed`` (``reason`` says why); ``transient``: the last failure may pass later."""
 
     channel: str
     kind: str
@@ -90,13 +84,8 @@ class DeliveryResult:
     reason: str | None = None
     transient: bool = False
 
-    @property
-    def delivered(self) -> bool:
-        return self.status == "delivered"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
+    delivered = property(lambda self: self.status == "delivered")
+    failed = property(lambda self: self.status == "failed")
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "waits": list(self.waits), "delivered": self.delivered}

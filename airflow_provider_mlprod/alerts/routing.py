@@ -195,13 +195,9 @@ def send_alert(
     identity: RunIdentity | None = None,
     window: timedelta = DEFAULT_DEDUP_WINDOW,
 ) -> DispatchReport:
-    """Send ``alert`` to the channels ``rule`` picks and return the report; ``store`` holds dedup
-    state and history (rows linked to the sending task run ``identity``).
-
-    :raises AlertDeliveryError: when no routed channel delivered it and none had it already; the
-        results are recorded and the alert logged first.
-    :raises ConfigurationError: for a bad rule or a channel name given twice.
-    """
+    """Send ``alert`` to the channels ``rule`` picks; ``store`` holds dedup state and history (linked
+    to the sending task run ``identity``). :class:`AlertDeliveryError` when no routed channel delivered
+    it or had it already (recorded and logged first); :class:`ConfigurationError` for a bad rule."""
     if window <= timedelta(0):
         raise ConfigurationError(f"alert routing: dedup_window must be positive, got {window}")
     named = {channel.name: channel for channel in channels}

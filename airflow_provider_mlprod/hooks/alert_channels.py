@@ -1,9 +1,6 @@
-"""Hooks of the alert channels: Slack, Microsoft Teams, JSON webhook and PagerDuty connections.
-
-Each hook reads one connection and turns it into a channel target of ``airflow_provider_mlprod.alerts``
-plus its retry policy. The secret (webhook URL, routing key) lives only in the connection's password
-field, the webhook signing secret in a password-type extra field; no message ever contains either.
-"""
+"""Hooks of the Slack, Teams, JSON webhook and PagerDuty alert connections: each turns one into a
+channel target and its retry policy. The secret (webhook URL, routing key) lives only in the password
+field, the webhook signing secret in a password-type extra field; no message ever contains either."""
 
 from __future__ import annotations
 
@@ -167,15 +164,9 @@ class PagerDutyChannelHook(AlertChannelHook):
         return PagerDutyTarget(routing_key=self.secret(), events_url=events_url)
 
 
+#: Connection type -> hook, for the hooks defined above.
 ALERT_CHANNEL_HOOKS: dict[str, type[AlertChannelHook]] = {
-    conn_type: hook
-    for hook in (
-        SlackWebhookChannelHook,
-        TeamsWebhookChannelHook,
-        JsonWebhookChannelHook,
-        PagerDutyChannelHook,
-    )
-    for conn_type in hook.accepted_conn_types
+    conn_type: hook for hook in AlertChannelHook.__subclasses__() for conn_type in hook.accepted_conn_types
 }
 
 

@@ -47,11 +47,8 @@ def is_template(value: Any) -> bool:
 def send_alert_via_connections(
     alert: Alert, settings: AlertSettings, identity: RunIdentity | None = None
 ) -> DispatchReport:
-    """Send ``alert`` on the channels of the alert connections of ``settings`` (connections named in
-    its routing are added), with dedup and history in its metrics store when that can be reached.
-
-    :raises AlertDeliveryError: when every routed channel failed (recorded first).
-    """
+    """Send ``alert`` on the alert connections of ``settings`` and those its routing names, with dedup
+    and history in its metrics store when reachable; :class:`AlertDeliveryError` if all failed."""
     from airflow_provider_mlprod import config
     from airflow_provider_mlprod.alerts.channels import LogTarget
     from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, checked_rule, send_alert
@@ -134,12 +131,8 @@ def summary_alert(
     required: bool = True,
     **ids: Any,
 ) -> Alert | None:
-    """The alert of the validation, drift or gate summary ``task_id`` pushed under ``key``, linked to
-    its report as the plugin serves it and to the run (both under ``[api] base_url``).
-
-    :raises InputDataError: for a summary that cannot be read, and (when ``required``; else ``None``
-        is returned) when nothing or something else was pushed.
-    """
+    """The alert of the summary ``task_id`` pushed under ``key``, linked to its report (as the plugin
+    serves it) and run; ``InputDataError`` if unreadable, or absent when ``required`` (else ``None``)."""
     from airflow_provider_mlprod.alerts.summaries import alert_from_summary
     from airflow_provider_mlprod.exceptions import InputDataError
     from airflow_provider_mlprod.operators.reports import report_link_url
@@ -177,8 +170,8 @@ def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
 
 
 class AlertSettings:
-    """The arguments the notifier and ``SendAlertOperator`` share, checked at DAG parse time (a
-    template after rendering), and the send.
+    """The arguments the notifier and ``SendAlertOperator`` share, checked at parse time (a template
+    after rendering).
 
     :param title: headline (Jinja); default the summary's, else one naming the task and its state.
     :param text: body text (Jinja).
@@ -254,11 +247,9 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
     """Send an alert to the mlprod alert channels from a task callback or a deadline alert.
 
     Usable as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` and as the
-    ``AsyncCallback`` of a ``DeadlineAlert`` (it then runs in the triggerer). A task alert's dedup key
-    is the task's whatever its state, and a success is a ``resolve``: the same notifier as
-    ``on_success_callback`` closes what a failure opened, where it is open. When the task pushed a
-    validation, drift or gate summary, the alert is built from it; ``title``, ``text``, ``severity``
-    and ``dedup_key``, when given, replace the built ones. Arguments: see :class:`AlertSettings`.
+    ``AsyncCallback`` of a ``DeadlineAlert`` (run in the triggerer). One dedup key per task, and a
+    success resolves: as ``on_success_callback`` it closes what a failure opened. A summary the task
+    pushed is the alert's base; given arguments (see :class:`AlertSettings`) replace built fields.
     """
 
     def __init__(self, *, context: Context | None = None, **settings: Any) -> None:
