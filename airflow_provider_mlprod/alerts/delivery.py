@@ -161,7 +161,7 @@ def post_with_retries(
     """POST ``body`` to ``url`` (a secret) under ``policy``; ``headers`` may be a function called per
     attempt (to re-sign). ``channel`` and ``kind`` name the result and log lines."""
     import requests
-    from tenacity import Retrying, retry_if_result
+    from tenacity import Retrying, retry_if_result, stop_after_attempt, stop_before_delay
 
     policy = policy or RetryPolicy()
     rng = policy.rng or random.Random()
@@ -176,7 +176,6 @@ def post_with_retries(
         retry_after[0] = None
         timeout = min(policy.timeout_seconds, deadline - time.monotonic())
         if timeout <= 0:  # only after a wait that overslept
-            result.error = _deadline_error(result.attempts, policy, result.error)
             return False
         result.attempts += 1
         sent = dict(headers() if callable(headers) else headers)
@@ -206,14 +205,6 @@ def post_with_retries(
                 retry_after[0] = retry_after_seconds(response.headers.get("Retry-After"))
             return result.transient
 
-    def stop(state: Any) -> bool:
-        if state.attempt_number >= policy.max_attempts:
-            return True
-        if state.upcoming_sleep >= deadline - time.monotonic():
-            result.error = _deadline_error(result.attempts, policy, result.error)
-            return True
-        return False
-
     def before_sleep(state: Any) -> None:
         log.warning(
             "%s: attempt %d of %d failed: %s; retrying in %.2f s",
@@ -227,22 +218,20 @@ def post_with_retries(
         wait=lambda state: (
             retry_after[0] if retry_after[0] is not None else backoff_delay(state.attempt_number, policy, rng)
         ),
-        stop=stop,
+        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.total_seconds),
         sleep=policy.sleep,
         before_sleep=before_sleep,
         retry_error_callback=lambda state: False,
     )(attempt)
+    if result.failed and result.attempts < policy.max_attempts and (result.transient or not result.attempts):
+        deadline_text = f"the delivery deadline of {round(policy.total_seconds, 2):g} s would pass"
+        error = f" (last error: {result.error})" if result.error else ""
+        result.error = f"gave up after {result.attempts} attempt(s): {deadline_text}{error}"
     if result.delivered:
         log.info("%s: delivered, HTTP %s after %d attempt(s)", name, result.status_code, result.attempts)
     else:
         log.error("%s: not delivered after %d attempt(s): %s", name, result.attempts, result.error)
     return result
-
-
-def _deadline_error(attempts: int, policy: RetryPolicy, last_error: str | None) -> str:
-    deadline = f"{round(policy.total_seconds, 2):g} s"
-    text = f"gave up after {attempts} attempt(s): the delivery deadline of {deadline} would pass"
-    return f"{text} (last error: {last_error})" if last_error else text
 
 
 def _body_excerpt(response: Any, fragments: list[str], deadline: float) -> str:

@@ -37,10 +37,8 @@ SLACK_DEFAULT_BASE_URL = "https://hooks.slack.com/services"
 
 
 class AlertChannelHook(BaseHook):
-    """Base of the alert channel hooks: connection -> channel target and retry policy.
-
-    :param alert_conn_id: the connection of this channel.
-    """
+    """Base of the alert channel hooks: connection ``alert_conn_id`` -> a target (each subclass's
+    ``_build_target``) and a retry policy."""
 
     conn_name_attr = "alert_conn_id"
     accepted_conn_types: ClassVar[tuple[str, ...]] = ()
@@ -92,9 +90,6 @@ class AlertChannelHook(BaseHook):
         """Send ``alert`` on this channel alone, with retries; the result is named by the conn id."""
         target, policy = self.get_target(), self.get_retry_policy()
         return send_to_target(target, alert, channel=self.alert_conn_id, policy=policy)
-
-    def _build_target(self) -> Any:
-        raise NotImplementedError
 
 
 class SlackWebhookChannelHook(AlertChannelHook):
