@@ -8,7 +8,7 @@ gives the fields back as JSON. Alerts are built from these objects, so a summary
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +24,10 @@ class _Reader:
         if not isinstance(data, Mapping):
             raise InputDataError(f"{kind} summary: expected a dict, got {type(data).__name__}")
         self.data, self.kind = data, kind
+
+    def get(self, read: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
+        """``read`` (one of the checks below) applied to the summary's ``key``, named by the key."""
+        return read(self.data.get(key), key, *args, **kwargs)
 
     def fail(self, problem: str) -> InputDataError:
         return InputDataError(f"{self.kind} summary: {problem}")
@@ -167,7 +171,7 @@ class ValidationResultSummary(_Summary):
             if quarantine and key in quarantine:
                 quarantined = r.count(quarantine[key], f"'quarantine.{key}'", optional=False)
                 break
-        suite = r.text(data.get("suite_name"), "suite_name", "expectation suite")
+        suite = r.get(r.text, "suite_name", "expectation suite")
         return cls(
             *(
                 success,
@@ -176,11 +180,11 @@ class ValidationResultSummary(_Summary):
                 critical,
                 warning,
                 suite,
-                r.text(data.get("dataset"), "dataset", suite),
+                r.get(r.text, "dataset", suite),
             ),
-            r.count(data.get("rows_checked"), "'rows_checked'"),
+            r.get(r.count, "rows_checked"),
             tuple(failures),
-            r.text(data.get("report_location"), "report_location") or None,
+            r.get(r.text, "report_location") or None,
             quarantined,
         )
 
@@ -240,13 +244,13 @@ class DriftResultSummary(_Summary):
         return cls(
             dataset_drift,
             tuple(columns),
-            r.text(data.get("dataset"), "dataset", "dataset"),
-            r.number(data.get(share_key), share_key, share=True),
-            r.number(data.get("drift_share_threshold"), "drift_share_threshold", share=True),
+            r.get(r.text, "dataset", "dataset"),
+            r.get(r.number, share_key, share=True),
+            r.get(r.number, "drift_share_threshold", share=True),
             tuple(r.text(name, "must_not_drift_drifted[]") for name in protected),
-            r.count(data.get("reference_rows"), "'reference_rows'"),
-            r.count(data.get("current_rows"), "'current_rows'"),
-            r.text(data.get("report_location"), "report_location") or None,
+            r.get(r.count, "reference_rows"),
+            r.get(r.count, "current_rows"),
+            r.get(r.text, "report_location") or None,
         )
 
     @staticmethod
@@ -345,9 +349,9 @@ class GateResultSummary(_Summary):
         return cls(
             passed,
             tuple(metrics),
-            r.text(data.get("model_name"), "model_name", "model"),
-            *(r.text(data.get(key), key) for key in keys),
-            r.text(data.get("report_location"), "report_location") or None,
+            r.get(r.text, "model_name", "model"),
+            *(r.get(r.text, key) for key in keys),
+            r.get(r.text, "report_location") or None,
         )
 
 
