@@ -173,7 +173,7 @@ def routed_channels(
     rule: Rule | None, configured: Sequence[str], severity: str, action: str = "trigger"
 ) -> list[str]:
     """The channel names an alert goes to under ``rule`` (see the module docstring)."""
-    if checked_rule(rule) is None:
+    if (rule := checked_rule(rule)) is None:
         return list(configured) or [DEFAULT_CHANNEL_NAME]
     names = [*configured, DEFAULT_CHANNEL_NAME]
     for key, routed in rule.items():
