@@ -126,7 +126,7 @@ def alert_from_drift(summary: DriftResultSummary, *, severity_on_drift: str = "w
     s, total = summary, len(summary.columns)
     lines = [_drift_line(column) for column in s.columns if column.drifted]
     count = len(lines)
-    share = s.drifted_share if s.drifted_share is not None else count / total
+    share = s.share_drifted if s.share_drifted is not None else count / total
     counted = f"{count} of {total} columns"
     if s.dataset_drift:
         outcome = (severity_on_drift, "trigger", f"Data drift: {s.dataset} ({counted} drifted)")
