@@ -169,9 +169,7 @@ def _text_block(text: str, limit: int, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": _md(text, limit), "wrap": True, **style}
 
 
-def _card(
-    alert: Alert, text_max: int, title_max: int, value_max: int, max_facts: int, max_links: int
-) -> dict:
+def _card(alert: Alert, text_max: int, title_max: int, value_max: int, max_facts: int, links: int) -> dict:
     color = "Good" if alert.action == "resolve" else TEAMS_COLORS[alert.severity]
     status = "Resolved" if alert.action == "resolve" else f"Severity: {alert.severity}"
     body = [
@@ -192,7 +190,7 @@ def _card(
     card: dict[str, Any] = {**ADAPTIVE_CARD, "body": body}
     actions = [
         {"type": "Action.OpenUrl", "title": truncate_text(link.label, 100), "url": link.url}
-        for link in alert.links[:max_links]
+        for link in alert.links[:links]
     ]
     return {**card, "actions": actions} if actions else card
 
@@ -339,11 +337,11 @@ def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature
     return readable and hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
 
 
-def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
-    """The headers of one attempt; a signing target adds ``X-Mlprod-Timestamp`` (unix seconds) and
-    ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``, fresh per
-    attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
-    headers = {**JSON_HEADERS, **target.headers}
+def signed_headers(target: JsonWebhookTarget, body: bytes, idempotency_key: str) -> dict[str, str]:
+    """The headers of one attempt, with ``Idempotency-Key``; a signing target adds ``X-Mlprod-Timestamp``
+    (unix seconds) and ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``,
+    fresh per attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
+    headers = {**JSON_HEADERS, **target.headers, IDEMPOTENCY_HEADER: idempotency_key}
     if target.signing_secret:
         timestamp = headers[TIMESTAMP_HEADER] = str(int(time.time()))
         headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
@@ -377,10 +375,7 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
             "webhook",
             JsonWebhookTarget,
             lambda target, alert: alert.to_dict(),
-            headers=lambda target, alert, body: {
-                **signed_headers(target, body),
-                IDEMPOTENCY_HEADER: alert.idempotency_key,
-            },
+            headers=lambda target, alert, body: signed_headers(target, body, alert.idempotency_key),
             secrets=lambda target: [target.signing_secret, *target.headers.values()],
         ),
         ChannelKind(

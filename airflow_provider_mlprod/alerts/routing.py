@@ -73,11 +73,9 @@ class Channel:
 
 @dataclass
 class DispatchReport:
-    """One :class:`DeliveryResult` per routed channel."""
+    """One :class:`DeliveryResult` per routed channel of ``alert``."""
 
-    dedup_key: str
-    severity: str
-    action: str
+    alert: Alert
     results: list[DeliveryResult] = field(default_factory=list)
 
     def channels(self, status: str) -> list[str]:
@@ -89,9 +87,12 @@ class DispatchReport:
     suppressed_channels = property(lambda self: self.channels("suppressed"))
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-safe dict (no URL, no secret)."""
-        data = {"dedup_key": self.dedup_key, "severity": self.severity, "action": self.action}
+        """The report as a JSON-safe dict (no URL, no secret), with the alert's key as the store holds it."""
+        data = {name: getattr(self.alert, name) for name in ("title", "dedup_key", "severity", "action")}
         data.update({status: self.channels(status) for status in ("delivered", "failed", "suppressed")})
+        data["store_dedup_key"] = stored_dedup_key(
+            self.alert.dedup_key, self.alert.action, self.alert.severity
+        )
         return {**data, "results": [result.to_dict() for result in self.results]}
 
 
@@ -99,14 +100,14 @@ class AlertDeliveryError(DeliveryError):
     """No channel delivered the alert. ``report`` holds the results; ``transient`` is true when a
     failure may pass on a later try (connection, timeout, 429, 5xx), false when all were final."""
 
-    def __init__(self, alert_title: str, report: DispatchReport) -> None:
+    def __init__(self, report: DispatchReport) -> None:
         self.report = report
         self.transient = any(result.transient for result in report.results)
         failures = "; ".join(
             f"channel {r.channel!r} ({r.kind}): {r.error} after {r.attempts} attempt(s)"
             for r in report.results
         )
-        super().__init__(f"alert {alert_title!r} was not delivered on any channel: {failures}")
+        super().__init__(f"alert {report.alert.title!r} was not delivered on any channel: {failures}")
 
 
 def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
@@ -238,7 +239,7 @@ def send_alert(
         with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
             outcomes = pool.map(_send, [named[name] for name in due], due.values())
         results.update(zip(due, outcomes, strict=True))
-    report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
+    report = DispatchReport(alert, list(results.values()))
     for r in (result for result in report.results if result.status != "suppressed"):
         row = {"channel": r.channel, "delivered": r.delivered, "attempts": r.attempts, "error": r.error or ""}
         store(
@@ -248,7 +249,7 @@ def send_alert(
         log.error(
             "alert %r reached no channel; in full, so it is not lost:\n%s", alert.title, alert.to_text()
         )
-        raise AlertDeliveryError(alert.title, report)
+        raise AlertDeliveryError(report)
     if report.failed_channels:
         log.warning(
             "alert %r: delivered on %s, failed on %s",

@@ -101,16 +101,12 @@ def alert_from_validation(summary: ValidationResultSummary, **ids: Any) -> Alert
 
 
 def _drift_line(column: ColumnVerdict) -> str:
-    shown = _number(column.statistic, infinite=column.distribution_drifted)
-    reasons = []
-    if column.distribution_drifted:
-        if column.drift_when == "p_value_below":
-            p_value = _number(column.p_value)
-            reasons.append(f"{column.test} p-value {p_value} < {column.threshold:.4g} (statistic {shown})")
-        elif column.drift_when == "statistic_above":
-            reasons.append(f"{column.test} = {shown} > {column.threshold:.4g}")
-        else:
-            reasons.append(f"{column.test} = {shown} (threshold {column.threshold:.4g})")
+    shown, test, limit = _number(column.statistic, column.distribution_drifted), column.test, column.threshold
+    distribution = {
+        "p_value_below": f"{test} p-value {_number(column.p_value)} < {limit:.4g} (statistic {shown})",
+        "statistic_above": f"{test} = {shown} > {limit:.4g}",
+    }.get(column.drift_when, f"{test} = {shown} (threshold {limit:.4g})")
+    reasons = [distribution] if column.distribution_drifted else []
     if column.missing_rate_drifted:
         change = column.missing_rate_change
         reasons.append("missing-value rate changed" + (f" by {change:.1%}" if change is not None else ""))

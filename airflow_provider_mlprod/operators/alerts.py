@@ -89,12 +89,12 @@ class SendAlertOperator(AlertSettings, BaseOperator):
             try:
                 report = send_alert_via_connections(alert, self, run_identity(context))
             except AlertDeliveryError as exc:
-                self.delivery_report = self._report_dict(alert, exc.report)
+                self.delivery_report = exc.report.to_dict()
                 context["ti"].xcom_push(key="return_value", value=self.delivery_report)
                 # A transient failure (connection, timeout, 429, 5xx) is retried by Airflow; dedup keeps
                 # the retry off the channels that did get it. Only deterministic failures are final.
                 raise (AirflowException if exc.transient else AirflowFailException)(str(exc)) from None
-        self.delivery_report = self._report_dict(alert, report)
+        self.delivery_report = report.to_dict()
         return self.delivery_report
 
     def build_alert(self, context: Context) -> Alert:
@@ -115,10 +115,3 @@ class SendAlertOperator(AlertSettings, BaseOperator):
             ids = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
             alert = Alert(title=str(self.title), severity="warning", **ids)
         return self.overridden(alert, self.severity, self.action, facts=facts, links=links)
-
-    @staticmethod
-    def _report_dict(alert: Alert, report: Any) -> dict[str, Any]:
-        from airflow_provider_mlprod.alerts.routing import stored_dedup_key
-
-        key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
-        return {"title": alert.title, **report.to_dict(), "store_dedup_key": key}
