@@ -198,9 +198,7 @@ def post_with_retries(
             result.transient = code == 429 or 500 <= code <= 599
             reason = redact(response.reason or "", fragments)
             excerpt = _body_excerpt(response, fragments, deadline)
-            result.error = (
-                f"HTTP {code}" + (f" {reason}" if reason else "") + (f": {excerpt}" if excerpt else "")
-            )
+            result.error = f"HTTP {code} {reason}".rstrip() + (f": {excerpt}" if excerpt else "")
             if code in (429, 503):
                 retry_after[0] = retry_after_seconds(response.headers.get("Retry-After"))
             return result.transient

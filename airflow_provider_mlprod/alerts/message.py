@@ -6,7 +6,7 @@ import ast
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -158,13 +158,8 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The alert as a JSON-safe dict (the generic webhook body)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        links = [{"label": link.label, "url": link.url} for link in self.links]
-        return {
-            **data,
-            "facts": self.rendered_facts,
-            "links": links,
-            "created_at": self.created_at.isoformat(),
-        }
+        data.update(facts=self.rendered_facts, links=[asdict(link) for link in self.links])
+        return {**data, "created_at": self.created_at.isoformat()}
 
     def to_text(self) -> str:
         """The alert as a few lines of plain text (the task-log channel)."""

@@ -179,9 +179,8 @@ def routed_channels(
     names = [*configured, DEFAULT_CHANNEL_NAME]
     for key, routed in rule.items():
         if unknown := [name for name in routed if name not in names]:
-            raise ConfigurationError(
-                f"alert routing: routing for {key!r} names unknown channel(s) {unknown}; "
-                f"configured: {sorted(names)}"
+            raise _bad_rule(
+                f"routing for {key!r} names unknown channel(s) {unknown}; configured: {sorted(names)}"
             )
     levels = list(reversed(SEVERITIES)) if action == "resolve" else [severity]
     return list(dict.fromkeys(name for level in levels for name in rule.get(level) or [DEFAULT_CHANNEL_NAME]))
@@ -246,9 +245,7 @@ def send_alert(
             "record_alert_delivery", dedup_key=store.key, status_code=r.status_code, identity=identity, **row
         )
     if all(result.failed for result in report.results):
-        log.error(
-            "alert %r reached no channel; in full, so it is not lost:\n%s", alert.title, alert.to_text()
-        )
+        log.error("alert %r reached no channel; the alert in full:\n%s", alert.title, alert.to_text())
         raise AlertDeliveryError(report)
     if report.failed_channels:
         log.warning(

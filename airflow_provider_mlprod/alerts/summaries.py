@@ -1,9 +1,8 @@
 """Alerts built from typed validation, drift and gate summaries (:mod:`airflow_provider_mlprod.summaries`).
 
-A failure triggers, a pass resolves, under one dedup key per kind, DAG, task and subject
-(``mlprod:<kind>:<dag>:<task>:<subject>``, hashed when over 255 characters), so a later pass closes
-what a failure opened. Facts are readable text, never row values. Links: the report (``report_url``,
-else an ``http(s)`` ``report_location``), the run and the task log.
+A failure triggers, a pass resolves, under one dedup key per kind, DAG, task and subject (hashed when
+over 255 characters), so a later pass closes what a failure opened. Facts are readable text, never row
+values; links go to the report (``report_url``, else an http(s) ``report_location``), run and task log.
 """
 
 from __future__ import annotations

@@ -167,13 +167,9 @@ ALERT_CHANNEL_HOOKS: dict[str, type[AlertChannelHook]] = {
 
 def alert_channel_hook(alert_conn_id: str) -> AlertChannelHook:
     """The hook for the alert connection ``alert_conn_id``, chosen by the connection's type."""
-    conn = get_connection(alert_conn_id)
-    conn_type = (conn.conn_type or "").replace("-", "_")
-    hook_class = ALERT_CHANNEL_HOOKS.get(conn_type)
-    if hook_class is None:
-        raise ConnectionConfigError(
-            alert_conn_id,
-            f"has type {conn.conn_type!r}, which is not an alert channel; "
-            f"expected one of {', '.join(repr(t) for t in sorted(ALERT_CHANNEL_HOOKS))}",
-        )
+    conn_type = (get_connection(alert_conn_id).conn_type or "").replace("-", "_")
+    if (hook_class := ALERT_CHANNEL_HOOKS.get(conn_type)) is None:
+        known = ", ".join(repr(t) for t in sorted(ALERT_CHANNEL_HOOKS))
+        problem = f"has type {conn_type!r}, which is not an alert channel; expected one of {known}"
+        raise ConnectionConfigError(alert_conn_id, problem)
     return hook_class(alert_conn_id)

@@ -1,8 +1,5 @@
 """MlprodNotifier, and the Airflow side of every alert: :class:`AlertSettings` (shared with
-``SendAlertOperator``), :func:`send_alert_via_connections` and :func:`summary_alert`.
-
-.. seealso:: README section "Alerts".
-"""
+``SendAlertOperator``), :func:`send_alert_via_connections` and :func:`summary_alert` (README "Alerts")."""
 
 from __future__ import annotations
 

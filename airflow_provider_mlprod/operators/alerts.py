@@ -1,7 +1,4 @@
-"""SendAlertOperator: an explicit alert step, from templated text or from an upstream summary.
-
-.. seealso:: README section "Alerts".
-"""
+"""SendAlertOperator: an explicit alert step, from templated text or an upstream summary (README "Alerts")."""
 
 from __future__ import annotations
 
