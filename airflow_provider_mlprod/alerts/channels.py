@@ -1,7 +1,5 @@
-"""The alert channels: a target (secrets hidden from ``repr``) and a payload builder per kind, the
-registry :data:`CHANNEL_KINDS`, and :func:`send_to_target`. Payloads stay within each service's
-limits and say when they were shortened; user text is escaped for each format.
-"""
+"""Per channel kind a target (secrets hidden from ``repr``) and a payload builder (within the service's
+limits, saying when shortened; user text escaped); the registry :data:`CHANNEL_KINDS`; the send."""
 
 from __future__ import annotations
 
@@ -76,8 +74,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, str]:
 
 def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict[str, Any]:
     """The Block Kit message (header, summary, fact fields, context, link buttons) and a ``text``
-    fallback, within Slack's limits; one that leaves part of the alert out says so
-    (:data:`SHORTENED_NOTE`). User text is escaped for mrkdwn."""
+    fallback, escaped for mrkdwn; one that leaves part of the alert out says so (:data:`SHORTENED_NOTE`)."""
     emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
     summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
     headline = f"{emoji} {alert.title}"
@@ -151,8 +148,7 @@ class TeamsWebhookTarget:
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape emphasis and link characters, and list, heading and quote markers at a line
-    start, so ``[x](https://evil)`` or ``**x**`` shows as written."""
+    """Backslash-escape Markdown (emphasis, links, line-start markers): ``[x](https://evil)`` stays text."""
 
     def marker(match: re.Match[str]) -> str:
         indent, mark = match.groups()
@@ -179,9 +175,7 @@ def _card(alert: Alert, text_max: int, title_max: int, value_max: int, max_facts
     ]
     facts = list(alert.rendered_facts.items())
     if facts:
-        shown = [
-            {"title": _md(key, title_max), "value": _md(value, value_max)} for key, value in facts[:max_facts]
-        ]
+        shown = [{"title": _md(k, title_max), "value": _md(v, value_max)} for k, v in facts[:max_facts]]
         if len(facts) > max_facts:
             shown.append({"title": "…", "value": f"{len(facts) - max_facts} more facts not shown"})
         body.append({"type": "FactSet", "facts": shown})
@@ -196,9 +190,8 @@ def _card(alert: Alert, text_max: int, title_max: int, value_max: int, max_facts
 
 
 def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict[str, Any]:
-    """An Adaptive Card (1.4) in a workflow message, severity as the title colour, user text escaped
-    for Markdown; rebuilt with :data:`TEAMS_SHRINK_STEPS` until its JSON fits
-    :data:`TEAMS_PAYLOAD_MAX_BYTES` (Teams refuses ~28 KB), then ending with :data:`SHRUNK_NOTE`."""
+    """An Adaptive Card (1.4), escaped for Markdown, rebuilt with :data:`TEAMS_SHRINK_STEPS` until its JSON
+    fits :data:`TEAMS_PAYLOAD_MAX_BYTES` (Teams refuses ~28 KB), then ending with :data:`SHRUNK_NOTE`."""
     for step, limits in enumerate(TEAMS_SHRINK_STEPS):
         card = _card(alert, *limits)
         if step:
@@ -227,8 +220,7 @@ PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
 
 @dataclass(frozen=True)
 class PagerDutyTarget:
-    """A PagerDuty integration; ``repr`` hides the routing key. ``severity_map`` maps an alert severity
-    to another PagerDuty one (e.g. ``{"warning": "error"}``)."""
+    """A PagerDuty integration (``repr`` hides the routing key); ``severity_map``: {"warning": "error"}."""
 
     routing_key: str = field(repr=False)
     events_url: str = DEFAULT_EVENTS_URL
@@ -247,10 +239,8 @@ class PagerDutyTarget:
 
 
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
-    """The Events API v2 event: a trigger with ``payload`` (summary <= 1024 characters, source,
-    severity, ``custom_details``) and ``links``; a resolve with only the key fields. Over
-    :data:`EVENT_MAX_BYTES` (the API refuses 512 KB) the details are cut step by step and
-    ``custom_details.truncated`` says what was cut."""
+    """The Events API v2 event (a resolve has only the key fields). Over :data:`EVENT_MAX_BYTES` (the API
+    refuses 512 KB) the details are cut step by step and ``custom_details.truncated`` says what was cut."""
     event: dict[str, Any] = {
         "routing_key": target.routing_key,
         "event_action": alert.action,

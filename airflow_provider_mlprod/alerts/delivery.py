@@ -158,8 +158,7 @@ def post_with_retries(
     secrets: Iterable[str | None] = (),
     policy: RetryPolicy | None = None,
 ) -> DeliveryResult:
-    """POST ``body`` to ``url`` (a secret) under ``policy``; ``headers`` may be a function called per
-    attempt (to re-sign). ``channel`` and ``kind`` name the result and log lines."""
+    """POST ``body`` to ``url`` (a secret) under ``policy``; ``headers`` may be called per try (to sign)."""
     import requests
     from tenacity import Retrying, retry_if_result, stop_after_attempt, stop_before_delay
 

@@ -57,8 +57,7 @@ def render_fact_value(value: FactValue) -> str:
 
 
 def readable_fact(value: Any) -> FactValue:
-    """A fact as an alert shows it: a mapping or sequence, or the Python or JSON text a template renders
-    one to, becomes ``"key value, ..."``; the text ``None`` is no value; other scalars are kept."""
+    """A fact as shown: a mapping or list (or the Python or JSON text of one) as ``key value, ...``."""
     if isinstance(value, str):
         text = value.strip()
         if text == "None":
@@ -135,8 +134,7 @@ class Alert:
 
     @property
     def idempotency_key(self) -> str:
-        """The same for every attempt and task try of this alert of this run (dedup key, action,
-        severity, run id or creation time)."""
+        """The same for every attempt and task try of this alert in this run (or of this creation time)."""
         run = self.run_id or self.created_at.isoformat()
         return sha256("\x1f".join((self.dedup_key, self.action, self.severity, run)))
 

@@ -2,10 +2,9 @@
 
 - No rule: every channel gets every alert; no channel, or a severity the rule leaves out: the task
   log (``log``). A ``resolve`` goes only where a trigger of its dedup key is open (and to ``log``).
-- With the metrics store, a channel that delivered the same alert within the window (and nothing
-  opposite since) is ``suppressed`` and the repeat counted; the next send after the window is titled
-  ``Repeat (N suppressed since ...)``. A task retry re-sends only where delivery failed. Store
-  trouble is logged once and the alert goes out without it (fail open).
+- With the metrics store, a channel that had the same alert within the window (nothing opposite since)
+  is ``suppressed`` and the repeat counted; the next send after it is titled ``Repeat (N suppressed
+  since ...)``. A task retry re-sends only where delivery failed. Store trouble: sent without (fail open).
 - Due channels are sent at once (a bounded pool), each under its own deadline. When none delivered
   and none was suppressed, the alert's text is logged at ERROR and :class:`AlertDeliveryError` raised.
 """
@@ -97,8 +96,7 @@ class DispatchReport:
 
 
 class AlertDeliveryError(DeliveryError):
-    """No channel delivered the alert. ``report`` holds the results; ``transient`` is true when a
-    failure may pass on a later try (connection, timeout, 429, 5xx), false when all were final."""
+    """No channel delivered the alert (``report``); ``transient``: a failure may pass on a later try."""
 
     def __init__(self, report: DispatchReport) -> None:
         self.report = report

@@ -37,8 +37,7 @@ SLACK_DEFAULT_BASE_URL = "https://hooks.slack.com/services"
 
 
 class AlertChannelHook(BaseHook):
-    """Base of the alert channel hooks: connection ``alert_conn_id`` -> a target (each subclass's
-    ``_build_target``) and a retry policy."""
+    """Base of the alert channel hooks: connection ``alert_conn_id`` -> a target and a retry policy."""
 
     conn_name_attr = "alert_conn_id"
     accepted_conn_types: ClassVar[tuple[str, ...]] = ()

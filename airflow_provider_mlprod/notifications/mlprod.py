@@ -231,8 +231,7 @@ class AlertSettings:
             raise ValueError(f"{owner}: {exc}") from None
 
     def overridden(self, alert: Alert, severity: str | None, action: str | None = None, **add: Any) -> Alert:
-        """``alert`` with the ``facts`` and ``links`` in ``add`` added, and the title, text, severity,
-        dedup key and action that were given (not blank)."""
+        """``alert`` plus ``add``'s facts and links, with the title, text, severity, key and action given."""
         given = {"title": self.title, "summary": self.text, "severity": severity}
         given.update(dedup_key=self.dedup_key, action=action)
         changes = {key: str(value).strip() for key, value in given.items() if value and str(value).strip()}
@@ -241,13 +240,10 @@ class AlertSettings:
 
 
 class MlprodNotifier(AlertSettings, BaseNotifier):
-    """Send an alert to the mlprod alert channels from a task callback or a deadline alert.
-
-    Usable as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` and as the
-    ``AsyncCallback`` of a ``DeadlineAlert`` (run in the triggerer). One dedup key per task, and a
-    success resolves: as ``on_success_callback`` it closes what a failure opened. A summary the task
-    pushed is the alert's base; given arguments (see :class:`AlertSettings`) replace built fields.
-    """
+    """Send an alert from a task callback (failure, retry, success) or as a ``DeadlineAlert``'s
+    ``AsyncCallback`` (run in the triggerer). One dedup key per task, and a success resolves: as
+    ``on_success_callback`` it closes what a failure opened. A summary the task pushed is the alert's
+    base; given arguments (see :class:`AlertSettings`) replace built fields."""
 
     def __init__(self, *, context: Context | None = None, **settings: Any) -> None:
         super().__init__(context=context, **settings)
