@@ -161,18 +161,13 @@ def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "w
         if index < MAX_LISTED_ITEMS:
             facts[metric.metric] = f"{_number(metric.value)}{versus} ({metric.verdict})"
         if not metric.passed:  # the gate's reason names the metric, its value and the rule it broke
-            failed.append(
-                f"• {metric.reason}"
-                if metric.reason
-                else f"• {metric.metric} = {_number(metric.value)}{versus}"
-            )
+            failed.append(f"• {metric.reason or f'{metric.metric} = {_number(metric.value)}{versus}'}")
     subject, total = f"{s.model_name} {s.model_version}".strip(), len(s.metrics)
     title = f"Model gate rejected: {subject} ({len(failed)} of {total} metrics failed)"
-    outcome = (
-        ("info", "resolve", f"Model gate passed: {subject}")
-        if s.passed
-        else (severity_on_failure, "trigger", title)
-    )
+    if s.passed:
+        outcome = ("info", "resolve", f"Model gate passed: {subject}")
+    else:
+        outcome = (severity_on_failure, "trigger", title)
     text = "\n".join([f"{total - len(failed)} of {total} metrics passed.", *_listed(failed, len(failed))])
     return _alert(s, s.model_name, outcome, text, facts, ids)
 
