@@ -8,8 +8,8 @@ gives the fields back as JSON. Alerts are built from these objects, so a summary
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from airflow_provider_mlprod.exceptions import InputDataError
@@ -24,6 +24,10 @@ class _Reader:
         if not isinstance(data, Mapping):
             raise InputDataError(f"{kind} summary: expected a dict, got {type(data).__name__}")
         self.data, self.kind = data, kind
+
+    def get(self, read: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
+        """``read`` (one of the checks below) applied to the summary's ``key``, named by the key."""
+        return read(self.data.get(key), key, *args, **kwargs)
 
     def fail(self, problem: str) -> InputDataError:
         return InputDataError(f"{self.kind} summary: {problem}")
@@ -60,6 +64,21 @@ class _Reader:
             return default
         if not isinstance(value, str):
             raise self.fail(f"{what} must be a string, got {value!r}")
+        return value
+
+    def strings(self, value: Any, what: str) -> tuple[str, ...]:
+        return tuple(self.text(item, f"{what}[]") for item in self.values(value, what))
+
+    def values(self, value: Any, what: str) -> tuple[Any, ...]:
+        if value is not None and (isinstance(value, str | bytes) or not isinstance(value, Sequence)):
+            raise self.fail(f"{what} must be a list, got {type(value).__name__}")
+        return tuple(value or ())
+
+    def mapping(self, value: Any, what: str, optional: bool = True) -> Mapping[str, Any] | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, Mapping):
+            raise self.fail(f"{what} must be a dict, got {type(value).__name__}")
         return value
 
     def name(self, entry: Mapping[str, Any], key: str, where: str) -> str:
@@ -103,11 +122,17 @@ class FailedExpectation:
     severity: str = "critical"
     unexpected_count: int | None = None
     unexpected_percent: float | None = None
+    position: int | None = None
+    success: bool = False
+    sample_values: tuple[Any, ...] = ()
+    observed_value: Any = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ValidationResultSummary(_Summary):
-    """What a validation found (``ValidationSummary.to_dict()``): counts, failures, report, quarantine."""
+    """What a validation found (``ValidationSummary.to_dict()``, the validation operator's XCom):
+    counts, failures, report, quarantine (where the failing rows went and how many)."""
 
     kind: ClassVar[str] = "validation"
     success: bool
@@ -120,7 +145,15 @@ class ValidationResultSummary(_Summary):
     rows_checked: int | None = None
     failures: tuple[FailedExpectation, ...] = ()
     report_location: str | None = None
-    quarantined_rows: int | None = None
+    quarantine: Mapping[str, Any] | None = None
+
+    @property
+    def quarantined_rows(self) -> int | None:
+        """Rows quarantined: files count failing rows, tables records."""
+        counts = [
+            self.quarantine[key] for key in ("failing_rows", "records") if key in (self.quarantine or {})
+        ]
+        return counts[0] if counts else None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValidationResultSummary:
@@ -149,6 +182,8 @@ class ValidationResultSummary(_Summary):
             severity = r.text(entry.get("severity"), f"{where}.severity", "critical")
             if severity not in ("critical", "warning"):
                 raise r.fail(f"{where}.severity {severity!r} is not 'critical' or 'warning'")
+            if r.flag(entry.get("success", False), f"{where}.success"):
+                raise r.fail(f"{where} is listed as a failure but its success is true")
             failures.append(
                 FailedExpectation(
                     r.name(entry, "expectation_type", where),
@@ -156,18 +191,19 @@ class ValidationResultSummary(_Summary):
                     severity,
                     r.count(entry.get("unexpected_count"), f"{where}.unexpected_count"),
                     r.number(entry.get("unexpected_percent"), f"{where}.unexpected_percent"),
+                    r.count(entry.get("position"), f"{where}.position"),
+                    sample_values=r.values(entry.get("sample_values"), f"{where}.sample_values"),
+                    observed_value=entry.get("observed_value"),
+                    parameters=r.mapping(entry.get("parameters"), f"{where}.parameters") or {},
                 )
             )
         if len(failures) > critical + warning:
             raise r.fail(f"{len(failures)} failures listed but counts say {critical + warning} failed")
-        quarantine, quarantined = data.get("quarantine"), None
-        if quarantine is not None and not isinstance(quarantine, Mapping):
-            raise r.fail(f"'quarantine' must be a dict, got {type(quarantine).__name__}")
-        for key in ("failing_rows", "records"):  # files count failing rows, tables records
-            if quarantine and key in quarantine:
-                quarantined = r.count(quarantine[key], f"'quarantine.{key}'", optional=False)
-                break
-        suite = r.text(data.get("suite_name"), "suite_name", "expectation suite")
+        quarantine = r.mapping(data.get("quarantine"), "'quarantine'")
+        for key in ("failing_rows", "records"):
+            if key in (quarantine or {}):
+                r.count(quarantine[key], f"'quarantine.{key}'", optional=False)
+        suite = r.get(r.text, "suite_name", "expectation suite")
         return cls(
             *(
                 success,
@@ -176,23 +212,18 @@ class ValidationResultSummary(_Summary):
                 critical,
                 warning,
                 suite,
-                r.text(data.get("dataset"), "dataset", suite),
+                r.get(r.text, "dataset", suite),
             ),
-            r.count(data.get("rows_checked"), "'rows_checked'"),
+            r.get(r.count, "rows_checked"),
             tuple(failures),
-            r.text(data.get("report_location"), "report_location") or None,
-            quarantined,
+            r.get(r.text, "report_location") or None,
+            None if quarantine is None else dict(quarantine),
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = _json(asdict(self))
         counts = {key: data.pop(key) for key in ("evaluated", "passed", "failed_critical", "failed_warning")}
-        quarantined = data.pop("quarantined_rows")
-        return {
-            **data,
-            "counts": counts,
-            "quarantine": None if quarantined is None else {"records": quarantined},
-        }
+        return {**data, "counts": counts}
 
 
 @dataclass(frozen=True)
@@ -209,21 +240,34 @@ class ColumnVerdict:
     missing_rate_change: float | None = None
     unseen_drifted: bool = False
     unseen_share: float | None = None
+    kind: str = ""
+    units: str = ""
+    method: str = ""
+    error_bound: float | None = None
+    within_binning_error: bool = False
+    statistic_range: tuple[float | None, ...] | None = None
+    null_rate_reference: float | None = None
+    null_rate_current: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DriftResultSummary(_Summary):
-    """What a drift comparison found (``DriftResult.to_dict()`` or the drift operator's XCom)."""
+    """What a drift comparison found: read from ``DriftResult.to_dict()`` (signals nested) or the drift
+    operator's XCom (flat, what ``to_dict`` gives)."""
 
     kind: ClassVar[str] = "drift"
     dataset_drift: bool
     columns: tuple[ColumnVerdict, ...]
     dataset: str = "dataset"
-    drifted_share: float | None = None
+    share_drifted: float | None = None
     drift_share_threshold: float | None = None
+    drifted_columns: tuple[str, ...] = ()
+    must_not_drift: tuple[str, ...] = ()
     must_not_drift_drifted: tuple[str, ...] = ()
     reference_rows: int | None = None
     current_rows: int | None = None
+    columns_only_in_current: tuple[str, ...] = ()
     report_location: str | None = None
 
     @classmethod
@@ -234,19 +278,20 @@ class DriftResultSummary(_Summary):
             cls._column(r, entry, index) for index, entry in enumerate(r.items("columns", required=True))
         ]
         share_key = "drifted_share" if "drifted_share" in data else "share_drifted"
-        protected = data.get("must_not_drift_drifted") or []
-        if isinstance(protected, str | bytes) or not isinstance(protected, Sequence):
-            raise r.fail(f"'must_not_drift_drifted' must be a list, got {type(protected).__name__}")
         return cls(
             dataset_drift,
             tuple(columns),
-            r.text(data.get("dataset"), "dataset", "dataset"),
-            r.number(data.get(share_key), share_key, share=True),
-            r.number(data.get("drift_share_threshold"), "drift_share_threshold", share=True),
-            tuple(r.text(name, "must_not_drift_drifted[]") for name in protected),
-            r.count(data.get("reference_rows"), "'reference_rows'"),
-            r.count(data.get("current_rows"), "'current_rows'"),
-            r.text(data.get("report_location"), "report_location") or None,
+            r.get(r.text, "dataset", "dataset"),
+            r.get(r.number, share_key, share=True),
+            r.get(r.number, "drift_share_threshold", share=True),
+            *(
+                r.get(r.strings, key)
+                for key in ("drifted_columns", "must_not_drift", "must_not_drift_drifted")
+            ),
+            r.get(r.count, "reference_rows"),
+            r.get(r.count, "current_rows"),
+            r.get(r.strings, "columns_only_in_current"),
+            r.get(r.text, "report_location") or None,
         )
 
     @staticmethod
@@ -288,6 +333,20 @@ class DriftResultSummary(_Summary):
             r.number(change, f"{at} missing-rate change"),
             signals["unseen"],
             r.number(entry.get("unseen_share"), f"{at} unseen_share", share=True),
+            *(r.text(entry.get(key), f"{at} {key}") for key in ("kind", "units", "method")),
+            r.number(entry.get("error_bound"), f"{at} error_bound"),
+            r.flag(entry.get("within_binning_error", False), f"{at} within_binning_error"),
+            None
+            if (bounds := entry.get("statistic_range")) is None
+            else tuple(
+                r.number(bound, f"{at} statistic_range")
+                for bound in r.values(bounds, f"{at} statistic_range")
+            ),
+            *(
+                r.number(entry.get(key), f"{at} {key}", share=True)
+                for key in ("null_rate_reference", "null_rate_current")
+            ),
+            r.strings(entry.get("notes"), f"{at} notes"),
         )
         if drifted and not (
             verdict.distribution_drifted or verdict.missing_rate_drifted or verdict.unseen_drifted
@@ -303,6 +362,8 @@ class MetricResult:
     baseline: float | None
     verdict: str
     reason: str = ""
+    min: float | None = None
+    max: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -311,17 +372,26 @@ class MetricResult:
 
 @dataclass(frozen=True)
 class GateResultSummary(_Summary):
-    """A model gate's verdict (``GateResult.to_dict()`` plus the model keys the gate operator adds)."""
+    """A model gate's verdict: ``GateResult.to_dict()`` plus what the gate operator adds (model, gate,
+    store and blessing revision). ``gate_kind`` is the gate's own ``kind`` key (``metrics``)."""
 
     kind: ClassVar[str] = "gate"
     passed: bool
     metrics: tuple[MetricResult, ...]
     model_name: str = "model"
     model_version: str = ""
-    baseline_version: str = ""
-    champion_version: str = ""
+    baseline_version: str | None = None
+    champion_version: str | None = None
     metrics_source: str = ""
     report_location: str | None = None
+    alias: str | None = None
+    gate_name: str | None = None
+    gate_kind: str | None = None
+    spec_hash: str | None = None
+    artifact_digest: str | None = None
+    store: str | None = None
+    store_id: str | None = None
+    revision: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateResultSummary:
@@ -337,18 +407,28 @@ class GateResultSummary(_Summary):
                 raise r.fail(f"metric '{name}' passed without a value")
             baseline = r.number(entry.get("baseline"), f"metric '{name}' baseline")
             reason = r.text(entry.get("reason"), f"metric '{name}' reason")
-            metrics.append(MetricResult(name, value, baseline, verdict, reason))
+            bounds = (r.number(entry.get(key), f"metric '{name}' {key}") for key in ("min", "max"))
+            metrics.append(MetricResult(name, value, baseline, verdict, reason, *bounds))
         failed = sum(not metric.passed for metric in metrics)
         if passed == bool(failed):
             raise r.fail(f"'passed' is {passed} but {failed} of {len(metrics)} metrics failed")
-        keys = ("model_version", "baseline_version", "champion_version", "metrics_source")
+        optional = ("alias", "gate_name", "kind", "spec_hash", "artifact_digest", "store", "store_id")
         return cls(
             passed,
             tuple(metrics),
-            r.text(data.get("model_name"), "model_name", "model"),
-            *(r.text(data.get(key), key) for key in keys),
-            r.text(data.get("report_location"), "report_location") or None,
+            r.get(r.text, "model_name", "model"),
+            r.get(r.text, "model_version"),
+            *(r.get(r.text, key) or None for key in ("baseline_version", "champion_version")),
+            r.get(r.text, "metrics_source"),
+            r.get(r.text, "report_location") or None,
+            *(r.get(r.text, key) or None for key in optional),
+            r.get(r.count, "revision"),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _json(asdict(self))
+        data["kind"] = data.pop("gate_kind")
+        return data
 
 
 TypedSummary = ValidationResultSummary | DriftResultSummary | GateResultSummary

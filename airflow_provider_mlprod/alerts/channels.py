@@ -1,7 +1,5 @@
-"""The alert channels: a target (secrets hidden from ``repr``) and a payload builder per kind, the
-registry :data:`CHANNEL_KINDS`, and :func:`send_to_target`. Payloads stay within each service's
-limits and say when they were shortened; user text is escaped for each format.
-"""
+"""Per channel kind a target (secrets hidden from ``repr``) and a payload builder (within the service's
+limits, saying when shortened; user text escaped); the registry :data:`CHANNEL_KINDS`; the send."""
 
 from __future__ import annotations
 
@@ -76,8 +74,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, str]:
 
 def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict[str, Any]:
     """The Block Kit message (header, summary, fact fields, context, link buttons) and a ``text``
-    fallback, within Slack's limits; one that leaves part of the alert out says so
-    (:data:`SHORTENED_NOTE`). User text is escaped for mrkdwn."""
+    fallback, escaped for mrkdwn; one that leaves part of the alert out says so (:data:`SHORTENED_NOTE`)."""
     emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
     summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
     headline = f"{emoji} {alert.title}"
@@ -122,6 +119,8 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
 
 TEAMS_COLORS: dict[str, str] = {"info": "Accent", "warning": "Warning", "critical": "Attention"}
 TEAMS_PAYLOAD_MAX_BYTES = 25_000
+ADAPTIVE_CARD = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard"}
+ADAPTIVE_CARD.update(version="1.4", msteams={"width": "Full"})
 SHRUNK_NOTE = "Shortened to fit the Teams message size limit; the task log has the full alert."
 #: (text, fact title, fact value, facts, links) limits, tried in order until the payload fits.
 TEAMS_SHRINK_STEPS: tuple[tuple[int, int, int, int, int], ...] = (
@@ -149,8 +148,7 @@ class TeamsWebhookTarget:
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape emphasis and link characters, and list, heading and quote markers at a line
-    start, so ``[x](https://evil)`` or ``**x**`` shows as written."""
+    """Backslash-escape Markdown (emphasis, links, line-start markers): ``[x](https://evil)`` stays text."""
 
     def marker(match: re.Match[str]) -> str:
         indent, mark = match.groups()
@@ -167,9 +165,7 @@ def _text_block(text: str, limit: int, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": _md(text, limit), "wrap": True, **style}
 
 
-def _card(
-    alert: Alert, text_max: int, title_max: int, value_max: int, max_facts: int, max_links: int
-) -> dict:
+def _card(alert: Alert, text_max: int, title_max: int, value_max: int, max_facts: int, links: int) -> dict:
     color = "Good" if alert.action == "resolve" else TEAMS_COLORS[alert.severity]
     status = "Resolved" if alert.action == "resolve" else f"Severity: {alert.severity}"
     body = [
@@ -179,42 +175,29 @@ def _card(
     ]
     facts = list(alert.rendered_facts.items())
     if facts:
-        shown = [
-            {"title": _md(key, title_max), "value": _md(value, value_max)} for key, value in facts[:max_facts]
-        ]
+        shown = [{"title": _md(k, title_max), "value": _md(v, value_max)} for k, v in facts[:max_facts]]
         if len(facts) > max_facts:
             shown.append({"title": "…", "value": f"{len(facts) - max_facts} more facts not shown"})
         body.append({"type": "FactSet", "facts": shown})
     footer = " · ".join(part for part in (alert.run_context, f"source {alert.source}") if part)
     body.append(_text_block(footer, 1000, isSubtle=True, size="Small"))
-    card: dict[str, Any] = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "msteams": {"width": "Full"},
-        "body": body,
-    }
+    card: dict[str, Any] = {**ADAPTIVE_CARD, "body": body}
     actions = [
         {"type": "Action.OpenUrl", "title": truncate_text(link.label, 100), "url": link.url}
-        for link in alert.links[:max_links]
+        for link in alert.links[:links]
     ]
     return {**card, "actions": actions} if actions else card
 
 
 def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict[str, Any]:
-    """An Adaptive Card (1.4) in a workflow message, severity as the title colour, user text escaped
-    for Markdown; rebuilt with :data:`TEAMS_SHRINK_STEPS` until its JSON fits
-    :data:`TEAMS_PAYLOAD_MAX_BYTES` (Teams refuses ~28 KB), then ending with :data:`SHRUNK_NOTE`."""
+    """An Adaptive Card (1.4), escaped for Markdown, rebuilt with :data:`TEAMS_SHRINK_STEPS` until its JSON
+    fits :data:`TEAMS_PAYLOAD_MAX_BYTES` (Teams refuses ~28 KB), then ending with :data:`SHRUNK_NOTE`."""
     for step, limits in enumerate(TEAMS_SHRINK_STEPS):
         card = _card(alert, *limits)
         if step:
             card["body"].append(_text_block(SHRUNK_NOTE, 1000, isSubtle=True, size="Small"))
-        attachment = {
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "contentUrl": None,
-            "content": card,
-        }
-        payload = {"type": "message", "attachments": [attachment]}
+        attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None}
+        payload = {"type": "message", "attachments": [{**attachment, "content": card}]}
         if len(json.dumps(payload).encode("utf-8")) <= TEAMS_PAYLOAD_MAX_BYTES:
             break
     return payload
@@ -224,7 +207,6 @@ def build_teams_payload(target: TeamsWebhookTarget | None, alert: Alert) -> dict
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
-PAGERDUTY_SEVERITY_MAP: dict[str, str] = {severity: severity for severity in SEVERITIES}
 EVENT_MAX_BYTES = 500_000
 #: (custom_details summary, fact value, fact count) limits tried in order until the event fits.
 PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
@@ -238,8 +220,7 @@ PAGERDUTY_SHRINK_STEPS: tuple[tuple[int, int, int], ...] = (
 
 @dataclass(frozen=True)
 class PagerDutyTarget:
-    """A PagerDuty integration; ``repr`` hides the routing key. ``severity_map`` overrides
-    :data:`PAGERDUTY_SEVERITY_MAP` entries (e.g. ``{"warning": "error"}``)."""
+    """A PagerDuty integration (``repr`` hides the routing key); ``severity_map``: {"warning": "error"}."""
 
     routing_key: str = field(repr=False)
     events_url: str = DEFAULT_EVENTS_URL
@@ -258,10 +239,8 @@ class PagerDutyTarget:
 
 
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
-    """The Events API v2 event: a trigger with ``payload`` (summary <= 1024 characters, source,
-    severity, ``custom_details``) and ``links``; a resolve with only the key fields. Over
-    :data:`EVENT_MAX_BYTES` (the API refuses 512 KB) the details are cut step by step and
-    ``custom_details.truncated`` says what was cut."""
+    """The Events API v2 event (a resolve has only the key fields). Over :data:`EVENT_MAX_BYTES` (the API
+    refuses 512 KB) the details are cut step by step and ``custom_details.truncated`` says what was cut."""
     event: dict[str, Any] = {
         "routing_key": target.routing_key,
         "event_action": alert.action,
@@ -274,7 +253,7 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
     payload: dict[str, Any] = {
         "summary": truncate_text(" ".join(headline.split()), 1024),
         "source": truncate_text(alert.source, 255),
-        "severity": {**PAGERDUTY_SEVERITY_MAP, **target.severity_map}[alert.severity],
+        "severity": target.severity_map.get(alert.severity, alert.severity),
         "timestamp": alert.created_at.isoformat(),
         "class": "mlprod-alert",
         **({"component": alert.task_id} if alert.task_id else {}),
@@ -348,11 +327,11 @@ def verify_signature(signing_secret: str, timestamp: str, body: bytes, signature
     return readable and hmac.compare_digest(compute_signature(signing_secret, timestamp, body), signature)
 
 
-def signed_headers(target: JsonWebhookTarget, body: bytes) -> dict[str, str]:
-    """The headers of one attempt; a signing target adds ``X-Mlprod-Timestamp`` (unix seconds) and
-    ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``, fresh per
-    attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
-    headers = {**JSON_HEADERS, **target.headers}
+def signed_headers(target: JsonWebhookTarget, body: bytes, idempotency_key: str) -> dict[str, str]:
+    """The headers of one attempt, with ``Idempotency-Key``; a signing target adds ``X-Mlprod-Timestamp``
+    (unix seconds) and ``X-Mlprod-Signature: sha256=hex(HMAC_SHA256(secret, timestamp + "." + body))``,
+    fresh per attempt. A receiver checks it with :func:`verify_signature` and refuses old timestamps."""
+    headers = {**JSON_HEADERS, **target.headers, IDEMPOTENCY_HEADER: idempotency_key}
     if target.signing_secret:
         timestamp = headers[TIMESTAMP_HEADER] = str(int(time.time()))
         headers[SIGNATURE_HEADER] = compute_signature(target.signing_secret, timestamp, body)
@@ -365,19 +344,13 @@ LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logg
 
 @dataclass(frozen=True)
 class ChannelKind:
-    """One row of the registry.
-
-    :param build_payload: ``(target, alert) -> JSON-safe payload`` (text for ``log``).
-    :param severity_map: alert severity -> the channel's own level.
-    :param url: ``target -> endpoint`` (a secret); ``None`` for ``log``.
-    :param headers: ``(target, alert, body) -> headers`` for each attempt.
-    :param secrets: ``target -> strings`` kept out of results and logs besides the URL.
-    """
+    """One row of the registry: ``build_payload(target, alert)`` (text for ``log``), ``url(target)``
+    (a secret; ``None`` for ``log``), ``headers(target, alert, body)`` per attempt, and ``secrets(target)``
+    kept out of results and logs besides the URL."""
 
     kind: str
     target_type: type
     build_payload: Callable[[Any, Alert], Any]
-    severity_map: Mapping[str, Any]
     url: Callable[[Any], str] | None = lambda target: target.url
     headers: Callable[[Any, Alert, bytes], Mapping[str, str]] = lambda target, alert, body: JSON_HEADERS
     secrets: Callable[[Any], list[str | None]] = lambda target: []
@@ -386,55 +359,47 @@ class ChannelKind:
 CHANNEL_KINDS: dict[str, ChannelKind] = {
     row.kind: row
     for row in (
-        ChannelKind("slack", SlackWebhookTarget, build_slack_payload, SLACK_EMOJI),
-        ChannelKind("teams", TeamsWebhookTarget, build_teams_payload, TEAMS_COLORS),
+        ChannelKind("slack", SlackWebhookTarget, build_slack_payload),
+        ChannelKind("teams", TeamsWebhookTarget, build_teams_payload),
         ChannelKind(
             "webhook",
             JsonWebhookTarget,
             lambda target, alert: alert.to_dict(),
-            PAGERDUTY_SEVERITY_MAP,  # the alert's own severities
-            headers=lambda target, alert, body: {
-                **signed_headers(target, body),
-                IDEMPOTENCY_HEADER: alert.idempotency_key,
-            },
+            headers=lambda target, alert, body: signed_headers(target, body, alert.idempotency_key),
             secrets=lambda target: [target.signing_secret, *target.headers.values()],
         ),
         ChannelKind(
             "pagerduty",
             PagerDutyTarget,
             build_pagerduty_payload,
-            PAGERDUTY_SEVERITY_MAP,
             url=lambda target: target.events_url,
             secrets=lambda target: [target.routing_key],
         ),
-        ChannelKind("log", LogTarget, lambda target, alert: alert.to_text(), LOG_LEVELS, url=None),
+        ChannelKind("log", LogTarget, lambda target, alert: alert.to_text(), url=None),
     )
 }
 
 
 def channel_kind_of(target: object) -> ChannelKind:
     """The registry row of ``target``'s type; :class:`ConfigurationError` if none matches."""
-    for row in CHANNEL_KINDS.values():
-        if type(target) is row.target_type:
-            return row
+    if row := next((row for row in CHANNEL_KINDS.values() if type(target) is row.target_type), None):
+        return row
+    kinds = ", ".join(sorted(CHANNEL_KINDS))
     raise ConfigurationError(
-        f"alert channel target of type {type(target).__name__} is not a known channel kind "
-        f"({', '.join(sorted(CHANNEL_KINDS))})"
+        f"alert channel target of type {type(target).__name__} is not a known channel kind ({kinds})"
     )
 
 
 def send_to_target(
     target: ChannelTarget, alert: Alert, *, channel: str | None = None, policy: RetryPolicy | None = None
 ) -> DeliveryResult:
-    """Build ``alert``'s payload for ``target`` and deliver it; never raises for network or HTTP failures.
-
-    :param channel: the channel's name in the result (default: the kind).
-    """
+    """Build ``alert``'s payload for ``target`` and deliver it as ``channel`` (default: the kind);
+    never raises for network or HTTP failures."""
     row = channel_kind_of(target)
     channel = channel or row.kind
     payload = row.build_payload(target, alert)
     if row.url is None:
-        logging.getLogger(target.logger_name).log(row.severity_map[alert.severity], "%s", payload)
+        logging.getLogger(target.logger_name).log(LOG_LEVELS[alert.severity], "%s", payload)
         return DeliveryResult(channel=channel, kind=row.kind, status="delivered", attempts=1)
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return post_with_retries(

@@ -1,10 +1,7 @@
-"""The one HTTP sender: POST a prepared body with timeouts, retries (tenacity), a deadline, no secret out.
-
-:func:`post_with_retries` returns a :class:`DeliveryResult`, never raising for a network or HTTP
-failure. Connection errors, timeouts, 429 and 5xx are retried (full-jitter backoff, or ``Retry-After``
-as given), other 4xx and 3xx fail at once, all within :attr:`RetryPolicy.total_seconds`. Error texts
-come from exception types and HTTP status (requests puts the URL in messages), body excerpts are
-redacted, and the transport's DEBUG lines (a webhook's secret path) are dropped while sending.
+"""The one HTTP sender, :func:`post_with_retries`: a :class:`DeliveryResult`, never an exception, for
+network and HTTP failures. Connection errors, timeouts, 429 and 5xx are retried (tenacity), other 4xx
+and 3xx fail at once. Errors name exception types and HTTP status, never the URL (requests puts it in
+messages); body excerpts are redacted; the transport's DEBUG lines (a webhook's secret path) dropped.
 """
 
 from __future__ import annotations
@@ -36,17 +33,10 @@ TRANSPORT_LOGGERS: tuple[str, ...] = ("urllib3.connectionpool", "urllib3.util.re
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try one delivery.
-
-    :param timeout_seconds: connect and read timeout of each request.
-    :param max_attempts: attempts in all (1: no retry).
-    :param base_delay_seconds: backoff base; retry *n* waits up to ``base * 2 ** (n - 1)``.
-    :param max_delay_seconds: cap of one backoff wait (not of a ``Retry-After``).
-    :param total_seconds: deadline of all attempts and waits together.
-    :param sleep: called with each wait (inject a recorder in tests).
-    :param rng: jitter source; a fresh ``random.Random()`` when ``None``.
-    :param session: a ``requests.Session`` to reuse connections; ``requests.post`` when ``None``.
-    """
+    """How hard to try one delivery: ``timeout_seconds`` to connect and per read, ``max_attempts`` in
+    all, retry *n* after a full-jitter wait of up to ``base_delay_seconds * 2 ** (n - 1)`` capped at
+    ``max_delay_seconds`` (a ``Retry-After`` is not capped), all within ``total_seconds``. ``sleep``,
+    ``rng`` and ``session`` (a ``requests.Session``, else ``requests.post``) can be injected."""
 
     timeout_seconds: float = 10.0
     max_attempts: int = 4
@@ -81,11 +71,8 @@ def require_http_url(url: object, kind: str, what: str = "webhook URL") -> None:
 
 @dataclass
 class DeliveryResult:
-    """The outcome of one alert on one channel; holds no URL and no secret.
-
-    :param status: ``delivered``, ``failed`` or ``suppressed`` (not sent; ``reason`` says why).
-    :param transient: the last failure may pass on a later try (connection, timeout, 429, 5xx).
-    """
+    """The outcome of one alert on one channel (no URL, no secret): ``status`` is ``delivered``,
+    ``failed`` or ``suppressed`` (``reason`` says why); ``transient``: the last failure may pass later."""
 
     channel: str
     kind: str
@@ -97,13 +84,8 @@ class DeliveryResult:
     reason: str | None = None
     transient: bool = False
 
-    @property
-    def delivered(self) -> bool:
-        return self.status == "delivered"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
+    delivered = property(lambda self: self.status == "delivered")
+    failed = property(lambda self: self.status == "failed")
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "waits": list(self.waits), "delivered": self.delivered}
@@ -176,10 +158,9 @@ def post_with_retries(
     secrets: Iterable[str | None] = (),
     policy: RetryPolicy | None = None,
 ) -> DeliveryResult:
-    """POST ``body`` to ``url`` (a secret) under ``policy``; ``headers`` may be a function called per
-    attempt (to re-sign). ``channel`` and ``kind`` name the result and log lines."""
+    """POST ``body`` to ``url`` (a secret) under ``policy``; ``headers`` may be called per try (to sign)."""
     import requests
-    from tenacity import Retrying, retry_if_result
+    from tenacity import Retrying, retry_if_result, stop_after_attempt, stop_before_delay
 
     policy = policy or RetryPolicy()
     rng = policy.rng or random.Random()
@@ -194,7 +175,6 @@ def post_with_retries(
         retry_after[0] = None
         timeout = min(policy.timeout_seconds, deadline - time.monotonic())
         if timeout <= 0:  # only after a wait that overslept
-            result.error = _deadline_error(result.attempts, policy, result.error)
             return False
         result.attempts += 1
         sent = dict(headers() if callable(headers) else headers)
@@ -204,14 +184,10 @@ def post_with_retries(
                     url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True
                 )
         except requests.RequestException as exc:
-            result.status_code, error = None, type(exc).__name__
             result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)
-            if isinstance(exc, requests.Timeout):
-                result.error = f"timed out after {round(timeout, 2):g} s ({error})"
-            elif isinstance(exc, requests.ConnectionError):
-                result.error = f"connection failed ({error})"
-            else:
-                result.error = f"request could not be sent ({error})"
+            what = "connection failed" if result.transient else "request could not be sent"
+            what = f"timed out after {round(timeout, 2):g} s" if isinstance(exc, requests.Timeout) else what
+            result.status_code, result.error = None, f"{what} ({type(exc).__name__})"
             return result.transient
         with response:
             code = result.status_code = response.status_code
@@ -221,20 +197,10 @@ def post_with_retries(
             result.transient = code == 429 or 500 <= code <= 599
             reason = redact(response.reason or "", fragments)
             excerpt = _body_excerpt(response, fragments, deadline)
-            result.error = (
-                f"HTTP {code}" + (f" {reason}" if reason else "") + (f": {excerpt}" if excerpt else "")
-            )
+            result.error = f"HTTP {code} {reason}".rstrip() + (f": {excerpt}" if excerpt else "")
             if code in (429, 503):
                 retry_after[0] = retry_after_seconds(response.headers.get("Retry-After"))
             return result.transient
-
-    def stop(state: Any) -> bool:
-        if state.attempt_number >= policy.max_attempts:
-            return True
-        if state.upcoming_sleep >= deadline - time.monotonic():
-            result.error = _deadline_error(result.attempts, policy, result.error)
-            return True
-        return False
 
     def before_sleep(state: Any) -> None:
         log.warning(
@@ -249,22 +215,20 @@ def post_with_retries(
         wait=lambda state: (
             retry_after[0] if retry_after[0] is not None else backoff_delay(state.attempt_number, policy, rng)
         ),
-        stop=stop,
+        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.total_seconds),
         sleep=policy.sleep,
         before_sleep=before_sleep,
         retry_error_callback=lambda state: False,
     )(attempt)
+    if result.failed and result.attempts < policy.max_attempts and (result.transient or not result.attempts):
+        deadline_text = f"the delivery deadline of {round(policy.total_seconds, 2):g} s would pass"
+        error = f" (last error: {result.error})" if result.error else ""
+        result.error = f"gave up after {result.attempts} attempt(s): {deadline_text}{error}"
     if result.delivered:
         log.info("%s: delivered, HTTP %s after %d attempt(s)", name, result.status_code, result.attempts)
     else:
         log.error("%s: not delivered after %d attempt(s): %s", name, result.attempts, result.error)
     return result
-
-
-def _deadline_error(attempts: int, policy: RetryPolicy, last_error: str | None) -> str:
-    deadline = f"{round(policy.total_seconds, 2):g} s"
-    text = f"gave up after {attempts} attempt(s): the delivery deadline of {deadline} would pass"
-    return f"{text} (last error: {last_error})" if last_error else text
 
 
 def _body_excerpt(response: Any, fragments: list[str], deadline: float) -> str:

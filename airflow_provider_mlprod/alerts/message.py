@@ -6,7 +6,7 @@ import ast
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -57,8 +57,7 @@ def render_fact_value(value: FactValue) -> str:
 
 
 def readable_fact(value: Any) -> FactValue:
-    """A fact as an alert shows it: a mapping or sequence, or the Python or JSON text a template renders
-    one to, becomes ``"key value, ..."``; the text ``None`` is no value; other scalars are kept."""
+    """A fact as shown: a mapping or list (or the Python or JSON text of one) as ``key value, ...``."""
     if isinstance(value, str):
         text = value.strip()
         if text == "None":
@@ -135,8 +134,7 @@ class Alert:
 
     @property
     def idempotency_key(self) -> str:
-        """The same for every attempt and task try of this alert of this run (dedup key, action,
-        severity, run id or creation time)."""
+        """The same for every attempt and task try of this alert in this run (or of this creation time)."""
         run = self.run_id or self.created_at.isoformat()
         return sha256("\x1f".join((self.dedup_key, self.action, self.severity, run)))
 
@@ -158,13 +156,8 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The alert as a JSON-safe dict (the generic webhook body)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        links = [{"label": link.label, "url": link.url} for link in self.links]
-        return {
-            **data,
-            "facts": self.rendered_facts,
-            "links": links,
-            "created_at": self.created_at.isoformat(),
-        }
+        data.update(facts=self.rendered_facts, links=[asdict(link) for link in self.links])
+        return {**data, "created_at": self.created_at.isoformat()}
 
     def to_text(self) -> str:
         """The alert as a few lines of plain text (the task-log channel)."""

@@ -2,16 +2,16 @@
 
 - No rule: every channel gets every alert; no channel, or a severity the rule leaves out: the task
   log (``log``). A ``resolve`` goes only where a trigger of its dedup key is open (and to ``log``).
-- With the metrics store, a channel that delivered the same alert within the window (and nothing
-  opposite since) is ``suppressed`` and the repeat counted; the next send after the window is titled
-  ``Repeat (N suppressed since ...)``. A task retry re-sends only where delivery failed. Store
-  trouble is logged once and the alert goes out without it (fail open).
+- With the metrics store, a channel that had the same alert within the window (nothing opposite since)
+  is ``suppressed`` and the repeat counted; the next send after it is titled ``Repeat (N suppressed
+  since ...)``. A task retry re-sends only where delivery failed. Store trouble: sent without (fail open).
 - Due channels are sent at once (a bounded pool), each under its own deadline. When none delivered
   and none was suppressed, the alert's text is logged at ERROR and :class:`AlertDeliveryError` raised.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -72,11 +72,9 @@ class Channel:
 
 @dataclass
 class DispatchReport:
-    """One :class:`DeliveryResult` per routed channel."""
+    """One :class:`DeliveryResult` per routed channel of ``alert``."""
 
-    dedup_key: str
-    severity: str
-    action: str
+    alert: Alert
     results: list[DeliveryResult] = field(default_factory=list)
 
     def channels(self, status: str) -> list[str]:
@@ -88,24 +86,26 @@ class DispatchReport:
     suppressed_channels = property(lambda self: self.channels("suppressed"))
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-safe dict (no URL, no secret)."""
-        data = {"dedup_key": self.dedup_key, "severity": self.severity, "action": self.action}
+        """The report as a JSON-safe dict (no URL, no secret), with the alert's key as the store holds it."""
+        data = {name: getattr(self.alert, name) for name in ("title", "dedup_key", "severity", "action")}
         data.update({status: self.channels(status) for status in ("delivered", "failed", "suppressed")})
+        data["store_dedup_key"] = stored_dedup_key(
+            self.alert.dedup_key, self.alert.action, self.alert.severity
+        )
         return {**data, "results": [result.to_dict() for result in self.results]}
 
 
 class AlertDeliveryError(DeliveryError):
-    """No channel delivered the alert. ``report`` holds the results; ``transient`` is true when a
-    failure may pass on a later try (connection, timeout, 429, 5xx), false when all were final."""
+    """No channel delivered the alert (``report``); ``transient``: a failure may pass on a later try."""
 
-    def __init__(self, alert_title: str, report: DispatchReport) -> None:
+    def __init__(self, report: DispatchReport) -> None:
         self.report = report
         self.transient = any(result.transient for result in report.results)
         failures = "; ".join(
             f"channel {r.channel!r} ({r.kind}): {r.error} after {r.attempts} attempt(s)"
             for r in report.results
         )
-        super().__init__(f"alert {alert_title!r} was not delivered on any channel: {failures}")
+        super().__init__(f"alert {report.alert.title!r} was not delivered on any channel: {failures}")
 
 
 def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
@@ -146,29 +146,39 @@ class _FailOpen:
 
 
 def checked_rule(rule: Any) -> Rule | None:
-    """A routing rule (severity -> channel names) checked for shape; ``None`` is no rule."""
+    """A routing rule (severity -> channel names, or its JSON text) checked for shape; ``None`` is no rule."""
+    try:
+        rule = json.loads(rule) if isinstance(rule, str) else rule
+    except ValueError:
+        raise ConfigurationError(
+            "alert routing: parameter 'routing' rendered to text that is not JSON; "
+            'give a mapping such as {"critical": ["pd_oncall"]}'
+        ) from None
     if rule is not None and not isinstance(rule, Mapping):
-        raise ConfigurationError("alert routing: routing must map a severity to a list of connection ids")
+        raise _bad_rule("routing must map a severity to a list of connection ids")
     for key, routed in (rule or {}).items():
         if key not in SEVERITIES:
-            raise ConfigurationError(f"alert routing: routing key {key!r} is not one of {SEVERITIES}")
+            raise _bad_rule(f"routing key {key!r} is not one of {SEVERITIES}")
         if isinstance(routed, str) or not isinstance(routed, Sequence):
-            raise ConfigurationError(f"alert routing: routing for {key!r} must be a list of connection ids")
+            raise _bad_rule(f"routing for {key!r} must be a list of connection ids")
     return rule
+
+
+def _bad_rule(problem: str) -> ConfigurationError:
+    return ConfigurationError(f"alert routing: {problem} (parameter 'routing')")
 
 
 def routed_channels(
     rule: Rule | None, configured: Sequence[str], severity: str, action: str = "trigger"
 ) -> list[str]:
     """The channel names an alert goes to under ``rule`` (see the module docstring)."""
-    if checked_rule(rule) is None:
+    if (rule := checked_rule(rule)) is None:
         return list(configured) or [DEFAULT_CHANNEL_NAME]
     names = [*configured, DEFAULT_CHANNEL_NAME]
     for key, routed in rule.items():
         if unknown := [name for name in routed if name not in names]:
-            raise ConfigurationError(
-                f"alert routing: routing for {key!r} names unknown channel(s) {unknown}; "
-                f"configured: {sorted(names)}"
+            raise _bad_rule(
+                f"routing for {key!r} names unknown channel(s) {unknown}; configured: {sorted(names)}"
             )
     levels = list(reversed(SEVERITIES)) if action == "resolve" else [severity]
     return list(dict.fromkeys(name for level in levels for name in rule.get(level) or [DEFAULT_CHANNEL_NAME]))
@@ -183,13 +193,9 @@ def send_alert(
     identity: RunIdentity | None = None,
     window: timedelta = DEFAULT_DEDUP_WINDOW,
 ) -> DispatchReport:
-    """Send ``alert`` to the channels ``rule`` picks and return the report; ``store`` holds dedup
-    state and history (rows linked to the sending task run ``identity``).
-
-    :raises AlertDeliveryError: when no routed channel delivered it and none had it already; the
-        results are recorded and the alert logged first.
-    :raises ConfigurationError: for a bad rule or a channel name given twice.
-    """
+    """Send ``alert`` to the channels ``rule`` picks; ``store`` holds dedup state and history (linked
+    to the sending task run ``identity``). :class:`AlertDeliveryError` when no routed channel delivered
+    it or had it already (recorded and logged first); :class:`ConfigurationError` for a bad rule."""
     if window <= timedelta(0):
         raise ConfigurationError(f"alert routing: dedup_window must be positive, got {window}")
     named = {channel.name: channel for channel in channels}
@@ -230,29 +236,15 @@ def send_alert(
         with ThreadPoolExecutor(max_workers=min(len(due), MAX_PARALLEL_CHANNELS)) as pool:
             outcomes = pool.map(_send, [named[name] for name in due], due.values())
         results.update(zip(due, outcomes, strict=True))
-    report = DispatchReport(alert.dedup_key, alert.severity, alert.action, list(results.values()))
-    for r in report.results:
-        if r.status != "suppressed":
-            row = {
-                "channel": r.channel,
-                "delivered": r.delivered,
-                "attempts": r.attempts,
-                "error": r.error or "",
-            }
-            store(
-                "record_alert_delivery",
-                dedup_key=store.key,
-                status_code=r.status_code,
-                identity=identity,
-                **row,
-            )
-    if all(result.failed for result in report.results):
-        log.error(
-            "alert %r reached no channel; its text follows so it is not lost:\n%s",
-            alert.title,
-            alert.to_text(),
+    report = DispatchReport(alert, list(results.values()))
+    for r in (result for result in report.results if result.status != "suppressed"):
+        row = {"channel": r.channel, "delivered": r.delivered, "attempts": r.attempts, "error": r.error or ""}
+        store(
+            "record_alert_delivery", dedup_key=store.key, status_code=r.status_code, identity=identity, **row
         )
-        raise AlertDeliveryError(alert.title, report)
+    if all(result.failed for result in report.results):
+        log.error("alert %r reached no channel; the alert in full:\n%s", alert.title, alert.to_text())
+        raise AlertDeliveryError(report)
     if report.failed_channels:
         log.warning(
             "alert %r: delivered on %s, failed on %s",

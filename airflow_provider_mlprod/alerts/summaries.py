@@ -1,9 +1,8 @@
 """Alerts built from typed validation, drift and gate summaries (:mod:`airflow_provider_mlprod.summaries`).
 
-A failure triggers, a pass resolves, under one dedup key per kind, DAG, task and subject
-(``mlprod:<kind>:<dag>:<task>:<subject>``, hashed when over 255 characters), so a later pass closes
-what a failure opened. Facts are readable text, never row values. Links: the report (``report_url``,
-else an ``http(s)`` ``report_location``), the run and the task log.
+A failure triggers, a pass resolves, under one dedup key per kind, DAG, task and subject (hashed when
+over 255 characters), so a later pass closes what a failure opened. Facts are readable text, never row
+values; links go to the report (``report_url``, else an http(s) ``report_location``), run and task log.
 """
 
 from __future__ import annotations
@@ -101,16 +100,12 @@ def alert_from_validation(summary: ValidationResultSummary, **ids: Any) -> Alert
 
 
 def _drift_line(column: ColumnVerdict) -> str:
-    shown = _number(column.statistic, infinite=column.distribution_drifted)
-    reasons = []
-    if column.distribution_drifted:
-        if column.drift_when == "p_value_below":
-            p_value = _number(column.p_value)
-            reasons.append(f"{column.test} p-value {p_value} < {column.threshold:.4g} (statistic {shown})")
-        elif column.drift_when == "statistic_above":
-            reasons.append(f"{column.test} = {shown} > {column.threshold:.4g}")
-        else:
-            reasons.append(f"{column.test} = {shown} (threshold {column.threshold:.4g})")
+    shown, test, limit = _number(column.statistic, column.distribution_drifted), column.test, column.threshold
+    distribution = {
+        "p_value_below": f"{test} p-value {_number(column.p_value)} < {limit:.4g} (statistic {shown})",
+        "statistic_above": f"{test} = {shown} > {limit:.4g}",
+    }.get(column.drift_when, f"{test} = {shown} (threshold {limit:.4g})")
+    reasons = [distribution] if column.distribution_drifted else []
     if column.missing_rate_drifted:
         change = column.missing_rate_change
         reasons.append("missing-value rate changed" + (f" by {change:.1%}" if change is not None else ""))
@@ -126,7 +121,7 @@ def alert_from_drift(summary: DriftResultSummary, *, severity_on_drift: str = "w
     s, total = summary, len(summary.columns)
     lines = [_drift_line(column) for column in s.columns if column.drifted]
     count = len(lines)
-    share = s.drifted_share if s.drifted_share is not None else count / total
+    share = s.share_drifted if s.share_drifted is not None else count / total
     counted = f"{count} of {total} columns"
     if s.dataset_drift:
         outcome = (severity_on_drift, "trigger", f"Data drift: {s.dataset} ({counted} drifted)")
@@ -166,18 +161,13 @@ def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "w
         if index < MAX_LISTED_ITEMS:
             facts[metric.metric] = f"{_number(metric.value)}{versus} ({metric.verdict})"
         if not metric.passed:  # the gate's reason names the metric, its value and the rule it broke
-            failed.append(
-                f"• {metric.reason}"
-                if metric.reason
-                else f"• {metric.metric} = {_number(metric.value)}{versus}"
-            )
+            failed.append(f"• {metric.reason or f'{metric.metric} = {_number(metric.value)}{versus}'}")
     subject, total = f"{s.model_name} {s.model_version}".strip(), len(s.metrics)
     title = f"Model gate rejected: {subject} ({len(failed)} of {total} metrics failed)"
-    outcome = (
-        ("info", "resolve", f"Model gate passed: {subject}")
-        if s.passed
-        else (severity_on_failure, "trigger", title)
-    )
+    if s.passed:
+        outcome = ("info", "resolve", f"Model gate passed: {subject}")
+    else:
+        outcome = (severity_on_failure, "trigger", title)
     text = "\n".join([f"{total - len(failed)} of {total} metrics passed.", *_listed(failed, len(failed))])
     return _alert(s, s.model_name, outcome, text, facts, ids)
 

@@ -1,9 +1,6 @@
-"""Hooks of the alert channels: Slack, Microsoft Teams, JSON webhook and PagerDuty connections.
-
-Each hook reads one connection and turns it into a channel target of ``airflow_provider_mlprod.alerts``
-plus its retry policy. The secret (webhook URL, routing key) lives only in the connection's password
-field, the webhook signing secret in a password-type extra field; no message ever contains either.
-"""
+"""Hooks of the Slack, Teams, JSON webhook and PagerDuty alert connections: each turns one into a
+channel target and its retry policy. The secret (webhook URL, routing key) lives only in the password
+field, the webhook signing secret in a password-type extra field; no message ever contains either."""
 
 from __future__ import annotations
 
@@ -40,10 +37,7 @@ SLACK_DEFAULT_BASE_URL = "https://hooks.slack.com/services"
 
 
 class AlertChannelHook(BaseHook):
-    """Base of the alert channel hooks: connection -> channel target and retry policy.
-
-    :param alert_conn_id: the connection of this channel.
-    """
+    """Base of the alert channel hooks: connection ``alert_conn_id`` -> a target and a retry policy."""
 
     conn_name_attr = "alert_conn_id"
     accepted_conn_types: ClassVar[tuple[str, ...]] = ()
@@ -95,9 +89,6 @@ class AlertChannelHook(BaseHook):
         """Send ``alert`` on this channel alone, with retries; the result is named by the conn id."""
         target, policy = self.get_target(), self.get_retry_policy()
         return send_to_target(target, alert, channel=self.alert_conn_id, policy=policy)
-
-    def _build_target(self) -> Any:
-        raise NotImplementedError
 
 
 class SlackWebhookChannelHook(AlertChannelHook):
@@ -167,27 +158,17 @@ class PagerDutyChannelHook(AlertChannelHook):
         return PagerDutyTarget(routing_key=self.secret(), events_url=events_url)
 
 
+#: Connection type -> hook, for the hooks defined above.
 ALERT_CHANNEL_HOOKS: dict[str, type[AlertChannelHook]] = {
-    conn_type: hook
-    for hook in (
-        SlackWebhookChannelHook,
-        TeamsWebhookChannelHook,
-        JsonWebhookChannelHook,
-        PagerDutyChannelHook,
-    )
-    for conn_type in hook.accepted_conn_types
+    conn_type: hook for hook in AlertChannelHook.__subclasses__() for conn_type in hook.accepted_conn_types
 }
 
 
 def alert_channel_hook(alert_conn_id: str) -> AlertChannelHook:
     """The hook for the alert connection ``alert_conn_id``, chosen by the connection's type."""
-    conn = get_connection(alert_conn_id)
-    conn_type = (conn.conn_type or "").replace("-", "_")
-    hook_class = ALERT_CHANNEL_HOOKS.get(conn_type)
-    if hook_class is None:
-        raise ConnectionConfigError(
-            alert_conn_id,
-            f"has type {conn.conn_type!r}, which is not an alert channel; "
-            f"expected one of {', '.join(repr(t) for t in sorted(ALERT_CHANNEL_HOOKS))}",
-        )
+    conn_type = (get_connection(alert_conn_id).conn_type or "").replace("-", "_")
+    if (hook_class := ALERT_CHANNEL_HOOKS.get(conn_type)) is None:
+        known = ", ".join(repr(t) for t in sorted(ALERT_CHANNEL_HOOKS))
+        problem = f"has type {conn_type!r}, which is not an alert channel; expected one of {known}"
+        raise ConnectionConfigError(alert_conn_id, problem)
     return hook_class(alert_conn_id)

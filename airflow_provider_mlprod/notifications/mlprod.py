@@ -1,15 +1,11 @@
 """MlprodNotifier, and the Airflow side of every alert: :class:`AlertSettings` (shared with
-``SendAlertOperator``), :func:`send_alert_via_connections` and :func:`summary_alert`.
-
-.. seealso:: README section "Alerts".
-"""
+``SendAlertOperator``), :func:`send_alert_via_connections` and :func:`summary_alert` (README "Alerts")."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -24,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mlprod.alerts.message import Alert
-    from airflow_provider_mlprod.alerts.routing import DispatchReport, Rule
+    from airflow_provider_mlprod.alerts.routing import DispatchReport
     from airflow_provider_mlprod.store.identity import RunIdentity
 
 log = logging.getLogger(__name__)
@@ -45,35 +41,17 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def rendered_routing(value: Any) -> Rule | None:
-    """The routing rule after rendering (a string is parsed as JSON); ConfigurationError names it."""
-    from airflow_provider_mlprod.alerts.routing import checked_rule
-
-    try:
-        return checked_rule(json.loads(value) if isinstance(value, str) else value)
-    except ValueError:
-        raise ConfigurationError(
-            "alert: parameter 'routing' rendered to text that is not JSON; "
-            'give a mapping such as {"critical": ["pd_oncall"]}'
-        ) from None
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{exc} (parameter 'routing')") from None
-
-
 def send_alert_via_connections(
     alert: Alert, settings: AlertSettings, identity: RunIdentity | None = None
 ) -> DispatchReport:
-    """Send ``alert`` on the channels of the alert connections of ``settings`` (connections named in
-    its routing are added), with dedup and history in its metrics store when that can be reached.
-
-    :raises AlertDeliveryError: when every routed channel failed (recorded first).
-    """
+    """Send ``alert`` on the alert connections of ``settings`` and those its routing names, with dedup
+    and history in its metrics store when reachable; :class:`AlertDeliveryError` if all failed."""
     from airflow_provider_mlprod import config
     from airflow_provider_mlprod.alerts.channels import LogTarget
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, send_alert
+    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, checked_rule, send_alert
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
-    routing = rendered_routing(settings.routing)
+    routing = checked_rule(settings.routing)
     conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
@@ -150,12 +128,8 @@ def summary_alert(
     required: bool = True,
     **ids: Any,
 ) -> Alert | None:
-    """The alert of the validation, drift or gate summary ``task_id`` pushed under ``key``, linked to
-    its report as the plugin serves it and to the run (both under ``[api] base_url``).
-
-    :raises InputDataError: for a summary that cannot be read, and (when ``required``; else ``None``
-        is returned) when nothing or something else was pushed.
-    """
+    """The alert of the summary ``task_id`` pushed under ``key``, linked to its report (as the plugin
+    serves it) and run; ``InputDataError`` if unreadable, or absent when ``required`` (else ``None``)."""
     from airflow_provider_mlprod.alerts.summaries import alert_from_summary
     from airflow_provider_mlprod.exceptions import InputDataError
     from airflow_provider_mlprod.operators.reports import report_link_url
@@ -193,8 +167,8 @@ def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
 
 
 class AlertSettings:
-    """The arguments the notifier and ``SendAlertOperator`` share, checked at DAG parse time (a
-    template after rendering), and the send.
+    """The arguments the notifier and ``SendAlertOperator`` share, checked at parse time (a template
+    after rendering).
 
     :param title: headline (Jinja); default the summary's, else one naming the task and its state.
     :param text: body text (Jinja).
@@ -235,6 +209,8 @@ class AlertSettings:
         store_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_mlprod.alerts.routing import checked_rule
+
         super().__init__(**kwargs)
         owner = f"task {self.task_id!r}" if hasattr(self, "task_id") else type(self).__name__
         self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
@@ -249,30 +225,25 @@ class AlertSettings:
         self.dedup_window = window if isinstance(window, timedelta) else timedelta(seconds=window)
         if self.dedup_window <= timedelta(0):
             raise ValueError(f"{owner}: {name} must be positive, got {self.dedup_window}")
-        if not isinstance(routing, str):
-            try:
-                rendered_routing(routing)
-            except ConfigurationError as exc:
-                raise ValueError(f"{owner}: {exc}") from None
+        try:
+            checked_rule(None if isinstance(routing, str) else routing)  # a string: after rendering
+        except ConfigurationError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
 
-    def overridden(self, alert: Alert, severity: str | None, action: str | None = None) -> Alert:
-        """``alert`` with the title, text, severity, dedup key and action that were given (not blank)."""
+    def overridden(self, alert: Alert, severity: str | None, action: str | None = None, **add: Any) -> Alert:
+        """``alert`` plus ``add``'s facts and links, with the title, text, severity, key and action given."""
         given = {"title": self.title, "summary": self.text, "severity": severity}
         given.update(dedup_key=self.dedup_key, action=action)
         changes = {key: str(value).strip() for key, value in given.items() if value and str(value).strip()}
-        return dataclasses.replace(alert, **changes)
+        facts, links = {**alert.facts, **add.get("facts", {})}, [*alert.links, *add.get("links", ())]
+        return dataclasses.replace(alert, facts=facts, links=links, **changes)
 
 
 class MlprodNotifier(AlertSettings, BaseNotifier):
-    """Send an alert to the mlprod alert channels from a task callback or a deadline alert.
-
-    Usable as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` and as the
-    ``AsyncCallback`` of a ``DeadlineAlert`` (it then runs in the triggerer). A task alert's dedup key
-    is the task's whatever its state, and a success is a ``resolve``: the same notifier as
-    ``on_success_callback`` closes what a failure opened, where it is open. When the task pushed a
-    validation, drift or gate summary, the alert is built from it; ``title``, ``text``, ``severity``
-    and ``dedup_key``, when given, replace the built ones. Arguments: see :class:`AlertSettings`.
-    """
+    """Send an alert from a task callback (failure, retry, success) or as a ``DeadlineAlert``'s
+    ``AsyncCallback`` (run in the triggerer). One dedup key per task, and a success resolves: as
+    ``on_success_callback`` it closes what a failure opened. A summary the task pushed is the alert's
+    base; given arguments (see :class:`AlertSettings`) replace built fields."""
 
     def __init__(self, *, context: Context | None = None, **settings: Any) -> None:
         super().__init__(context=context, **settings)
@@ -339,7 +310,6 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             alert = Alert(
                 title=title,
                 severity=severity,
-                facts=facts,
                 links=[AlertLink(label, url) for label, url in labelled if url],
                 dag_id=dag_id,
                 run_id=run_id,
@@ -348,9 +318,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 dedup_key=f"mlprod:task:{dag_id}:{task_id}" if dag_id and task_id else "",
                 action="resolve" if state == "success" else "trigger",
             )
-        else:
-            alert = dataclasses.replace(alert, facts={**alert.facts, **facts})
         if (severity := self.severity) and severity not in SEVERITIES:  # a template rendered it
             log.error("severity %r is not one of %s; sending as critical", severity, ", ".join(SEVERITIES))
             severity = "critical"
-        return self.overridden(alert, severity)
+        return self.overridden(alert, severity, facts=facts)

@@ -1,7 +1,4 @@
-"""SendAlertOperator: an explicit alert step, from templated text or from an upstream summary.
-
-.. seealso:: README section "Alerts".
-"""
+"""SendAlertOperator: an explicit alert step, from templated text or an upstream summary (README "Alerts")."""
 
 from __future__ import annotations
 
@@ -30,11 +27,9 @@ if TYPE_CHECKING:
 class SendAlertOperator(AlertSettings, BaseOperator):
     """Send one alert to the mlprod alert channels, with routing, dedup and delivery history.
 
-    The alert is written here (``title``, ``text``, ``severity``, ``facts``, ``links``) or built from
-    the summary an upstream task pushed (``summary_task_id``); fields given alongside a summary
-    replace the built ones. Returns the delivery report (no URL, no secret). Fails only when every
-    routed channel failed: retryable when a failure was transient (connection, timeout, 429, 5xx),
-    final when all were deterministic (401, 403, 404, bad configuration).
+    The alert is written here or built from an upstream summary (fields given replace the built ones).
+    Returns the delivery report (no URL, no secret). Fails only when every routed channel failed:
+    retryable if a failure was transient (connection, timeout, 429, 5xx), else final (401, 404, ...).
 
     :param facts: key -> value shown with the alert (templated); a dict or list, or the text a
         template renders one to (``{'passed': 9}``), is shown as ``passed 9``.
@@ -91,18 +86,16 @@ class SendAlertOperator(AlertSettings, BaseOperator):
             try:
                 report = send_alert_via_connections(alert, self, run_identity(context))
             except AlertDeliveryError as exc:
-                self.delivery_report = self._report_dict(alert, exc.report)
+                self.delivery_report = exc.report.to_dict()
                 context["ti"].xcom_push(key="return_value", value=self.delivery_report)
                 # A transient failure (connection, timeout, 429, 5xx) is retried by Airflow; dedup keeps
                 # the retry off the channels that did get it. Only deterministic failures are final.
                 raise (AirflowException if exc.transient else AirflowFailException)(str(exc)) from None
-        self.delivery_report = self._report_dict(alert, report)
+        self.delivery_report = report.to_dict()
         return self.delivery_report
 
     def build_alert(self, context: Context) -> Alert:
         """The alert this task sends (from its own fields, or from the upstream summary)."""
-        import dataclasses
-
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink, readable_fact
         from airflow_provider_mlprod.exceptions import SpecError
 
@@ -113,17 +106,9 @@ class SendAlertOperator(AlertSettings, BaseOperator):
         facts = {str(key): readable_fact(value) for key, value in self.facts.items()}
         if self.summary_task_id:
             alert = summary_alert(ti, self.summary_task_id, key=self.summary_xcom_key, kind=self.summary_kind)
-            alert = dataclasses.replace(alert, facts={**alert.facts, **facts}, links=[*alert.links, *links])
         else:
             url = run_url(ti.dag_id, ti.run_id)
             links += [AlertLink("Run", url)] if url and url not in {link.url for link in links} else []
             ids = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
-            alert = Alert(title=str(self.title), severity="warning", facts=facts, links=links, **ids)
-        return self.overridden(alert, self.severity, self.action)
-
-    @staticmethod
-    def _report_dict(alert: Alert, report: Any) -> dict[str, Any]:
-        from airflow_provider_mlprod.alerts.routing import stored_dedup_key
-
-        key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
-        return {"title": alert.title, **report.to_dict(), "store_dedup_key": key}
+            alert = Alert(title=str(self.title), severity="warning", **ids)
+        return self.overridden(alert, self.severity, self.action, facts=facts, links=links)

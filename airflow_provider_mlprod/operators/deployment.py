@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_mlprod.alerts.channels import IDEMPOTENCY_HEADER  # noqa: F401 (the header it sends)
 from airflow_provider_mlprod.exceptions import DeliveryError
 
 if TYPE_CHECKING:
@@ -100,9 +101,6 @@ def _remove(path: Any) -> None:
         path.unlink()
 
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
 class WebhookDeployment:
     """POST ``{"model", "version", "artifact_uri", "artifact_digest", "alias", "revision"}`` to a deploy
     webhook, with an ``Idempotency-Key`` header.
@@ -151,7 +149,7 @@ class WebhookDeployment:
             kind="deploy_webhook",
             url=target.url,
             body=payload,
-            headers=lambda: {**signed_headers(target, payload), IDEMPOTENCY_HEADER: key},
+            headers=lambda: signed_headers(target, payload, key),
             secrets=[target.signing_secret, *target.headers.values()],
             policy=hook.get_retry_policy(),
         )

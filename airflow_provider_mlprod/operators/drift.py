@@ -543,50 +543,12 @@ class DataDriftOperator(BaseOperator):
 
 
 def drift_summary(result: DriftResult, dataset: str, report_location: str) -> dict[str, Any]:
-    """The JSON-safe summary of a drift result pushed to XCom: verdicts and statistics, never data."""
-    full = result.to_dict()
-    columns = []
-    for column in full["columns"]:
-        missing, unseen = column["missing"], column["unseen"]
-        columns.append(
-            {
-                "column": column["column"],
-                "kind": column["kind"],
-                "test": column["test"],
-                "statistic": column["statistic"],
-                "p_value": column["p_value"],
-                "threshold": column["threshold"],
-                "drift_when": column["drift_when"],
-                "units": column["units"],
-                "method": column["method"],
-                "error_bound": column["error_bound"],
-                "within_binning_error": column["within_binning_error"],
-                "statistic_range": column["statistic_range"],
-                "drifted": column["drifted"],
-                "distribution_drifted": column["distribution_drifted"],
-                "missing_rate_change": missing["statistic"],
-                "missing_rate_drifted": missing["drifted"],
-                "unseen_share": column["unseen_share"],
-                "unseen_drifted": bool(unseen and unseen["drifted"]),
-                "null_rate_reference": column["null_rate_reference"],
-                "null_rate_current": column["null_rate_current"],
-                "notes": column["notes"],
-            }
-        )
-    return {
-        "dataset": dataset,
-        "dataset_drift": full["dataset_drift"],
-        "share_drifted": full["drifted_share"],
-        "drift_share_threshold": full["drift_share_threshold"],
-        "drifted_columns": full["drifted_columns"],
-        "must_not_drift": full["must_not_drift"],
-        "must_not_drift_drifted": full["must_not_drift_drifted"],
-        "reference_rows": full["reference_rows"],
-        "current_rows": full["current_rows"],
-        "columns_only_in_current": full["columns_only_in_current"],
-        "columns": columns,
-        "report_location": report_location,
-    }
+    """The JSON-safe summary of a drift result pushed to XCom (:class:`DriftResultSummary`, each column's
+    missing and unseen signals flattened): verdicts and statistics, never data."""
+    from airflow_provider_mlprod.summaries import DriftResultSummary
+
+    full = {**result.to_dict(), "dataset": dataset, "report_location": report_location}
+    return DriftResultSummary.from_dict(full).to_dict()
 
 
 def store_record(summary: Mapping[str, Any]) -> dict[str, Any]:

@@ -118,7 +118,10 @@ class _ModelGate(BaseOperator):
 
     def _evaluate(self, context: Context) -> dict[str, Any]:
         """Evaluate the gate, record the blessing, push and return the summary."""
+        import dataclasses
+
         from airflow_provider_mlprod.gates import evaluate_gate
+        from airflow_provider_mlprod.summaries import GateResultSummary, MetricResult
 
         with final_errors_fail_the_task():
             store = self.store_hook.describe()
@@ -144,19 +147,22 @@ class _ModelGate(BaseOperator):
                 baseline_version=baseline_version,
                 if_no_baseline=self.if_no_baseline,
             )
-            summary = {
-                "model_name": self.model_name,
-                "model_version": str(self.model_version),
-                "alias": self.alias,
-                "gate_name": self.gate_name,
-                "kind": GATE_KIND,
-                "spec_hash": self.spec_hash,
-                "artifact_digest": candidate.artifact_digest,
-                "metrics_source": source,
-                "champion_version": champion_version,
-                **result.to_dict(),
+            typed = GateResultSummary(
+                passed=result.passed,
+                metrics=tuple(MetricResult(**verdict.to_dict()) for verdict in result.verdicts),
+                model_name=self.model_name,
+                model_version=str(self.model_version),
+                baseline_version=result.baseline_version,
+                champion_version=champion_version,
+                metrics_source=source,
+                alias=self.alias,
+                gate_name=self.gate_name,
+                gate_kind=GATE_KIND,
+                spec_hash=self.spec_hash,
+                artifact_digest=candidate.artifact_digest,
                 **store,
-            }
+            )
+            summary = typed.to_dict()
             verdict = registry.record_blessing(
                 run_identity(context),
                 name=self.model_name,
@@ -170,7 +176,7 @@ class _ModelGate(BaseOperator):
                 spec_hash=self.spec_hash,
                 artifact_digest=candidate.artifact_digest,
             )
-            summary["revision"] = verdict.revision
+            summary = dataclasses.replace(typed, revision=verdict.revision).to_dict()
         self.gate_summary = summary
         for verdict in result.verdicts:
             self.log.info("%s %s", "PASS" if verdict.passed else "FAIL", verdict.reason)

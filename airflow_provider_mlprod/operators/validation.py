@@ -229,6 +229,7 @@ class DataValidationOperator(BaseOperator):
         identity = run_identity(context)
         report = report_path("validation", identity, self.report_folder)
         with final_errors_fail_the_task():
+            from airflow_provider_mlprod.summaries import ValidationResultSummary
             from airflow_provider_mlprod.validation.report import write_html_report
             from airflow_provider_mlprod.validation.suite import load_suite
 
@@ -237,7 +238,9 @@ class DataValidationOperator(BaseOperator):
             summary = summary.with_report(report_url(report))
             write_html_report(summary, report)
             dataset = self.dataset_name or summary.dataset
-            result = summary.to_dict()
+            result = ValidationResultSummary.from_dict(
+                summary.to_dict()
+            ).to_dict()  # checked as readers read it
             self.expectation_results = summary.to_dict(include_passed=True)["outcomes"]
             self.store_hook.metrics_store().record_validation(
                 identity, result, suite=summary.suite_name, dataset=dataset

@@ -264,8 +264,6 @@ def test_log_channel_writes_readable_text_at_severity_level(
 
 def test_registry_covers_every_kind_and_rejects_unknown_targets() -> None:
     assert set(CHANNEL_KINDS) == {"slack", "teams", "webhook", "pagerduty", "log"}
-    for entry in CHANNEL_KINDS.values():
-        assert set(entry.severity_map) == {"info", "warning", "critical"}
     assert channel_kind_of(LogTarget()).kind == "log"
     with pytest.raises(ConfigurationError, match="str is not a known channel kind"):
         send_to_target("https://hooks.example/x", Alert(title="x", severity="info"))  # type: ignore[arg-type]

@@ -117,6 +117,11 @@ def test_without_rule_every_channel_gets_every_alert() -> None:
     assert report.delivered_channels == ["a", "b"]
 
 
+def test_rule_given_as_json_text_routes_like_the_mapping() -> None:
+    assert routed_channels('{"critical": ["team"]}', ["team", "other"], "critical") == ["team"]
+    assert routed_channels('{"critical": ["team"]}', ["team"], "info") == ["log"]
+
+
 def test_severity_missing_from_rule_falls_back_to_log() -> None:
     assert routed_channels({"critical": ["team"]}, ["team"], "warning") == ["log"]
     assert routed_channels({"critical": ["team"]}, ["team"], "info") == ["log"]

@@ -488,3 +488,49 @@ def test_a_report_and_a_run_link_come_after_each_other() -> None:
         ("Report", "https://af.example/mlprod/reports/x.html"),
         ("Run", "https://af.example/run"),
     ]
+
+
+# -- the producers push the typed summary: XCom and store hold exactly its to_dict() ---------------
+
+QUARANTINED = _validation(
+    *PASSING, NULL_IDS, quarantine={"location": "s3://quarantine/orders.csv", "failing_rows": 25}
+)
+
+
+@pytest.mark.parametrize("data", [VALIDATION_FAILED, QUARANTINED])
+def test_validation_summary_to_dict_is_the_validation_json_unchanged(data: dict) -> None:
+    typed = ValidationResultSummary.from_dict(data)
+    assert typed.to_dict() == data  # failures keep position, samples, observed value, parameters
+    assert typed.failures[0].sample_values == ("secret-ish-customer-value", None)
+    assert (ValidationResultSummary.from_dict(QUARANTINED).quarantined_rows, typed.passed) == (25, 3)
+
+
+def test_drift_operator_summary_is_the_typed_summary_of_the_result() -> None:
+    from airflow_provider_mlprod.operators.drift import drift_summary
+
+    result = compare_datasets(REFERENCE, CURRENT, DriftSettings(max_workers=1))
+    pushed = drift_summary(result, "orders", "https://reports.example/drift.html")
+    assert DriftResultSummary.from_dict(pushed).to_dict() == pushed
+    assert set(pushed) == {
+        *("dataset", "dataset_drift", "share_drifted", "drift_share_threshold", "drifted_columns"),
+        *("must_not_drift", "must_not_drift_drifted", "reference_rows", "current_rows"),
+        *("columns_only_in_current", "columns", "report_location"),
+    }
+    column = pushed["columns"][0]
+    assert set(column) == {
+        *("column", "kind", "test", "statistic", "p_value", "threshold", "drift_when", "units", "method"),
+        *("error_bound", "within_binning_error", "statistic_range", "drifted", "distribution_drifted"),
+        *("missing_rate_change", "missing_rate_drifted", "unseen_share", "unseen_drifted"),
+        *("null_rate_reference", "null_rate_current", "notes"),
+    }
+    assert pushed["share_drifted"] == result.drifted_share
+    assert pushed["drifted_columns"] == result.drifted_columns
+
+
+def test_gate_summary_keeps_the_gate_kind_and_bounds() -> None:
+    data = {**GATE_REJECTED, "kind": "metrics", "alias": "champion", "revision": 3, "store_id": "s1"}
+    typed = GateResultSummary.from_dict(data)
+    assert (typed.gate_kind, typed.alias, typed.revision, typed.kind) == ("metrics", "champion", 3, "gate")
+    assert typed.to_dict()["kind"] == "metrics"
+    assert {"min", "max"} <= set(typed.to_dict()["metrics"][0])
+    assert GateResultSummary.from_dict(typed.to_dict()) == typed

@@ -141,6 +141,15 @@ def test_worse_model_is_rejected_and_the_champion_stays(dag_file, store, tmp_pat
     assert not blessing.passed
     (auc,) = [m for m in blessing.summary["metrics"] if m["metric"] == "auc"]
     assert auc["verdict"] == "fail"
+    from airflow_provider_mlprod.summaries import GateResultSummary
+
+    # the gate built its summary as the typed summary: the stored JSON is exactly its to_dict()
+    assert GateResultSummary.from_dict(blessing.summary).to_dict() == blessing.summary
+    assert (blessing.summary["kind"], blessing.summary["champion_version"]) == ("metrics", "1")
+    assert {"alias", "gate_name", "spec_hash", "artifact_digest", "store", "store_id"} <= set(
+        blessing.summary
+    )
+    assert {"min", "max"} <= set(auc)
     assert "auc=0.78 vs baseline 0.8" in auc["reason"]
     assert [e["event"] for e in store.events("churn")].count("rejected") == 1
 
