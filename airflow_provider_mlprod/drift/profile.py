@@ -316,7 +316,12 @@ class DatasetProfile:
         try:
             columns: dict[str, ColumnProfile] = {}
             for name, column in data["columns"].items():
-                columns[name] = _column_from_dict(column)
+                try:
+                    columns[name] = _column_from_dict(column)
+                except (KeyError, TypeError, ValueError, AttributeError, SpecError) as exc:
+                    raise StoreError(
+                        f"{source}: column {name!r}: malformed profile ({type(exc).__name__}: {exc})"
+                    ) from None
             return cls(row_count=int(data["row_count"]), columns=columns)
         except (KeyError, TypeError, ValueError, AttributeError, SpecError) as exc:
             raise StoreError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from None
@@ -344,16 +349,20 @@ def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
         if sum(counts) != _count(data["count"], "count"):
             raise ValueError(f"bin counts add up to {sum(counts)}, not to the count {data['count']}")
         values = data.get("values")
+        count = _count(data["count"], "count")
+        mean, std, low, high = (_moment(data[name], name, count) for name in ("mean", "std", "min", "max"))
+        if count:
+            _check_moments(mean, std, low, high)
         return NumericColumnProfile(
             edges=edges,
             counts=counts,
             null_count=_count(data["null_count"], "null_count"),
             infinite_count=_count(data["infinite_count"], "infinite_count"),
-            count=_count(data["count"], "count"),
-            mean=_optional_float(data["mean"]),
-            std=_optional_float(data["std"]),
-            min=_optional_float(data["min"]),
-            max=_optional_float(data["max"]),
+            count=count,
+            mean=mean,
+            std=std,
+            min=low,
+            max=high,
             values=None if values is None else check_values(values, edges, "stored profile"),
         )
     if data["kind"] == CATEGORICAL:
@@ -372,8 +381,29 @@ def _count(value: Any, what: str) -> int:
     return int(value)
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _moment(value: Any, what: str, count: int) -> float | None:
+    """A stored mean/std/min/max: a finite number when the column has finite values, else null."""
+    if not count:
+        if value is not None:
+            raise ValueError(f"{what} {value!r} is given for a column without finite values")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    return float(value)
+
+
+def _check_moments(mean: float, std: float, low: float, high: float) -> None:
+    """Refuse moments no data can have: a negative std, min above max, the mean outside [min, max],
+    or a std above half the range (the largest population std of values in [min, max])."""
+    if std < 0:
+        raise ValueError(f"std {std!r} is negative")
+    if low > high:
+        raise ValueError(f"min {low!r} is above max {high!r}")
+    slack = 1e-9 * max(abs(low), abs(high))  # rounding of sums of many values
+    if not low - slack <= mean <= high + slack:
+        raise ValueError(f"mean {mean!r} is outside [min, max] = [{low!r}, {high!r}]")
+    if std > (high - low) / 2 * (1 + 1e-9) + slack:
+        raise ValueError(f"std {std!r} is larger than half the range [{low!r}, {high!r}]")
 
 
 # --- building profiles from raw data -------------------------------------------------------------
