@@ -80,7 +80,10 @@ computed from the shared bins, with a bound on the error reported as ``error_bou
 Jensen-Shannon and PSI on numeric columns are defined on the reference profile's bins. Category
 tests compare counts per category: the reference categories, then categories seen only in the
 current data (each its own cell when the reference vocabulary is complete, else all of them with the
-reference's "other" count in one cell). Cells empty on both sides are dropped.
+reference's "other" count in one cell). Cells empty on both sides are dropped. Against a top-K
+reference, ``homogeneity`` also folds into "other" the kept categories whose pooled count does not
+clear the top-K cut by far (``_fold_chance_kept``): the reference's sample chose them, so it
+over-counted them, and identical data would otherwise drift.
 """
 
 from __future__ import annotations
@@ -111,6 +114,8 @@ SIGNIFICANCE = 0.01
 DISCRETE_AS_CATEGORIES = 5
 """Numeric columns with at most this many distinct reference values are compared like categories."""
 MIN_EXPECTED_COUNT = 5.0
+CHANCE_KEPT_Z = 4.0
+"""Standard deviations by which a top-K category's pooled count must clear the cut to stay its own cell."""
 OTHER_LABEL = "(other)"
 
 
@@ -367,7 +372,45 @@ def _cell_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.nda
         keep = (ref_counts > 0) | (cur_counts > 0)
         return ref_counts[keep], cur_counts[keep], np.arange(int(keep.sum()))
     labels, ref_counts, cur_counts = aligned_category_counts(reference.profile, current.profile)
+    labels, ref_counts, cur_counts = _fold_chance_kept(labels, ref_counts, cur_counts)
     return ref_counts, cur_counts, np.argsort(np.asarray(labels, dtype=object), kind="stable")
+
+
+def _fold_chance_kept(
+    labels: list[str], ref_counts: np.ndarray, cur_counts: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Fold into "other" the kept categories of a top-K reference that chance may have kept.
+
+    A top-K reference keeps the categories its own sample counted most: near the cut, those the
+    sample over-counted. Compared with another sample of the same distribution they look as if they
+    had shrunk, and with a few hundred such categories the homogeneity test fires on identical data
+    (1,500 equally frequent categories at 20,000 rows: 20 alarms out of 20). A kept category stays
+    its own cell only when its pooled count alone puts it above the cut for nearly every split
+    between the sides (``CHANCE_KEPT_Z`` standard deviations of the reference's binomial share); the
+    choice then depends on pooled counts, as the test's own cell merging does, and stays valid.
+    """
+    import numpy as np
+
+    if OTHER_LABEL not in labels:
+        return labels, ref_counts, cur_counts
+    other = labels.index(OTHER_LABEL)
+    kept = np.arange(len(labels)) != other
+    if not ref_counts[other] or not kept.any():
+        return labels, ref_counts, cur_counts  # the reference lost no category to "other"
+    cut = float(ref_counts[kept].min())
+    n_ref, n_cur = ref_counts.sum(), cur_counts.sum()
+    share = n_ref / (n_ref + n_cur)
+    pooled = ref_counts + cur_counts
+    lowest = pooled * share - CHANCE_KEPT_Z * np.sqrt(pooled * share * (1 - share))
+    fold = kept & ~(lowest > cut)
+    if not fold.any():
+        return labels, ref_counts, cur_counts
+    ref_counts, cur_counts = ref_counts.copy(), cur_counts.copy()
+    ref_counts[other] += ref_counts[fold].sum()
+    cur_counts[other] += cur_counts[fold].sum()
+    stay = ~fold
+    kept_labels = [label for label, keep in zip(labels, stay, strict=True) if keep]
+    return kept_labels, ref_counts[stay], cur_counts[stay]
 
 
 def homogeneity_p_value(
