@@ -42,9 +42,13 @@ counted as "other".
 
 Category text: booleans are counted as ``true``/``false`` and numbers declared categorical as
 ``profile.category_text`` prints them, when the column types are known (table sources: read from the
-database). For a ``query`` source the database's own text of the value is used (SQLite then gives
-``1``/``0`` for booleans). Datetime columns of a table are numeric: epoch seconds. PostgreSQL ``NaN``
-counts as null, like NaN in pandas.
+database). For a ``query`` source the types are unknown: the database's text of a value is counted
+as the reference's category when it is that category in another print (``1``/``0`` for ``true``/
+``false`` in SQLite, ``1.0`` or ``1e+20`` for ``1`` and ``1e20``; see ``_category_label``).
+Datetime columns of a table are numeric: epoch seconds; in a query, convert them to numbers in the
+SQL (SQLite keeps datetimes as text: text that is not a number in a numeric column raises
+``InputDataError`` instead of being cast to its leading digits). PostgreSQL ``NaN`` counts as null,
+like NaN in pandas.
 
 Identifiers (schema, table, columns) must be plain names (``sql.identifiers``); anything else is
 rejected before any SQL runs, and names are quoted by the dialect.
@@ -53,6 +57,7 @@ rejected before any SQL runs, and names are quoted by the dialect.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +86,10 @@ from airflow_provider_mlprod.sql.source import SqlSource
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
 MOMENTS_BUCKET = -3
+TEXT_BUCKET = -4
+"""SQLite: a value of a numeric column that is text and not a number (CAST would make it 0 or its
+leading digits, e.g. 2026 for the datetime text '2026-01-01 10:00:00')."""
+NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 STREAM_ROWS = 10_000
 SOURCE_ALIAS = "profiled_source"
 Runner = Callable[[str], Iterable[Sequence[Any]]]
@@ -222,6 +231,21 @@ def _value(dialect: sa.Dialect, column: _Column) -> str:
     return f"CAST({ref} AS DOUBLE PRECISION)"
 
 
+def _text_in_numbers(dialect: sa.Dialect, column: _Column) -> str:
+    """SQLite: the ``WHEN`` that sends text which is not a number to ``TEXT_BUCKET`` (other databases
+    fail on such a cast). Digits, signs, points, exponents and spaces pass; so does no text with a
+    sign after a digit or point (a date) or nothing but spaces."""
+    if dialect.name != "sqlite" or (
+        column.python_type is not None and issubclass(column.python_type, _temporal_types())
+    ):
+        return ""
+    ref = f"{SOURCE_ALIAS}.{dialect.identifier_preparer.quote(column.name)}"
+    return (
+        f"WHEN typeof({ref}) = 'text' AND ({ref} GLOB '*[^0-9.eE+ -]*' OR {ref} GLOB '*[0-9.][+-]*' "
+        f"OR trim({ref}) = '') THEN {TEXT_BUCKET} "
+    )
+
+
 def _temporal_types() -> tuple[type, ...]:
     import datetime
 
@@ -307,7 +331,8 @@ def _inner_select(dialect: sa.Dialect, source: str, columns: list[_Column], shap
             missing, infinite = _missing(dialect, value), _infinite(dialect, value)
             edges = column.spec.edges or ()
             parts.append(
-                f"CASE WHEN {missing} THEN {MISSING_BUCKET} WHEN {infinite} THEN {INFINITE_BUCKET} "
+                f"CASE {_text_in_numbers(dialect, column)}WHEN {missing} THEN {MISSING_BUCKET} "
+                f"WHEN {infinite} THEN {INFINITE_BUCKET} "
                 f"ELSE {_bin_index(value, edges, shape == 'lateral_width_bucket')} END AS b_{column.key}"
             )
             parts.append(f"CASE WHEN {missing} OR {infinite} THEN NULL ELSE {value} END AS f_{column.key}")
@@ -747,6 +772,11 @@ def _scan(
         else:
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
+    vocabularies = {  # untyped columns (a query's) are read in the reference's category text
+        column.key: frozenset(column.spec.categories)
+        for column in columns
+        if column.spec.kind != NUMERIC and column.python_type is None and column.spec.categories is not None
+    }
     shape = shape or default_shape(dialect.name)
     statement = _scan_sql(dialect, source, columns, shape)
     result = run(statement)
@@ -757,7 +787,9 @@ def _scan(
             elif bucket is None:
                 nulls[key] += rows
             else:
-                label = bucket if kind == "label" else _category_label(bucket, by_key[key])
+                label = (
+                    bucket if kind == "label" else _category_label(bucket, by_key[key], vocabularies.get(key))
+                )
                 categories[key][label] = categories[key].get(label, 0) + rows
         result = ()
     elif shape == "lateral_split_moments":
@@ -771,7 +803,7 @@ def _scan(
         elif text is None:
             nulls[key] += rows
         else:
-            label = _category_label(text, by_key[key])
+            label = _category_label(text, by_key[key], vocabularies.get(key))
             categories[key][label] = categories[key].get(label, 0) + rows
     profiles: dict[str, ColumnProfile] = {}
     for column in columns:
@@ -796,6 +828,12 @@ def _tally(
     high: Any,
 ) -> None:
     bucket = int(bucket)
+    if bucket == TEXT_BUCKET:
+        raise InputDataError(
+            f"column {column.name!r} is compared as numbers but {rows} of its values are text that is "
+            "not a number (SQLite keeps datetimes as text): convert it in the query, e.g. "
+            "(julianday(col) - 2440587.5) * 86400 for epoch seconds"
+        )
     if bucket == MISSING_BUCKET:
         tally.null_count += rows
         return
@@ -899,12 +937,26 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
     )
 
 
-def _category_label(text: Any, column: _Column) -> str:
-    """The category text of a value the database printed, as ``category_text`` prints the value."""
+def _category_label(text: Any, column: _Column, vocabulary: frozenset[str] | None = None) -> str:
+    """The category text of a value the database printed, as ``category_text`` prints the value.
+
+    A column of unknown type (a query's) is read against the reference's ``vocabulary``: a text not
+    in it that is the reference's category in another print (SQLite's ``1``/``0`` for booleans,
+    ``1.0`` or ``1.0e+20`` for the numbers ``1`` and ``1e20``) is counted as that category.
+    """
     text = str(text)
     if column.python_type in (int, float, Decimal):
         try:
             return category_text(Decimal(text))
         except (InvalidOperation, ValueError):
             return text
-    return category_text(text)
+    label = category_text(text)
+    if vocabulary is None or label in vocabulary:
+        return label
+    if label in ("0", "1") and vocabulary <= {"true", "false"}:
+        return "true" if label == "1" else "false"
+    if NUMBER_TEXT.fullmatch(label):
+        number = category_text(Decimal(label))
+        if number in vocabulary:
+            return number
+    return label

@@ -80,3 +80,64 @@ def test_a_raw_reference_of_many_categories_and_a_sql_current_of_the_same_data_d
         engine.dispose()
     assert not compare_datasets(reference, current, SETTINGS).column("c").drifted
     assert not compare_datasets(stored, profiled, SETTINGS).column("c").drifted
+
+
+def test_a_query_current_counts_booleans_and_numbers_in_the_reference_category_text(db_url):
+    # a query's column types are unknown: SQLite printed booleans as 1/0 and 1.0 as '1.0', PostgreSQL
+    # 1e20 as '1e+20', so identical data drifted with every value "unseen"
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+
+    rng = np.random.default_rng(17)
+
+    def batch(rows: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "flag": rng.uniform(size=rows) < 0.3,
+                "level": rng.choice([1.0, 2.5, 1e20, 1e-7], rows),
+                "code": pd.Series(rng.choice(["1.0", "007", " 7"], rows), dtype="str"),
+            }
+        )
+
+    reference, current = batch(3000), batch(2000)
+    settings = DriftSettings(max_workers=1, column_kinds={"level": "categorical"})
+    stored = profile_dataframe(reference, column_kinds=settings.column_kinds)
+    engine = sa.create_engine(db_url)
+    try:
+        current.to_sql("typed_later", engine, index=False)
+        profiled = profile_sql(engine, stored.spec(), query="SELECT flag, level, code FROM typed_later")
+    finally:
+        engine.dispose()
+    expected = profile_dataframe(current, specs=stored.spec())
+    assert profiled.columns == expected.columns
+    assert not compare_datasets(stored, profiled, settings).dataset_drift
+
+
+def test_sqlite_datetime_text_in_a_numeric_query_column_is_refused_naming_the_column(sqlite_url):
+    # SQLite keeps datetimes as text and CAST('2026-01-03 10:00:00' AS REAL) is 2026: the verdict
+    # compared years with epoch seconds (W/std 1,186) instead of failing
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    rng = np.random.default_rng(18)
+    start = pd.Timestamp("2026-01-01")
+    reference = pd.DataFrame({"at": start + pd.to_timedelta(rng.uniform(0, 30, 3000), unit="D")})
+    stored = profile_dataframe(reference)
+    engine = sa.create_engine(sqlite_url)
+    try:
+        reference.to_sql("events", engine, index=False)
+        with pytest.raises(InputDataError, match="column 'at' is compared as numbers but 3000 of its values"):
+            profile_sql(engine, stored.spec(), query="SELECT at FROM events")
+        with pytest.raises(InputDataError, match=r"column 'at' .* 1 of its values are text"):
+            profile_sql(engine, stored.spec(), query="SELECT '2026-01-03' AS at UNION ALL SELECT 1.5e9")
+        numbers = profile_sql(engine, stored.spec(), query="SELECT ' 1.767e9' AS at UNION ALL SELECT '-2E+3'")
+        assert numbers.columns["at"].count == 2  # numbers kept as text still count
+        seconds = "SELECT (julianday(at) - 2440587.5) * 86400 AS at FROM events"
+        assert not compare_datasets(
+            stored, profile_sql(engine, stored.spec(), query=seconds), SETTINGS
+        ).dataset_drift
+    finally:
+        engine.dispose()
