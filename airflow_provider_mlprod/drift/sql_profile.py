@@ -495,6 +495,8 @@ def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tupl
         if column.spec.kind == NUMERIC:
             counts, nulls, infinite, off, total, squares, low, high = row[position : position + 8]
             position += 8
+            # DuckDB's sum over no rows (an empty source) or over only NULLs is NULL, not 0
+            nulls, infinite, off = nulls or 0, infinite or 0, off or 0
             edges = column.spec.edges or ()
             if not edges:
                 yield k, 0, None, counts, None, None, None, None

@@ -141,3 +141,32 @@ def test_sqlite_datetime_text_in_a_numeric_query_column_is_refused_naming_the_co
         ).dataset_drift
     finally:
         engine.dispose()
+
+
+def test_duckdb_profiles_an_empty_batch_and_all_null_columns_like_pandas():
+    # DuckDB's sums over no rows are NULL: a raw TypeError escaped instead of "the batch is empty"
+    import duckdb
+
+    from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    rng = np.random.default_rng(19)
+    reference = pd.DataFrame({"x": rng.normal(size=500), "stars": rng.integers(1, 6, 500).astype(float)})
+    stored = profile_dataframe(reference)
+    connection = duckdb.connect()
+    try:
+        for name, rows in (("nothing", 0), ("all_null", 50)):
+            batch = pd.DataFrame({"x": np.full(rows, np.nan), "stars": np.full(rows, np.nan)})
+            connection.register("batch", batch)
+            connection.execute(f"CREATE TABLE {name} AS SELECT * FROM batch")
+            connection.unregister("batch")
+            profiled = profile_duckdb(connection, stored.spec(), table=name)
+            assert profiled.to_dict() == profile_dataframe(batch, specs=stored.spec()).to_dict(), name
+        with pytest.raises(InputDataError, match="current batch is empty"):
+            compare_datasets(stored, profile_duckdb(connection, stored.spec(), table="nothing"), SETTINGS)
+        missing = compare_datasets(
+            stored, profile_duckdb(connection, stored.spec(), table="all_null"), SETTINGS
+        )
+        assert missing.column("x").missing.drifted
+    finally:
+        connection.close()
