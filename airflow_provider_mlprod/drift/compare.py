@@ -268,7 +268,10 @@ def _compare_column(
             "the missing-value signal decides"
         )
     else:
-        outcome = test.function(reference_sample, current_sample)
+        try:
+            outcome = test.function(reference_sample, current_sample)
+        except InputDataError as exc:
+            raise InputDataError(f"column {name!r}: {exc}") from None
     if outcome.statistic is not None and math.isnan(outcome.statistic):
         raise InputDataError(f"column {name!r}: test {test.name!r} gave NaN; drift cannot be decided")
     if outcome.lazy_p_value is not None and outcome.statistic is not None:

@@ -559,7 +559,8 @@ def profile_numeric_array(
     Otherwise nothing is sorted: one pass in chunks bins the values and sums them
     (``binning.scan_numeric``), and ``None`` is returned. With fixed ``edges`` and the reference's
     distinct values ``atoms``, the profile keeps ``atoms`` when every finite value lies on them.
-    Values so large that their mean or standard deviation overflows raise ``InputDataError``.
+    Values so large that their mean or standard deviation overflows raise ``InputDataError``; the
+    std of values so small that their squares underflow is computed on the values scaled to 1.
     """
     import numpy as np
 
@@ -589,6 +590,8 @@ def profile_numeric_array(
         if atoms is not None and not _sorted_on(sorted_finite, counts, atoms):
             atoms = None
     mean, std = scan.mean, scan.std
+    if std == 0 and scan.low < scan.high:  # squares of values below ~1e-154 underflow to 0
+        std = _scaled_std(values if sorted_finite is None else sorted_finite, max(-scan.low, scan.high))
     if scan.count and not (math.isfinite(mean) and math.isfinite(std)):
         raise InputDataError(f"column {column!r}: values too large to summarise (mean or std overflows)")
     profile = NumericColumnProfile(
@@ -604,6 +607,14 @@ def profile_numeric_array(
         values=atoms,
     )
     return profile, sorted_finite
+
+
+def _scaled_std(values: np.ndarray, scale: float) -> float:
+    """Population std of the finite ``values`` computed on ``values / scale`` (tiny magnitudes)."""
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    return float(np.std(finite / scale)) * scale
 
 
 def _sorted_on(sorted_finite: np.ndarray, counts: tuple[int, ...], atoms: tuple[float, ...]) -> bool:

@@ -100,7 +100,7 @@ from airflow_provider_mlprod.drift.profile import (
     ColumnProfile,
     NumericColumnProfile,
 )
-from airflow_provider_mlprod.exceptions import SpecError
+from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -576,6 +576,12 @@ def wasserstein_test(reference: ColumnSample, current: ColumnSample) -> TestOutc
     else:
         distance, low, high = binned_wasserstein(ref, cur)
         method, span = "binned", (low, high)
+    if ref.std == 0 and ref.min < ref.max:
+        raise InputDataError(
+            f"the reference's standard deviation is 0 although its values range from {ref.min!r} to "
+            f"{ref.max!r} (squares of values below ~1e-154 underflow): scale the column, or use a "
+            "reference profiled from raw data"
+        )
     if ref.std == 0:
         note = "reference standard deviation is 0: statistic is 0 if unchanged, infinite otherwise"
         if span is not None and span[1] > 0:

@@ -170,3 +170,36 @@ def test_duckdb_profiles_an_empty_batch_and_all_null_columns_like_pandas():
         assert missing.column("x").missing.drifted
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("scale", [1e-308, 1e-200, 1e-170])
+def test_tiny_magnitudes_do_not_drift_on_identical_data(scale):
+    # the squares of values below ~1e-154 underflow: the reference std was 0, the column "constant",
+    # and W/std infinite, so identical data always drifted
+    rng = np.random.default_rng(20)
+    reference = pd.DataFrame({"x": rng.uniform(0, 1, 3000) * scale})
+    same = pd.DataFrame({"x": rng.uniform(0, 1, 3000) * scale})
+    stored = profile_dataframe(reference)
+    assert stored.columns["x"].std == pytest.approx(scale / 12**0.5, rel=0.05)
+    assert not compare_datasets(reference, same, SETTINGS).dataset_drift
+    assert not compare_datasets(stored, same, SETTINGS).dataset_drift
+    assert compare_datasets(stored, same * 1.5, SETTINGS).column("x").drifted
+
+
+def test_a_reference_whose_std_underflowed_in_sql_is_refused_naming_the_column(sqlite_url):
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.profile import ColumnSpec
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    rng = np.random.default_rng(21)
+    reference = pd.DataFrame({"x": rng.uniform(0, 1, 3000) * 1e-300})
+    engine = sa.create_engine(sqlite_url)
+    try:
+        reference.to_sql("tiny", engine, index=False)
+        stored = profile_sql(engine, {"x": ColumnSpec("numeric")}, table="tiny")
+    finally:
+        engine.dispose()
+    with pytest.raises(InputDataError, match="column 'x': the reference's standard deviation is 0 although"):
+        compare_datasets(stored, reference, SETTINGS)
