@@ -641,7 +641,8 @@ def _load_profile_file(location: str) -> DatasetProfile:
 
 
 def _kind_of_sql_type(sql_type: Any, column: str) -> str:
-    """``numeric`` for integer, decimal and float columns; ``categorical`` for text and booleans."""
+    """``numeric`` for integer, decimal, float, date and datetime columns (datetimes are compared as
+    epoch seconds, as on every other path); ``categorical`` for text and booleans."""
     from airflow_provider_mlprod.exceptions import ConfigurationError
 
     try:
@@ -652,9 +653,11 @@ def _kind_of_sql_type(sql_type: Any, column: str) -> str:
         ) from None
     if python_type is bool:
         return "categorical"
+    import datetime
     from decimal import Decimal
 
-    return "numeric" if python_type in (int, float, Decimal) else "categorical"
+    numeric = (int, float, Decimal, datetime.date, datetime.datetime)
+    return "numeric" if python_type in numeric else "categorical"
 
 
 def _check_exactly_one(task_id: str, side: str, sources: Mapping[str, Any]) -> None:

@@ -16,6 +16,15 @@ from airflow_provider_mlprod.exceptions import StoreError
 SETTINGS = DriftSettings(max_workers=1)
 
 
+class _TaskInstance:
+    """The part of a task instance the drift operator reads."""
+
+    dag_id, run_id, task_id, map_index = "attacks", "run_1", "event_drift", -1
+
+    def xcom_push(self, key: str, value: object) -> None:
+        pass
+
+
 @pytest.mark.parametrize(
     ("field", "value", "problem"),
     [
@@ -203,3 +212,53 @@ def test_a_reference_whose_std_underflowed_in_sql_is_refused_naming_the_column(s
         engine.dispose()
     with pytest.raises(InputDataError, match="column 'x': the reference's standard deviation is 0 although"):
         compare_datasets(stored, reference, SETTINGS)
+
+
+def test_the_operator_compares_datetime_columns_of_a_sql_reference_as_epoch_seconds(
+    airflow_sql_connection, db_url, monkeypatch, tmp_path
+):
+    # a raw SQL reference's timestamp column was taken as categorical: each timestamp a category,
+    # a meaningless verdict; it is numeric (epoch seconds), as on every other path
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.operators.drift import DataDriftOperator
+
+    monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE_PATH", str(tmp_path / "store.db"))
+    monkeypatch.setenv("AIRFLOW__MLPROD__REPORT_FOLDER", str(tmp_path / "reports"))
+    schema = airflow_sql_connection(db_url)
+    rng = np.random.default_rng(22)
+    start = pd.Timestamp("2026-01-01")
+
+    def events(low: float, high: float) -> pd.DataFrame:
+        at = start + pd.to_timedelta(rng.uniform(low, high, 2000), unit="D").round("us")
+        return pd.DataFrame({"at": at, "stars": rng.integers(1, 6, 2000)})
+
+    engine = sa.create_engine(db_url)
+    try:
+        for name, frame in (
+            ("events_then", events(0, 30)),
+            ("events_now", events(0, 30)),
+            ("events_later", events(20, 50)),
+        ):
+            frame.to_sql(name, engine, index=False)
+    finally:
+        engine.dispose()
+
+    def run(table: str) -> dict:
+        return DataDriftOperator(
+            task_id="event_drift",
+            reference_sql_conn_id="warehouse",
+            reference_table="events_then",
+            reference_schema=schema,
+            sql_conn_id="warehouse",
+            table=table,
+            schema=schema,
+            on_failure="continue",
+        ).execute({"ti": _TaskInstance(), "outlet_events": {}})
+
+    same = run("events_now")
+    assert {c["column"]: c["kind"] for c in same["columns"]} == {"at": "numeric", "stars": "numeric"}
+    assert not same["dataset_drift"]
+    later = {c["column"]: c for c in run("events_later")["columns"]}
+    assert later["at"]["drifted"]
+    assert not later["stars"]["drifted"]
