@@ -371,8 +371,11 @@ def _cell_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.nda
         ref_counts, cur_counts = np.asarray(ref.counts, float), np.asarray(cur.counts, float)
         keep = (ref_counts > 0) | (cur_counts > 0)
         return ref_counts[keep], cur_counts[keep], np.arange(int(keep.sum()))
-    labels, ref_counts, cur_counts = aligned_category_counts(reference.profile, current.profile)
-    labels, ref_counts, cur_counts = _fold_chance_kept(labels, ref_counts, cur_counts)
+    ref, cur = reference.profile, current.profile
+    labels, ref_counts, cur_counts = aligned_category_counts(ref, cur)
+    if ref.other_count or (cur.other_count and not set(ref.counts) <= set(cur.counts)):
+        # a top-K reference (or one cut to the current's list): its "other" cell comes last
+        labels, ref_counts, cur_counts = _fold_chance_kept(labels, ref_counts, cur_counts)
     return ref_counts, cur_counts, np.argsort(np.asarray(labels, dtype=object), kind="stable")
 
 
@@ -391,9 +394,7 @@ def _fold_chance_kept(
     """
     import numpy as np
 
-    if OTHER_LABEL not in labels:
-        return labels, ref_counts, cur_counts
-    other = labels.index(OTHER_LABEL)
+    other = len(labels) - 1
     kept = np.arange(len(labels)) != other
     if not ref_counts[other] or not kept.any():
         return labels, ref_counts, cur_counts  # the reference lost no category to "other"

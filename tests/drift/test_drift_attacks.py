@@ -262,3 +262,18 @@ def test_the_operator_compares_datetime_columns_of_a_sql_reference_as_epoch_seco
     later = {c["column"]: c for c in run("events_later")["columns"]}
     assert later["at"]["drifted"]
     assert not later["stars"]["drifted"]
+
+
+def test_a_category_named_like_the_other_cell_is_not_taken_for_it():
+    rng = np.random.default_rng(23)
+    labels = np.array(["(other)", "a", "b"], dtype=object)
+
+    def batch(rows: int) -> pd.DataFrame:
+        return pd.DataFrame({"c": pd.Series(labels[rng.choice(3, rows, p=[0.2, 0.4, 0.4])], dtype="str")})
+
+    reference = profile_dataframe(batch(3000))
+    assert list(reference.columns["c"].counts)[-1] == "(other)"
+    assert reference.columns["c"].other_count == 0
+    moved = pd.DataFrame({"c": pd.Series(labels[rng.choice(3, 3000, p=[0.2, 0.6, 0.2])], dtype="str")})
+    assert compare_datasets(reference, moved, SETTINGS).column("c").drifted
+    assert not compare_datasets(reference, batch(3000), SETTINGS).column("c").drifted
