@@ -635,10 +635,20 @@ def category_text(value: Any) -> str:
 
     Booleans are ``"true"``/``"false"`` (also the text ``"True"``/``"False"`` a bool column becomes
     in a CSV or a pandas reference); integral floats and decimals print as integers (``1.0`` is
-    ``"1"``), other floats in their shortest round-trip form; everything else is ``str(value)``.
+    ``"1"``), other floats in their shortest round-trip form (a float32 in its own: ``"0.1"``);
+    everything else is ``str(value)``.
     """
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy scalars
+        if (
+            getattr(value, "itemsize", 8) < 8
+            and getattr(value, "dtype", None) is not None
+            and value.dtype.kind == "f"
+        ):
+            # float32/16: their own shortest text ('0.1', as PostgreSQL and DuckDB print a REAL),
+            # not the widened double's (0.10000000149011612)
+            value = float(str(value))
+        else:
+            value = value.item()  # numpy scalars
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -657,7 +667,11 @@ def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     null_count = int(series.isna().sum())
     found = series.value_counts(dropna=True, sort=False)
     counts: dict[str, int] = {}
-    for value, count in zip(found.index.tolist(), found.to_numpy().tolist(), strict=True):
+    index = found.index
+    # float32/16 values keep their numpy type (``tolist`` would widen them): see ``category_text``
+    narrow = getattr(index.dtype, "kind", "") == "f" and index.dtype.itemsize < 8
+    values = list(index.to_numpy()) if narrow else index.tolist()
+    for value, count in zip(values, found.to_numpy().tolist(), strict=True):
         if count:
             key = category_text(value)
             counts[key] = counts.get(key, 0) + int(count)

@@ -89,6 +89,8 @@ MOMENTS_BUCKET = -3
 TEXT_BUCKET = -4
 """SQLite: a value of a numeric column that is text and not a number (CAST would make it 0 or its
 leading digits, e.g. 2026 for the datetime text '2026-01-01 10:00:00')."""
+REAL_MARK = "\x1f"
+"""SQLite: the category text of a REAL value starts with this character (see ``_category``)."""
 NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 STREAM_ROWS = 10_000
 SOURCE_ALIAS = "profiled_source"
@@ -319,6 +321,11 @@ def _category(dialect: sa.Dialect, column: _Column) -> str:
     ref = f"{SOURCE_ALIAS}.{dialect.identifier_preparer.quote(column.name)}"
     if column.python_type is bool:
         return f"CASE WHEN {ref} THEN 'true' WHEN NOT {ref} THEN 'false' END"
+    if dialect.name == "sqlite":  # its text of a REAL keeps 15 digits: 0.30000000000000004 became 0.3
+        return (
+            f"CASE WHEN typeof({ref}) = 'real' THEN char({ord(REAL_MARK)}) || printf('%!.17g', {ref}) "
+            f"ELSE CAST({ref} AS VARCHAR) END"
+        )
     return f"CAST({ref} AS VARCHAR)"
 
 
@@ -774,10 +781,12 @@ def _scan(
         else:
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
-    vocabularies = {  # untyped columns (a query's) are read in the reference's category text
+    vocabularies = {  # untyped (a query's) and float columns: read in the reference's category text
         column.key: frozenset(column.spec.categories)
         for column in columns
-        if column.spec.kind != NUMERIC and column.python_type is None and column.spec.categories is not None
+        if column.spec.kind != NUMERIC
+        and column.python_type in (None, float)
+        and column.spec.categories is not None
     }
     shape = shape or default_shape(dialect.name)
     statement = _scan_sql(dialect, source, columns, shape)
@@ -942,19 +951,45 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
 def _category_label(text: Any, column: _Column, vocabulary: frozenset[str] | None = None) -> str:
     """The category text of a value the database printed, as ``category_text`` prints the value.
 
-    A column of unknown type (a query's) is read against the reference's ``vocabulary``: a text not
-    in it that is the reference's category in another print (SQLite's ``1``/``0`` for booleans,
-    ``1.0`` or ``1.0e+20`` for the numbers ``1`` and ``1e20``) is counted as that category.
+    Columns of unknown type (a query's) and float columns are read against the reference's
+    ``vocabulary``: a text not in it that is the reference's category in another print (SQLite's
+    ``1``/``0`` for booleans, ``1.0`` or ``1.0e+20`` for the numbers ``1`` and ``1e20``, a float32
+    that SQLite widened to a double) is counted as that category.
     """
     text = str(text)
-    if column.python_type in (int, float, Decimal):
+    if text.startswith(REAL_MARK):  # SQLite: a REAL printed with 17 digits, read back as the float
         try:
-            return category_text(Decimal(text))
+            label = category_text(float(text[1:]))
+        except ValueError:
+            label = category_text(text)
+    elif column.python_type in (int, float, Decimal):
+        try:
+            label = category_text(Decimal(text))
         except (InvalidOperation, ValueError):
             return text
-    label = category_text(text)
+    else:
+        label = category_text(text)
     if vocabulary is None or label in vocabulary:
         return label
+    return _reference_label(label, vocabulary)
+
+
+def _reference_label(label: str, vocabulary: frozenset[str]) -> str:
+    """``label`` as the reference prints the same value, when one of its prints is in ``vocabulary``."""
+    if label in ("0", "1") and vocabulary <= {"true", "false"}:
+        return "true" if label == "1" else "false"
+    if not NUMBER_TEXT.fullmatch(label):
+        return label
+    number = category_text(Decimal(label))
+    if number in vocabulary:
+        return number
+    import numpy as np
+
+    value = float(label)
+    narrow = np.float32(value)
+    if math.isfinite(value) and float(narrow) == value and category_text(narrow) in vocabulary:
+        return category_text(narrow)
+    return label
     if label in ("0", "1") and vocabulary <= {"true", "false"}:
         return "true" if label == "1" else "false"
     if NUMBER_TEXT.fullmatch(label):

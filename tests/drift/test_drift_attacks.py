@@ -277,3 +277,49 @@ def test_a_category_named_like_the_other_cell_is_not_taken_for_it():
     moved = pd.DataFrame({"c": pd.Series(labels[rng.choice(3, 3000, p=[0.2, 0.6, 0.2])], dtype="str")})
     assert compare_datasets(reference, moved, SETTINGS).column("c").drifted
     assert not compare_datasets(reference, batch(3000), SETTINGS).column("c").drifted
+
+
+def test_float_categories_are_the_same_text_on_every_engine(db_url):
+    # pandas printed a float32 0.1 widened (0.10000000149011612) where PostgreSQL and DuckDB print a
+    # REAL as 0.1, and SQLite's text of a REAL keeps 15 digits (0.30000000000000004 became 0.3):
+    # identical data drifted with every value unseen
+    import duckdb
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+
+    rng = np.random.default_rng(24)
+
+    def batch(rows: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "narrow": rng.choice(np.array([0.1, 0.2, 0.7, 3.0], dtype=np.float32), rows),
+                "wide": rng.choice([0.1 + 0.2, 0.1, 1 / 3, 2.0], rows),
+            }
+        )
+
+    kinds = {"narrow": "categorical", "wide": "categorical"}
+    settings = DriftSettings(max_workers=1, column_kinds=kinds)
+    reference, current = batch(3000), batch(2000)
+    stored = profile_dataframe(reference, column_kinds=kinds)
+    assert set(stored.columns["narrow"].counts) == {"0.1", "0.2", "0.7", "3"}
+    expected = profile_dataframe(current, specs=stored.spec())
+    engine = sa.create_engine(db_url)
+    try:
+        current.to_sql("floats_now", engine, index=False, dtype={"narrow": sa.REAL(), "wide": sa.Double()})
+        profiled = {
+            "table": profile_sql(engine, stored.spec(), table="floats_now"),
+            "query": profile_sql(engine, stored.spec(), query="SELECT narrow, wide FROM floats_now"),
+        }
+    finally:
+        engine.dispose()
+    connection = duckdb.connect()
+    try:
+        connection.register("batch", current)
+        profiled["duckdb"] = profile_duckdb(connection, stored.spec(), query="SELECT * FROM batch")
+    finally:
+        connection.close()
+    for path, profile in profiled.items():
+        assert profile.columns == expected.columns, path
+        assert not compare_datasets(stored, profile, settings).dataset_drift, path
