@@ -37,6 +37,9 @@ SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 Specs: pass ``reference_profile.spec()`` to profile a current batch on the reference's edges and
 categories. Without edges, numeric columns get ``n_bins`` equal-width bins between the column's finite
 min and max: one more statement, in the same snapshot, reads the ranges of all such columns at once.
+When every bucket of such a column then holds one value (per-bucket min equals max; at most
+``n_bins`` distinct values: ratings, flags), each value gets its own bin as in ``profile``'s
+reference edges, and the profile keeps the values (exact tests, ``homogeneity`` up to 5 values).
 Without categories, the ``top_k`` most frequent categories are kept (ties broken by text), the rest
 counted as "other".
 
@@ -60,7 +63,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -106,6 +109,9 @@ class _Column:
     spec: ColumnSpec
     key: int
     sql_type: Any = None
+    open_edges: bool = False
+    """Edges made here (equal-width, ``_with_edges``): a reference column, whose distinct values get
+    a bin each when every bucket holds one value (``_numeric_profile``)."""
 
     @property
     def python_type(self) -> type | None:
@@ -747,7 +753,7 @@ def _with_edges(dialect: Any, run: Runner, source: str, columns: list[_Column], 
         spec = ColumnSpec(
             NUMERIC, edges=edges, shift=column.spec.shift if column.spec.shift is not None else shift
         )
-        result[column.key] = _Column(column.name, spec, column.key, column.sql_type)
+        result[column.key] = _Column(column.name, spec, column.key, column.sql_type, open_edges=True)
     return [result[c.key] for c in columns]
 
 
@@ -766,6 +772,10 @@ class _NumericTally:
     """Set by ``_merge_group`` (the ``unnest_keys`` shape): the mean and the sum of squared
     deviations of the finite values merged so far; ``total``/``squares`` are then unused."""
     deviations: float = 0.0
+    single: dict[int, float] = field(default_factory=dict)
+    """Buckets whose finite values are all one value (from the per-bucket min and max), and that value."""
+    mixed: bool = False
+    """Whether a bucket held several values, or a shape gave no per-bucket min and max."""
 
 
 def _scan(
@@ -860,15 +870,24 @@ def _tally(
     tally.counts[bucket] += rows
     tally.finite_count += rows
     if bucket_sum is None:  # the split shape: counts only, the moments row follows
+        tally.mixed = True
         return
     tally.total += float(bucket_sum)
     tally.squares += float(squares)
     low, high = float(low), float(high)
     tally.low = low if tally.low is None else min(tally.low, low)
     tally.high = high if tally.high is None else max(tally.high, high)
+    _note_single(tally, bucket, low, high)
     atoms = column.spec.values
     if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
         tally.on_values = False
+
+
+def _note_single(tally: _NumericTally, bucket: int, low: float, high: float) -> None:
+    if low != high or tally.single.get(bucket, low) != low:
+        tally.mixed = True
+    else:
+        tally.single[bucket] = low
 
 
 def _price_unnested_rows(conn: sa.Connection, per_source_row: int) -> None:
@@ -919,6 +938,7 @@ def _merge_group(
     tally.finite_count += rows
     tally.low = low if tally.low is None else min(tally.low, low)
     tally.high = high if tally.high is None else max(tally.high, high)
+    _note_single(tally, bucket, low, high)
     atoms = column.spec.values
     if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
         tally.on_values = False
@@ -934,6 +954,10 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
         mean, std = shift + mean_offset, math.sqrt(squares / tally.finite_count)
     else:
         mean = std = None
+    if column.open_edges and tally.single and not tally.mixed:
+        discrete = _discrete_profile(tally, mean, std)
+        if discrete is not None:
+            return discrete
     return NumericColumnProfile(
         edges=tuple(column.spec.edges),
         counts=tuple(tally.counts),
@@ -945,6 +969,36 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
         min=tally.low,
         max=tally.high,
         values=column.spec.values if tally.on_values and column.spec.values is not None else None,
+    )
+
+
+def _discrete_profile(tally: _NumericTally, mean: float, std: float) -> NumericColumnProfile | None:
+    """A reference column whose every bucket held one value: one bin per distinct value, as
+    ``profile.reference_edges`` gives raw data of at most ``n_bins`` distinct values (``None`` when
+    neighbouring values leave no float between them for an edge)."""
+    import numpy as np
+
+    distinct = np.asarray(sorted(tally.single.values()), dtype=np.float64)
+    counts = [tally.counts[bucket] for bucket, _ in sorted(tally.single.items(), key=lambda item: item[1])]
+    if distinct.size == 1:
+        edges = (float(distinct[0]), float(distinct[0]))
+    else:
+        middles = distinct[:-1] + (distinct[1:] - distinct[:-1]) / 2
+        unique = np.unique(np.r_[distinct[0], middles, distinct[-1]])
+        if unique.size != distinct.size + 1:
+            return None
+        edges = tuple(float(e) for e in unique)
+    return NumericColumnProfile(
+        edges=edges,
+        counts=(0, *counts, 0),
+        null_count=tally.null_count,
+        infinite_count=tally.infinite_count,
+        count=tally.finite_count,
+        mean=mean,
+        std=std,
+        min=tally.low,
+        max=tally.high,
+        values=tuple(float(v) for v in distinct),
     )
 
 

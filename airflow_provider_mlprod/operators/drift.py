@@ -69,7 +69,8 @@ class DataDriftOperator(BaseOperator):
     Raw reference and raw current data are compared exactly (KS, Wasserstein on all values). With a
     profile on one side (stored, from a file, or computed in the database) numeric columns are compared
     on the reference profile's bins, with the error bound reported per column. A raw SQL reference is
-    profiled inside its database: equal-width bins between the column's min and max, the ``top_k`` most
+    profiled inside its database: equal-width bins between the column's min and max (one bin per value
+    for columns of at most ``n_bins`` distinct values that fall in separate bins), the ``top_k`` most
     frequent categories; the column kinds of a ``reference_table`` come from the table's column types,
     those of a ``reference_query`` must be declared in ``column_kinds`` for every column in ``columns``.
 
