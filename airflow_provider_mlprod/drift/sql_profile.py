@@ -233,8 +233,10 @@ def _value(dialect: sa.Dialect, column: _Column) -> str:
     if temporal:
         if dialect.name == "postgresql":
             return f"CAST(EXTRACT(EPOCH FROM {ref}) AS DOUBLE PRECISION)"
-        if dialect.name == "sqlite":
-            return f"((julianday({ref}) - 2440587.5) * 86400.0)"
+        if dialect.name == "sqlite":  # whole seconds exactly (julianday's double was off by ~50 us)
+            seconds = f"CAST(strftime('%s', {ref}) AS INTEGER)"
+            fraction = f"(CAST(strftime('%f', {ref}) AS REAL) - CAST(strftime('%S', {ref}) AS INTEGER))"
+            return f"({seconds} + {fraction})"
         return f"CAST(epoch({ref}) AS DOUBLE PRECISION)"
     return f"CAST({ref} AS DOUBLE PRECISION)"
 

@@ -364,3 +364,30 @@ def test_a_raw_sql_reference_gives_discrete_columns_a_bin_per_value_like_pandas(
     assert result.column("flag").test == "homogeneity"
     assert result.column("flag").drifted
     assert not result.column("flag").within_binning_error
+
+
+def test_sqlite_datetimes_on_whole_seconds_are_the_same_epoch_seconds_as_in_pandas(sqlite_url):
+    # julianday's double put 10:00:00 at 9:59:59.99999: hourly timestamps left the reference's
+    # values (an exact profile became binned) and values on a bin edge fell in the bin below
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+
+    rng = np.random.default_rng(26)
+    start = pd.Timestamp("2026-01-01")
+    hourly = pd.DataFrame({"at": start + pd.to_timedelta(rng.integers(0, 48, 3000), unit="h")})
+    seconds = pd.DataFrame({"at": start + pd.to_timedelta(rng.integers(0, 10**6, 3000), unit="s")})
+    engine = sa.create_engine(sqlite_url)
+    try:
+        for name, frame in (("hourly", hourly), ("seconds", seconds)):
+            stored = profile_dataframe(frame)
+            frame.to_sql(name, engine, index=False)
+            got = profile_sql(engine, stored.spec(), table=name).columns["at"]
+            expected = profile_dataframe(frame, specs=stored.spec()).columns["at"]
+            assert (got.counts, got.values, got.min, got.max) == (
+                expected.counts, expected.values, expected.min, expected.max,
+            ), name  # fmt: skip
+            assert got.std == pytest.approx(expected.std, rel=1e-12)
+    finally:
+        engine.dispose()
+    assert got.min == seconds["at"].min().timestamp()
