@@ -657,8 +657,10 @@ def category_text(value: Any) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     from decimal import Decimal
 
-    if isinstance(value, Decimal) and value.is_finite():
-        return str(int(value)) if value == value.to_integral_value() else category_text(float(value))
+    if isinstance(value, Decimal) and not value.is_snan():  # infinities and NaN as floats print them
+        if value.is_finite() and value == value.to_integral_value():
+            return str(int(value))
+        return category_text(float(value))
     return str(value)
 
 

@@ -813,7 +813,10 @@ def _scan(
                 label = (
                     bucket if kind == "label" else _category_label(bucket, by_key[key], vocabularies.get(key))
                 )
-                categories[key][label] = categories[key].get(label, 0) + rows
+                if label is None:  # a float NaN: null, as in pandas
+                    nulls[key] += rows
+                else:
+                    categories[key][label] = categories[key].get(label, 0) + rows
         result = ()
     elif shape == "lateral_split_moments":
         result = _split_pairs(columns, result)
@@ -827,6 +830,9 @@ def _scan(
             nulls[key] += rows
         else:
             label = _category_label(text, by_key[key], vocabularies.get(key))
+            if label is None:  # a float NaN: null, as in pandas
+                nulls[key] += rows
+                continue
             categories[key][label] = categories[key].get(label, 0) + rows
     profiles: dict[str, ColumnProfile] = {}
     for column in columns:
@@ -1004,13 +1010,14 @@ def _discrete_profile(tally: _NumericTally, mean: float, std: float) -> NumericC
     )
 
 
-def _category_label(text: Any, column: _Column, vocabulary: frozenset[str] | None = None) -> str:
+def _category_label(text: Any, column: _Column, vocabulary: frozenset[str] | None = None) -> str | None:
     """The category text of a value the database printed, as ``category_text`` prints the value.
 
     Columns of unknown type (a query's) and float columns are read against the reference's
     ``vocabulary``: a text not in it that is the reference's category in another print (SQLite's
     ``1``/``0`` for booleans, ``1.0`` or ``1.0e+20`` for the numbers ``1`` and ``1e20``, a float32
-    that SQLite widened to a double) is counted as that category.
+    that SQLite widened to a double) is counted as that category. A float NaN is null (``None``),
+    as in pandas; infinities are ``inf``/``-inf`` on every engine.
     """
     text = str(text)
     if text.startswith(REAL_MARK):  # SQLite: a REAL printed with 17 digits, read back as the float
@@ -1025,8 +1032,12 @@ def _category_label(text: Any, column: _Column, vocabulary: frozenset[str] | Non
             return text
     else:
         label = category_text(text)
+    if label == "nan" and (text.startswith(REAL_MARK) or column.python_type in (float, Decimal)):
+        return None
     if vocabulary is None or label in vocabulary:
         return label
+    if label == "NaN" and column.python_type is None:  # a query's float NaN (PostgreSQL's text)
+        return None
     return _reference_label(label, vocabulary)
 
 
@@ -1034,6 +1045,9 @@ def _reference_label(label: str, vocabulary: frozenset[str]) -> str:
     """``label`` as the reference prints the same value, when one of its prints is in ``vocabulary``."""
     if label in ("0", "1") and vocabulary <= {"true", "false"}:
         return "true" if label == "1" else "false"
+    if label.lstrip("+-").lower() in ("inf", "infinity"):
+        infinite = "-inf" if label.startswith("-") else "inf"
+        return infinite if infinite in vocabulary else label
     if not NUMBER_TEXT.fullmatch(label):
         return label
     number = category_text(Decimal(label))

@@ -391,3 +391,43 @@ def test_sqlite_datetimes_on_whole_seconds_are_the_same_epoch_seconds_as_in_pand
     finally:
         engine.dispose()
     assert got.min == seconds["at"].min().timestamp()
+
+
+def test_infinite_and_nan_float_categories_are_the_same_on_every_engine(db_url):
+    # PostgreSQL and DuckDB print infinities 'Infinity' / 'inf' (read back as 'Infinity') where pandas
+    # has 'inf', and a stored NaN became a category 'NaN' instead of a null: identical data drifted
+    import duckdb
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+
+    rng = np.random.default_rng(27)
+    current = pd.DataFrame({"level": rng.choice([1.0, 2.5, np.nan, np.inf, -np.inf], 2000)})
+    kinds = {"level": "categorical"}
+    stored = profile_dataframe(
+        pd.DataFrame({"level": rng.choice([1.0, 2.5, np.nan, np.inf, -np.inf], 3000)}), column_kinds=kinds
+    )
+    expected = profile_dataframe(current, specs=stored.spec())
+    engine = sa.create_engine(db_url)
+    table = sa.Table("levels_now", sa.MetaData(), sa.Column("level", sa.Double()))
+    try:
+        table.create(engine)
+        with engine.begin() as connection:  # NaN stays NaN in PostgreSQL (SQLite stores NULL)
+            connection.execute(table.insert(), [{"level": float(v)} for v in current["level"]])
+        profiled = {
+            "table": profile_sql(engine, stored.spec(), table="levels_now"),
+            "query": profile_sql(engine, stored.spec(), query="SELECT level FROM levels_now"),
+        }
+    finally:
+        engine.dispose()
+    connection = duckdb.connect()
+    try:
+        connection.register("batch", current)
+        profiled["duckdb"] = profile_duckdb(connection, stored.spec(), query="SELECT * FROM batch")
+    finally:
+        connection.close()
+    settings = DriftSettings(max_workers=1, column_kinds=kinds)
+    for path, profile in profiled.items():
+        assert profile.columns == expected.columns, path
+        assert not compare_datasets(stored, profile, settings).dataset_drift, path
