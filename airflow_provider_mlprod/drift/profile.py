@@ -59,6 +59,8 @@ CATEGORICAL = "categorical"
 COLUMN_KINDS = (NUMERIC, CATEGORICAL)
 DEFAULT_BINS = 100
 DEFAULT_TOP_K = 1000
+MAX_PROFILE_BYTES = 256 * 2**20
+"""Largest profile file read (about 10 million categories); larger files are refused, not parsed."""
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,7 @@ class DatasetProfile:
         if not isinstance(data, Mapping):
             raise StoreError(f"{source}: a profile must be a JSON object, got {type(data).__name__}")
         version = data.get("format_version")
-        if version != PROFILE_FORMAT_VERSION:
+        if isinstance(version, bool) or version != PROFILE_FORMAT_VERSION:
             raise StoreError(
                 f"{source}: profile format version {version!r} is not supported; this version reads "
                 f"format {PROFILE_FORMAT_VERSION}. Rebuild the reference profile."
@@ -322,7 +324,7 @@ class DatasetProfile:
                     raise StoreError(
                         f"{source}: column {name!r}: malformed profile ({type(exc).__name__}: {exc})"
                     ) from None
-            return cls(row_count=int(data["row_count"]), columns=columns)
+            return cls(row_count=_count(data["row_count"], "row_count"), columns=columns)
         except (KeyError, TypeError, ValueError, AttributeError, SpecError) as exc:
             raise StoreError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from None
 
@@ -333,11 +335,27 @@ class DatasetProfile:
     @classmethod
     def load(cls, path: str | Path) -> DatasetProfile:
         """Read a profile written by ``save``; ``StoreError`` names the file when it cannot be used."""
+        source = f"profile file {str(path)!r}"
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"profile file {str(path)!r} cannot be read: {type(exc).__name__}") from None
-        return cls.from_dict(data, source=f"profile file {str(path)!r}")
+            with Path(path).open("rb") as handle:
+                return cls.from_json_bytes(handle.read(MAX_PROFILE_BYTES + 1), source)
+        except OSError as exc:
+            raise StoreError(f"{source} cannot be read: {type(exc).__name__}") from None
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, source: str = "profile") -> DatasetProfile:
+        """Read a profile from JSON bytes; ``StoreError`` names ``source`` when they cannot be used:
+        more than ``MAX_PROFILE_BYTES``, not UTF-8 JSON, nested too deep, or a malformed profile."""
+        if len(data) > MAX_PROFILE_BYTES:
+            raise StoreError(
+                f"{source} is larger than {MAX_PROFILE_BYTES // 2**20} MB: not a profile this version "
+                "reads (a profile holds bin and category counts, not data)"
+            )
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
+            raise StoreError(f"{source} cannot be read: {type(exc).__name__}") from None
+        return cls.from_dict(parsed, source=source)
 
 
 def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
@@ -376,6 +394,8 @@ def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
 
 def _count(value: Any, what: str) -> int:
     """A stored count: a whole number >= 0 (a negative or fractional count is a corrupt profile)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a whole number >= 0")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
         raise ValueError(f"{what} {value!r} is not a whole number >= 0")
     return int(value)

@@ -6,7 +6,6 @@ reference and the current batch, records the result, writes the report and ends 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -630,15 +629,15 @@ def _load_profile_file(location: str) -> DatasetProfile:
     """Read a profile JSON file from any ObjectStoragePath URI."""
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_mlprod.drift.profile import DatasetProfile
+    from airflow_provider_mlprod.drift.profile import MAX_PROFILE_BYTES, DatasetProfile
     from airflow_provider_mlprod.exceptions import StoreError
 
     try:
-        text = ObjectStoragePath(location).read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
+        with ObjectStoragePath(location).open("rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
         raise StoreError(f"profile file {location!r} cannot be read: {type(exc).__name__}") from None
-    return DatasetProfile.from_dict(data, source=f"profile file {location!r}")
+    return DatasetProfile.from_json_bytes(data, source=f"profile file {location!r}")
 
 
 def _kind_of_sql_type(sql_type: Any, column: str) -> str:

@@ -431,3 +431,40 @@ def test_infinite_and_nan_float_categories_are_the_same_on_every_engine(db_url):
     for path, profile in profiled.items():
         assert profile.columns == expected.columns, path
         assert not compare_datasets(stored, profile, settings).dataset_drift, path
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "cannot be read: RecursionError"),
+        ("\xff\xfe{}", "cannot be read: UnicodeDecodeError"),
+        ('{"format_version": true, "row_count": 0, "columns": {}}', "format version True is not supported"),
+        ('{"format_version": 1, "row_count": 1e400, "columns": {}}', "row_count inf is not a whole number"),
+        ('{"format_version": 1, "row_count": 2.5, "columns": {}}', "row_count 2.5 is not a whole number"),
+    ],
+)
+def test_a_hostile_profile_file_is_refused_naming_the_problem(tmp_path, text, problem):
+    # nesting raised a raw RecursionError and 1e400 a raw OverflowError (both retried as transient)
+    path = tmp_path / "profile.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(StoreError, match=f"profile file .*{problem}"):
+        DatasetProfile.load(path)
+
+
+def test_a_count_of_1e400_in_a_stored_profile_is_refused_naming_the_column():
+    stored = profile_dataframe(pd.DataFrame({"x": np.arange(100.0)})).to_dict()
+    text = json.dumps(stored).replace('"count": 100', '"count": 1e400')
+    with pytest.raises(StoreError, match=r"column 'x': .*count inf is not a whole number"):
+        DatasetProfile.from_dict(json.loads(text))
+
+
+def test_a_profile_file_above_the_size_limit_is_refused_before_parsing(tmp_path, monkeypatch):
+    from airflow_provider_mlprod.drift import profile as profile_module
+    from airflow_provider_mlprod.operators.drift import _load_profile_file
+
+    path = tmp_path / "huge.json"
+    profile_dataframe(pd.DataFrame({"x": np.arange(100.0)})).save(path)
+    monkeypatch.setattr(profile_module, "MAX_PROFILE_BYTES", 100)
+    for load in (DatasetProfile.load, _load_profile_file):
+        with pytest.raises(StoreError, match="is larger than 0 MB"):
+            load(str(path))
