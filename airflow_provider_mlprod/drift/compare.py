@@ -279,6 +279,12 @@ def _compare_column(
         if reach > threshold:  # the significance check matters only when the distance could drift
             outcome = replace(outcome, p_value=outcome.lazy_p_value(), lazy_p_value=None)
     notes.extend(outcome.notes)
+    if isinstance(ref, CategoricalColumnProfile) and _mostly_unique(ref):
+        notes.append(
+            f"{len(ref.counts)} categories of about one row each: as categories nearly every value is new, "
+            "so a shift of their values cannot show; declare the column numeric if it holds numbers or "
+            "datetimes (text is read as numbers or ISO 8601 datetimes)"
+        )
     distribution_drifted = test.is_drift(outcome, threshold)
     uncertain = test.within_binning_error(outcome, threshold)
     if uncertain:
@@ -337,6 +343,12 @@ def _compare_column(
         notes=notes,
         distribution=_distribution(ref, cur),
     )
+
+
+def _mostly_unique(profile: CategoricalColumnProfile) -> bool:
+    """Whether the (most frequent) categories hold fewer than 2 rows each on average: timestamps, ids."""
+    kept = len(profile.counts)
+    return kept >= 100 and sum(profile.counts.values()) < 2 * kept
 
 
 def _present(profile: NumericColumnProfile | CategoricalColumnProfile) -> int:

@@ -27,7 +27,8 @@ Edges of a reference profile built from raw data:
   get a bin of their own, and the other values are cut at their quantiles into the remaining
   equal-mass bins, so resolution stays where the mass is not.
 
-Datetime columns are profiled as numbers: seconds since 1970-01-01 UTC (timedeltas as seconds).
+Datetime columns are profiled as numbers: seconds since 1970-01-01 UTC (timedeltas as seconds). Text
+columns declared numeric (a CSV's numbers or ISO 8601 datetimes) are parsed as such.
 
 Profiles add up: profiles of partitions built with the same spec (same edges, same category list)
 merge into exactly the profile of the whole (``merge`` or ``+``); counts add exactly and
@@ -457,10 +458,22 @@ def numeric_values(series: pd.Series, column: str) -> np.ndarray:
     """The column as a float64 array with nulls as NaN; ``InputDataError`` when it is not numeric.
 
     Datetimes become seconds since 1970-01-01 UTC (naive datetimes are read as UTC), timedeltas seconds.
+    Text declared numeric (a CSV's column) is read as numbers, else as ISO 8601 datetimes.
     """
     import numpy as np
     import pandas as pd
 
+    if not is_temporal(series) and _is_text(series):
+        try:
+            series = pd.Series(series.to_numpy(dtype="float64", na_value=np.nan), index=series.index)
+        except (TypeError, ValueError):
+            try:
+                series = pd.to_datetime(series, utc=True, format="ISO8601")
+            except (TypeError, ValueError, OverflowError):
+                raise InputDataError(
+                    f"column {column!r} is declared numeric but its text values are neither numbers nor "
+                    "ISO 8601 datetimes"
+                ) from None
     if is_temporal(series):
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
             if getattr(series.dtype, "tz", None) is not None:
@@ -797,6 +810,14 @@ def resolve_kind(
         return detect_kind(series, column)
     if kind not in COLUMN_KINDS:
         raise SpecError(f"column {column!r}: kind {kind!r} is not one of {COLUMN_KINDS}")
-    if kind == NUMERIC and not (pd.api.types.is_numeric_dtype(series.dtype) or is_temporal(series)):
+    numeric = pd.api.types.is_numeric_dtype(series.dtype) or is_temporal(series) or _is_text(series)
+    if kind == NUMERIC and not numeric:
         raise InputDataError(f"column {column!r} is declared numeric but has dtype {series.dtype}")
     return kind
+
+
+def _is_text(series: pd.Series) -> bool:
+    """Whether ``series`` holds text (or Python objects): numbers or datetimes read from a CSV."""
+    import pandas as pd
+
+    return pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)

@@ -468,3 +468,39 @@ def test_a_profile_file_above_the_size_limit_is_refused_before_parsing(tmp_path,
     for load in (DatasetProfile.load, _load_profile_file):
         with pytest.raises(StoreError, match="is larger than 0 MB"):
             load(str(path))
+
+
+@pytest.mark.parametrize("file_reader", ["pandas", "duckdb"])
+def test_datetimes_in_a_csv_can_be_declared_numeric_and_are_flagged_when_left_categorical(
+    tmp_path, monkeypatch, file_reader
+):
+    # a CSV's datetimes are text to pandas: compared as categories (3,000 of one row each) the verdict
+    # was meaningless and silent, and declaring them numeric was refused ("has dtype str")
+    from airflow_provider_mlprod.operators.drift import DataDriftOperator
+
+    monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE_PATH", str(tmp_path / "store.db"))
+    monkeypatch.setenv("AIRFLOW__MLPROD__REPORT_FOLDER", str(tmp_path / "reports"))
+    rng = np.random.default_rng(28)
+    start = pd.Timestamp("2026-01-01")
+    for name, low in (("then", 0), ("same", 0), ("later", 20)):
+        at = start + pd.to_timedelta(rng.uniform(low, low + 30, 3000), unit="D").round("s")
+        pd.DataFrame({"at": at}).to_csv(tmp_path / f"{name}.csv", index=False)
+
+    def run(current: str, **kinds) -> dict:
+        summary = DataDriftOperator(
+            task_id="event_drift",
+            reference_file_path=str(tmp_path / "then.csv"),
+            file_path=str(tmp_path / f"{current}.csv"),
+            file_reader=file_reader,
+            on_failure="continue",
+            **kinds,
+        ).execute({"ti": _TaskInstance(), "outlet_events": {}})
+        return summary["columns"][0]
+
+    declared = {"column_kinds": {"at": "numeric"}}
+    assert run("same", **declared)["kind"] == "numeric"
+    assert not run("same", **declared)["drifted"]
+    assert run("later", **declared)["drifted"]
+    left = run("later")
+    assert left["kind"] == "categorical"
+    assert any("declare the column numeric" in note for note in left["notes"])
