@@ -89,6 +89,7 @@ def test_a_raw_reference_of_many_categories_and_a_sql_current_of_the_same_data_d
         engine.dispose()
     assert not compare_datasets(reference, current, SETTINGS).column("c").drifted
     assert not compare_datasets(stored, profiled, SETTINGS).column("c").drifted
+    assert not compare_datasets(reference, profiled, SETTINGS).column("c").drifted  # the operator's call
 
 
 def test_a_query_current_counts_booleans_and_numbers_in_the_reference_category_text(db_url):
