@@ -505,3 +505,24 @@ def test_datetimes_in_a_csv_can_be_declared_numeric_and_are_flagged_when_left_ca
     left = run("later")
     assert left["kind"] == "categorical"
     assert any("declare the column numeric" in note for note in left["notes"])
+
+
+def test_a_duckdb_query_with_duplicate_column_names_is_refused():
+    # DuckDB renames a query's second 'a' (a_1) and profiled the first one silently; PostgreSQL
+    # refuses the ambiguous name, and pandas inputs are refused naming it
+    import duckdb
+
+    from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    rng = np.random.default_rng(29)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200) + 5})
+    spec = {"a": profile_dataframe(frame).spec()["a"]}
+    connection = duckdb.connect()
+    try:
+        connection.register("pairs", frame)
+        with pytest.raises(InputDataError, match=r"duplicate column names \['a'\]"):
+            profile_duckdb(connection, spec, query="SELECT a, b AS a FROM pairs")
+        assert profile_duckdb(connection, spec, query="SELECT a, b FROM pairs").columns["a"].count == 200
+    finally:
+        connection.close()
