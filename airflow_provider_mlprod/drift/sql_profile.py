@@ -751,6 +751,10 @@ def _with_edges(dialect: Any, run: Runner, source: str, columns: list[_Column], 
             edges, shift = (float(low), float(low)), float(low)
         else:
             low, high = float(low), float(high)
+            if not math.isfinite(high - low):
+                raise InputDataError(
+                    f"column {column.name!r}: values too large to summarise (their range overflows)"
+                )
             edges, shift = tuple(float(e) for e in np.linspace(low, high, n_bins + 1)), (low + high) / 2
         spec = ColumnSpec(
             NUMERIC, edges=edges, shift=column.spec.shift if column.spec.shift is not None else shift
@@ -962,6 +966,8 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
         mean, std = shift + mean_offset, math.sqrt(squares / tally.finite_count)
     else:
         mean = std = None
+    if tally.finite_count and not (math.isfinite(mean) and math.isfinite(std)):
+        raise InputDataError(f"column {column.name!r}: values too large to summarise (mean or std overflows)")
     if column.open_edges and tally.single and not tally.mixed:
         discrete = _discrete_profile(tally, mean, std)
         if discrete is not None:

@@ -526,3 +526,36 @@ def test_a_duckdb_query_with_duplicate_column_names_is_refused():
         assert profile_duckdb(connection, spec, query="SELECT a, b FROM pairs").columns["a"].count == 200
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("magnitude", [1e200, 1e308])
+def test_a_sql_reference_too_large_to_summarise_is_refused_like_in_pandas(db_url, magnitude):
+    # pandas refuses such a column; SQLite and DuckDB stored a NaN std (the comparison could not decide
+    # or the profile could not be saved) and a range that overflows gave 'column spec: bin edges must
+    # be finite' without the column's name
+    import duckdb
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.duckdb_profile import profile_duckdb
+    from airflow_provider_mlprod.drift.profile import ColumnSpec
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    frame = pd.DataFrame({"x": np.random.default_rng(30).uniform(-1, 1, 500) * magnitude})
+    spec = {"x": ColumnSpec("numeric")}
+    with pytest.raises(InputDataError, match="column 'x': values too large to summarise"):
+        profile_dataframe(frame)
+    engine = sa.create_engine(db_url)
+    try:
+        frame.to_sql("huge", engine, index=False)
+        with pytest.raises(InputDataError, match=r"'x'|out of range"):  # PostgreSQL's sum may overflow first
+            profile_sql(engine, spec, table="huge")
+    finally:
+        engine.dispose()
+    connection = duckdb.connect()
+    try:
+        connection.register("huge", frame)
+        with pytest.raises(InputDataError, match="column 'x': values too large to summarise"):
+            profile_duckdb(connection, spec, table="huge")
+    finally:
+        connection.close()
