@@ -232,13 +232,20 @@ def _current_sample(
             )
     if kind == NUMERIC:
         exact = reference.sorted_values is not None
+        values = numeric_values(series, name)
         profile, sorted_values = profile_numeric_array(
-            numeric_values(series, name),
+            values,
             reference.profile.edges,
             keep_sorted=exact,
             column=name,
             atoms=None if exact else reference.profile.values,  # raw on both sides: exact anyway
         )
+        if sorted_values is None and reference.profile.values is not None and profile.values is None:
+            # values off a discrete reference's values: the tests need each value, not its bin
+            # (100 -> 51 in a {0, 100} column stays in the bin of 100)
+            import numpy as np
+
+            sorted_values = np.sort(values[np.isfinite(values)])
         return ColumnSample(profile, sorted_values)
     counts, null_count = category_counts(series)
     return ColumnSample(categorical_profile_from_counts(counts, null_count, top_k=None))
@@ -287,6 +294,18 @@ def _compare_column(
         )
     distribution_drifted = test.is_drift(outcome, threshold)
     uncertain = test.within_binning_error(outcome, threshold)
+    if (
+        isinstance(ref, NumericColumnProfile)
+        and ref.values is not None
+        and isinstance(cur, NumericColumnProfile)
+        and cur.values is None
+        and cur.count
+        and current_sample.sorted_values is None
+    ):
+        notes.append(
+            f"current values lie off the reference's {len(ref.values)} distinct values and were counted in "
+            "the reference's bins: a value moved within a bin cannot show; compare raw current data"
+        )
     if uncertain:
         low, high = outcome.statistic_range
         notes.append(

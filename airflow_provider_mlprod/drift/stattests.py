@@ -75,7 +75,9 @@ computed from the shared bins, with a bound on the error reported as ``error_bou
 - Exact profiles: when the reference profile holds a column's distinct values (one bin per value,
   see ``profile``) and the current values all lie on them, the binned statistics are the exact
   ones (``method`` ``"exact"``, no error bound); against a raw current batch the exact statistic is
-  computed from the reference's value counts and the raw values.
+  computed from the reference's value counts and the raw values (``homogeneity`` then counts each
+  current value apart, a value off the reference's values its own cell, not its bin's). Against a
+  current profile off those values, only bins are known: a note says a move within a bin cannot show.
 
 Jensen-Shannon and PSI on numeric columns are defined on the reference profile's bins. Category
 tests compare counts per category: the reference categories, then categories seen only in the
@@ -315,20 +317,29 @@ def _discrete_masses(
     reference: ColumnSample, current: ColumnSample
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted support points and each side's probability mass on them (``_exact_discrete`` holds)."""
+    points, ref_counts, cur_counts = _discrete_counts(reference, current)
+    return points, ref_counts / max(ref_counts.sum(), 1), cur_counts / max(cur_counts.sum(), 1)
+
+
+def _discrete_counts(
+    reference: ColumnSample, current: ColumnSample
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted support points (the reference's values and any raw current value) and each side's
+    count on them (``_exact_discrete`` holds)."""
     import numpy as np
 
     ref, cur = reference.profile, current.profile
     atoms = np.asarray(ref.values, float)
-    ref_mass = np.asarray(ref.counts[1:-1], float) / ref.count
+    ref_counts = np.asarray(ref.counts[1:-1], float)
     if current.sorted_values is None:
-        return atoms, ref_mass, np.asarray(cur.counts[1:-1], float) / cur.count
+        return atoms, ref_counts, np.asarray(cur.counts[1:-1], float)
     values, counts = np.unique(current.sorted_values, return_counts=True)
     points = np.union1d(atoms, values)
-    ref_weights = np.zeros(points.size)
-    ref_weights[np.searchsorted(points, atoms)] = ref_mass
-    cur_weights = np.zeros(points.size)
-    cur_weights[np.searchsorted(points, values)] = counts / max(current.sorted_values.size, 1)
-    return points, ref_weights, cur_weights
+    ref_on_points = np.zeros(points.size)
+    ref_on_points[np.searchsorted(points, atoms)] = ref_counts
+    cur_on_points = np.zeros(points.size)
+    cur_on_points[np.searchsorted(points, values)] = counts
+    return points, ref_on_points, cur_on_points
 
 
 def _discrete_wasserstein(reference: ColumnSample, current: ColumnSample) -> float:
@@ -368,6 +379,11 @@ def _cell_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.nda
 
     if isinstance(reference.profile, NumericColumnProfile):
         ref, cur = _numeric_profiles(reference, current)
+        if current.sorted_values is not None and _exact_discrete(reference, current):
+            # a discrete reference and raw current values: one cell per value, new values their own
+            _, ref_counts, cur_counts = _discrete_counts(reference, current)
+            keep = (ref_counts > 0) | (cur_counts > 0)
+            return ref_counts[keep], cur_counts[keep], np.arange(int(keep.sum()))
         ref_counts, cur_counts = np.asarray(ref.counts, float), np.asarray(cur.counts, float)
         keep = (ref_counts > 0) | (cur_counts > 0)
         return ref_counts[keep], cur_counts[keep], np.arange(int(keep.sum()))

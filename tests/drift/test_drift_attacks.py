@@ -559,3 +559,22 @@ def test_a_sql_reference_too_large_to_summarise_is_refused_like_in_pandas(db_url
             profile_duckdb(connection, spec, table="huge")
     finally:
         connection.close()
+
+
+def test_a_value_moved_inside_a_bin_of_a_discrete_column_is_seen_with_raw_current_data():
+    # a {0, 100} column whose 100s all became 51: 51 falls in the bin of 100 (edges 0, 50, 100), and
+    # the per-bin homogeneity test said "no drift", even raw against raw with method "exact"
+    rng = np.random.default_rng(31)
+    reference = pd.DataFrame({"x": rng.choice([0.0, 100.0], 3000)})
+    moved = pd.DataFrame({"x": rng.choice([0.0, 51.0], 3000)})
+    same = pd.DataFrame({"x": rng.choice([0.0, 100.0], 3000)})
+    stored = profile_dataframe(reference)
+    for ref in (reference, stored):
+        column = compare_datasets(ref, moved, SETTINGS).column("x")
+        assert column.test == "homogeneity"
+        assert column.drifted
+        assert column.statistic == pytest.approx(0.5, abs=0.05)
+        assert not compare_datasets(ref, same, SETTINGS).column("x").drifted
+    # a current profile (e.g. from SQL) keeps only bin counts: the verdict says what it cannot see
+    binned = compare_datasets(stored, profile_dataframe(moved, specs=stored.spec()), SETTINGS).column("x")
+    assert any("a value moved within a bin cannot show" in note for note in binned.notes)
