@@ -195,6 +195,11 @@ def profile_sql(
         if not is_final_database_error(exc):
             raise
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if query is not None and "cannot cast type" in reason and "to double precision" in reason:
+            reason += (
+                "; a query's numeric columns must be numbers: give datetimes as epoch seconds, "
+                "e.g. EXTRACT(EPOCH FROM col)"
+            )
         raise InputDataError(f"{label}: profile query failed: {reason}") from exc
 
 

@@ -578,3 +578,27 @@ def test_a_value_moved_inside_a_bin_of_a_discrete_column_is_seen_with_raw_curren
     # a current profile (e.g. from SQL) keeps only bin counts: the verdict says what it cannot see
     binned = compare_datasets(stored, profile_dataframe(moved, specs=stored.spec()), SETTINGS).column("x")
     assert any("a value moved within a bin cannot show" in note for note in binned.notes)
+
+
+def test_a_postgresql_query_datetime_column_fails_telling_how_to_give_it(postgres_url):
+    import sqlalchemy as sa
+
+    from airflow_provider_mlprod.drift.sql_profile import profile_sql
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    rng = np.random.default_rng(32)
+    frame = pd.DataFrame(
+        {"at": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 9, 300), unit="D")}
+    )
+    stored = profile_dataframe(frame)
+    engine = sa.create_engine(postgres_url)
+    try:
+        frame.to_sql("stamps", engine, index=False)
+        with pytest.raises(
+            InputDataError, match=r"give datetimes as epoch seconds, e.g. EXTRACT\(EPOCH FROM col\)"
+        ):
+            profile_sql(engine, stored.spec(), query="SELECT at FROM stamps")
+        seconds = profile_sql(engine, stored.spec(), query="SELECT EXTRACT(EPOCH FROM at) AS at FROM stamps")
+    finally:
+        engine.dispose()
+    assert not compare_datasets(stored, seconds, SETTINGS).dataset_drift
