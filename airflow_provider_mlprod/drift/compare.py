@@ -232,13 +232,20 @@ def _current_sample(
             )
     if kind == NUMERIC:
         exact = reference.sorted_values is not None
+        values = numeric_values(series, name)
         profile, sorted_values = profile_numeric_array(
-            numeric_values(series, name),
+            values,
             reference.profile.edges,
             keep_sorted=exact,
             column=name,
             atoms=None if exact else reference.profile.values,  # raw on both sides: exact anyway
         )
+        if sorted_values is None and reference.profile.values is not None and profile.values is None:
+            # values off a discrete reference's values: the tests need each value, not its bin
+            # (100 -> 51 in a {0, 100} column stays in the bin of 100)
+            import numpy as np
+
+            sorted_values = np.sort(values[np.isfinite(values)])
         return ColumnSample(profile, sorted_values)
     counts, null_count = category_counts(series)
     return ColumnSample(categorical_profile_from_counts(counts, null_count, top_k=None))
@@ -268,7 +275,10 @@ def _compare_column(
             "the missing-value signal decides"
         )
     else:
-        outcome = test.function(reference_sample, current_sample)
+        try:
+            outcome = test.function(reference_sample, current_sample)
+        except InputDataError as exc:
+            raise InputDataError(f"column {name!r}: {exc}") from None
     if outcome.statistic is not None and math.isnan(outcome.statistic):
         raise InputDataError(f"column {name!r}: test {test.name!r} gave NaN; drift cannot be decided")
     if outcome.lazy_p_value is not None and outcome.statistic is not None:
@@ -276,8 +286,26 @@ def _compare_column(
         if reach > threshold:  # the significance check matters only when the distance could drift
             outcome = replace(outcome, p_value=outcome.lazy_p_value(), lazy_p_value=None)
     notes.extend(outcome.notes)
+    if isinstance(ref, CategoricalColumnProfile) and _mostly_unique(ref):
+        notes.append(
+            f"{len(ref.counts)} categories of about one row each: as categories nearly every value is new, "
+            "so a shift of their values cannot show; declare the column numeric if it holds numbers or "
+            "datetimes (text is read as numbers or ISO 8601 datetimes)"
+        )
     distribution_drifted = test.is_drift(outcome, threshold)
     uncertain = test.within_binning_error(outcome, threshold)
+    if (
+        isinstance(ref, NumericColumnProfile)
+        and ref.values is not None
+        and isinstance(cur, NumericColumnProfile)
+        and cur.values is None
+        and cur.count
+        and current_sample.sorted_values is None
+    ):
+        notes.append(
+            f"current values lie off the reference's {len(ref.values)} distinct values and were counted in "
+            "the reference's bins: a value moved within a bin cannot show; compare raw current data"
+        )
     if uncertain:
         low, high = outcome.statistic_range
         notes.append(
@@ -334,6 +362,12 @@ def _compare_column(
         notes=notes,
         distribution=_distribution(ref, cur),
     )
+
+
+def _mostly_unique(profile: CategoricalColumnProfile) -> bool:
+    """Whether the (most frequent) categories hold fewer than 2 rows each on average: timestamps, ids."""
+    kept = len(profile.counts)
+    return kept >= 100 and sum(profile.counts.values()) < 2 * kept
 
 
 def _present(profile: NumericColumnProfile | CategoricalColumnProfile) -> int:

@@ -130,6 +130,8 @@ def profile_duckdb(
         raise ConfigurationError(f"profile_duckdb: give exactly one of table, query and file; got {given}")
     source, label = _source(connection, table, schema, query, file, file_format, filesystem)
     try:
+        if query is not None:  # DuckDB renames a query's duplicate names (a, a_1) and reads the first
+            _check_unique_names(connection.sql(check_select(query, "profile_duckdb: query")).columns)
         described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         types = {row[0]: _DuckType(row[1]) for row in described}
         absent = [name for name in specs if name not in types]
@@ -146,6 +148,15 @@ def profile_duckdb(
     except duckdb.Error as exc:
         reason = str(exc).strip().splitlines()[0]
         raise InputDataError(f"{label}: profile query failed: {reason}") from exc
+
+
+def _check_unique_names(names: Sequence[str]) -> None:
+    """``InputDataError`` naming a query's duplicate column names (DuckDB would rename them)."""
+    duplicated = sorted({name for name in names if list(names).count(name) > 1})
+    if duplicated:
+        raise InputDataError(
+            f"query returns duplicate column names {duplicated}; give each column its own name"
+        )
 
 
 def _source(

@@ -27,7 +27,8 @@ Edges of a reference profile built from raw data:
   get a bin of their own, and the other values are cut at their quantiles into the remaining
   equal-mass bins, so resolution stays where the mass is not.
 
-Datetime columns are profiled as numbers: seconds since 1970-01-01 UTC (timedeltas as seconds).
+Datetime columns are profiled as numbers: seconds since 1970-01-01 UTC (timedeltas as seconds). Text
+columns declared numeric (a CSV's numbers or ISO 8601 datetimes) are parsed as such.
 
 Profiles add up: profiles of partitions built with the same spec (same edges, same category list)
 merge into exactly the profile of the whole (``merge`` or ``+``); counts add exactly and
@@ -59,6 +60,8 @@ CATEGORICAL = "categorical"
 COLUMN_KINDS = (NUMERIC, CATEGORICAL)
 DEFAULT_BINS = 100
 DEFAULT_TOP_K = 1000
+MAX_PROFILE_BYTES = 256 * 2**20
+"""Largest profile file read (about 10 million categories); larger files are refused, not parsed."""
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,7 @@ class DatasetProfile:
         if not isinstance(data, Mapping):
             raise StoreError(f"{source}: a profile must be a JSON object, got {type(data).__name__}")
         version = data.get("format_version")
-        if version != PROFILE_FORMAT_VERSION:
+        if isinstance(version, bool) or version != PROFILE_FORMAT_VERSION:
             raise StoreError(
                 f"{source}: profile format version {version!r} is not supported; this version reads "
                 f"format {PROFILE_FORMAT_VERSION}. Rebuild the reference profile."
@@ -316,8 +319,13 @@ class DatasetProfile:
         try:
             columns: dict[str, ColumnProfile] = {}
             for name, column in data["columns"].items():
-                columns[name] = _column_from_dict(column)
-            return cls(row_count=int(data["row_count"]), columns=columns)
+                try:
+                    columns[name] = _column_from_dict(column)
+                except (KeyError, TypeError, ValueError, AttributeError, SpecError) as exc:
+                    raise StoreError(
+                        f"{source}: column {name!r}: malformed profile ({type(exc).__name__}: {exc})"
+                    ) from None
+            return cls(row_count=_count(data["row_count"], "row_count"), columns=columns)
         except (KeyError, TypeError, ValueError, AttributeError, SpecError) as exc:
             raise StoreError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from None
 
@@ -328,11 +336,27 @@ class DatasetProfile:
     @classmethod
     def load(cls, path: str | Path) -> DatasetProfile:
         """Read a profile written by ``save``; ``StoreError`` names the file when it cannot be used."""
+        source = f"profile file {str(path)!r}"
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"profile file {str(path)!r} cannot be read: {type(exc).__name__}") from None
-        return cls.from_dict(data, source=f"profile file {str(path)!r}")
+            with Path(path).open("rb") as handle:
+                return cls.from_json_bytes(handle.read(MAX_PROFILE_BYTES + 1), source)
+        except OSError as exc:
+            raise StoreError(f"{source} cannot be read: {type(exc).__name__}") from None
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, source: str = "profile") -> DatasetProfile:
+        """Read a profile from JSON bytes; ``StoreError`` names ``source`` when they cannot be used:
+        more than ``MAX_PROFILE_BYTES``, not UTF-8 JSON, nested too deep, or a malformed profile."""
+        if len(data) > MAX_PROFILE_BYTES:
+            raise StoreError(
+                f"{source} is larger than {MAX_PROFILE_BYTES // 2**20} MB: not a profile this version "
+                "reads (a profile holds bin and category counts, not data)"
+            )
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
+            raise StoreError(f"{source} cannot be read: {type(exc).__name__}") from None
+        return cls.from_dict(parsed, source=source)
 
 
 def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
@@ -344,16 +368,20 @@ def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
         if sum(counts) != _count(data["count"], "count"):
             raise ValueError(f"bin counts add up to {sum(counts)}, not to the count {data['count']}")
         values = data.get("values")
+        count = _count(data["count"], "count")
+        mean, std, low, high = (_moment(data[name], name, count) for name in ("mean", "std", "min", "max"))
+        if count:
+            _check_moments(mean, std, low, high)
         return NumericColumnProfile(
             edges=edges,
             counts=counts,
             null_count=_count(data["null_count"], "null_count"),
             infinite_count=_count(data["infinite_count"], "infinite_count"),
-            count=_count(data["count"], "count"),
-            mean=_optional_float(data["mean"]),
-            std=_optional_float(data["std"]),
-            min=_optional_float(data["min"]),
-            max=_optional_float(data["max"]),
+            count=count,
+            mean=mean,
+            std=std,
+            min=low,
+            max=high,
             values=None if values is None else check_values(values, edges, "stored profile"),
         )
     if data["kind"] == CATEGORICAL:
@@ -367,13 +395,36 @@ def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
 
 def _count(value: Any, what: str) -> int:
     """A stored count: a whole number >= 0 (a negative or fractional count is a corrupt profile)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a whole number >= 0")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
         raise ValueError(f"{what} {value!r} is not a whole number >= 0")
     return int(value)
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _moment(value: Any, what: str, count: int) -> float | None:
+    """A stored mean/std/min/max: a finite number when the column has finite values, else null."""
+    if not count:
+        if value is not None:
+            raise ValueError(f"{what} {value!r} is given for a column without finite values")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    return float(value)
+
+
+def _check_moments(mean: float, std: float, low: float, high: float) -> None:
+    """Refuse moments no data can have: a negative std, min above max, the mean outside [min, max],
+    or a std above half the range (the largest population std of values in [min, max])."""
+    if std < 0:
+        raise ValueError(f"std {std!r} is negative")
+    if low > high:
+        raise ValueError(f"min {low!r} is above max {high!r}")
+    slack = 1e-9 * max(abs(low), abs(high))  # rounding of sums of many values
+    if not low - slack <= mean <= high + slack:
+        raise ValueError(f"mean {mean!r} is outside [min, max] = [{low!r}, {high!r}]")
+    if std > (high - low) / 2 * (1 + 1e-9) + slack:
+        raise ValueError(f"std {std!r} is larger than half the range [{low!r}, {high!r}]")
 
 
 # --- building profiles from raw data -------------------------------------------------------------
@@ -407,10 +458,22 @@ def numeric_values(series: pd.Series, column: str) -> np.ndarray:
     """The column as a float64 array with nulls as NaN; ``InputDataError`` when it is not numeric.
 
     Datetimes become seconds since 1970-01-01 UTC (naive datetimes are read as UTC), timedeltas seconds.
+    Text declared numeric (a CSV's column) is read as numbers, else as ISO 8601 datetimes.
     """
     import numpy as np
     import pandas as pd
 
+    if not is_temporal(series) and _is_text(series):
+        try:
+            series = pd.Series(series.to_numpy(dtype="float64", na_value=np.nan), index=series.index)
+        except (TypeError, ValueError):
+            try:
+                series = pd.to_datetime(series, utc=True, format="ISO8601")
+            except (TypeError, ValueError, OverflowError):
+                raise InputDataError(
+                    f"column {column!r} is declared numeric but its text values are neither numbers nor "
+                    "ISO 8601 datetimes"
+                ) from None
     if is_temporal(series):
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
             if getattr(series.dtype, "tz", None) is not None:
@@ -529,7 +592,8 @@ def profile_numeric_array(
     Otherwise nothing is sorted: one pass in chunks bins the values and sums them
     (``binning.scan_numeric``), and ``None`` is returned. With fixed ``edges`` and the reference's
     distinct values ``atoms``, the profile keeps ``atoms`` when every finite value lies on them.
-    Values so large that their mean or standard deviation overflows raise ``InputDataError``.
+    Values so large that their mean or standard deviation overflows raise ``InputDataError``; the
+    std of values so small that their squares underflow is computed on the values scaled to 1.
     """
     import numpy as np
 
@@ -559,6 +623,8 @@ def profile_numeric_array(
         if atoms is not None and not _sorted_on(sorted_finite, counts, atoms):
             atoms = None
     mean, std = scan.mean, scan.std
+    if std == 0 and scan.low < scan.high:  # squares of values below ~1e-154 underflow to 0
+        std = _scaled_std(values if sorted_finite is None else sorted_finite, max(-scan.low, scan.high))
     if scan.count and not (math.isfinite(mean) and math.isfinite(std)):
         raise InputDataError(f"column {column!r}: values too large to summarise (mean or std overflows)")
     profile = NumericColumnProfile(
@@ -574,6 +640,14 @@ def profile_numeric_array(
         values=atoms,
     )
     return profile, sorted_finite
+
+
+def _scaled_std(values: np.ndarray, scale: float) -> float:
+    """Population std of the finite ``values`` computed on ``values / scale`` (tiny magnitudes)."""
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    return float(np.std(finite / scale)) * scale
 
 
 def _sorted_on(sorted_finite: np.ndarray, counts: tuple[int, ...], atoms: tuple[float, ...]) -> bool:
@@ -594,10 +668,20 @@ def category_text(value: Any) -> str:
 
     Booleans are ``"true"``/``"false"`` (also the text ``"True"``/``"False"`` a bool column becomes
     in a CSV or a pandas reference); integral floats and decimals print as integers (``1.0`` is
-    ``"1"``), other floats in their shortest round-trip form; everything else is ``str(value)``.
+    ``"1"``), other floats in their shortest round-trip form (a float32 in its own: ``"0.1"``);
+    everything else is ``str(value)``.
     """
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy scalars
+        if (
+            getattr(value, "itemsize", 8) < 8
+            and getattr(value, "dtype", None) is not None
+            and value.dtype.kind == "f"
+        ):
+            # float32/16: their own shortest text ('0.1', as PostgreSQL and DuckDB print a REAL),
+            # not the widened double's (0.10000000149011612)
+            value = float(str(value))
+        else:
+            value = value.item()  # numpy scalars
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -606,8 +690,10 @@ def category_text(value: Any) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     from decimal import Decimal
 
-    if isinstance(value, Decimal) and value.is_finite():
-        return str(int(value)) if value == value.to_integral_value() else category_text(float(value))
+    if isinstance(value, Decimal) and not value.is_snan():  # infinities and NaN as floats print them
+        if value.is_finite() and value == value.to_integral_value():
+            return str(int(value))
+        return category_text(float(value))
     return str(value)
 
 
@@ -616,7 +702,11 @@ def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     null_count = int(series.isna().sum())
     found = series.value_counts(dropna=True, sort=False)
     counts: dict[str, int] = {}
-    for value, count in zip(found.index.tolist(), found.to_numpy().tolist(), strict=True):
+    index = found.index
+    # float32/16 values keep their numpy type (``tolist`` would widen them): see ``category_text``
+    narrow = getattr(index.dtype, "kind", "") == "f" and index.dtype.itemsize < 8
+    values = list(index.to_numpy()) if narrow else index.tolist()
+    for value, count in zip(values, found.to_numpy().tolist(), strict=True):
         if count:
             key = category_text(value)
             counts[key] = counts.get(key, 0) + int(count)
@@ -720,6 +810,14 @@ def resolve_kind(
         return detect_kind(series, column)
     if kind not in COLUMN_KINDS:
         raise SpecError(f"column {column!r}: kind {kind!r} is not one of {COLUMN_KINDS}")
-    if kind == NUMERIC and not (pd.api.types.is_numeric_dtype(series.dtype) or is_temporal(series)):
+    numeric = pd.api.types.is_numeric_dtype(series.dtype) or is_temporal(series) or _is_text(series)
+    if kind == NUMERIC and not numeric:
         raise InputDataError(f"column {column!r} is declared numeric but has dtype {series.dtype}")
     return kind
+
+
+def _is_text(series: pd.Series) -> bool:
+    """Whether ``series`` holds text (or Python objects): numbers or datetimes read from a CSV."""
+    import pandas as pd
+
+    return pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)

@@ -37,14 +37,21 @@ SQL shape per dialect (chosen by measurement, see ``bench/drift.py``):
 Specs: pass ``reference_profile.spec()`` to profile a current batch on the reference's edges and
 categories. Without edges, numeric columns get ``n_bins`` equal-width bins between the column's finite
 min and max: one more statement, in the same snapshot, reads the ranges of all such columns at once.
+When every bucket of such a column then holds one value (per-bucket min equals max; at most
+``n_bins`` distinct values: ratings, flags), each value gets its own bin as in ``profile``'s
+reference edges, and the profile keeps the values (exact tests, ``homogeneity`` up to 5 values).
 Without categories, the ``top_k`` most frequent categories are kept (ties broken by text), the rest
 counted as "other".
 
 Category text: booleans are counted as ``true``/``false`` and numbers declared categorical as
 ``profile.category_text`` prints them, when the column types are known (table sources: read from the
-database). For a ``query`` source the database's own text of the value is used (SQLite then gives
-``1``/``0`` for booleans). Datetime columns of a table are numeric: epoch seconds. PostgreSQL ``NaN``
-counts as null, like NaN in pandas.
+database). For a ``query`` source the types are unknown: the database's text of a value is counted
+as the reference's category when it is that category in another print (``1``/``0`` for ``true``/
+``false`` in SQLite, ``1.0`` or ``1e+20`` for ``1`` and ``1e20``; see ``_category_label``).
+Datetime columns of a table are numeric: epoch seconds; in a query, convert them to numbers in the
+SQL (SQLite keeps datetimes as text: text that is not a number in a numeric column raises
+``InputDataError`` instead of being cast to its leading digits). PostgreSQL ``NaN`` counts as null,
+like NaN in pandas.
 
 Identifiers (schema, table, columns) must be plain names (``sql.identifiers``); anything else is
 rejected before any SQL runs, and names are quoted by the dialect.
@@ -53,9 +60,10 @@ rejected before any SQL runs, and names are quoted by the dialect.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -81,6 +89,12 @@ from airflow_provider_mlprod.sql.source import SqlSource
 MISSING_BUCKET = -1
 INFINITE_BUCKET = -2
 MOMENTS_BUCKET = -3
+TEXT_BUCKET = -4
+"""SQLite: a value of a numeric column that is text and not a number (CAST would make it 0 or its
+leading digits, e.g. 2026 for the datetime text '2026-01-01 10:00:00')."""
+REAL_MARK = "\x1f"
+"""SQLite: the category text of a REAL value starts with this character (see ``_category``)."""
+NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 STREAM_ROWS = 10_000
 SOURCE_ALIAS = "profiled_source"
 Runner = Callable[[str], Iterable[Sequence[Any]]]
@@ -95,6 +109,9 @@ class _Column:
     spec: ColumnSpec
     key: int
     sql_type: Any = None
+    open_edges: bool = False
+    """Edges made here (equal-width, ``_with_edges``): a reference column, whose distinct values get
+    a bin each when every bucket holds one value (``_numeric_profile``)."""
 
     @property
     def python_type(self) -> type | None:
@@ -178,6 +195,11 @@ def profile_sql(
         if not is_final_database_error(exc):
             raise
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if query is not None and "cannot cast type" in reason and "to double precision" in reason:
+            reason += (
+                "; a query's numeric columns must be numbers: give datetimes as epoch seconds, "
+                "e.g. EXTRACT(EPOCH FROM col)"
+            )
         raise InputDataError(f"{label}: profile query failed: {reason}") from exc
 
 
@@ -216,10 +238,27 @@ def _value(dialect: sa.Dialect, column: _Column) -> str:
     if temporal:
         if dialect.name == "postgresql":
             return f"CAST(EXTRACT(EPOCH FROM {ref}) AS DOUBLE PRECISION)"
-        if dialect.name == "sqlite":
-            return f"((julianday({ref}) - 2440587.5) * 86400.0)"
+        if dialect.name == "sqlite":  # whole seconds exactly (julianday's double was off by ~50 us)
+            seconds = f"CAST(strftime('%s', {ref}) AS INTEGER)"
+            fraction = f"(CAST(strftime('%f', {ref}) AS REAL) - CAST(strftime('%S', {ref}) AS INTEGER))"
+            return f"({seconds} + {fraction})"
         return f"CAST(epoch({ref}) AS DOUBLE PRECISION)"
     return f"CAST({ref} AS DOUBLE PRECISION)"
+
+
+def _text_in_numbers(dialect: sa.Dialect, column: _Column) -> str:
+    """SQLite: the ``WHEN`` that sends text which is not a number to ``TEXT_BUCKET`` (other databases
+    fail on such a cast). Digits, signs, points, exponents and spaces pass; so does no text with a
+    sign after a digit or point (a date) or nothing but spaces."""
+    if dialect.name != "sqlite" or (
+        column.python_type is not None and issubclass(column.python_type, _temporal_types())
+    ):
+        return ""
+    ref = f"{SOURCE_ALIAS}.{dialect.identifier_preparer.quote(column.name)}"
+    return (
+        f"WHEN typeof({ref}) = 'text' AND ({ref} GLOB '*[^0-9.eE+ -]*' OR {ref} GLOB '*[0-9.][+-]*' "
+        f"OR trim({ref}) = '') THEN {TEXT_BUCKET} "
+    )
 
 
 def _temporal_types() -> tuple[type, ...]:
@@ -295,6 +334,11 @@ def _category(dialect: sa.Dialect, column: _Column) -> str:
     ref = f"{SOURCE_ALIAS}.{dialect.identifier_preparer.quote(column.name)}"
     if column.python_type is bool:
         return f"CASE WHEN {ref} THEN 'true' WHEN NOT {ref} THEN 'false' END"
+    if dialect.name == "sqlite":  # its text of a REAL keeps 15 digits: 0.30000000000000004 became 0.3
+        return (
+            f"CASE WHEN typeof({ref}) = 'real' THEN char({ord(REAL_MARK)}) || printf('%!.17g', {ref}) "
+            f"ELSE CAST({ref} AS VARCHAR) END"
+        )
     return f"CAST({ref} AS VARCHAR)"
 
 
@@ -303,7 +347,7 @@ def _bucket(dialect: sa.Dialect, column: _Column, width_bucket: bool) -> str:
     value = _value(dialect, column)
     bin_index = _bin_index(value, column.spec.edges or (), width_bucket)
     return (
-        f"CASE WHEN {_missing(dialect, value)} THEN {MISSING_BUCKET} "
+        f"CASE {_text_in_numbers(dialect, column)}WHEN {_missing(dialect, value)} THEN {MISSING_BUCKET} "
         f"WHEN {_infinite(dialect, value)} THEN {INFINITE_BUCKET} ELSE {bin_index} END"
     )
 
@@ -475,6 +519,8 @@ def _rows_from_maps(columns: list[_Column], row: Sequence[Any]) -> Iterator[tupl
         if column.spec.kind == NUMERIC:
             counts, nulls, infinite, off, total, squares, low, high = row[position : position + 8]
             position += 8
+            # DuckDB's sum over no rows (an empty source) or over only NULLs is NULL, not 0
+            nulls, infinite, off = nulls or 0, infinite or 0, off or 0
             edges = column.spec.edges or ()
             if not edges:
                 yield k, 0, None, counts, None, None, None, None
@@ -711,11 +757,15 @@ def _with_edges(dialect: Any, run: Runner, source: str, columns: list[_Column], 
             edges, shift = (float(low), float(low)), float(low)
         else:
             low, high = float(low), float(high)
+            if not math.isfinite(high - low):
+                raise InputDataError(
+                    f"column {column.name!r}: values too large to summarise (their range overflows)"
+                )
             edges, shift = tuple(float(e) for e in np.linspace(low, high, n_bins + 1)), (low + high) / 2
         spec = ColumnSpec(
             NUMERIC, edges=edges, shift=column.spec.shift if column.spec.shift is not None else shift
         )
-        result[column.key] = _Column(column.name, spec, column.key, column.sql_type)
+        result[column.key] = _Column(column.name, spec, column.key, column.sql_type, open_edges=True)
     return [result[c.key] for c in columns]
 
 
@@ -734,6 +784,10 @@ class _NumericTally:
     """Set by ``_merge_group`` (the ``unnest_keys`` shape): the mean and the sum of squared
     deviations of the finite values merged so far; ``total``/``squares`` are then unused."""
     deviations: float = 0.0
+    single: dict[int, float] = field(default_factory=dict)
+    """Buckets whose finite values are all one value (from the per-bucket min and max), and that value."""
+    mixed: bool = False
+    """Whether a bucket held several values, or a shape gave no per-bucket min and max."""
 
     def counted_apart(self, bucket: int, rows: int) -> bool:
         """Count a group of null/NaN or infinite values; False for a group of finite values."""
@@ -749,6 +803,10 @@ class _NumericTally:
         """Take in the range of a group of finite values in ``bucket``, and whether it lies on an atom."""
         self.low = low if self.low is None else min(self.low, low)
         self.high = high if self.high is None else max(self.high, high)
+        if low != high or self.single.get(bucket, low) != low:
+            self.mixed = True
+        else:
+            self.single[bucket] = low
         atoms = column.spec.values
         if atoms is None or not (1 <= bucket <= len(atoms) and low == high == atoms[bucket - 1]):
             self.on_values = False
@@ -767,6 +825,13 @@ def _scan(
         else:
             categories[column.key], nulls[column.key] = {}, 0
     by_key = {column.key: column for column in columns}
+    vocabularies = {  # untyped (a query's) and float columns: read in the reference's category text
+        column.key: frozenset(column.spec.categories)
+        for column in columns
+        if column.spec.kind != NUMERIC
+        and column.python_type in (None, float)
+        and column.spec.categories is not None
+    }
     shape = shape or default_shape(dialect.name)
     statement = _scan_sql(dialect, source, columns, shape)
     result = run(statement)
@@ -777,8 +842,13 @@ def _scan(
             elif bucket is None:
                 nulls[key] += rows
             else:
-                label = bucket if kind == "label" else _category_label(bucket, by_key[key])
-                categories[key][label] = categories[key].get(label, 0) + rows
+                label = (
+                    bucket if kind == "label" else _category_label(bucket, by_key[key], vocabularies.get(key))
+                )
+                if label is None:  # a float NaN: null, as in pandas
+                    nulls[key] += rows
+                else:
+                    categories[key][label] = categories[key].get(label, 0) + rows
         result = ()
     elif shape == "lateral_split_moments":
         result = _split_pairs(columns, result)
@@ -791,7 +861,10 @@ def _scan(
         elif text is None:
             nulls[key] += rows
         else:
-            label = _category_label(text, by_key[key])
+            label = _category_label(text, by_key[key], vocabularies.get(key))
+            if label is None:  # a float NaN: null, as in pandas
+                nulls[key] += rows
+                continue
             categories[key][label] = categories[key].get(label, 0) + rows
     profiles: dict[str, ColumnProfile] = {}
     for column in columns:
@@ -816,6 +889,12 @@ def _tally(
     high: Any,
 ) -> None:
     bucket = int(bucket)
+    if bucket == TEXT_BUCKET:
+        raise InputDataError(
+            f"column {column.name!r} is compared as numbers but {rows} of its values are text that is "
+            "not a number (SQLite keeps datetimes as text): convert it in the query, e.g. "
+            "(julianday(col) - 2440587.5) * 86400 for epoch seconds"
+        )
     if tally.counted_apart(bucket, rows):
         return
     if bucket == MOMENTS_BUCKET:  # the split shape: moments of all finite values, ``rows`` off the atoms
@@ -827,6 +906,7 @@ def _tally(
     tally.counts[bucket] += rows
     tally.finite_count += rows
     if bucket_sum is None:  # the split shape: counts only, the moments row follows
+        tally.mixed = True
         return
     tally.total += float(bucket_sum)
     tally.squares += float(squares)
@@ -888,6 +968,12 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
         mean, std = shift + mean_offset, math.sqrt(squares / tally.finite_count)
     else:
         mean = std = None
+    if tally.finite_count and not (math.isfinite(mean) and math.isfinite(std)):
+        raise InputDataError(f"column {column.name!r}: values too large to summarise (mean or std overflows)")
+    if column.open_edges and tally.single and not tally.mixed:
+        discrete = _discrete_profile(tally, mean, std)
+        if discrete is not None:
+            return discrete
     return NumericColumnProfile(
         edges=tuple(column.spec.edges),
         counts=tuple(tally.counts),
@@ -902,12 +988,90 @@ def _numeric_profile(tally: _NumericTally, column: _Column) -> NumericColumnProf
     )
 
 
-def _category_label(text: Any, column: _Column) -> str:
-    """The category text of a value the database printed, as ``category_text`` prints the value."""
+def _discrete_profile(tally: _NumericTally, mean: float, std: float) -> NumericColumnProfile | None:
+    """A reference column whose every bucket held one value: one bin per distinct value, as
+    ``profile.reference_edges`` gives raw data of at most ``n_bins`` distinct values (``None`` when
+    neighbouring values leave no float between them for an edge)."""
+    import numpy as np
+
+    distinct = np.asarray(sorted(tally.single.values()), dtype=np.float64)
+    counts = [tally.counts[bucket] for bucket, _ in sorted(tally.single.items(), key=lambda item: item[1])]
+    if distinct.size == 1:
+        edges = (float(distinct[0]), float(distinct[0]))
+    else:
+        middles = distinct[:-1] + (distinct[1:] - distinct[:-1]) / 2
+        unique = np.unique(np.r_[distinct[0], middles, distinct[-1]])
+        if unique.size != distinct.size + 1:
+            return None
+        edges = tuple(float(e) for e in unique)
+    return NumericColumnProfile(
+        edges=edges,
+        counts=(0, *counts, 0),
+        null_count=tally.null_count,
+        infinite_count=tally.infinite_count,
+        count=tally.finite_count,
+        mean=mean,
+        std=std,
+        min=tally.low,
+        max=tally.high,
+        values=tuple(float(v) for v in distinct),
+    )
+
+
+def _category_label(text: Any, column: _Column, vocabulary: frozenset[str] | None = None) -> str | None:
+    """The category text of a value the database printed, as ``category_text`` prints the value.
+
+    Columns of unknown type (a query's) and float columns are read against the reference's
+    ``vocabulary``: a text not in it that is the reference's category in another print (SQLite's
+    ``1``/``0`` for booleans, ``1.0`` or ``1.0e+20`` for the numbers ``1`` and ``1e20``, a float32
+    that SQLite widened to a double) is counted as that category. A float NaN is null (``None``),
+    as in pandas; infinities are ``inf``/``-inf`` on every engine.
+    """
     text = str(text)
-    if column.python_type in (int, float, Decimal):
+    if text.startswith(REAL_MARK):  # SQLite: a REAL printed with 17 digits, read back as the float
         try:
-            return category_text(Decimal(text))
+            label = category_text(float(text[1:]))
+        except ValueError:
+            label = category_text(text)
+    elif column.python_type in (int, float, Decimal):
+        try:
+            label = category_text(Decimal(text))
         except (InvalidOperation, ValueError):
             return text
-    return category_text(text)
+    else:
+        label = category_text(text)
+    if label == "nan" and (text.startswith(REAL_MARK) or column.python_type in (float, Decimal)):
+        return None
+    if vocabulary is None or label in vocabulary:
+        return label
+    if label == "NaN" and column.python_type is None:  # a query's float NaN (PostgreSQL's text)
+        return None
+    return _reference_label(label, vocabulary)
+
+
+def _reference_label(label: str, vocabulary: frozenset[str]) -> str:
+    """``label`` as the reference prints the same value, when one of its prints is in ``vocabulary``."""
+    if label in ("0", "1") and vocabulary <= {"true", "false"}:
+        return "true" if label == "1" else "false"
+    if label.lstrip("+-").lower() in ("inf", "infinity"):
+        infinite = "-inf" if label.startswith("-") else "inf"
+        return infinite if infinite in vocabulary else label
+    if not NUMBER_TEXT.fullmatch(label):
+        return label
+    number = category_text(Decimal(label))
+    if number in vocabulary:
+        return number
+    import numpy as np
+
+    value = float(label)
+    narrow = np.float32(value)
+    if math.isfinite(value) and float(narrow) == value and category_text(narrow) in vocabulary:
+        return category_text(narrow)
+    return label
+    if label in ("0", "1") and vocabulary <= {"true", "false"}:
+        return "true" if label == "1" else "false"
+    if NUMBER_TEXT.fullmatch(label):
+        number = category_text(Decimal(label))
+        if number in vocabulary:
+            return number
+    return label

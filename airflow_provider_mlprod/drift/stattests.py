@@ -75,12 +75,17 @@ computed from the shared bins, with a bound on the error reported as ``error_bou
 - Exact profiles: when the reference profile holds a column's distinct values (one bin per value,
   see ``profile``) and the current values all lie on them, the binned statistics are the exact
   ones (``method`` ``"exact"``, no error bound); against a raw current batch the exact statistic is
-  computed from the reference's value counts and the raw values.
+  computed from the reference's value counts and the raw values (``homogeneity`` then counts each
+  current value apart, a value off the reference's values its own cell, not its bin's). Against a
+  current profile off those values, only bins are known: a note says a move within a bin cannot show.
 
 Jensen-Shannon and PSI on numeric columns are defined on the reference profile's bins. Category
 tests compare counts per category: the reference categories, then categories seen only in the
 current data (each its own cell when the reference vocabulary is complete, else all of them with the
-reference's "other" count in one cell). Cells empty on both sides are dropped.
+reference's "other" count in one cell). Cells empty on both sides are dropped. Against a top-K
+reference, ``homogeneity`` also folds into "other" the kept categories whose pooled count does not
+clear the top-K cut by far (``_fold_chance_kept``): the reference's sample chose them, so it
+over-counted them, and identical data would otherwise drift.
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ from airflow_provider_mlprod.drift.profile import (
     ColumnProfile,
     NumericColumnProfile,
 )
-from airflow_provider_mlprod.exceptions import SpecError
+from airflow_provider_mlprod.exceptions import InputDataError, SpecError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,6 +116,8 @@ SIGNIFICANCE = 0.01
 DISCRETE_AS_CATEGORIES = 5
 """Numeric columns with at most this many distinct reference values are compared like categories."""
 MIN_EXPECTED_COUNT = 5.0
+CHANCE_KEPT_Z = 4.0
+"""Standard deviations by which a top-K category's pooled count must clear the cut to stay its own cell."""
 OTHER_LABEL = "(other)"
 
 
@@ -310,20 +317,29 @@ def _discrete_masses(
     reference: ColumnSample, current: ColumnSample
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted support points and each side's probability mass on them (``_exact_discrete`` holds)."""
+    points, ref_counts, cur_counts = _discrete_counts(reference, current)
+    return points, ref_counts / max(ref_counts.sum(), 1), cur_counts / max(cur_counts.sum(), 1)
+
+
+def _discrete_counts(
+    reference: ColumnSample, current: ColumnSample
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted support points (the reference's values and any raw current value) and each side's
+    count on them (``_exact_discrete`` holds)."""
     import numpy as np
 
     ref, cur = reference.profile, current.profile
     atoms = np.asarray(ref.values, float)
-    ref_mass = np.asarray(ref.counts[1:-1], float) / ref.count
+    ref_counts = np.asarray(ref.counts[1:-1], float)
     if current.sorted_values is None:
-        return atoms, ref_mass, np.asarray(cur.counts[1:-1], float) / cur.count
+        return atoms, ref_counts, np.asarray(cur.counts[1:-1], float)
     values, counts = np.unique(current.sorted_values, return_counts=True)
     points = np.union1d(atoms, values)
-    ref_weights = np.zeros(points.size)
-    ref_weights[np.searchsorted(points, atoms)] = ref_mass
-    cur_weights = np.zeros(points.size)
-    cur_weights[np.searchsorted(points, values)] = counts / max(current.sorted_values.size, 1)
-    return points, ref_weights, cur_weights
+    ref_on_points = np.zeros(points.size)
+    ref_on_points[np.searchsorted(points, atoms)] = ref_counts
+    cur_on_points = np.zeros(points.size)
+    cur_on_points[np.searchsorted(points, values)] = counts
+    return points, ref_on_points, cur_on_points
 
 
 def _discrete_wasserstein(reference: ColumnSample, current: ColumnSample) -> float:
@@ -363,11 +379,55 @@ def _cell_counts(reference: ColumnSample, current: ColumnSample) -> tuple[np.nda
 
     if isinstance(reference.profile, NumericColumnProfile):
         ref, cur = _numeric_profiles(reference, current)
+        if current.sorted_values is not None and _exact_discrete(reference, current):
+            # a discrete reference and raw current values: one cell per value, new values their own
+            _, ref_counts, cur_counts = _discrete_counts(reference, current)
+            keep = (ref_counts > 0) | (cur_counts > 0)
+            return ref_counts[keep], cur_counts[keep], np.arange(int(keep.sum()))
         ref_counts, cur_counts = np.asarray(ref.counts, float), np.asarray(cur.counts, float)
         keep = (ref_counts > 0) | (cur_counts > 0)
         return ref_counts[keep], cur_counts[keep], np.arange(int(keep.sum()))
-    labels, ref_counts, cur_counts = aligned_category_counts(reference.profile, current.profile)
+    ref, cur = reference.profile, current.profile
+    labels, ref_counts, cur_counts = aligned_category_counts(ref, cur)
+    if ref.other_count or (cur.other_count and not set(ref.counts) <= set(cur.counts)):
+        # a top-K reference (or one cut to the current's list): its "other" cell comes last
+        labels, ref_counts, cur_counts = _fold_chance_kept(labels, ref_counts, cur_counts)
     return ref_counts, cur_counts, np.argsort(np.asarray(labels, dtype=object), kind="stable")
+
+
+def _fold_chance_kept(
+    labels: list[str], ref_counts: np.ndarray, cur_counts: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Fold into "other" the kept categories of a top-K reference that chance may have kept.
+
+    A top-K reference keeps the categories its own sample counted most: near the cut, those the
+    sample over-counted. Compared with another sample of the same distribution they look as if they
+    had shrunk, and with a few hundred such categories the homogeneity test fires on identical data
+    (1,500 equally frequent categories at 20,000 rows: 20 alarms out of 20). A kept category stays
+    its own cell only when its pooled count alone puts it above the cut for nearly every split
+    between the sides (``CHANCE_KEPT_Z`` standard deviations of the reference's binomial share); the
+    choice then depends on pooled counts, as the test's own cell merging does, and stays valid.
+    """
+    import numpy as np
+
+    other = len(labels) - 1
+    kept = np.arange(len(labels)) != other
+    if not ref_counts[other] or not kept.any():
+        return labels, ref_counts, cur_counts  # the reference lost no category to "other"
+    cut = float(ref_counts[kept].min())
+    n_ref, n_cur = ref_counts.sum(), cur_counts.sum()
+    share = n_ref / (n_ref + n_cur)
+    pooled = ref_counts + cur_counts
+    lowest = pooled * share - CHANCE_KEPT_Z * np.sqrt(pooled * share * (1 - share))
+    fold = kept & ~(lowest > cut)
+    if not fold.any():
+        return labels, ref_counts, cur_counts
+    ref_counts, cur_counts = ref_counts.copy(), cur_counts.copy()
+    ref_counts[other] += ref_counts[fold].sum()
+    cur_counts[other] += cur_counts[fold].sum()
+    stay = ~fold
+    kept_labels = [label for label, keep in zip(labels, stay, strict=True) if keep]
+    return kept_labels, ref_counts[stay], cur_counts[stay]
 
 
 def homogeneity_p_value(
@@ -533,6 +593,12 @@ def wasserstein_test(reference: ColumnSample, current: ColumnSample) -> TestOutc
     else:
         distance, low, high = binned_wasserstein(ref, cur)
         method, span = "binned", (low, high)
+    if ref.std == 0 and ref.min < ref.max:
+        raise InputDataError(
+            f"the reference's standard deviation is 0 although its values range from {ref.min!r} to "
+            f"{ref.max!r} (squares of values below ~1e-154 underflow): scale the column, or use a "
+            "reference profiled from raw data"
+        )
     if ref.std == 0:
         note = "reference standard deviation is 0: statistic is 0 if unchanged, infinite otherwise"
         if span is not None and span[1] > 0:

@@ -6,7 +6,6 @@ reference and the current batch, records the result, writes the report and ends 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -69,7 +68,8 @@ class DataDriftOperator(BaseOperator):
     Raw reference and raw current data are compared exactly (KS, Wasserstein on all values). With a
     profile on one side (stored, from a file, or computed in the database) numeric columns are compared
     on the reference profile's bins, with the error bound reported per column. A raw SQL reference is
-    profiled inside its database: equal-width bins between the column's min and max, the ``top_k`` most
+    profiled inside its database: equal-width bins between the column's min and max (one bin per value
+    for columns of at most ``n_bins`` distinct values that fall in separate bins), the ``top_k`` most
     frequent categories; the column kinds of a ``reference_table`` come from the table's column types,
     those of a ``reference_query`` must be declared in ``column_kinds`` for every column in ``columns``.
 
@@ -591,19 +591,20 @@ def _load_profile_file(location: str) -> DatasetProfile:
     """Read a profile JSON file from any ObjectStoragePath URI."""
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_mlprod.drift.profile import DatasetProfile
+    from airflow_provider_mlprod.drift.profile import MAX_PROFILE_BYTES, DatasetProfile
     from airflow_provider_mlprod.exceptions import StoreError
 
     try:
-        text = ObjectStoragePath(location).read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
+        with ObjectStoragePath(location).open("rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
         raise StoreError(f"profile file {location!r} cannot be read: {type(exc).__name__}") from None
-    return DatasetProfile.from_dict(data, source=f"profile file {location!r}")
+    return DatasetProfile.from_json_bytes(data, source=f"profile file {location!r}")
 
 
 def _kind_of_sql_type(sql_type: Any, column: str) -> str:
-    """``numeric`` for integer, decimal and float columns; ``categorical`` for text and booleans."""
+    """``numeric`` for integer, decimal, float, date and datetime columns (datetimes are compared as
+    epoch seconds, as on every other path); ``categorical`` for text and booleans."""
     from airflow_provider_mlprod.exceptions import ConfigurationError
 
     try:
@@ -614,9 +615,11 @@ def _kind_of_sql_type(sql_type: Any, column: str) -> str:
         ) from None
     if python_type is bool:
         return "categorical"
+    import datetime
     from decimal import Decimal
 
-    return "numeric" if python_type in (int, float, Decimal) else "categorical"
+    numeric = (int, float, Decimal, datetime.date, datetime.datetime)
+    return "numeric" if python_type in numeric else "categorical"
 
 
 def _check_exactly_one(task_id: str, side: str, sources: Mapping[str, Any]) -> None:
