@@ -433,3 +433,74 @@ def test_credentials_never_reach_results_or_errors():
     for secret in ("pa55word", "k3y", "t0ken", "dXNlcjpwYTU1d29yZA"):
         assert secret not in shown
     assert b"Authorization: Bearer t0ken\r\n" in server.heads[0]
+
+
+def test_https_to_a_host_name_sends_sni_and_checks_the_name(tmp_path, monkeypatch):
+    """The certificate names ``localhost``: reached by that name it is trusted (SNI sent); reached
+    by its address, the name does not match and no request is answered."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    names_seen: list[str | None] = []
+    server_context.sni_callback = lambda sock, server_name, context: names_seen.append(server_name)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                tls = server_context.wrap_socket(conn, server_side=True)
+                stream = tls.makefile("rb")
+                while stream.readline() not in (b"\r\n", b""):
+                    pass
+                stream.read(len(b'{"i": 0}'))
+                tls.sendall(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")
+                tls.close()
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    try:
+        [by_name] = fetch_all(f"https://localhost:{port}/predict")
+        [by_address] = fetch_all(f"https://127.0.0.1:{port}/predict")
+    finally:
+        listener.close()
+    assert by_name[:3] == (200, b"{}", None)
+    assert by_address[2:4] == ("connection_error", "SSLCertVerificationError")
+    assert names_seen[0] == "localhost"
+    assert names_seen[1:] == [None]  # no SNI for an address
