@@ -326,11 +326,16 @@ def test_a_server_dropping_a_request_on_a_reused_connection_shows_as_failing_and
     assert len(server.bodies) == 20  # each request sent once
 
 
-def test_a_connection_idle_longer_than_the_bound_is_not_reused():
-    with RawServer(send(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")) as server:
-        outcomes = fetch_all(server.url, 3, pause_s=http_client.MAX_IDLE_S + 0.2)
-    assert [outcome[:3] for outcome in outcomes] == [(200, b"{}", None)] * 3
-    assert server.connections == 3
+def test_a_connection_idle_longer_than_the_bound_is_not_reused(monkeypatch):
+    monkeypatch.setattr(http_client, "MAX_IDLE_S", 0.3)
+    with (
+        RawServer(send(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")) as idle,
+        RawServer(send(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")) as busy,
+    ):
+        idle_outcomes = fetch_all(idle.url, 3, pause_s=0.5)
+        busy_outcomes = fetch_all(busy.url, 3, pause_s=0.1)
+    assert [outcome[:3] for outcome in idle_outcomes + busy_outcomes] == [(200, b"{}", None)] * 6
+    assert (idle.connections, busy.connections) == (3, 1)
 
 
 def test_a_reply_dripped_byte_by_byte_is_cut_off_by_the_timeout_in_all():
