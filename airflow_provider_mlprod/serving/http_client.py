@@ -21,8 +21,10 @@ request must show as failing, as it does to ``requests`` and ``aiohttp``). Every
 by the timeout in all, connecting included (``loop.call_later``; the connection is aborted when it
 fires), however slowly the bytes come. A reply head over :data:`MAX_HEAD_BYTES` or a body over
 :data:`MAX_REPLY_BYTES` (after inflating) ends the request as ``reply_too_large`` and the connection
-is aborted, so memory stays bounded whatever the server sends. Running out of file descriptors or
-local ports is the client's limit, not the server's fault: it ends the request as ``client_limit``.
+is aborted, so memory stays bounded whatever the server sends. Running out of file descriptors (or
+kernel memory) is the client's limit, not the server's fault: it ends the request as ``client_limit``.
+(``EADDRNOTAVAIL`` is not counted so: it also means an address this machine cannot reach, such as
+``::1`` without IPv6.)
 ``https://`` endpoints use the default ``ssl`` context (certificates verified against the system
 CAs, or ``SSL_CERT_FILE``; SNI sent for host names). Proxies (``HTTP(S)_PROXY``) are not used: the
 endpoint is loaded directly, so the latencies are the server's.
@@ -63,8 +65,8 @@ MAX_REPLY_BYTES = 10 * 1024 * 1024
 #: servers (5 s: uvicorn, Node; 60-75 s: load balancers, nginx, aiohttp), above the gap between requests
 #: of any load worth the name, so a test rarely pays a new connection for it.
 MAX_IDLE_S = 4.0
-#: Errors of the client's own machine when it opens a connection (descriptors, memory, local ports).
-_LOCAL_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL})
+#: Errors of the client's own machine when it opens a connection (descriptors, kernel memory).
+_LOCAL_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 #: ``on_done(status, body, failure, error_name, end)``: called exactly once per request, with
 #: ``failure`` None for a reply (then ``status`` and ``body`` are set), ``TIMEOUT``,
@@ -254,7 +256,6 @@ class _Connection(asyncio.Protocol):
                 exchange.fail(REPLY_TOO_LARGE, "ReplyBodyTooLarge", end)
                 return
         if self.keep_alive and not self.in_message and not self.leftover and not self.closed:
-            self.idle_since = end
             self.client.release(self)
         else:
             self.drop()
@@ -442,6 +443,7 @@ class EndpointClient:
 
     def release(self, connection: _Connection) -> None:
         """``connection`` is free for the next request."""
+        connection.idle_since = time.perf_counter()
         self.idle.append(connection)
 
     def forget(self, connection: _Connection) -> None:

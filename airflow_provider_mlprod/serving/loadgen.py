@@ -77,7 +77,7 @@ class EndpointUnreachable(MlprodError):
 
 
 class LoadGeneratorLimit(MlprodError):
-    """The generator's own machine ran out of file descriptors or local ports: no verdict on the server."""
+    """The generator's own machine ran out of file descriptors: no verdict on the server."""
 
 
 @dataclass(frozen=True)
