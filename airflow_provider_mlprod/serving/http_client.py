@@ -11,23 +11,24 @@ This client therefore does the least per request:
 - the latency clock stops in that callback when the reply is complete, and the caller's completion
   callback runs right there, so a closed loop writes its next request without a coroutine hop.
 
-Each endpoint has one :class:`EndpointClient`: a pool of keep-alive connections (one request in flight
-on each; no pipelining), opened as needed, dropped when the server closes them, answers
+Each endpoint has one :class:`EndpointClient`: a pool of keep-alive connections (one request in
+flight on each; no pipelining), opened as needed, dropped when the server closes them, answers
 ``Connection: close``, or sends bytes beyond the reply (the first complete reply is the answer), and
-not reused after :data:`MAX_IDLE_S` idle (so a server's idle timeout rarely meets a request on its
-way). A request is sent once: a connection lost before its reply is a connection error, also on a
-reused connection (a POST is not idempotent, and a server that drops the connection after reading a
-request must show as failing, as it does to ``requests`` and ``aiohttp``). Every request is bounded
-by the timeout in all, connecting included (``loop.call_later``; the connection is aborted when it
-fires), however slowly the bytes come. A reply head over :data:`MAX_HEAD_BYTES` or a body over
-:data:`MAX_REPLY_BYTES` (after inflating) ends the request as ``reply_too_large`` and the connection
-is aborted, so memory stays bounded whatever the server sends. Running out of file descriptors (or
-kernel memory) is the client's limit, not the server's fault: it ends the request as ``client_limit``.
-(``EADDRNOTAVAIL`` is not counted so: it also means an address this machine cannot reach, such as
-``::1`` without IPv6.)
-``https://`` endpoints use the default ``ssl`` context (certificates verified against the system
-CAs, or ``SSL_CERT_FILE``; SNI sent for host names). Proxies (``HTTP(S)_PROXY``) are not used: the
-endpoint is loaded directly, so the latencies are the server's.
+not reused after :data:`MAX_IDLE_S` idle or when the server's close (or any byte) is already waiting
+on it (checked with one ``poll`` before reuse, as urllib3 does), so a server's idle timeout rarely
+meets a request on its way. A request is sent once: a connection lost before its reply is a
+connection error, also on a reused connection (a POST is not idempotent, and a server that drops the
+connection after reading a request must show as failing, as it does to ``requests`` and
+``aiohttp``). Every request is bounded by the timeout in all, connecting included
+(``loop.call_later``; the connection is aborted when it fires), however slowly the bytes come. A
+reply head over :data:`MAX_HEAD_BYTES` or a body over :data:`MAX_REPLY_BYTES` (after inflating) ends
+the request as ``reply_too_large`` and the connection is aborted, so memory stays bounded whatever
+the server sends. Running out of file descriptors (or kernel memory) is the client's limit, not the
+server's fault: it ends the request as ``client_limit``. (``EADDRNOTAVAIL`` is not counted so: it
+also means an address this machine cannot reach, such as ``::1`` without IPv6.) ``https://``
+endpoints use the default ``ssl`` context (certificates verified against the system CAs, or
+``SSL_CERT_FILE``; SNI sent for host names). Proxies (``HTTP(S)_PROXY``) are not used: the endpoint
+is loaded directly, so the latencies are the server's.
 
 Redirects are not followed (a 3xx is an outcome of its own) and no cookies are kept; the client
 asks for uncompressed replies and still inflates a gzip or deflate reply, so output checks see the
@@ -40,6 +41,7 @@ import asyncio
 import base64
 import errno
 import re
+import select
 import ssl
 import time
 import zlib
@@ -67,6 +69,13 @@ MAX_REPLY_BYTES = 10 * 1024 * 1024
 MAX_IDLE_S = 4.0
 #: Errors of the client's own machine when it opens a connection (descriptors, kernel memory).
 _LOCAL_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: What ``poll`` reports on an idle connection that must not be reused: the peer's close, an error,
+#: or bytes nobody asked for.
+_POLL_STALE = (
+    select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
+    if hasattr(select, "poll")
+    else 0
+)
 
 #: ``on_done(status, body, failure, error_name, end)``: called exactly once per request, with
 #: ``failure`` None for a reply (then ``status`` and ``body`` are set), ``TIMEOUT``,
@@ -196,6 +205,7 @@ class _Connection(asyncio.Protocol):
         self.exchange: _Exchange | None = None
         self.closed = False
         self.idle_since = 0.0  # when the connection was last released
+        self.poller: select.poll | None = None  # polls the socket for a close waiting while idle
         self.received = 0  # bytes of the current exchange's reply so far
         self.in_message = False
         self.headers_done = False
@@ -214,6 +224,19 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if _POLL_STALE and sock is not None:
+            self.poller = select.poll()
+            self.poller.register(sock.fileno(), _POLL_STALE)
+
+    def stale(self) -> bool:
+        """The idle connection cannot carry a request: closed, idle too long, or the server's close
+        (or stray bytes) already waiting on the socket."""
+        if self.closed or self.transport.is_closing():
+            return True
+        if time.perf_counter() - self.idle_since > MAX_IDLE_S:
+            return True
+        return self.poller is not None and bool(self.poller.poll(0))
 
     def data_received(self, data: bytes) -> None:
         exchange = self.exchange
@@ -393,9 +416,7 @@ class EndpointClient:
         idle = self.idle
         while idle:
             connection = idle.pop()
-            if connection.closed or connection.transport.is_closing():
-                continue
-            if time.perf_counter() - connection.idle_since > MAX_IDLE_S:
+            if connection.stale():
                 connection.drop()
                 continue
             connection.start(exchange)

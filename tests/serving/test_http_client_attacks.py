@@ -509,3 +509,26 @@ def test_https_to_a_host_name_sends_sni_and_checks_the_name(tmp_path, monkeypatc
     assert by_address[2:4] == ("connection_error", "SSLCertVerificationError")
     assert names_seen[0] == "localhost"
     assert names_seen[1:] == [None]  # no SNI for an address
+
+
+def test_a_close_already_waiting_on_an_idle_connection_is_seen_before_the_next_request_goes_out():
+    """The server closes with its third reply (data and FIN in one segment) without saying so. The
+    closed loop writes its next request from the reply's callback, before the event loop has read
+    the end of the connection: the close is seen before reuse, so no request meets it."""
+
+    def three_then_close(conn: socket.socket, body: bytes, number: int) -> str | None:
+        data = OK_HEAD + b"Content-Length: 2\r\n\r\n{}"
+        if number < 3:
+            conn.sendall(data)
+            return None
+        conn.send(data, socket.MSG_MORE)  # held back until the FIN, so both arrive together
+        conn.shutdown(socket.SHUT_WR)
+        return "close"
+
+    with RawServer(three_then_close) as server:
+        result = run_load_test(
+            [Endpoint("candidate", server.url)], numbered(30), LoadPlan(requests=30, concurrency=1)
+        ).endpoints[0]
+    assert result.outcomes == {"2xx": 30}
+    assert len(server.bodies) == 30
+    assert server.connections == 10
