@@ -63,6 +63,9 @@ CLIENT_LIMIT = "client_limit"
 #: A reply's status line and headers may take this many bytes; a body this many (after inflating).
 MAX_HEAD_BYTES = 1024 * 1024
 MAX_REPLY_BYTES = 10 * 1024 * 1024
+#: All the bytes of one reply (head, chunk framing, body, trailers): the bound of what a reply may hold
+#: in memory, trailers included (llhttp hands them over only when each one ends).
+_MAX_WIRE_BYTES = 2 * MAX_HEAD_BYTES + 2 * MAX_REPLY_BYTES
 #: An idle connection older than this is closed rather than reused: below the common idle timeouts of
 #: servers (5 s: uvicorn, Node; 60-75 s: load balancers, nginx, aiohttp), above the gap between requests
 #: of any load worth the name, so a test rarely pays a new connection for it.
@@ -253,14 +256,18 @@ class _Connection(asyncio.Protocol):
                 exchange.fail(CONNECTION_ERROR, "InvalidHttpReply", time.perf_counter())
                 return
             self.leftover = True  # garbage after a complete reply: the reply stands
-        if self.too_large or (not self.headers_done and self.received > MAX_HEAD_BYTES):
+        if self.received > MAX_HEAD_BYTES and (
+            self.too_large or not self.headers_done or self.received > _MAX_WIRE_BYTES
+        ):
             self.exchange = None
             self.abort()
-            exchange.fail(
-                REPLY_TOO_LARGE,
-                "ReplyBodyTooLarge" if self.too_large else "ReplyHeadTooLarge",
-                time.perf_counter(),
-            )
+            if self.too_large:
+                error_name = "ReplyBodyTooLarge"
+            elif not self.headers_done:
+                error_name = "ReplyHeadTooLarge"
+            else:  # trailers or chunk framing without end
+                error_name = "ReplyTooLarge"
+            exchange.fail(REPLY_TOO_LARGE, error_name, time.perf_counter())
             return
         if self.complete_at is None:
             return

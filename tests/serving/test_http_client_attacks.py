@@ -182,6 +182,31 @@ def test_a_header_that_never_ends_is_cut_off_at_the_head_limit():
     assert seconds < 20
 
 
+def flood_trailer(conn: socket.socket, body: bytes, number: int) -> str:
+    """A chunked body that ends, then a trailer field that never does."""
+    conn.sendall(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Flood: ")
+    block = b"t" * (1024 * 1024)
+    try:
+        for _ in range(1024):
+            conn.sendall(block)
+    except OSError:
+        pass
+    return "close"
+
+
+def test_a_trailer_that_never_ends_is_cut_off_with_bounded_memory():
+    tracemalloc.start()
+    try:
+        with RawServer(flood_trailer) as server:
+            [(_, _, failure, error, seconds)] = fetch_all(server.url, timeout_s=60)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (failure, error) == ("reply_too_large", "ReplyTooLarge")
+    assert seconds < 30
+    assert peak < 6 * http_client.MAX_REPLY_BYTES
+
+
 def test_a_gzip_bomb_is_not_inflated_past_the_body_limit():
     bomb = gzip.compress(b"\0" * (http_client.MAX_REPLY_BYTES * 4))  # ~40 KB on the wire
     head = OK_HEAD + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb)
