@@ -338,6 +338,8 @@ class _Connection(asyncio.Protocol):
         self.headers_done = True
 
     def on_body(self, body: bytes) -> None:
+        if self.complete_at is not None:  # the body of a reply after the reply: not kept
+            return
         self.body_size += len(body)
         if self.body_size > MAX_REPLY_BYTES:
             self.too_large = True

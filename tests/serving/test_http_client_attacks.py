@@ -264,6 +264,18 @@ def test_a_second_reply_to_one_request_is_not_taken_for_it_and_the_connection_is
     assert server.connections == 3
 
 
+def test_a_reply_just_under_the_limit_stands_whatever_follows_it_in_the_same_read():
+    size = http_client.MAX_REPLY_BYTES - 10
+    first = OK_HEAD + b"Content-Length: %d\r\n\r\n" % size + b"b" * size
+    stray = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"s" * 1000
+    with RawServer(send(first + stray)) as server:
+        outcomes = fetch_all(server.url, 2)
+    assert [(status, len(body), failure) for status, body, failure, _, _ in outcomes] == [
+        (200, size, None)
+    ] * 2
+    assert server.connections == 2
+
+
 def test_a_body_longer_than_its_content_length_gives_the_announced_body_and_a_new_connection():
     """As ``requests`` reads it: the first two bytes are the reply, the rest is not trusted."""
     with RawServer(send(OK_HEAD + b"Content-Length: 2\r\n\r\nabcdef")) as server:
