@@ -44,6 +44,24 @@ REQUESTS_SQL = ArgumentNames(
     table=None, schema=None, query="requests_sql", parameters="requests_sql_parameters"
 )
 """The load test's names of its SQL request set's arguments."""
+#: Keys of an ``http`` connection's extra that Airflow's HttpHook takes as session options, not headers.
+_SESSION_OPTIONS = frozenset(
+    {
+        "proxies",
+        "proxy",
+        "verify",
+        "verify_ssl",
+        "cert",
+        "stream",
+        "timeout",
+        "allow_redirects",
+        "max_redirects",
+        "trust_env",
+        "check_response",
+        "auth_type",
+        "auth_kwargs",
+    }
+)
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password|signature", re.IGNORECASE)
 
 
@@ -94,8 +112,11 @@ def http_endpoint(conn_id: str, path: str, name: str) -> Endpoint:
     """The endpoint of an Airflow ``http`` connection plus ``path``, with its auth headers.
 
     Host (with or without scheme), ``schema`` (``http``/``https``), port; login and password become
-    Basic auth; the extra's keys are request headers (as for Airflow's HttpHook). Secret values are
-    masked in task logs, and never formatted into a message.
+    Basic auth; the extra's keys are request headers (as for Airflow's HttpHook), except HttpHook's
+    session options (``proxy``, ``verify``, ``cert``, ``timeout``, ...: never sent to the endpoint,
+    and not applied), and a ``headers`` mapping in the extra is sent too (as the golden-set gate
+    reads the same connection). Secret values are masked in task logs, and never formatted into a
+    message.
     """
     import base64
 
@@ -116,7 +137,12 @@ def http_endpoint(conn_id: str, path: str, name: str) -> Endpoint:
         scheme = conn.schema or conn.conn_type or "http"
         base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
     headers: dict[str, str] = {}
-    for key, value in connection_extra(conn).items():
+    extra = connection_extra(conn)
+    nested = extra.get("headers")
+    fields = [(k, v) for k, v in extra.items() if k != "headers" and str(k).lower() not in _SESSION_OPTIONS]
+    if isinstance(nested, Mapping):
+        fields += list(nested.items())
+    for key, value in fields:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             headers[str(key)] = str(value)
             if _SECRET_HEADER.search(str(key)):

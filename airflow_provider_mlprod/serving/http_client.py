@@ -11,13 +11,24 @@ This client therefore does the least per request:
 - the latency clock stops in that callback when the reply is complete, and the caller's completion
   callback runs right there, so a closed loop writes its next request without a coroutine hop.
 
-Each endpoint has one :class:`EndpointClient`: a pool of keep-alive connections (one request in flight
-on each; no pipelining), opened as needed, dropped when the server closes them or answers
-``Connection: close``. A request sent on a reused connection that the server closed before any byte
-of the reply (it closed an idle connection as the request went out) is sent once more on a new
-connection, the clock still running; any other loss is a connection error. Every request is bounded
-by the timeout, connecting included (``loop.call_later``; the connection is aborted when it fires).
-``https://`` endpoints use the default ``ssl`` context (system CAs, or ``SSL_CERT_FILE``).
+Each endpoint has one :class:`EndpointClient`: a pool of keep-alive connections (one request in
+flight on each; no pipelining), opened as needed, dropped when the server closes them, answers
+``Connection: close``, or sends bytes beyond the reply (the first complete reply is the answer), and
+not reused after :data:`MAX_IDLE_S` idle or when the server's close (or any byte) is already waiting
+on it (checked with one ``poll`` before reuse, as urllib3 does), so a server's idle timeout rarely
+meets a request on its way. A request is sent once: a connection lost before its reply is a
+connection error, also on a reused connection (a POST is not idempotent, and a server that drops the
+connection after reading a request must show as failing, as it does to ``requests`` and
+``aiohttp``). Every request is bounded by the timeout in all, connecting included
+(``loop.call_later``; the connection is aborted when it fires), however slowly the bytes come. A
+reply head over :data:`MAX_HEAD_BYTES` or a body over :data:`MAX_REPLY_BYTES` (after inflating) ends
+the request as ``reply_too_large`` and the connection is aborted, so memory stays bounded whatever
+the server sends. Running out of file descriptors (or kernel memory) is the client's limit, not the
+server's fault: it ends the request as ``client_limit``. (``EADDRNOTAVAIL`` is not counted so: it
+also means an address this machine cannot reach, such as ``::1`` without IPv6.) ``https://``
+endpoints use the default ``ssl`` context (certificates verified against the system CAs, or
+``SSL_CERT_FILE``; SNI sent for host names). Proxies (``HTTP(S)_PROXY``) are not used: the endpoint
+is loaded directly, so the latencies are the server's.
 
 Redirects are not followed (a 3xx is an outcome of its own) and no cookies are kept; the client
 asks for uncompressed replies and still inflates a gzip or deflate reply, so output checks see the
@@ -28,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import re
+import select
 import ssl
 import time
 import zlib
@@ -44,10 +57,33 @@ from airflow_provider_mlprod.exceptions import SpecError
 #: The failure kinds a request can end with (``None``: a reply arrived).
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
+REPLY_TOO_LARGE = "reply_too_large"
+CLIENT_LIMIT = "client_limit"
+
+#: A reply's status line and headers may take this many bytes; a body this many (after inflating).
+MAX_HEAD_BYTES = 1024 * 1024
+MAX_REPLY_BYTES = 10 * 1024 * 1024
+#: All the bytes of one reply (head, chunk framing, body, trailers): the bound of what a reply may hold
+#: in memory, trailers included (llhttp hands them over only when each one ends).
+_MAX_WIRE_BYTES = 2 * MAX_HEAD_BYTES + 2 * MAX_REPLY_BYTES
+#: An idle connection older than this is closed rather than reused: below the common idle timeouts of
+#: servers (5 s: uvicorn, Node; 60-75 s: load balancers, nginx, aiohttp), above the gap between requests
+#: of any load worth the name, so a test rarely pays a new connection for it.
+MAX_IDLE_S = 4.0
+#: Errors of the client's own machine when it opens a connection (descriptors, kernel memory).
+_LOCAL_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: What ``poll`` reports on an idle connection that must not be reused: the peer's close, an error,
+#: or bytes nobody asked for.
+_POLL_STALE = (
+    select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
+    if hasattr(select, "poll")
+    else 0
+)
 
 #: ``on_done(status, body, failure, error_name, end)``: called exactly once per request, with
-#: ``failure`` None for a reply (then ``status`` and ``body`` are set), ``TIMEOUT`` or
-#: ``CONNECTION_ERROR`` (then ``error_name`` names the kind of error); ``end`` is the
+#: ``failure`` None for a reply (then ``status`` and ``body`` are set), ``TIMEOUT``,
+#: ``CONNECTION_ERROR``, ``REPLY_TOO_LARGE`` or ``CLIENT_LIMIT`` (then ``error_name`` names the
+#: kind of error, for the last two the error's class and errno name); ``end`` is the
 #: ``time.perf_counter()`` at which the reply completed or the request failed.
 OnDone = Callable[[int, bytes, "str | None", "str | None", float], None]
 
@@ -125,7 +161,7 @@ def prepare_target(url: str, headers: Mapping[str, str], *, label: str) -> Targe
 class _Exchange:
     """One request: its bytes, its completion callback, its timer and where it is being sent."""
 
-    __slots__ = ("client", "connect_task", "connection", "done", "on_done", "request", "retried", "timer")
+    __slots__ = ("client", "connect_task", "connection", "done", "on_done", "request", "timer")
 
     def __init__(self, client: EndpointClient, request: bytes, on_done: OnDone) -> None:
         self.client = client
@@ -135,7 +171,6 @@ class _Exchange:
         self.connection: _Connection | None = None
         self.connect_task: asyncio.Task | None = None
         self.done = False
-        self.retried = False
 
     def reply(self, status: int, body: bytes, end: float) -> None:
         if self.done:
@@ -172,48 +207,89 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: _Exchange | None = None
         self.closed = False
-        self.replies = 0  # replies read so far: a connection with one or more is a reused one
-        self.got_bytes = False  # a byte of the current reply arrived
+        self.idle_since = 0.0  # when the connection was last released
+        self.poller: select.poll | None = None  # polls the socket for a close waiting while idle
+        self.received = 0  # bytes of the current exchange's reply so far
         self.in_message = False
         self.headers_done = False
-        self.framed = False  # the reply has a Content-Length or Transfer-Encoding
+        self.framed = False  # the reply has a Content-Length or chunked Transfer-Encoding
         self.encoding: bytes | None = None
         self.body_parts: list[bytes] = []
-        self.complete_at: float | None = None
+        self.body_size = 0
+        self.too_large = False
+        self.complete_at: float | None = None  # the first complete reply: when, its status and body
+        self.status = 0
+        self.body = b""
         self.keep_alive = False
+        self.leftover = False  # bytes came after the reply: the connection is out of step
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if _POLL_STALE and sock is not None:
+            self.poller = select.poll()
+            self.poller.register(sock.fileno(), _POLL_STALE)
+
+    def stale(self) -> bool:
+        """The idle connection cannot carry a request: closed, idle too long, or the server's close
+        (or stray bytes) already waiting on the socket."""
+        if self.closed or self.transport.is_closing():
+            return True
+        if time.perf_counter() - self.idle_since > MAX_IDLE_S:
+            return True
+        return self.poller is not None and bool(self.poller.poll(0))
 
     def data_received(self, data: bytes) -> None:
         exchange = self.exchange
         if exchange is None:  # bytes nobody asked for: the connection is out of step
             self.drop()
             return
-        self.got_bytes = True
+        self.received += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if self.complete_at is None:
+                self.exchange = None
+                self.drop()
+                exchange.fail(CONNECTION_ERROR, "InvalidHttpReply", time.perf_counter())
+                return
+            self.leftover = True  # garbage after a complete reply: the reply stands
+        if self.received > MAX_HEAD_BYTES and (
+            self.too_large or not self.headers_done or self.received > _MAX_WIRE_BYTES
+        ):
             self.exchange = None
-            self.drop()
-            exchange.fail(CONNECTION_ERROR, "InvalidHttpReply", time.perf_counter())
+            self.abort()
+            if self.too_large:
+                error_name = "ReplyBodyTooLarge"
+            elif not self.headers_done:
+                error_name = "ReplyHeadTooLarge"
+            else:  # trailers or chunk framing without end
+                error_name = "ReplyTooLarge"
+            exchange.fail(REPLY_TOO_LARGE, error_name, time.perf_counter())
             return
         if self.complete_at is None:
             return
+        self.finish(exchange)
+
+    def finish(self, exchange: _Exchange) -> None:
+        """Hand the complete reply to ``exchange``; keep the connection only if it is in step."""
         end, self.complete_at = self.complete_at, None
-        status = self.parser.get_status_code()
-        body = self.body_parts[0] if len(self.body_parts) == 1 else b"".join(self.body_parts)
+        body = self.body
+        self.body = b""
+        self.exchange = None
         if self.encoding is not None:
             body = _inflate(body, self.encoding)
-        self.exchange = None
-        self.replies += 1
-        if self.keep_alive and not self.in_message:
+            if body is None:
+                self.drop()
+                exchange.fail(REPLY_TOO_LARGE, "ReplyBodyTooLarge", end)
+                return
+        if self.keep_alive and not self.in_message and not self.leftover and not self.closed:
             self.client.release(self)
         else:
             self.drop()
-        exchange.reply(status, body, end)
+        exchange.reply(self.status, body, end)
 
     def eof_received(self) -> bool:
         return False  # the transport closes; connection_lost reports the loss
@@ -225,44 +301,60 @@ class _Connection(asyncio.Protocol):
         if exchange is None:
             return
         end = time.perf_counter()
-        if self.headers_done and not self.framed and self.in_message:
-            # A reply without Content-Length or chunked framing ends where the connection does.
-            body = b"".join(self.body_parts)
-            exchange.reply(self.parser.get_status_code(), _inflate(body, self.encoding), end)
-        elif not self.got_bytes and self.replies > 0 and not exchange.retried:
-            # The server closed this idle keep-alive connection as the request went out.
-            exchange.retried = True
-            exchange.connection = None
-            self.client.open(exchange)
+        if exc is None and self.headers_done and not self.framed and self.in_message:
+            # A reply without Content-Length or chunked framing ends where the connection does
+            # (cleanly: a reset cuts it short).
+            self.complete_at = end
+            self.status = self.parser.get_status_code()
+            self.body = b"".join(self.body_parts)
+            self.in_message = False
+            self.finish(exchange)
         else:
             exchange.fail(CONNECTION_ERROR, type(exc).__name__ if exc else "ServerDisconnected", end)
 
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        if self.complete_at is not None:  # a second reply to one request: not this request's
+            self.leftover = True
+            return
         self.in_message = True
         self.headers_done = False
         self.framed = False
         self.encoding = None
         self.body_parts = []
+        self.body_size = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         lowered = name.lower()
-        if lowered in (b"content-length", b"transfer-encoding"):
+        if lowered == b"content-length":
             self.framed = True
-        elif lowered == b"content-encoding":
+        elif lowered == b"transfer-encoding":
+            self.framed = self.framed or b"chunked" in value.lower()
+        elif lowered == b"content-encoding" and not self.headers_done:  # not a trailer
             self.encoding = value.strip().lower()
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
 
     def on_body(self, body: bytes) -> None:
-        self.body_parts.append(body)
+        if self.complete_at is not None:  # the body of a reply after the reply: not kept
+            return
+        self.body_size += len(body)
+        if self.body_size > MAX_REPLY_BYTES:
+            self.too_large = True
+            self.body_parts = []
+        elif not self.too_large:
+            self.body_parts.append(body)
 
     def on_message_complete(self) -> None:
         self.in_message = False
-        if self.parser.get_status_code() >= 200:  # an informational reply precedes the real one
+        # An informational (1xx) reply precedes the real one; only the first real one counts.
+        if self.parser.get_status_code() >= 200 and self.complete_at is None:
             self.complete_at = time.perf_counter()
+            self.status = self.parser.get_status_code()
+            parts = self.body_parts
+            self.body = parts[0] if len(parts) == 1 else b"".join(parts)
             self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once the message ends
 
     # used by the client and the exchange
@@ -270,14 +362,21 @@ class _Connection(asyncio.Protocol):
     def start(self, exchange: _Exchange) -> None:
         self.exchange = exchange
         exchange.connection = self
-        self.got_bytes = False
+        self.received = 0
+        self.too_large = False
         self.transport.write(exchange.request)
 
     def abandon(self, exchange: _Exchange) -> None:
         """Give up ``exchange`` (it timed out): its reply may still come, so the connection goes."""
         if self.exchange is exchange:
             self.exchange = None
-            self.closed = True
+            self.abort()
+
+    def abort(self) -> None:
+        """Close at once, dropping whatever is still to come."""
+        self.closed = True
+        self.client.forget(self)
+        if self.transport is not None:
             self.transport.abort()
 
     def drop(self) -> None:
@@ -287,16 +386,21 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def _inflate(body: bytes, encoding: bytes | None) -> bytes:
-    """The body decoded from gzip or deflate; as it came when not encoded or not decodable."""
-    if encoding in (b"gzip", b"x-gzip", b"deflate"):
+def _inflate(body: bytes, encoding: bytes | None) -> bytes | None:
+    """The body decoded from gzip or deflate (None: over :data:`MAX_REPLY_BYTES` so decoded); as it
+    came when not encoded or not decodable."""
+    if encoding not in (b"gzip", b"x-gzip", b"deflate"):
+        return body
+    for wbits in (15, -15) if encoding == b"deflate" else (47, -15):  # -15: raw deflate, as some send
+        inflater = zlib.decompressobj(wbits)
         try:
-            return zlib.decompress(body, 47 if encoding != b"deflate" else 15)
+            decoded = inflater.decompress(body, MAX_REPLY_BYTES + 1)
         except zlib.error:
-            try:
-                return zlib.decompress(body, -15)  # raw deflate, as some servers send
-            except zlib.error:
-                return body
+            continue
+        if len(decoded) > MAX_REPLY_BYTES:
+            return None
+        if inflater.eof:
+            return decoded
     return body
 
 
@@ -321,9 +425,11 @@ class EndpointClient:
         idle = self.idle
         while idle:
             connection = idle.pop()
-            if not connection.closed and not connection.transport.is_closing():
-                connection.start(exchange)
-                return
+            if connection.stale():
+                connection.drop()
+                continue
+            connection.start(exchange)
+            return
         self.open(exchange)
 
     def open(self, exchange: _Exchange) -> None:
@@ -349,7 +455,13 @@ class EndpointClient:
             return
         error = task.exception()
         if error is not None:
-            exchange.fail(CONNECTION_ERROR, type(error).__name__, time.perf_counter())
+            code = getattr(error, "errno", None)
+            if code in _LOCAL_LIMITS:
+                exchange.fail(
+                    CLIENT_LIMIT, f"{type(error).__name__} {errno.errorcode[code]}", time.perf_counter()
+                )
+            else:
+                exchange.fail(CONNECTION_ERROR, type(error).__name__, time.perf_counter())
             return
         connection: _Connection = task.result()
         self.opened += 1
@@ -361,6 +473,7 @@ class EndpointClient:
 
     def release(self, connection: _Connection) -> None:
         """``connection`` is free for the next request."""
+        connection.idle_since = time.perf_counter()
         self.idle.append(connection)
 
     def forget(self, connection: _Connection) -> None:

@@ -12,8 +12,10 @@ from one body to the next, so both see the same requests under the same machine 
 
 Output checks run after the run, on each endpoint's distinct replies (status and body, counted),
 through the output-check registry's vectorised forms: their CPU time never delays a send or shows
-in a latency. The distinct replies are held in memory until then (a ``requests``- or
-``duration_s``-bounded run keeps that bounded).
+in a latency. The distinct replies are held in memory until then, up to :data:`HELD_REPLY_BYTES` per
+endpoint: beyond it the held replies are checked during the run (a pause of the generator, only for
+endpoints whose replies are large and all different) and dropped. Each reply is at most
+``MAX_REPLY_BYTES`` (a larger one is the outcome ``reply_too_large``).
 
 The first ``warmup_requests`` per endpoint are sent but not measured. The run stops after
 ``requests`` measured requests per endpoint or ``duration_s`` seconds, whichever comes first; every
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
 from array import array
 from collections import Counter
@@ -46,7 +49,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_mlprod.exceptions import MlprodError, SpecError
 from airflow_provider_mlprod.serving.http_client import (
+    CLIENT_LIMIT,
     CONNECTION_ERROR,
+    REPLY_TOO_LARGE,
     EndpointClient,
     Target,
     prepare_target,
@@ -63,10 +68,16 @@ from airflow_provider_mlprod.serving.stats import (
 LoadMode = Literal["closed", "open"]
 #: Distinct replies checked per call of the output-check registry after the run.
 _CHECK_BATCH = 10_000
+#: Bytes of distinct reply bodies an endpoint's tally holds before they are checked and dropped.
+HELD_REPLY_BYTES = 64 * 1024 * 1024
 
 
 class EndpointUnreachable(MlprodError):
     """No request reached the endpoint at all (connection refused, unknown host, ...): no verdict."""
+
+
+class LoadGeneratorLimit(MlprodError):
+    """The generator's own machine ran out of file descriptors: no verdict on the server."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,13 @@ class Endpoint:
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _positive_finite(value: object) -> bool:
+    """``value`` is a number (not a boolean), above 0 and finite."""
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and math.isfinite(value)
+    )
 
 
 @dataclass(frozen=True)
@@ -107,16 +125,16 @@ class LoadPlan:
             raise SpecError("give a number of requests, a duration, or both")
         if self.requests is not None and (isinstance(self.requests, bool) or self.requests < 1):
             raise SpecError(f"requests must be a positive integer, got {self.requests!r}")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise SpecError(f"duration_s must be positive, got {self.duration_s!r}")
+        if self.duration_s is not None and not _positive_finite(self.duration_s):
+            raise SpecError(f"duration_s must be positive and finite, got {self.duration_s!r}")
         if self.mode == "closed" and not (isinstance(self.concurrency, int) and self.concurrency >= 1):
             raise SpecError(f"closed loop needs concurrency >= 1, got {self.concurrency!r}")
-        if self.mode == "open" and not (isinstance(self.rate, (int, float)) and self.rate > 0):
+        if self.mode == "open" and not _positive_finite(self.rate):
             raise SpecError(f"open loop needs a positive target rate (requests/s), got {self.rate!r}")
         if self.warmup_requests < 0:
             raise SpecError(f"warmup_requests must be >= 0, got {self.warmup_requests!r}")
-        if not self.timeout_s > 0:
-            raise SpecError(f"timeout_s must be positive, got {self.timeout_s!r}")
+        if not _positive_finite(self.timeout_s):
+            raise SpecError(f"timeout_s must be positive and finite, got {self.timeout_s!r}")
         if self.max_in_flight < 1:
             raise SpecError(f"max_in_flight must be >= 1, got {self.max_in_flight!r}")
         return self
@@ -142,6 +160,9 @@ class _Tally:
     latencies: array = field(default_factory=lambda: array("d"))
     statuses: Counter = field(default_factory=Counter)
     replies: Counter = field(default_factory=Counter)  # (status, body) of measured responses -> count
+    held_bytes: int = 0  # bytes of the bodies in ``replies``
+    checks_passed: int = 0  # responses whose checks ran and passed
+    check_failures: Counter = field(default_factory=Counter)  # check name -> failing responses
     no_response: int = 0
     responses: int = 0
     connection_errors: int = 0
@@ -411,14 +432,26 @@ class _Run:
         if failure:
             raise failure[0]
 
-    @staticmethod
-    def _record(tally, measured, start, status, payload, failure, error_name, end) -> None:
+    def _record(self, tally, measured, start, status, payload, failure, error_name, end) -> None:
         """Count one finished request (its reply, timeout or connection error) in ``tally``."""
         if failure is None:
             tally.responses += 1
-        elif failure == CONNECTION_ERROR:
-            tally.connection_errors += 1
-            if len(tally.error_examples) < 3 and error_name not in tally.error_examples:
+        elif failure == CLIENT_LIMIT:
+            raise LoadGeneratorLimit(
+                f"the load generator hit a limit of its own machine opening a connection ({error_name}): "
+                "lower the concurrency or max_in_flight, or raise the open-files limit (ulimit -n); "
+                "no verdict from this run"
+            )
+        else:
+            if failure == CONNECTION_ERROR:
+                tally.connection_errors += 1
+            elif failure == REPLY_TOO_LARGE:
+                tally.responses += 1  # the server answered, too much
+            if (
+                error_name is not None
+                and len(tally.error_examples) < 3
+                and error_name not in tally.error_examples
+            ):
                 tally.error_examples.append(error_name)
         if not measured:
             return
@@ -428,29 +461,34 @@ class _Run:
             tally.last_end = end
         if failure is None:
             tally.latencies.append(end - start)
-            tally.replies[(status, payload)] += 1
+            reply = (status, payload)
+            count = tally.replies.get(reply)
+            if count is None:
+                tally.replies[reply] = 1
+                tally.held_bytes += len(payload)
+                if tally.held_bytes > HELD_REPLY_BYTES:
+                    self._check_replies(tally)
+            else:
+                tally.replies[reply] = count + 1
             tally.statuses[f"{status // 100}xx"] += 1
         else:
             tally.no_response += 1
             tally.statuses[failure] += 1
 
-    def _check_replies(self, tally: _Tally) -> tuple[int, Counter]:
-        """Output checks on the endpoint's distinct replies: (passing responses, failures by check)."""
-        failures: Counter = Counter()
-        if tally.no_response:
-            failures["no_response"] = tally.no_response
-        passed = 0
+    def _check_replies(self, tally: _Tally) -> None:
+        """Output checks on the endpoint's distinct replies held so far, counted in ``tally``; then
+        the replies are dropped."""
         replies = list(tally.replies.items())
+        tally.replies.clear()
+        tally.held_bytes = 0
         for first in range(0, len(replies), _CHECK_BATCH):
             batch = replies[first : first + _CHECK_BATCH]
             verdicts = self.checks.evaluate([reply for reply, _ in batch])
             for (_, count), failed in zip(batch, verdicts, strict=True):
                 if failed:
-                    failures.update(dict.fromkeys(failed, count))
+                    tally.check_failures.update(dict.fromkeys(failed, count))
                 else:
-                    passed += count
-        tally.replies.clear()
-        return passed, failures
+                    tally.checks_passed += count
 
     def _result(self, started: float, dispatched: float) -> LoadTestResult:
         for endpoint, tally in zip(self.endpoints, self.tallies, strict=True):
@@ -465,7 +503,10 @@ class _Run:
         high = max(all_latencies) * 1000 if all_latencies else None
         results = []
         for endpoint, tally in zip(self.endpoints, self.tallies, strict=True):
-            passed_checks, check_failures = self._check_replies(tally)
+            self._check_replies(tally)
+            passed_checks, check_failures = tally.checks_passed, Counter(tally.check_failures)
+            if tally.no_response:
+                check_failures["no_response"] = tally.no_response
             measured = sum(tally.statuses.values())
             window = (tally.last_end - tally.first_start) if measured else 0.0
             bad = sum(n for outcome, n in tally.statuses.items() if outcome != "2xx")
