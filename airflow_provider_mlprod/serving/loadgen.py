@@ -52,6 +52,7 @@ from airflow_provider_mlprod.serving.http_client import (
     CLIENT_LIMIT,
     CONNECTION_ERROR,
     REPLY_TOO_LARGE,
+    TIMEOUT,
     EndpointClient,
     Target,
     prepare_target,
@@ -472,6 +473,8 @@ class _Run:
                 tally.replies[reply] = count + 1
             tally.statuses[f"{status // 100}xx"] += 1
         else:
+            if failure == TIMEOUT:  # at least its timeout: a server that mostly times out has a high p95
+                tally.latencies.append(end - start)
             tally.no_response += 1
             tally.statuses[failure] += 1
 

@@ -59,8 +59,23 @@ def test_a_hanging_server_is_bounded_by_the_timeout_in_both_modes(customers, sco
     for result in (closed, opened):
         endpoint = result.endpoints[0]
         assert endpoint.timeout_rate == 1.0
-        assert endpoint.latency is None
+        assert endpoint.latency.p50_ms >= 200  # each timeout waited its timeout_s
         assert endpoint.output_check_pass_rate == 0.0
+
+
+def test_timeouts_count_in_the_latency_percentiles_at_least_as_their_timeout(customers, scorer_file):
+    """An endpoint that mostly times out cannot pass a latency rule on the few fast replies it gives."""
+    with ModelServerProcess(mode="stall", stall_ms=900, stall_every_s=1, scorer=scorer_file) as server:
+        result = run_load_test(
+            [Endpoint("candidate", server.url + "/predict")],
+            customers,
+            LoadPlan(requests=30, concurrency=2, timeout_s=0.2),
+        )
+    endpoint = result.endpoints[0]
+    assert endpoint.timeout_rate > 0.1  # more than the 5 % above the p95
+    assert endpoint.outcomes.get("2xx", 0) > 0
+    assert endpoint.latency.count == endpoint.requests
+    assert endpoint.metrics()["p95_latency_ms"] >= 200
 
 
 def test_duration_stops_the_run(customers, scorer_file):
