@@ -263,7 +263,7 @@ def _current_sample(
             atoms=None if exact else reference.profile.values,  # raw on both sides: exact anyway
         )
         return ColumnSample(profile, sorted_values)
-    counts, null_count = category_counts(series)
+    counts, null_count = category_counts(series, tuple(reference.profile.counts))
     return ColumnSample(categorical_profile_from_counts(counts, null_count, top_k=None))
 
 
