@@ -96,7 +96,8 @@ class EdgeBinner:
         if not (math.isfinite(scale) and math.isfinite(offset) and scale > 0):
             return  # edges too close (or too far apart) for a grid: binary search per value
         self.scale, self.offset, self.top = scale, offset, float(cells + 2)
-        edge_cells = self._cells(upper, np.empty(upper.size))
+        with np.errstate(over="ignore"):
+            edge_cells = self._cells(upper, np.empty(upper.size))
         grid = np.arange(cells + 3)
         below = np.searchsorted(edge_cells, grid, side="left")  # edges in lower cells: below any value
         inside = np.searchsorted(edge_cells, grid, side="right") - below
@@ -139,14 +140,19 @@ class EdgeBinner:
         """The grid cell of each value (monotone in the value); ``work`` is a float buffer."""
         import numpy as np
 
-        with np.errstate(over="ignore"):  # far outside the edges: +-inf, clipped to the end cells
-            np.multiply(values, self.scale, out=work)
-            np.add(work, self.offset, out=work)
+        # far outside the edges the products overflow to +-inf, clipped to the end cells (callers
+        # silence the overflow warning once, not per chunk)
+        np.multiply(values, self.scale, out=work)
+        np.add(work, self.offset, out=work)
         np.clip(work, 0.0, self.top, out=work)
         return work.astype(np.intp)
 
     def indices(self, values: np.ndarray, work: np.ndarray) -> np.ndarray:
-        """Count index of each finite value (0 underflow, 1..L interior bins, L + 1 overflow)."""
+        """Count index of each finite value (0 underflow, 1..L interior bins, L + 1 overflow).
+
+        Values far outside the edges overflow the grid's arithmetic: call it under
+        ``numpy.errstate(over="ignore")``.
+        """
         import numpy as np
 
         if self.scale == 0.0:

@@ -509,8 +509,9 @@ def bin_counts(finite: np.ndarray, edges: tuple[float, ...], is_sorted: bool = F
     binner = EdgeBinner(edges)
     counts = np.zeros(binner.n_counts, dtype=np.int64)
     work = np.empty(min(finite.size, 32_768))
-    for start in range(0, finite.size, work.size or 1):
-        binner.add_counts(finite[start : start + work.size], counts, work)
+    with np.errstate(over="ignore"):
+        for start in range(0, finite.size, work.size or 1):
+            binner.add_counts(finite[start : start + work.size], counts, work)
     return tuple(int(c) for c in counts)
 
 
