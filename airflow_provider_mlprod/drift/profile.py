@@ -670,7 +670,7 @@ def _expected_text_counts(series: pd.Series, expected: Sequence[str]) -> tuple[d
     slots = pc.index_in(data, value_set=value_set)
     tally = np.zeros(len(labels) + 1, dtype=np.int64)
     for chunk in pc.fill_null(slots, len(labels)).chunks:
-        tally += np.bincount(chunk.to_numpy(), minlength=len(labels) + 1)
+        np.add.at(tally, chunk.to_numpy().astype(np.intp), 1)  # faster than bincount on int32
     null_count = data.null_count
     counts = {label: int(count) for label, count in zip(labels, tally[:-1].tolist(), strict=True) if count}
     if int(tally[-1]) > null_count:  # values not among the labels: counted by text form
