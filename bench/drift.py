@@ -10,12 +10,21 @@ First section (default): 1,000,000 rows x 25 columns per side, 3 runs each of th
 comparison (goal <= 1.2 s on 2 cores), each with its peak RSS growth (VmHWM reset before the run)
 against the size of the data (goal: peak under 1.2x the data, i.e. growth under 0.2x). Each figure
 comes with the CPU seconds of the process (``time.process_time``, all threads), which the load of
-other processes does not distort, and the load average. Last runs (2 cores shared with other work):
-production path 0.50-0.59 s wall, 0.60-0.78 s CPU at load 4.1, 0.50 s CPU alone on one thread (before
-the one-pass column scan: 1.6-2.1 s wall, 1.0 s CPU); exact 1.03-2.09 s wall, 1.7-1.8 s CPU at load
-3.9, 1.5 s CPU at load 5.7 (before: 3.1-4.2 s wall, 2.8 s CPU). The exact path is bounded by sorting
-40 columns of 1M floats (about 24 ms each, 1 s CPU); categorical columns cost about 27 ms each
-(pyarrow's hash count of 1M strings).
+other processes does not distort, and the load average. ``--production-only`` runs only the
+production path (``--runs`` times, default 3), then times each column profiled on its own on the
+reference's spec (one thread, best of 3). ``--against ROOT`` times the production path alternately in
+this checkout and in the one at ROOT (e.g. a worktree of main), each in a long-lived child process, so
+that both see the same load; it prints each run and the best-of and median ratios: on this shared
+machine absolute figures swing with the load, the ratio holds.
+
+Last runs (2 cores shared with other work), this version against the previous one (grid lookup on
+every value, chunks of 32,768 values, text counted by hashing every value), 10 alternating runs at
+load 2.3: production path best 0.080 s, median 0.086 s (CPU 0.13-0.15 s) against 0.107 s and 0.111 s
+(CPU 0.16-0.18 s): ratio 0.75 (0.76 per run). Per column on one thread: numeric 3.0-4.1 ms (before
+4.3-5.1 ms), text 7.5 ms (before 9.6-11.0 ms). The exact raw-vs-raw path is unchanged within the
+noise (CPU 0.40-0.47 s against 0.43-0.45 s); it is bounded by sorting 40 columns of 1M floats.
+Earlier, before the one-pass column scan: production path 1.6-2.1 s wall, 1.0 s CPU; exact 3.1-4.2 s
+wall, 2.8 s CPU.
 
 Second section (``--postgres-rows N``, ``--postgres-only`` to skip the first): an N-row current table
 and a 1,000,000-row reference table made with ``generate_series`` in a scratch schema (dropped at
