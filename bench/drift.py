@@ -10,12 +10,21 @@ First section (default): 1,000,000 rows x 25 columns per side, 3 runs each of th
 comparison (goal <= 1.2 s on 2 cores), each with its peak RSS growth (VmHWM reset before the run)
 against the size of the data (goal: peak under 1.2x the data, i.e. growth under 0.2x). Each figure
 comes with the CPU seconds of the process (``time.process_time``, all threads), which the load of
-other processes does not distort, and the load average. Last runs (2 cores shared with other work):
-production path 0.50-0.59 s wall, 0.60-0.78 s CPU at load 4.1, 0.50 s CPU alone on one thread (before
-the one-pass column scan: 1.6-2.1 s wall, 1.0 s CPU); exact 1.03-2.09 s wall, 1.7-1.8 s CPU at load
-3.9, 1.5 s CPU at load 5.7 (before: 3.1-4.2 s wall, 2.8 s CPU). The exact path is bounded by sorting
-40 columns of 1M floats (about 24 ms each, 1 s CPU); categorical columns cost about 27 ms each
-(pyarrow's hash count of 1M strings).
+other processes does not distort, and the load average. ``--production-only`` runs only the
+production path (``--runs`` times, default 3), then times each column profiled on its own on the
+reference's spec (one thread, best of 3). ``--against ROOT`` times the production path alternately in
+this checkout and in the one at ROOT (e.g. a worktree of main), each in a long-lived child process, so
+that both see the same load; it prints each run and the best-of and median ratios: on this shared
+machine absolute figures swing with the load, the ratio holds.
+
+Last runs (2 cores shared with other work), this version against the previous one (grid lookup on
+every value, chunks of 32,768 values, text counted by hashing every value), 10 alternating runs at
+load 2.3: production path best 0.080 s, median 0.086 s (CPU 0.13-0.15 s) against 0.107 s and 0.111 s
+(CPU 0.16-0.18 s): ratio 0.75 (0.76 per run). Per column on one thread: numeric 3.0-4.1 ms (before
+4.3-5.1 ms), text 7.5 ms (before 9.6-11.0 ms). The exact raw-vs-raw path is unchanged within the
+noise (CPU 0.40-0.47 s against 0.43-0.45 s); it is bounded by sorting 40 columns of 1M floats.
+Earlier, before the one-pass column scan: production path 1.6-2.1 s wall, 1.0 s CPU; exact 3.1-4.2 s
+wall, 2.8 s CPU.
 
 Second section (``--postgres-rows N``, ``--postgres-only`` to skip the first): an N-row current table
 and a 1,000,000-row reference table made with ``generate_series`` in a scratch schema (dropped at
@@ -52,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -176,6 +186,116 @@ def bench_in_memory(rows: int) -> bool:
         f"{load_average()}; peak RSS growth {growth:.0f} MB"
     )
     print("flagged exactly the drifted columns:", "yes" if ok else "NO")
+    return ok
+
+
+def production_frames(rows: int):
+    """The stored reference profile and the raw current batch of the production path."""
+    import scipy.special
+    import scipy.stats  # imported before measuring: library code is not data
+
+    del scipy
+    reference_profile = profile_dataframe(make_frame(rows, seed=1, drifted=False))
+    current = make_frame(rows, seed=2, drifted=True)
+    compare_datasets(reference_profile, current.iloc[:1000])  # warm up imports and thread pool
+    return reference_profile, current
+
+
+def bench_production(rows: int, runs: int) -> bool:
+    """Only the production path, ``runs`` times, then the time of each column profiled on its own (one
+    thread, best of 3): what the two threads of ``compare_datasets`` share out."""
+    reference_profile, current = production_frames(rows)
+    ok = True
+    for run in range(runs):
+        result, seconds, growth = measured(lambda: compare_datasets(reference_profile, current))
+        ok &= sorted(result.drifted_columns) == sorted(DRIFTED)
+        print(
+            f"production path, run {run + 1}: {seconds:.3f} s (goal <= 0.3), "
+            f"CPU {measured.cpu_seconds:.3f} s, {load_average()}; peak RSS growth {growth:.0f} MB",
+            flush=True,
+        )
+    spec = reference_profile.spec()
+    times = {}
+    for name in current.columns:
+        best = math.inf
+        for _ in range(3):
+            started = time.perf_counter()
+            profile_dataframe(current, specs={name: spec[name]})
+            best = min(best, time.perf_counter() - started)
+        times[name] = best
+    for kind, prefix in (("numeric", "num_"), ("text", "cat_")):
+        own = {name: seconds for name, seconds in times.items() if name.startswith(prefix)}
+        print(
+            f"{kind} columns, each profiled on the reference's spec (one thread, best of 3): "
+            + ", ".join(f"{name} {seconds * 1000:.1f}" for name, seconds in own.items())
+            + f" ms; total {sum(own.values()) * 1000:.0f} ms"
+        )
+    return ok
+
+
+def production_child(rows: int) -> None:
+    """Child process of ``bench_against``: one production-path comparison per line read from stdin."""
+    reference_profile, current = production_frames(rows)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        result = compare_datasets(reference_profile, current)
+        seconds = time.perf_counter() - started
+        figures = {"seconds": seconds, "cpu": time.process_time() - cpu_started}
+        figures["flagged_ok"] = sorted(result.drifted_columns) == sorted(DRIFTED)
+        print(json.dumps(figures), flush=True)
+
+
+def bench_against(rows: int, other_root: str, runs: int) -> bool:
+    """The production path of this version and of the checkout at ``other_root``, alternately, each in
+    a long-lived child process (so that both see the same load); print each run and the ratios."""
+    import statistics
+
+    roots = {"this": str(Path(__file__).resolve().parent.parent), "other": str(Path(other_root).resolve())}
+    children = {}
+    for label, root in roots.items():
+        environment = dict(os.environ, PYTHONPATH=root)
+        children[label] = subprocess.Popen(
+            [sys.executable, __file__, str(rows), "--production-child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+    for label, child in children.items():
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the {label} child ({roots[label]}) did not start")
+    figures = {label: [] for label in children}
+    ok = True
+    try:
+        for run in range(runs):
+            order = list(children) if run % 2 == 0 else list(reversed(children))
+            for label in order:
+                children[label].stdin.write("run\n")
+                children[label].stdin.flush()
+                result = json.loads(children[label].stdout.readline())
+                ok &= result["flagged_ok"]
+                figures[label].append(result)
+            print(
+                f"production path, run {run + 1}: this {figures['this'][-1]['seconds']:.3f} s "
+                f"(CPU {figures['this'][-1]['cpu']:.3f}), other {figures['other'][-1]['seconds']:.3f} s "
+                f"(CPU {figures['other'][-1]['cpu']:.3f}), {load_average()}",
+                flush=True,
+            )
+    finally:
+        for child in children.values():
+            child.stdin.close()
+            child.wait()
+    this = [f["seconds"] for f in figures["this"]]
+    other = [f["seconds"] for f in figures["other"]]
+    pairs = [a / b for a, b in zip(this, other, strict=True)]
+    print(
+        f"production path, {runs} alternating runs: this version best {min(this):.3f} s, median "
+        f"{statistics.median(this):.3f} s; {roots['other']}: best {min(other):.3f} s, median "
+        f"{statistics.median(other):.3f} s; best-of ratio {min(this) / min(other):.2f}, median of the "
+        f"per-run ratios {statistics.median(pairs):.2f}"
+    )
     return ok
 
 
@@ -532,6 +652,16 @@ def main() -> int:
     parser.add_argument("--parquet-rows", type=int, default=0, help="rows of the Parquet file (0: skip)")
     parser.add_argument("--parquet-child", nargs=3, metavar=("READER", "FILE", "PROFILE"))
     parser.add_argument("--sweep-only", action="store_true", help="run only the sweep")
+    parser.add_argument(
+        "--production-only",
+        action="store_true",
+        help="run only the production path, with a per-column breakdown",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs of --production-only and --against")
+    parser.add_argument(
+        "--against", metavar="ROOT", help="time the production path alternately with the checkout at ROOT"
+    )
+    parser.add_argument("--production-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--trials", type=int, default=100, help="trials per sweep cell")
     arguments = parser.parse_args()
     if arguments.postgres_child:
@@ -540,6 +670,13 @@ def main() -> int:
     if arguments.parquet_child:
         print(json.dumps(profile_parquet_child(*arguments.parquet_child)))
         return 0
+    if arguments.production_child:
+        production_child(arguments.rows)
+        return 0
+    if arguments.against:
+        return 0 if bench_against(arguments.rows, arguments.against, arguments.runs) else 1
+    if arguments.production_only:
+        return 0 if bench_production(arguments.rows, arguments.runs) else 1
     ok = True
     if arguments.parquet_rows:
         bench_parquet(arguments.parquet_rows)

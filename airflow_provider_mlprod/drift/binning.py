@@ -1,25 +1,29 @@
 """One pass over a numeric column: null/inf counts, moments, min/max and bin counts on fixed edges.
 
-``scan_numeric`` reads the values in chunks of ``CHUNK`` (they stay in the CPU cache, and no
-temporary is as large as the column) and never sorts. Binning follows ``profile``'s rules: for
-``edges = [e0, ..., eL]`` the counts are values ``< e0``, ``[e0, e1)``, ..., ``[e(L-1), eL]`` (closed)
-and ``> eL``. With ``upper = edges`` whose last edge is moved to the next float above ``eL``, the
-count index of ``x`` is the number of ``upper`` edges ``<= x`` (``searchsorted(upper, x, "right")``).
+``scan_numeric`` reads the values in chunks of ``CHUNK`` (a few numpy calls per chunk: long enough
+that two threads scanning two columns rarely wait for each other's GIL, short enough to stay in the
+CPU cache) and never sorts. Binning follows ``profile``'s rules: for ``edges = [e0, ..., eL]`` the
+counts are values ``< e0``, ``[e0, e1)``, ..., ``[e(L-1), eL]`` (closed) and ``> eL``. With
+``upper = edges`` whose last edge is moved to the next float above ``eL``, the count index of ``x``
+is the number of ``upper`` edges ``<= x`` (``searchsorted(upper, x, "right")``).
 
-Instead of a binary search per value, a uniform grid of up to ``MAX_CELLS`` cells over the inner
-edges ``[e1, e(L-1)]`` maps each value to a cell: ``trunc(clip(x * scale + offset, 0, cells + 2))``.
-That map only rises with ``x`` (each floating-point step is monotone), so an edge whose cell is below
-a value's cell is below the value, and one above is above it: a cell without an edge decides the
-count index of all its values from a lookup table; in a cell holding one edge a value is compared
-with that edge, and only values in cells holding several edges are searched. The counts are
-therefore exactly those of ``searchsorted`` (and of ``numpy.histogram``), with no tolerance. Edges
-too close for such a grid fall back to the search.
+Instead of a binary search per value, a uniform grid of up to ``MAX_CELLS`` cells maps each value to
+a cell: ``trunc(clip(x * scale + offset, 0, cells + 2))``. The grid spans all edges, or only the
+inner edges ``[e1, e(L-1)]`` when the outer bins are long tails (whichever leaves fewer values to
+compare, see ``EdgeBinner._span``). That map only rises with ``x`` (each floating-point step is
+monotone), so an edge whose cell is below a value's cell is below the value, and one above is above
+it: a cell without an edge gives the count index of all its values from a lookup table; the few
+values in a cell holding one edge are compared with that edge, and those in cells holding several
+edges are searched. The counts are therefore exactly those of ``searchsorted`` (and of
+``numpy.histogram``), with no tolerance. Edges too close for such a grid fall back to the search.
 
-Moments: the values are shifted by the mean of the first chunk (so that sums stay near the data's
-spread, not its magnitude); per chunk the sum and the sum of squared deviations from the chunk's mean
-are combined with Chan's parallel formula, as stable as the two-pass formula of ``numpy.std``.
+Moments: the values are shifted by the mean of the first block of ``BLOCK`` values (so that sums stay
+near the data's spread, not its magnitude); per block the sum and the sum of squared deviations from
+the block's mean are combined with Chan's parallel formula, as stable as the two-pass formula of
+``numpy.std``. A chunk's blocks are summed in one call, which gives bit for bit the sums of one call
+per block, so the figures do not depend on ``CHUNK``.
 
-numpy releases the GIL in every kernel used here, so columns scanned on two threads run in parallel.
+numpy releases the GIL in the kernels used here, so columns scanned on two threads run in parallel.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-CHUNK = 32_768
+CHUNK = 131_072
+BLOCK = 32_768
 MAX_CELLS = 16_384
 CELLS_PER_BIN = 256
 
@@ -84,49 +89,86 @@ class EdgeBinner:
         self.upper = upper
         bins = len(edges) - 1
         cells = min(MAX_CELLS, max(1024, CELLS_PER_BIN * bins))
-        # the grid spans the inner edges: the outer bins of quantile edges hold the long tails, whose
-        # few values are searched, and the grid keeps its resolution where the values are dense
-        inner = self.edges[1:-1] if bins >= 4 else self.edges
-        low, high = float(inner[0]), float(inner[-1])
+        low, high = self.span = self._span(cells)
         with np.errstate(over="ignore", invalid="ignore"):
             scale = cells / (high - low)
             offset = 1.0 - low * scale
         if not (math.isfinite(scale) and math.isfinite(offset) and scale > 0):
             return  # edges too close (or too far apart) for a grid: binary search per value
         self.scale, self.offset, self.top = scale, offset, float(cells + 2)
-        edge_cells = self._cells(upper, np.empty(upper.size))
+        with np.errstate(over="ignore"):
+            edge_cells = self._cells(upper, np.empty(upper.size))
         grid = np.arange(cells + 3)
         below = np.searchsorted(edge_cells, grid, side="left")  # edges in lower cells: below any value
         inside = np.searchsorted(edge_cells, grid, side="right") - below
-        self.sentinel = len(edges) + 1  # one slot past the overflow count: "search this value"
-        self.crowded = bool(np.any(inside > 1))
-        # a cell holding one edge adds 1 for values at or above it; cells without one compare with inf
-        self.lookup = np.where(inside > 1, self.sentinel, below).astype(np.intp)
+        self.sentinel = len(edges) + 1  # one slot past the overflow count: "compare this value"
+        # a cell without an edge gives the count index of all its values; a cell holding edges gives
+        # the sentinel, and its (few) values are compared with its edge, or searched if it holds several
+        self.lookup = np.where(inside > 0, self.sentinel, below).astype(np.intp)
+        self.below = below.astype(np.intp)
         self.cell_edge = np.where(inside == 1, upper[np.minimum(below, upper.size - 1)], np.inf)
+        self.crowded_cells = inside > 1
+        self.crowded = bool(np.any(self.crowded_cells))
+
+    def _span(self, cells: int) -> tuple[float, float]:
+        """The range the grid spans: all edges, or the inner edges ``[e1, e(L-1)]`` when the outer
+        bins are long tails that would leave the grid too coarse where the values are dense.
+
+        Chosen to compare the fewest values with an edge, taking each bin to hold the same share of
+        the values (quantile edges): all of a bin outside the grid, and about two cells' worth of a bin
+        inside it (the cells holding its edges).
+        """
+        import numpy as np
+
+        widths = np.diff(self.edges)
+
+        def compared(low: float, high: float) -> float:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                in_grid = (self.edges[:-1] >= low) & (self.edges[1:] <= high)
+                share = float(
+                    np.where(in_grid, np.minimum(1.0, 2 * (high - low) / cells / widths), 1.0).sum()
+                )
+            return share if math.isfinite(share) else math.inf
+
+        full = (float(self.edges[0]), float(self.edges[-1]))
+        if widths.size < 4:
+            return full
+        inner = (float(self.edges[1]), float(self.edges[-2]))
+        return inner if compared(*inner) < compared(*full) else full
 
     def _cells(self, values: np.ndarray, work: np.ndarray) -> np.ndarray:
         """The grid cell of each value (monotone in the value); ``work`` is a float buffer."""
         import numpy as np
 
-        with np.errstate(over="ignore"):  # far outside the edges: +-inf, clipped to the end cells
-            np.multiply(values, self.scale, out=work)
-            np.add(work, self.offset, out=work)
+        # far outside the edges the products overflow to +-inf, clipped to the end cells (callers
+        # silence the overflow warning once, not per chunk)
+        np.multiply(values, self.scale, out=work)
+        np.add(work, self.offset, out=work)
         np.clip(work, 0.0, self.top, out=work)
         return work.astype(np.intp)
 
     def indices(self, values: np.ndarray, work: np.ndarray) -> np.ndarray:
-        """Count index of each finite value (0 underflow, 1..L interior bins, L + 1 overflow)."""
+        """Count index of each finite value (0 underflow, 1..L interior bins, L + 1 overflow).
+
+        Values far outside the edges overflow the grid's arithmetic: call it under
+        ``numpy.errstate(over="ignore")``.
+        """
         import numpy as np
 
         if self.scale == 0.0:
             return np.searchsorted(self.upper, values, side="right")
         cells = self._cells(values, work[: values.size])
         found = self.lookup.take(cells)
-        np.add(found, np.greater_equal(values, self.cell_edge.take(cells)), out=found)
-        if self.crowded:  # cells holding several edges: a binary search for their values
-            unsure = np.flatnonzero(found >= self.sentinel)
-            if unsure.size:
-                found[unsure] = np.searchsorted(self.upper, values[unsure], side="right")
+        unsure = np.flatnonzero(found == self.sentinel)
+        if unsure.size:  # values in cells holding edges
+            near, near_cells = values[unsure], cells[unsure]
+            fixed = self.below.take(near_cells)
+            fixed += np.greater_equal(near, self.cell_edge.take(near_cells))
+            if self.crowded:  # cells holding several edges: a binary search for their values
+                crowded = np.flatnonzero(self.crowded_cells.take(near_cells))
+                if crowded.size:
+                    fixed[crowded] = np.searchsorted(self.upper, near[crowded], side="right")
+            found[unsure] = fixed
         return found
 
     def add_counts(self, values: np.ndarray, counts: np.ndarray, work: np.ndarray) -> np.ndarray | None:
@@ -144,7 +186,7 @@ class EdgeBinner:
             counts += (below, values.size - below - above, above)
             return None
         found = self.indices(values, work)
-        counts += np.bincount(found, minlength=self.n_counts)[: self.n_counts]
+        np.add.at(counts, found, 1)  # faster than bincount, and it holds the GIL less
         return found
 
 
@@ -173,41 +215,14 @@ def scan_numeric(
         else:
             atom_table = np.concatenate([[np.nan], np.asarray(atoms, float), [np.nan, np.nan]])
     on_atoms = atoms is not None
-    work = np.empty(min(CHUNK, values.size))
-    shift = _first_mean(values[:CHUNK])
-    nulls = infinite = count = 0
-    total = squares = 0.0  # of the deviations from ``shift``
-    low = high = None
+    chunk_size = max(CHUNK // BLOCK, 1) * BLOCK
+    work = np.empty(min(chunk_size, values.size))
+    moments = _Moments(_first_mean(values[:BLOCK]))
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, values.size, CHUNK):
-            chunk = values[start : start + CHUNK]
-            deviations = np.subtract(chunk, shift, out=work[: chunk.size])
-            chunk_sum = float(np.add.reduce(deviations))
-            if not math.isfinite(chunk_sum):  # a null or an infinite value (or an overflowing sum)
-                finite = np.isfinite(chunk)
-                if not finite.all():
-                    chunk_nulls = int(np.count_nonzero(np.isnan(chunk)))
-                    nulls += chunk_nulls
-                    infinite += chunk.size - int(np.count_nonzero(finite)) - chunk_nulls
-                    chunk = chunk[finite]
-                    if not chunk.size:
-                        continue
-                    deviations = np.subtract(chunk, shift, out=work[: chunk.size])
-                    chunk_sum = float(np.add.reduce(deviations))
-            chunk_mean = chunk_sum / chunk.size
-            np.subtract(deviations, chunk_mean, out=deviations)
-            # not np.dot/np.vdot: on a short vector BLAS wakes its threads and costs ten times more
-            chunk_squares = float(np.add.reduce(np.multiply(deviations, deviations, out=deviations)))
-            if count:
-                delta = chunk_mean - total / count
-                squares += chunk_squares + delta * delta * count * chunk.size / (count + chunk.size)
-                low = min(low, float(np.minimum.reduce(chunk)))
-                high = max(high, float(np.maximum.reduce(chunk)))
-            else:
-                squares = chunk_squares
-                low, high = float(np.minimum.reduce(chunk)), float(np.maximum.reduce(chunk))
-            total += chunk_sum
-            count += chunk.size
+        for start in range(0, values.size, chunk_size):
+            chunk = moments.add(values[start : start + chunk_size], work)
+            if not chunk.size:
+                continue
             found = binner.add_counts(chunk, counts, work)
             if on_atoms and atom_table is not None:
                 if found is None:  # a constant edge: on the atom unless below or above it
@@ -216,16 +231,98 @@ def scan_numeric(
                     on_atoms = bool(np.array_equal(atom_table.take(found), chunk))
     return NumericScan(
         counts=tuple(int(c) for c in counts),
-        null_count=nulls,
-        infinite_count=infinite,
-        count=count,
-        deviation_total=total,
-        shift=shift,
-        squares=squares,
-        low=low,
-        high=high,
+        null_count=moments.nulls,
+        infinite_count=moments.infinite,
+        count=moments.count,
+        deviation_total=moments.total,
+        shift=moments.shift,
+        squares=moments.squares,
+        low=moments.low,
+        high=moments.high,
         on_atoms=on_atoms and atom_table is not None,
     )
+
+
+class _Moments:
+    """Null/inf counts, sums of deviations from ``shift``, min and max, added block by block.
+
+    Each block of ``BLOCK`` values gives a sum and a sum of squared deviations from its own mean,
+    combined with Chan's formula; ``add`` takes several blocks at once (one numpy call for all their
+    sums), so the figures do not depend on how many blocks a chunk holds.
+    """
+
+    def __init__(self, shift: float) -> None:
+        self.shift = shift
+        self.nulls = self.infinite = self.count = 0
+        self.total = self.squares = 0.0
+        self.low: float | None = None
+        self.high: float | None = None
+
+    def add(self, chunk: np.ndarray, work: np.ndarray) -> np.ndarray:
+        """Add the values of ``chunk`` (consecutive blocks, the last maybe short); return its finite
+        values (``chunk`` itself when all are finite)."""
+        import numpy as np
+
+        full = chunk.size // BLOCK * BLOCK
+        if full:
+            rows = np.subtract(
+                chunk[:full].reshape(-1, BLOCK), self.shift, out=work[:full].reshape(-1, BLOCK)
+            )
+            sums = np.add.reduce(rows, axis=1)
+            if math.isfinite(float(np.add.reduce(sums))):
+                means = sums / BLOCK
+                np.subtract(rows, means[:, None], out=rows)
+                squares = np.add.reduce(np.multiply(rows, rows, out=rows), axis=1)
+                low, high = float(np.minimum.reduce(chunk[:full])), float(np.maximum.reduce(chunk[:full]))
+                for block_sum, block_squares in zip(sums.tolist(), squares.tolist(), strict=True):
+                    self._combine(block_sum, block_squares, BLOCK, low, high)
+                if full == chunk.size:
+                    return chunk
+                tail = self._add_block(chunk[full:], work)
+                return chunk if tail.size == chunk.size - full else np.concatenate([chunk[:full], tail])
+        kept = [self._add_block(chunk[start : start + BLOCK], work) for start in range(0, chunk.size, BLOCK)]
+        return kept[0] if len(kept) == 1 else np.concatenate(kept)
+
+    def _add_block(self, block: np.ndarray, work: np.ndarray) -> np.ndarray:
+        """Add one block of at most ``BLOCK`` values; return its finite values."""
+        import numpy as np
+
+        deviations = np.subtract(block, self.shift, out=work[: block.size])
+        block_sum = float(np.add.reduce(deviations))
+        if not math.isfinite(block_sum):  # a null or an infinite value (or an overflowing sum)
+            finite = np.isfinite(block)
+            if not finite.all():
+                block_nulls = int(np.count_nonzero(np.isnan(block)))
+                self.nulls += block_nulls
+                self.infinite += block.size - int(np.count_nonzero(finite)) - block_nulls
+                block = block[finite]
+                if not block.size:
+                    return block
+                deviations = np.subtract(block, self.shift, out=work[: block.size])
+                block_sum = float(np.add.reduce(deviations))
+        np.subtract(deviations, block_sum / block.size, out=deviations)
+        # not np.dot/np.vdot: on a short vector BLAS wakes its threads and costs ten times more
+        block_squares = float(np.add.reduce(np.multiply(deviations, deviations, out=deviations)))
+        self._combine(
+            block_sum,
+            block_squares,
+            block.size,
+            float(np.minimum.reduce(block)),
+            float(np.maximum.reduce(block)),
+        )
+        return block
+
+    def _combine(self, block_sum: float, block_squares: float, size: int, low: float, high: float) -> None:
+        """Chan's parallel formula: add a block's sum and squared deviations from its own mean."""
+        if self.count:
+            delta = block_sum / size - self.total / self.count
+            self.squares += block_squares + delta * delta * self.count * size / (self.count + size)
+            self.low, self.high = min(self.low, low), max(self.high, high)
+        else:
+            self.squares = block_squares
+            self.low, self.high = low, high
+        self.total += block_sum
+        self.count += size
 
 
 def _first_mean(head: np.ndarray) -> float:

@@ -284,6 +284,17 @@ def test_kind_override_and_parallel_workers_agree(reference):
     assert serial.to_dict() == parallel.to_dict()
 
 
+def test_parallel_workers_agree_on_the_production_path_and_keep_the_column_order(reference):
+    """Threads take the costliest columns first (here the text column), the result keeps the
+    reference's column order and equals the serial one."""
+    profile = profile_dataframe(reference)
+    current = make_frame(3000, seed=16, shift=3.0, city_shares=[0.7, 0.1, 0.1, 0.05, 0.05])
+    serial = compare_datasets(profile, current, DriftSettings(max_workers=1))
+    parallel = compare_datasets(profile, current, DriftSettings(max_workers=3))
+    assert [column.column for column in parallel.columns] == ["amount", "age", "score", "city"]
+    assert parallel.to_dict(include_distributions=True) == serial.to_dict(include_distributions=True)
+
+
 def test_result_dict_is_json_safe(reference):
     current = make_frame(500, seed=14, shift=8.0)
     current.loc[:4, "city"] = "new"

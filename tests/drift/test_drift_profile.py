@@ -7,8 +7,10 @@ import tracemalloc
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from airflow_provider_mlprod.drift import profile as profile_module
 from airflow_provider_mlprod.drift.profile import (
     PROFILE_FORMAT_VERSION,
     CategoricalColumnProfile,
@@ -211,3 +213,55 @@ def test_column_spec_validation():
         ColumnSpec("numeric", edges=(0.0, float("inf")))
     with pytest.raises(SpecError, match="kind 'text'"):
         ColumnSpec("text")
+
+
+TEXT_VALUES = ["paris", "oslo", "True", "TRUE", "true", "", "zürich", "new", "False", None]
+TEXT_SHARES = [0.3, 0.25, 0.03, 0.01, 0.1, 0.05, 0.1, 0.04, 0.02, 0.1]
+
+
+def text_column(dtype, rows: int = 20_000, seed: int = 3) -> pd.Series:
+    """A text column of ``dtype`` in two arrow chunks, read from an offset, with nulls and unseen values."""
+    rng = np.random.default_rng(seed)
+    values = rng.choice(np.array(TEXT_VALUES, dtype=object), rows, p=TEXT_SHARES)
+    half = rows // 2
+    whole = pd.concat([pd.Series(values[:half], dtype=dtype), pd.Series(values[half:], dtype=dtype)])
+    return whole.iloc[3:].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("dtype", ["str", pd.ArrowDtype(pa.string()), pd.ArrowDtype(pa.large_string())])
+def test_text_looked_up_in_expected_categories_counts_like_counting_every_value(dtype):
+    series = text_column(dtype)
+    assert series.array.__arrow_array__().num_chunks == 2
+    every_value = profile_module.category_counts(series)
+    assert every_value[0]["true"] == int(series.isin(["True", "TRUE", "true"]).sum())
+    assert every_value[1] == int(series.isna().sum()) > 0
+    # labels as a reference gives them ("true", never "True"), one absent, one repeated; 10% unseen
+    for expected in (
+        ("paris", "oslo", "true", "", "absent", "paris", "false", "zürich"),
+        ("zürich", "true", "", "oslo", "paris"),
+    ):
+        assert profile_module._expected_text_counts(series, expected) is not None  # the lookup is taken
+        assert profile_module.category_counts(series, expected) == every_value
+    # mostly unexpected values: every value is counted instead, with the same result
+    assert profile_module._expected_text_counts(series, ("oslo",)) is None
+    assert profile_module.category_counts(series, ("oslo",)) == every_value
+
+
+def test_expected_categories_leave_other_columns_to_the_usual_count():
+    objects = text_column(object)
+    assert profile_module._expected_text_counts(objects, ("paris", "oslo")) is None
+    assert profile_module.category_counts(objects, ("paris", "oslo")) == profile_module.category_counts(
+        objects
+    )
+    numbers = pd.Series([1.0, 2.0, None, 2.0], dtype="float64")
+    assert profile_module.category_counts(numbers, ("1", "2")) == ({"2": 2, "1": 1}, 1)
+
+
+def test_a_profile_on_a_reference_spec_counts_text_like_one_without():
+    frame = pd.DataFrame({"city": text_column("str")})
+    kept = profile_dataframe(frame.iloc[:5000], top_k=4).columns["city"].counts
+    on_spec = profile_dataframe(frame, specs={"city": ColumnSpec("categorical", categories=tuple(kept))})
+    every = profile_dataframe(frame, top_k=None).columns["city"]
+    assert on_spec.columns["city"].counts == {category: every.counts.get(category, 0) for category in kept}
+    assert on_spec.columns["city"].other_count == sum(n for c, n in every.counts.items() if c not in kept)
+    assert on_spec.columns["city"].null_count == every.null_count

@@ -53,7 +53,8 @@ EDGE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(EDGE_CASES))
 def test_grid_binning_equals_the_definition(case, monkeypatch):
-    monkeypatch.setattr(binning, "CHUNK", 1000)  # several chunks, and a short last one
+    monkeypatch.setattr(binning, "BLOCK", 1000)  # several chunks of several blocks, and a short last one
+    monkeypatch.setattr(binning, "CHUNK", 3000)
     rng = np.random.default_rng(7)
     edges = EDGE_CASES[case](rng)
     span = edges[-1] - edges[0] if math.isfinite(edges[-1] - edges[0]) else 1e308
@@ -88,7 +89,8 @@ def test_constant_and_missing_edges():
 
 
 def test_atoms_are_kept_only_when_every_value_lies_on_them(monkeypatch):
-    monkeypatch.setattr(binning, "CHUNK", 100)
+    monkeypatch.setattr(binning, "BLOCK", 100)
+    monkeypatch.setattr(binning, "CHUNK", 300)
     rng = np.random.default_rng(3)
     atoms = (0.0, 1.0, 2.0, 5.0)
     edges = (0.0, 0.5, 1.5, 3.5, 5.0)
@@ -102,7 +104,8 @@ def test_atoms_are_kept_only_when_every_value_lies_on_them(monkeypatch):
 
 @pytest.mark.parametrize("offset", [0.0, 1e9])
 def test_chunked_moments_equal_numpy(offset, monkeypatch):
-    monkeypatch.setattr(binning, "CHUNK", 4096)
+    monkeypatch.setattr(binning, "BLOCK", 4096)
+    monkeypatch.setattr(binning, "CHUNK", 4 * 4096)
     rng = np.random.default_rng(11)
     values = offset + rng.lognormal(0, 1.5, 100_003)
     values[::997] = np.nan
@@ -114,3 +117,32 @@ def test_chunked_moments_equal_numpy(offset, monkeypatch):
     assert sorted_profile.mean == pytest.approx(scan.mean, rel=1e-14)
     assert sorted_profile.std == pytest.approx(scan.std, rel=1e-12)
     assert sorted_profile.null_count == scan.null_count == values.size - finite.size
+
+
+def test_the_grid_spans_the_inner_edges_only_when_the_outer_bins_are_long_tails():
+    rng = np.random.default_rng(5)
+    normal = tuple(np.quantile(rng.normal(size=100_000), np.linspace(0, 1, 101)))
+    assert EdgeBinner(normal).span == (normal[0], normal[-1])
+    heavy = tuple(np.quantile(rng.lognormal(0, 3, 100_000), np.linspace(0, 1, 101)))
+    assert EdgeBinner(heavy).span == (heavy[1], heavy[-2])
+    for edges in (normal, heavy):  # either way the counts are those of the definition
+        values = np.concatenate([rng.normal(size=50_000), rng.lognormal(0, 3, 50_000), np.asarray(edges)])
+        assert scan_numeric(values, edges).counts == reference_counts(values, edges)
+
+
+@pytest.mark.parametrize("with_missing", [False, True])
+def test_figures_do_not_depend_on_how_many_blocks_a_chunk_holds(with_missing, monkeypatch):
+    """Several blocks summed in one call give bit for bit the figures of one block at a time."""
+    rng = np.random.default_rng(17)
+    values = 1e6 + rng.lognormal(0, 2, 10 * 1000 + 123)
+    if with_missing:
+        values[rng.integers(0, values.size, 40)] = np.nan
+        values[4321] = np.inf
+    edges = tuple(np.quantile(values[np.isfinite(values)], np.linspace(0, 1, 21)))
+    monkeypatch.setattr(binning, "BLOCK", 1000)
+    scans = []
+    for blocks_per_chunk in (1, 3, 4, 100):
+        monkeypatch.setattr(binning, "CHUNK", 1000 * blocks_per_chunk)
+        scans.append(scan_numeric(values, edges))
+    assert all(scan == scans[0] for scan in scans[1:])
+    assert scans[0].counts == reference_counts(values, edges)
