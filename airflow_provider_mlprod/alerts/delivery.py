@@ -13,6 +13,7 @@ import http.client
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ RESPONSE_EXCERPT_CHARS = 200
 RESPONSE_READ_BYTES = 8192
 #: Shortest string treated as a secret fragment when redacting.
 MIN_SECRET_FRAGMENT_CHARS = 6
+#: How long past the delivery deadline an answer under way is waited for before it is abandoned.
+DEADLINE_GRACE_SECONDS = 0.5
 #: Loggers of the HTTP transport that write the request line (a webhook's path is its secret).
 TRANSPORT_LOGGERS: tuple[str, ...] = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
 
@@ -160,6 +163,28 @@ def transport_log_guarded(fragments: Iterable[str] = ()) -> Iterator[None]:
             logger.removeFilter(guard)
 
 
+def run_within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()`` in a daemon thread, waited for at most ``seconds``; :class:`TimeoutError` after that
+    (the thread is left to end on its own). A socket timeout bounds each read, not a whole answer: a
+    server that drips its headers, or a store connection that stalls, would otherwise hold on for ever."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="mlprod-bounded-call", daemon=True)
+    worker.start()
+    worker.join(max(seconds, 0.0))
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {round(seconds, 2):g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def backoff_delay(retry_number: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Full jitter: uniform in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]`` for retry ``n``."""
     high = min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (retry_number - 1))
@@ -198,11 +223,17 @@ def post_with_retries(
             return False
         result.attempts += 1
         sent = dict(headers() if callable(headers) else headers)
-        try:
+
+        def send() -> Any:
             with transport_log_guarded(fragments):  # one timeout: for the connect and for each read
-                response = post(
-                    url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True
-                )
+                return post(url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True)
+
+        try:  # the whole answer within the deadline too (a server may drip its headers)
+            response = run_within(deadline - time.monotonic() + DEADLINE_GRACE_SECONDS, send)
+        except TimeoutError:
+            result.status_code, result.transient = None, True
+            result.error = f"no complete answer within the delivery deadline of {policy.total_seconds:g} s"
+            return False
         except requests.RequestException as exc:
             result.status_code, error = None, type(exc).__name__
             result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)

@@ -1,0 +1,91 @@
+"""Hostile far ends and hostile alert text: a channel keeps its deadline, its size limits and its secrets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from airflow_provider_mlprod.alerts.channels import (
+    JsonWebhookTarget,
+    SlackWebhookTarget,
+    send_to_target,
+)
+from airflow_provider_mlprod.alerts.delivery import RetryPolicy
+from airflow_provider_mlprod.alerts.message import Alert
+from airflow_provider_mlprod.alerts.routing import Channel, send_alert
+
+
+@pytest.fixture
+def header_dripping_url() -> Iterator[str]:
+    """A server that answers a status line, then one header line every 0.3 s for a minute: each
+    read gets a byte well within any read timeout, so only a deadline on the whole answer ends it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stop = threading.Event()
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(200):
+                    if stop.wait(0.3):
+                        return
+                    connection.sendall(b"X-Drip: 1\r\n")
+            except OSError:
+                pass
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/services/T0DRIP/B0DRIP/drip-token"
+    stop.set()
+    listener.close()
+
+
+def test_a_server_dripping_its_headers_is_cut_off_at_the_delivery_deadline(header_dripping_url):
+    policy = RetryPolicy(timeout_seconds=1.0, max_attempts=3, total_seconds=2.0)
+    started = time.monotonic()
+
+    result = send_to_target(
+        SlackWebhookTarget(header_dripping_url), Alert(title="t", severity="critical"), policy=policy
+    )
+
+    elapsed = time.monotonic() - started
+    assert result.failed
+    assert result.transient
+    assert "drip-token" not in (result.error or "")
+    assert elapsed < policy.total_seconds + 1.0, elapsed
+
+
+def test_a_dripping_channel_delays_no_other_and_the_alert_ends_at_its_deadline(
+    header_dripping_url, httpserver: HTTPServer
+):
+    httpserver.expect_request("/healthy").respond_with_data("ok")
+    channels = [
+        Channel(
+            "drip",
+            SlackWebhookTarget(header_dripping_url),
+            RetryPolicy(timeout_seconds=1.0, total_seconds=2.0),
+        ),
+        Channel("healthy", JsonWebhookTarget(httpserver.url_for("/healthy"))),
+    ]
+    started = time.monotonic()
+
+    report = send_alert(Alert(title="t", severity="critical"), channels)
+
+    assert report.delivered_channels == ["healthy"]
+    assert report.failed_channels == ["drip"]
+    assert time.monotonic() - started < 2.0 + 1.0
