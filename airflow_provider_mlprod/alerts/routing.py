@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, LogTarget, channel_kind_of, send_to_target
-from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
+from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy, run_within
 from airflow_provider_mlprod.alerts.message import ACTIONS, DEFAULT_DEDUP_WINDOW, SEVERITIES, Alert, sha256
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 from airflow_provider_mlprod.store import schema
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_NAME = "log"
 MAX_PARALLEL_CHANNELS = 8
+#: Longest one call of the alert path on the store may take (its own timeouts bound the connect and
+#: each statement, not a connection that stalls once open); then the alert goes on without the store.
+STORE_CALL_SECONDS = 10.0
 UNUSABLE_KIND = "unusable"
 DUPLICATE = "already sent within the dedup window"
 NO_OPEN_TRIGGER = "no open trigger"
@@ -128,7 +131,7 @@ class _FailOpen:
         if not self.usable:
             return default
         try:
-            return getattr(self.store, method)(*args, **kwargs)
+            return run_within(STORE_CALL_SECONDS, lambda: getattr(self.store, method)(*args, **kwargs))
         except Exception as exc:  # a driver's message may hold the store URL: keep only the type
             self.usable = False
             error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__

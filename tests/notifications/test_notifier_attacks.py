@@ -1,0 +1,99 @@
+"""The notifier's alert path under a hostile store: a store connection that stalls after it was opened."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from pytest_httpserver import HTTPServer
+
+from airflow_provider_mlprod.alerts.message import Alert
+from airflow_provider_mlprod.alerts.routing import STORE_CALL_SECONDS
+from airflow_provider_mlprod.notifications.mlprod import AlertSettings, send_alert_via_connections
+
+
+class StallingProxy:
+    """A TCP proxy to the PostgreSQL test server that forwards until ``stall`` is set, then holds
+    every byte: the connection stays open and acknowledged, and no answer ever comes (a hung
+    pooler, a network partition behind a load balancer)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.stall = threading.Event()
+        self.closed = threading.Event()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                while self.stall.is_set() and not self.closed.is_set():
+                    time.sleep(0.05)
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def stalling_store(monkeypatch, postgres_url) -> Iterator[StallingProxy]:
+    url = sa.make_url(postgres_url)
+    proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STALLING_STORE",
+        json.dumps({"conn_type": "mlprod_store", "extra": {"sqlalchemy_url": proxied}}),
+    )
+    yield proxy
+    proxy.close()
+
+
+def test_a_store_that_stalls_after_connecting_delays_the_alert_by_a_bounded_time(
+    monkeypatch, httpserver: HTTPServer, stalling_store, caplog
+):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STALL_HOOK",
+        json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/hook")}),
+    )
+    settings = AlertSettings(alert_conn_ids=["stall_hook"], store_conn_id="stalling_store")
+    first = send_alert_via_connections(Alert(title="first", severity="critical"), settings)
+    assert first.delivered_channels == ["stall_hook"]  # the store worked: its pooled connection is open
+    stalling_store.stall.set()
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        started = time.monotonic()
+        outcome["report"] = send_alert_via_connections(Alert(title="second", severity="critical"), settings)
+        outcome["elapsed"] = time.monotonic() - started
+
+    sender = threading.Thread(target=second, daemon=True)
+    sender.start()
+    sender.join(STORE_CALL_SECONDS + 10)
+
+    assert not sender.is_alive(), "the alert hung on the stalled store"
+    assert outcome["report"].delivered_channels == ["stall_hook"]
+    assert outcome["elapsed"] < STORE_CALL_SECONDS + 4
+    assert len(httpserver.log) == 2
+    assert "without dedup or history" in caplog.text
