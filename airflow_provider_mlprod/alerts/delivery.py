@@ -117,7 +117,8 @@ def secret_fragments(url: str, secrets: Iterable[str | None] = ()) -> list[str]:
     parts = urlsplit(url)
     fragments = {url, parts.path, parts.query, parts.path + ("?" + parts.query if parts.query else "")}
     fragments.update(parts.path.split("/"), parts.query.replace("&", "=").split("="))
-    fragments.update(secret for secret in secrets if secret)
+    # and each word of a secret: a server may echo the token of "Authorization: Bearer <token>" alone
+    fragments.update(part for secret in secrets if secret for part in (secret, *secret.split()))
     return sorted((f for f in fragments if len(f) >= MIN_SECRET_FRAGMENT_CHARS), key=len, reverse=True)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import threading
 import time
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from airflow_provider_mlprod.alerts.channels import (
     JsonWebhookTarget,
@@ -89,3 +92,22 @@ def test_a_dripping_channel_delays_no_other_and_the_alert_ends_at_its_deadline(
     assert report.delivered_channels == ["healthy"]
     assert report.failed_channels == ["drip"]
     assert time.monotonic() - started < 2.0 + 1.0
+
+
+def test_a_header_token_echoed_without_its_scheme_is_redacted(httpserver: HTTPServer, caplog):
+    token = "tok-Sup3rSecret-4711"
+
+    def refuse(request: Request) -> Response:
+        return Response(f"invalid token {request.headers['Authorization'].split()[-1]}", status=401)
+
+    httpserver.expect_request("/echo").respond_with_handler(refuse)
+    target = JsonWebhookTarget(httpserver.url_for("/echo"), headers={"Authorization": f"Bearer {token}"})
+    caplog.set_level(logging.DEBUG)
+
+    result = send_to_target(target, Alert(title="t", severity="critical"), policy=RetryPolicy(max_attempts=1))
+
+    assert result.failed
+    assert result.status_code == 401
+    assert "invalid token ***" in result.error
+    assert token not in json.dumps(result.to_dict())
+    assert token not in caplog.text
