@@ -436,7 +436,8 @@ def send_to_target(
     if row.url is None:
         logging.getLogger(target.logger_name).log(row.severity_map[alert.severity], "%s", payload)
         return DeliveryResult(channel=channel, kind=row.kind, status="delivered", attempts=1)
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = body.encode("utf-8", "replace")  # a lone surrogate (a file name's bad byte) becomes "?"
     return post_with_retries(
         channel=channel,
         kind=row.kind,

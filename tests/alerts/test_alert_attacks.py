@@ -111,3 +111,19 @@ def test_a_header_token_echoed_without_its_scheme_is_redacted(httpserver: HTTPSe
     assert "invalid token ***" in result.error
     assert token not in json.dumps(result.to_dict())
     assert token not in caplog.text
+
+
+def test_a_lone_surrogate_in_alert_text_is_sent_not_a_final_failure(httpserver: HTTPServer):
+    """A file name decoded with surrogateescape carries a lone surrogate; UTF-8 cannot encode it."""
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    name = b"orders_\xff.csv".decode("utf-8", "surrogateescape")
+
+    alert = Alert(title=f"Validation failed: {name}", severity="critical", summary=name, facts={"File": name})
+    result = send_to_target(
+        JsonWebhookTarget(httpserver.url_for("/hook")), alert, policy=RetryPolicy(max_attempts=1)
+    )
+
+    assert result.delivered
+    sent = json.loads(httpserver.log[0][0].get_data())
+    assert sent["title"].startswith("Validation failed: orders_")
+    assert sent["title"].endswith(".csv")
