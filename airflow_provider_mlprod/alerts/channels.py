@@ -260,8 +260,8 @@ class PagerDutyTarget:
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
     """The Events API v2 event: a trigger with ``payload`` (summary <= 1024 characters, source,
     severity, ``custom_details``) and ``links``; a resolve with only the key fields. Over
-    :data:`EVENT_MAX_BYTES` (the API refuses 512 KB) the details are cut step by step and
-    ``custom_details.truncated`` says what was cut."""
+    :data:`EVENT_MAX_BYTES` (the API refuses 512 KB) the details and links are cut step by step
+    and ``custom_details.truncated`` says what was cut."""
     event: dict[str, Any] = {
         "routing_key": target.routing_key,
         "event_action": alert.action,
@@ -281,10 +281,14 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
         **({"group": alert.dag_id} if alert.dag_id else {}),
     }
     event.update(client="airflow-provider-mlprod", payload=payload)
-    if alert.links:
-        event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
     for summary_max, value_max, max_facts in PAGERDUTY_SHRINK_STEPS:
         facts = list(alert.rendered_facts.items())[:max_facts]
+        links = [link for link in alert.links if len(link.url) <= value_max][:max_facts]
+        event.pop("links", None)
+        if links:
+            event["links"] = [
+                {"href": link.url, "text": truncate_text(link.label, value_max)} for link in links
+            ]
         details = {
             "summary": truncate_text(alert.summary, summary_max),
             "facts": {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts},
@@ -294,7 +298,7 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
             details["truncated"] = (
                 f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "
                 f"{summary_max} characters, fact values {value_max}, {len(facts)} of {len(alert.facts)} "
-                "facts; the task log has the full alert"
+                f"facts, {len(links)} of {len(alert.links)} links; the task log has the full alert"
             )
         payload["custom_details"] = details
         if len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES:

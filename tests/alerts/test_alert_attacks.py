@@ -14,12 +14,15 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from airflow_provider_mlprod.alerts.channels import (
+    EVENT_MAX_BYTES,
     JsonWebhookTarget,
+    PagerDutyTarget,
     SlackWebhookTarget,
+    build_pagerduty_payload,
     send_to_target,
 )
 from airflow_provider_mlprod.alerts.delivery import RetryPolicy
-from airflow_provider_mlprod.alerts.message import Alert
+from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 from airflow_provider_mlprod.alerts.routing import Channel, send_alert
 
 
@@ -127,3 +130,17 @@ def test_a_lone_surrogate_in_alert_text_is_sent_not_a_final_failure(httpserver: 
     sent = json.loads(httpserver.log[0][0].get_data())
     assert sent["title"].startswith("Validation failed: orders_")
     assert sent["title"].endswith(".csv")
+
+
+def test_pagerduty_event_with_oversized_links_fits_512_kb():
+    links = [AlertLink("Report", "https://reports.example/?q=" + "x" * 700_000)]
+    links += [
+        AlertLink(f"Link {index}", f"https://reports.example/{index}/" + "y" * 100) for index in range(6000)
+    ]
+    alert = Alert(title="Gate rejected", severity="critical", links=links)
+
+    event = build_pagerduty_payload(PagerDutyTarget("r" * 32), alert)
+
+    assert len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES
+    assert event["links"], "the links that fit are kept"
+    assert "truncated" in event["payload"]["custom_details"]
