@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: Longest the alert path waits on the metrics store per connect or statement (a lock included).
 STORE_TIMEOUT_SECONDS = 3.0
+URL_AS_CONN_ID = (
+    "an alert connection id looks like a URL; put the URL in a connection's password field and give "
+    "that connection's id"
+)
 #: Task state -> (phrase in the default title, default severity).
 STATE_WORDING: dict[str, tuple[str, str]] = {
     "failed": ("failed", "critical"),
@@ -77,7 +81,11 @@ def send_alert_via_connections(
     conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
-    for conn_id in dict.fromkeys(conn_ids):
+    for index, conn_id in enumerate(dict.fromkeys(conn_ids)):
+        if "://" in conn_id:  # a pasted webhook URL is its secret: never look it up nor show it
+            log.error("alert channel %d cannot be used: %s", index, URL_AS_CONN_ID)
+            channels.append(Channel(f"alert connection {index}", error=URL_AS_CONN_ID))
+            continue
         if conn_id == DEFAULT_CHANNEL_NAME:  # the built-in task log, never a connection to look up
             channels.append(Channel(conn_id, LogTarget()))
             continue
@@ -242,6 +250,8 @@ class AlertSettings:
         self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing, self.store_conn_id = routing, store_conn_id
+        if any("://" in str(conn_id) for conn_id in self.alert_conn_ids or ()):
+            raise ValueError(f"{owner}: {URL_AS_CONN_ID}")
         if severity is not None and not is_template(severity) and severity not in SEVERITIES:
             raise ValueError(f"{owner}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
         name = "dedup_window" if repeat_every is None else "repeat_every"

@@ -97,3 +97,47 @@ def test_a_store_that_stalls_after_connecting_delays_the_alert_by_a_bounded_time
     assert outcome["elapsed"] < STORE_CALL_SECONDS + 4
     assert len(httpserver.log) == 2
     assert "without dedup or history" in caplog.text
+
+
+PASTED_URL = "https://hooks.slack.com/services/T0PASTED/B0PASTED/pastedSecretToken"
+
+
+def test_a_webhook_url_given_as_connection_id_is_refused_at_parse_time_without_showing_it():
+    with pytest.raises(ValueError, match="looks like a URL") as raised:
+        AlertSettings(alert_conn_ids=["slack_ml", PASTED_URL])
+
+    assert "pastedSecretToken" not in str(raised.value)
+
+
+def test_a_webhook_url_in_the_configured_connection_ids_never_stops_the_others_nor_shows(
+    monkeypatch, httpserver: HTTPServer, caplog
+):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CONFIGURED_HOOK",
+        json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/hook")}),
+    )
+    monkeypatch.setenv("AIRFLOW__MLPROD__ALERT_CONN_IDS", f"configured_hook, {PASTED_URL}")
+
+    report = send_alert_via_connections(Alert(title="Orders late", severity="critical"), AlertSettings())
+
+    assert report.delivered_channels == ["configured_hook"]
+    assert len(report.failed_channels) == 1
+    assert len(httpserver.log) == 1
+    assert "pastedSecretToken" not in caplog.text
+    assert "pastedSecretToken" not in json.dumps(report.to_dict())
+
+
+def test_only_a_webhook_url_as_connection_id_logs_the_alert_text_and_raises(monkeypatch, caplog):
+    from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
+
+    monkeypatch.setenv("AIRFLOW__MLPROD__ALERT_CONN_IDS", PASTED_URL)
+
+    with pytest.raises(AlertDeliveryError) as raised:
+        send_alert_via_connections(
+            Alert(title="Orders late", severity="critical", summary="3 of 5 checks failed"), AlertSettings()
+        )
+
+    assert "3 of 5 checks failed" in caplog.text  # the alert itself is in the task log
+    assert "pastedSecretToken" not in caplog.text
+    assert "pastedSecretToken" not in str(raised.value)
