@@ -308,8 +308,17 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
         )
 
     async def async_notify(self, context: Context) -> None:
-        """Send from the triggerer (deadline alerts): the blocking send runs in a worker thread."""
-        await asyncio.to_thread(self.notify, context)
+        """Send from the triggerer (deadline alerts) in a thread of its own: the event loop's shared
+        pool (a few threads) would queue alerts, and other triggers, behind one hanging channel."""
+        import contextvars
+        from concurrent.futures import ThreadPoolExecutor
+
+        own_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprod-alert")
+        try:
+            call = contextvars.copy_context().run
+            await asyncio.get_running_loop().run_in_executor(own_thread, call, self.notify, context)
+        finally:
+            own_thread.shutdown(wait=False)
 
     def build_alert(self, context: Mapping[str, Any]) -> Alert:
         """The alert for ``context``; missing context pieces or an unreadable summary never raise."""

@@ -141,3 +141,52 @@ def test_only_a_webhook_url_as_connection_id_logs_the_alert_text_and_raises(monk
     assert "3 of 5 checks failed" in caplog.text  # the alert itself is in the task log
     assert "pastedSecretToken" not in caplog.text
     assert "pastedSecretToken" not in str(raised.value)
+
+
+def test_many_deadline_alerts_at_once_in_the_triggerer_each_end_at_the_hanging_channels_deadline(
+    monkeypatch, httpserver: HTTPServer
+):
+    """The triggerer awaits every deadline callback on one event loop; its shared thread pool has
+    min(32, cores + 4) threads, which alerts waiting on a hanging channel must not queue behind."""
+    import asyncio
+
+    from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
+
+    deadline, alerts = 1.5, 16
+    httpserver.expect_request("/deadline-ok").respond_with_data("ok")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        hanging = f"http://127.0.0.1:{silent.getsockname()[1]}/hang"
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DEADLINE_OK",
+            json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/deadline-ok")}),
+        )
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DEADLINE_HANG",
+            json.dumps(
+                {"conn_type": "mlprod_webhook", "password": hanging, "extra": {"total_timeout": deadline}}
+            ),
+        )
+        monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE", "false")
+
+        async def deadline_alert(index: int) -> float:
+            notifier = MlprodNotifier(alert_conn_ids=["deadline_ok", "deadline_hang"], severity="warning")
+            context = {"dag_run": {"dag_id": "d", "dag_run_id": f"run_{index}"}, "deadline": {}}
+            started = time.monotonic()
+            await notifier.async_notify(context)
+            return time.monotonic() - started
+
+        async def other_trigger() -> float:
+            started = time.monotonic()
+            await asyncio.to_thread(time.sleep, 0)
+            return time.monotonic() - started
+
+        async def triggerer() -> list[float]:
+            return await asyncio.gather(*(deadline_alert(index) for index in range(alerts)), other_trigger())
+
+        *durations, other_wait = asyncio.run(triggerer())
+
+    assert len(httpserver.log) == alerts
+    assert max(durations) < deadline + 1.5, durations
+    assert other_wait < 1.0
