@@ -248,6 +248,10 @@ class AlertSettings:
         super().__init__(**kwargs)
         owner = f"task {self.task_id!r}" if hasattr(self, "task_id") else type(self).__name__
         self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
+        if isinstance(alert_conn_ids, str):  # list("slack_ml") would be eight one-letter connection ids
+            raise ValueError(
+                f'{owner}: alert_conn_ids must be a list of connection ids (["slack_ml"]), not a string'
+            )
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing, self.store_conn_id = routing, store_conn_id
         if any("://" in str(conn_id) for conn_id in self.alert_conn_ids or ()):

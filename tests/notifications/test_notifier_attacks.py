@@ -190,3 +190,11 @@ def test_many_deadline_alerts_at_once_in_the_triggerer_each_end_at_the_hanging_c
     assert len(httpserver.log) == alerts
     assert max(durations) < deadline + 1.5, durations
     assert other_wait < 1.0
+
+
+@pytest.mark.parametrize("conn_ids", ["slack_ml", "{{ var.value.alert_connections }}"])
+def test_one_string_as_alert_conn_ids_is_refused_at_parse_time(conn_ids):
+    from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
+
+    with pytest.raises(ValueError, match="must be a list of connection ids"):
+        MlprodNotifier(alert_conn_ids=conn_ids)
