@@ -178,7 +178,7 @@ def run_within(seconds: float, call: Callable[[], Any]) -> Any:
 
     worker = threading.Thread(target=run, name="mlprod-bounded-call", daemon=True)
     worker.start()
-    worker.join(max(seconds, 0.0))
+    worker.join(min(max(seconds, 0.0), threading.TIMEOUT_MAX))  # a longer wait overflows
     if worker.is_alive():
         raise TimeoutError(f"no answer within {round(seconds, 2):g} s")
     if "error" in outcome:

@@ -144,3 +144,14 @@ def test_pagerduty_event_with_oversized_links_fits_512_kb():
     assert len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES
     assert event["links"], "the links that fit are kept"
     assert "truncated" in event["payload"]["custom_details"]
+
+
+def test_a_deadline_beyond_the_platforms_longest_wait_still_delivers(httpserver: HTTPServer):
+    httpserver.expect_request("/patient").respond_with_data("ok")
+    policy = RetryPolicy(total_seconds=1e12)  # "never give up", as a connection's total_timeout
+
+    result = send_to_target(
+        JsonWebhookTarget(httpserver.url_for("/patient")), Alert(title="t", severity="info"), policy=policy
+    )
+
+    assert result.delivered
