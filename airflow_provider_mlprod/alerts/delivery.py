@@ -218,7 +218,7 @@ def post_with_retries(
     def attempt() -> bool:
         """One request; returns whether another attempt may help."""
         retry_after[0] = None
-        timeout = min(policy.timeout_seconds, deadline - time.monotonic())
+        timeout = min(policy.timeout_seconds, deadline - time.monotonic(), threading.TIMEOUT_MAX)
         if timeout <= 0:  # only after a wait that overslept
             result.error = _deadline_error(result.attempts, policy, result.error)
             return False

@@ -148,7 +148,7 @@ def test_pagerduty_event_with_oversized_links_fits_512_kb():
 
 def test_a_deadline_beyond_the_platforms_longest_wait_still_delivers(httpserver: HTTPServer):
     httpserver.expect_request("/patient").respond_with_data("ok")
-    policy = RetryPolicy(total_seconds=1e12)  # "never give up", as a connection's total_timeout
+    policy = RetryPolicy(timeout_seconds=1e12, total_seconds=1e13)  # "never give up", as a connection's extra
 
     result = send_to_target(
         JsonWebhookTarget(httpserver.url_for("/patient")), Alert(title="t", severity="info"), policy=policy
