@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -119,6 +119,13 @@ def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
     return value
 
 
+def store_call(engine: Any, call: Callable[[], Any]) -> Any:
+    """``call()``, bounded by :data:`STORE_CALL_SECONDS` on a database server (a connection there can
+    stall once open); on SQLite in this thread (its lock waits are bounded by the busy timeout, and
+    an in-memory database exists only in its own thread's connection)."""
+    return call() if engine.dialect.name == "sqlite" else run_within(STORE_CALL_SECONDS, call)
+
+
 class _FailOpen:
     """The metrics store for one alert: its stored key, and calls that fail open (the first error is
     logged, then the store is left alone and the alert goes out without dedup or history)."""
@@ -131,7 +138,7 @@ class _FailOpen:
         if not self.usable:
             return default
         try:
-            return run_within(STORE_CALL_SECONDS, lambda: getattr(self.store, method)(*args, **kwargs))
+            return store_call(self.store.engine, lambda: getattr(self.store, method)(*args, **kwargs))
         except Exception as exc:  # a driver's message may hold the store URL: keep only the type
             self.usable = False
             error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__

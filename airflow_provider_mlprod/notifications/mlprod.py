@@ -105,8 +105,7 @@ def send_alert_via_connections(
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
     """The metrics store opened with short timeouts, or ``None`` (fail open)."""
-    from airflow_provider_mlprod.alerts.delivery import run_within
-    from airflow_provider_mlprod.alerts.routing import STORE_CALL_SECONDS
+    from airflow_provider_mlprod.alerts.routing import store_call
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
     from airflow_provider_mlprod.store.engine import create_store_engine
     from airflow_provider_mlprod.store.metrics_store import MetricsStore
@@ -118,7 +117,7 @@ def _metrics_store_or_none(store_conn_id: str | None) -> Any:
         engine = create_store_engine(
             url, connect_timeout=connect, statement_timeout=statement, busy_timeout=STORE_TIMEOUT_SECONDS
         )
-        return run_within(STORE_CALL_SECONDS, lambda: MetricsStore(engine))  # creates the schema once
+        return store_call(engine, lambda: MetricsStore(engine))  # creates the schema once
     except Exception as exc:
         error = str(exc) if isinstance(exc, MlprodError) else type(exc).__name__
         log.warning("metrics store unusable (%s); alert sent without dedup or history", error)

@@ -155,3 +155,19 @@ def test_a_deadline_beyond_the_platforms_longest_wait_still_delivers(httpserver:
     )
 
     assert result.delivered
+
+
+def test_an_in_memory_store_keeps_dedup():
+    """An in-memory SQLite database lives in one thread's connection: store calls stay in the caller's."""
+    from airflow_provider_mlprod.alerts.channels import LogTarget
+    from airflow_provider_mlprod.store.engine import create_store_engine
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
+
+    store = MetricsStore(create_store_engine("sqlite://"))
+    alert = Alert(title="Orders late", severity="critical", dedup_key="orders-late")
+
+    first = send_alert(alert, [Channel("task_log_twin", LogTarget())], store=store)
+    second = send_alert(alert, [Channel("task_log_twin", LogTarget())], store=store)
+
+    assert first.delivered_channels == ["task_log_twin"]
+    assert second.suppressed_channels == ["task_log_twin"]
