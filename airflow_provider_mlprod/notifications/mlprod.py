@@ -360,6 +360,8 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 )
             deadline_run = run_url(dag_id, run_id) if deadline is not None and dag_id and run_id else None
             labelled = (("Task log", log_url), ("Run", deadline_run))
+            index = _attribute(ti, "map_index")  # a mapped instance's success closes only its own failure
+            instance = f":{index}" if isinstance(index, int) and index >= 0 else ""
             alert = Alert(
                 title=title,
                 severity=severity,
@@ -369,7 +371,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 run_id=run_id,
                 task_id=task_id,
                 # one key per task whatever its state, so a success resolves what a failure opened
-                dedup_key=f"mlprod:task:{dag_id}:{task_id}" if dag_id and task_id else "",
+                dedup_key=f"mlprod:task:{dag_id}:{task_id}{instance}" if dag_id and task_id else "",
                 action="resolve" if state == "success" else "trigger",
             )
         else:

@@ -198,3 +198,38 @@ def test_one_string_as_alert_conn_ids_is_refused_at_parse_time(conn_ids):
 
     with pytest.raises(ValueError, match="must be a list of connection ids"):
         MlprodNotifier(alert_conn_ids=conn_ids)
+
+
+def test_one_mapped_instances_success_never_resolves_another_instances_failure(
+    monkeypatch, httpserver: HTTPServer, sqlite_url
+):
+    """Mapped instances of one task run side by side: instance 1 succeeding while instance 0 stays
+    failed must leave instance 0's incident open."""
+    from types import SimpleNamespace
+
+    from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
+
+    httpserver.expect_request("/mapped").respond_with_data("ok")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MAPPED_HOOK",
+        json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/mapped")}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MAPPED_STORE",
+        json.dumps({"conn_type": "mlprod_store", "extra": {"sqlalchemy_url": sqlite_url}}),
+    )
+    notifier = MlprodNotifier(alert_conn_ids=["mapped_hook"], store_conn_id="mapped_store")
+
+    def instance(map_index: int, state: str) -> dict:
+        ids = {"dag_id": "etl", "run_id": "manual__1", "task_id": "score_partition", "try_number": 1}
+        return {"ti": SimpleNamespace(**ids, map_index=map_index, state=state)}
+
+    notifier(instance(0, "failed"))
+    notifier(instance(1, "success"))  # another partition: instance 0 is still failed
+    posted_while_instance_0_failed = len(httpserver.log)
+    notifier(instance(0, "success"))  # instance 0 fixed on a clear: now it is resolved
+
+    bodies = [json.loads(request.get_data(as_text=True)) for request, _ in httpserver.log]
+    assert posted_while_instance_0_failed == 1, bodies
+    assert [body["action"] for body in bodies] == ["trigger", "resolve"]
+    assert bodies[0]["dedup_key"] == bodies[1]["dedup_key"]
