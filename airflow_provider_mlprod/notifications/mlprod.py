@@ -54,7 +54,10 @@ def rendered_routing(value: Any) -> Rule | None:
     from airflow_provider_mlprod.alerts.routing import checked_rule
 
     try:
-        return checked_rule(json.loads(value) if isinstance(value, str) else value)
+        rule = checked_rule(json.loads(value) if isinstance(value, str) else value)
+        if any("://" in str(conn_id) for routed in (rule or {}).values() for conn_id in routed):
+            raise ConfigurationError(URL_AS_CONN_ID)
+        return rule
     except ValueError:
         raise ConfigurationError(
             "alert: parameter 'routing' rendered to text that is not JSON; "

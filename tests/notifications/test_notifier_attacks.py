@@ -233,3 +233,19 @@ def test_one_mapped_instances_success_never_resolves_another_instances_failure(
     assert posted_while_instance_0_failed == 1, bodies
     assert [body["action"] for body in bodies] == ["trigger", "resolve"]
     assert bodies[0]["dedup_key"] == bodies[1]["dedup_key"]
+
+
+def test_a_webhook_url_in_routing_is_refused_without_showing_it(monkeypatch, caplog):
+    from airflow_provider_mlprod.exceptions import ConfigurationError
+
+    with pytest.raises(ValueError, match="looks like a URL") as at_parse_time:
+        AlertSettings(routing={"critical": [PASTED_URL]})
+    rendered = AlertSettings(
+        routing=json.dumps({"critical": [PASTED_URL]})
+    )  # a template, checked once rendered
+    with pytest.raises(ConfigurationError, match="looks like a URL") as at_send_time:
+        send_alert_via_connections(Alert(title="Orders late", severity="critical"), rendered)
+
+    assert "pastedSecretToken" not in str(at_parse_time.value)
+    assert "pastedSecretToken" not in str(at_send_time.value)
+    assert "pastedSecretToken" not in caplog.text
