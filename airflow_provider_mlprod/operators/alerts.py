@@ -34,7 +34,8 @@ class SendAlertOperator(AlertSettings, BaseOperator):
     the summary an upstream task pushed (``summary_task_id``); fields given alongside a summary
     replace the built ones. Returns the delivery report (no URL, no secret). Fails only when every
     routed channel failed: retryable when a failure was transient (connection, timeout, 429, 5xx),
-    final when all were deterministic (401, 403, 404, bad configuration).
+    final when all were deterministic (401, 403, 404, bad configuration). While the task has retries
+    left, a transient failure on some channels is retried too (dedup spares those that had it).
 
     :param facts: key -> value shown with the alert (templated); a dict or list, or the text a
         template renders one to (``{'passed': 9}``), is shown as ``passed 9``.
@@ -97,6 +98,10 @@ class SendAlertOperator(AlertSettings, BaseOperator):
                 # the retry off the channels that did get it. Only deterministic failures are final.
                 raise (AirflowException if exc.transient else AirflowFailException)(str(exc)) from None
         self.delivery_report = self._report_dict(alert, report)
+        pending = [r.channel for r in report.results if r.failed and r.transient]
+        if pending and context["ti"].try_number <= self.retries:  # the retry sends only there (dedup)
+            context["ti"].xcom_push(key="return_value", value=self.delivery_report)
+            raise AirflowException(f"alert {alert.title!r} not delivered on {pending} yet; retrying there")
         return self.delivery_report
 
     def build_alert(self, context: Context) -> Alert:
