@@ -251,7 +251,7 @@ def post_with_retries(
                 result.status, result.error, result.transient = "delivered", None, False
                 return False
             result.transient = code == 429 or 500 <= code <= 599
-            reason = redact(response.reason or "", fragments)
+            reason = redact(printable(response.reason or ""), fragments)
             excerpt = _body_excerpt(response, fragments, deadline)
             result.error = (
                 f"HTTP {code}" + (f" {reason}" if reason else "") + (f": {excerpt}" if excerpt else "")
@@ -322,4 +322,10 @@ def _body_excerpt(response: Any, fragments: list[str], deadline: float) -> str:
     text = redact(text, fragments)
     if not complete and fragments:  # a secret cut off at the end would not be redacted: drop that tail
         text = text[: max(0, len(text) - max(map(len, fragments)))]
-    return " ".join(text.split())[:RESPONSE_EXCERPT_CHARS]
+    return " ".join(printable(text).split())[:RESPONSE_EXCERPT_CHARS]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters as spaces: a far end's NUL is refused by PostgreSQL text
+    columns (the store would then be left alone for the rest of the alert), escapes garble logs."""
+    return "".join(char if char.isprintable() else " " for char in text)

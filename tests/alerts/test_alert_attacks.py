@@ -171,3 +171,31 @@ def test_an_in_memory_store_keeps_dedup():
 
     assert first.delivered_channels == ["task_log_twin"]
     assert second.suppressed_channels == ["task_log_twin"]
+
+
+def test_an_error_body_with_control_bytes_is_recorded_and_keeps_dedup_on_postgresql(
+    httpserver: HTTPServer, postgres_url
+):
+    """PostgreSQL refuses NUL in text: a far end answering one would make the store refuse the row,
+    and the store is then left alone for the rest of the alert (no dedup for the healthy channel)."""
+    from airflow_provider_mlprod.store.engine import create_store_engine
+    from airflow_provider_mlprod.store.metrics_store import MetricsStore
+
+    httpserver.expect_request("/binary").respond_with_response(
+        Response(b"bad \x00gateway\x1b[31m", status=404)
+    )
+    httpserver.expect_request("/healthy").respond_with_data("ok")
+    store = MetricsStore(create_store_engine(postgres_url))
+    channels = [
+        Channel("binary", JsonWebhookTarget(httpserver.url_for("/binary"))),
+        Channel("healthy", JsonWebhookTarget(httpserver.url_for("/healthy"))),
+    ]
+    alert = Alert(title="Orders late", severity="critical", dedup_key="orders-late-binary")
+
+    first = send_alert(alert, channels, store=store)
+    second = send_alert(alert, channels, store=store)
+
+    assert first.delivered_channels == ["healthy"]
+    assert second.suppressed_channels == ["healthy"]
+    [failure, *_] = [row for row in store.alert_deliveries() if row["channel"] == "binary"]
+    assert failure["error"] == "HTTP 404 NOT FOUND: bad gateway [31m"
