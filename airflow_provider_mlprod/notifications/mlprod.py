@@ -85,7 +85,7 @@ def send_alert_via_connections(
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
     for index, conn_id in enumerate(dict.fromkeys(conn_ids)):
-        if "://" in conn_id:  # a pasted webhook URL is its secret: never look it up nor show it
+        if "://" in str(conn_id):  # a pasted webhook URL is its secret: never look it up nor show it
             log.error("alert channel %d cannot be used: %s", index, URL_AS_CONN_ID)
             channels.append(Channel(f"alert connection {index}", error=URL_AS_CONN_ID))
             continue
