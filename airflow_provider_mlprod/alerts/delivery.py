@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -252,7 +252,15 @@ def post_with_retries(
                 return False
             result.transient = code == 429 or 500 <= code <= 599
             reason = redact(printable(response.reason or ""), fragments)
-            excerpt = _body_excerpt(response, fragments, deadline)
+            try:  # each read waits up to the timeout: a body dripping just inside it would overrun
+                excerpt = run_within(
+                    deadline - time.monotonic() + DEADLINE_GRACE_SECONDS,
+                    lambda: _body_excerpt(response, fragments, deadline),
+                )
+            except TimeoutError:  # unblock the abandoned read, or closing the response waits for it
+                excerpt = ""
+                with suppress(AttributeError, ValueError, RuntimeError, OSError):
+                    response.raw.shutdown()
             result.error = (
                 f"HTTP {code}" + (f" {reason}" if reason else "") + (f": {excerpt}" if excerpt else "")
             )

@@ -199,3 +199,48 @@ def test_an_error_body_with_control_bytes_is_recorded_and_keeps_dedup_on_postgre
     assert second.suppressed_channels == ["healthy"]
     [failure, *_] = [row for row in store.alert_deliveries() if row["channel"] == "binary"]
     assert failure["error"] == "HTTP 404 NOT FOUND: bad gateway [31m"
+
+
+@pytest.fixture
+def body_dripping_url() -> Iterator[str]:
+    """A server that answers 500 at once, then its body one byte every 2.8 s."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stop = threading.Event()
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nx")
+                while not stop.wait(2.8):
+                    connection.sendall(b"x")
+            except OSError:
+                pass
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/body-drip"
+    stop.set()
+    listener.close()
+
+
+def test_an_error_body_dripping_just_inside_the_read_timeout_ends_at_the_deadline(body_dripping_url):
+    policy = RetryPolicy(timeout_seconds=3.0, max_attempts=3, total_seconds=3.0)
+    started = time.monotonic()
+
+    result = send_to_target(
+        JsonWebhookTarget(body_dripping_url), Alert(title="t", severity="critical"), policy=policy
+    )
+
+    assert result.failed
+    assert result.status_code == 500
+    assert time.monotonic() - started < policy.total_seconds + 1.0
