@@ -82,6 +82,7 @@ def send_alert_via_connections(
 
     routing = rendered_routing(settings.routing)
     conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
+    conn_ids = [c for c in conn_ids if not isinstance(c, str) or c.strip()]  # a template may render one blank
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
     for index, conn_id in enumerate(dict.fromkeys(conn_ids)):

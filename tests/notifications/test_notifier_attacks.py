@@ -249,3 +249,21 @@ def test_a_webhook_url_in_routing_is_refused_without_showing_it(monkeypatch, cap
     assert "pastedSecretToken" not in str(at_parse_time.value)
     assert "pastedSecretToken" not in str(at_send_time.value)
     assert "pastedSecretToken" not in caplog.text
+
+
+def test_a_connection_id_that_rendered_blank_is_skipped_and_the_alert_still_sent(
+    monkeypatch, httpserver: HTTPServer, caplog
+):
+    """``["slack_ml", "{{ params.extra_channel }}"]`` with an empty default renders one id blank."""
+    httpserver.expect_request("/blank").respond_with_data("ok")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BESIDE_BLANK",
+        json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/blank")}),
+    )
+    settings = AlertSettings(alert_conn_ids=["beside_blank", "{{ params.extra_channel }}"])
+    settings.alert_conn_ids = ["beside_blank", " "]  # as rendered
+
+    report = send_alert_via_connections(Alert(title="Orders late", severity="critical"), settings)
+
+    assert report.delivered_channels == ["beside_blank"]
+    assert len(httpserver.log) == 1
