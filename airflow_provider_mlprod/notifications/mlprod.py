@@ -194,6 +194,13 @@ def summary_alert(
     )
 
 
+def task_dedup_key(dag_id: str | None, task_id: str | None, map_index: Any) -> str:
+    """``mlprod:task:<dag>:<task>``, and ``:<map index>`` for a mapped instance (one instance's
+    success never closes another's failure); empty without both ids."""
+    instance = f":{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+    return f"mlprod:task:{dag_id}:{task_id}{instance}" if dag_id and task_id else ""
+
+
 def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
     from airflow_provider_mlprod.store.identity import RunIdentity
 
@@ -313,6 +320,12 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             "alert %r: delivered %s, suppressed %s, failed %s",
             *(alert.title, report.delivered_channels, report.suppressed_channels, report.failed_channels),
         )
+        own_key = task_dedup_key(alert.dag_id, alert.task_id, _attribute(context.get("ti"), "map_index"))
+        if alert.action == "resolve" and own_key not in ("", alert.dedup_key) and not self.dedup_key:
+            # a failure before the task pushed its summary (a crash) was keyed by the task: close it too
+            send_alert_via_connections(
+                dataclasses.replace(alert, dedup_key=own_key), self, _identity_or_none(context)
+            )
 
     async def async_notify(self, context: Context) -> None:
         """Send from the triggerer (deadline alerts) in a thread of its own: the event loop's shared
@@ -364,8 +377,6 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 )
             deadline_run = run_url(dag_id, run_id) if deadline is not None and dag_id and run_id else None
             labelled = (("Task log", log_url), ("Run", deadline_run))
-            index = _attribute(ti, "map_index")  # a mapped instance's success closes only its own failure
-            instance = f":{index}" if isinstance(index, int) and index >= 0 else ""
             alert = Alert(
                 title=title,
                 severity=severity,
@@ -375,7 +386,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 run_id=run_id,
                 task_id=task_id,
                 # one key per task whatever its state, so a success resolves what a failure opened
-                dedup_key=f"mlprod:task:{dag_id}:{task_id}{instance}" if dag_id and task_id else "",
+                dedup_key=task_dedup_key(dag_id, task_id, _attribute(ti, "map_index")),
                 action="resolve" if state == "success" else "trigger",
             )
         else:

@@ -267,3 +267,49 @@ def test_a_connection_id_that_rendered_blank_is_skipped_and_the_alert_still_sent
 
     assert report.delivered_channels == ["beside_blank"]
     assert len(httpserver.log) == 1
+
+
+PASSED_VALIDATION = {
+    "success": True,
+    "suite_name": "orders_suite",
+    "dataset": "orders.csv",
+    "rows_checked": 10,
+    "counts": {"evaluated": 3, "passed": 3, "failed_critical": 0, "failed_warning": 0},
+    "failures": [],
+    "report_location": None,
+}
+
+
+def test_a_success_with_a_summary_resolves_the_crash_that_opened_the_tasks_own_key(
+    monkeypatch, httpserver: HTTPServer, sqlite_url
+):
+    """A validation task that crashed (its database down) before pushing any summary alerts on the
+    task's own key; the next run passes and pushes a summary: that success must close the crash."""
+    from types import SimpleNamespace
+
+    from airflow_provider_mlprod.notifications.mlprod import MlprodNotifier
+
+    httpserver.expect_request("/crash").respond_with_data("ok")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRASH_HOOK",
+        json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/crash")}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRASH_STORE",
+        json.dumps({"conn_type": "mlprod_store", "extra": {"sqlalchemy_url": sqlite_url}}),
+    )
+    notifier = MlprodNotifier(alert_conn_ids=["crash_hook"], store_conn_id="crash_store")
+
+    def run(run_id: str, state: str, summary: dict | None) -> dict:
+        ids = {"dag_id": "etl", "run_id": run_id, "task_id": "validate", "map_index": -1, "try_number": 1}
+        return {"ti": SimpleNamespace(**ids, state=state, xcom_pull=lambda **_: summary)}
+
+    notifier({**run("run_1", "failed", None), "exception": ConnectionError("database down")})
+    notifier(run("run_2", "success", PASSED_VALIDATION))
+    notifier(run("run_3", "success", PASSED_VALIDATION))  # nothing open any more: nothing posted
+
+    bodies = [json.loads(request.get_data(as_text=True)) for request, _ in httpserver.log]
+    assert [(body["action"], body["dedup_key"]) for body in bodies] == [
+        ("trigger", "mlprod:task:etl:validate"),
+        ("resolve", "mlprod:task:etl:validate"),
+    ]
