@@ -240,7 +240,7 @@ class PagerDutyTarget:
 
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
     """The Events API v2 event (a resolve has only the key fields). Over :data:`EVENT_MAX_BYTES` (the API
-    refuses 512 KB) the details are cut step by step and ``custom_details.truncated`` says what was cut."""
+    refuses 512 KB) the details and links are cut step by step and ``custom_details.truncated`` says so."""
     event: dict[str, Any] = {
         "routing_key": target.routing_key,
         "event_action": alert.action,
@@ -260,10 +260,14 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
         **({"group": alert.dag_id} if alert.dag_id else {}),
     }
     event.update(client="airflow-provider-mlprod", payload=payload)
-    if alert.links:
-        event["links"] = [{"href": link.url, "text": link.label} for link in alert.links]
     for summary_max, value_max, max_facts in PAGERDUTY_SHRINK_STEPS:
         facts = list(alert.rendered_facts.items())[:max_facts]
+        links = [link for link in alert.links if len(link.url) <= value_max][:max_facts]
+        event.pop("links", None)
+        if links:
+            event["links"] = [
+                {"href": link.url, "text": truncate_text(link.label, value_max)} for link in links
+            ]
         details = {
             "summary": truncate_text(alert.summary, summary_max),
             "facts": {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts},
@@ -273,7 +277,7 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
             details["truncated"] = (
                 f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "
                 f"{summary_max} characters, fact values {value_max}, {len(facts)} of {len(alert.facts)} "
-                "facts; the task log has the full alert"
+                f"facts, {len(links)} of {len(alert.links)} links; the task log has the full alert"
             )
         payload["custom_details"] = details
         if len(json.dumps(event).encode("utf-8")) <= EVENT_MAX_BYTES:
@@ -401,7 +405,8 @@ def send_to_target(
     if row.url is None:
         logging.getLogger(target.logger_name).log(LOG_LEVELS[alert.severity], "%s", payload)
         return DeliveryResult(channel=channel, kind=row.kind, status="delivered", attempts=1)
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = body.encode("utf-8", "replace")  # a lone surrogate (a file name's bad byte) becomes "?"
     return post_with_retries(
         channel=channel,
         kind=row.kind,

@@ -10,9 +10,10 @@ import http.client
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -27,6 +28,8 @@ RESPONSE_EXCERPT_CHARS = 200
 RESPONSE_READ_BYTES = 8192
 #: Shortest string treated as a secret fragment when redacting.
 MIN_SECRET_FRAGMENT_CHARS = 6
+#: How long past the delivery deadline an answer under way is waited for before it is abandoned.
+DEADLINE_GRACE_SECONDS = 0.5
 #: Loggers of the HTTP transport that write the request line (a webhook's path is its secret).
 TRANSPORT_LOGGERS: tuple[str, ...] = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
 
@@ -96,7 +99,8 @@ def secret_fragments(url: str, secrets: Iterable[str | None] = ()) -> list[str]:
     parts = urlsplit(url)
     fragments = {url, parts.path, parts.query, parts.path + ("?" + parts.query if parts.query else "")}
     fragments.update(parts.path.split("/"), parts.query.replace("&", "=").split("="))
-    fragments.update(secret for secret in secrets if secret)
+    # and each word of a secret: a server may echo the token of "Authorization: Bearer <token>" alone
+    fragments.update(part for secret in secrets if secret for part in (secret, *secret.split()))
     return sorted((f for f in fragments if len(f) >= MIN_SECRET_FRAGMENT_CHARS), key=len, reverse=True)
 
 
@@ -142,6 +146,28 @@ def transport_log_guarded(fragments: Iterable[str] = ()) -> Iterator[None]:
             logger.removeFilter(guard)
 
 
+def run_within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()`` in a daemon thread, waited for at most ``seconds``; :class:`TimeoutError` after that
+    (the thread is left to end on its own). A socket timeout bounds each read, not a whole answer: a
+    server that drips its headers, or a store connection that stalls, would otherwise hold on for ever."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="mlprod-bounded-call", daemon=True)
+    worker.start()
+    worker.join(min(max(seconds, 0.0), threading.TIMEOUT_MAX))  # a longer wait overflows
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {round(seconds, 2):g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def backoff_delay(retry_number: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Full jitter: uniform in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]`` for retry ``n``."""
     high = min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (retry_number - 1))
@@ -173,16 +199,22 @@ def post_with_retries(
     def attempt() -> bool:
         """One request; returns whether another attempt may help."""
         retry_after[0] = None
-        timeout = min(policy.timeout_seconds, deadline - time.monotonic())
+        timeout = min(policy.timeout_seconds, deadline - time.monotonic(), threading.TIMEOUT_MAX)
         if timeout <= 0:  # only after a wait that overslept
             return False
         result.attempts += 1
         sent = dict(headers() if callable(headers) else headers)
-        try:
+
+        def send() -> Any:
             with transport_log_guarded(fragments):  # one timeout: for the connect and for each read
-                response = post(
-                    url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True
-                )
+                return post(url, data=body, headers=sent, timeout=timeout, allow_redirects=False, stream=True)
+
+        try:  # the whole answer within the deadline too (a server may drip its headers)
+            response = run_within(deadline - time.monotonic() + DEADLINE_GRACE_SECONDS, send)
+        except TimeoutError:
+            result.status_code, result.transient = None, True
+            result.error = f"no complete answer within the delivery deadline of {policy.total_seconds:g} s"
+            return False
         except requests.RequestException as exc:
             result.transient = isinstance(exc, requests.Timeout | requests.ConnectionError)
             what = "connection failed" if result.transient else "request could not be sent"
@@ -195,9 +227,19 @@ def post_with_retries(
                 result.status, result.error, result.transient = "delivered", None, False
                 return False
             result.transient = code == 429 or 500 <= code <= 599
-            reason = redact(response.reason or "", fragments)
-            excerpt = _body_excerpt(response, fragments, deadline)
-            result.error = f"HTTP {code} {reason}".rstrip() + (f": {excerpt}" if excerpt else "")
+            reason = redact(printable(response.reason or ""), fragments)
+            try:  # each read waits up to the timeout: a body dripping just inside it would overrun
+                excerpt = run_within(
+                    deadline - time.monotonic() + DEADLINE_GRACE_SECONDS,
+                    lambda: _body_excerpt(response, fragments, deadline),
+                )
+            except TimeoutError:  # unblock the abandoned read, or closing the response waits for it
+                excerpt = ""
+                with suppress(AttributeError, ValueError, RuntimeError, OSError):
+                    response.raw.shutdown()
+            result.error = (
+                f"HTTP {code}" + (f" {reason}" if reason else "") + (f": {excerpt}" if excerpt else "")
+            )
             if code in (429, 503):
                 retry_after[0] = retry_after_seconds(response.headers.get("Retry-After"))
             return result.transient
@@ -254,4 +296,10 @@ def _body_excerpt(response: Any, fragments: list[str], deadline: float) -> str:
     text = redact(text, fragments)
     if not complete and fragments:  # a secret cut off at the end would not be redacted: drop that tail
         text = text[: max(0, len(text) - max(map(len, fragments)))]
-    return " ".join(text.split())[:RESPONSE_EXCERPT_CHARS]
+    return " ".join(printable(text).split())[:RESPONSE_EXCERPT_CHARS]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters as spaces: a far end's NUL is refused by PostgreSQL text
+    columns (the store would then be left alone for the rest of the alert), escapes garble logs."""
+    return "".join(char if char.isprintable() else " " for char in text)

@@ -24,8 +24,8 @@ FactValue = str | int | float | bool | None
 
 
 def sha256(text: str) -> str:
-    """Hex SHA-256 of ``text`` (UTF-8)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Hex SHA-256 of ``text`` (UTF-8; a lone surrogate, as from a file name, is hashed as it is)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.alerts.channels import ChannelTarget, LogTarget, channel_kind_of, send_to_target
-from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy
+from airflow_provider_mlprod.alerts.delivery import DeliveryResult, RetryPolicy, run_within
 from airflow_provider_mlprod.alerts.message import ACTIONS, DEFAULT_DEDUP_WINDOW, SEVERITIES, Alert, sha256
 from airflow_provider_mlprod.exceptions import ConfigurationError, DeliveryError, StoreError
 from airflow_provider_mlprod.store import schema
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_NAME = "log"
 MAX_PARALLEL_CHANNELS = 8
+#: Longest one call of the alert path on the store may take (its own timeouts bound the connect and
+#: each statement, not a connection that stalls once open); then the alert goes on without the store.
+STORE_CALL_SECONDS = 10.0
 UNUSABLE_KIND = "unusable"
 DUPLICATE = "already sent within the dedup window"
 NO_OPEN_TRIGGER = "no open trigger"
@@ -116,6 +119,13 @@ def stored_dedup_key(alert_dedup_key: str, action: str, severity: str) -> str:
     return value
 
 
+def store_call(engine: Any, call: Callable[[], Any]) -> Any:
+    """``call()``, bounded by :data:`STORE_CALL_SECONDS` on a database server (a connection there can
+    stall once open); on SQLite in this thread (its lock waits are bounded by the busy timeout, and
+    an in-memory database exists only in its own thread's connection)."""
+    return call() if engine.dialect.name == "sqlite" else run_within(STORE_CALL_SECONDS, call)
+
+
 class _FailOpen:
     """The metrics store for one alert: its stored key, and calls that fail open (the first error is
     logged, then the store is left alone and the alert goes out without dedup or history)."""
@@ -128,7 +138,7 @@ class _FailOpen:
         if not self.usable:
             return default
         try:
-            return getattr(self.store, method)(*args, **kwargs)
+            return store_call(self.store.engine, lambda: getattr(self.store, method)(*args, **kwargs))
         except Exception as exc:  # a driver's message may hold the store URL: keep only the type
             self.usable = False
             error = str(exc) if isinstance(exc, StoreError) else type(exc).__name__
@@ -143,6 +153,12 @@ class _FailOpen:
         keys = {stored_dedup_key(self.alert_key, a, s): (a, s) for a in ACTIONS for s in SEVERITIES}
         found = self("last_alert_deliveries", list(keys), channel)
         return None if found is None else {keys[key]: at for key, at in found.items()}
+
+
+URL_AS_CONN_ID = (
+    "an alert connection id looks like a URL; put the URL in a connection's password field and give "
+    "that connection's id"
+)
 
 
 def checked_rule(rule: Any) -> Rule | None:
@@ -161,6 +177,8 @@ def checked_rule(rule: Any) -> Rule | None:
             raise _bad_rule(f"routing key {key!r} is not one of {SEVERITIES}")
         if isinstance(routed, str) or not isinstance(routed, Sequence):
             raise _bad_rule(f"routing for {key!r} must be a list of connection ids")
+        if any("://" in str(conn_id) for conn_id in routed):  # never quoted: the URL is the secret
+            raise _bad_rule(URL_AS_CONN_ID)
     return rule
 
 

@@ -48,14 +48,25 @@ def send_alert_via_connections(
     and history in its metrics store when reachable; :class:`AlertDeliveryError` if all failed."""
     from airflow_provider_mlprod import config
     from airflow_provider_mlprod.alerts.channels import LogTarget
-    from airflow_provider_mlprod.alerts.routing import DEFAULT_CHANNEL_NAME, Channel, checked_rule, send_alert
+    from airflow_provider_mlprod.alerts.routing import (
+        DEFAULT_CHANNEL_NAME,
+        URL_AS_CONN_ID,
+        Channel,
+        checked_rule,
+        send_alert,
+    )
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
     routing = checked_rule(settings.routing)
     conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
+    conn_ids = [c for c in conn_ids if not isinstance(c, str) or c.strip()]  # a template may render one blank
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
-    for conn_id in dict.fromkeys(conn_ids):
+    for index, conn_id in enumerate(dict.fromkeys(conn_ids)):
+        if "://" in str(conn_id):  # a pasted webhook URL is its secret: never look it up nor show it
+            log.error("alert channel %d cannot be used: %s", index, URL_AS_CONN_ID)
+            channels.append(Channel(f"alert connection {index}", error=URL_AS_CONN_ID))
+            continue
         if conn_id == DEFAULT_CHANNEL_NAME:  # the built-in task log, never a connection to look up
             channels.append(Channel(conn_id, LogTarget()))
             continue
@@ -75,6 +86,7 @@ def send_alert_via_connections(
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
     """The metrics store opened with short timeouts, or ``None`` (fail open)."""
+    from airflow_provider_mlprod.alerts.routing import store_call
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
     from airflow_provider_mlprod.store.engine import create_store_engine
     from airflow_provider_mlprod.store.metrics_store import MetricsStore
@@ -86,7 +98,7 @@ def _metrics_store_or_none(store_conn_id: str | None) -> Any:
         engine = create_store_engine(
             url, connect_timeout=connect, statement_timeout=statement, busy_timeout=STORE_TIMEOUT_SECONDS
         )
-        return MetricsStore(engine)
+        return store_call(engine, lambda: MetricsStore(engine))  # creates the schema once
     except Exception as exc:
         error = str(exc) if isinstance(exc, MlprodError) else type(exc).__name__
         log.warning("metrics store unusable (%s); alert sent without dedup or history", error)
@@ -155,6 +167,13 @@ def summary_alert(
     )
 
 
+def task_dedup_key(dag_id: str | None, task_id: str | None, map_index: Any) -> str:
+    """``mlprod:task:<dag>:<task>``, and ``:<map index>`` for a mapped instance (one instance's
+    success never closes another's failure); empty without both ids."""
+    instance = f":{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+    return f"mlprod:task:{dag_id}:{task_id}{instance}" if dag_id and task_id else ""
+
+
 def _identity_or_none(context: Mapping[str, Any]) -> RunIdentity | None:
     from airflow_provider_mlprod.store.identity import RunIdentity
 
@@ -209,13 +228,19 @@ class AlertSettings:
         store_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_mlprod.alerts.routing import checked_rule
+        from airflow_provider_mlprod.alerts.routing import URL_AS_CONN_ID, checked_rule
 
         super().__init__(**kwargs)
         owner = f"task {self.task_id!r}" if hasattr(self, "task_id") else type(self).__name__
         self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
+        if isinstance(alert_conn_ids, str):  # list("slack_ml") would be eight one-letter connection ids
+            raise ValueError(
+                f'{owner}: alert_conn_ids must be a list of connection ids (["slack_ml"]), not a string'
+            )
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing, self.store_conn_id = routing, store_conn_id
+        if any("://" in str(conn_id) for conn_id in self.alert_conn_ids or ()):
+            raise ValueError(f"{owner}: {URL_AS_CONN_ID}")
         if severity is not None and not is_template(severity) and severity not in SEVERITIES:
             raise ValueError(f"{owner}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
         name = "dedup_window" if repeat_every is None else "repeat_every"
@@ -265,10 +290,25 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             "alert %r: delivered %s, suppressed %s, failed %s",
             *(alert.title, report.delivered_channels, report.suppressed_channels, report.failed_channels),
         )
+        own_key = task_dedup_key(alert.dag_id, alert.task_id, _attribute(context.get("ti"), "map_index"))
+        if alert.action == "resolve" and own_key not in ("", alert.dedup_key) and not self.dedup_key:
+            # a failure before the task pushed its summary (a crash) was keyed by the task: close it too
+            send_alert_via_connections(
+                dataclasses.replace(alert, dedup_key=own_key), self, _identity_or_none(context)
+            )
 
     async def async_notify(self, context: Context) -> None:
-        """Send from the triggerer (deadline alerts): the blocking send runs in a worker thread."""
-        await asyncio.to_thread(self.notify, context)
+        """Send from the triggerer (deadline alerts) in a thread of its own: the event loop's shared
+        pool (a few threads) would queue alerts, and other triggers, behind one hanging channel."""
+        import contextvars
+        from concurrent.futures import ThreadPoolExecutor
+
+        own_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprod-alert")
+        try:
+            call = contextvars.copy_context().run
+            await asyncio.get_running_loop().run_in_executor(own_thread, call, self.notify, context)
+        finally:
+            own_thread.shutdown(wait=False)
 
     def build_alert(self, context: Mapping[str, Any]) -> Alert:
         """The alert for ``context``; missing context pieces or an unreadable summary never raise."""
@@ -315,7 +355,7 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
                 run_id=run_id,
                 task_id=task_id,
                 # one key per task whatever its state, so a success resolves what a failure opened
-                dedup_key=f"mlprod:task:{dag_id}:{task_id}" if dag_id and task_id else "",
+                dedup_key=task_dedup_key(dag_id, task_id, _attribute(ti, "map_index")),
                 action="resolve" if state == "success" else "trigger",
             )
         if (severity := self.severity) and severity not in SEVERITIES:  # a template rendered it

@@ -30,6 +30,7 @@ class SendAlertOperator(AlertSettings, BaseOperator):
     The alert is written here or built from an upstream summary (fields given replace the built ones).
     Returns the delivery report (no URL, no secret). Fails only when every routed channel failed:
     retryable if a failure was transient (connection, timeout, 429, 5xx), else final (401, 404, ...).
+    While retries are left, a transient failure on some channels is retried too (dedup spares the rest).
 
     :param facts: key -> value shown with the alert (templated); a dict or list, or the text a
         template renders one to (``{'passed': 9}``), is shown as ``passed 9``.
@@ -92,6 +93,10 @@ class SendAlertOperator(AlertSettings, BaseOperator):
                 # the retry off the channels that did get it. Only deterministic failures are final.
                 raise (AirflowException if exc.transient else AirflowFailException)(str(exc)) from None
         self.delivery_report = report.to_dict()
+        pending = [r.channel for r in report.results if r.failed and r.transient]
+        if pending and context["ti"].try_number <= self.retries:  # the retry sends only there (dedup)
+            context["ti"].xcom_push(key="return_value", value=self.delivery_report)
+            raise AirflowException(f"alert {alert.title!r} not delivered on {pending} yet; retrying there")
         return self.delivery_report
 
     def build_alert(self, context: Context) -> Alert:
