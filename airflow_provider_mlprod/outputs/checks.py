@@ -104,9 +104,6 @@ ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstu
 _WORD = "[^" + WHITESPACE + "]+"
 _LETTER_OR_SPACE_RUN_PY = r"(?:[^\W\d_]|[ \t\n\r\x0b\x0c])+"
 _LETTER_OR_SPACE_RUN_SQL = "[[:alpha:]" + WHITESPACE + "]+"
-_PLAIN_NON_LETTERS = "0123456789.,;:!?'\"()/-"
-_NOT_PLAIN_SQL = "[^A-Za-z" + _PLAIN_NON_LETTERS.replace("-", "") + WHITESPACE + "-]"
-"""A character outside ASCII letters, whitespace and the digits and punctuation removed by ``replace``."""
 _LETTER_OR_SPACE_RUN_RE2 = r"[\p{L}\p{Nl}\p{No}" + WHITESPACE + "]+"  # Python's [^\W\d_]: L, Nl, No
 
 
@@ -741,23 +738,30 @@ def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], diale
 def sql_non_letter_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:
     """Characters that are neither letters nor whitespace, in SQL (PostgreSQL, DuckDB), else None.
 
-    PostgreSQL: a text made only of ASCII letters, digits, whitespace and common punctuation (most
-    outputs) has as many such characters as ``replace`` removes bytes (one ``replace`` per digit and
-    punctuation mark: each a ``memchr`` scan); any other text is counted by ``regexp_replace`` over
-    runs of letters and whitespace (per match, PostgreSQL's regex engine costs about a microsecond).
+    PostgreSQL 14+: an ASCII text (most outputs) is counted with byte arithmetic (see
+    :func:`_sql_ascii_non_letters`); any other text by ``regexp_replace`` over runs of letters and
+    whitespace (per match, PostgreSQL's regex engine costs about a microsecond).
     """
-    counts = _sql_non_letter_forms(column, dialect)
-    if counts is None:
+    forms = _sql_non_letter_forms(column, dialect)
+    if forms is None:
         return None
-    if len(counts) == 1:
-        return counts[0]
-    is_plain, plain_count, other_count = counts
-    return sa.case((is_plain, plain_count), else_=other_count)
+    if forms.is_ascii is None:
+        return forms.other_count
+    return sa.case((forms.is_ascii, forms.ascii_count), else_=forms.other_count)
 
 
-def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> tuple[Any, ...] | None:
-    """DuckDB: (count,); PostgreSQL: (the text is plain ASCII, its count then, the count otherwise)."""
+@dataclass(frozen=True)
+class _NonLetterForms:
+    """How a dialect counts non-letters: ``other_count`` for any text; on PostgreSQL 14+ also
+    ``ascii_count`` (exact) and ``ascii_bound`` (at least the count) for texts where ``is_ascii``."""
 
+    other_count: sa.ColumnElement[Any]
+    is_ascii: sa.ColumnElement[bool] | None = None
+    ascii_count: sa.ColumnElement[Any] | None = None
+    ascii_bound: sa.ColumnElement[Any] | None = None
+
+
+def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> _NonLetterForms | None:
     def regex_count(pattern: str) -> sa.ColumnElement[Any]:
         empty = sa.literal("", sa.String)
         return sa.func.length(
@@ -765,29 +769,64 @@ def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> tu
         )
 
     if dialect.name == "duckdb":
-        return (regex_count(_LETTER_OR_SPACE_RUN_RE2),)
+        return _NonLetterForms(regex_count(_LETTER_OR_SPACE_RUN_RE2))
     if dialect.name != "postgresql":
         return None
-    removed: sa.ColumnElement[Any] = column
-    for mark in _PLAIN_NON_LETTERS:
-        removed = sa.func.replace(removed, sa.literal(mark, sa.String), sa.literal("", sa.String))
-    is_plain = sa.not_(column.op("~", is_comparison=True)(sa.literal(_NOT_PLAIN_SQL, sa.String)))
-    plain_count = sa.func.octet_length(column) - sa.func.octet_length(removed)
-    return is_plain, plain_count, regex_count(_LETTER_OR_SPACE_RUN_SQL)
+    other_count = regex_count(_LETTER_OR_SPACE_RUN_SQL)
+    if dialect.version and dialect.version < (14,):  # no bit_count(bytea) before 14
+        return _NonLetterForms(other_count)
+    return _NonLetterForms(other_count, *_sql_ascii_non_letters(column))
+
+
+def _sql_ascii_non_letters(column: sa.ColumnElement[Any]) -> tuple[Any, Any, Any]:
+    """(the text is ASCII, its non-letters, at least its non-letters) on PostgreSQL 14+.
+
+    In ASCII, ``upper()`` and ``lower()`` under the "C" collation change exactly the letters, each by
+    the bit 0x20: the popcount of the lowered bytes less that of the uppered bytes (``bit_count``, a
+    machine popcount) is the number of letters, and the popcount of the text less that of the uppered
+    bytes the number of lower-case letters. Whitespace is counted by byte lengths around ``replace``.
+    Each is one pass over the bytes; the bound (every character that is not a lower-case letter nor a
+    space) needs one ``upper()`` and one ``replace`` and settles most texts below a threshold, the
+    exact count is needed only above it. The bytes are the text's own (``convert_to`` the
+    ``SQL_ASCII`` pseudo-encoding converts nothing and never fails, whatever the server's encoding);
+    a text is taken as ASCII when ``encode(..., 'escape')`` leaves its length alone: no byte above
+    0x7F (every server encoding writes a non-ASCII character with such bytes) and no backslash (a text
+    with a backslash is counted by the regex).
+    """
+    empty = sa.literal("", sa.String)
+
+    def stored_bytes(text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.convert_to(text, sa.literal("SQL_ASCII", sa.String))
+
+    def popcount(text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.bit_count(stored_bytes(text))
+
+    escaped = sa.func.encode(stored_bytes(column), sa.literal("escape", sa.String))
+    is_ascii = sa.func.octet_length(escaped) == sa.func.octet_length(column)
+    uppered, lowered = sa.func.upper(sa.collate(column, "C")), sa.func.lower(sa.collate(column, "C"))
+    no_whitespace: sa.ColumnElement[Any] = column
+    for char in WHITESPACE:
+        no_whitespace = sa.func.replace(no_whitespace, sa.literal(char, sa.String), empty)
+    exact = sa.func.octet_length(no_whitespace) - popcount(lowered) + popcount(uppered)
+    no_spaces = sa.func.replace(column, sa.literal(" ", sa.String), empty)
+    bound = sa.func.octet_length(no_spaces) - popcount(column) + popcount(uppered)
+    return is_ascii, exact, bound
 
 
 def _sql_non_letter(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
-    counts = _sql_non_letter_forms(column, dialect)
-    if counts is None:
+    forms = _sql_non_letter_forms(column, dialect)
+    if forms is None:
         return None
     share = sa.literal(params["max_share"], sa.Float)
-    if len(counts) == 1:
-        return counts[0] <= share * sa.func.length(column)
-    is_plain, plain_count, other_count = counts
-    # a plain text is ASCII: its bytes are its characters (length() is 4x slower than octet_length())
+    other = forms.other_count <= share * sa.func.length(column)
+    if forms.is_ascii is None:
+        return other
+    # an ASCII text's bytes are its characters (length() is 4x slower than octet_length())
+    ascii_limit = share * sa.func.octet_length(column)
     return sa.case(
-        (is_plain, plain_count <= share * sa.func.octet_length(column)),
-        else_=other_count <= share * sa.func.length(column),
+        (sa.not_(forms.is_ascii), other),
+        (forms.ascii_bound <= ascii_limit, sa.true()),
+        else_=forms.ascii_count <= ascii_limit,
     )
 
 
