@@ -97,11 +97,15 @@ EDGE_ANSWERS = [
     "~`^_|{}[]@\\<>=+*&%$#",
     "~`^_|{}[]@<>=+*&%$# no backslash",
     "ASCII words then one caf\u00e9",
+    "Tom sorry, but you can't help with the mum unable to",
+    "I\u2019M UNABLE TO say; AS AN AI, no",
 ]
 """Texts every engine reads alike: empty and whitespace-only texts, scripts without spaces, emoji,
 combining accents, refusals in other cases, every whitespace character, long and bracket-laden texts,
 upper-case and control characters and every ASCII punctuation mark (PostgreSQL counts ASCII texts by
-byte arithmetic: a bound first, the exact count above the threshold), an ASCII text with one accent."""
+byte arithmetic: a bound first, the exact count above the threshold), an ASCII text with one accent,
+texts holding the guards of refusal phrases (``m sorry, but``) but not the phrases, a typographic
+apostrophe in upper case."""
 
 CTYPE_DEPENDENT_ANSWERS = [
     "٣٤٥ ١٢ Arabic-Indic digits",
