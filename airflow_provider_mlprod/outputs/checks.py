@@ -874,9 +874,11 @@ def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.Column
     """Words (runs of non-whitespace) in SQL on PostgreSQL 15+ and DuckDB, else None.
 
     A text whose only whitespace is single spaces (the common case) has ``spaces + 1`` words, less a
-    leading and a trailing space: counted with ``strpos`` and byte lengths, about 6x faster than
+    leading and a trailing space: counted with byte lengths around ``replace``, about 6x faster than
     ``regexp_count`` on 400-character texts. Any other text (a tab, a newline, two spaces in a row)
-    is counted by ``regexp_count``.
+    is counted by ``regexp_count``. The tests pick the cheapest search PostgreSQL has for each: ``LIKE``
+    for two spaces (``strpos`` skips poorly with a two-byte needle), ``strpos`` for one character, the
+    last byte (``get_byte``, no scan) for a trailing space.
     """
     if dialect.name == "duckdb":
         return sa.func.len(sa.func.regexp_extract_all(column, sa.literal(_WORD, sa.String)))
@@ -884,16 +886,21 @@ def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.Column
         return None
     space = sa.literal(" ", sa.String)
     other_spacing = sa.or_(
-        *(sa.func.strpos(column, sa.literal(text, sa.String)) > 0 for text in ("  ", *WHITESPACE[1:]))
+        column.like(sa.literal("%  %", sa.String)),
+        *(sa.func.strpos(column, sa.literal(char, sa.String)) > 0 for char in WHITESPACE[1:]),
     )
     spaces = sa.func.octet_length(column) - sa.func.octet_length(
         sa.func.replace(column, space, sa.literal("", sa.String))
+    )
+    # the text's own last byte (convert_to SQL_ASCII converts nothing); the text is not empty here
+    last_byte = sa.func.get_byte(
+        sa.func.convert_to(column, sa.literal("SQL_ASCII", sa.String)), sa.func.octet_length(column) - 1
     )
     single_spaced = (
         spaces
         + 1
         - sa.case((column.like(sa.literal(" %", sa.String)), 1), else_=0)
-        - sa.case((column.like(sa.literal("% ", sa.String)), 1), else_=0)  # right() counts every character
+        - sa.case((last_byte == ord(" "), 1), else_=0)
     )
     return sa.case(
         (column == sa.literal("", sa.String), 0),
