@@ -102,3 +102,29 @@ def test_phrase_guards_cover_every_phrase_once():
     )
     many = [f"phrase {i:03d} of many" for i in range(40)]
     assert phrase_guards(many) == tuple((p, (p,)) for p in sorted(many))
+
+
+def test_grouped_phrases_count_like_python_for_random_phrase_lists(postgres_url):
+    """Phrases sharing words in many ways (so groups of several phrases under one guard) count alike."""
+    import random
+
+    from tests.outputs.conftest import WORDS
+
+    rng = random.Random(5)
+    rows = generate_edge_corpus(ctype_dependent=False)
+    engine, table = load(postgres_url, rows)
+    specs = []
+    for i in range(4):
+        phrases = {
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3))) + rng.choice(["", " ", "'s", ","])
+            for _ in range(12)
+        }
+        specs.append({"check": "refusal", "column": "answer", "phrases": sorted(phrases), "name": f"r{i}"})
+    checks = build_checks(specs)
+    assert any(len(group) > 1 for check in checks for _, group in check.params["guards"])
+    with engine.connect() as connection:
+        summary = check_sql(connection, table, checks, dataset="p", sample_size=0)
+    python, _ = check_frame(pd.DataFrame(rows), checks)
+    assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in python.results]
+    assert all(0 < r.passed_rows < r.rows for r in python.results)
+    engine.dispose()
