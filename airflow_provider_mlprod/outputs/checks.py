@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import SpecError
+from airflow_provider_mlprod.outputs.row_values import RowValue
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,9 +105,6 @@ ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstu
 _WORD = "[^" + WHITESPACE + "]+"
 _LETTER_OR_SPACE_RUN_PY = r"(?:[^\W\d_]|[ \t\n\r\x0b\x0c])+"
 _LETTER_OR_SPACE_RUN_SQL = "[[:alpha:]" + WHITESPACE + "]+"
-_PLAIN_NON_LETTERS = "0123456789.,;:!?'\"()/-"
-_NOT_PLAIN_SQL = "[^A-Za-z" + _PLAIN_NON_LETTERS.replace("-", "") + WHITESPACE + "-]"
-"""A character outside ASCII letters, whitespace and the digits and punctuation removed by ``replace``."""
 _LETTER_OR_SPACE_RUN_RE2 = r"[\p{L}\p{Nl}\p{No}" + WHITESPACE + "]+"  # Python's [^\W\d_]: L, Nl, No
 
 
@@ -444,7 +442,8 @@ def _prepare_refusal(params: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError("check 'refusal': phrases must be ASCII (they are matched ASCII-case-insensitively)")
     lowered = {phrase.translate(ASCII_LOWER) for phrase in phrases}
     variants = tuple(sorted({variant for phrase in lowered for variant in _apostrophe_variants(phrase)}))
-    return {"phrases": variants, "pattern": ascii_caseless_pattern(variants)}
+    guards = phrase_guards(variants)
+    return {"phrases": variants, "pattern": ascii_caseless_pattern(variants), "guards": guards}
 
 
 APOSTROPHES = ("'", "\u2019")
@@ -461,6 +460,52 @@ def _apostrophe_variants(phrase: str) -> list[str]:
         options = APOSTROPHES if char == "'" else (char,)
         variants = [variant + option for variant in variants for option in options]
     return variants
+
+
+GUARD_CHARS = 8
+"""Length of the substrings :func:`phrase_guards` groups phrases by (a shorter phrase guards itself)."""
+MAX_GROUPED_PHRASES = 32
+"""Above this many phrases each phrase is its own guard (grouping costs time quadratic in their number)."""
+
+
+def phrase_guards(phrases: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Group ``phrases`` under guards: ``(guard, phrases containing it)``, every phrase in one group.
+
+    A text holds one of the phrases only if it holds one of the guards, so a search for the few guards
+    settles most texts, and the phrases of a group are searched only in texts holding its guard.
+    Greedy set cover: the ``GUARD_CHARS``-character substring found in most remaining phrases makes the
+    next group, whose guard is the longest substring common to all its phrases (a longer needle is
+    found faster). The default phrases and their apostrophe variants (14) make 5 groups, such as
+    ``"m sorry, but"`` for ``"i am sorry, but"`` and both apostrophes of ``"i'm sorry, but"``.
+    """
+    remaining = sorted(set(phrases))
+    if len(remaining) > MAX_GROUPED_PHRASES:
+        return tuple((phrase, (phrase,)) for phrase in remaining)
+    groups = []
+    while remaining:
+        candidates = sorted(
+            {
+                phrase[start : start + size]
+                for phrase in remaining
+                for size in [min(GUARD_CHARS, len(phrase))]
+                for start in range(len(phrase) - size + 1)
+            }
+        )
+        best = max(candidates, key=lambda gram: sum(gram in phrase for phrase in remaining))
+        members = tuple(phrase for phrase in remaining if best in phrase)
+        groups.append((_longest_common_substring(members), members))
+        remaining = [phrase for phrase in remaining if phrase not in members]
+    return tuple(groups)
+
+
+def _longest_common_substring(texts: Sequence[str]) -> str:
+    shortest = min(texts, key=len)
+    for size in range(len(shortest), 0, -1):
+        for start in range(len(shortest) - size + 1):
+            common = shortest[start : start + size]
+            if all(common in text for text in texts):
+                return common
+    return ""
 
 
 def ascii_caseless_pattern(phrases: Sequence[str]) -> str:
@@ -706,29 +751,21 @@ def sql_regex_found(
     return None
 
 
-REFUSAL_PREFIX_CHARS = 4
-"""Characters of the prefixes that guard the refusal phrases on PostgreSQL."""
-
-
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
     if dialect.name == "postgresql":
-        # lower() under the "C" collation lowers ASCII letters only (as Python's ASCII_LOWER), byte-wise, and
-        # LIKE ANY lowers the text once: 2x faster than one case-class regex. Phrases sharing their first
-        # characters are guarded by those first: one LIKE per prefix on most rows (2x faster again).
-        from sqlalchemy.dialects.postgresql import ARRAY
+        # lower() under the "C" collation lowers ASCII letters only (as Python's ASCII_LOWER), computed
+        # once per row for all the searches (a RowValue); strpos() skips through the text by the
+        # needle's length (Boyer-Moore-Horspool), so a few long guards settle most texts and the
+        # phrases of a group are searched only in texts holding its guard (see phrase_guards)
+        lowered = RowValue(sa.func.lower(sa.collate(column, "C")))
 
-        def contains_any(texts: Sequence[str]) -> sa.ColumnElement[bool]:
-            patterns = sorted({f"%{_like_escaped(text)}%" for text in texts})
-            return sa.func.lower(sa.collate(column, "C")).like(sa.any_(sa.literal(patterns, ARRAY(sa.Text))))
+        def holds(text: str) -> sa.ColumnElement[bool]:
+            return sa.func.strpos(lowered, sa.literal(text, sa.String)) > 0
 
-        prefixes = {phrase[:REFUSAL_PREFIX_CHARS] for phrase in params["phrases"]}
-        found = [contains_any(params["phrases"])]
-        if len(prefixes) < len(params["phrases"]):
-            found = [sa.and_(contains_any(sorted(prefixes)), found[0])]
+        found = [
+            holds(guard) if guard in members else sa.and_(holds(guard), sa.or_(*map(holds, members)))
+            for guard, members in params["guards"]
+        ]
     elif dialect.name == "duckdb":  # one regex scan
         found = [sql_regex_found(column, params["pattern"], dialect)]
     elif dialect.name == "sqlite":  # instr is case-sensitive: compare with lower() of ASCII only
@@ -741,23 +778,30 @@ def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], diale
 def sql_non_letter_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:
     """Characters that are neither letters nor whitespace, in SQL (PostgreSQL, DuckDB), else None.
 
-    PostgreSQL: a text made only of ASCII letters, digits, whitespace and common punctuation (most
-    outputs) has as many such characters as ``replace`` removes bytes (one ``replace`` per digit and
-    punctuation mark: each a ``memchr`` scan); any other text is counted by ``regexp_replace`` over
-    runs of letters and whitespace (per match, PostgreSQL's regex engine costs about a microsecond).
+    PostgreSQL 14+: an ASCII text (most outputs) is counted with byte arithmetic (see
+    :func:`_sql_ascii_non_letters`); any other text by ``regexp_replace`` over runs of letters and
+    whitespace (per match, PostgreSQL's regex engine costs about a microsecond).
     """
-    counts = _sql_non_letter_forms(column, dialect)
-    if counts is None:
+    forms = _sql_non_letter_forms(column, dialect)
+    if forms is None:
         return None
-    if len(counts) == 1:
-        return counts[0]
-    is_plain, plain_count, other_count = counts
-    return sa.case((is_plain, plain_count), else_=other_count)
+    if forms.is_ascii is None:
+        return forms.other_count
+    return sa.case((forms.is_ascii, forms.ascii_count), else_=forms.other_count)
 
 
-def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> tuple[Any, ...] | None:
-    """DuckDB: (count,); PostgreSQL: (the text is plain ASCII, its count then, the count otherwise)."""
+@dataclass(frozen=True)
+class _NonLetterForms:
+    """How a dialect counts non-letters: ``other_count`` for any text; on PostgreSQL 14+ also
+    ``ascii_count`` (exact) and ``ascii_bound`` (at least the count) for texts where ``is_ascii``."""
 
+    other_count: sa.ColumnElement[Any]
+    is_ascii: sa.ColumnElement[bool] | None = None
+    ascii_count: sa.ColumnElement[Any] | None = None
+    ascii_bound: sa.ColumnElement[Any] | None = None
+
+
+def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> _NonLetterForms | None:
     def regex_count(pattern: str) -> sa.ColumnElement[Any]:
         empty = sa.literal("", sa.String)
         return sa.func.length(
@@ -765,29 +809,64 @@ def _sql_non_letter_forms(column: sa.ColumnElement[Any], dialect: Dialect) -> tu
         )
 
     if dialect.name == "duckdb":
-        return (regex_count(_LETTER_OR_SPACE_RUN_RE2),)
+        return _NonLetterForms(regex_count(_LETTER_OR_SPACE_RUN_RE2))
     if dialect.name != "postgresql":
         return None
-    removed: sa.ColumnElement[Any] = column
-    for mark in _PLAIN_NON_LETTERS:
-        removed = sa.func.replace(removed, sa.literal(mark, sa.String), sa.literal("", sa.String))
-    is_plain = sa.not_(column.op("~", is_comparison=True)(sa.literal(_NOT_PLAIN_SQL, sa.String)))
-    plain_count = sa.func.octet_length(column) - sa.func.octet_length(removed)
-    return is_plain, plain_count, regex_count(_LETTER_OR_SPACE_RUN_SQL)
+    other_count = regex_count(_LETTER_OR_SPACE_RUN_SQL)
+    if dialect.version and dialect.version < (14,):  # no bit_count(bytea) before 14
+        return _NonLetterForms(other_count)
+    return _NonLetterForms(other_count, *_sql_ascii_non_letters(column))
+
+
+def _sql_ascii_non_letters(column: sa.ColumnElement[Any]) -> tuple[Any, Any, Any]:
+    """(the text is ASCII, its non-letters, at least its non-letters) on PostgreSQL 14+.
+
+    In ASCII, ``upper()`` and ``lower()`` under the "C" collation change exactly the letters, each by
+    the bit 0x20: the popcount of the lowered bytes less that of the uppered bytes (``bit_count``, a
+    machine popcount) is the number of letters, and the popcount of the text less that of the uppered
+    bytes the number of lower-case letters. Whitespace is counted by byte lengths around ``replace``.
+    Each is one pass over the bytes; the bound (every character that is not a lower-case letter nor a
+    space) needs one ``upper()`` and one ``replace`` and settles most texts below a threshold, the
+    exact count is needed only above it. The bytes are the text's own (``convert_to`` the
+    ``SQL_ASCII`` pseudo-encoding converts nothing and never fails, whatever the server's encoding);
+    a text is taken as ASCII when ``encode(..., 'escape')`` leaves its length alone: no byte above
+    0x7F (every server encoding writes a non-ASCII character with such bytes) and no backslash (a text
+    with a backslash is counted by the regex).
+    """
+    empty = sa.literal("", sa.String)
+
+    def stored_bytes(text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.convert_to(text, sa.literal("SQL_ASCII", sa.String))
+
+    def popcount(text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.bit_count(stored_bytes(text))
+
+    escaped = sa.func.encode(stored_bytes(column), sa.literal("escape", sa.String))
+    is_ascii = sa.func.octet_length(escaped) == sa.func.octet_length(column)
+    uppered, lowered = sa.func.upper(sa.collate(column, "C")), sa.func.lower(sa.collate(column, "C"))
+    no_whitespace: sa.ColumnElement[Any] = column
+    for char in WHITESPACE:
+        no_whitespace = sa.func.replace(no_whitespace, sa.literal(char, sa.String), empty)
+    exact = sa.func.octet_length(no_whitespace) - popcount(lowered) + popcount(uppered)
+    no_spaces = sa.func.replace(column, sa.literal(" ", sa.String), empty)
+    bound = sa.func.octet_length(no_spaces) - popcount(column) + popcount(uppered)
+    return is_ascii, exact, bound
 
 
 def _sql_non_letter(column: sa.ColumnElement[Any], params: Mapping[str, Any], dialect: Dialect):
-    counts = _sql_non_letter_forms(column, dialect)
-    if counts is None:
+    forms = _sql_non_letter_forms(column, dialect)
+    if forms is None:
         return None
     share = sa.literal(params["max_share"], sa.Float)
-    if len(counts) == 1:
-        return counts[0] <= share * sa.func.length(column)
-    is_plain, plain_count, other_count = counts
-    # a plain text is ASCII: its bytes are its characters (length() is 4x slower than octet_length())
+    other = forms.other_count <= share * sa.func.length(column)
+    if forms.is_ascii is None:
+        return other
+    # an ASCII text's bytes are its characters (length() is 4x slower than octet_length())
+    ascii_limit = share * sa.func.octet_length(column)
     return sa.case(
-        (is_plain, plain_count <= share * sa.func.octet_length(column)),
-        else_=other_count <= share * sa.func.length(column),
+        (sa.not_(forms.is_ascii), other),
+        (forms.ascii_bound <= ascii_limit, sa.true()),
+        else_=forms.ascii_count <= ascii_limit,
     )
 
 
@@ -795,9 +874,11 @@ def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.Column
     """Words (runs of non-whitespace) in SQL on PostgreSQL 15+ and DuckDB, else None.
 
     A text whose only whitespace is single spaces (the common case) has ``spaces + 1`` words, less a
-    leading and a trailing space: counted with ``strpos`` and byte lengths, about 6x faster than
+    leading and a trailing space: counted with byte lengths around ``replace``, about 6x faster than
     ``regexp_count`` on 400-character texts. Any other text (a tab, a newline, two spaces in a row)
-    is counted by ``regexp_count``.
+    is counted by ``regexp_count``. The tests pick the cheapest search PostgreSQL has for each: ``LIKE``
+    for two spaces (``strpos`` skips poorly with a two-byte needle), ``strpos`` for one character, the
+    last byte (``get_byte``, no scan) for a trailing space.
     """
     if dialect.name == "duckdb":
         return sa.func.len(sa.func.regexp_extract_all(column, sa.literal(_WORD, sa.String)))
@@ -805,16 +886,21 @@ def sql_word_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.Column
         return None
     space = sa.literal(" ", sa.String)
     other_spacing = sa.or_(
-        *(sa.func.strpos(column, sa.literal(text, sa.String)) > 0 for text in ("  ", *WHITESPACE[1:]))
+        column.like(sa.literal("%  %", sa.String)),
+        *(sa.func.strpos(column, sa.literal(char, sa.String)) > 0 for char in WHITESPACE[1:]),
     )
     spaces = sa.func.octet_length(column) - sa.func.octet_length(
         sa.func.replace(column, space, sa.literal("", sa.String))
+    )
+    # the text's own last byte (convert_to SQL_ASCII converts nothing); the text is not empty here
+    last_byte = sa.func.get_byte(
+        sa.func.convert_to(column, sa.literal("SQL_ASCII", sa.String)), sa.func.octet_length(column) - 1
     )
     single_spaced = (
         spaces
         + 1
         - sa.case((column.like(sa.literal(" %", sa.String)), 1), else_=0)
-        - sa.case((column.like(sa.literal("% ", sa.String)), 1), else_=0)  # right() counts every character
+        - sa.case((last_byte == ord(" "), 1), else_=0)
     )
     return sa.case(
         (column == sa.literal("", sa.String), 0),

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError
 from airflow_provider_mlprod.outputs.checks import CRITICAL, NUMERIC, TEXT, CheckSpec, Dialect
+from airflow_provider_mlprod.outputs.row_values import hoist_row_values
 from airflow_provider_mlprod.sql.source import SqlSource
 
 if TYPE_CHECKING:
@@ -331,11 +332,14 @@ def check_sql(
     in_sql = {check.name: check.sql_condition(source.c[check.column], dialect) for check in checks}
     sql_checks = [check for check in checks if in_sql[check.name] is not None]
     python_checks = [check for check in checks if in_sql[check.name] is None]
+    built = [in_sql[check.name] for check in sql_checks]
+    rows_from, hoisted = hoist_row_values(source, built, dialect.name)  # one lower() per row, not per search
+    in_sql.update(zip((check.name for check in sql_checks), hoisted, strict=True))
     sums = [
         sa.func.coalesce(sa.func.sum(sa.case((in_sql[check.name], 1), else_=0)), 0).label(f"c{i}")
         for i, check in enumerate(sql_checks)
     ]
-    counts = connection.execute(sa.select(sa.func.count().label("n"), *sums).select_from(source)).one()
+    counts = connection.execute(sa.select(sa.func.count().label("n"), *sums).select_from(rows_from)).one()
     rows = int(counts[0])
     results: dict[str, OutputCheckResult] = {}
     for i, check in enumerate(sql_checks):
@@ -345,7 +349,7 @@ def check_sql(
             failing = sa.select(column).where(
                 sa.not_(sa.func.coalesce(in_sql[check.name], sa.false(), type_=sa.Boolean))
             )
-            fetched = connection.execute(failing.select_from(source).limit(sample_size)).scalars()
+            fetched = connection.execute(failing.select_from(rows_from).limit(sample_size)).scalars()
             examples = tuple(_example(value) for value in fetched)
         results[check.name] = OutputCheckResult(
             check.name, check.check.name, check.column, check.severity, check.min_pass_rate,
@@ -404,7 +408,9 @@ def failing_sql_rows(
     if missing or not key_columns:
         raise InputDataError(f"quarantine key column(s) {missing or '(none)'} not found in the predictions")
     dialect = Dialect.of(connection)
-    conditions = {check.name: check.sql_condition(source.c[check.column], dialect) for check in checks}
+    built = [check.sql_condition(source.c[check.column], dialect) for check in checks]
+    rows_from, hoisted = hoist_row_values(source, built, dialect.name)
+    conditions = {check.name: condition for check, condition in zip(checks, hoisted, strict=True)}
     flags = [
         sa.case((conditions[check.name], 0), else_=1).label(f"f{i}")
         for i, check in enumerate(checks)
@@ -413,7 +419,7 @@ def failing_sql_rows(
     python_columns = list(dict.fromkeys(c.column for c in checks if conditions[c.name] is None))
     selected = [source.c[key].label(f"k{i}") for i, key in enumerate(key_columns)]
     selected += flags + [source.c[name].label(f"p{i}") for i, name in enumerate(python_columns)]
-    query = sa.select(*selected).select_from(source)
+    query = sa.select(*selected).select_from(rows_from)
     if not python_columns:
         query = query.where(sa.or_(*[sa.not_(sa.func.coalesce(c, sa.false(), type_=sa.Boolean))
                                      for c in conditions.values()]))  # fmt: skip

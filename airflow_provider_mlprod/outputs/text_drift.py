@@ -36,6 +36,7 @@ from airflow_provider_mlprod.outputs.descriptors import (
     reference_vocabulary,
     text_descriptors,
 )
+from airflow_provider_mlprod.outputs.row_values import hoist_row_values
 from airflow_provider_mlprod.sql.identifiers import check_identifier, split_table_name
 
 if TYPE_CHECKING:
@@ -188,15 +189,17 @@ def descriptor_query(
             if expression is None:
                 left_out[name] = f"no SQL form on {dialect.name} {'.'.join(map(str, dialect.version))}"
                 continue
-            selected.append(expression.label(name))
+            selected.append((name, expression))
     if not selected:
         raise SpecError(f"text drift: no descriptor has a SQL form on {dialect.name}")
-    statement = sa.select(*selected).select_from(source)
+    rows_from, hoisted = hoist_row_values(source, [expression for _, expression in selected], dialect.name)
+    labeled = [expression.label(name) for (name, _), expression in zip(selected, hoisted, strict=True)]
+    statement = sa.select(*labeled).select_from(rows_from)
     if window is not None:
         moment = source.c[window[0]]
         start, end = (sa.literal(bound.isoformat(sep=" "), sa.String) for bound in window[1:])
         statement = statement.where(moment >= start, moment < end)
-    return statement, [column.name for column in selected], left_out
+    return statement, [name for name, _ in selected], left_out
 
 
 def text_drift_sql(

@@ -91,9 +91,21 @@ EDGE_ANSWERS = [
     '{"label": "churn", "score": 0.4}',
     "We are 100% sure, says snake_case",
     "We are 1000 sure, says snakeXcase",
+    "MOSTLY UPPER CASE TEXT, SHOUTED",
+    "Tab\tnew\nline\rreturn\x0bvertical\x0cfeed 1",
+    "ctrl\x01char\x1fand\x7fdelete",
+    "~`^_|{}[]@\\<>=+*&%$#",
+    "~`^_|{}[]@<>=+*&%$# no backslash",
+    "ASCII words then one caf\u00e9",
+    "Tom sorry, but you can't help with the mum unable to",
+    "I\u2019M UNABLE TO say; AS AN AI, no",
 ]
 """Texts every engine reads alike: empty and whitespace-only texts, scripts without spaces, emoji,
-combining accents, refusals in other cases, every whitespace character, long and bracket-laden texts."""
+combining accents, refusals in other cases, every whitespace character, long and bracket-laden texts,
+upper-case and control characters and every ASCII punctuation mark (PostgreSQL counts ASCII texts by
+byte arithmetic: a bound first, the exact count above the threshold), an ASCII text with one accent,
+texts holding the guards of refusal phrases (``m sorry, but``) but not the phrases, a typographic
+apostrophe in upper case."""
 
 CTYPE_DEPENDENT_ANSWERS = [
     "٣٤٥ ١٢ Arabic-Indic digits",

@@ -200,6 +200,7 @@ def test_json_validity_runs_in_sql_only_where_the_dialect_has_it():
 WORD_COUNT_EDGES = [
     "", " ", "  ", "a", " a", "a ", " a ", "a b", "a  b", "  a   b  ", "a\tb", "a\nb c", "a\r\nb",
     "a\x0bb\x0cc", "\t", "café naïve Über", "a\u00a0b", "one, two; three.", "x" * 500, "w " * 300,
+    "ends in é ", "é", " é", "a b ", "a b\u3000",
 ]  # fmt: skip
 
 
@@ -219,3 +220,17 @@ def test_sql_word_count_counts_each_text_like_python(postgres_url):
     expected = word_counts(pd.Series(WORD_COUNT_EDGES)).tolist()
     assert [count for _, count in counted] == expected
     engine.dispose()
+
+
+def test_non_letter_share_before_postgresql_14_counts_with_the_regex():
+    """bit_count(bytea) came with PostgreSQL 14: before it every text is counted by regexp_replace."""
+    from sqlalchemy.dialects import postgresql
+
+    from airflow_provider_mlprod.outputs.checks import Dialect
+
+    (check,) = build_checks([{"check": "non_letter_share", "column": "t"}])
+    for version, popcounts in (((13, 9), False), ((14, 0), True), ((), True)):
+        condition = check.sql_condition(sa.column("t"), Dialect("postgresql", version))
+        sql = str(condition.compile(dialect=postgresql.dialect()))
+        assert ("bit_count(" in sql) is popcounts, (version, sql)
+        assert "regexp_replace(" in sql

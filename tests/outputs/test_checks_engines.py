@@ -181,11 +181,12 @@ def test_sql_on_documents_the_registry(name):
 
 @pytest.mark.parametrize("engine", ["postgres", "duckdb"])
 def test_sql_non_letter_count_counts_each_text_like_python(engine, request):
-    """Both PostgreSQL shapes (byte arithmetic on plain ASCII text, regex otherwise) count per row."""
+    """Both PostgreSQL shapes (byte arithmetic on ASCII text, regex otherwise) count per row."""
     from airflow_provider_mlprod.outputs.checks import non_letter_counts, sql_non_letter_count
 
     texts = [r["answer"] for r in generate_edge_corpus(ctype_dependent=engine == "duckdb")]
     texts += ["", "a-b/c (d) 'e' \"f\"; g: h! i? j, k.", "0123456789", "-", "a\tb\x0bc", "naïve-1"]
+    texts += ["UPPER lower 12", "\x01\x7f~", "a\x0cb\rc\nd\te\x0bf g", "".join(map(chr, range(1, 128)))]
     rows = [{"id": i, "t": t} for i, t in enumerate(texts)]
     if engine == "duckdb":
         raw = duckdb.connect()
