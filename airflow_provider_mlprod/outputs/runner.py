@@ -373,7 +373,7 @@ def _stream_python(
     columns = list(dict.fromkeys(check.column for check in checks))
     query = sa.select(*[source.c[name] for name in columns]).select_from(source)
     tally = _Tally(checks, sample_size, keep_positions=False)
-    result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(query)
+    result = connection.execute(query, execution_options={"stream_results": True, "yield_per": chunk_size})
     for partition in result.partitions(chunk_size):
         tally.add(pd.DataFrame(partition, columns=columns, dtype=object), tally.rows)
     return tally.results()
@@ -424,7 +424,7 @@ def failing_sql_rows(
         query = query.where(sa.or_(*[sa.not_(sa.func.coalesce(c, sa.false(), type_=sa.Boolean))
                                      for c in conditions.values()]))  # fmt: skip
     parts = []
-    result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(query)
+    result = connection.execute(query, execution_options={"stream_results": True, "yield_per": chunk_size})
     for partition in result.partitions(chunk_size):
         chunk = pd.DataFrame(partition, columns=list(result.keys()), dtype=object)
         reasons = np.full(len(chunk), "", dtype=object)

@@ -1,0 +1,167 @@
+"""The PostgreSQL fast forms of refusal, non_letter_share and word_count against hostile sources."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_mlprod.outputs.checks import build_checks
+from airflow_provider_mlprod.outputs.row_values import LATERAL_NAME
+from airflow_provider_mlprod.outputs.runner import check_frame, check_sql, failing_sql_rows, source_selectable
+from airflow_provider_mlprod.sql.source import SqlSource
+
+TEXTS = [
+    "I'm sorry, but I cannot help with that.",
+    "I\u2019m sorry, but no.",
+    "As an AI language model, I can't",
+    "AS AN AI LANGUAGE MODEL",
+    "",
+    None,
+    "tab\there and  two spaces ",
+    "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e",
+    '100%_done \\ back\'slash "quoted"',
+    "### 1234 !!!",
+    "plain words only",
+]
+
+
+def _specs(columns: list[str]) -> list[dict]:
+    specs = []
+    for column in columns:
+        specs += [
+            {"check": "refusal", "column": column, "name": f"refusal {column}"},
+            {
+                "check": "refusal",
+                "column": column,
+                "phrases": ["can't", "cannot", "100%_"],
+                "name": f"own {column}",
+            },
+            {"check": "non_letter_share", "column": column, "max_share": 0.2, "name": f"gibberish {column}"},
+            {
+                "check": "word_count",
+                "column": column,
+                "min_words": 2,
+                "max_words": 6,
+                "name": f"words {column}",
+            },
+        ]
+    return specs
+
+
+def _assert_sql_counts_like_python(
+    connection: sa.Connection, source: sa.FromClause, rows: list[dict], checks
+):
+    summary = check_sql(connection, source, checks, dataset="p", sample_size=2)
+    failing = failing_sql_rows(connection, source, checks, key_columns=["id"])
+    python, positions = check_frame(pd.DataFrame(rows), checks)
+    assert [(r.name, r.passed_rows) for r in summary.results] == [
+        (r.name, r.passed_rows) for r in python.results
+    ]
+    assert {r.ran_in for r in summary.results} == {"sql"}
+    assert set(failing["id"].astype(int)) == {rows[p]["id"] for parts in positions.values() for p in parts}
+
+
+@pytest.mark.parametrize("table_name", [LATERAL_NAME, f"{LATERAL_NAME}1", "Predictions With Spaces"])
+def test_a_table_named_like_the_shared_row_values_counts_like_python(postgres_url, table_name):
+    """A table called ``mlprod_row_values`` made PostgreSQL refuse the statement (one FROM name twice)."""
+    columns = ["v0", "mlprod_row_values", 'odd "name"']
+    rows = [{"id": i, **dict.fromkeys(columns, text)} for i, text in enumerate(TEXTS)]
+    engine = sa.create_engine(postgres_url)
+    table = sa.Table(
+        table_name,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        *[sa.Column(c, sa.Text) for c in columns],
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    try:
+        with engine.connect() as connection:
+            source = source_selectable(connection, SqlSource(table=table_name))
+            _assert_sql_counts_like_python(connection, source, rows, build_checks(_specs(columns)))
+            query = f'SELECT id, v0 AS {LATERAL_NAME} FROM "{table_name}" ORDER BY id LIMIT 100'
+            source = source_selectable(connection, SqlSource(query=query))
+            rows_of_query = [{"id": r["id"], LATERAL_NAME: r["v0"]} for r in rows]
+            _assert_sql_counts_like_python(
+                connection, source, rows_of_query, build_checks(_specs([LATERAL_NAME]))
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def latin1_url(postgres_server_url: str):
+    """A URL of a fresh PostgreSQL database whose server encoding is LATIN1 (C collation and ctype)."""
+    name = f"mlprod_latin1_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(
+            f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    try:
+        yield sa.make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def test_refusal_on_a_latin1_database_counts_like_python(latin1_url):
+    """The default phrases include a typographic apostrophe that LATIN1 cannot hold: sending it failed
+    the whole statement; no LATIN1 text holds it, so it is not searched there."""
+    latin1 = [
+        text for text in TEXTS if text is None or text.encode("latin-1", "ignore").decode("latin-1") == text
+    ]
+    rows = [{"id": i, "t": text} for i, text in enumerate(latin1)]
+    engine = sa.create_engine(latin1_url)
+    table = sa.Table(
+        "predictions", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", sa.Text)
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    checks = build_checks(
+        [
+            {"check": "refusal", "column": "t"},
+            {
+                "check": "refusal",
+                "column": "t",
+                "phrases": ["i'm sorry", "can't"],
+                "name": "apostrophes only",
+            },
+            {"check": "word_count", "column": "t", "min_words": 2},
+        ]
+    )
+    try:
+        with engine.connect() as connection:
+            for conforming in ("on", "off"):
+                connection.exec_driver_sql(f"SET standard_conforming_strings = {conforming}")
+                _assert_sql_counts_like_python(connection, table, rows, checks)
+    finally:
+        engine.dispose()
+
+
+def test_checks_leave_the_callers_connection_as_it_was(postgres_url):
+    """Streaming a column set ``stream_results`` on the caller's connection itself: its next ``SET`` or
+    ``SHOW`` then failed (PostgreSQL cannot declare a cursor for them)."""
+    rows = [{"id": i, "t": text} for i, text in enumerate(TEXTS)]
+    engine = sa.create_engine(postgres_url)
+    table = sa.Table(
+        "predictions", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", sa.Text)
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    python_only = build_checks([{"check": "repeated_ngrams", "column": "t", "n": 2}])
+    try:
+        with engine.connect() as connection:
+            check_sql(connection, table, python_only, dataset="p")
+            failing_sql_rows(connection, table, python_only, key_columns=["id"])
+            assert "stream_results" not in connection.get_execution_options()
+            assert connection.exec_driver_sql("SHOW server_encoding").scalar()
+    finally:
+        engine.dispose()
