@@ -165,3 +165,33 @@ def test_checks_leave_the_callers_connection_as_it_was(postgres_url):
             assert connection.exec_driver_sql("SHOW server_encoding").scalar()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgres_url", "latin1_url"])
+def test_text_drift_in_sql_on_a_table_named_mlprod_row_values(request, database):
+    """Text-descriptor drift shares the per-row values and the refusal phrases: it failed on both."""
+    from datetime import timedelta
+
+    from airflow_provider_mlprod.outputs.text_drift import text_drift_sql, text_reference
+    from tests.outputs.test_text_drift import WEEK, week_of_outputs
+
+    engine = sa.create_engine(request.getfixturevalue(database))
+    table = sa.Table(LATERAL_NAME, sa.MetaData(), sa.Column("ts", sa.DateTime), sa.Column("answer", sa.Text))
+    table.create(engine)
+    reference = [{"ts": r["ts"], "answer": r["answer"]} for r in week_of_outputs(WEEK, seed=1)]
+    current = week_of_outputs(WEEK + timedelta(days=7), seed=2, gibberish_share=0.3)
+    with engine.begin() as connection:
+        connection.execute(
+            table.insert(), reference + [{"ts": r["ts"], "answer": r["answer"]} for r in current]
+        )
+    try:
+        drift = text_drift_sql(
+            engine,
+            text_reference(pd.DataFrame(reference), ["answer"]),
+            table=LATERAL_NAME,
+            window=("ts", WEEK + timedelta(days=7), WEEK + timedelta(days=14)),
+        )
+    finally:
+        engine.dispose()
+    assert "answer__refusal" in drift.compared
+    assert "answer__non_letter_share" in drift.result.drifted_columns
