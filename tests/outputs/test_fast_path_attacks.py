@@ -195,3 +195,59 @@ def test_text_drift_in_sql_on_a_table_named_mlprod_row_values(request, database)
         engine.dispose()
     assert "answer__refusal" in drift.compared
     assert "answer__non_letter_share" in drift.result.drifted_columns
+
+
+CHAR_TEXTS = ["abc", "a b", "", "I am sorry, but no", None, "#!", "a  b", "x x x x"]
+
+
+@pytest.mark.parametrize("from_query", [False, True])
+def test_a_blank_padded_char_column_is_checked_as_the_text_it_holds(postgres_url, from_query):
+    """A ``character(n)`` value comes padded with blanks to Python but unpadded to most PostgreSQL
+    functions: the byte counts of the fast forms mixed both (non_letter_share), and max_length,
+    regex and allowed_labels disagreed with the Python forms."""
+    rows = [{"id": i, "t": text} for i, text in enumerate(CHAR_TEXTS)]
+    engine = sa.create_engine(postgres_url)
+    table = sa.Table(
+        "predictions",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("t", sa.CHAR(20)),
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    checks = build_checks(
+        [
+            {"check": "refusal", "column": "t"},
+            {"check": "non_letter_share", "column": "t", "max_share": 0.2},
+            {"check": "word_count", "column": "t", "min_words": 2, "max_words": 3},
+            {"check": "not_empty", "column": "t"},
+            {"check": "max_length", "column": "t", "max_chars": 4},
+            {"check": "regex", "column": "t", "pattern": "c$"},
+            {"check": "allowed_labels", "column": "t", "labels": ["abc", "a b"]},
+            {"check": "repeated_ngrams", "column": "t", "n": 1, "max_share": 0.5},
+        ]
+    )
+    try:
+        with engine.connect() as connection:
+            query = (
+                SqlSource(query="SELECT id, t FROM predictions")
+                if from_query
+                else SqlSource(table="predictions")
+            )
+            source = source_selectable(connection, query)
+            summary = check_sql(connection, source, checks, dataset="p", sample_size=2)
+            failing = failing_sql_rows(connection, source, checks, key_columns=["id"])
+    finally:
+        engine.dispose()
+    python, positions = check_frame(pd.DataFrame(rows), checks)
+    assert [(r.name, r.passed_rows) for r in summary.results] == [
+        (r.name, r.passed_rows) for r in python.results
+    ]
+    reasons = {rows[p]["id"]: [] for parts in positions.values() for p in parts}
+    for name, parts in positions.items():
+        for p in parts:
+            reasons[rows[p]["id"]].append(name)
+    assert {int(k): v for k, v in zip(failing["id"], failing["failed_checks"], strict=True)} == {
+        k: "; ".join(c.name for c in checks if c.name in v) for k, v in reasons.items()
+    }
