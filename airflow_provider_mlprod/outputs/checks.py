@@ -199,6 +199,8 @@ class CheckSpec:
         if self.check.sql is None:
             return None
         condition = self.check.sql(column, self.params, dialect)
+        if condition is not None and not all(map(dialect.can_hold, _bound_texts(condition))):
+            return None  # a label or pattern the database cannot even be sent: Python decides
         if condition is None or self.check.kinds != {TEXT}:
             return condition
         if dialect.name == "sqlite":  # length(), trim() and json_valid() stop at a NUL: look at the bytes
@@ -207,6 +209,17 @@ class CheckSpec:
         if dialect.name == "duckdb":
             return sa.and_(condition, sa.func.strpos(column, sa.func.chr(0)) == 0)
         return condition  # PostgreSQL text cannot hold a NUL
+
+
+def _bound_texts(condition: sa.ColumnElement[Any]) -> Iterator[str]:
+    """The text values bound in ``condition`` (labels, patterns, search strings)."""
+    from sqlalchemy.sql import visitors
+
+    for element in visitors.iterate(condition):
+        if isinstance(element, sa.BindParameter) and isinstance(element.value, str):
+            yield element.value
+        elif isinstance(element, RowValue):  # its expression is not among its children
+            yield from _bound_texts(element.value)
 
 
 # --- parameters -----------------------------------------------------------------------------------

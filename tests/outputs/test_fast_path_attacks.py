@@ -251,3 +251,37 @@ def test_a_blank_padded_char_column_is_checked_as_the_text_it_holds(postgres_url
     assert {int(k): v for k, v in zip(failing["id"], failing["failed_checks"], strict=True)} == {
         k: "; ".join(c.name for c in checks if c.name in v) for k, v in reasons.items()
     }
+
+
+def test_labels_and_patterns_a_latin1_database_cannot_hold_are_checked_in_python(latin1_url):
+    """Sending ``stay\u2019`` or ``\u4e2d`` to a LATIN1 database failed the whole run."""
+    rows = [{"id": i, "t": text} for i, text in enumerate(["caf\u00e9", "stay", "x", None, "sorry"])]
+    engine = sa.create_engine(latin1_url)
+    table = sa.Table(
+        "predictions", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", sa.Text)
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    checks = build_checks(
+        [
+            {"check": "allowed_labels", "column": "t", "labels": ["stay\u2019", "caf\u00e9"]},
+            {"check": "regex", "column": "t", "pattern": "\u4e2d|^s"},
+            {
+                "check": "allowed_labels",
+                "column": "t",
+                "labels": ["stay", "caf\u00e9"],
+                "name": "latin1 labels",
+            },
+        ]
+    )
+    try:
+        with engine.connect() as connection:
+            summary = check_sql(connection, table, checks, dataset="p", sample_size=2)
+            failing = failing_sql_rows(connection, table, checks, key_columns=["id"])
+    finally:
+        engine.dispose()
+    python, positions = check_frame(pd.DataFrame(rows), checks)
+    assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in python.results] == [1, 2, 2]
+    assert [r.ran_in for r in summary.results] == ["python", "python", "sql"]
+    assert set(failing["id"].astype(int)) == {rows[p]["id"] for parts in positions.values() for p in parts}
