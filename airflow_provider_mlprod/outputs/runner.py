@@ -176,6 +176,8 @@ def _sql_column_types(connection: Any, source: sa.FromClause, columns: Sequence[
             types[name] = "boolean"
         elif isinstance(column_type, sa.CHAR) and connection.dialect.name == "postgresql":
             types[name] = "character"  # blank-padded: see checked_columns
+        elif type(column_type).__name__ == "CITEXT":
+            types[name] = "citext"  # case-insensitive: see checked_columns
         elif isinstance(column_type, sa.String):
             types[name] = "text"
         elif isinstance(column_type, (sa.Integer, sa.Numeric)):
@@ -195,18 +197,16 @@ def checked_columns(
 ) -> dict[str, sa.ColumnElement[Any]]:
     """Each checked column of ``source`` as the checks read it.
 
-    A PostgreSQL ``character(n)`` value is its text without the padding blanks (what PostgreSQL
-    compares and what ``length()`` counts): read as ``text``, so the SQL forms and the Python forms
-    (which would receive the padded value) see the same text.
+    On PostgreSQL, a ``character(n)`` value is its text without the padding blanks (what PostgreSQL
+    compares and what ``length()`` counts), and a ``citext`` value matches patterns
+    case-insensitively: both are read as ``text``, so that the SQL forms see the text the Python
+    forms see (which would receive the padded value, and match case-sensitively).
     """
     columns: dict[str, sa.ColumnElement[Any]] = {}
     for name, type_name in column_types.items():
         column = source.c[name]
-        padded = dialect == "postgresql" and type_name.lower().split("(")[0].strip() in (
-            "character",
-            "bpchar",
-        )
-        columns[name] = sa.cast(column, sa.Text) if padded else column
+        as_text = type_name.lower().split("(")[0].strip() in ("character", "bpchar", "citext")
+        columns[name] = sa.cast(column, sa.Text) if dialect == "postgresql" and as_text else column
     return columns
 
 

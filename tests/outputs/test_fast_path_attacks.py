@@ -93,21 +93,30 @@ def test_a_table_named_like_the_shared_row_values_counts_like_python(postgres_ur
         engine.dispose()
 
 
-@pytest.fixture
-def latin1_url(postgres_server_url: str):
-    """A URL of a fresh PostgreSQL database whose server encoding is LATIN1 (C collation and ctype)."""
-    name = f"mlprod_latin1_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+def _fresh_database(server_url: str, options: str = ""):
+    """A URL of a fresh PostgreSQL database (``CREATE DATABASE ... <options>``), dropped afterwards."""
+    name = f"mlprod_fresh_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(
-            f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-        )
+        connection.exec_driver_sql(f"CREATE DATABASE {name} {options} TEMPLATE template0")
     try:
-        yield sa.make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.fixture
+def latin1_url(postgres_server_url: str):
+    """A URL of a fresh PostgreSQL database whose server encoding is LATIN1 (C collation and ctype)."""
+    yield from _fresh_database(postgres_server_url, "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'")
+
+
+@pytest.fixture
+def database_url(postgres_server_url: str):
+    """A URL of a fresh PostgreSQL database (for extensions, which are per database)."""
+    yield from _fresh_database(postgres_server_url)
 
 
 def test_refusal_on_a_latin1_database_counts_like_python(latin1_url):
@@ -285,3 +294,34 @@ def test_labels_and_patterns_a_latin1_database_cannot_hold_are_checked_in_python
     assert [r.passed_rows for r in summary.results] == [r.passed_rows for r in python.results] == [1, 2, 2]
     assert [r.ran_in for r in summary.results] == ["python", "python", "sql"]
     assert set(failing["id"].astype(int)) == {rows[p]["id"] for parts in positions.values() for p in parts}
+
+
+def test_a_citext_column_matches_patterns_case_sensitively_as_in_python(database_url):
+    """citext overrides ``~`` to ignore case: ``^[A-Z]`` passed ``stay`` in SQL, not in Python."""
+    texts = ["Stay", "stay", "sTAY", "ABC", "I'm sorry, but no", "", None, "x X"]
+    rows = [{"id": i, "t": text} for i, text in enumerate(texts)]
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            try:
+                connection.exec_driver_sql("CREATE EXTENSION citext")
+            except sa.exc.DBAPIError as exc:  # the contrib package is not installed
+                pytest.skip(f"no citext extension: {exc.orig}")
+            connection.exec_driver_sql("CREATE TABLE predictions (id int PRIMARY KEY, t citext)")
+            connection.execute(sa.text("INSERT INTO predictions VALUES (:id, :t)"), rows)
+        checks = build_checks(
+            [
+                {"check": "regex", "column": "t", "pattern": "^[A-Z]"},
+                {"check": "allowed_labels", "column": "t", "labels": ["stay", "ABC"]},
+                {"check": "refusal", "column": "t", "phrases": ["STAY", "x x"], "name": "own phrases"},
+                {"check": "max_length", "column": "t", "max_chars": 4},
+            ]
+        )
+        with engine.connect() as connection:
+            for source in (
+                sa.Table("predictions", sa.MetaData(), autoload_with=connection),
+                source_selectable(connection, SqlSource(query="SELECT id, t FROM predictions")),
+            ):
+                _assert_sql_counts_like_python(connection, source, rows, checks)
+    finally:
+        engine.dispose()
