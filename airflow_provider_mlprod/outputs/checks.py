@@ -120,11 +120,42 @@ class Dialect:
 
     name: str
     version: tuple[int, ...] = ()
+    encoding: str = ""
+    """The Python codec of the database's text (PostgreSQL's server encoding), if known: a text there
+    holds only characters it encodes, and a search string with any other fails the whole statement."""
 
     @classmethod
     def of(cls, connection: sa.Connection) -> Dialect:
         info = connection.dialect.server_version_info or ()
-        return cls(connection.dialect.name, tuple(int(part) for part in info if isinstance(part, int)))
+        version = tuple(int(part) for part in info if isinstance(part, int))
+        encoding = ""
+        if connection.dialect.name == "postgresql":
+            server = connection.execute(sa.text("SELECT current_setting('server_encoding')")).scalar()
+            encoding = POSTGRESQL_CODECS.get(str(server).upper(), "")
+        return cls(connection.dialect.name, version, encoding)
+
+    def can_hold(self, text: str) -> bool:
+        """Whether a text of this database can hold ``text`` (True when the encoding is unknown)."""
+        if not self.encoding:
+            return True
+        try:
+            text.encode(self.encoding)
+        except UnicodeEncodeError:
+            return False
+        return True
+
+
+POSTGRESQL_CODECS = {
+    "LATIN1": "latin-1", "LATIN2": "iso8859-2", "LATIN3": "iso8859-3", "LATIN4": "iso8859-4",
+    "LATIN5": "iso8859-9", "LATIN6": "iso8859-10", "LATIN7": "iso8859-13", "LATIN8": "iso8859-14",
+    "LATIN9": "iso8859-15", "LATIN10": "iso8859-16", "WIN1250": "cp1250", "WIN1251": "cp1251",
+    "WIN1252": "cp1252", "WIN1253": "cp1253", "WIN1254": "cp1254", "WIN1255": "cp1255", "WIN1256": "cp1256",
+    "WIN1257": "cp1257", "WIN1258": "cp1258", "WIN866": "cp866", "WIN874": "cp874", "KOI8R": "koi8-r",
+    "KOI8U": "koi8-u", "ISO_8859_5": "iso8859-5", "ISO_8859_6": "iso8859-6", "ISO_8859_7": "iso8859-7",
+    "ISO_8859_8": "iso8859-8", "EUC_JP": "euc_jp", "EUC_KR": "euc_kr", "EUC_CN": "gb2312",
+}  # fmt: skip
+"""PostgreSQL server encodings that cannot hold every character, and their Python codecs (UTF8 and
+SQL_ASCII hold anything; encodings not listed are taken as holding anything)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +199,8 @@ class CheckSpec:
         if self.check.sql is None:
             return None
         condition = self.check.sql(column, self.params, dialect)
+        if condition is not None and not all(map(dialect.can_hold, _bound_texts(condition))):
+            return None  # a label or pattern the database cannot even be sent: Python decides
         if condition is None or self.check.kinds != {TEXT}:
             return condition
         if dialect.name == "sqlite":  # length(), trim() and json_valid() stop at a NUL: look at the bytes
@@ -176,6 +209,17 @@ class CheckSpec:
         if dialect.name == "duckdb":
             return sa.and_(condition, sa.func.strpos(column, sa.func.chr(0)) == 0)
         return condition  # PostgreSQL text cannot hold a NUL
+
+
+def _bound_texts(condition: sa.ColumnElement[Any]) -> Iterator[str]:
+    """The text values bound in ``condition`` (labels, patterns, search strings)."""
+    from sqlalchemy.sql import visitors
+
+    for element in visitors.iterate(condition):
+        if isinstance(element, sa.BindParameter) and isinstance(element.value, str):
+            yield element.value
+        elif isinstance(element, RowValue):  # its expression is not among its children
+            yield from _bound_texts(element.value)
 
 
 # --- parameters -----------------------------------------------------------------------------------
@@ -762,9 +806,13 @@ def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], diale
         def holds(text: str) -> sa.ColumnElement[bool]:
             return sa.func.strpos(lowered, sa.literal(text, sa.String)) > 0
 
+        guards = params["guards"]
+        held = [phrase for phrase in params["phrases"] if dialect.can_hold(phrase)]
+        if len(held) < len(params["phrases"]):  # a LATIN1 text never holds "i\u2019m sorry": not searched
+            guards = phrase_guards(held) if held else ()
         found = [
             holds(guard) if guard in members else sa.and_(holds(guard), sa.or_(*map(holds, members)))
-            for guard, members in params["guards"]
+            for guard, members in guards
         ]
     elif dialect.name == "duckdb":  # one regex scan
         found = [sql_regex_found(column, params["pattern"], dialect)]
@@ -772,7 +820,7 @@ def _sql_refusal(column: sa.ColumnElement[Any], params: Mapping[str, Any], diale
         found = [sa.func.instr(sa.func.lower(column), sa.literal(phrase)) > 0 for phrase in params["phrases"]]
     else:
         return None
-    return sa.and_(column.is_not(None), sa.not_(sa.or_(*found)))
+    return sa.and_(column.is_not(None), sa.not_(sa.or_(sa.false(), *found)))
 
 
 def sql_non_letter_count(column: sa.ColumnElement[Any], dialect: Dialect) -> sa.ColumnElement[Any] | None:

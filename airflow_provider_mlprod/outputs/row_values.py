@@ -46,6 +46,13 @@ def _compile_row_value(element: RowValue, compiler: Any, **kw: Any) -> str:
     return compiler.process(element.value, **kw)
 
 
+def _free_name(source: sa.FromClause) -> str:
+    """``LATERAL_NAME``, or it with a number when ``source`` (a table of that name) already uses it:
+    PostgreSQL refuses two FROM items of one name (``table name ... specified more than once``)."""
+    taken = {getattr(item, "name", None) for item in (source, *source._from_objects)}
+    return next(name for i in range(len(taken) + 1) if (name := f"{LATERAL_NAME}{i or ''}") not in taken)
+
+
 def hoist_row_values(
     source: sa.FromClause, expressions: Sequence[ColumnElement[Any] | None], dialect_name: str
 ) -> tuple[sa.FromClause, list[ColumnElement[Any] | None]]:
@@ -71,7 +78,7 @@ def hoist_row_values(
     lateral = (
         sa.select(*(value.label(f"v{i}") for i, value in enumerate(values)))
         .correlate(source)
-        .lateral(LATERAL_NAME)
+        .lateral(_free_name(source))
     )
 
     def replace(element: Any) -> Any:

@@ -174,6 +174,10 @@ def _sql_column_types(connection: Any, source: sa.FromClause, columns: Sequence[
             untyped.append(name)
         elif isinstance(column_type, sa.Boolean):
             types[name] = "boolean"
+        elif isinstance(column_type, sa.CHAR) and connection.dialect.name == "postgresql":
+            types[name] = "character"  # blank-padded: see checked_columns
+        elif type(column_type).__name__ == "CITEXT":
+            types[name] = "citext"  # case-insensitive: see checked_columns
         elif isinstance(column_type, sa.String):
             types[name] = "text"
         elif isinstance(column_type, (sa.Integer, sa.Numeric)):
@@ -186,6 +190,24 @@ def _sql_column_types(connection: Any, source: sa.FromClause, columns: Sequence[
         for first in connection.execute(sa.select(*names).select_from(source).limit(1)).all():
             types.update({name: str(value) for name, value in zip(untyped, first, strict=True)})
     return types
+
+
+def checked_columns(
+    source: sa.FromClause, column_types: Mapping[str, str], dialect: str
+) -> dict[str, sa.ColumnElement[Any]]:
+    """Each checked column of ``source`` as the checks read it.
+
+    On PostgreSQL, a ``character(n)`` value is its text without the padding blanks (what PostgreSQL
+    compares and what ``length()`` counts), and a ``citext`` value matches patterns
+    case-insensitively: both are read as ``text``, so that the SQL forms see the text the Python
+    forms see (which would receive the padded value, and match case-sensitively).
+    """
+    columns: dict[str, sa.ColumnElement[Any]] = {}
+    for name, type_name in column_types.items():
+        column = source.c[name]
+        as_text = type_name.lower().split("(")[0].strip() in ("character", "bpchar", "citext")
+        columns[name] = sa.cast(column, sa.Text) if dialect == "postgresql" and as_text else column
+    return columns
 
 
 def _frame_column_types(frame: pd.DataFrame, checks: Sequence[CheckSpec]) -> dict[str, str]:
@@ -327,9 +349,11 @@ def check_sql(
     """
     require_columns(checks, source.c.keys(), dataset)
     columns = list(dict.fromkeys(check.column for check in checks))
-    require_column_kinds(checks, _sql_column_types(connection, source, columns), dataset)
+    column_types = _sql_column_types(connection, source, columns)
+    require_column_kinds(checks, column_types, dataset)
     dialect = Dialect.of(connection)
-    in_sql = {check.name: check.sql_condition(source.c[check.column], dialect) for check in checks}
+    read = {name: source.c[name] for name in columns} | checked_columns(source, column_types, dialect.name)
+    in_sql = {check.name: check.sql_condition(read[check.column], dialect) for check in checks}
     sql_checks = [check for check in checks if in_sql[check.name] is not None]
     python_checks = [check for check in checks if in_sql[check.name] is None]
     built = [in_sql[check.name] for check in sql_checks]
@@ -343,7 +367,7 @@ def check_sql(
     rows = int(counts[0])
     results: dict[str, OutputCheckResult] = {}
     for i, check in enumerate(sql_checks):
-        column = source.c[check.column]
+        column = read[check.column]
         examples: tuple[str, ...] = ()
         if sample_size > 0 and int(counts[i + 1]) < rows:
             failing = sa.select(column).where(
@@ -356,7 +380,7 @@ def check_sql(
             rows, int(counts[i + 1]), "sql", examples,
         )  # fmt: skip
     if python_checks:
-        for result in _stream_python(connection, source, python_checks, sample_size, chunk_size):
+        for result in _stream_python(connection, source, read, python_checks, sample_size, chunk_size):
             results[result.name] = result
     return OutputCheckSummary(dataset, rows, tuple(results[check.name] for check in checks))
 
@@ -364,6 +388,7 @@ def check_sql(
 def _stream_python(
     connection: sa.Connection,
     source: sa.FromClause,
+    read: Mapping[str, sa.ColumnElement[Any]],
     checks: Sequence[CheckSpec],
     sample_size: int,
     chunk_size: int,
@@ -371,9 +396,9 @@ def _stream_python(
     import pandas as pd
 
     columns = list(dict.fromkeys(check.column for check in checks))
-    query = sa.select(*[source.c[name] for name in columns]).select_from(source)
+    query = sa.select(*[read[name] for name in columns]).select_from(source)
     tally = _Tally(checks, sample_size, keep_positions=False)
-    result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(query)
+    result = connection.execute(query, execution_options={"stream_results": True, "yield_per": chunk_size})
     for partition in result.partitions(chunk_size):
         tally.add(pd.DataFrame(partition, columns=columns, dtype=object), tally.rows)
     return tally.results()
@@ -403,12 +428,14 @@ def failing_sql_rows(
         check_identifier(key, "quarantine key column", InputDataError)
     require_columns(checks, source.c.keys(), "quarantine")
     columns = list(dict.fromkeys(check.column for check in checks))
-    require_column_kinds(checks, _sql_column_types(connection, source, columns), "quarantine")
+    column_types = _sql_column_types(connection, source, columns)
+    require_column_kinds(checks, column_types, "quarantine")
     missing = [key for key in key_columns if key not in source.c]
     if missing or not key_columns:
         raise InputDataError(f"quarantine key column(s) {missing or '(none)'} not found in the predictions")
     dialect = Dialect.of(connection)
-    built = [check.sql_condition(source.c[check.column], dialect) for check in checks]
+    read = {name: source.c[name] for name in columns} | checked_columns(source, column_types, dialect.name)
+    built = [check.sql_condition(read[check.column], dialect) for check in checks]
     rows_from, hoisted = hoist_row_values(source, built, dialect.name)
     conditions = {check.name: condition for check, condition in zip(checks, hoisted, strict=True)}
     flags = [
@@ -418,13 +445,13 @@ def failing_sql_rows(
     ]
     python_columns = list(dict.fromkeys(c.column for c in checks if conditions[c.name] is None))
     selected = [source.c[key].label(f"k{i}") for i, key in enumerate(key_columns)]
-    selected += flags + [source.c[name].label(f"p{i}") for i, name in enumerate(python_columns)]
+    selected += flags + [read[name].label(f"p{i}") for i, name in enumerate(python_columns)]
     query = sa.select(*selected).select_from(rows_from)
     if not python_columns:
         query = query.where(sa.or_(*[sa.not_(sa.func.coalesce(c, sa.false(), type_=sa.Boolean))
                                      for c in conditions.values()]))  # fmt: skip
     parts = []
-    result = connection.execution_options(stream_results=True, yield_per=chunk_size).execute(query)
+    result = connection.execute(query, execution_options={"stream_results": True, "yield_per": chunk_size})
     for partition in result.partitions(chunk_size):
         chunk = pd.DataFrame(partition, columns=list(result.keys()), dtype=object)
         reasons = np.full(len(chunk), "", dtype=object)

@@ -112,8 +112,9 @@ class DuckDBConnection:
         """Accepted for SQLAlchemy's interface; DuckDB results are always read in partitions."""
         return self
 
-    def execute(self, statement: sa.Executable) -> DuckDBResult:
-        """Run ``statement`` (a Core SELECT or text); its values are bound, not pasted."""
+    def execute(self, statement: sa.Executable, execution_options: Any = None) -> DuckDBResult:
+        """Run ``statement`` (a Core SELECT or text); its values are bound, not pasted
+        (``execution_options`` accepted as by :meth:`execution_options`)."""
         text, parameters = self.compile(statement)
         cursor = self._run(lambda: self.raw.cursor().execute(text, parameters))
         return DuckDBResult(cursor, [column[0] for column in cursor.description or ()])
