@@ -251,4 +251,5 @@ alert_deliveries = Table(
     Column("error", Text, nullable=False, server_default=""),
     Column("run_pk", Integer, ForeignKey("mlprod_runs.id", ondelete="SET NULL")),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    Index("ix_mlprod_alert_deliveries_key", "dedup_key", "channel", "sent_at"),
 )
