@@ -253,3 +253,12 @@ alert_deliveries = Table(
     Column("sent_at", DateTime(timezone=True), nullable=False),
     Index("ix_mlprod_alert_deliveries_key", "dedup_key", "channel", "sent_at"),
 )
+
+alert_claims = Table(
+    "mlprod_alert_claims",
+    metadata,
+    Column("dedup_key", String(_NAME), primary_key=True),
+    Column("channel", String(_NAME), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=False),
+)
