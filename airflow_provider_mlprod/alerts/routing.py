@@ -2,9 +2,10 @@
 
 - No rule: every channel gets every alert; no channel, or a severity the rule leaves out: the task
   log (``log``). A ``resolve`` goes only where a trigger of its dedup key is open (and to ``log``).
-- With the metrics store, a channel that had the same alert within the window (nothing opposite since)
-  is ``suppressed`` and the repeat counted; the next send after it is titled ``Repeat (N suppressed
-  since ...)``. A task retry re-sends only where delivery failed. Store trouble: sent without (fail open).
+- With the metrics store, a channel that had the same alert within the window (nothing opposite since),
+  or that another process is sending it on (its claim in the store), is ``suppressed`` and the repeat
+  counted; the next send is titled ``Repeat (N suppressed since ...)``. A task retry re-sends only
+  where delivery failed. Store trouble: sent without (fail open).
 - Due channels are sent at once (a bounded pool), each under its own deadline. When none delivered
   and none was suppressed, the alert's text is logged at ERROR and :class:`AlertDeliveryError` raised.
 """
