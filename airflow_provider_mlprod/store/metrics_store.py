@@ -414,9 +414,10 @@ class MetricsStore:
 
         A compare-and-set in one short transaction, so no lock is held while the alert is sent: the
         claim is won by the one insert, or update of an expired claim (a dead sender's) or of the
-        owner's own (a retry of the same task), whose row count is 1, and only while no delivery on
-        the channel is newer than ``seen_last``, the last one the caller read. Recording the delivery
-        with the same ``owner`` ends the claim.
+        owner's own (a retry of the same task), that returns its row (a driver's row count is not
+        reliable for an insert that does nothing), and only while no delivery on the channel is newer
+        than ``seen_last``, the last one the caller read. Recording the delivery with the same
+        ``owner`` ends the claim.
         """
         c, a = schema.alert_claims, schema.alert_deliveries
         now = utcnow()
@@ -426,10 +427,11 @@ class MetricsStore:
         newer = newer if seen_last is None else and_(newer, a.c.sent_at > seen_last)
         with self.engine.begin() as connection:
             claim = _insert(connection, c).values(dedup_key=dedup_key, channel=channel, **row)
-            won = connection.execute(claim.on_conflict_do_nothing()).rowcount == 1
+            won = connection.execute(claim.on_conflict_do_nothing().returning(c.c.owner)).first() is not None
             if not won:
                 free = or_(c.c.claimed_until < now, c.c.owner == owner)
-                won = connection.execute(c.update().where(key, free).values(**row)).rowcount == 1
+                taken = c.update().where(key, free).values(**row).returning(c.c.owner)
+                won = connection.execute(taken).first() is not None
             if won and connection.execute(select(a.c.id).where(newer).limit(1)).first() is not None:
                 connection.execute(c.delete().where(key))  # delivered meanwhile: nothing to send
                 won = False

@@ -124,59 +124,87 @@ def test_six_processes_sending_the_same_alert_deliver_it_once_per_channel(db_url
         assert sorted(row["channel"] for row in rows if row["delivered"]) == sorted(CHANNELS)
 
 
-def _send_and_hang(url: str, key: str, channels: list[Channel]) -> None:
-    send_alert(_alert(key), channels, store=MetricsStore(create_store_engine(url)))
+class HangingFirstServer:
+    """A local HTTP server whose first request hangs (until the test ends); later ones answer 200."""
+
+    def __init__(self) -> None:
+        self.hang_started, self.release = threading.Event(), threading.Event()
+        self.arrivals: list[str] = []
+        serving = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                serving.arrivals.append(self.path)
+                if len(serving.arrivals) == 1:
+                    serving.hang_started.set()
+                    serving.release.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.policy = RetryPolicy(timeout_seconds=2.0, max_attempts=1, total_seconds=2.0)
+        url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.channels = [Channel("hook", JsonWebhookTarget(url), self.policy)]
 
 
-def test_a_claim_left_by_a_killed_sender_expires_and_the_retry_delivers(db_url, monkeypatch):
+@pytest.fixture
+def hanging_first() -> Iterator[HangingFirstServer]:
+    server = HangingFirstServer()
+    yield server
+    server.release.set()
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def _send_and_hang(url: str, key: str, channels: list[Channel], identity: RunIdentity | None) -> None:
+    send_alert(_alert(key), channels, store=MetricsStore(create_store_engine(url)), identity=identity)
+
+
+def _killed_mid_send(url: str, key: str, server: HangingFirstServer, identity: RunIdentity | None) -> None:
+    """A sender process that dies holding its claim, before recording anything."""
+    args = (url, key, server.channels, identity)
+    sender = multiprocessing.get_context("fork").Process(target=_send_and_hang, args=args)
+    sender.start()
+    assert server.hang_started.wait(30)
+    os.kill(sender.pid, signal.SIGKILL)
+    sender.join(10)
+
+
+def test_a_claim_left_by_a_killed_sender_expires_and_the_retry_delivers(db_url, monkeypatch, hanging_first):
     """A sender killed mid-send leaves its claim; another sender is suppressed while the claim runs,
     and the task's retry delivers once it has expired (channel deadline plus the margin)."""
     monkeypatch.setattr(routing, "CLAIM_MARGIN_SECONDS", 1.0)  # inherited by the forked sender
-    hang_started, release = threading.Event(), threading.Event()
-    arrivals: list[str] = []
+    store, key = MetricsStore(create_store_engine(db_url)), "mlprod:killed:sender"
+    _killed_mid_send(db_url, key, hanging_first, None)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            arrivals.append(self.path)
-            if len(arrivals) == 1:
-                hang_started.set()
-                release.wait(30)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    meanwhile = send_alert(_alert(key), hanging_first.channels, store=store)
+    assert meanwhile.suppressed_channels == ["hook"]
+    assert meanwhile.results[0].reason == IN_PROGRESS
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    policy = RetryPolicy(timeout_seconds=2.0, max_attempts=1, total_seconds=2.0)
-    channels = [
-        Channel("hook", JsonWebhookTarget(f"http://127.0.0.1:{server.server_address[1]}/hook"), policy)
-    ]
-    store = MetricsStore(create_store_engine(db_url))
-    key = "mlprod:killed:sender"
-    sender = multiprocessing.get_context("fork").Process(target=_send_and_hang, args=(db_url, key, channels))
-    try:
-        sender.start()
-        assert hang_started.wait(30)
-        os.kill(sender.pid, signal.SIGKILL)  # dies holding its claim, before recording anything
-        sender.join(10)
-
-        meanwhile = send_alert(_alert(key), channels, store=store)
-        assert meanwhile.suppressed_channels == ["hook"]
-        assert meanwhile.results[0].reason == IN_PROGRESS
-
-        time.sleep(policy.total_seconds + routing.CLAIM_MARGIN_SECONDS + 0.5)
-        retry = send_alert(_alert(key), channels, store=store)
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+    time.sleep(hanging_first.policy.total_seconds + routing.CLAIM_MARGIN_SECONDS + 0.5)
+    retry = send_alert(_alert(key), hanging_first.channels, store=store)
     assert retry.delivered_channels == ["hook"]
-    assert arrivals == ["/hook", "/hook"]
+    assert hanging_first.arrivals == ["/hook", "/hook"]
+
+
+def test_a_retry_of_the_killed_task_takes_its_own_claim_back_at_once(db_url, hanging_first):
+    store, key = MetricsStore(create_store_engine(db_url)), "mlprod:killed:same-task"
+    task, other_task = RunIdentity("etl", "r1", "load", 0), RunIdentity("etl", "r1", "load", 1)
+    _killed_mid_send(db_url, key, hanging_first, task)
+
+    other = send_alert(_alert(key), hanging_first.channels, store=store, identity=other_task)
+    retry = send_alert(_alert(key), hanging_first.channels, store=store, identity=task)
+
+    assert other.suppressed_channels == ["hook"]
+    assert retry.delivered_channels == ["hook"]
+    assert hanging_first.arrivals == ["/hook", "/hook"]
 
 
 def test_a_failed_send_releases_its_claim_so_the_retry_sends_at_once(db_url, counting_server):
