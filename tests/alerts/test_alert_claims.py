@@ -31,7 +31,8 @@ from airflow_provider_mlprod.store.identity import RunIdentity
 from airflow_provider_mlprod.store.metrics_store import MetricsStore
 
 CHANNELS = ("slack", "hook")
-POLICY = RetryPolicy(timeout_seconds=5.0, max_attempts=1, total_seconds=5.0)
+# a generous deadline: a send timing out on a loaded machine (after it landed) would be re-sent
+POLICY = RetryPolicy(timeout_seconds=30.0, max_attempts=1, total_seconds=30.0)
 
 
 class CountingServer:
