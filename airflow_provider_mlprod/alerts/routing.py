@@ -2,9 +2,10 @@
 
 - No rule: every channel gets every alert; no channel, or a severity the rule leaves out: the task
   log (``log``). A ``resolve`` goes only where a trigger of its dedup key is open (and to ``log``).
-- With the metrics store, a channel that had the same alert within the window (nothing opposite since)
-  is ``suppressed`` and the repeat counted; the next send after it is titled ``Repeat (N suppressed
-  since ...)``. A task retry re-sends only where delivery failed. Store trouble: sent without (fail open).
+- With the metrics store, a channel that had the same alert within the window (nothing opposite since),
+  or that another process is sending it on (its claim in the store), is ``suppressed`` and the repeat
+  counted; the next send is titled ``Repeat (N suppressed since ...)``. A task retry re-sends only
+  where delivery failed. Store trouble: sent without (fail open).
 - Due channels are sent at once (a bounded pool), each under its own deadline. When none delivered
   and none was suppressed, the alert's text is logged at ERROR and :class:`AlertDeliveryError` raised.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,10 @@ MAX_PARALLEL_CHANNELS = 8
 STORE_CALL_SECONDS = 10.0
 UNUSABLE_KIND = "unusable"
 DUPLICATE = "already sent within the dedup window"
+IN_PROGRESS = "being sent by another task"
+#: A claim of a send lasts the channel's deadline plus this (the store calls around the send), so a
+#: sender that died never holds back the task's retry for long.
+CLAIM_MARGIN_SECONDS = 30.0
 NO_OPEN_TRIGGER = "no open trigger"
 DEDUP_KEY_COLUMN_CHARS: int = schema.alert_deliveries.c.dedup_key.type.length
 #: A routing rule: severity -> the names of the channels that get alerts of that severity.
@@ -130,9 +136,10 @@ class _FailOpen:
     """The metrics store for one alert: its stored key, and calls that fail open (the first error is
     logged, then the store is left alone and the alert goes out without dedup or history)."""
 
-    def __init__(self, store: MetricsStore | None, alert: Alert) -> None:
+    def __init__(self, store: MetricsStore | None, alert: Alert, identity: RunIdentity | None) -> None:
         self.store, self.usable, self.alert_key = store, store is not None, alert.dedup_key
         self.key = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
+        self.owner = sha256(json.dumps(identity.to_dict())) if identity else uuid.uuid4().hex
 
     def __call__(self, method: str, *args: Any, default: Any = None, **kwargs: Any) -> Any:
         if not self.usable:
@@ -221,7 +228,7 @@ def send_alert(
         raise ConfigurationError(f"alert routing: channel(s) {twice} configured more than once")
     routed = routed_channels(rule, list(named), alert.severity, alert.action)
     named.setdefault(DEFAULT_CHANNEL_NAME, Channel(DEFAULT_CHANNEL_NAME, LogTarget()))
-    store = _FailOpen(store, alert)
+    store = _FailOpen(store, alert, identity)
     now = datetime.now(timezone.utc)
     results: dict[str, DeliveryResult | None] = {}
     due: dict[str, Alert] = {}
@@ -233,6 +240,7 @@ def send_alert(
         sent = known.get((alert.action, alert.severity))
         opposite = at["resolve" if alert.action == "trigger" else "trigger"]
         task_log = isinstance(channel.target, LogTarget)  # gets every resolve, never a "Repeat" title
+        claim = channel.policy.total_seconds + CLAIM_MARGIN_SECONDS
         if alert.action == "resolve" and seen is not None and not is_open and not task_log:
             log.info("alert %r: channel %r has no open trigger; resolve not sent", alert.title, name)
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=NO_OPEN_TRIGGER)
@@ -242,6 +250,11 @@ def send_alert(
             log.info("alert %r: channel %r had it within %s; not sent again", alert.title, name, window)
             results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=DUPLICATE)
             store("record_alert_suppressed", dedup_key=store.key, channel=name)
+        elif not store(
+            "claim_alert", store.key, name, owner=store.owner, seen_last=sent, default=True, seconds=claim
+        ):
+            log.info("alert %r: channel %r is being sent by another task; not sent", alert.title, name)
+            results[name] = DeliveryResult(name, channel.kind, "suppressed", reason=IN_PROGRESS)
         else:
             results[name], due[name] = None, alert
             if alert.action == "trigger" and sent is not None and is_open and not task_log:
@@ -257,9 +270,8 @@ def send_alert(
     report = DispatchReport(alert, list(results.values()))
     for r in (result for result in report.results if result.status != "suppressed"):
         row = {"channel": r.channel, "delivered": r.delivered, "attempts": r.attempts, "error": r.error or ""}
-        store(
-            "record_alert_delivery", dedup_key=store.key, status_code=r.status_code, identity=identity, **row
-        )
+        row.update(dedup_key=store.key, status_code=r.status_code, identity=identity, owner=store.owner)
+        store("record_alert_delivery", **row)
     if all(result.failed for result in report.results):
         log.error("alert %r reached no channel; the alert in full:\n%s", alert.title, alert.to_text())
         raise AlertDeliveryError(report)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from airflow_provider_mlprod.exceptions import StoreError
 from airflow_provider_mlprod.store import schema
@@ -384,9 +384,15 @@ class MetricsStore:
         status_code: int | None = None,
         error: str = "",
         identity: RunIdentity | None = None,
+        owner: str | None = None,
     ) -> None:
-        """Record one delivery attempt of an alert on one channel (``error`` must hold no secret)."""
+        """Record one delivery attempt of an alert on one channel (``error`` must hold no secret) and
+        end ``owner``'s claim of it (see :meth:`claim_alert`)."""
         with self.engine.begin() as connection:
+            if owner is not None:
+                c = schema.alert_claims
+                mine = and_(c.c.dedup_key == dedup_key, c.c.channel == channel, c.c.owner == owner)
+                connection.execute(c.delete().where(mine))
             connection.execute(
                 schema.alert_deliveries.insert().values(
                     dedup_key=dedup_key,
@@ -399,6 +405,40 @@ class MetricsStore:
                     sent_at=utcnow(),
                 )
             )
+
+    def claim_alert(
+        self, dedup_key: str, channel: str, *, owner: str, seconds: float, seen_last: datetime | None
+    ) -> bool:
+        """Claim the send of an alert with ``dedup_key`` on ``channel`` for ``seconds``: True when
+        ``owner`` may send it now, False when another sender has it (counted as a suppressed repeat).
+
+        A compare-and-set in one short transaction, so no lock is held while the alert is sent: the
+        claim is won by the one insert, or update of an expired claim (a dead sender's) or of the
+        owner's own (a retry of the same task), that returns its row (a driver's row count is not
+        reliable for an insert that does nothing), and only while no delivery on the channel is newer
+        than ``seen_last``, the last one the caller read. Recording the delivery with the same
+        ``owner`` ends the claim.
+        """
+        c, a = schema.alert_claims, schema.alert_deliveries
+        now = utcnow()
+        row = {"owner": owner, "claimed_until": now + timedelta(seconds=seconds)}
+        key = and_(c.c.dedup_key == dedup_key, c.c.channel == channel)
+        newer = and_(a.c.dedup_key == dedup_key, a.c.channel == channel, a.c.delivered.is_(True))
+        newer = newer if seen_last is None else and_(newer, a.c.sent_at > seen_last)
+        with self.engine.begin() as connection:
+            claim = _insert(connection, c).values(dedup_key=dedup_key, channel=channel, **row)
+            won = connection.execute(claim.on_conflict_do_nothing().returning(c.c.owner)).first() is not None
+            if not won:
+                free = or_(c.c.claimed_until < now, c.c.owner == owner)
+                taken = c.update().where(key, free).values(**row).returning(c.c.owner)
+                won = connection.execute(taken).first() is not None
+            if won and connection.execute(select(a.c.id).where(newer).limit(1)).first() is not None:
+                connection.execute(c.delete().where(key))  # delivered meanwhile: nothing to send
+                won = False
+            if not won:
+                suppressed = {"dedup_key": dedup_key, "channel": channel, "suppressed_at": now}
+                connection.execute(schema.alert_suppressions.insert().values(**suppressed))
+        return won
 
     def delivered_recently(self, dedup_key: str, window: timedelta, channel: str | None = None) -> bool:
         """Whether an alert with ``dedup_key`` was delivered within ``window`` (optionally on one channel)."""
@@ -443,6 +483,15 @@ class MetricsStore:
             query = query.where(a.c.dedup_key == dedup_key)
         with read_connection(self.engine) as connection:
             return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def _insert(connection: Connection, table: Any) -> Any:
+    """An INSERT of the connection's dialect (it has ``on_conflict_do_nothing``)."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def _require_profile_name(name: Any) -> None:

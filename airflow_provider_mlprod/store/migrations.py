@@ -282,11 +282,32 @@ _V4 = (
     ON mlprod_alert_suppressions (dedup_key, channel, suppressed_at)""",
 )
 
+# Version 5: an alert's last deliveries per channel (read before every send) by index, not by a scan
+# of every delivery the store ever kept.
+_V5 = (
+    """CREATE INDEX ix_mlprod_alert_deliveries_key
+    ON mlprod_alert_deliveries (dedup_key, channel, sent_at)""",
+)
+
+# Version 6: who is sending an alert on a channel right now, so that one process sends it and the
+# others see it in progress (a row lives from the claim to the recorded delivery, or until it expires).
+_V6 = (
+    """CREATE TABLE mlprod_alert_claims (
+    dedup_key VARCHAR(250) NOT NULL,
+    channel VARCHAR(250) NOT NULL,
+    owner VARCHAR(64) NOT NULL,
+    claimed_until {ts} NOT NULL,
+    PRIMARY KEY (dedup_key, channel)
+)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "release safety: verdicts per gate, digests, revisions, profile history", _V2),
     Migration(3, "indexes for the newest verdicts and metric histories", _V3),
     Migration(4, "alert repeats suppressed within the cooldown", _V4),
+    Migration(5, "index for an alert's last deliveries per channel", _V5),
+    Migration(6, "claims of alerts being sent, one sender per alert and channel", _V6),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

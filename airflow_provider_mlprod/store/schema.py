@@ -251,4 +251,14 @@ alert_deliveries = Table(
     Column("error", Text, nullable=False, server_default=""),
     Column("run_pk", Integer, ForeignKey("mlprod_runs.id", ondelete="SET NULL")),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    Index("ix_mlprod_alert_deliveries_key", "dedup_key", "channel", "sent_at"),
+)
+
+alert_claims = Table(
+    "mlprod_alert_claims",
+    metadata,
+    Column("dedup_key", String(_NAME), primary_key=True),
+    Column("channel", String(_NAME), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=False),
 )

@@ -130,8 +130,8 @@ def test_locked_sqlite_store_delays_the_alert_by_its_timeout_only(
 
     assert report.delivered_channels == [hook]
     assert elapsed < BOUND_SECONDS
-    # A new file cannot even be opened; an existing one (WAL) is read, and the history write gives up.
-    expected = "delivery not recorded" if existing else "alert sent without dedup or history"
+    # A new file cannot even be opened; an existing one (WAL) is read, and the claim of the send gives up.
+    expected = "sending without dedup or history" if existing else "alert sent without dedup or history"
     assert expected in caplog.text
 
 

@@ -39,11 +39,12 @@ def test_history_reads_have_their_indexes(db_url):
     inspector = sa.inspect(engine)
     indexes = {
         index["name"]: index["column_names"]
-        for table in ("mlprod_verdicts", "mlprod_metrics")
+        for table in ("mlprod_verdicts", "mlprod_metrics", "mlprod_alert_deliveries")
         for index in inspector.get_indexes(table)
     }
     assert indexes["ix_mlprod_verdicts_model_revision"] == ["model_id", "revision"]
     assert indexes["ix_mlprod_metrics_history"] == ["name", "model_name", "recorded_at"]
+    assert indexes["ix_mlprod_alert_deliveries_key"] == ["dedup_key", "channel", "sent_at"]
 
 
 def test_second_use_applies_nothing(db_url):
