@@ -51,16 +51,15 @@ class RetryPolicy:
     session: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        attempts_ok = isinstance(self.max_attempts, int) and self.max_attempts >= 1
         checks = {
             "timeout_seconds must be > 0": self.timeout_seconds > 0,
-            "max_attempts must be an integer >= 1": attempts_ok,
+            "max_attempts must be an integer >= 1": isinstance(self.max_attempts, int)
+            and self.max_attempts >= 1,
             "delays must be >= 0": min(self.base_delay_seconds, self.max_delay_seconds) >= 0,
             "total_seconds must be a finite number > 0": 0 < self.total_seconds < math.inf,
         }
-        for problem, ok in checks.items():
-            if not ok:
-                raise ConfigurationError(f"retry policy: {problem}, got {self!r}")
+        if problem := next((problem for problem, ok in checks.items() if not ok), None):
+            raise ConfigurationError(f"retry policy: {problem}, got {self!r}")
 
 
 def require_http_url(url: object, kind: str, what: str = "webhook URL") -> None:
@@ -105,7 +104,6 @@ def secret_fragments(url: str, secrets: Iterable[str | None] = ()) -> list[str]:
 
 
 def redact(text: str, fragments: Iterable[str]) -> str:
-    """Replace every fragment in ``text`` by ``***``."""
     for fragment in fragments:
         text = text.replace(fragment, "***")
     return text

@@ -77,7 +77,6 @@ class SendAlertOperator(AlertSettings, BaseOperator):
         self.delivery_report: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Build the alert, send it, push the report; fail only when every channel failed."""
         from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
         from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
@@ -100,7 +99,6 @@ class SendAlertOperator(AlertSettings, BaseOperator):
         return self.delivery_report
 
     def build_alert(self, context: Context) -> Alert:
-        """The alert this task sends (from its own fields, or from the upstream summary)."""
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink, readable_fact
         from airflow_provider_mlprod.exceptions import SpecError
 
