@@ -1,8 +1,6 @@
-"""The one HTTP sender, :func:`post_with_retries`: a :class:`DeliveryResult`, never an exception, for
-network and HTTP failures. Connection errors, timeouts, 429 and 5xx are retried (tenacity), other 4xx
-and 3xx fail at once. Errors name exception types and HTTP status, never the URL (requests puts it in
-messages); body excerpts are redacted; the transport's DEBUG lines (a webhook's secret path) dropped.
-"""
+"""The one HTTP sender, :func:`post_with_retries`: connection errors, timeouts, 429 and 5xx retried
+(tenacity), other 4xx and 3xx final. Errors name exception types and HTTP status, never the URL (requests
+puts it in messages); body excerpts are redacted; the transport's DEBUG lines (a secret path) dropped."""
 
 from __future__ import annotations
 
@@ -243,10 +241,8 @@ def post_with_retries(
             return result.transient
 
     def before_sleep(state: Any) -> None:
-        log.warning(
-            "%s: attempt %d of %d failed: %s; retrying in %.2f s",
-            *(name, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep),
-        )
+        failed = (name, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep)
+        log.warning("%s: attempt %d of %d failed: %s; retrying in %.2f s", *failed)
         result.waits.append(state.upcoming_sleep)
 
     Retrying(

@@ -81,7 +81,6 @@ class Alert:
 
     :param dedup_key: what makes two alerts "the same" (dedup, PagerDuty incidents); derived from
         title, dag and task when empty; a key over :data:`DEDUP_KEY_MAX_CHARS` becomes ``sha256:<hex>``.
-    :param action: ``trigger`` or ``resolve``.
     :param source: what raised it (PagerDuty ``source``); default ``dag_id.task_id``.
     """
 

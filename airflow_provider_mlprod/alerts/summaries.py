@@ -155,10 +155,8 @@ def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "w
             failed.append(f"• {metric.reason or f'{metric.metric} = {_number(metric.value)}{versus}'}")
     subject, total = f"{s.model_name} {s.model_version}".strip(), len(s.metrics)
     title = f"Model gate rejected: {subject} ({len(failed)} of {total} metrics failed)"
-    if s.passed:
-        outcome = ("info", "resolve", f"Model gate passed: {subject}")
-    else:
-        outcome = (severity_on_failure, "trigger", title)
+    passed = ("info", "resolve", f"Model gate passed: {subject}")
+    outcome = passed if s.passed else (severity_on_failure, "trigger", title)
     text = "\n".join([f"{total - len(failed)} of {total} metrics passed.", *_listed(failed, len(failed))])
     return _alert(s, s.model_name, outcome, text, facts, ids)
 

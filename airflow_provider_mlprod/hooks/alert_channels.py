@@ -101,8 +101,7 @@ class SlackWebhookChannelHook(AlertChannelHook):
         if not secret.startswith(("http://", "https://")):
             # slackwebhook connections may hold only the token part, with the base URL in host.
             base = (self.connection.host or SLACK_DEFAULT_BASE_URL).rstrip("/")
-            if not base.startswith(("http://", "https://")):
-                base = f"https://{base}"
+            base = base if base.startswith(("http://", "https://")) else f"https://{base}"
             secret = f"{base}/{secret.lstrip('/')}"
         return SlackWebhookTarget(url=secret)
 
