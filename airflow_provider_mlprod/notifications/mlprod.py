@@ -77,10 +77,8 @@ def send_alert_via_connections(
             reason = reason or f"connection {conn_id!r} could not be read ({type(exc).__name__})"
             log.error("alert channel %r cannot be used: %s", conn_id, reason)
             channels.append(Channel(conn_id, error=reason))
-    store = _metrics_store_or_none(settings.store_conn_id)
-    return send_alert(
-        alert, channels, rule=routing, store=store, identity=identity, window=settings.dedup_window
-    )
+    store, window = _metrics_store_or_none(settings.store_conn_id), settings.dedup_window
+    return send_alert(alert, channels, rule=routing, store=store, identity=identity, window=window)
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:

@@ -70,8 +70,7 @@ class SendAlertOperator(AlertSettings, BaseOperator):
             raise ValueError(f"task {self.task_id!r}: give a title, or a summary_task_id to alert from")
         if summary_kind is not None and not is_template(summary_kind) and summary_kind not in SUMMARY_KINDS:
             raise ValueError(f"task {self.task_id!r}: summary_kind must be one of {', '.join(SUMMARY_KINDS)}")
-        self.facts = dict(facts) if facts is not None else {}
-        self.links = dict(links) if links is not None else {}
+        self.facts, self.links = dict(facts or {}), dict(links or {})
         self.summary_task_id, self.summary_kind = summary_task_id, summary_kind
         self.summary_xcom_key, self.action = summary_xcom_key, action
         self.delivery_report: dict[str, Any] | None = None
