@@ -1,5 +1,4 @@
-"""Per channel kind a target (secrets hidden from ``repr``) and a payload builder (within the service's
-limits, saying when shortened; user text escaped); the registry :data:`CHANNEL_KINDS`; the send."""
+"""Per channel kind a target (``repr`` hides secrets) and a payload builder; the registry; the send."""
 
 from __future__ import annotations
 
@@ -68,8 +67,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, str]:
 
 
 def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict[str, Any]:
-    """The Block Kit message (header, summary, fact fields, context, link buttons) and a ``text``
-    fallback, escaped for mrkdwn; one that leaves part of the alert out says so (:data:`SHORTENED_NOTE`)."""
+    """Block Kit blocks and a ``text`` fallback, escaped for mrkdwn; a cut one ends with a shortened note."""
     emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
     summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
     headline = f"{emoji} {alert.title}"

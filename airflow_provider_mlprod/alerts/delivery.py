@@ -15,6 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -225,10 +226,8 @@ def post_with_retries(
             result.transient = code == 429 or 500 <= code <= 599
             reason = redact(printable(response.reason or ""), fragments)
             try:  # each read waits up to the timeout: a body dripping just inside it would overrun
-                excerpt = run_within(
-                    deadline - time.monotonic() + DEADLINE_GRACE_SECONDS,
-                    lambda: _body_excerpt(response, fragments, deadline),
-                )
+                read = partial(_body_excerpt, response, fragments, deadline)
+                excerpt = run_within(deadline - time.monotonic() + DEADLINE_GRACE_SECONDS, read)
             except TimeoutError:  # unblock the abandoned read, or closing the response waits for it
                 excerpt = ""
                 with suppress(AttributeError, ValueError, RuntimeError, OSError):
