@@ -1,3 +1,2 @@
-"""Alert engine (no Airflow): ``message`` (the alert), ``summaries`` (alerts from typed summaries),
-``channels`` (each channel's target and payload builder, and the registry of kinds), ``delivery``
-(the one HTTP sender, retries and deadlines) and ``routing`` (the one router: where, dedup, history)."""
+"""Alert engine (no Airflow): ``message``, ``summaries`` (alerts from typed summaries), ``channels``
+(targets, payload builders, their registry), ``delivery`` (the one sender), ``routing`` (the one router)."""

@@ -1,5 +1,4 @@
-"""Per channel kind a target (secrets hidden from ``repr``) and a payload builder (within the service's
-limits, saying when shortened; user text escaped); the registry :data:`CHANNEL_KINDS`; the send."""
+"""Per channel kind a target (``repr`` hides secrets) and a payload builder; the registry; the send."""
 
 from __future__ import annotations
 
@@ -34,11 +33,7 @@ class LogTarget:
 
 # -- Slack incoming webhook: Block Kit ------------------------------------------------------------
 
-SLACK_EMOJI: dict[str, str] = {
-    "info": ":information_source:",
-    "warning": ":warning:",
-    "critical": ":rotating_light:",
-}
+SLACK_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 HEADER_TEXT_MAX, SECTION_TEXT_MAX, FIELD_TEXT_MAX, FIELDS_PER_SECTION = 150, 3000, 2000, 10
 BUTTON_TEXT_MAX, BUTTON_URL_MAX, BUTTONS_MAX, SLACK_MAX_FACTS = 75, 3000, 25, 40
 SHORTENED_NOTE = "_Shortened to fit Slack's limits; the task log has the full alert._"
@@ -55,7 +50,6 @@ class SlackWebhookTarget:
 
 
 def escape_mrkdwn(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -73,32 +67,27 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, str]:
 
 
 def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict[str, Any]:
-    """The Block Kit message (header, summary, fact fields, context, link buttons) and a ``text``
-    fallback, escaped for mrkdwn; one that leaves part of the alert out says so (:data:`SHORTENED_NOTE`)."""
+    """Block Kit blocks and a ``text`` fallback, escaped for mrkdwn; a cut one ends with a shortened note."""
     emoji = ":white_check_mark:" if alert.action == "resolve" else SLACK_EMOJI[alert.severity]
     summary = f"*{alert.label}*" + (f"  {escape_mrkdwn(alert.summary)}" if alert.summary else "")
     headline = f"{emoji} {alert.title}"
     header = {"type": "plain_text", "text": truncate_text(headline, HEADER_TEXT_MAX), "emoji": True}
     shown = list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
     fields = [f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}" for key, value in shown]
+    cut = len(header["text"]) < len(headline) or len(summary) > SECTION_TEXT_MAX
     shortened = (
-        len(alert.facts) > SLACK_MAX_FACTS
-        or len(header["text"]) < len(headline)
-        or len(summary) > SECTION_TEXT_MAX
-        or any(len(text) > FIELD_TEXT_MAX for text in fields)
+        cut or len(alert.facts) > SLACK_MAX_FACTS or any(len(text) > FIELD_TEXT_MAX for text in fields)
     )
     facts = [_mrkdwn(text, FIELD_TEXT_MAX) for text in fields]
     if len(alert.facts) > SLACK_MAX_FACTS:
         facts[-1] = _mrkdwn(f"*…*\n{len(alert.facts) - SLACK_MAX_FACTS + 1} more facts not shown")
     context = [escape_mrkdwn(alert.run_context)] if alert.run_context else []
     context += [f"source `{escape_mrkdwn(alert.source)}`", *([SHORTENED_NOTE] if shortened else [])]
+    sections = [facts[at : at + FIELDS_PER_SECTION] for at in range(0, len(facts), FIELDS_PER_SECTION)]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": header},
         {"type": "section", "text": _mrkdwn(summary)},
-        *(
-            {"type": "section", "fields": facts[at : at + FIELDS_PER_SECTION]}
-            for at in range(0, len(facts), FIELDS_PER_SECTION)
-        ),
+        *({"type": "section", "fields": section} for section in sections),
         {"type": "context", "elements": [_mrkdwn(text) for text in context]},
     ]
     buttons = []
@@ -241,11 +230,8 @@ class PagerDutyTarget:
 def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, Any]:
     """The Events API v2 event (a resolve has only the key fields). Over :data:`EVENT_MAX_BYTES` (the API
     refuses 512 KB) the details and links are cut step by step and ``custom_details.truncated`` says so."""
-    event: dict[str, Any] = {
-        "routing_key": target.routing_key,
-        "event_action": alert.action,
-        "dedup_key": alert.dedup_key,
-    }
+    event: dict[str, Any] = {"routing_key": target.routing_key, "dedup_key": alert.dedup_key}
+    event["event_action"] = alert.action
     if alert.action == "resolve":
         return event
     headline = f"{alert.title}: {alert.summary}" if alert.summary else alert.title
@@ -263,11 +249,9 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
     for summary_max, value_max, max_facts in PAGERDUTY_SHRINK_STEPS:
         facts = list(alert.rendered_facts.items())[:max_facts]
         links = [link for link in alert.links if len(link.url) <= value_max][:max_facts]
-        event.pop("links", None)
-        if links:
-            event["links"] = [
-                {"href": link.url, "text": truncate_text(link.label, value_max)} for link in links
-            ]
+        event["links"] = [{"href": link.url, "text": truncate_text(link.label, value_max)} for link in links]
+        if not links:
+            del event["links"]
         details = {
             "summary": truncate_text(alert.summary, summary_max),
             "facts": {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts},
@@ -291,9 +275,7 @@ JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 SIGNATURE_HEADER = "X-Mlprod-Signature"
 TIMESTAMP_HEADER = "X-Mlprod-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-RESERVED_HEADERS = frozenset(
-    h.lower() for h in ("Content-Type", SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER)
-)
+RESERVED_HEADERS = frozenset(("content-type", "x-mlprod-signature", "x-mlprod-timestamp", "idempotency-key"))
 
 
 @dataclass(frozen=True)
@@ -385,7 +367,6 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
 
 
 def channel_kind_of(target: object) -> ChannelKind:
-    """The registry row of ``target``'s type; :class:`ConfigurationError` if none matches."""
     if row := next((row for row in CHANNEL_KINDS.values() if type(target) is row.target_type), None):
         return row
     kinds = ", ".join(sorted(CHANNEL_KINDS))
@@ -397,8 +378,7 @@ def channel_kind_of(target: object) -> ChannelKind:
 def send_to_target(
     target: ChannelTarget, alert: Alert, *, channel: str | None = None, policy: RetryPolicy | None = None
 ) -> DeliveryResult:
-    """Build ``alert``'s payload for ``target`` and deliver it as ``channel`` (default: the kind);
-    never raises for network or HTTP failures."""
+    """Send ``alert`` to ``target`` as ``channel`` (default: its kind); no raise on network or HTTP errors."""
     row = channel_kind_of(target)
     channel = channel or row.kind
     payload = row.build_payload(target, alert)

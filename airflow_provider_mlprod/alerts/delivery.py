@@ -1,8 +1,6 @@
-"""The one HTTP sender, :func:`post_with_retries`: a :class:`DeliveryResult`, never an exception, for
-network and HTTP failures. Connection errors, timeouts, 429 and 5xx are retried (tenacity), other 4xx
-and 3xx fail at once. Errors name exception types and HTTP status, never the URL (requests puts it in
-messages); body excerpts are redacted; the transport's DEBUG lines (a webhook's secret path) dropped.
-"""
+"""The one HTTP sender, :func:`post_with_retries`: connection errors, timeouts, 429 and 5xx retried
+(tenacity), other 4xx and 3xx final. Errors name exception types and HTTP status, never the URL (requests
+puts it in messages); body excerpts are redacted; the transport's DEBUG lines (a secret path) dropped."""
 
 from __future__ import annotations
 
@@ -17,6 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,16 +50,15 @@ class RetryPolicy:
     session: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        attempts_ok = isinstance(self.max_attempts, int) and self.max_attempts >= 1
         checks = {
             "timeout_seconds must be > 0": self.timeout_seconds > 0,
-            "max_attempts must be an integer >= 1": attempts_ok,
+            "max_attempts must be an integer >= 1": isinstance(self.max_attempts, int)
+            and self.max_attempts >= 1,
             "delays must be >= 0": min(self.base_delay_seconds, self.max_delay_seconds) >= 0,
             "total_seconds must be a finite number > 0": 0 < self.total_seconds < math.inf,
         }
-        for problem, ok in checks.items():
-            if not ok:
-                raise ConfigurationError(f"retry policy: {problem}, got {self!r}")
+        if problem := next((problem for problem, ok in checks.items() if not ok), None):
+            raise ConfigurationError(f"retry policy: {problem}, got {self!r}")
 
 
 def require_http_url(url: object, kind: str, what: str = "webhook URL") -> None:
@@ -105,7 +103,6 @@ def secret_fragments(url: str, secrets: Iterable[str | None] = ()) -> list[str]:
 
 
 def redact(text: str, fragments: Iterable[str]) -> str:
-    """Replace every fragment in ``text`` by ``***``."""
     for fragment in fragments:
         text = text.replace(fragment, "***")
     return text
@@ -229,10 +226,8 @@ def post_with_retries(
             result.transient = code == 429 or 500 <= code <= 599
             reason = redact(printable(response.reason or ""), fragments)
             try:  # each read waits up to the timeout: a body dripping just inside it would overrun
-                excerpt = run_within(
-                    deadline - time.monotonic() + DEADLINE_GRACE_SECONDS,
-                    lambda: _body_excerpt(response, fragments, deadline),
-                )
+                read = partial(_body_excerpt, response, fragments, deadline)
+                excerpt = run_within(deadline - time.monotonic() + DEADLINE_GRACE_SECONDS, read)
             except TimeoutError:  # unblock the abandoned read, or closing the response waits for it
                 excerpt = ""
                 with suppress(AttributeError, ValueError, RuntimeError, OSError):
@@ -245,10 +240,8 @@ def post_with_retries(
             return result.transient
 
     def before_sleep(state: Any) -> None:
-        log.warning(
-            "%s: attempt %d of %d failed: %s; retrying in %.2f s",
-            *(name, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep),
-        )
+        failed = (name, state.attempt_number, policy.max_attempts, result.error, state.upcoming_sleep)
+        log.warning("%s: attempt %d of %d failed: %s; retrying in %.2f s", *failed)
         result.waits.append(state.upcoming_sleep)
 
     Retrying(

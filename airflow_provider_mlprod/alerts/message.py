@@ -43,16 +43,13 @@ class AlertLink:
 
 
 def truncate_text(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters, ending with an ellipsis when it was cut."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def render_fact_value(value: FactValue) -> str:
     """One fact value as text: floats to 4 significant digits, ``None`` as ``n/a``, bools as yes/no."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
+    if value is None or isinstance(value, bool):
+        return {None: "n/a", True: "yes", False: "no"}[value]
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -84,7 +81,6 @@ class Alert:
 
     :param dedup_key: what makes two alerts "the same" (dedup, PagerDuty incidents); derived from
         title, dag and task when empty; a key over :data:`DEDUP_KEY_MAX_CHARS` becomes ``sha256:<hex>``.
-    :param action: ``trigger`` or ``resolve``.
     :param source: what raised it (PagerDuty ``source``); default ``dag_id.task_id``.
     """
 
@@ -120,16 +116,13 @@ class Alert:
                 )
         if not all(isinstance(link, AlertLink) for link in self.links):
             raise SpecError(f"alert {self.title!r}: links must be AlertLink objects")
+        named = f"{self.title}\x1f{self.dag_id or ''}\x1f{self.task_id or ''}"
+        key = self.dedup_key or "mlprod:" + sha256(named)[:32]
+        key = "sha256:" + sha256(key) if len(key) > DEDUP_KEY_MAX_CHARS else key
+        ids = ".".join(part for part in (self.dag_id, self.task_id) if part)
         object.__setattr__(self, "links", tuple(self.links))
         object.__setattr__(self, "facts", dict(self.facts))
-        key = (
-            self.dedup_key
-            or "mlprod:" + sha256(f"{self.title}\x1f{self.dag_id or ''}\x1f{self.task_id or ''}")[:32]
-        )
-        object.__setattr__(
-            self, "dedup_key", key if len(key) <= DEDUP_KEY_MAX_CHARS else "sha256:" + sha256(key)
-        )
-        ids = ".".join(part for part in (self.dag_id, self.task_id) if part)
+        object.__setattr__(self, "dedup_key", key)
         object.__setattr__(self, "source", self.source or ids or "airflow-provider-mlprod")
 
     @property
@@ -144,12 +137,10 @@ class Alert:
 
     @property
     def label(self) -> str:
-        """``RESOLVED`` for a resolve, else the severity in capitals."""
         return "RESOLVED" if self.action == "resolve" else self.severity.upper()
 
     @property
     def run_context(self) -> str:
-        """``dag … · run … · task …`` for the ids that are set."""
         ids = (("dag", self.dag_id), ("run", self.run_id), ("task", self.task_id))
         return " · ".join(f"{label} {value}" for label, value in ids if value)
 

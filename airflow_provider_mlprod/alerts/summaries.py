@@ -26,8 +26,6 @@ MAX_LISTED_ITEMS = 10
 def _alert(
     typed: TypedSummary, subject: str, outcome: tuple[str, str, str], text: str, facts: dict, ids: dict
 ) -> Alert:
-    """The alert of ``outcome`` (severity, action, title), linked and keyed from ``ids``: ``dag_id``,
-    ``run_id``, ``task_id``, ``report_url``, ``run_url``, ``log_url`` (each optional)."""
     if unknown := set(ids) - {"dag_id", "run_id", "task_id", "report_url", "run_url", "log_url"}:
         raise TypeError(f"alert from a {typed.kind} summary: unexpected argument(s) {sorted(unknown)}")
     location = typed.report_location or ""
@@ -35,20 +33,14 @@ def _alert(
     labelled = (("Report", report_url), ("Run", ids.get("run_url")), ("Task log", ids.get("log_url")))
     key = f"mlprod:{typed.kind}:{ids.get('dag_id') or '-'}:{ids.get('task_id') or '-'}:{subject}"
     severity, action, title = outcome
-    return Alert(
-        title=title,
-        severity=severity,
-        action=action,
-        summary=text,
-        facts=facts,
-        links=[AlertLink(label, url) for label, url in labelled if url],
-        dedup_key=key if len(key) <= 255 else f"mlprod:{typed.kind}:" + sha256(key),
-        **{name: ids.get(name) for name in ("dag_id", "run_id", "task_id")},
-    )
+    links = [AlertLink(label, url) for label, url in labelled if url]
+    key = key if len(key) <= 255 else f"mlprod:{typed.kind}:" + sha256(key)
+    shown = {name: value for name, value in facts.items() if value is not None}
+    run_ids = {name: ids.get(name) for name in ("dag_id", "run_id", "task_id")}
+    return Alert(title, severity, text, shown, links, dedup_key=key, action=action, **run_ids)
 
 
 def _listed(lines: list[str], total: int) -> list[str]:
-    """The first lines, and "… and N more" when fewer than ``total`` are shown."""
     shown = lines[:MAX_LISTED_ITEMS]
     return shown + ([f"… and {total - len(shown)} more"] if total > len(shown) else [])
 
@@ -83,19 +75,18 @@ def alert_from_validation(summary: ValidationResultSummary, **ids: Any) -> Alert
         on = f" on column '{failure.column}'" if failure.column else ""
         tag = " (warning)" if failure.severity == "warning" else ""
         lines.append(f"• {failure.expectation_type}{on}{': ' + amount if amount else ''}{tag}")
-    facts: dict[str, FactValue] = {"Suite": s.suite_name, "Dataset": s.dataset}
-    facts.update({"Rows checked": s.rows_checked} if s.rows_checked is not None else {})
-    facts.update(
-        {
-            "Evaluated": s.evaluated,
-            "Passed": s.passed,
-            "Failed": failed,
-            "Failed (critical)": s.failed_critical,
-            "Failed (warning)": s.failed_warning,
-            "Success rate": f"{100.0 * s.passed / s.evaluated:.1f}%",
-        }
-    )
-    facts.update({"Quarantined rows": s.quarantined_rows} if s.quarantined_rows is not None else {})
+    facts: dict[str, FactValue] = {
+        "Suite": s.suite_name,
+        "Dataset": s.dataset,
+        "Rows checked": s.rows_checked,
+        "Evaluated": s.evaluated,
+        "Passed": s.passed,
+        "Failed": failed,
+        "Failed (critical)": s.failed_critical,
+        "Failed (warning)": s.failed_warning,
+        "Success rate": f"{100.0 * s.passed / s.evaluated:.1f}%",
+        "Quarantined rows": s.quarantined_rows,
+    }
     return _alert(s, s.suite_name, outcome, "\n".join([head, *_listed(lines, failed)]), facts, ids)
 
 
@@ -134,16 +125,16 @@ def alert_from_drift(summary: DriftResultSummary, *, severity_on_drift: str = "w
     head += f", dataset threshold {threshold:.1%}." if threshold is not None else "."
     protected = ", ".join(s.must_not_drift_drifted)
     head += f" Columns that must not drift drifted: {protected}." if protected else ""
+    rows = (s.reference_rows, s.current_rows)
     facts: dict[str, FactValue] = {
         "Dataset": s.dataset,
         "Dataset drift": s.dataset_drift,
         "Drifted columns": f"{count} of {total}",
         "Drift share": f"{share:.1%}",
+        "Share threshold": f"{threshold:.1%}" if threshold is not None else None,
+        "Must-not-drift columns drifted": protected or None,
+        "Rows (reference / current)": "{} / {}".format(*rows) if None not in rows else None,
     }
-    facts.update({"Share threshold": f"{threshold:.1%}"} if threshold is not None else {})
-    facts.update({"Must-not-drift columns drifted": protected} if protected else {})
-    if s.reference_rows is not None and s.current_rows is not None:
-        facts["Rows (reference / current)"] = f"{s.reference_rows} / {s.current_rows}"
     return _alert(s, s.dataset, outcome, "\n".join([head, *_listed(lines, count)]), facts, ids)
 
 
@@ -164,10 +155,8 @@ def alert_from_gate(summary: GateResultSummary, *, severity_on_failure: str = "w
             failed.append(f"• {metric.reason or f'{metric.metric} = {_number(metric.value)}{versus}'}")
     subject, total = f"{s.model_name} {s.model_version}".strip(), len(s.metrics)
     title = f"Model gate rejected: {subject} ({len(failed)} of {total} metrics failed)"
-    if s.passed:
-        outcome = ("info", "resolve", f"Model gate passed: {subject}")
-    else:
-        outcome = (severity_on_failure, "trigger", title)
+    passed = ("info", "resolve", f"Model gate passed: {subject}")
+    outcome = passed if s.passed else (severity_on_failure, "trigger", title)
     text = "\n".join([f"{total - len(failed)} of {total} metrics passed.", *_listed(failed, len(failed))])
     return _alert(s, s.model_name, outcome, text, facts, ids)
 
@@ -176,5 +165,4 @@ BUILDERS = {"validation": alert_from_validation, "drift": alert_from_drift, "gat
 
 
 def alert_from_summary(summary: TypedSummary, **ids: Any) -> Alert:
-    """The alert of any typed summary, by its kind."""
     return BUILDERS[summary.kind](summary, **ids)

@@ -49,7 +49,6 @@ class AlertChannelHook(BaseHook):
 
     @cached_property
     def connection(self) -> Connection:
-        """The channel's connection, checked for its type."""
         conn = get_connection(self.alert_conn_id)
         require_conn_type(conn, self.accepted_conn_types)
         return conn
@@ -59,13 +58,11 @@ class AlertChannelHook(BaseHook):
         return connection_extra(self.connection)
 
     def secret(self) -> str:
-        """The connection's password, which must be set."""
         if not (value := (self.connection.password or "").strip()):
             raise ConfigurationError(f"has no {self.secret_label}; put it in the connection's password field")
         return value
 
     def get_target(self) -> Any:
-        """The channel target; ConnectionConfigError names the connection and the problem."""
         try:
             return self._build_target()
         except ConfigurationError as exc:
@@ -104,8 +101,7 @@ class SlackWebhookChannelHook(AlertChannelHook):
         if not secret.startswith(("http://", "https://")):
             # slackwebhook connections may hold only the token part, with the base URL in host.
             base = (self.connection.host or SLACK_DEFAULT_BASE_URL).rstrip("/")
-            if not base.startswith(("http://", "https://")):
-                base = f"https://{base}"
+            base = base if base.startswith(("http://", "https://")) else f"https://{base}"
             secret = f"{base}/{secret.lstrip('/')}"
         return SlackWebhookTarget(url=secret)
 
@@ -165,7 +161,6 @@ ALERT_CHANNEL_HOOKS: dict[str, type[AlertChannelHook]] = {
 
 
 def alert_channel_hook(alert_conn_id: str) -> AlertChannelHook:
-    """The hook for the alert connection ``alert_conn_id``, chosen by the connection's type."""
     conn_type = (get_connection(alert_conn_id).conn_type or "").replace("-", "_")
     if (hook_class := ALERT_CHANNEL_HOOKS.get(conn_type)) is None:
         known = ", ".join(repr(t) for t in sorted(ALERT_CHANNEL_HOOKS))

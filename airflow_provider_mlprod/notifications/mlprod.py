@@ -37,7 +37,6 @@ STATE_WORDING: dict[str, tuple[str, str]] = {
 
 
 def is_template(value: Any) -> bool:
-    """Whether ``value`` is Jinja text, checked only after rendering."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
@@ -78,10 +77,8 @@ def send_alert_via_connections(
             reason = reason or f"connection {conn_id!r} could not be read ({type(exc).__name__})"
             log.error("alert channel %r cannot be used: %s", conn_id, reason)
             channels.append(Channel(conn_id, error=reason))
-    store = _metrics_store_or_none(settings.store_conn_id)
-    return send_alert(
-        alert, channels, rule=routing, store=store, identity=identity, window=settings.dedup_window
-    )
+    store, window = _metrics_store_or_none(settings.store_conn_id), settings.dedup_window
+    return send_alert(alert, channels, rule=routing, store=store, identity=identity, window=window)
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
@@ -113,9 +110,11 @@ def _attribute(holder: Any, name: str) -> Any:
         return None
 
 
-def _text(*found: Any) -> str | None:
-    """The first non-empty string of ``found``."""
-    return next((value for value in found if isinstance(value, str) and value), None)
+def _text(*found: tuple[Any, str]) -> str | None:
+    """The first non-empty string among the ``(holder, name)`` attributes."""
+    return next(
+        (text for holder, name in found if isinstance(text := _attribute(holder, name), str) and text), None
+    )
 
 
 def _http(url: Any) -> str | None:
@@ -156,15 +155,9 @@ def summary_alert(
         what = "no summary" if data is None else "no validation, drift or gate summary (set summary_kind)"
         raise InputDataError(f"task {task_id!r} pushed {what} under XCom key {key!r}")
     summary = summary_from_dict(data, kind)
-    return alert_from_summary(
-        summary,
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=task_id,
-        report_url=_http(report_link_url(summary.report_location or "")),
-        run_url=run_url(ti.dag_id, ti.run_id),
-        **ids,
-    )
+    ids.update(dag_id=ti.dag_id, run_id=ti.run_id, task_id=task_id, run_url=run_url(ti.dag_id, ti.run_id))
+    ids["report_url"] = _http(report_link_url(summary.report_location or ""))
+    return alert_from_summary(summary, **ids)
 
 
 def task_dedup_key(dag_id: str | None, task_id: str | None, map_index: Any) -> str:
@@ -204,15 +197,7 @@ class AlertSettings:
     :param store_conn_id: the metrics store; ``None`` reads ``[mlprod] store_conn_id``.
     """
 
-    template_fields: Sequence[str] = (
-        "title",
-        "text",
-        "severity",
-        "dedup_key",
-        "alert_conn_ids",
-        "routing",
-        "store_conn_id",
-    )
+    template_fields = ("title", "text", "severity", "dedup_key", "alert_conn_ids", "routing", "store_conn_id")
 
     def __init__(
         self,
@@ -234,9 +219,7 @@ class AlertSettings:
         owner = f"task {self.task_id!r}" if hasattr(self, "task_id") else type(self).__name__
         self.title, self.text, self.severity, self.dedup_key = title, text, severity, dedup_key
         if isinstance(alert_conn_ids, str):  # list("slack_ml") would be eight one-letter connection ids
-            raise ValueError(
-                f'{owner}: alert_conn_ids must be a list of connection ids (["slack_ml"]), not a string'
-            )
+            raise ValueError(f"{owner}: alert_conn_ids must be a list of connection ids, not a string")
         self.alert_conn_ids = list(alert_conn_ids) if alert_conn_ids is not None else None
         self.routing, self.store_conn_id = routing, store_conn_id
         if any("://" in str(conn_id) for conn_id in self.alert_conn_ids or ()):
@@ -283,19 +266,15 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
 
     def notify(self, context: Context) -> None:
         """Build the alert from ``context`` and send it; raise only when every channel failed."""
-        alert = self.build_alert(context)
-        report = send_alert_via_connections(alert, self, _identity_or_none(context))
+        alert, identity = self.build_alert(context), _identity_or_none(context)
+        report = send_alert_via_connections(alert, self, identity)
         self.last_report = report.to_dict()
-        log.info(
-            "alert %r: delivered %s, suppressed %s, failed %s",
-            *(alert.title, report.delivered_channels, report.suppressed_channels, report.failed_channels),
-        )
+        outcome = (report.delivered_channels, report.suppressed_channels, report.failed_channels)
+        log.info("alert %r: delivered %s, suppressed %s, failed %s", alert.title, *outcome)
         own_key = task_dedup_key(alert.dag_id, alert.task_id, _attribute(context.get("ti"), "map_index"))
         if alert.action == "resolve" and own_key not in ("", alert.dedup_key) and not self.dedup_key:
             # a failure before the task pushed its summary (a crash) was keyed by the task: close it too
-            send_alert_via_connections(
-                dataclasses.replace(alert, dedup_key=own_key), self, _identity_or_none(context)
-            )
+            send_alert_via_connections(dataclasses.replace(alert, dedup_key=own_key), self, identity)
 
     async def async_notify(self, context: Context) -> None:
         """Send from the triggerer (deadline alerts) in a thread of its own: the event loop's shared
@@ -315,12 +294,10 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 
         ti, dag_run, dag, deadline = (context.get(key) for key in ("ti", "dag_run", "dag", "deadline"))
-        dag_id = _text(_attribute(ti, "dag_id"), _attribute(dag_run, "dag_id"), _attribute(dag, "dag_id"))
+        dag_id = _text((ti, "dag_id"), (dag_run, "dag_id"), (dag, "dag_id"))
         # a deadline's dag_run is the REST API's run model: its run id is under "dag_run_id"
-        run_id = _text(
-            _attribute(ti, "run_id"), _attribute(dag_run, "run_id"), _attribute(dag_run, "dag_run_id")
-        )
-        task_id, log_url = _text(_attribute(ti, "task_id")), _http(_attribute(ti, "log_url"))
+        run_id = _text((ti, "run_id"), (dag_run, "run_id"), (dag_run, "dag_run_id"))
+        task_id, log_url = _text((ti, "task_id")), _http(_attribute(ti, "log_url"))
         state = str(_attribute(ti, "state") or "").rsplit(".", 1)[-1].lower() or None
         facts: dict[str, Any] = {}
         if isinstance(try_number := _attribute(ti, "try_number"), int) and not isinstance(try_number, bool):
@@ -341,23 +318,16 @@ class MlprodNotifier(AlertSettings, BaseNotifier):
             dag_name = dag_id or "unknown DAG"
             title = f"{f'Task {task_id}' if task_id else 'A task'} {phrase} in DAG {dag_name}"
             if deadline is not None and not task_id:
-                title, severity = (
-                    f"DAG {dag_name}: run {run_id or '(unknown)'} missed its deadline",
-                    "warning",
-                )
+                title = f"DAG {dag_name}: run {run_id or '(unknown)'} missed its deadline"
+                severity = "warning"
             deadline_run = run_url(dag_id, run_id) if deadline is not None and dag_id and run_id else None
             labelled = (("Task log", log_url), ("Run", deadline_run))
-            alert = Alert(
-                title=title,
-                severity=severity,
-                links=[AlertLink(label, url) for label, url in labelled if url],
-                dag_id=dag_id,
-                run_id=run_id,
-                task_id=task_id,
-                # one key per task whatever its state, so a success resolves what a failure opened
-                dedup_key=task_dedup_key(dag_id, task_id, _attribute(ti, "map_index")),
-                action="resolve" if state == "success" else "trigger",
-            )
+            links = [AlertLink(label, url) for label, url in labelled if url]
+            # one key per task whatever its state, so a success resolves what a failure opened
+            key = task_dedup_key(dag_id, task_id, _attribute(ti, "map_index"))
+            action = "resolve" if state == "success" else "trigger"
+            ids = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id}
+            alert = Alert(title, severity, links=links, dedup_key=key, action=action, **ids)
         if (severity := self.severity) and severity not in SEVERITIES:  # a template rendered it
             log.error("severity %r is not one of %s; sending as critical", severity, ", ".join(SEVERITIES))
             severity = "critical"

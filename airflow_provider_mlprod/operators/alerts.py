@@ -70,14 +70,12 @@ class SendAlertOperator(AlertSettings, BaseOperator):
             raise ValueError(f"task {self.task_id!r}: give a title, or a summary_task_id to alert from")
         if summary_kind is not None and not is_template(summary_kind) and summary_kind not in SUMMARY_KINDS:
             raise ValueError(f"task {self.task_id!r}: summary_kind must be one of {', '.join(SUMMARY_KINDS)}")
-        self.facts = dict(facts) if facts is not None else {}
-        self.links = dict(links) if links is not None else {}
+        self.facts, self.links = dict(facts or {}), dict(links or {})
         self.summary_task_id, self.summary_kind = summary_task_id, summary_kind
         self.summary_xcom_key, self.action = summary_xcom_key, action
         self.delivery_report: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Build the alert, send it, push the report; fail only when every channel failed."""
         from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
         from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
@@ -100,7 +98,6 @@ class SendAlertOperator(AlertSettings, BaseOperator):
         return self.delivery_report
 
     def build_alert(self, context: Context) -> Alert:
-        """The alert this task sends (from its own fields, or from the upstream summary)."""
         from airflow_provider_mlprod.alerts.message import Alert, AlertLink, readable_fact
         from airflow_provider_mlprod.exceptions import SpecError
 
