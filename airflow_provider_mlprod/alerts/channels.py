@@ -75,9 +75,7 @@ def build_slack_payload(target: SlackWebhookTarget | None, alert: Alert) -> dict
     shown = list(alert.rendered_facts.items())[:SLACK_MAX_FACTS]
     fields = [f"*{escape_mrkdwn(key)}*\n{escape_mrkdwn(value)}" for key, value in shown]
     cut = len(header["text"]) < len(headline) or len(summary) > SECTION_TEXT_MAX
-    shortened = (
-        cut or len(alert.facts) > SLACK_MAX_FACTS or any(len(text) > FIELD_TEXT_MAX for text in fields)
-    )
+    shortened = cut or len(alert.facts) > SLACK_MAX_FACTS or any(len(f) > FIELD_TEXT_MAX for f in fields)
     facts = [_mrkdwn(text, FIELD_TEXT_MAX) for text in fields]
     if len(alert.facts) > SLACK_MAX_FACTS:
         facts[-1] = _mrkdwn(f"*…*\n{len(alert.facts) - SLACK_MAX_FACTS + 1} more facts not shown")
@@ -252,11 +250,8 @@ def build_pagerduty_payload(target: PagerDutyTarget, alert: Alert) -> dict[str, 
         event["links"] = [{"href": link.url, "text": truncate_text(link.label, value_max)} for link in links]
         if not links:
             del event["links"]
-        details = {
-            "summary": truncate_text(alert.summary, summary_max),
-            "facts": {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts},
-            **ids,
-        }
+        details = {"summary": truncate_text(alert.summary, summary_max), **ids}
+        details["facts"] = {truncate_text(key, 200): truncate_text(value, value_max) for key, value in facts}
         if summary_max != PAGERDUTY_SHRINK_STEPS[0][0]:
             details["truncated"] = (
                 f"shortened to fit PagerDuty's {EVENT_MAX_BYTES // 1000} KB event limit: summary at most "

@@ -52,8 +52,7 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         checks = {
             "timeout_seconds must be > 0": self.timeout_seconds > 0,
-            "max_attempts must be an integer >= 1": isinstance(self.max_attempts, int)
-            and self.max_attempts >= 1,
+            "max_attempts must be an int >= 1": isinstance(self.max_attempts, int) and self.max_attempts >= 1,
             "delays must be >= 0": min(self.base_delay_seconds, self.max_delay_seconds) >= 0,
             "total_seconds must be a finite number > 0": 0 < self.total_seconds < math.inf,
         }
@@ -232,9 +231,7 @@ def post_with_retries(
                 excerpt = ""
                 with suppress(AttributeError, ValueError, RuntimeError, OSError):
                     response.raw.shutdown()
-            result.error = (
-                f"HTTP {code}" + (f" {reason}" if reason else "") + (f": {excerpt}" if excerpt else "")
-            )
+            result.error = f"HTTP {code} {reason}".rstrip() + (f": {excerpt}" if excerpt else "")
             if code in (429, 503):
                 retry_after[0] = retry_after_seconds(response.headers.get("Retry-After"))
             return result.transient

@@ -66,9 +66,7 @@ class Channel:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigurationError("alert routing: a channel name is empty")
         if len(self.name) > DEDUP_KEY_COLUMN_CHARS:
-            raise ConfigurationError(
-                f"alert routing: a channel name is over {DEDUP_KEY_COLUMN_CHARS} characters"
-            )
+            raise ConfigurationError(f"alert routing: channel name over {DEDUP_KEY_COLUMN_CHARS} characters")
         if "://" in self.name:
             raise ConfigurationError("alert routing: a channel name looks like a URL; keep URLs in targets")
         if self.error is None:
@@ -96,11 +94,10 @@ class DispatchReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-safe dict (no URL, no secret), with the alert's key as the store holds it."""
-        data = {name: getattr(self.alert, name) for name in ("title", "dedup_key", "severity", "action")}
+        alert = self.alert
+        data = {name: getattr(alert, name) for name in ("title", "dedup_key", "severity", "action")}
         data.update({status: self.channels(status) for status in ("delivered", "failed", "suppressed")})
-        data["store_dedup_key"] = stored_dedup_key(
-            self.alert.dedup_key, self.alert.action, self.alert.severity
-        )
+        data["store_dedup_key"] = stored_dedup_key(alert.dedup_key, alert.action, alert.severity)
         return {**data, "results": [result.to_dict() for result in self.results]}
 
 
@@ -276,10 +273,8 @@ def send_alert(
         log.error("alert %r reached no channel; the alert in full:\n%s", alert.title, alert.to_text())
         raise AlertDeliveryError(report)
     if report.failed_channels:
-        log.warning(
-            "alert %r: delivered on %s, failed on %s",
-            *(alert.title, report.delivered_channels + report.suppressed_channels, report.failed_channels),
-        )
+        done = report.delivered_channels + report.suppressed_channels
+        log.warning("alert %r: delivered on %s, failed on %s", alert.title, done, report.failed_channels)
     return report
 
 

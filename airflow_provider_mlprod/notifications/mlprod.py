@@ -46,27 +46,21 @@ def send_alert_via_connections(
     """Send ``alert`` on the alert connections of ``settings`` and those its routing names, with dedup
     and history in its metrics store when reachable; :class:`AlertDeliveryError` if all failed."""
     from airflow_provider_mlprod import config
+    from airflow_provider_mlprod.alerts import routing as router
     from airflow_provider_mlprod.alerts.channels import LogTarget
-    from airflow_provider_mlprod.alerts.routing import (
-        DEFAULT_CHANNEL_NAME,
-        URL_AS_CONN_ID,
-        Channel,
-        checked_rule,
-        send_alert,
-    )
     from airflow_provider_mlprod.hooks.alert_channels import alert_channel_hook
 
-    routing = checked_rule(settings.routing)
+    Channel, routing = router.Channel, router.checked_rule(settings.routing)
     conn_ids = list(config.alert_conn_ids() if settings.alert_conn_ids is None else settings.alert_conn_ids)
     conn_ids = [c for c in conn_ids if not isinstance(c, str) or c.strip()]  # a template may render one blank
     conn_ids += [conn_id for routed in (routing or {}).values() for conn_id in routed]
     channels = []
     for index, conn_id in enumerate(dict.fromkeys(conn_ids)):
         if "://" in str(conn_id):  # a pasted webhook URL is its secret: never look it up nor show it
-            log.error("alert channel %d cannot be used: %s", index, URL_AS_CONN_ID)
-            channels.append(Channel(f"alert connection {index}", error=URL_AS_CONN_ID))
+            log.error("alert channel %d cannot be used: %s", index, router.URL_AS_CONN_ID)
+            channels.append(Channel(f"alert connection {index}", error=router.URL_AS_CONN_ID))
             continue
-        if conn_id == DEFAULT_CHANNEL_NAME:  # the built-in task log, never a connection to look up
+        if conn_id == router.DEFAULT_CHANNEL_NAME:  # the built-in task log, never a connection to look up
             channels.append(Channel(conn_id, LogTarget()))
             continue
         try:
@@ -78,7 +72,7 @@ def send_alert_via_connections(
             log.error("alert channel %r cannot be used: %s", conn_id, reason)
             channels.append(Channel(conn_id, error=reason))
     store, window = _metrics_store_or_none(settings.store_conn_id), settings.dedup_window
-    return send_alert(alert, channels, rule=routing, store=store, identity=identity, window=window)
+    return router.send_alert(alert, channels, rule=routing, store=store, identity=identity, window=window)
 
 
 def _metrics_store_or_none(store_conn_id: str | None) -> Any:
