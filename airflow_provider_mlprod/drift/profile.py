@@ -495,6 +495,18 @@ def numeric_values(series: pd.Series, column: str) -> np.ndarray:
         ) from None
 
 
+def value_edges(distinct: Any) -> tuple[float, ...] | None:
+    """Edges giving each of the sorted ``distinct`` values its own bin (midpoints between neighbours;
+    one value: ``(v, v)``); ``None`` when neighbouring floats leave no midpoint between them."""
+    import numpy as np
+
+    if distinct.size == 1:
+        return (float(distinct[0]), float(distinct[0]))
+    middles = distinct[:-1] + (distinct[1:] - distinct[:-1]) / 2
+    edges = np.unique(np.r_[distinct[0], middles, distinct[-1]])
+    return tuple(float(e) for e in edges) if edges.size == distinct.size + 1 else None
+
+
 def reference_edges(
     sorted_finite: np.ndarray, n_bins: int
 ) -> tuple[tuple[float, ...], tuple[float, ...] | None]:
@@ -516,12 +528,8 @@ def reference_edges(
     starts = np.flatnonzero(np.r_[True, sorted_finite[1:] != sorted_finite[:-1]])
     distinct = sorted_finite[starts]
     if distinct.size <= n_bins:
-        if distinct.size == 1:
-            return (float(distinct[0]), float(distinct[0])), (float(distinct[0]),)
-        middles = distinct[:-1] + (distinct[1:] - distinct[:-1]) / 2
-        edges = np.unique(np.r_[distinct[0], middles, distinct[-1]])
-        if edges.size == distinct.size + 1:  # midpoints of neighbouring floats may coincide with a value
-            return tuple(float(e) for e in edges), tuple(float(v) for v in distinct)
+        if (edges := value_edges(distinct)) is not None:
+            return edges, tuple(float(v) for v in distinct)
         return quantile_edges(sorted_finite, n_bins), None
     sizes = np.diff(np.r_[starts, sorted_finite.size])
     heavy = np.flatnonzero(sizes * n_bins > sorted_finite.size)

@@ -79,6 +79,7 @@ from airflow_provider_mlprod.drift.profile import (
     NumericColumnProfile,
     categorical_profile_from_counts,
     category_text,
+    value_edges,
 )
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, SpecError
 from airflow_provider_mlprod.sql.errors import is_final_database_error
@@ -996,14 +997,8 @@ def _discrete_profile(tally: _NumericTally, mean: float, std: float) -> NumericC
 
     distinct = np.asarray(sorted(tally.single.values()), dtype=np.float64)
     counts = [tally.counts[bucket] for bucket, _ in sorted(tally.single.items(), key=lambda item: item[1])]
-    if distinct.size == 1:
-        edges = (float(distinct[0]), float(distinct[0]))
-    else:
-        middles = distinct[:-1] + (distinct[1:] - distinct[:-1]) / 2
-        unique = np.unique(np.r_[distinct[0], middles, distinct[-1]])
-        if unique.size != distinct.size + 1:
-            return None
-        edges = tuple(float(e) for e in unique)
+    if (edges := value_edges(distinct)) is None:
+        return None
     return NumericColumnProfile(
         edges=edges,
         counts=(0, *counts, 0),
