@@ -7,7 +7,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -26,24 +27,20 @@ from airflow_provider_mlprod.alerts.message import Alert, AlertLink
 from airflow_provider_mlprod.alerts.routing import Channel, send_alert
 
 
-@pytest.fixture
-def header_dripping_url() -> Iterator[str]:
-    """A server that answers a status line, then one header line every 0.3 s for a minute: each
-    read gets a byte well within any read timeout, so only a deadline on the whole answer ends it."""
+@contextmanager
+def raw_server(answer: Callable[[socket.socket, threading.Event], None], path: str) -> Iterator[str]:
+    """A loopback server that calls ``answer(connection, stop)`` on each connection, in a thread of its
+    own; yields the URL of ``path`` on it, and stops (``stop`` set, listener closed) on exit."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     stop = threading.Event()
 
-    def drip(connection: socket.socket) -> None:
+    def handle(connection: socket.socket) -> None:
         with connection:
             try:
                 connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\n")
-                for _ in range(200):
-                    if stop.wait(0.3):
-                        return
-                    connection.sendall(b"X-Drip: 1\r\n")
+                answer(connection, stop)
             except OSError:
                 pass
 
@@ -53,12 +50,30 @@ def header_dripping_url() -> Iterator[str]:
                 connection, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/services/T0DRIP/B0DRIP/drip-token"
-    stop.set()
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}{path}"
+    finally:
+        stop.set()
+        listener.close()
+
+
+@pytest.fixture
+def header_dripping_url() -> Iterator[str]:
+    """A server that answers a status line, then one header line every 0.3 s for a minute: each
+    read gets a byte well within any read timeout, so only a deadline on the whole answer ends it."""
+
+    def drip(connection: socket.socket, stop: threading.Event) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(200):
+            if stop.wait(0.3):
+                return
+            connection.sendall(b"X-Drip: 1\r\n")
+
+    with raw_server(drip, "/services/T0DRIP/B0DRIP/drip-token") as url:
+        yield url
 
 
 def test_a_server_dripping_its_headers_is_cut_off_at_the_delivery_deadline(header_dripping_url):
@@ -204,33 +219,14 @@ def test_an_error_body_with_control_bytes_is_recorded_and_keeps_dedup_on_postgre
 @pytest.fixture
 def body_dripping_url() -> Iterator[str]:
     """A server that answers 500 at once, then its body one byte every 2.8 s."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    stop = threading.Event()
 
-    def drip(connection: socket.socket) -> None:
-        with connection:
-            try:
-                connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nx")
-                while not stop.wait(2.8):
-                    connection.sendall(b"x")
-            except OSError:
-                pass
+    def drip(connection: socket.socket, stop: threading.Event) -> None:
+        connection.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nx")
+        while not stop.wait(2.8):
+            connection.sendall(b"x")
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=drip, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/body-drip"
-    stop.set()
-    listener.close()
+    with raw_server(drip, "/hooks/body-drip") as url:
+        yield url
 
 
 def test_an_error_body_dripping_just_inside_the_read_timeout_ends_at_the_deadline(body_dripping_url):
