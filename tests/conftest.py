@@ -159,3 +159,18 @@ def airflow_sql_connection(monkeypatch: pytest.MonkeyPatch):
 def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="module")
+def make_httpserver():
+    """The server behind pytest-httpserver's ``httpserver`` fixture: one per test module on 127.0.0.1,
+    instead of one for the whole session. A request, handler thread or forked process left over from
+    another module's tests can then never answer for, or hide a request from, this module's server."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
