@@ -464,7 +464,9 @@ def test_sql_reference_and_current_both_profiled_in_the_database(airflow_sql_con
         queries = _data_queries(statements, table)
         assert queries
         assert all(
-            "GROUP BY" in query.upper() or ("MIN(" in query.upper() and "MAX(" in query.upper())
+            "GROUP BY" in query.upper()
+            or ("MIN(" in query.upper() and "MAX(" in query.upper())
+            or query.rstrip().endswith("WHERE 1 = 0")  # a query's column names, from an empty result
             for query in queries
         ), queries
 
@@ -518,6 +520,34 @@ def test_sql_empty_current_table_fails_closed(airflow_sql_connection, db_url, st
     )
     with pytest.raises(AirflowFailException, match="current batch is empty"):
         operator.execute(make_context())
+
+
+def test_sql_query_with_duplicate_column_names_fails_before_reading_rows(
+    airflow_sql_connection, db_url, store_path, statements
+):
+    """SQLite read the first of two columns named 'amount' for both; PostgreSQL failed on the
+    ambiguous name deep in the profile statement. Both now fail naming the duplicates, without a retry,
+    before any row is read."""
+    schema = airflow_sql_connection(db_url)
+    prefix = f"{schema}." if schema else ""
+    _create_orders_table(db_url, "orders_today", DRIFTED)
+    store_of(store_path).save_profile("orders_reference", profile_dataframe(REFERENCE).to_dict())
+    statements.clear()
+    operator = DataDriftOperator(
+        task_id="sql_drift",
+        reference_profile="orders_reference",
+        sql_conn_id="warehouse",
+        query=f"SELECT amount, quantity AS amount, quantity, segment FROM {prefix}orders_today",
+        dataset_name="orders",
+    )
+    with pytest.raises(
+        AirflowFailException, match=r"query has duplicate column names \['amount'\]; rename them"
+    ):
+        operator.execute(make_context())
+    reads = [query.upper() for query in _data_queries(statements, "orders_today")]
+    assert any(query.rstrip().endswith("WHERE 1 = 0") for query in reads)  # the names, from no row
+    assert not any("GROUP BY" in query or "MIN(" in query for query in reads), reads  # no profile scan
+    assert drift_result_count(store_path) == 0
 
 
 def test_sql_missing_column_fails_naming_the_source(airflow_sql_connection, sqlite_url, store_path):
