@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError, StoreError
+from airflow_provider_mlprod.frames import plain_arrow_columns, plain_arrow_series
 
 if TYPE_CHECKING:
     import numpy as np
@@ -714,6 +715,7 @@ def category_counts(series: pd.Series, expected: Sequence[str] | None = None) ->
         held by pyarrow is then looked up in them, a third faster than counting every distinct
         value; the values not among them are counted as usual. The counts are the same either way.
     """
+    series = plain_arrow_series(series)  # pandas cannot count a pyarrow string_view column
     if expected:
         counted = _expected_text_counts(series, expected)
         if counted is not None:
@@ -831,6 +833,7 @@ def profile_dataframe(
     missing = [name for name in names if name not in frame.columns]
     if missing:
         raise InputDataError(f"columns {missing} are not in the data (it has {list(frame.columns)})")
+    frame = plain_arrow_columns(frame, names)
     result: dict[str, ColumnProfile] = {}
     for name in names:
         spec = specs.get(name)

@@ -716,6 +716,59 @@ def test_dag_run(dag_file, store_path: Path):
     assert extras[0][1]["dataset"] == "amounts"
 
 
+def _string_view_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` written to Parquet with its text column as pyarrow ``string_view``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table.cast(table.schema.set(2, pa.field("segment", pa.string_view()))), path)
+    return path
+
+
+def test_pyarrow_string_view_frames_give_the_plain_frames_verdict(tmp_path: Path, store_path: Path):
+    """pandas reads a Parquet file written with string_view text back as string_view columns
+    (dtype_backend="pyarrow"); drift crashed on them (pandas cannot tell their kind nor count them).
+    As reference and as current batch they now give the plain frames' summary."""
+    reference_file = _string_view_parquet(REFERENCE, tmp_path / "reference.parquet")
+    current_file = _string_view_parquet(DRIFTED, tmp_path / "current.parquet")
+
+    def read(path: Path) -> pd.DataFrame:
+        return pd.read_parquet(path, dtype_backend="pyarrow")
+
+    assert str(read(current_file)["segment"].dtype) == "string_view[pyarrow]"
+    reference_profile = profile_dataframe(REFERENCE)
+    raw = compare_datasets(REFERENCE, DRIFTED)  # what the plain frames give
+    current = {"current": read, "dataframe_kwargs": {"path": current_file}}
+    runs = [
+        (current, raw),
+        (
+            {
+                **current,
+                "reference_dataframe_callable": read,
+                "reference_dataframe_kwargs": {"path": reference_file},
+                "save_reference_profile_as": "orders_reference",
+            },
+            raw,
+        ),
+        (  # the profile saved from the string_view reference is the plain reference's profile
+            {**current, "reference_dataframe_callable": None, "reference_profile": "orders_reference"},
+            compare_datasets(reference_profile, DRIFTED),
+        ),
+        ({"current": None, "file_path": f"file://{current_file}"}, raw),
+        (
+            {"current": None, "file_path": f"file://{current_file}", "file_reader": "duckdb"},
+            compare_datasets(REFERENCE, profile_dataframe(DRIFTED, specs=reference_profile.spec())),
+        ),
+    ]
+    for arguments, expected in runs:
+        summary = frame_operator(on_failure="continue", **arguments).execute(make_context())
+        assert summary["drifted_columns"] == expected.drifted_columns == ["amount", "segment"], arguments
+        for got, want in zip(summary["columns"], expected.to_dict()["columns"], strict=True):
+            assert got["statistic"] == pytest.approx(want["statistic"], abs=1e-9), (arguments, got["column"])
+    assert store_of(store_path).load_profile("orders_reference") == reference_profile.to_dict()
+
+
 # -- DuckDB: an Airflow connection for tables, and Parquet/CSV files read without pandas ----------
 
 
