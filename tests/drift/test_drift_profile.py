@@ -325,3 +325,13 @@ def test_pyarrow_text_columns_profile_and_compare_like_plain_text(arrow_type):
         assert compare_datasets(arrow_reference, arrow_current, settings).to_dict() == expected
     assert not compare_datasets(arrow_reference, _as_arrow(stable, arrow_type), settings).dataset_drift
     assert compare_datasets(profile, _as_arrow(moved, arrow_type), settings).drifted_columns == ["city"]
+
+
+def test_pyarrow_binary_view_columns_profile_like_binary():
+    from airflow_provider_mlprod.drift.compare import compare_datasets
+
+    values = [b"a", b"b", None, b"a"] * 50
+    binary = pd.DataFrame({"c": pd.array(values, dtype=pd.ArrowDtype(pa.binary()))})
+    views = pd.DataFrame({"c": pd.array(values, dtype=pd.ArrowDtype(pa.binary_view()))})
+    assert profile_dataframe(views).to_dict() == profile_dataframe(binary).to_dict()
+    assert compare_datasets(binary, views).to_dict() == compare_datasets(binary, binary).to_dict()
