@@ -2,13 +2,14 @@
 
 pandas holds pyarrow ``string_view`` and ``binary_view`` columns (``pd.ArrowDtype(pa.string_view())``;
 ``pd.read_parquet(path, dtype_backend="pyarrow")`` and ``Table.to_pandas(types_mapper=pd.ArrowDtype)``
-give them for a Parquet file or a table written with that type), but pandas 2 and 3 cannot work with
-them: ``pandas.api.types.is_numeric_dtype`` raises ``NotImplementedError`` and ``value_counts``, a
-boolean filter or ``astype`` fail inside pyarrow. The same values as ``large_string`` /
-``large_binary`` behave as any text column, so the engines that read a DataFrame (drift profiles and
-comparisons, output checks, text descriptors) read such columns through :func:`plain_arrow_series` /
-:func:`plain_arrow_columns` and give the profile, verdict and counts of the same data as plain text.
-A dictionary column of ``string_view`` values already works in pandas and is left as it is.
+give them for a Parquet file or a table written with that type), but pandas (3.1, pyarrow 26) cannot
+work with them: ``pandas.api.types.is_numeric_dtype`` raises ``NotImplementedError``, and
+``value_counts``, a boolean filter, ``take`` or ``astype`` fail inside pyarrow. The same values as
+``large_string`` / ``large_binary`` behave as any text column, so the engines that read a DataFrame
+(drift profiles and comparisons, output checks, text descriptors, the quarantine) read such columns
+through :func:`plain_arrow_series` / :func:`plain_arrow_columns` and give the profile, verdict,
+counts and rows of the same data as plain text. A dictionary column of ``string_view`` values already
+works in pandas and is left as it is.
 
 No pandas or pyarrow import at module level (DAG files import modules that import this one).
 
