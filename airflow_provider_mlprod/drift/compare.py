@@ -20,6 +20,8 @@ Rules and documented results for awkward inputs:
 - An empty current batch (or reference) raises ``InputDataError``: drift cannot be decided on nothing.
   A current batch of fewer than ``settings.min_current_rows`` rows (default 30) raises it too: so few
   rows cannot tell drift from chance. Duplicate column names raise it, naming them.
+- Text held by pyarrow as ``string_view`` is read as plain text (``frames.plain_arrow_columns``): the
+  same profile and verdict as the same values in a ``str`` column.
 - A binned verdict whose statistic could lie on either side of the threshold for data with the same
   bin counts is flagged ``within_binning_error`` (with ``statistic_range``), and a note says so.
 - Missing values (null, NaN, +-inf) are excluded from the distribution tests and reported as their own
@@ -69,6 +71,7 @@ from airflow_provider_mlprod.drift.stattests import (
     unseen_share_test,
 )
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError
+from airflow_provider_mlprod.frames import plain_arrow_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,6 +106,10 @@ def compare_datasets(
     reference_columns, current_columns = _column_names(reference), _column_names(current)
     names = list(settings.columns) if settings.columns is not None else reference_columns
     _check_columns(names, reference_columns, current_columns, settings)
+    if not isinstance(reference, DatasetProfile):  # pyarrow string_view columns as plain text
+        reference = plain_arrow_columns(reference, names)
+    if not isinstance(current, DatasetProfile):
+        current = plain_arrow_columns(current, names)
 
     def compare_one(name: str) -> ColumnDrift:
         return _compare_column(name, reference, current, reference_rows, settings)

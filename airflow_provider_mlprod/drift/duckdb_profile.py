@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_mlprod.drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, ColumnSpec, DatasetProfile
+from airflow_provider_mlprod.drift.profile import (
+    DEFAULT_BINS,
+    DEFAULT_TOP_K,
+    ColumnSpec,
+    DatasetProfile,
+    check_unique_names,
+)
 from airflow_provider_mlprod.drift.sql_profile import (
     STREAM_ROWS,
     _Column,
@@ -131,7 +137,8 @@ def profile_duckdb(
     source, label = _source(connection, table, schema, query, file, file_format, filesystem)
     try:
         if query is not None:  # DuckDB renames a query's duplicate names (a, a_1) and reads the first
-            _check_unique_names(connection.sql(check_select(query, "profile_duckdb: query")).columns)
+            names = connection.sql(check_select(query, "profile_duckdb: query")).columns
+            check_unique_names(names, "query", case_blind="DuckDB")
         described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         types = {row[0]: _DuckType(row[1]) for row in described}
         absent = [name for name in specs if name not in types]
@@ -148,15 +155,6 @@ def profile_duckdb(
     except duckdb.Error as exc:
         reason = str(exc).strip().splitlines()[0]
         raise InputDataError(f"{label}: profile query failed: {reason}") from exc
-
-
-def _check_unique_names(names: Sequence[str]) -> None:
-    """``InputDataError`` naming a query's duplicate column names (DuckDB would rename them)."""
-    duplicated = sorted({name for name in names if list(names).count(name) > 1})
-    if duplicated:
-        raise InputDataError(
-            f"query returns duplicate column names {duplicated}; give each column its own name"
-        )
 
 
 def _source(

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlprod.exceptions import InputDataError, SpecError, StoreError
+from airflow_provider_mlprod.frames import plain_arrow_columns, plain_arrow_series
 
 if TYPE_CHECKING:
     import numpy as np
@@ -714,6 +715,7 @@ def category_counts(series: pd.Series, expected: Sequence[str] | None = None) ->
         held by pyarrow is then looked up in them, a third faster than counting every distinct
         value; the values not among them are counted as usual. The counts are the same either way.
     """
+    series = plain_arrow_series(series)  # pandas cannot count a pyarrow string_view column
     if expected:
         counted = _expected_text_counts(series, expected)
         if counted is not None:
@@ -831,6 +833,7 @@ def profile_dataframe(
     missing = [name for name in names if name not in frame.columns]
     if missing:
         raise InputDataError(f"columns {missing} are not in the data (it has {list(frame.columns)})")
+    frame = plain_arrow_columns(frame, names)
     result: dict[str, ColumnProfile] = {}
     for name in names:
         spec = specs.get(name)
@@ -853,11 +856,30 @@ def profile_dataframe(
 
 def check_unique_columns(frame: pd.DataFrame, what: str) -> None:
     """``InputDataError`` naming the duplicated column names of ``frame`` (a column must be one series)."""
-    duplicated = frame.columns[frame.columns.duplicated()]
-    if len(duplicated):
+    check_unique_names(frame.columns, what)
+
+
+ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def check_unique_names(names: Iterable[Any], what: str, *, case_blind: str | None = None) -> None:
+    """``InputDataError`` naming the column names that ``what`` (a frame, a query) holds more than once.
+
+    A profile reads a column by its name, so a repeated name would profile one of its columns (SQLite
+    and DuckDB read the first one silently) or fail deep in a statement. ``case_blind``: the database
+    (``"SQLite"``, ``"DuckDB"``) that compares identifiers ignoring ASCII case, where names that differ
+    only in case are one name (``a`` and ``"A"`` read the same column there).
+    """
+    groups: dict[Any, list[str]] = {}
+    for name in names:  # a frame's labels as they are: the number 1 and the text "1" are two columns
+        groups.setdefault(str(name).translate(ASCII_FOLD) if case_blind else name, []).append(str(name))
+    repeated = [group for group in groups.values() if len(group) > 1]
+    if repeated:
+        duplicated = sorted({name for group in repeated for name in group})
+        spelled_apart = any(len(set(group)) > 1 for group in repeated)
+        case = f" ({case_blind} compares column names ignoring case)" if spelled_apart else ""
         raise InputDataError(
-            f"{what} has duplicate column names {sorted({str(name) for name in duplicated})}; "
-            "rename them so each name is one column"
+            f"{what} has duplicate column names {duplicated}{case}; rename them so each name is one column"
         )
 
 

@@ -54,7 +54,8 @@ SQL (SQLite keeps datetimes as text: text that is not a number in a numeric colu
 like NaN in pandas.
 
 Identifiers (schema, table, columns) must be plain names (``sql.identifiers``); anything else is
-rejected before any SQL runs, and names are quoted by the dialect.
+rejected before any SQL runs, and names are quoted by the dialect. A query returning a column name
+twice (in SQLite also ``a`` and ``A``) is refused before any row is read (``_check_query_names``).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ from airflow_provider_mlprod.drift.profile import (
     NumericColumnProfile,
     categorical_profile_from_counts,
     category_text,
+    check_unique_names,
     value_edges,
 )
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, SpecError
@@ -150,7 +152,8 @@ def profile_sql(
     :param shape: the SQL shape (``SHAPES``; default: ``default_shape`` of the dialect).
     :raises ConfigurationError: bad table/schema name or query, or not exactly one of table and query.
     :raises SpecError: no column, or a column name that is not a plain identifier.
-    :raises InputDataError: a missing table or column, or a query the database rejected.
+    :raises InputDataError: a missing table or column, a query returning a column name twice, or a
+        query the database rejected.
     """
     if not specs:
         raise SpecError("profile_sql: no column to profile")
@@ -175,6 +178,8 @@ def profile_sql(
         label = f"table {table!r}" if schema is None else f"table {schema!r}.{table!r}"
     try:
         with read_only_snapshot(engine) as conn:
+            if bound is not None:
+                _check_query_names(conn, bound)
             types = _column_types(conn, table, schema, list(specs), label) if table is not None else {}
             columns = [
                 _Column(name, spec, key, types.get(name)) for key, (name, spec) in enumerate(specs.items())
@@ -215,6 +220,34 @@ def _column_types(
     if absent:
         raise InputDataError(f"{label} has no columns {absent} (it has {list(found)})")
     return {name: found[name] for name in names}
+
+
+SQLITE_RENAMED = re.compile(r".+:\d+", re.DOTALL)
+"""How SQLite names a repeated name in ``SELECT * FROM (query)``: ``a``, ``a:1``, ``a:2``..."""
+
+
+def _check_query_names(conn: sa.Connection, source: SqlSource) -> None:
+    """Refuse a query returning a column name twice, before any row is read.
+
+    The names come from an empty result of the query (``WHERE 1 = 0``: planned, no row read). A
+    repeated name is ambiguous in PostgreSQL, and SQLite would read its first column for both. SQLite
+    renames a repeated name in that result (``a``, ``a:1``; also ``a``, ``A:1``: it compares names
+    ignoring case), so when a name looks renamed, the names of the query's own result decide (a
+    column may be called ``a:1``); that computes the query's first row, nothing more.
+    """
+    result = conn.execute(
+        source.bind(sa.text(f"SELECT * FROM ({source.query}\n) AS {SOURCE_ALIAS} WHERE 1 = 0"))
+    )
+    names = list(result.keys())
+    result.close()
+    if conn.dialect.name != "sqlite":
+        check_unique_names(names, "query")
+        return
+    if any(SQLITE_RENAMED.fullmatch(name) for name in names):
+        result = conn.execute(source.statement())
+        names = list(result.keys())
+        result.close()
+    check_unique_names(names, "query", case_blind="SQLite")
 
 
 def _source_sql(dialect: sa.Dialect, table: str | None, schema: str | None, query: str | None) -> str:

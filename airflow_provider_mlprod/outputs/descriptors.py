@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from airflow_provider_mlprod.frames import plain_arrow_series
 from airflow_provider_mlprod.outputs.checks import (
     ASCII_LOWER,
     DEFAULT_REFUSAL_PHRASES,
@@ -90,7 +91,7 @@ def text_descriptors(
 
     if column not in frame.columns:
         raise InputDataError(f"text descriptors: column {column!r} not found")
-    values = frame[column]
+    values = plain_arrow_series(frame[column])  # a pyarrow string_view column as plain text
     text = values.astype("string")
     missing = values.isna().to_numpy()
     non_letters, lengths = non_letter_counts(values)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import InputDataError
+from airflow_provider_mlprod.frames import plain_arrow_columns
 from airflow_provider_mlprod.outputs.checks import CRITICAL, NUMERIC, TEXT, CheckSpec, Dialect
 from airflow_provider_mlprod.outputs.row_values import hoist_row_values
 from airflow_provider_mlprod.sql.source import SqlSource
@@ -305,6 +306,7 @@ def check_frame(
     import numpy as np
 
     require_columns(checks, frame.columns, dataset)
+    frame = plain_arrow_columns(frame, [check.column for check in checks])  # pyarrow string_view: text
     require_column_kinds(checks, _frame_column_types(frame, checks), dataset)
     tally = _Tally(checks, sample_size, keep_positions=True)
     for start in range(0, len(frame), chunk_size):

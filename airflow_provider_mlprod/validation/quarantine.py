@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError
+from airflow_provider_mlprod.frames import plain_arrow_columns
 from airflow_provider_mlprod.sql.identifiers import (
     check_identifier,
     check_identifier_length,
@@ -224,6 +225,7 @@ def quarantine_frame(
         current = reasons[rows]
         reasons[rows] = np.where(current == "", name, current + REASON_SEPARATOR + name)
         failing[rows] = True
+    frame = plain_arrow_columns(frame)  # pyarrow cannot filter a string_view column
     passing_rows = frame.loc[~failing]
     failing_rows = frame.loc[failing].assign(**{target.reason_column: reasons[failing]})
     if target.folder is not None:

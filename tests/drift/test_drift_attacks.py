@@ -523,6 +523,9 @@ def test_a_duckdb_query_with_duplicate_column_names_is_refused():
         connection.register("pairs", frame)
         with pytest.raises(InputDataError, match=r"duplicate column names \['a'\]"):
             profile_duckdb(connection, spec, query="SELECT a, b AS a FROM pairs")
+        # DuckDB reads 'a' and "A" as one name (its "A" was the first column too)
+        with pytest.raises(InputDataError, match=r"\['A', 'a'\] \(DuckDB compares column names ignoring"):
+            profile_duckdb(connection, spec, query='SELECT a, b AS "A" FROM pairs')
         assert profile_duckdb(connection, spec, query="SELECT a, b FROM pairs").columns["a"].count == 200
     finally:
         connection.close()

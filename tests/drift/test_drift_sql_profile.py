@@ -221,11 +221,39 @@ def test_sql_profile_reads_the_source_once_in_one_statement(engine):
     statements.clear()
     query = "SELECT amount, city, items FROM wide WHERE items >= 0"
     from_query = profile_sql(engine, reference.spec(), query=query)
-    assert sum(statement.count(query) for statement in statements) == 1  # the user's query runs once
+    # the user's query runs once; its column names come first from an empty result (no row read)
+    assert [s.rstrip().endswith("WHERE 1 = 0") for s in statements if query in s] == [True, False]
+    assert sum(statement.count(query) for statement in statements) == 2
     assert_same_profile(from_query, result)
     statements.clear()
     profile_sql(engine, {"amount": ColumnSpec("numeric"), "city": ColumnSpec("categorical")}, query=query)
-    assert sum(statement.count(query) for statement in statements) == 2  # plus one range statement
+    assert sum(statement.count(query) for statement in statements) == 3  # plus one range statement
+
+
+def test_a_query_with_duplicate_column_names_is_refused(engine):
+    """SQLite profiled the first of two columns named 'a' for both (PostgreSQL failed on the ambiguous
+    name), and SQLite reads 'a' and "A" as one name: refused, naming them, also when the repeated
+    name is not profiled."""
+    frame = make_frame(300, seed=31)
+    write_table(engine, frame, "pairs")
+    renamed = frame.rename(columns={"amount": "a"})
+    spec = {"a": profile_dataframe(renamed, columns=["a"], n_bins=10).spec()["a"]}
+    with pytest.raises(InputDataError, match=r"query has duplicate column names \['a'\]; rename them"):
+        profile_sql(engine, spec, query="SELECT amount AS a, items AS a FROM pairs")
+    with pytest.raises(InputDataError, match=r"duplicate column names \['a', 'b'\]"):
+        profile_sql(engine, spec, query="SELECT amount AS a, items AS b, items AS b, amount AS a FROM pairs")
+    with pytest.raises(InputDataError, match=r"duplicate column names \['city'\]"):
+        profile_sql(engine, spec, query="SELECT amount AS a, city, city FROM pairs")
+    expected = profile_dataframe(renamed, specs=spec)
+    apart = 'SELECT amount AS a, items AS "A" FROM pairs'
+    if engine.dialect.name == "sqlite":
+        with pytest.raises(InputDataError, match=r"\['A', 'a'\] \(SQLite compares column names ignoring"):
+            profile_sql(engine, spec, query=apart)
+    else:  # PostgreSQL: a quoted "A" is another name
+        assert_same_profile(profile_sql(engine, spec, query=apart), expected)
+    # a column named like SQLite's renamed duplicates ('a:1') is a name of its own
+    lookalike = profile_sql(engine, spec, query='SELECT amount AS a, items AS "a:1" FROM pairs')
+    assert_same_profile(lookalike, expected)
 
 
 def test_every_sql_shape_gives_the_same_profile(engine):

@@ -464,7 +464,9 @@ def test_sql_reference_and_current_both_profiled_in_the_database(airflow_sql_con
         queries = _data_queries(statements, table)
         assert queries
         assert all(
-            "GROUP BY" in query.upper() or ("MIN(" in query.upper() and "MAX(" in query.upper())
+            "GROUP BY" in query.upper()
+            or ("MIN(" in query.upper() and "MAX(" in query.upper())
+            or query.rstrip().endswith("WHERE 1 = 0")  # a query's column names, from an empty result
             for query in queries
         ), queries
 
@@ -518,6 +520,34 @@ def test_sql_empty_current_table_fails_closed(airflow_sql_connection, db_url, st
     )
     with pytest.raises(AirflowFailException, match="current batch is empty"):
         operator.execute(make_context())
+
+
+def test_sql_query_with_duplicate_column_names_fails_before_reading_rows(
+    airflow_sql_connection, db_url, store_path, statements
+):
+    """SQLite read the first of two columns named 'amount' for both; PostgreSQL failed on the
+    ambiguous name deep in the profile statement. Both now fail naming the duplicates, without a retry,
+    before any row is read."""
+    schema = airflow_sql_connection(db_url)
+    prefix = f"{schema}." if schema else ""
+    _create_orders_table(db_url, "orders_today", DRIFTED)
+    store_of(store_path).save_profile("orders_reference", profile_dataframe(REFERENCE).to_dict())
+    statements.clear()
+    operator = DataDriftOperator(
+        task_id="sql_drift",
+        reference_profile="orders_reference",
+        sql_conn_id="warehouse",
+        query=f"SELECT amount, quantity AS amount, quantity, segment FROM {prefix}orders_today",
+        dataset_name="orders",
+    )
+    with pytest.raises(
+        AirflowFailException, match=r"query has duplicate column names \['amount'\]; rename them"
+    ):
+        operator.execute(make_context())
+    reads = [query.upper() for query in _data_queries(statements, "orders_today")]
+    assert any(query.rstrip().endswith("WHERE 1 = 0") for query in reads)  # the names, from no row
+    assert not any("GROUP BY" in query or "MIN(" in query for query in reads), reads  # no profile scan
+    assert drift_result_count(store_path) == 0
 
 
 def test_sql_missing_column_fails_naming_the_source(airflow_sql_connection, sqlite_url, store_path):
@@ -684,6 +714,59 @@ def test_dag_run(dag_file, store_path: Path):
     assert extras[0][0] == "stable"
     assert extras[0][1]["dataset_drift"] is False
     assert extras[0][1]["dataset"] == "amounts"
+
+
+def _string_view_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` written to Parquet with its text column as pyarrow ``string_view``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table.cast(table.schema.set(2, pa.field("segment", pa.string_view()))), path)
+    return path
+
+
+def test_pyarrow_string_view_frames_give_the_plain_frames_verdict(tmp_path: Path, store_path: Path):
+    """pandas reads a Parquet file written with string_view text back as string_view columns
+    (dtype_backend="pyarrow"); drift crashed on them (pandas cannot tell their kind nor count them).
+    As reference and as current batch they now give the plain frames' summary."""
+    reference_file = _string_view_parquet(REFERENCE, tmp_path / "reference.parquet")
+    current_file = _string_view_parquet(DRIFTED, tmp_path / "current.parquet")
+
+    def read(path: Path) -> pd.DataFrame:
+        return pd.read_parquet(path, dtype_backend="pyarrow")
+
+    assert str(read(current_file)["segment"].dtype) == "string_view[pyarrow]"
+    reference_profile = profile_dataframe(REFERENCE)
+    raw = compare_datasets(REFERENCE, DRIFTED)  # what the plain frames give
+    current = {"current": read, "dataframe_kwargs": {"path": current_file}}
+    runs = [
+        (current, raw),
+        (
+            {
+                **current,
+                "reference_dataframe_callable": read,
+                "reference_dataframe_kwargs": {"path": reference_file},
+                "save_reference_profile_as": "orders_reference",
+            },
+            raw,
+        ),
+        (  # the profile saved from the string_view reference is the plain reference's profile
+            {**current, "reference_dataframe_callable": None, "reference_profile": "orders_reference"},
+            compare_datasets(reference_profile, DRIFTED),
+        ),
+        ({"current": None, "file_path": f"file://{current_file}"}, raw),
+        (
+            {"current": None, "file_path": f"file://{current_file}", "file_reader": "duckdb"},
+            compare_datasets(REFERENCE, profile_dataframe(DRIFTED, specs=reference_profile.spec())),
+        ),
+    ]
+    for arguments, expected in runs:
+        summary = frame_operator(on_failure="continue", **arguments).execute(make_context())
+        assert summary["drifted_columns"] == expected.drifted_columns == ["amount", "segment"], arguments
+        for got, want in zip(summary["columns"], expected.to_dict()["columns"], strict=True):
+            assert got["statistic"] == pytest.approx(want["statistic"], abs=1e-9), (arguments, got["column"])
+    assert store_of(store_path).load_profile("orders_reference") == reference_profile.to_dict()
 
 
 # -- DuckDB: an Airflow connection for tables, and Parquet/CSV files read without pandas ----------

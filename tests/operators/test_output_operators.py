@@ -103,6 +103,38 @@ def test_quarantine_splits_rows_with_the_checks_they_failed(task_context, isolat
         )
 
 
+def string_view_outputs(**kwargs) -> pd.DataFrame:
+    """``outputs`` with its text held by pyarrow as string_view (as pandas reads such a Parquet file)."""
+    import pyarrow as pa
+
+    frame = outputs(**kwargs)
+    for name in ("answer", "payload"):
+        frame[name] = pd.Series(
+            pa.array(frame[name].tolist(), pa.string_view()), dtype=pd.ArrowDtype(pa.string_view())
+        )
+    return frame
+
+
+def test_string_view_outputs_are_checked_and_quarantined_like_plain_text(
+    task_context, isolated_store, tmp_path
+):
+    """The checks and the quarantine crashed on pyarrow string_view text (pandas cannot filter it)."""
+    planted = {"gibberish": 2, "broken_json": 1, "refusals": 1}
+    results = {}
+    for name, frames in (("plain", outputs), ("views", string_view_outputs)):
+        result = operator(
+            dataframe_callable=frames,
+            dataframe_kwargs=planted,
+            quarantine_folder=str(tmp_path / name),
+            on_failure="continue",
+        ).execute(task_context())
+        failing = pd.read_parquet(result.pop("quarantine")["failing_location"])
+        results[name] = (result["checks"], result["counts"], failing.astype(str).to_dict("records"))
+    assert str(string_view_outputs()["answer"].dtype) == "string_view[pyarrow]"
+    assert results["views"] == results["plain"]
+    assert len(results["views"][2]) == 3
+
+
 def test_sql_table_checks_run_in_the_database(db_url, airflow_sql_connection, task_context, isolated_store):
     schema = airflow_sql_connection(db_url)
     engine = sa.create_engine(db_url)

@@ -234,3 +234,34 @@ def test_non_letter_share_before_postgresql_14_counts_with_the_regex():
         sql = str(condition.compile(dialect=postgresql.dialect()))
         assert ("bit_count(" in sql) is popcounts, (version, sql)
         assert "regexp_replace(" in sql
+
+
+def _text_as(frame: pd.DataFrame, arrow_type) -> pd.DataFrame:
+    import pyarrow as pa
+
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if not pd.api.types.is_numeric_dtype(values.dtype):
+            texts = values.astype(object).where(values.notna(), None).tolist()
+            values = pd.Series(pa.array(texts, type=arrow_type), dtype=pd.ArrowDtype(arrow_type))
+        columns[name] = values
+    return pd.DataFrame(columns)
+
+
+def test_pyarrow_string_view_text_is_checked_like_plain_text(corpus):
+    """A pyarrow string_view column crashed the checks (pandas cannot filter or count it): every check
+    now counts and samples it as the same text held as plain pyarrow strings."""
+    import pyarrow as pa
+
+    checks = build_checks(ALL_CHECKS)
+    frame = pd.DataFrame(corpus)
+    views = _text_as(frame, pa.string_view())
+    assert str(views["answer"].dtype) == "string_view[pyarrow]"
+    plain, plain_positions = check_frame(_text_as(frame, pa.string()), checks, chunk_size=37)
+    summary, positions = check_frame(views, checks, chunk_size=37)
+    assert summary == plain
+    assert {name: list(rows) for name, rows in positions.items()} == {
+        name: list(rows) for name, rows in plain_positions.items()
+    }
+    assert sum(result.failed_rows for result in summary.results) > 0

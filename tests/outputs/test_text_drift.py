@@ -130,3 +130,26 @@ def test_bad_inputs_are_named(outputs_table):
         text_drift_sql(engine, reference, table="llm_outputs", window=("ts--", WEEK, WEEK))
     with pytest.raises(InputDataError):
         text_drift_sql(engine, reference, table="no_such_table")
+
+
+def test_pyarrow_string_view_outputs_give_the_plain_text_descriptors_and_verdict():
+    """Text descriptors crashed on a pyarrow string_view column (pandas cannot filter it); the same
+    outputs as string_view now give the reference and the verdict of plain text, in pandas."""
+    import pyarrow as pa
+
+    def as_views(rows: list) -> pd.DataFrame:
+        frame = pd.DataFrame(rows)
+        for name in ("answer", "payload"):
+            texts = frame[name].astype(object).where(frame[name].notna(), None).tolist()
+            values = pa.array(texts, type=pa.string_view())
+            frame[name] = pd.Series(values, dtype=pd.ArrowDtype(pa.string_view()))
+        return frame
+
+    reference_rows = week_of_outputs(WEEK, seed=1)
+    noisy_rows = week_of_outputs(WEEK + timedelta(days=7), seed=3, gibberish_share=0.3)
+    reference = text_reference(pd.DataFrame(reference_rows), ["answer", "payload"])
+    assert text_reference(as_views(reference_rows), ["answer", "payload"]).to_dict() == reference.to_dict()
+    plain = text_drift_frame(reference, pd.DataFrame(noisy_rows))
+    views = text_drift_frame(reference, as_views(noisy_rows))
+    assert views.to_dict() == plain.to_dict()
+    assert {"answer__non_letter_share", "answer__oov_share"} <= drifted(views)
