@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_mlprod.exceptions import ConfigurationError, InputDataError, MlprodError, SpecError
+from airflow_provider_mlprod.frames import plain_arrow_columns
 from airflow_provider_mlprod.sql.errors import DatabaseUnavailableError, classify_database_error
 from airflow_provider_mlprod.sql.identifiers import check_identifier
 from airflow_provider_mlprod.sql.session import (
@@ -161,6 +162,7 @@ def validate_dataframe(
     if len(frame) == 0:
         raise InputDataError(f"{dataset} has no rows; an empty batch cannot be validated")
     _check_columns_present(suite, [str(column) for column in frame.columns], dataset)
+    frame = plain_arrow_columns(frame)  # GX cannot read pyarrow string_view columns
     quarantined_specs = quarantine.select(suite) if quarantine else ()
     if quarantined_specs and not frame.index.equals(pd.RangeIndex(len(frame))):
         frame = frame.reset_index(drop=True)
