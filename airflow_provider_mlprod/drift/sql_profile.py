@@ -1096,10 +1096,3 @@ def _reference_label(label: str, vocabulary: frozenset[str]) -> str:
     if math.isfinite(value) and float(narrow) == value and category_text(narrow) in vocabulary:
         return category_text(narrow)
     return label
-    if label in ("0", "1") and vocabulary <= {"true", "false"}:
-        return "true" if label == "1" else "false"
-    if NUMBER_TEXT.fullmatch(label):
-        number = category_text(Decimal(label))
-        if number in vocabulary:
-            return number
-    return label
