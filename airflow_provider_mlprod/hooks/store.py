@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_mlprod import config
-from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError
+from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError, MlprodError
 from airflow_provider_mlprod.hooks.connections import (
     connection_exists,
     connection_extra,
@@ -128,15 +128,23 @@ class MetricsStoreHook(BaseHook):
         return ModelRegistry(self.engine)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Connect and run ``SELECT 1``; used by the UI's Test button."""
+        """Connect and run ``SELECT 1``; used by the UI's Test button and ``airflow mlprod store check``.
+
+        A connection that is missing or misconfigured is a failed test naming it, not an exception.
+        """
         from sqlalchemy import text
 
         try:
-            with self.engine.connect() as connection:
+            location = self.location
+            engine = self.engine
+        except MlprodError as exc:
+            return False, str(exc)
+        try:
+            with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
-            return False, f"cannot reach the metrics store at {self.location}: {type(exc).__name__}"
-        return True, f"connected to the metrics store at {self.location}"
+            return False, f"cannot reach the metrics store at {location}: {type(exc).__name__}"
+        return True, f"connected to the metrics store at {location}"
 
 
 def store_timeouts_of(conn: Connection) -> tuple[float, float]:
