@@ -47,7 +47,7 @@ class MetricsStoreHook(BaseHook):
     given explicitly must exist. A connection to a SQLite file is refused where the embedded store
     would be (a task on several machines), unless ``[mlprod] embedded_store = true``.
 
-    The connection is either of type ``mlprod_store`` (extra ``sqlalchemy_url``; the password field, if
+    The connection is either of type ``mlprodstore`` (extra ``sqlalchemy_url``; the password field, if
     set, is merged into the URL so the secret stays out of the extra) or any Airflow SQL connection.
     Its extra may set ``connect_timeout`` and ``statement_timeout`` in seconds (defaults 10 and 60).
 
@@ -176,7 +176,7 @@ def _check_embedded_store_allowed(conn_id: str, executor: str | None) -> None:
         raise ConnectionConfigError(
             conn_id,
             "is not defined and [mlprod] embedded_store = false: create the store connection "
-            "(an mlprod_store connection with a sqlalchemy_url, or any SQL connection)",
+            "(an mlprodstore connection with a sqlalchemy_url, or any SQL connection)",
         )
     shared, executor = single_machine(executor)
     if shared:

@@ -187,8 +187,9 @@ def test_embedded_store_setting_overrides_the_executor_rule(monkeypatch):
     assert MetricsStoreHook().url.get_backend_name() == "sqlite"
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
     monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE", "false")
-    with pytest.raises(ConnectionConfigError, match="embedded_store = false"):
+    with pytest.raises(ConnectionConfigError, match="embedded_store = false") as err:
         MetricsStoreHook().url  # noqa: B018
+    assert "create the store connection (an mlprodstore connection" in str(err.value)
 
 
 def test_hooks_on_one_store_share_one_engine_and_report_its_id(monkeypatch, sqlite_url):
