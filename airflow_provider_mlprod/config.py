@@ -29,7 +29,7 @@ OPTIONS: tuple[ConfigOption, ...] = (
         name="store_conn_id",
         default="mlprod_store_default",
         description=(
-            "Connection id of the metrics store: an ``mlprod_store`` connection holding a SQLAlchemy URL, "
+            "Connection id of the metrics store: an ``mlprodstore`` connection holding a SQLAlchemy URL, "
             "or any Airflow SQL connection (postgres, sqlite, ...). When this is left at its default and "
             "no connection of that id exists, the embedded SQLite store is used where ``embedded_store`` "
             "allows it; otherwise the task fails naming the missing connection."
@@ -71,8 +71,8 @@ OPTIONS: tuple[ConfigOption, ...] = (
         name="alert_conn_ids",
         default="",
         description=(
-            "Comma-separated connection ids of the default alert channels (mlprod_slack, mlprod_teams, "
-            "mlprod_webhook, mlprod_pagerduty or slackwebhook). Empty means alerts go to the task log."
+            "Comma-separated connection ids of the default alert channels (mlprodslack, mlprodteams, "
+            "mlprodwebhook, mlprodpagerduty or slackwebhook). Empty means alerts go to the task log."
         ),
         example="mlprod_slack_ml_team,mlprod_pagerduty_oncall",
     ),

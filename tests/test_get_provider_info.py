@@ -90,6 +90,16 @@ def test_connection_types_are_valid_uri_schemes_and_old_names_stay_accepted():
         assert ALERT_CHANNEL_HOOKS[f"mlprod{name}"] is ALERT_CHANNEL_HOOKS[f"mlprod_{name}"]
 
 
+def test_the_config_section_names_the_current_connection_types():
+    """``airflow config list --section mlprod`` shows these texts: no type name of the earlier release."""
+    from airflow_provider_mlprod.config import OPTIONS
+
+    old_type = re.compile(r"\bmlprod_(store|slack|teams|webhook|pagerduty)\b")
+    for option in OPTIONS:
+        assert not old_type.search(option.description), option.name
+        assert not old_type.search(option.example or ""), option.name
+
+
 def test_plugin_and_cli_are_declared_and_load():
     from airflow.sdk.module_loading import import_string
 

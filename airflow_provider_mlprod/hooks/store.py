@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_mlprod import config
-from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError
+from airflow_provider_mlprod.exceptions import ConfigurationError, ConnectionConfigError, MlprodError
 from airflow_provider_mlprod.hooks.connections import (
     connection_exists,
     connection_extra,
@@ -47,7 +47,7 @@ class MetricsStoreHook(BaseHook):
     given explicitly must exist. A connection to a SQLite file is refused where the embedded store
     would be (a task on several machines), unless ``[mlprod] embedded_store = true``.
 
-    The connection is either of type ``mlprod_store`` (extra ``sqlalchemy_url``; the password field, if
+    The connection is either of type ``mlprodstore`` (extra ``sqlalchemy_url``; the password field, if
     set, is merged into the URL so the secret stays out of the extra) or any Airflow SQL connection.
     Its extra may set ``connect_timeout`` and ``statement_timeout`` in seconds (defaults 10 and 60).
 
@@ -128,15 +128,23 @@ class MetricsStoreHook(BaseHook):
         return ModelRegistry(self.engine)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Connect and run ``SELECT 1``; used by the UI's Test button."""
+        """Connect and run ``SELECT 1``; used by the UI's Test button and ``airflow mlprod store check``.
+
+        A connection that is missing or misconfigured is a failed test naming it, not an exception.
+        """
         from sqlalchemy import text
 
         try:
-            with self.engine.connect() as connection:
+            location = self.location
+            engine = self.engine
+        except MlprodError as exc:
+            return False, str(exc)
+        try:
+            with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
-            return False, f"cannot reach the metrics store at {self.location}: {type(exc).__name__}"
-        return True, f"connected to the metrics store at {self.location}"
+            return False, f"cannot reach the metrics store at {location}: {type(exc).__name__}"
+        return True, f"connected to the metrics store at {location}"
 
 
 def store_timeouts_of(conn: Connection) -> tuple[float, float]:
@@ -168,7 +176,7 @@ def _check_embedded_store_allowed(conn_id: str, executor: str | None) -> None:
         raise ConnectionConfigError(
             conn_id,
             "is not defined and [mlprod] embedded_store = false: create the store connection "
-            "(an mlprod_store connection with a sqlalchemy_url, or any SQL connection)",
+            "(an mlprodstore connection with a sqlalchemy_url, or any SQL connection)",
         )
     shared, executor = single_machine(executor)
     if shared:

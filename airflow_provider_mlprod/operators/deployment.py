@@ -109,7 +109,7 @@ class WebhookDeployment:
     every task retry that deploys the same alias change (model, alias, version, store revision), so the
     receiver can drop duplicates; a new alias change gets a new key.
 
-    :param conn_id: an ``mlprod_webhook`` connection (URL in its password, optional signing secret);
+    :param conn_id: an ``mlprodwebhook`` connection (URL in its password, optional signing secret);
         the request is signed and retried like an alert.
     :param alias: the alias reported when the action is called without a promotion (default
         ``champion``).

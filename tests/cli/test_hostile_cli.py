@@ -58,6 +58,48 @@ def test_an_unreachable_store_is_one_clean_error(unreachable_store, capsys, comm
     assert PASSWORD not in err
 
 
+MISCONFIGURED_STORES = {
+    "undefined": ("gone_store", None),
+    "bad extra": (
+        "bad_store",
+        {
+            "conn_type": "mlprodstore",
+            "extra": {
+                "sqlalchemy_url": f"postgresql+psycopg://mlprod:{PASSWORD}@127.0.0.1:5432/store",
+                "statement_timeout": -1,
+            },
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("store", sorted(MISCONFIGURED_STORES))
+@pytest.mark.parametrize(
+    ("command", "values"),
+    [
+        (commands.models_list, {}),
+        (commands.models_show, {"name": "churn"}),
+        (commands.rollback, {"name": "churn", "alias": "champion"}),
+        (commands.store_check, {}),
+        (commands.store_migrate, {}),
+    ],
+)
+def test_a_misconfigured_store_connection_is_one_clean_error(monkeypatch, capsys, store, command, values):
+    """Failed before the fix for ``store check``: a ConnectionConfigError traceback."""
+    conn_id, connection = MISCONFIGURED_STORES[store]
+    monkeypatch.setenv("AIRFLOW__MLPROD__STORE_CONN_ID", conn_id)
+    if connection is not None:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+    with pytest.raises(SystemExit) as raised:
+        command(args(**values))
+    message = str(raised.value.code)
+    assert f"connection {conn_id!r}" in message
+    assert PASSWORD not in message
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert PASSWORD not in err
+
+
 def test_examples_copy_into_a_path_that_is_a_file_fails_cleanly(tmp_path, capsys):
     """Failed before the fix: a FileExistsError/NotADirectoryError traceback."""
     target = tmp_path / "not_a_folder"

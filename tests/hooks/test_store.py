@@ -187,8 +187,9 @@ def test_embedded_store_setting_overrides_the_executor_rule(monkeypatch):
     assert MetricsStoreHook().url.get_backend_name() == "sqlite"
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
     monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE", "false")
-    with pytest.raises(ConnectionConfigError, match="embedded_store = false"):
+    with pytest.raises(ConnectionConfigError, match="embedded_store = false") as err:
         MetricsStoreHook().url  # noqa: B018
+    assert "create the store connection (an mlprodstore connection" in str(err.value)
 
 
 def test_hooks_on_one_store_share_one_engine_and_report_its_id(monkeypatch, sqlite_url):
@@ -263,3 +264,22 @@ def test_bad_timeouts_are_named(monkeypatch, bad):
         ConnectionConfigError, match="extra field 'statement_timeout' must be a positive number"
     ):
         MetricsStoreHook("store_badtimeout").url  # noqa: B018
+
+
+def test_testing_a_missing_or_misconfigured_connection_fails_naming_it(monkeypatch):
+    """Failed before the fix: test_connection raised ConnectionConfigError instead of reporting it."""
+    assert MetricsStoreHook(store_conn_id="no_such_store").test_connection() == (
+        False,
+        "connection 'no_such_store': is not defined; create it in the UI (Admin > Connections), with "
+        "`airflow connections add`, or as the environment variable AIRFLOW_CONN_NO_SUCH_STORE",
+    )
+    set_connection(
+        monkeypatch,
+        "store_badtimeout",
+        conn_type="mlprodstore",
+        extra={"sqlalchemy_url": f"postgresql+psycopg://mlprod:{SECRET}@db/mlprod", "connect_timeout": 0},
+    )
+    ok, message = MetricsStoreHook(store_conn_id="store_badtimeout").test_connection()
+    assert not ok
+    assert "'store_badtimeout': extra field 'connect_timeout' must be a positive number" in message
+    assert SECRET not in message
