@@ -298,7 +298,13 @@ class ModelPerformanceMonitorOperator(BaseOperator):
             )
             summary["degraded_asset"] = asset.uri
             context["ti"].xcom_push(key="return_value", value=summary)
-        settle(self.on_degradation, not summary["degraded"], degradation_message(summary), self.log)
+        settle(
+            self.on_degradation,
+            not summary["degraded"],
+            degradation_message(summary),
+            self.log,
+            "on_degradation",
+        )
         return summary
 
     def _source(self) -> PerformanceSource:

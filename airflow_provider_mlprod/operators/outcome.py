@@ -42,17 +42,20 @@ FINAL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def check_on_failure(value: str, task_id: str) -> str:
-    """Validate an ``on_failure`` argument at DAG parse time."""
+def check_on_failure(value: str, task_id: str, argument: str = "on_failure") -> str:
+    """Validate an ``on_failure`` argument (named ``argument`` in the operator) at DAG parse time."""
     if value not in ON_FAILURE_CHOICES:
         raise ValueError(
-            f"task {task_id!r}: on_failure must be one of {', '.join(ON_FAILURE_CHOICES)}, got {value!r}"
+            f"task {task_id!r}: {argument} must be one of {', '.join(ON_FAILURE_CHOICES)}, got {value!r}"
         )
     return value
 
 
-def settle(on_failure: str, passed: bool, message: str, log: logging.Logger) -> None:
-    """End the task per ``on_failure`` when a check did not pass; do nothing when it passed.
+def settle(
+    on_failure: str, passed: bool, message: str, log: logging.Logger, argument: str = "on_failure"
+) -> None:
+    """End the task per ``on_failure`` (named ``argument`` in the operator, for the log) when a check did
+    not pass; do nothing when it passed.
 
     - ``fail``: the task fails without retry;
     - ``skip``: the task is skipped, so downstream tasks with the default trigger rule skip too;
@@ -65,9 +68,9 @@ def settle(on_failure: str, passed: bool, message: str, log: logging.Logger) -> 
     if on_failure == "fail":
         raise AirflowFailException(message)
     if on_failure == "skip":
-        log.warning("%s; skipping downstream tasks (on_failure='skip')", message)
+        log.warning("%s; skipping downstream tasks (%s='skip')", message, argument)
         raise AirflowSkipException(message)
-    log.warning("%s; continuing (on_failure='continue')", message)
+    log.warning("%s; continuing (%s='continue')", message, argument)
 
 
 @contextmanager

@@ -527,7 +527,7 @@ class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
         self.alias = alias
         self.window_start = window_start
         self.window_end = window_end
-        self.on_breach = check_on_failure(on_breach, self.task_id)
+        self.on_breach = check_on_failure(on_breach, self.task_id, "on_breach")
         self.store_conn_id = store_conn_id
         self.slo_summary: dict[str, Any] | None = None
 
@@ -590,7 +590,7 @@ class ServingSloMonitorOperator(_StoreMixin, BaseOperator):
                 },
             )
             context["ti"].xcom_push(key="return_value", value=summary)
-        settle(self.on_breach, verdict.passed, message, self.log)
+        settle(self.on_breach, verdict.passed, message, self.log, "on_breach")
         return summary
 
 

@@ -175,10 +175,11 @@ def test_degradation_can_skip(warehouse, store, task_context):
         monitor(window=BAD_WINDOW, on_degradation="skip").execute(context_for(task_context))
 
 
-def test_degradation_under_continue_adds_the_degraded_asset_event(warehouse, store, task_context):
+def test_degradation_under_continue_adds_the_degraded_asset_event(warehouse, store, task_context, capfd):
     register_champion(store)
     context = context_for(task_context)
     summary = monitor(window=BAD_WINDOW, on_degradation="continue").execute(context)
+    assert "continuing (on_degradation='continue')" in "".join(capfd.readouterr())
     assert summary["degraded"] is True
     assert summary["degraded_asset"] == "mlprod://models/churn/degraded"
     [event] = degraded_events(context)

@@ -408,6 +408,20 @@ def test_slo_breach_with_on_breach_fail_fails_the_task(isolated_store, request_l
         slo_monitor(request_log_conn, on_breach="fail").execute(context)
 
 
+def test_on_breach_is_named_in_its_log_line_and_its_error(
+    isolated_store, request_log_conn, task_context, capfd
+):
+    context = task_context() | {"outlet_events": OutletEvents()}
+    assert slo_monitor(request_log_conn, on_breach="continue").execute(context)["breached"] is True
+    logged = "".join(capfd.readouterr())
+    assert "continuing (on_breach='continue')" in logged
+    assert "on_failure" not in logged
+    with pytest.raises(
+        ValueError, match="task 'slo': on_breach must be one of fail, skip, continue, got 'warn'"
+    ):
+        slo_monitor(request_log_conn, on_breach="warn")
+
+
 def test_a_plain_url_endpoint_and_credentials_in_it_refused(
     registered, requests_file, scorer_file, task_context
 ):
