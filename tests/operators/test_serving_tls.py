@@ -1,7 +1,7 @@
 """Model endpoints behind a private CA and mutual TLS: the connection's ``verify`` and ``cert`` applied.
 
 Real HTTPS servers on loopback with certificates of a private CA made by ``trustme``, called through
-the operators: the load test (candidate and champion).
+the operators: the load test (candidate and champion) and the golden-set gate.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 from airflow_provider_mlprod.operators.serving import ServingLoadTestOperator
@@ -332,3 +332,84 @@ def test_a_bad_champion_setting_fails_before_the_candidate_is_loaded(
         with pytest.raises(AirflowFailException, match="connection 'champion': extra 'verify'"):
             load_test(requests_file, champion_http_conn_id="champion").execute(task_context())
     assert candidate.connections == 0
+
+
+# -- the golden-set gate ---------------------------------------------------------------------------
+
+GOLDEN = [{"id": "q1", "input": "2+2", "expected": 4, "match": "numeric"}]
+
+
+def golden_gate(**kwargs):
+    from airflow_provider_mlprod.operators.outputs import GoldenSetGateOperator
+
+    return GoldenSetGateOperator(
+        task_id="golden_gate",
+        model_name="qa",
+        candidate_version="v1",
+        golden_set=GOLDEN,
+        if_no_champion="pass",
+        candidate_http_conn_id="candidate",
+        endpoint="/predict",
+        response_field="answer",
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def qa_registered(isolated_store):
+    MetricsStoreHook().registry().register(
+        RunIdentity("train", "r1", "register", -1), name="qa", version="v1", artifact_uri="file:///qa"
+    )
+
+
+def test_the_golden_set_gate_applies_the_connection_s_tls(monkeypatch, pki, qa_registered, task_context):
+    with TlsServer(pki["authority"], require_client_certificate=True) as server:
+        connection(monkeypatch, "candidate", server.url)
+        with pytest.raises(AirflowException, match=r"the call failed \(SSLError\)") as caught:
+            golden_gate().execute(task_context())
+        assert not isinstance(caught.value, AirflowFailException)  # retryable, as before
+        connection(monkeypatch, "candidate", server.url, verify=pki["ca"])
+        with pytest.raises(AirflowException, match=r"the call failed \((SSLError|ConnectionError)\)"):
+            golden_gate().execute(task_context())  # no client certificate
+        assert server.requests == 0
+        connection(
+            monkeypatch,
+            "candidate",
+            server.url,
+            verify=pki["ca"],
+            cert=[pki["client_cert"], pki["client_key"]],
+        )
+        result = golden_gate().execute(task_context())
+    assert result["passed"] is True
+    assert result["tls_verified"] == {"candidate": True}
+    assert server.requests == 1
+    assert server.client_certificates == [True]
+
+
+def test_the_golden_set_gate_with_verify_false_warns_and_says_so(
+    monkeypatch, pki, qa_registered, task_context, capfd, caplog
+):
+    with TlsServer(pki["authority"]) as candidate, TlsServer(trustme.CA()) as champion:
+        connection(monkeypatch, "candidate", candidate.url, verify=pki["ca"])
+        connection(monkeypatch, "champion", champion.url, verify=False)
+        with caplog.at_level(logging.INFO):
+            result = golden_gate(champion_http_conn_id="champion").execute(task_context())
+    assert result["passed"] is True
+    assert result["tls_verified"] == {"candidate": True, "champion": False}
+    assert candidate.requests == champion.requests == 1
+    warnings = unverified_warnings(task_log(capfd, caplog))
+    assert len(warnings) == 1
+    assert "champion endpoint of connection 'champion'" in warnings[0]
+
+
+def test_a_bad_tls_setting_fails_the_golden_set_gate_before_any_call(
+    monkeypatch, pki, qa_registered, task_context
+):
+    with TlsServer(pki["authority"]) as candidate, TlsServer(pki["authority"]) as champion:
+        connection(monkeypatch, "candidate", candidate.url, verify=pki["ca"])
+        connection(monkeypatch, "champion", champion.url, verify=pki["ca"], cert=pki["client_cert"])
+        with pytest.raises(
+            AirflowFailException, match=r"connection 'champion': extra 'cert' .* no private key"
+        ):
+            golden_gate(champion_http_conn_id="champion").execute(task_context())
+    assert candidate.connections == champion.connections == 0
