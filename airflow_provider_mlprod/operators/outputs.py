@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlprod.hooks.store import MetricsStoreHook
     from airflow_provider_mlprod.outputs.checks import CheckSpec
     from airflow_provider_mlprod.outputs.runner import OutputCheckSummary
+    from airflow_provider_mlprod.serving.tls import TlsSettings
     from airflow_provider_mlprod.sql.source import SqlSource
     from airflow_provider_mlprod.store.identity import RunIdentity
 
@@ -439,7 +441,9 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
     any answer is produced. The candidate's answers come from a column of the golden set
     (``answers_column``) or from calling its endpoint over an Airflow HTTP connection
     (``candidate_http_conn_id``: one ``POST <endpoint>`` with JSON ``{"input": <item input>}`` per item;
-    the answer is the response's JSON field ``response_field``, or its text). The champion's pass rate
+    the answer is the response's JSON field ``response_field``, or its text; the connection's ``verify``
+    and ``cert`` apply, see :func:`answer_endpoint`, and ``tls_verified`` in the result says per
+    endpoint whether its certificate was verified, a warning logged when not). The champion's pass rate
     on the same set comes from ``champion_answers_column``, ``champion_http_conn_id``, or the pass rate
     recorded for the champion version on a golden set with the same fingerprint.
 
@@ -542,15 +546,34 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
 
         identity = run_identity(context)
         with final_errors_fail_the_task():
+            # Every endpoint's connection (its TLS files included) is checked before any call.
+            targets = {
+                role: answer_endpoint(conn_id, str(self.endpoint))
+                for role, conn_id in (
+                    ("candidate", self.candidate_http_conn_id),
+                    ("champion", self.champion_http_conn_id),
+                )
+                if conn_id is not None
+            }
+            for role, target in targets.items():
+                if target.tls_verified is False:
+                    self.log.warning(
+                        "The TLS certificate of the %s endpoint of connection %r is NOT verified (the "
+                        "connection sets verify false): anyone between the worker and the server could "
+                        "answer in its place",
+                        role,
+                        target.conn_id,
+                    )
             rows = self._golden_rows()
             items = golden.load_golden_set([self._item_fields(row) for row in rows])
             fingerprint = golden.golden_set_fingerprint(items)[:12]
-            candidate = golden.score_answers(items, self._answers(items, rows, self.candidate_http_conn_id,
+            candidate = golden.score_answers(items, self._answers(items, rows, targets.get("candidate"),
                                                                   self.answers_column))  # fmt: skip
             registry = self.store_hook.registry()
             champion = registry.champion(self.model_name)
             champion_version = champion.version if champion is not None else None
-            champion_rate = self._champion_rate(items, rows, champion_version, fingerprint)
+            champion_rate = self._champion_rate(items, rows, targets.get("champion"), champion_version,
+                                                fingerprint)  # fmt: skip
             verdict = golden.golden_gate(
                 candidate,
                 min_pass_rate=self.min_pass_rate,
@@ -570,6 +593,8 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
                 "champion_version": champion_version,
                 "golden_set_fingerprint": fingerprint,
             }
+            if targets:  # per endpoint called: None for plain http
+                result["tls_verified"] = {role: target.tls_verified for role, target in targets.items()}
             self.store_hook.metrics_store().record_metrics(
                 identity,
                 {GOLDEN_PASS_RATE_METRIC.format(fingerprint=fingerprint): candidate.pass_rate},
@@ -628,7 +653,11 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
         return {key: value for key, value in row.items() if key not in answer_columns}
 
     def _answers(
-        self, items: Any, rows: Sequence[Mapping[str, Any]], conn_id: str | None, column: str | None
+        self,
+        items: Any,
+        rows: Sequence[Mapping[str, Any]],
+        target: AnswerEndpoint | None,
+        column: str | None,
     ):
         if column is not None:
             from airflow_provider_mlprod.exceptions import InputDataError
@@ -636,13 +665,20 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
             if not any(column in row for row in rows):
                 raise InputDataError(f"golden set: answers column {column!r} not found")
             return {item.id: row.get(column) for item, row in zip(items, rows, strict=True)}
-        return endpoint_answers(conn_id, self.endpoint, items, self.response_field, self.request_timeout)
+        return endpoint_answers(target, items, self.response_field, self.request_timeout)
 
-    def _champion_rate(self, items: Any, rows: Any, champion_version: str | None, fingerprint: str):
+    def _champion_rate(
+        self,
+        items: Any,
+        rows: Any,
+        target: AnswerEndpoint | None,
+        champion_version: str | None,
+        fingerprint: str,
+    ):
         from airflow_provider_mlprod.outputs import golden
 
-        if self.champion_answers_column is not None or self.champion_http_conn_id is not None:
-            answers = self._answers(items, rows, self.champion_http_conn_id, self.champion_answers_column)
+        if self.champion_answers_column is not None or target is not None:
+            answers = self._answers(items, rows, target, self.champion_answers_column)
             return golden.score_answers(items, answers).pass_rate
         if champion_version is None or champion_version == self.candidate_version:
             return None
@@ -658,41 +694,82 @@ MAX_ANSWER_BYTES = 10 * 1024 * 1024
 """Largest answer read from a golden-set endpoint for one item; a larger one fails the task."""
 
 
-def endpoint_answers(
-    conn_id: str, endpoint: str, items: Sequence[Any], response_field: str | None, timeout: float
-) -> dict[str, Any]:
-    """Call the model endpoint of HTTP connection ``conn_id`` once per golden item; return id -> answer.
+@dataclass(frozen=True)
+class AnswerEndpoint:
+    """A golden-set endpoint: its connection, URL, headers, auth and TLS settings (secrets not shown)."""
+
+    conn_id: str
+    endpoint: str
+    url: str
+    headers: Mapping[str, Any] = field(repr=False)
+    auth: tuple[str, str] | None = field(repr=False)
+    tls: TlsSettings
+
+    @property
+    def tls_verified(self) -> bool | None:
+        """Whether the server's certificate is verified; None for a plain ``http`` URL."""
+        return self.tls.verify if self.url.lower().startswith("https://") else None
+
+
+def answer_endpoint(conn_id: str, endpoint: str) -> AnswerEndpoint:
+    """The golden-set endpoint of HTTP connection ``conn_id`` plus ``endpoint``.
 
     The URL is the connection's host (with ``http``/``https`` from its schema, or a scheme in the host)
-    and port, plus ``endpoint``; extra ``headers`` are sent; login/password as basic auth. A 4xx
-    answer is final (``InputDataError``), a 5xx or network error retryable. Each answer is read within
-    ``timeout`` seconds in all (a server that drips bytes is cut off, retryable) and up to
-    :data:`MAX_ANSWER_BYTES` (more is final). Messages name the connection and status, never a header or
-    credential.
+    and port, plus ``endpoint``; extra ``headers`` are sent; login/password as basic auth; the extra's
+    ``verify`` and ``cert`` are applied as for the load test
+    (:func:`airflow_provider_mlprod.serving.tls.tls_settings`: checked and loaded here, so a bad one
+    fails before any call).
     """
-    import requests
-    import urllib3
-    from airflow.sdk.exceptions import AirflowException
-
-    from airflow_provider_mlprod.exceptions import InputDataError
     from airflow_provider_mlprod.hooks.connections import connection_extra, get_connection
+    from airflow_provider_mlprod.serving.tls import tls_settings
 
     conn = get_connection(conn_id)
     host = conn.host or ""
     base = host if "://" in host else f"{conn.schema or 'http'}://{host}"
     if conn.port:
         base = f"{base.rstrip('/')}:{conn.port}"
-    url = f"{base.rstrip('/')}/{endpoint.lstrip('/')}"
-    headers = dict(connection_extra(conn).get("headers") or {})
-    auth = (conn.login, conn.password or "") if conn.login else None
+    extra = connection_extra(conn)
+    return AnswerEndpoint(
+        conn_id=conn_id,
+        endpoint=endpoint,
+        url=f"{base.rstrip('/')}/{endpoint.lstrip('/')}",
+        headers=dict(extra.get("headers") or {}),
+        auth=(conn.login, conn.password or "") if conn.login else None,
+        tls=tls_settings(extra, conn_id),
+    )
+
+
+def endpoint_answers(
+    target: AnswerEndpoint, items: Sequence[Any], response_field: str | None, timeout: float
+) -> dict[str, Any]:
+    """Call the model endpoint ``target`` once per golden item; return id -> answer.
+
+    A 4xx answer is final (``InputDataError``), a 5xx or network error (a certificate that cannot be
+    verified included) retryable. Each answer is read within ``timeout`` seconds in all (a server
+    that drips bytes is cut off, retryable) and up to :data:`MAX_ANSWER_BYTES` (more is final).
+    Messages name the connection and status, never a header or credential.
+    """
+    import warnings
+
+    import requests
+    import urllib3
+    from airflow.sdk.exceptions import AirflowException
+
+    from airflow_provider_mlprod.exceptions import InputDataError
+
+    conn_id, endpoint, url = target.conn_id, target.endpoint, target.url
     answers: dict[str, Any] = {}
-    with requests.Session() as session:
+    tls_options = target.tls.requests_options()
+    with requests.Session() as session, warnings.catch_warnings():
+        # verify false is warned about once per run by the operator, not once per request
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         for item in items:
             where = f"connection {conn_id!r}: {endpoint!r}"
             try:
                 deadline = time.monotonic() + timeout
-                with session.post(url, json={"input": item.input}, headers=headers, auth=auth,
-                                  timeout=timeout, stream=True) as response:  # fmt: skip
+                with session.post(url, json={"input": item.input}, headers=target.headers,
+                                  auth=target.auth, timeout=timeout, stream=True,
+                                  **tls_options) as response:  # fmt: skip
                     if response.status_code >= 500:
                         raise AirflowException(f"{where} answered {response.status_code}")
                     if response.status_code >= 400:

@@ -109,14 +109,16 @@ def url_endpoint(url: str, name: str) -> Endpoint:
 
 
 def http_endpoint(conn_id: str, path: str, name: str) -> Endpoint:
-    """The endpoint of an Airflow ``http`` connection plus ``path``, with its auth headers.
+    """The endpoint of an Airflow ``http`` connection plus ``path``, with its auth headers and TLS.
 
     Host (with or without scheme), ``schema`` (``http``/``https``), port; login and password become
     Basic auth; the extra's keys are request headers (as for Airflow's HttpHook), except HttpHook's
-    session options (``proxy``, ``verify``, ``cert``, ``timeout``, ...: never sent to the endpoint,
-    and not applied), and a ``headers`` mapping in the extra is sent too (as the golden-set gate
-    reads the same connection). Secret values are masked in task logs, and never formatted into a
-    message.
+    session options (``proxy``, ``verify``, ``cert``, ``timeout``, ...: never sent to the endpoint),
+    and a ``headers`` mapping in the extra is sent too (as the golden-set gate reads the same
+    connection). Of the session options, ``verify`` and ``cert`` are applied
+    (:func:`airflow_provider_mlprod.serving.tls.tls_settings`: checked and loaded here, so a bad one
+    fails before any request); the others are not (no proxy: the endpoint is called directly).
+    Secret values are masked in task logs, and never formatted into a message.
     """
     import base64
 
@@ -124,6 +126,7 @@ def http_endpoint(conn_id: str, path: str, name: str) -> Endpoint:
 
     from airflow_provider_mlprod.hooks.connections import connection_extra, get_connection
     from airflow_provider_mlprod.serving.loadgen import Endpoint
+    from airflow_provider_mlprod.serving.tls import tls_settings
 
     conn = get_connection(conn_id)
     if (conn.conn_type or "") not in ("http", "https"):
@@ -153,7 +156,8 @@ def http_endpoint(conn_id: str, path: str, name: str) -> Endpoint:
         token = base64.b64encode(f"{conn.login or ''}:{conn.password or ''}".encode()).decode()
         mask_secret(token)
         headers.setdefault("Authorization", f"Basic {token}")
-    return Endpoint(name=name, url=base + "/" + path.lstrip("/"), headers=headers)
+    tls = tls_settings(extra, conn_id)
+    return Endpoint(name=name, url=base + "/" + path.lstrip("/"), headers=headers, tls=tls)
 
 
 class _StoreMixin:
@@ -192,7 +196,10 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
 
     :param model_name: registered model name.
     :param model_version: the version behind the endpoint (templated).
-    :param http_conn_id: ``http`` connection of the candidate's server (auth from the connection).
+    :param http_conn_id: ``http`` connection of the candidate's server (auth from the connection, and
+        TLS: its extra's ``verify``, true, false or a CA bundle path, and ``cert``, a client
+        certificate; see :func:`http_endpoint`). ``verify`` false is logged as a warning every run
+        and shown as ``tls_verified: false`` in the summary.
     :param endpoint_url: or the candidate's full URL (templated), for an endpoint without
         credentials, e.g. a server a setup task started; a URL with credentials is refused.
     :param champion_endpoint_url: likewise for the champion.
@@ -360,6 +367,7 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
         from airflow_provider_mlprod.serving.loadgen import run_load_test
         from airflow_provider_mlprod.serving.report import render_serving_report
         from airflow_provider_mlprod.serving.response_checks import ResponseChecks
+        from airflow_provider_mlprod.serving.tls import TlsSettings
         from airflow_provider_mlprod.validation.sources import open_for_writing
 
         identity = run_identity(context)
@@ -378,7 +386,18 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
             elif self.champion_endpoint_url:
                 endpoints.append(url_endpoint(str(self.champion_endpoint_url), CHAMPION))
             for target in endpoints:
-                self.log.info("Loading %s at %s", target.name, target.display_url)
+                if target.tls_verified is None:
+                    self.log.info("Loading %s at %s", target.name, target.display_url)
+                else:
+                    tls = (target.tls or TlsSettings()).describe()
+                    self.log.info("Loading %s at %s (TLS: %s)", target.name, target.display_url, tls)
+                if target.tls_verified is False:
+                    self.log.warning(
+                        "The TLS certificate of %s at %s is NOT verified (its connection sets verify "
+                        "false): anyone between the worker and the server could answer in its place",
+                        target.name,
+                        target.display_url,
+                    )
             result = run_load_test(
                 endpoints, self._request_set(), self.plan, ResponseChecks.from_spec(self.output_checks)
             )

@@ -26,9 +26,13 @@ the request as ``reply_too_large`` and the connection is aborted, so memory stay
 the server sends. Running out of file descriptors (or kernel memory) is the client's limit, not the
 server's fault: it ends the request as ``client_limit``. (``EADDRNOTAVAIL`` is not counted so: it
 also means an address this machine cannot reach, such as ``::1`` without IPv6.) ``https://``
-endpoints use the default ``ssl`` context (certificates verified against the system CAs, or
-``SSL_CERT_FILE``; SNI sent for host names). Proxies (``HTTP(S)_PROXY``) are not used: the endpoint
-is loaded directly, so the latencies are the server's.
+endpoints use the ``ssl`` context of their :class:`~airflow_provider_mlprod.serving.tls.TlsSettings`
+(from the connection's ``verify`` and ``cert``: a private CA bundle, no verification, a client
+certificate), by default the system's CAs (or ``SSL_CERT_FILE``); SNI is sent for host names. A
+certificate the client cannot verify, or a handshake the server refuses, ends the request as a
+``connection_error`` named by the error's class (``SSLCertVerificationError``, ``SSLError``).
+Proxies (``HTTP(S)_PROXY``) are not used: the endpoint is loaded directly, so the latencies are the
+server's.
 
 Redirects are not followed (a 3xx is an outcome of its own) and no cookies are kept; the client
 asks for uncompressed replies and still inflates a gzip or deflate reply, so output checks see the
@@ -53,6 +57,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httptools
 
 from airflow_provider_mlprod.exceptions import SpecError
+from airflow_provider_mlprod.serving.tls import TlsSettings, default_tls
 
 #: The failure kinds a request can end with (``None``: a reply arrived).
 TIMEOUT = "timeout"
@@ -107,8 +112,11 @@ class Target:
         return b"%s%d\r\n\r\n%s" % (self.head, len(body), body)
 
 
-def prepare_target(url: str, headers: Mapping[str, str], *, label: str) -> Target:
-    """The target of a POST of JSON bodies to ``url`` with ``headers`` (they override the defaults).
+def prepare_target(
+    url: str, headers: Mapping[str, str], *, label: str, tls: TlsSettings | None = None
+) -> Target:
+    """The target of a POST of JSON bodies to ``url`` with ``headers`` (they override the defaults),
+    over TLS as ``tls`` says for an ``https`` URL (default: the system's CAs, no client certificate).
 
     Raises SpecError naming ``label`` (and a header by name, never its value) for a URL that is not
     http(s) with a host, a header name or value that cannot be sent, or a framing header
@@ -154,7 +162,7 @@ def prepare_target(url: str, headers: Mapping[str, str], *, label: str) -> Targe
         put(name, value.strip())
     lines = [f"POST {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in fields.values()]
     head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("utf-8")
-    context = ssl.create_default_context() if parts.scheme == "https" else None
+    context = (tls or default_tls()).context if parts.scheme == "https" else None
     return Target(host=host, port=port, ssl_context=context, head=head)
 
 

@@ -65,6 +65,7 @@ from airflow_provider_mlprod.serving.stats import (
     latency_histogram,
     summarize_latencies,
 )
+from airflow_provider_mlprod.serving.tls import TlsSettings
 
 LoadMode = Literal["closed", "open"]
 #: Distinct replies checked per call of the output-check registry after the run.
@@ -83,11 +84,20 @@ class LoadGeneratorLimit(MlprodError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """An HTTP endpoint to load: its role name, its URL and its request headers (secret: never shown)."""
+    """An HTTP endpoint to load: its role name, its URL, its request headers (secret: never shown) and
+    its TLS settings (default: the system's CAs, no client certificate)."""
 
     name: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    tls: TlsSettings | None = None
+
+    @property
+    def tls_verified(self) -> bool | None:
+        """Whether the server's certificate is verified; None for a plain ``http`` URL."""
+        if urlsplit(self.url).scheme != "https":
+            return None
+        return self.tls is None or self.tls.verify
 
     @property
     def display_url(self) -> str:
@@ -190,6 +200,7 @@ class EndpointResult:
     error_examples: list[str]
     histogram: list[dict[str, float]]
     cdf: list[dict[str, float]]
+    tls_verified: bool | None = None  # None: plain http
 
     def metrics(self) -> dict[str, float]:
         """The numbers a threshold spec can name (latencies in ms, rates as shares of requests)."""
@@ -221,6 +232,7 @@ class EndpointResult:
             "output_check_pass_rate": self.output_check_pass_rate,
             "check_failures": dict(self.check_failures),
             "error_examples": list(self.error_examples),
+            "tls_verified": self.tls_verified,
         }
         if with_distribution:
             data["histogram"] = self.histogram
@@ -273,7 +285,9 @@ def run_load_test(
         raise SpecError(f"a load test takes one or two endpoints, got {len(endpoints)}")
     if len({e.name for e in endpoints}) != len(endpoints):
         raise SpecError("endpoint names must differ")
-    targets = [prepare_target(e.url, e.headers, label=f"{e.name} at {e.display_url}") for e in endpoints]
+    targets = [
+        prepare_target(e.url, e.headers, label=f"{e.name} at {e.display_url}", tls=e.tls) for e in endpoints
+    ]
     run = _Run(list(endpoints), targets, request_set, plan, checks or ResponseChecks.from_spec(None))
     # In a process that has imported a lot (an Airflow worker holds ~10^6 objects), a full garbage
     # collection during the run pauses the event loop for a few hundred milliseconds, and every
@@ -529,6 +543,7 @@ class _Run:
                     error_examples=list(tally.error_examples),
                     histogram=latency_histogram(tally.latencies, low_ms=low, high_ms=high),
                     cdf=latency_cdf(tally.latencies),
+                    tls_verified=endpoint.tls_verified,
                 )
             )
         send_window = dispatched - started

@@ -87,9 +87,12 @@ def _number(value: Any, digits: int = 1) -> str:
 def _endpoint_row(endpoint: Mapping[str, Any]) -> str:
     e = html.escape
     latency = endpoint.get("latency_ms") or {}
+    url = e(endpoint["url"])
+    if endpoint.get("tls_verified") is False:
+        url += " <strong>(TLS certificate not verified)</strong>"
     cells = [
         e(endpoint["name"]),
-        e(endpoint["url"]),
+        url,
         str(endpoint["requests"]),
         *(_number(latency.get(k)) for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")),
         _number(endpoint.get("throughput_rps")),
