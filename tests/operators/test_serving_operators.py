@@ -202,7 +202,7 @@ def test_bad_request_sets_name_the_problem(
 
 
 def test_auth_reaches_the_server_and_secrets_stay_out_of_logs_xcom_and_store(
-    monkeypatch, registered, requests_file, task_context, httpserver, caplog
+    monkeypatch, registered, requests_file, task_context, httpserver, caplog, capfd
 ):
     httpserver.expect_request("/predict", method="POST").respond_with_json(
         {"churn_probability": 0.3, "label": "stay"}
@@ -222,10 +222,13 @@ def test_auth_reaches_the_server_and_secrets_stay_out_of_logs_xcom_and_store(
     assert request.authorization.password == SECRET_PASSWORD
     blessing = registered.latest_blessing("churn", "v2")
     page = Path(summary["report_location"].removeprefix("file://")).read_text(encoding="utf-8")
+    task_log = "".join(capfd.readouterr())  # the operator's log lines (outside a task runner: stdout)
+    assert "Loading candidate at http://127.0.0.1:" in task_log  # the log that is searched below
     for text in (
         json.dumps(summary),
         json.dumps(context["ti"].pushed),
         caplog.text,
+        task_log,
         json.dumps(blessing.summary),
         page,
     ):
