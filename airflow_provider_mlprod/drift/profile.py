@@ -716,6 +716,7 @@ def category_counts(series: pd.Series, expected: Sequence[str] | None = None) ->
         value; the values not among them are counted as usual. The counts are the same either way.
     """
     series = plain_arrow_series(series)  # pandas cannot count a pyarrow string_view column
+    _refuse_nested(series)
     if expected:
         counted = _expected_text_counts(series, expected)
         if counted is not None:
@@ -733,6 +734,22 @@ def category_counts(series: pd.Series, expected: Sequence[str] | None = None) ->
             counts[key] = counts.get(key, 0) + int(count)
     ordered = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return ordered, null_count
+
+
+def _refuse_nested(series: pd.Series) -> None:
+    """``InputDataError`` naming a column held by pyarrow in a nested type (struct, list, map, union):
+    pyarrow cannot count such values (and the error it raises would be retried)."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        if pa.types.is_nested(dtype.pyarrow_dtype):
+            raise InputDataError(
+                f"column {series.name!r} holds nested values ({dtype.pyarrow_dtype}): a profile counts "
+                "numbers, text, booleans and datetimes; leave the column out or flatten it"
+            )
 
 
 EXPECTED_PROBE_ROWS = 4096

@@ -745,8 +745,11 @@ def endpoint_answers(
     """Call the model endpoint ``target`` once per golden item; return id -> answer.
 
     A 4xx answer is final (``InputDataError``), a 5xx or network error (a certificate that cannot be
-    verified included) retryable. Each answer is read within ``timeout`` seconds in all (a server
-    that drips bytes is cut off, retryable) and up to :data:`MAX_ANSWER_BYTES` (more is final).
+    verified included) retryable. A redirect (3xx) is not followed and is final: its target would be
+    called without the connection's TLS guarantees (an ``https`` endpoint may send the call to plain
+    ``http``, or to another host with the connection's headers); the connection names the final URL.
+    Each answer is read within ``timeout`` seconds in all (a server that drips bytes is cut off,
+    retryable) and up to :data:`MAX_ANSWER_BYTES` (more is final).
     Messages name the connection and status, never a header or credential.
     """
     import warnings
@@ -769,12 +772,17 @@ def endpoint_answers(
                 deadline = time.monotonic() + timeout
                 with session.post(url, json={"input": item.input}, headers=target.headers,
                                   auth=target.auth, timeout=timeout, stream=True,
-                                  **tls_options) as response:  # fmt: skip
+                                  allow_redirects=False, **tls_options) as response:  # fmt: skip
                     if response.status_code >= 500:
                         raise AirflowException(f"{where} answered {response.status_code}")
                     if response.status_code >= 400:
                         raise InputDataError(
                             f"{where} answered {response.status_code} for golden item {item.id!r}"
+                        )
+                    if response.status_code >= 300:
+                        raise InputDataError(
+                            f"{where} answered {response.status_code} for golden item {item.id!r}: a "
+                            "redirect, which is not followed; give the final URL in the connection"
                         )
                     body = bytearray()
                     # read1: whatever arrived (at most one read), so a dripping server meets the deadline

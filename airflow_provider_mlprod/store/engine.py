@@ -46,7 +46,7 @@ def parse_store_url(url: str | URL) -> URL:
         raise ConfigurationError("the SQLAlchemy URL is empty")
     try:
         return make_url(url.strip())
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigurationError(
             "the SQLAlchemy URL cannot be parsed; expected dialect[+driver]://user@host:port/database "
             "or sqlite:////absolute/path.db"
@@ -158,7 +158,14 @@ def _create_sqlite_engine(url: URL, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SE
         in_memory = in_memory or mode == "memory"
         database = "" if mode == "ro" else unquote(urlsplit(database).path)
     if not in_memory and database:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            raise ConfigurationError(
+                f"the SQLite store's folder {str(folder)!r} cannot be created ({reason})"
+            ) from None
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")

@@ -70,6 +70,17 @@ MISCONFIGURED_STORES = {
             },
         },
     ),
+    "port not a number": (
+        "portless_store",
+        {
+            "conn_type": "mlprodstore",
+            "extra": {"sqlalchemy_url": f"postgresql+psycopg://mlprod:{PASSWORD}@127.0.0.1:pg/store"},
+        },
+    ),
+    "sqlite folder cannot be made": (
+        "unmakeable_store",
+        {"conn_type": "mlprodstore", "extra": {"sqlalchemy_url": "sqlite:////proc/mlprod/store.db"}},
+    ),
 }
 
 

@@ -335,3 +335,32 @@ def test_pyarrow_binary_view_columns_profile_like_binary():
     views = pd.DataFrame({"c": pd.array(values, dtype=pd.ArrowDtype(pa.binary_view()))})
     assert profile_dataframe(views).to_dict() == profile_dataframe(binary).to_dict()
     assert compare_datasets(binary, views).to_dict() == compare_datasets(binary, binary).to_dict()
+
+
+@pytest.mark.parametrize(
+    "arrow_type",
+    [
+        pa.struct([("tag", pa.string())]),
+        pa.struct([("tag", pa.string_view())]),
+        pa.list_(pa.string_view()),
+        pa.map_(pa.string(), pa.int64()),
+    ],
+    ids=str,
+)
+def test_a_nested_pyarrow_column_is_refused_naming_it(arrow_type):
+    """A struct, list or map column (a Parquet file read with dtype_backend="pyarrow") failed with a
+    bare ArrowNotImplementedError from pyarrow's value_counts, which Airflow would retry."""
+    from airflow_provider_mlprod.drift.compare import compare_datasets
+
+    if pa.types.is_struct(arrow_type):
+        values = [{"tag": "a"}, None, {"tag": "b"}]
+    elif pa.types.is_map(arrow_type):
+        values = [[("a", 1)], None, [("b", 2)]]
+    else:
+        values = [["a"], None, ["b"]]
+    nested = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values * 20, type=arrow_type)))
+    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0] * 20, "meta": nested})
+    for run in (lambda: profile_dataframe(frame), lambda: compare_datasets(frame, frame)):
+        with pytest.raises(InputDataError, match=r"column 'meta' holds nested values \((struct|list|map)<"):
+            run()
+    assert profile_dataframe(frame, columns=["amount"]).columns["amount"].kind == "numeric"

@@ -413,3 +413,84 @@ def test_a_bad_tls_setting_fails_the_golden_set_gate_before_any_call(
         ):
             golden_gate(champion_http_conn_id="champion").execute(task_context())
     assert candidate.connections == champion.connections == 0
+
+
+# -- redirects ----------------------------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A plain-http server answering every POST or GET with the right answer, keeping the headers."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append(dict(self.headers))  # type: ignore[attr-defined]
+        body = json.dumps({"answer": "4"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def plain_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.daemon_threads = True
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+class RedirectingTlsServer(TlsServer):
+    """An HTTPS endpoint that answers every POST with a redirect to ``location``."""
+
+    def __init__(self, ca, location: str, status: int = 307) -> None:
+        super().__init__(ca)
+        self.location, self.status = location, status
+
+        class _Redirect(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(handler):
+                handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+                with self.lock:
+                    self.requests += 1
+                handler.send_response(self.status)
+                handler.send_header("Location", self.location)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+
+            def log_message(handler, *args):
+                pass
+
+        self.RequestHandlerClass = _Redirect
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_from_the_verified_endpoint_to_plain_http_is_not_followed(
+    monkeypatch, pki, qa_registered, task_context, plain_server, status
+):
+    """The gate said tls_verified true while the answers came over plain http from another server,
+    and the connection's API key went along."""
+    elsewhere = f"http://127.0.0.1:{plain_server.server_address[1]}/predict"
+    with RedirectingTlsServer(pki["authority"], elsewhere, status) as server:
+        connection(monkeypatch, "candidate", server.url, verify=pki["ca"], headers={"X-Api-Key": "s3cr3t"})
+        with pytest.raises(AirflowFailException) as caught:  # final: the connection names a wrong URL
+            golden_gate().execute(task_context())
+    assert server.requests == 1
+    assert plain_server.seen == []  # neither the call nor its API key reached the plain-http server
+    message = str(caught.value)
+    assert f"connection 'candidate': '/predict' answered {status}" in message
+    assert "redirect" in message
+    assert "s3cr3t" not in message
+    assert elsewhere not in message
+    assert MetricsStoreHook().registry().latest_blessing("qa", "v1") is None

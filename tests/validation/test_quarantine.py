@@ -223,3 +223,43 @@ def test_a_quarantine_table_name_longer_than_the_database_keeps_is_refused(order
                 assert summary.quarantine["table"] == long_name
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("nested", ["struct", "list", "map"])
+def test_a_nested_column_of_string_view_text_is_quarantined_like_plain_text(tmp_path, nested):
+    """pyarrow could not take the rows of a struct, list or map column holding string_view text (a
+    Parquet file read with dtype_backend="pyarrow"): the split crashed inside pyarrow, which Airflow
+    would retry. The rows split, and are written, as those of the same column with plain text."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    frame = make_orders()
+    tags = [f"t{i % 3}" for i in range(len(frame))]
+
+    def column(text_type):
+        if nested == "struct":
+            arrow_type = pa.struct([("tag", text_type)])
+            values = [{"tag": tag} for tag in tags]
+        elif nested == "list":
+            arrow_type = pa.list_(text_type)
+            values = [[tag, "x"] for tag in tags]
+        else:
+            arrow_type = pa.map_(text_type, pa.int64())
+            values = [[(tag, 1)] for tag in tags]
+        return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, type=arrow_type)), index=frame.index)
+
+    results = {}
+    for name, text_type in (("plain", pa.large_string()), ("view", pa.string_view())):
+        folder = tmp_path / name
+        target = FileQuarantine(folder / "clean.parquet", folder / "rejected.parquet")
+        summary = validate_dataframe(frame.assign(meta=column(text_type)), SUITE, quarantine=target)
+        written = [
+            pq.read_table(folder / part, columns=columns).to_pylist()
+            for part, columns in (
+                ("clean.parquet", ["id", "meta"]),
+                ("rejected.parquet", ["id", "meta", "failed_expectations"]),
+            )
+        ]
+        results[name] = (summary.quarantine["passing_rows"], summary.quarantine["failing_rows"], *written)
+    assert results["plain"][:2] == (6, 4)
+    assert [row["id"] for row in results["plain"][2]] == [1, 2, 4, 5, 7, 8]
+    assert results["view"] == results["plain"]

@@ -188,3 +188,20 @@ def test_a_pyarrow_string_view_column_validates_like_plain_text(orders):
     assert summary["counts"] == expected["counts"]
     assert summary["failures"] == expected["failures"]
     assert summary["failures"][0]["unexpected_count"] == 3
+
+
+def test_a_pyarrow_string_view_index_validates_like_plain_text(orders, tmp_path):
+    """An index of string_view text (a Parquet file's stored index read back with
+    dtype_backend="pyarrow") made GX raise a bare NotImplementedError, which Airflow would retry."""
+    from airflow_provider_mlprod.validation.quarantine import FileQuarantine
+
+    pa = pytest.importorskip("pyarrow")
+    keys = [f"order{i}" for i in range(len(orders))]
+    viewed = orders.set_axis(pd.Index(keys, dtype=pd.ArrowDtype(pa.string_view()), name="key"), axis=0)
+    expected = validate_dataframe(orders, [STATUS_IN_NEW_PAID], sample_size=2).to_dict()
+    summary = validate_dataframe(viewed, [STATUS_IN_NEW_PAID], sample_size=2).to_dict()
+    assert summary["counts"] == expected["counts"]
+    assert summary["failures"] == expected["failures"]
+    target = FileQuarantine(tmp_path / "clean.csv", tmp_path / "rejected.csv")
+    quarantined = validate_dataframe(viewed, [STATUS_IN_NEW_PAID], quarantine=target).quarantine
+    assert (quarantined["passing_rows"], quarantined["failing_rows"]) == (7, 3)
