@@ -128,6 +128,7 @@ def test_a_header_token_echoed_without_its_scheme_is_redacted(httpserver: HTTPSe
     assert result.status_code == 401
     assert "invalid token ***" in result.error
     assert token not in json.dumps(result.to_dict())
+    assert "not delivered after 1 attempt(s): HTTP 401 UNAUTHORIZED: invalid token ***" in caplog.text
     assert token not in caplog.text
 
 

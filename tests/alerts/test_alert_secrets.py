@@ -92,18 +92,21 @@ def test_no_secret_in_logs_errors_or_results(
     error = caught.value
     assert len(httpserver.log) >= 4  # the servers were really reached and echoed the secrets back
     assert all(name in str(error) for name in channels)
+    # every record but the local test server's own access log
+    logged = "\n".join(
+        f"{record.getMessage()} {record.exc_text or ''}"
+        for record in caplog.records
+        if record.name != "werkzeug"
+    )
+    assert "alert channel 'oncall' (pagerduty): not delivered" in logged  # the log capture saw the sends
+    assert "rejected routing_key ***" in logged  # with the echoed body, redacted
     captured = "\n".join(
         [
             str(error),
             repr(error),
             "".join(traceback.format_exception(error)),
             json.dumps(error.report.to_dict()),
-            # every record but the local test server's own access log
-            "\n".join(
-                f"{record.getMessage()} {record.exc_text or ''}"
-                for record in caplog.records
-                if record.name != "werkzeug"
-            ),
+            logged,
             repr(channels),
             repr(named),
         ]

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +49,7 @@ def unreachable_store(monkeypatch):
         (commands.store_migrate, {}),
     ],
 )
-def test_an_unreachable_store_is_one_clean_error(unreachable_store, capsys, command, values):
+def test_an_unreachable_store_is_one_clean_error(unreachable_store, capfd, command, values):
     """Failed before the fix for every command but ``store check``: a SQLAlchemy traceback."""
     with pytest.raises(SystemExit) as raised:
         command(args(**values))
@@ -53,9 +57,34 @@ def test_an_unreachable_store_is_one_clean_error(unreachable_store, capsys, comm
     assert "127.0.0.1" in message
     assert "store" in message
     assert PASSWORD not in message
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert PASSWORD not in err
+    # The message is the whole output (Python prints it on exit); the command itself writes nothing.
+    # What the real CLI prints, logs included, is searched in test_the_cli_prints_one_line_and_no_password.
+    assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("command", [("store", "check"), ("models", "list")])
+def test_the_cli_prints_one_line_and_no_password(unreachable_store, tmp_path, command):
+    """``airflow mlprod`` as a user runs it, its log at DEBUG: the password is in none of its output."""
+    airflow = Path(sys.executable).with_name("airflow")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__MLPROD__"))},
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+        "AIRFLOW_CONN_MLPROD_STORE_DEFAULT": os.environ["AIRFLOW_CONN_MLPROD_STORE_DEFAULT"],
+    }
+    done = subprocess.run(
+        [str(airflow), "mlprod", *command, "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "the metrics store at postgresql+psycopg://mlprod:***@127.0.0.1:" in done.stderr
+    output = done.stdout + done.stderr
+    assert "Connection Retrieved 'mlprod_store_default'" in output  # the log lines are in the output
+    assert "Traceback" not in output
+    assert PASSWORD not in output
 
 
 MISCONFIGURED_STORES = {
@@ -95,7 +124,7 @@ MISCONFIGURED_STORES = {
         (commands.store_migrate, {}),
     ],
 )
-def test_a_misconfigured_store_connection_is_one_clean_error(monkeypatch, capsys, store, command, values):
+def test_a_misconfigured_store_connection_is_one_clean_error(monkeypatch, capfd, store, command, values):
     """Failed before the fix for ``store check``: a ConnectionConfigError traceback."""
     conn_id, connection = MISCONFIGURED_STORES[store]
     monkeypatch.setenv("AIRFLOW__MLPROD__STORE_CONN_ID", conn_id)
@@ -106,9 +135,7 @@ def test_a_misconfigured_store_connection_is_one_clean_error(monkeypatch, capsys
     message = str(raised.value.code)
     assert f"connection {conn_id!r}" in message
     assert PASSWORD not in message
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert PASSWORD not in err
+    assert capfd.readouterr() == ("", "")  # the message is the whole output, as above
 
 
 def test_examples_copy_into_a_path_that_is_a_file_fails_cleanly(tmp_path, capsys):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 
 import pytest
@@ -118,12 +120,14 @@ def test_a_webhook_url_in_the_configured_connection_ids_never_stops_the_others_n
         json.dumps({"conn_type": "mlprod_webhook", "password": httpserver.url_for("/hook")}),
     )
     monkeypatch.setenv("AIRFLOW__MLPROD__ALERT_CONN_IDS", f"configured_hook, {PASTED_URL}")
+    caplog.set_level(logging.DEBUG)
 
     report = send_alert_via_connections(Alert(title="Orders late", severity="critical"), AlertSettings())
 
     assert report.delivered_channels == ["configured_hook"]
     assert len(report.failed_channels) == 1
     assert len(httpserver.log) == 1
+    assert "alert channel 1 cannot be used: an alert connection id looks like a URL" in caplog.text
     assert "pastedSecretToken" not in caplog.text
     assert "pastedSecretToken" not in json.dumps(report.to_dict())
 
@@ -132,6 +136,7 @@ def test_only_a_webhook_url_as_connection_id_logs_the_alert_text_and_raises(monk
     from airflow_provider_mlprod.alerts.routing import AlertDeliveryError
 
     monkeypatch.setenv("AIRFLOW__MLPROD__ALERT_CONN_IDS", PASTED_URL)
+    caplog.set_level(logging.DEBUG)
 
     with pytest.raises(AlertDeliveryError) as raised:
         send_alert_via_connections(
@@ -238,6 +243,8 @@ def test_one_mapped_instances_success_never_resolves_another_instances_failure(
 def test_a_webhook_url_in_routing_is_refused_without_showing_it(monkeypatch, caplog):
     from airflow_provider_mlprod.exceptions import ConfigurationError
 
+    caplog.set_level(logging.DEBUG)
+
     with pytest.raises(ValueError, match="looks like a URL") as at_parse_time:
         AlertSettings(routing={"critical": [PASTED_URL]})
     rendered = AlertSettings(
@@ -246,9 +253,14 @@ def test_a_webhook_url_in_routing_is_refused_without_showing_it(monkeypatch, cap
     with pytest.raises(ConfigurationError, match="looks like a URL") as at_send_time:
         send_alert_via_connections(Alert(title="Orders late", severity="critical"), rendered)
 
+    # Nothing is logged before either refusal; the logs get each error's traceback, with any cause.
+    logged = caplog.text + "".join(
+        line for error in (at_parse_time, at_send_time) for line in traceback.format_exception(error.value)
+    )
+    assert "alert routing: an alert connection id looks like a URL" in logged
     assert "pastedSecretToken" not in str(at_parse_time.value)
     assert "pastedSecretToken" not in str(at_send_time.value)
-    assert "pastedSecretToken" not in caplog.text
+    assert "pastedSecretToken" not in logged
 
 
 def test_a_connection_id_that_rendered_blank_is_skipped_and_the_alert_still_sent(

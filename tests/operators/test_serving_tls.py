@@ -162,8 +162,9 @@ def endpoints(summary) -> dict:
 
 
 def task_log(capfd, caplog) -> str:
-    """What the task logged: operators called outside a task runner log to stdout, the rest to caplog."""
-    return capfd.readouterr().out + caplog.text
+    """What the task logged: operators called outside a task runner log to stdout, stdlib loggers to
+    caplog; stderr is read too, so nothing written there goes unsearched."""
+    return "".join(capfd.readouterr()) + caplog.text
 
 
 def unverified_warnings(log: str) -> list[str]:

@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import io
 import json
+import logging
 import math
 import socket
 import struct
@@ -286,9 +287,11 @@ def test_a_body_longer_than_its_content_length_gives_the_announced_body_and_a_ne
 
 def test_a_switching_protocols_reply_is_an_invalid_reply_without_a_fatal_loop_error(caplog):
     upgrade = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nabc"
+    caplog.set_level(logging.DEBUG, logger="asyncio")  # the event loop logs its errors on "asyncio"
     with RawServer(send(upgrade)) as server:
         [outcome] = fetch_all(server.url)
     assert outcome[2:4] == ("connection_error", "InvalidHttpReply")
+    assert "Using selector" in caplog.text  # the loop's own first line: the capture saw that logger
     assert "Fatal error" not in caplog.text
 
 

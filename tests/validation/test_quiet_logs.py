@@ -19,6 +19,7 @@ summary = validate_dataframe(frame, [
      "kwargs": {"column": "amount", "quantile_ranges": {"quantiles": [0.5], "value_ranges": [[0, 5]]}}},
 ])
 print("failed", summary.failed_critical)
+logging.getLogger("quiet_logs_probe").info("validation done")  # an INFO line the output must show
 """
 
 
@@ -37,5 +38,6 @@ def test_validation_prints_no_gx_info_lines_or_progress_bars():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "failed 1"
     output = done.stdout + done.stderr
+    assert "INFO:quiet_logs_probe:validation done" in output  # INFO lines reach the captured output
     assert "Calculating Metrics" not in output
     assert "INFO:great_expectations" not in output
