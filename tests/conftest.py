@@ -174,3 +174,15 @@ def make_httpserver():
     server.clear()
     if server.is_running():
         server.stop()
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback TCP port that refuses connections for the whole test: bound, never listening. A
+    port found free and let go could meanwhile be taken by a server another test or process starts,
+    or be picked as a client's own source port (a connection to itself then succeeds)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]

@@ -226,11 +226,13 @@ def send_alert(
     routed = routed_channels(rule, list(named), alert.severity, alert.action)
     named.setdefault(DEFAULT_CHANNEL_NAME, Channel(DEFAULT_CHANNEL_NAME, LogTarget()))
     store = _FailOpen(store, alert, identity)
-    now = datetime.now(timezone.utc)
     results: dict[str, DeliveryResult | None] = {}
     due: dict[str, Alert] = {}
     for name in routed:
         channel, seen = named[name], store.deliveries(name)
+        # the time of this reading, not of the call: a delivery another sender recorded since the call
+        # began is within the window (the claim below only looks for deliveries newer than the one read)
+        now = datetime.now(timezone.utc)
         known = seen or {}
         at = {a: max((when for (b, _), when in known.items() if b == a), default=None) for a in ACTIONS}
         is_open = at["trigger"] is not None and (at["resolve"] is None or at["resolve"] <= at["trigger"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 from datetime import datetime, timezone
 
 import pytest
@@ -54,12 +53,9 @@ def sample_alert() -> Alert:
 
 
 @pytest.fixture
-def closed_port_url() -> str:
-    """An http URL on 127.0.0.1 whose port nothing listens on (connection refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/services/T0CLOSED/B0CLOSED/closed-port-token"
+def closed_port_url(closed_port: int) -> str:
+    """An http URL on 127.0.0.1 whose port refuses connections for the whole test."""
+    return f"http://127.0.0.1:{closed_port}/services/T0CLOSED/B0CLOSED/closed-port-token"
 
 
 def delivery_rows(store: MetricsStore, alert: Alert) -> list[dict]:

@@ -273,3 +273,34 @@ def test_a_store_locked_for_writing_still_sends(tmp_path, counting_server):
 
     assert report.delivered_channels == list(CHANNELS)
     assert counting_server.arrivals == {"/slack": 1, "/hook": 1}
+
+
+class DeliveredWhileDeciding(MetricsStore):
+    """A store in which another sender records its delivery of the alert on a channel just before
+    this sender reads that channel's deliveries: after this sender began, before it decided."""
+
+    def __init__(self, engine, other_owner: str) -> None:
+        super().__init__(engine)
+        self.other_owner, self.delivered_meanwhile = other_owner, set()
+
+    def last_alert_deliveries(self, dedup_keys, channel):
+        if channel not in self.delivered_meanwhile:
+            self.delivered_meanwhile.add(channel)
+            key = stored_dedup_key("mlprod:meanwhile", "trigger", "critical")
+            self.claim_alert(key, channel, owner=self.other_owner, seconds=60, seen_last=None)
+            self.record_alert_delivery(
+                dedup_key=key, channel=channel, delivered=True, attempts=1, owner=self.other_owner
+            )
+        return super().last_alert_deliveries(dedup_keys, channel)
+
+
+def test_a_delivery_recorded_while_the_sender_was_deciding_is_not_sent_again(db_url, counting_server):
+    """Senders racing on one alert: one records its delivery after another began but before that one
+    read the channel. The later one read that delivery, so it counts it as sent instead of claiming
+    past it (its claim only looks for deliveries newer than the one it read) and sending it again."""
+    store = DeliveredWhileDeciding(create_store_engine(db_url), other_owner="the-first-sender")
+
+    report = send_alert(_alert("mlprod:meanwhile"), counting_server.channels(), store=store)
+
+    assert report.suppressed_channels == list(CHANNELS)
+    assert counting_server.arrivals == {}

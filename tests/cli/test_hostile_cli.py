@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +22,9 @@ def args(**values) -> argparse.Namespace:
     return argparse.Namespace(output="json", **values)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def unreachable_store(monkeypatch):
-    url = f"postgresql+psycopg://mlprod:{PASSWORD}@127.0.0.1:{_closed_port()}/store"
+def unreachable_store(monkeypatch, closed_port):
+    url = f"postgresql+psycopg://mlprod:{PASSWORD}@127.0.0.1:{closed_port}/store"
     monkeypatch.setenv(
         "AIRFLOW_CONN_MLPROD_STORE_DEFAULT",
         json.dumps({"conn_type": "mlprodstore", "extra": {"sqlalchemy_url": url, "connect_timeout": 2}}),

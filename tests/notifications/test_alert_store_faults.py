@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import subprocess
 import sys
@@ -45,12 +46,17 @@ def _store_conn(monkeypatch, conn_id: str, url: str) -> str:
 
 
 @pytest.fixture
-def silent_store_port() -> Iterator[int]:
-    """A TCP port that accepts connections (the kernel completes the handshake) and never replies."""
+def silent_store() -> Iterator[socket.socket]:
+    """A listening TCP socket that takes connections (the kernel completes the handshake) and never
+    replies; it turns readable once a connection waits on it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
-        yield listener.getsockname()[1]
+        yield listener
+
+
+def _silent_url(listener: socket.socket) -> str:
+    return f"postgresql+psycopg2://postgres@127.0.0.1:{listener.getsockname()[1]}/test"
 
 
 def _send(hook: str, store_conn_id: str, title: str = "Orders late") -> tuple[object, float]:
@@ -63,12 +69,10 @@ def _send(hook: str, store_conn_id: str, title: str = "Orders late") -> tuple[ob
 
 
 def test_store_that_never_answers_delays_the_alert_by_its_timeout_only(
-    monkeypatch, hook, silent_store_port, caplog
+    monkeypatch, hook, silent_store, caplog
 ):
     pytest.importorskip("psycopg2")
-    store = _store_conn(
-        monkeypatch, "hung_store", f"postgresql+psycopg2://postgres@127.0.0.1:{silent_store_port}/test"
-    )
+    store = _store_conn(monkeypatch, "hung_store", _silent_url(silent_store))
 
     report, elapsed = _send(hook, store)
 
@@ -77,13 +81,9 @@ def test_store_that_never_answers_delays_the_alert_by_its_timeout_only(
     assert "alert sent without dedup or history" in caplog.text
 
 
-def test_a_hung_store_does_not_hold_up_alerts_on_a_healthy_one(
-    monkeypatch, hook, silent_store_port, sqlite_url
-):
+def test_a_hung_store_does_not_hold_up_alerts_on_a_healthy_one(monkeypatch, hook, silent_store, sqlite_url):
     pytest.importorskip("psycopg2")
-    hung = _store_conn(
-        monkeypatch, "hung_store2", f"postgresql+psycopg2://postgres@127.0.0.1:{silent_store_port}/test"
-    )
+    hung = _store_conn(monkeypatch, "hung_store2", _silent_url(silent_store))
     healthy = _store_conn(monkeypatch, "healthy_store", sqlite_url)
     _send(hook, healthy, "warm-up")  # the healthy store's schema exists before the race
     timings: dict[str, float] = {}
@@ -93,11 +93,12 @@ def test_a_hung_store_does_not_hold_up_alerts_on_a_healthy_one(
 
     slow = threading.Thread(target=send_on, args=(hung,))
     slow.start()
-    time.sleep(0.2)  # the hung store's connect is under way
-    send_on(healthy)
+    assert select.select([silent_store], [], [], 30)[0], "no connection to the hung store"
+    send_on(healthy)  # while the hung store's connect waits out its timeout
     slow.join()
 
-    assert timings[healthy] < 1.5
+    # Held up behind the hung store, the healthy one would take about its whole timeout.
+    assert timings[healthy] < STORE_TIMEOUT_SECONDS - 1
     assert timings[hung] > timings[healthy]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -93,12 +92,6 @@ def gate(requests_file, **overrides) -> ServingLoadTestOperator:
     return ServingLoadTestOperator(**arguments)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_healthy_candidate_beside_champion_passes_and_is_blessed(
     monkeypatch, registered, requests_file, scorer_file, task_context
 ):
@@ -130,9 +123,9 @@ def test_healthy_candidate_beside_champion_passes_and_is_blessed(
 
 
 def test_unreachable_endpoint_fails_closed_without_a_blessing(
-    monkeypatch, registered, requests_file, task_context
+    monkeypatch, registered, requests_file, task_context, closed_port
 ):
-    http_connection(monkeypatch, "candidate", f"http://127.0.0.1:{free_port()}")
+    http_connection(monkeypatch, "candidate", f"http://127.0.0.1:{closed_port}")
     with pytest.raises(EndpointUnreachable, match="answered none"):
         gate(requests_file).execute(task_context())
     assert registered.latest_blessing("churn", "v2") is None

@@ -453,14 +453,10 @@ def test_running_out_of_file_descriptors_fails_the_run_instead_of_blaming_the_se
     assert "ulimit -n" in done.stdout
 
 
-def test_credentials_never_reach_results_or_errors():
+def test_credentials_never_reach_results_or_errors(closed_port):
     from airflow_provider_mlprod.serving.loadgen import EndpointUnreachable
 
-    refused = socket.socket()
-    refused.bind(("127.0.0.1", 0))
-    port = refused.getsockname()[1]
-    refused.close()
-    secret_url = f"http://user:pa55word@127.0.0.1:{port}/predict?api_key=k3y"
+    secret_url = f"http://user:pa55word@127.0.0.1:{closed_port}/predict?api_key=k3y"
     with pytest.raises(EndpointUnreachable) as caught:
         run_load_test(
             [Endpoint("candidate", secret_url, {"Authorization": "Bearer t0ken"})],

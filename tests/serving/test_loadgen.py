@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from airflow_provider_mlprod.examples.model_server import ModelServerProcess
@@ -88,19 +86,15 @@ def test_duration_stops_the_run(customers, scorer_file):
     assert 0 < result.endpoints[0].requests < 200
 
 
-def test_unreachable_endpoint_gives_no_result():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_unreachable_endpoint_gives_no_result(closed_port):
     import io
 
     from airflow_provider_mlprod.serving.request_sets import json_lines_request_set
 
     requests = json_lines_request_set("one", lambda: io.StringIO('{"plan": "basic"}\n'))
-    with pytest.raises(EndpointUnreachable, match=f"127.0.0.1:{port}/predict answered none of 3 requests"):
-        run_load_test(
-            [Endpoint("candidate", f"http://127.0.0.1:{port}/predict")], requests, LoadPlan(requests=3)
-        )
+    address = f"127.0.0.1:{closed_port}/predict"
+    with pytest.raises(EndpointUnreachable, match=f"{address} answered none of 3 requests"):
+        run_load_test([Endpoint("candidate", f"http://{address}")], requests, LoadPlan(requests=3))
 
 
 def test_display_url_hides_user_info_and_query():

@@ -127,13 +127,8 @@ def test_a_name_longer_than_postgres_keeps_is_refused(postgres_url):
         compute_slo_window(engine, RequestLog("r" * 64), START, START + timedelta(minutes=1))
 
 
-def test_an_unreachable_database_is_retryable_and_named():
-    import socket
-
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    engine = sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none")
+def test_an_unreachable_database_is_retryable_and_named(closed_port):
+    engine = sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{closed_port}/none")
     with pytest.raises(DatabaseUnavailableError, match="connection 'warehouse' is unavailable"):
         compute_slo_window(engine, LOG, START, START + timedelta(minutes=1), conn_id="warehouse")
 

@@ -16,6 +16,9 @@ from airflow_provider_mlprod.triggers.freshness import DataFreshnessTrigger, Lab
 
 UTC = dt.timezone.utc
 BOUND = "2024-03-01T00:00:00+00:00"
+#: Seconds to a deadline that a trigger's first poll (open the engine, connect, query) ends well before,
+#: also on a busy machine, where it has taken over 0.5 s: the timeout events then say what that poll saw.
+AFTER_A_POLL = 3.0
 
 
 @pytest.fixture
@@ -137,7 +140,7 @@ def test_freshness_trigger_times_out_with_what_it_saw(warehouse):
         schema=schema,
         newer_than=BOUND,
         poll_interval=0.2,
-        deadline=deadline_in(0.5),
+        deadline=deadline_in(AFTER_A_POLL),
     )
     event = first_event(trigger)
     assert event["status"] == "timeout"
@@ -182,7 +185,7 @@ def test_label_trigger_fires_when_labels_arrive(warehouse):
     assert (event["observation"]["labelled"], event["observation"]["predictions"]) == (3, 4)
 
     trigger.min_label_share = 1.0
-    trigger.deadline = deadline_in(0.4)
+    trigger.deadline = deadline_in(AFTER_A_POLL)
     timed_out = first_event(trigger)
     assert timed_out["status"] == "timeout"
     assert "last saw: 3 of 4 predictions" in timed_out["message"]
@@ -271,7 +274,7 @@ def test_freshness_trigger_with_older_than_ignores_later_rows(warehouse):
         newer_than=BOUND,
         older_than="2024-03-02T00:00:00+00:00",
         poll_interval=0.1,
-        deadline=deadline_in(0.5),
+        deadline=deadline_in(AFTER_A_POLL),
     )
     event = first_event(trigger)
     assert event["status"] == "timeout"
@@ -309,7 +312,7 @@ def test_deadline_bounds_a_poll_in_progress(warehouse):
         schema=schema,
         newer_than=BOUND,
         poll_interval=0.1,
-        deadline=deadline_in(1.5),
+        deadline=deadline_in(AFTER_A_POLL),
     )
 
     async def collect():
