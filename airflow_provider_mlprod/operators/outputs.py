@@ -556,14 +556,9 @@ class GoldenSetGateOperator(_StoreMixin, BaseOperator):
                 if conn_id is not None
             }
             for role, target in targets.items():
-                if target.tls_verified is False:
-                    self.log.warning(
-                        "The TLS certificate of the %s endpoint of connection %r is NOT verified (the "
-                        "connection sets verify false): anyone between the worker and the server could "
-                        "answer in its place",
-                        role,
-                        target.conn_id,
-                    )
+                target.tls.warn_if_unverified(
+                    target.url, self.log, f"the {role} endpoint of connection {target.conn_id!r}"
+                )
             rows = self._golden_rows()
             items = golden.load_golden_set([self._item_fields(row) for row in rows])
             fingerprint = golden.golden_set_fingerprint(items)[:12]
@@ -708,7 +703,7 @@ class AnswerEndpoint:
     @property
     def tls_verified(self) -> bool | None:
         """Whether the server's certificate is verified; None for a plain ``http`` URL."""
-        return self.tls.verify if self.url.lower().startswith("https://") else None
+        return self.tls.verified_for(self.url)
 
 
 def answer_endpoint(conn_id: str, endpoint: str) -> AnswerEndpoint:

@@ -391,13 +391,9 @@ class ServingLoadTestOperator(_StoreMixin, BaseOperator):
                 else:
                     tls = (target.tls or TlsSettings()).describe()
                     self.log.info("Loading %s at %s (TLS: %s)", target.name, target.display_url, tls)
-                if target.tls_verified is False:
-                    self.log.warning(
-                        "The TLS certificate of %s at %s is NOT verified (its connection sets verify "
-                        "false): anyone between the worker and the server could answer in its place",
-                        target.name,
-                        target.display_url,
-                    )
+                (target.tls or TlsSettings()).warn_if_unverified(
+                    target.url, self.log, f"{target.name} at {target.display_url}"
+                )
             result = run_load_test(
                 endpoints, self._request_set(), self.plan, ResponseChecks.from_spec(self.output_checks)
             )

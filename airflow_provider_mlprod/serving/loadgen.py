@@ -95,9 +95,7 @@ class Endpoint:
     @property
     def tls_verified(self) -> bool | None:
         """Whether the server's certificate is verified; None for a plain ``http`` URL."""
-        if urlsplit(self.url).scheme != "https":
-            return None
-        return self.tls is None or self.tls.verify
+        return (self.tls or TlsSettings()).verified_for(self.url)
 
     @property
     def display_url(self) -> str:

@@ -30,6 +30,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_mlprod.exceptions import ConnectionConfigError
 
@@ -53,6 +54,19 @@ class TlsSettings:
     cert_path: str | None = None
     key_path: str | None = None
     context: ssl.SSLContext = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def verified_for(self, url: str) -> bool | None:
+        """Whether a call to ``url`` verifies the server's certificate; None for a plain ``http`` URL."""
+        return self.verify if urlsplit(url).scheme == "https" else None
+
+    def warn_if_unverified(self, url: str, log: Any, endpoint: str) -> None:
+        """Log a warning on ``log`` when a call to ``url`` (``endpoint`` names it) is not verified."""
+        if self.verified_for(url) is False:
+            log.warning(
+                "The TLS certificate of %s is NOT verified (its connection sets verify false): anyone "
+                "between the worker and the server could answer in its place",
+                endpoint,
+            )
 
     def describe(self) -> str:
         """What is trusted and shown, for a log line (paths only)."""
