@@ -1,4 +1,5 @@
-"""Shared pieces of operator tests: a minimal task instance context and an isolated store/report folder."""
+"""Shared pieces of operator tests: a minimal task instance context, an isolated store/report folder and
+a registered model."""
 
 from __future__ import annotations
 
@@ -37,3 +38,16 @@ def isolated_store(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__MLPROD__EMBEDDED_STORE_PATH", str(store))
     monkeypatch.setenv("AIRFLOW__MLPROD__REPORT_FOLDER", str(reports))
     return store, reports
+
+
+@pytest.fixture
+def registered(isolated_store):
+    """Model ``churn`` version ``v2`` registered in this test's store; returns the registry."""
+    from airflow_provider_mlprod.hooks.store import MetricsStoreHook
+    from airflow_provider_mlprod.store.identity import RunIdentity
+
+    registry = MetricsStoreHook().registry()
+    registry.register(
+        RunIdentity("train", "r1", "register", -1), name="churn", version="v2", artifact_uri="file:///m.pkl"
+    )
+    return registry

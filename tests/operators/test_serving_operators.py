@@ -14,7 +14,6 @@ from airflow_provider_mlprod.examples.model_server import ModelServerProcess
 from airflow_provider_mlprod.hooks.store import MetricsStoreHook
 from airflow_provider_mlprod.operators.serving import SERVING_GATE_KIND, ServingLoadTestOperator
 from airflow_provider_mlprod.serving.loadgen import EndpointUnreachable
-from airflow_provider_mlprod.store.identity import RunIdentity
 
 CHECKS = [
     {"check": "status"},
@@ -52,16 +51,6 @@ def requests_file(tmp_path):
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
-
-
-@pytest.fixture
-def registered(isolated_store):
-    """Model ``churn`` version ``v2`` registered in this test's store; returns the registry."""
-    registry = MetricsStoreHook().registry()
-    registry.register(
-        RunIdentity("train", "r1", "register", -1), name="churn", version="v2", artifact_uri="file:///m.pkl"
-    )
-    return registry
 
 
 def http_connection(monkeypatch, conn_id: str, url: str, *, password: str | None = None, extra=None) -> str:

@@ -131,15 +131,6 @@ def requests_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def registered(isolated_store):
-    registry = MetricsStoreHook().registry()
-    registry.register(
-        RunIdentity("train", "r1", "register", -1), name="churn", version="v2", artifact_uri="file:///m.pkl"
-    )
-    return registry
-
-
 def load_test(requests_file, **overrides) -> ServingLoadTestOperator:
     arguments = {
         "task_id": "load_test",
