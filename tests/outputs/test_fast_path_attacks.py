@@ -64,21 +64,24 @@ def _assert_sql_counts_like_python(
     assert set(failing["id"].astype(int)) == {rows[p]["id"] for parts in positions.values() for p in parts}
 
 
+def _filled_table(
+    url: str, name: str, columns: list[sa.Column], rows: list[dict]
+) -> tuple[sa.Engine, sa.Table]:
+    """Table ``name`` (an integer key ``id`` plus ``columns``) created at ``url`` holding ``rows``."""
+    engine = sa.create_engine(url)
+    table = sa.Table(name, sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), *columns)
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+    return engine, table
+
+
 @pytest.mark.parametrize("table_name", [LATERAL_NAME, f"{LATERAL_NAME}1", "Predictions With Spaces"])
 def test_a_table_named_like_the_shared_row_values_counts_like_python(postgres_url, table_name):
     """A table called ``mlprod_row_values`` made PostgreSQL refuse the statement (one FROM name twice)."""
     columns = ["v0", "mlprod_row_values", 'odd "name"']
     rows = [{"id": i, **dict.fromkeys(columns, text)} for i, text in enumerate(TEXTS)]
-    engine = sa.create_engine(postgres_url)
-    table = sa.Table(
-        table_name,
-        sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True),
-        *[sa.Column(c, sa.Text) for c in columns],
-    )
-    table.create(engine)
-    with engine.begin() as connection:
-        connection.execute(table.insert(), rows)
+    engine, _ = _filled_table(postgres_url, table_name, [sa.Column(c, sa.Text) for c in columns], rows)
     try:
         with engine.connect() as connection:
             source = source_selectable(connection, SqlSource(table=table_name))
@@ -126,13 +129,7 @@ def test_refusal_on_a_latin1_database_counts_like_python(latin1_url):
         text for text in TEXTS if text is None or text.encode("latin-1", "ignore").decode("latin-1") == text
     ]
     rows = [{"id": i, "t": text} for i, text in enumerate(latin1)]
-    engine = sa.create_engine(latin1_url)
-    table = sa.Table(
-        "predictions", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", sa.Text)
-    )
-    table.create(engine)
-    with engine.begin() as connection:
-        connection.execute(table.insert(), rows)
+    engine, table = _filled_table(latin1_url, "predictions", [sa.Column("t", sa.Text)], rows)
     checks = build_checks(
         [
             {"check": "refusal", "column": "t"},
@@ -158,13 +155,7 @@ def test_checks_leave_the_callers_connection_as_it_was(postgres_url):
     """Streaming a column set ``stream_results`` on the caller's connection itself: its next ``SET`` or
     ``SHOW`` then failed (PostgreSQL cannot declare a cursor for them)."""
     rows = [{"id": i, "t": text} for i, text in enumerate(TEXTS)]
-    engine = sa.create_engine(postgres_url)
-    table = sa.Table(
-        "predictions", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", sa.Text)
-    )
-    table.create(engine)
-    with engine.begin() as connection:
-        connection.execute(table.insert(), rows)
+    engine, table = _filled_table(postgres_url, "predictions", [sa.Column("t", sa.Text)], rows)
     python_only = build_checks([{"check": "repeated_ngrams", "column": "t", "n": 2}])
     try:
         with engine.connect() as connection:
@@ -215,16 +206,7 @@ def test_a_blank_padded_char_column_is_checked_as_the_text_it_holds(postgres_url
     functions: the byte counts of the fast forms mixed both (non_letter_share), and max_length,
     regex and allowed_labels disagreed with the Python forms."""
     rows = [{"id": i, "t": text} for i, text in enumerate(CHAR_TEXTS)]
-    engine = sa.create_engine(postgres_url)
-    table = sa.Table(
-        "predictions",
-        sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("t", sa.CHAR(20)),
-    )
-    table.create(engine)
-    with engine.begin() as connection:
-        connection.execute(table.insert(), rows)
+    engine, _ = _filled_table(postgres_url, "predictions", [sa.Column("t", sa.CHAR(20))], rows)
     checks = build_checks(
         [
             {"check": "refusal", "column": "t"},
@@ -265,13 +247,7 @@ def test_a_blank_padded_char_column_is_checked_as_the_text_it_holds(postgres_url
 def test_labels_and_patterns_a_latin1_database_cannot_hold_are_checked_in_python(latin1_url):
     """Sending ``stay\u2019`` or ``\u4e2d`` to a LATIN1 database failed the whole run."""
     rows = [{"id": i, "t": text} for i, text in enumerate(["caf\u00e9", "stay", "x", None, "sorry"])]
-    engine = sa.create_engine(latin1_url)
-    table = sa.Table(
-        "predictions", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", sa.Text)
-    )
-    table.create(engine)
-    with engine.begin() as connection:
-        connection.execute(table.insert(), rows)
+    engine, table = _filled_table(latin1_url, "predictions", [sa.Column("t", sa.Text)], rows)
     checks = build_checks(
         [
             {"check": "allowed_labels", "column": "t", "labels": ["stay\u2019", "caf\u00e9"]},
