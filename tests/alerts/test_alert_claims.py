@@ -35,23 +35,16 @@ CHANNELS = ("slack", "hook")
 POLICY = RetryPolicy(timeout_seconds=30.0, max_attempts=1, total_seconds=30.0)
 
 
-class CountingServer:
-    """A local HTTP server that counts the requests per path; a path in ``failing`` answers 500,
-    ``slow_seconds`` delays every answer (a send in flight while others decide)."""
+class LoopbackWebhook:
+    """A threaded local HTTP server; every POST is read and answered, empty, with ``answer(path)``."""
 
-    def __init__(self, slow_seconds: float = 0.2) -> None:
-        self.arrivals: Counter[str] = Counter()
-        self.failing: set[str] = set()
-        self.lock = threading.Lock()
-        counting = self
+    def __init__(self) -> None:
+        webhook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with counting.lock:
-                    counting.arrivals[self.path] += 1
-                time.sleep(slow_seconds)
-                self.send_response(500 if self.path in counting.failing else 200)
+                self.send_response(webhook.answer(self.path))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -62,8 +55,33 @@ class CountingServer:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def answer(self, path: str) -> int:
+        raise NotImplementedError
+
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CountingServer(LoopbackWebhook):
+    """A local HTTP server that counts the requests per path; a path in ``failing`` answers 500,
+    ``slow_seconds`` delays every answer (a send in flight while others decide)."""
+
+    def __init__(self, slow_seconds: float = 0.2) -> None:
+        self.arrivals: Counter[str] = Counter()
+        self.failing: set[str] = set()
+        self.lock = threading.Lock()
+        self.slow_seconds = slow_seconds
+        super().__init__()
+
+    def answer(self, path: str) -> int:
+        with self.lock:
+            self.arrivals[path] += 1
+        time.sleep(self.slow_seconds)
+        return 500 if path in self.failing else 200
 
     def channels(self) -> list[Channel]:
         return [Channel(name, JsonWebhookTarget(self.url(f"/{name}")), POLICY) for name in CHANNELS]
@@ -73,8 +91,7 @@ class CountingServer:
 def counting_server() -> Iterator[CountingServer]:
     server = CountingServer()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
 def _alert(key: str) -> Alert:
@@ -125,34 +142,22 @@ def test_six_processes_sending_the_same_alert_deliver_it_once_per_channel(db_url
         assert sorted(row["channel"] for row in rows if row["delivered"]) == sorted(CHANNELS)
 
 
-class HangingFirstServer:
+class HangingFirstServer(LoopbackWebhook):
     """A local HTTP server whose first request hangs (until the test ends); later ones answer 200."""
 
     def __init__(self) -> None:
         self.hang_started, self.release = threading.Event(), threading.Event()
         self.arrivals: list[str] = []
-        serving = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                serving.arrivals.append(self.path)
-                if len(serving.arrivals) == 1:
-                    serving.hang_started.set()
-                    serving.release.wait(30)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__()
         self.policy = RetryPolicy(timeout_seconds=2.0, max_attempts=1, total_seconds=2.0)
-        url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.channels = [Channel("hook", JsonWebhookTarget(url), self.policy)]
+        self.channels = [Channel("hook", JsonWebhookTarget(self.url("/hook")), self.policy)]
+
+    def answer(self, path: str) -> int:
+        self.arrivals.append(path)
+        if len(self.arrivals) == 1:
+            self.hang_started.set()
+            self.release.wait(30)
+        return 200
 
 
 @pytest.fixture
@@ -160,8 +165,7 @@ def hanging_first() -> Iterator[HangingFirstServer]:
     server = HangingFirstServer()
     yield server
     server.release.set()
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
 def _send_and_hang(url: str, key: str, channels: list[Channel], identity: RunIdentity | None) -> None:
