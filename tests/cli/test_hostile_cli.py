@@ -32,15 +32,19 @@ def unreachable_store(monkeypatch, closed_port):
     return url
 
 
+#: Every command that opens the store, with the arguments it needs.
+STORE_COMMANDS = [
+    (commands.models_list, {}),
+    (commands.models_show, {"name": "churn"}),
+    (commands.rollback, {"name": "churn", "alias": "champion"}),
+    (commands.store_check, {}),
+    (commands.store_migrate, {}),
+]
+
+
 @pytest.mark.parametrize(
     ("command", "values"),
-    [
-        (commands.models_list, {}),
-        (commands.models_show, {"name": "churn"}),
-        (commands.rollback, {"name": "churn", "alias": "champion"}),
-        (commands.store_check, {}),
-        (commands.store_migrate, {}),
-    ],
+    STORE_COMMANDS,
 )
 def test_an_unreachable_store_is_one_clean_error(unreachable_store, capfd, command, values):
     """Failed before the fix for every command but ``store check``: a SQLAlchemy traceback."""
@@ -109,13 +113,7 @@ MISCONFIGURED_STORES = {
 @pytest.mark.parametrize("store", sorted(MISCONFIGURED_STORES))
 @pytest.mark.parametrize(
     ("command", "values"),
-    [
-        (commands.models_list, {}),
-        (commands.models_show, {"name": "churn"}),
-        (commands.rollback, {"name": "churn", "alias": "champion"}),
-        (commands.store_check, {}),
-        (commands.store_migrate, {}),
-    ],
+    STORE_COMMANDS,
 )
 def test_a_misconfigured_store_connection_is_one_clean_error(monkeypatch, capfd, store, command, values):
     """Failed before the fix for ``store check``: a ConnectionConfigError traceback."""
