@@ -57,7 +57,10 @@ def test_flagship_and_release_path_run_across_two_celery_workers(cluster):
     print(f"worker per task: {hosts}")
     assert set(hosts.values()) == set(cluster.WORKERS), f"tasks did not run on both workers: {hosts}"
 
-    # Both workers wrote to the one store: every summary that names a store names the shared one.
+    # Every summary that names a store names the shared one, on whichever worker its task ran. Which
+    # worker runs a store-writing task is Celery's choice, so both need not have written in this run;
+    # a worker configured with a store of its own fails closed (test_misconfigured_workers_...), and no
+    # process may keep a local SQLite store (checked below).
     store_ids = [
         (ti["hostname"], task, summary["store_id"])
         for dag_id, run_id, tis in (
@@ -70,7 +73,7 @@ def test_flagship_and_release_path_run_across_two_celery_workers(cluster):
     engine = create_store_engine(cluster.database_url("store"))
     try:
         shared_store_id = store_id(engine)
-        assert {host for host, _, _ in store_ids} == set(cluster.WORKERS), store_ids
+        assert store_ids, "no task summary names its store"
         assert {sid for _, _, sid in store_ids} == {shared_store_id}, (shared_store_id, store_ids)
 
         registry = ModelRegistry(engine)
