@@ -107,10 +107,18 @@ def postgres_admin():
 
 
 def free_port() -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port that nothing listens on right now, below Linux's ephemeral range (32768-60999), so
+    that no outgoing connection or ``bind(0)`` takes it before the server that is given it binds it."""
+    import random
+
+    for port in random.sample(range(20000, 32768), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port in 20000-32767")
 
 
 def port_is_open(port: int) -> bool:
